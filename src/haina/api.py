@@ -1,0 +1,58 @@
+"""The FastAPI application: mounts each module's router under /v1."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from haina import __version__
+from haina.core.config import Settings, get_settings
+from haina.core.db import make_engine, make_sessionmaker
+from haina.core.http import FastJSON, install_problem_handlers
+from haina.core.schema import ensure_current
+
+DESCRIPTION = """
+Haina's base components — members, catalog, inventory, orders, payments and the ledger — as
+one REST API that a merchant's staff and the apps of their service providers call on the
+merchant's behalf.
+
+* Authenticate with `Authorization: Bearer <token>` (`haina token create`).
+* Errors are RFC 9457 `application/problem+json`; match on the `type` URI.
+* Lists are newest first, paginated with `?limit=` and `?cursor=` (`next_cursor`).
+* Creating POSTs accept `Idempotency-Key`: the same key and body replays the first response.
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None,
+               check_schema: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url, echo=settings.echo_sql)
+    if check_schema:
+        ensure_current(engine)
+    app = FastAPI(title="Haina", version=__version__, description=DESCRIPTION,
+                  default_response_class=FastJSON)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    install_problem_handlers(app)
+
+    from haina.catalog.api import router as catalog
+    from haina.inventory.api import router as inventory
+    from haina.members.api import router as members
+    from haina.orders.api import router as orders
+    from haina.payments.api import router as payments
+    from haina.platform.api import router as platform
+
+    for router in (platform, members, catalog, inventory, orders, payments):
+        app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Uvicorn factory (``uvicorn --factory haina.api:app_from_env``)."""
+    return create_app()

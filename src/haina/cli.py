@@ -1,0 +1,195 @@
+"""The ``haina`` command: serve, worker, migrate, demo, tenants, token, analytics."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from haina.core.config import get_settings
+from haina.core.db import make_engine, make_sessionmaker, transaction
+from haina.core.errors import Problem
+from haina.core.schema import SchemaBehind, ensure_current, upgrade
+
+app = typer.Typer(help="Haina, an open commerce platform.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+tenants_app = typer.Typer(help="Merchants (tenants).", no_args_is_help=True)
+token_app = typer.Typer(help="Staff API tokens.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(token_app, name="token")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class UserError(Exception):
+    """Bad input from the person at the terminal: one line on stderr, exit 1."""
+
+
+def _engine():
+    settings = get_settings()
+    return make_engine(settings.database_url, echo=settings.echo_sql)
+
+
+def _sessions(check: bool = True):
+    engine = _engine()
+    if check:
+        ensure_current(engine)
+    return make_sessionmaker(engine)
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database (HAINA_DATABASE_URL) to the latest schema."""
+    engine = _engine()
+    before, after = upgrade(engine)
+    if before == after:
+        out.print(f"database already at {after}")
+    else:
+        out.print(f"database upgraded from {before or 'empty'} to {after}")
+
+
+@tenants_app.command("create")
+def tenants_create(slug: str, name: Annotated[str | None, typer.Option(help="display name")] = None,
+                   currency: Annotated[str, typer.Option(help="ISO 4217 code")] = "CNY") -> None:
+    """Create a merchant."""
+    from haina.platform import service
+    with transaction(_sessions()) as session:
+        t = service.create_tenant(session, slug, name, currency.upper())
+    out.print(f"created tenant {t.slug} ({t.id})")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """List merchants."""
+    from haina.platform import service
+    with transaction(_sessions()) as session:
+        rows = service.list_tenants(session)
+    table = Table("slug", "id", "name", "currency", "created")
+    for t in rows:
+        table.add_row(t.slug, t.id, t.name, t.currency, t.created_at.isoformat(timespec="seconds"))
+    out.print(table)
+
+
+@token_app.command("create")
+def token_create(tenant: Annotated[str, typer.Option(help="tenant slug")],
+                 scopes: Annotated[str, typer.Option(help='e.g. "orders:write members:read" or "*"')] = "*",
+                 label: Annotated[str | None, typer.Option()] = None) -> None:
+    """Create a bearer token; prints only the token (shown once; only its hash is stored)."""
+    from haina.platform import service
+    with transaction(_sessions()) as session:
+        created = service.create_token(session, tenant, scopes, label)
+    print(created.token)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id (tok_…)."""
+    from haina.platform import service
+    with transaction(_sessions()) as session:
+        service.revoke_token(session, token_id)
+    out.print(f"revoked {token_id}")
+
+
+@app.command()
+def demo(quick: Annotated[bool, typer.Option(help="a smaller data set, for tests")] = False,
+         seed: int = 7) -> None:
+    """Load the demo merchants (idempotent): demo-tires and demo-beauty."""
+    from haina.demo import load_demo
+    load_demo(_sessions(), quick=quick, seed=seed, console=err)
+
+
+@app.command()
+def worker(once: Annotated[bool, typer.Option(help="run one pass and exit")] = False,
+           interval: Annotated[float, typer.Option(help="seconds between passes")] = 5.0) -> None:
+    """Run the background worker: unpaid-order expiry, points expiry, housekeeping."""
+    from haina.worker import run_forever, run_once
+    sessions = _sessions()
+    if once:
+        out.print(run_once(sessions))
+    else:
+        run_forever(sessions, interval)
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 127.0.0.1")] = None,
+          port: Annotated[int | None, typer.Option(help="default HAINA_PORT or 8000")] = None,
+          workers: Annotated[int | None, typer.Option(help="server processes")] = None,
+          demo_data: Annotated[bool, typer.Option("--demo", help="migrate, load demo data and print a token first")] = False,
+          with_worker: Annotated[bool, typer.Option("--worker/--no-worker", help="run the background worker in this process")] = True,
+          access_log: Annotated[bool, typer.Option(help="log every request")] = False) -> None:
+    """Serve the API (and the background worker) on HAINA_HOST:HAINA_PORT."""
+    import uvicorn
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    if demo_data:
+        from haina.demo import load_demo
+        from haina.platform import service
+        upgrade(_engine())
+        sessions = _sessions()
+        load_demo(sessions, console=err)
+        with transaction(sessions) as session:
+            token = service.create_token(session, "demo-tires", "*", label="make run").token
+    sessions = _sessions()  # refuses to start on a database that is behind
+    if with_worker:
+        from haina.worker import run_forever
+        threading.Thread(target=run_forever, args=(sessions, 5.0), daemon=True,
+                         name="haina-worker").start()
+    out.print(f"Haina is serving on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
+    if demo_data:
+        out.print(f"demo merchant demo-tires, token: [bold]{token}[/]")
+        out.print(f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/v1/products")
+    os.environ.setdefault("HAINA_DATABASE_URL", settings.database_url)
+    uvicorn.run("haina.api:app_from_env", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, log_level="warning")
+
+
+def _mount_optional() -> None:
+    try:
+        from haina.analytics.cli import app as analytics_app
+    except ImportError as exc:  # the [analytics] extra is not installed
+        missing = str(exc)
+
+        @app.command("analytics", context_settings={"allow_extra_args": True,
+                                                    "ignore_unknown_options": True})
+        def analytics_missing() -> None:
+            """Lifecycle analytics (needs the [analytics] extra)."""
+            raise UserError(f"analytics needs the [analytics] extra: pip install 'haina[analytics]' ({missing})")
+    else:
+        app.add_typer(analytics_app, name="analytics", help="Lifecycle analytics: RFM, CLV, cohorts.")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    try:
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
+    except (UserError, Problem, SchemaBehind, ValueError) as exc:
+        message = getattr(exc, "detail", None) or str(exc)
+        err.print(f"error: {message}", highlight=False, markup=False)
+        sys.exit(1)
+    except Exception as exc:  # click's usage errors and the like
+        import click
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if isinstance(exc, click.ClickException):
+            err.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

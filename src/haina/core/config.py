@@ -1,0 +1,34 @@
+"""Settings read from HAINA_* environment variables (SQLite is the embedded default)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAINA_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/haina.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # Where uploaded media (product images, short videos) are kept.
+    media_dir: Path = Path("./var/media")
+    # An order left unpaid this long is cancelled by the worker and its stock released.
+    order_hold_minutes: int = 30
+    # Platform fee taken on each capture, in basis points of the captured amount.
+    platform_fee_bps: int = 60
+    # Idempotency keys are kept at least this long (Stripe keeps them 24 h).
+    idempotency_ttl_hours: int = 24
+    # Seconds a verified bearer token stays in the in-process cache (revocation lag).
+    token_cache_seconds: float = 5.0
+    # Echo every SQL statement (debugging).
+    echo_sql: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

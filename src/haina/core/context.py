@@ -1,0 +1,49 @@
+"""Who is calling: the tenant (merchant) and the scopes their credential carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from haina.core.errors import Forbidden
+
+COMPONENTS = ("members", "catalog", "inventory", "orders", "payments", "ledger", "events",
+              "analytics", "marketing", "geo", "crossborder", "apps", "webhooks")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The caller's merchant and granted scopes. Every query filters by ``tenant.id``."""
+
+    id: str
+    slug: str
+    scopes: frozenset[str] = field(default_factory=lambda: frozenset({"*"}))
+    currency: str = "CNY"
+    token_id: str | None = None
+    app_id: str | None = None
+
+    def allows(self, scope: str) -> bool:
+        if "*" in self.scopes or scope in self.scopes:
+            return True
+        component, _, action = scope.partition(":")
+        # write implies read; "component:*" grants every action on that component
+        return f"{component}:*" in self.scopes or (
+            action == "read" and f"{component}:write" in self.scopes)
+
+    def require(self, scope: str) -> None:
+        if not self.allows(scope):
+            raise Forbidden(f"this credential lacks the scope {scope!r}", required_scope=scope)
+
+
+def parse_scopes(text: str) -> frozenset[str]:
+    """``"members:read orders:write"`` (space or comma separated) → validated scope set."""
+    scopes = frozenset(s for s in text.replace(",", " ").split() if s)
+    if not scopes:
+        raise ValueError("no scopes given; use \"*\" for all")
+    for scope in scopes:
+        if scope == "*":
+            continue
+        component, sep, action = scope.partition(":")
+        if not sep or component not in COMPONENTS or action not in ("read", "write", "*"):
+            raise ValueError(f"unknown scope {scope!r}; scopes look like \"orders:write\" "
+                             f"with a component among {', '.join(COMPONENTS)}")
+    return scopes

@@ -1,0 +1,78 @@
+"""Domain events and the transactional outbox.
+
+A service that changes state calls :func:`record_event` with the same session, so the event row
+commits or rolls back with the change itself. The worker delivers from this table (webhooks)
+and ``GET /v1/events`` reads it. ``subject_id`` is the id of the object the event is about, which
+makes the outbox double as each object's timeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from haina.core.context import Tenant
+from haina.core.db import Base, JSONType, UTCDateTime, utcnow
+from haina.core.ids import new_id
+from haina.core.pagination import Page, paginate
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_tenant_type", "tenant_id", "type", "id"),
+        Index("ix_events_tenant_subject", "tenant_id", "subject_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[str | None] = mapped_column(String(40))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class EventOut(BaseModel):
+    id: str
+    object: str = "event"
+    type: str
+    subject_id: str | None
+    data: dict[str, Any]
+    created_at: dt.datetime
+
+
+def record_event(session: Session, tenant_id: str, type: str, subject_id: str | None,
+                 data: dict[str, Any], at: dt.datetime | None = None) -> Event:
+    """Add a domain event to the outbox in the caller's transaction (no commit here)."""
+    at = at or utcnow()
+    event = Event(id=new_id("event", int(at.timestamp() * 1000)), tenant_id=tenant_id,
+                  type=type, subject_id=subject_id, data=data, created_at=at)
+    session.add(event)
+    return event
+
+
+def event_out(e: Event) -> EventOut:
+    return EventOut(id=e.id, type=e.type, subject_id=e.subject_id, data=e.data,
+                    created_at=e.created_at)
+
+
+def list_events(session: Session, tenant: Tenant, *, type: str | None = None,
+                subject_id: str | None = None, created_gte: dt.datetime | None = None,
+                created_lt: dt.datetime | None = None, limit: int = 50,
+                cursor: str | None = None) -> Page[EventOut]:
+    stmt = select(Event).where(Event.tenant_id == tenant.id)
+    if type:
+        # "order.*" matches every order event
+        stmt = stmt.where(Event.type.like(type[:-1] + "%") if type.endswith("*")
+                          else Event.type == type)
+    if subject_id:
+        stmt = stmt.where(Event.subject_id == subject_id)
+    if created_gte:
+        stmt = stmt.where(Event.created_at >= created_gte)
+    if created_lt:
+        stmt = stmt.where(Event.created_at < created_lt)
+    return paginate(session, stmt, Event.id, limit=limit, cursor=cursor, convert=event_out)

@@ -1,0 +1,107 @@
+"""HTTP glue shared by every module's router: sessions, problem responses, idempotent POSTs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+from fastapi import Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from haina.core.context import Tenant
+from haina.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
+from haina.core.idempotency import run_idempotent
+
+log = logging.getLogger("haina")
+
+
+class FastJSON(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_default)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    raise TypeError
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session = request.app.state.sessionmaker()
+    try:
+        yield session
+    finally:
+        session.close()  # rolls back anything not committed
+
+
+def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+                    headers=headers)
+
+
+def json_out(model: BaseModel | Any, status: int = 200) -> Response:
+    body = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+IdempotencyKeyHeader = Header(None, alias="Idempotency-Key",
+                              description="replays the first response for the same key and body")
+
+
+def create(request: Request, session: Session, tenant: Tenant, key: str | None,
+           body: BaseModel | None, produce: Callable[[], BaseModel], status: int = 201) -> Response:
+    """Run a creating POST under its ``Idempotency-Key`` and commit; answer ``status``."""
+    payload = body.model_dump_json() if body is not None else ""
+
+    def run() -> tuple[int, Any]:
+        return status, produce().model_dump(mode="json")
+
+    outcome = run_idempotent(session, tenant, key, f"{request.method} {request.url.path}",
+                             payload, run, ttl_hours=request.app.state.settings.idempotency_ttl_hours)
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    if outcome.problem:
+        return problem_response(outcome.status, outcome.body, headers)
+    return Response(orjson.dumps(outcome.body), status_code=outcome.status,
+                    media_type="application/json", headers=headers)
+
+
+def install_problem_handlers(app: Any) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.to_dict(request.url.path), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(p) for p in first["loc"][1:] or first["loc"])
+        return problem_response(422, {
+            "type": PROBLEM_BASE + "validation-error", "title": "Invalid request", "status": 422,
+            "detail": f"{where}: {first['msg']}" if where else str(first["msg"]),
+            "instance": request.url.path, "errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http-error")
+        return problem_response(exc.status_code, {
+            "type": PROBLEM_BASE + slug, "title": str(exc.detail), "status": exc.status_code,
+            "detail": str(exc.detail), "instance": request.url.path}, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, {
+            "type": PROBLEM_BASE + "internal-error", "title": "Internal error", "status": 500,
+            "detail": "the server failed to handle this request; it has been logged",
+            "instance": request.url.path})

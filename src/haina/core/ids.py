@@ -1,0 +1,37 @@
+"""Prefixed, time-ordered ids (``ord_01J…``), in the manner of Stripe.
+
+The body is a ULID: 48 bits of milliseconds then 80 random bits, in Crockford base32, so ids
+sort by creation time and cursor pagination can order by id alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+PREFIXES = {
+    "tenant": "ten", "token": "tok", "event": "evt", "member": "mem", "identity": "mid",
+    "tier": "tier", "points": "pts", "category": "cat", "product": "prod", "variant": "var",
+    "media": "med", "location": "loc", "reservation": "res", "adjustment": "adj",
+    "cart": "cart", "order": "ord", "order_line": "oli", "shipment": "shp",
+    "payment_intent": "pi", "refund": "re", "journal_entry": "je", "journal_line": "jl",
+    "payout": "po", "attribute": "attr",
+}
+
+
+def ulid(ms: int | None = None) -> str:
+    if ms is None:
+        ms = time.time_ns() // 1_000_000
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    out = []
+    for _ in range(26):
+        out.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
+
+
+def new_id(kind: str, ms: int | None = None) -> str:
+    """A new id for an object of ``kind`` (a key of PREFIXES), e.g. ``new_id("order")``."""
+    return f"{PREFIXES[kind]}_{ulid(ms)}"

@@ -1,0 +1,106 @@
+"""Money: ``Decimal`` amounts with a currency, stored as integer minor units. Never float.
+
+Rounding is half-even and happens only where a function here says so.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+
+# ISO 4217 minor-unit exponents of the currencies the platform accepts.
+EXPONENTS = {
+    "CNY": 2, "HKD": 2, "TWD": 2, "USD": 2, "EUR": 2, "GBP": 2, "AUD": 2, "CAD": 2, "SGD": 2,
+    "NZD": 2, "CHF": 2, "THB": 2, "MYR": 2, "JPY": 0, "KRW": 0,
+}
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def exponent(currency: str) -> int:
+    try:
+        return EXPONENTS[currency]
+    except KeyError:
+        raise MoneyError(f"unsupported currency {currency!r}") from None
+
+
+def to_minor(amount: Decimal | str | int, currency: str) -> int:
+    """Exact conversion to minor units; an amount finer than the currency allows is an error."""
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise MoneyError(f"not a decimal amount: {amount!r}") from None
+    if not value.is_finite():
+        raise MoneyError(f"not a finite amount: {amount!r}")
+    scaled = value.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise MoneyError(f"{amount} has more decimals than {currency} allows")
+    return int(scaled)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    exp = exponent(currency)
+    return (Decimal(minor).scaleb(-exp)).quantize(Decimal(1).scaleb(-exp))
+
+
+def format_amount(minor: int, currency: str) -> str:
+    return str(from_minor(minor, currency))
+
+
+def share(minor: int, numerator: int, denominator: int) -> int:
+    """``minor * numerator / denominator`` rounded half-even to a whole minor unit."""
+    if denominator == 0:
+        return 0
+    return int((Decimal(minor) * numerator / denominator).quantize(Decimal(1), ROUND_HALF_EVEN))
+
+
+def bps(minor: int, basis_points: int) -> int:
+    """A fee or rate in basis points of an amount, rounded half-even (the one rounding point)."""
+    return share(minor, basis_points, 10_000)
+
+
+def _amount_str(v: object) -> object:
+    if isinstance(v, float):
+        raise ValueError("amounts are decimal strings such as \"99.00\", not floats")
+    return v
+
+
+AmountStr = Annotated[
+    Decimal,
+    BeforeValidator(_amount_str),
+    PlainSerializer(lambda d: str(d), return_type=str),
+    Field(description="Decimal amount as a string, e.g. \"99.00\""),
+]
+
+
+class Money(BaseModel):
+    """An amount with its currency, e.g. ``{"amount": "99.00", "currency": "CNY"}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: AmountStr
+    currency: str = Field(default="CNY", min_length=3, max_length=3, examples=["CNY"])
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, v: str) -> str:
+        v = v.upper()
+        exponent(v)
+        return v
+
+    @model_validator(mode="after")
+    def _fits_currency(self) -> "Money":
+        to_minor(self.amount, self.currency)
+        return self
+
+    @property
+    def minor(self) -> int:
+        return to_minor(self.amount, self.currency)
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> "Money":
+        return cls(amount=from_minor(minor, currency), currency=currency)

@@ -1,0 +1,36 @@
+"""Bearer-token authentication and scope checks for the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from haina.core.context import Tenant
+from haina.core.errors import Unauthorized
+from haina.core.http import get_session
+from haina.platform import service
+
+_bearer = HTTPBearer(auto_error=False, description="a token from `haina token create`")
+
+
+def current_tenant(request: Request,
+                   creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
+                   session: Session = Depends(get_session)) -> Tenant:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise Unauthorized("send Authorization: Bearer <token>")
+    return service.authenticate(session, creds.credentials,
+                                request.app.state.settings.token_cache_seconds)
+
+
+def require(scope: str) -> Callable[..., Tenant]:
+    """A dependency giving the caller's tenant, after checking it holds ``scope``."""
+
+    def dependency(tenant: Tenant = Depends(current_tenant)) -> Tenant:
+        tenant.require(scope)
+        return tenant
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency

@@ -1,0 +1,169 @@
+"""Tenants (merchants) and the staff tokens that act for them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from haina.core.context import Tenant, parse_scopes
+from haina.core.db import utcnow
+from haina.core.errors import Conflict, Invalid, Unauthorized, not_found
+from haina.core.events import record_event
+from haina.core.ids import new_id
+from haina.core.money import exponent
+from haina.platform.models import ApiToken, TenantRow
+from haina.platform.schemas import TenantOut, TenantSettings, TokenCreated
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+TOKEN_PREFIX = "hn_"
+
+
+def _tenant_out(row: TenantRow) -> TenantOut:
+    return TenantOut(id=row.id, slug=row.slug, name=row.name, currency=row.currency,
+                     settings=TenantSettings(**(row.settings or {})), created_at=row.created_at)
+
+
+def create_tenant(session: Session, slug: str, name: str | None = None,
+                  currency: str = "CNY", settings: TenantSettings | None = None) -> TenantOut:
+    if not SLUG.match(slug):
+        raise Invalid(f"tenant slug {slug!r} must be 2-63 lowercase letters, digits or dashes")
+    try:
+        exponent(currency)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    row = TenantRow(id=new_id("tenant"), slug=slug, name=name or slug, currency=currency,
+                    settings=(settings or TenantSettings()).model_dump(), created_at=utcnow())
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"a tenant with slug {slug!r} already exists",
+                       slug="tenant-exists") from None
+    record_event(session, row.id, "tenant.created", row.id, {"slug": slug})
+    return _tenant_out(row)
+
+
+def get_tenant_by_slug(session: Session, slug: str) -> TenantOut:
+    row = session.scalar(select(TenantRow).where(TenantRow.slug == slug))
+    if row is None:
+        raise not_found("tenant", slug)
+    return _tenant_out(row)
+
+
+def get_tenant(session: Session, tenant_id: str) -> TenantOut:
+    row = session.get(TenantRow, tenant_id)
+    if row is None:
+        raise not_found("tenant", tenant_id)
+    return _tenant_out(row)
+
+
+def tenant_settings(session: Session, tenant: Tenant) -> TenantSettings:
+    return get_tenant(session, tenant.id).settings
+
+
+def update_tenant_settings(session: Session, tenant: Tenant, settings: TenantSettings) -> TenantOut:
+    row = session.get(TenantRow, tenant.id)
+    if row is None:
+        raise not_found("tenant", tenant.id)
+    row.settings = settings.model_dump()
+    record_event(session, tenant.id, "tenant.updated", tenant.id, {"settings": row.settings})
+    session.flush()
+    return _tenant_out(row)
+
+
+def list_tenants(session: Session) -> list[TenantOut]:
+    return [_tenant_out(r) for r in session.scalars(select(TenantRow).order_by(TenantRow.slug))]
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, tenant_slug: str, scopes: str, label: str | None = None) -> TokenCreated:
+    """A new bearer token for ``tenant_slug``; the clear token is returned here once only."""
+    tenant = get_tenant_by_slug(session, tenant_slug)
+    try:
+        scope_set = parse_scopes(scopes)
+    except ValueError as exc:
+        raise Invalid(str(exc), slug="invalid-scope") from None
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(id=new_id("token"), tenant_id=tenant.id, token_hash=_hash(token),
+                   prefix=token[:10], scopes=" ".join(sorted(scope_set)), label=label,
+                   created_at=utcnow())
+    session.add(row)
+    record_event(session, tenant.id, "token.created", row.id,
+                 {"scopes": sorted(scope_set), "label": label})
+    session.flush()
+    return TokenCreated(id=row.id, token=token, tenant_id=tenant.id, scopes=sorted(scope_set))
+
+
+def revoke_token(session: Session, token_id: str) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise not_found("token", token_id)
+    row.revoked_at = utcnow()
+    record_event(session, row.tenant_id, "token.revoked", row.id, {})
+    _cache.clear()
+
+
+class _TokenCache:
+    """A small in-process cache of verified tokens, so the hot path skips a query."""
+
+    def __init__(self, max_items: int = 4096) -> None:
+        self._items: dict[str, tuple[float, Tenant]] = {}
+        self._lock = threading.Lock()
+        self._max = max_items
+
+    def get(self, token_hash: str, ttl: float) -> Tenant | None:
+        hit = self._items.get(token_hash)
+        if hit and time.monotonic() - hit[0] < ttl:
+            return hit[1]
+        return None
+
+    def put(self, token_hash: str, tenant: Tenant) -> None:
+        with self._lock:
+            if len(self._items) >= self._max:
+                self._items.clear()
+            self._items[token_hash] = (time.monotonic(), tenant)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_cache = _TokenCache()
+
+
+def authenticate(session: Session, token: str, cache_seconds: float = 5.0) -> Tenant:
+    """The tenant and scopes a bearer token stands for, or 401."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise Unauthorized("malformed bearer token")
+    digest = _hash(token)
+    cached = _cache.get(digest, cache_seconds) if cache_seconds > 0 else None
+    if cached is not None:
+        return cached
+    row = session.execute(
+        select(ApiToken.id, ApiToken.scopes, ApiToken.revoked_at, TenantRow.id, TenantRow.slug,
+               TenantRow.currency)
+        .join(TenantRow, TenantRow.id == ApiToken.tenant_id)
+        .where(ApiToken.token_hash == digest)).first()
+    if row is None or row[2] is not None:
+        raise Unauthorized("unknown or revoked token")
+    tenant = Tenant(id=row[3], slug=row[4], scopes=frozenset(row[1].split()), currency=row[5],
+                    token_id=row[0])
+    _cache.put(digest, tenant)
+    return tenant
+
+
+def tenant_for_slug(session: Session, slug: str, scopes: str = "*") -> Tenant:
+    """A full-access context for a tenant, for the CLI and the worker (trusted callers)."""
+    t = get_tenant_by_slug(session, slug)
+    return Tenant(id=t.id, slug=t.slug, scopes=parse_scopes(scopes), currency=t.currency)

@@ -1,0 +1,188 @@
+"""Shared fixtures: every storage test runs on SQLite and on a throwaway PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+import haina.models_registry  # noqa: F401
+from haina.core.context import Tenant
+from haina.core.db import Base, make_engine, make_sessionmaker, transaction
+from haina.core.schema import head_revision
+
+REQUIRE_PG = os.environ.get("HAINA_REQUIRE_PG") == "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PgCluster:
+    """A PostgreSQL cluster in a temp dir, trust auth on loopback, gone after the session."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="haina-pg-"))
+        self.port = _free_port()
+        self.data = self.dir / "data"
+        # PostgreSQL refuses to run as root: run it as the postgres system user then.
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if as_user:
+            shutil.chown(self.dir, "postgres")
+        self.as_user = as_user
+        subprocess.run([*as_user, "initdb", "-D", str(self.data), "--auth=trust", "-E", "UTF8",
+                        "--locale=C", "-U", "postgres"], check=True, capture_output=True)
+        subprocess.run([*as_user, "pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-o",
+                        f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                        "-c max_connections=200", "start"], check=True, capture_output=True)
+
+    def url(self, db: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        subprocess.run([*self.as_user, "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pg_unavailable_reason() -> str | None:
+    if shutil.which("pg_ctl") is None or shutil.which("initdb") is None:
+        return "PostgreSQL binaries (initdb, pg_ctl) are not on PATH"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (the [pg] extra)"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root without runuser to start PostgreSQL as the postgres user"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    reason = pg_unavailable_reason()
+    if reason:
+        if REQUIRE_PG:
+            pytest.fail(f"HAINA_REQUIRE_PG=1 but {reason}")
+        pytest.skip(reason)
+    cluster = PgCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def build_schema(engine: Engine) -> None:
+    """The whole schema from the models, stamped at the migration head (tests compare the
+    migrations against the models separately, in test_migrations)."""
+    Base.metadata.create_all(engine)
+    head = head_revision()
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS alembic_version "
+                          "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+        conn.execute(text("DELETE FROM alembic_version"))
+        if head:
+            conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    build_schema(engine)
+    engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: PgCluster) -> str:
+    admin = create_engine(pg_cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE haina_template"))
+    admin.dispose()
+    engine = make_engine(pg_cluster.url("haina_template"))
+    build_schema(engine)
+    engine.dispose()
+    return "haina_template"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database on each backend: a copy of a template, so tests start fast."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "haina.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    template = request.getfixturevalue("pg_template")
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
+    try:
+        yield cluster.url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine):
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def session(sessions) -> Iterator:
+    with sessions() as s:
+        yield s
+
+
+def make_tenant(sessions, slug: str = "acme") -> tuple[Tenant, str]:
+    """A merchant and a full-access token for it."""
+    from haina.platform import service
+    with transaction(sessions) as s:
+        t = service.create_tenant(s, slug, slug.title())
+        token = service.create_token(s, slug, "*").token
+    return Tenant(id=t.id, slug=t.slug, currency=t.currency), token
+
+
+@pytest.fixture
+def tenant(sessions) -> Tenant:
+    return make_tenant(sessions)[0]
+
+
+@pytest.fixture
+def app(engine: Engine):
+    from haina.api import create_app
+    from haina.core.config import Settings
+    return create_app(Settings(database_url=str(engine.url), token_cache_seconds=0), engine=engine)
+
+
+@pytest.fixture
+def client(app, sessions):
+    """An API client for a fresh merchant ``acme`` with a ``*`` token."""
+    from fastapi.testclient import TestClient
+    _, token = make_tenant(sessions)
+    with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {token}"
+        yield c
