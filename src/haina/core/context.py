@@ -20,6 +20,8 @@ class Tenant:
     currency: str = "CNY"
     token_id: str | None = None
     app_id: str | None = None
+    # the merchant's settings as loaded with the credential (None: load them when needed)
+    settings: dict | None = field(default=None, compare=False, hash=False, repr=False)
 
     def allows(self, scope: str) -> bool:
         if "*" in self.scopes or scope in self.scopes:

@@ -48,8 +48,10 @@ class EventOut(BaseModel):
 def record_event(session: Session, tenant_id: str, type: str, subject_id: str | None,
                  data: dict[str, Any], at: dt.datetime | None = None) -> Event:
     """Add a domain event to the outbox in the caller's transaction (no commit here)."""
+    # ids for "now" are monotonic; a back-dated event (demo history) takes its time's id
+    event_id = new_id("event") if at is None else new_id("event", int(at.timestamp() * 1000))
     at = at or utcnow()
-    event = Event(id=new_id("event", int(at.timestamp() * 1000)), tenant_id=tenant_id,
+    event = Event(id=event_id, tenant_id=tenant_id,
                   type=type, subject_id=subject_id, data=data, created_at=at)
     session.add(event)
     return event

@@ -57,17 +57,24 @@ IdempotencyKeyHeader = Header(None, alias="Idempotency-Key",
 
 
 def create(request: Request, session: Session, tenant: Tenant, key: str | None,
-           body: BaseModel | None, produce: Callable[[], BaseModel], status: int = 201) -> Response:
-    """Run a creating POST under its ``Idempotency-Key`` and commit; answer ``status``."""
+           body: BaseModel | None, produce: Callable[[], BaseModel], status: int = 201,
+           answer: Callable[[BaseModel], tuple[int, Any] | None] | None = None) -> Response:
+    """Run a creating POST under its ``Idempotency-Key`` and commit; answer ``status``.
+
+    ``answer`` may turn a result into another (status, body), e.g. a declined payment that is
+    recorded (committed) yet answered with a 402 problem."""
     payload = body.model_dump_json() if body is not None else ""
 
     def run() -> tuple[int, Any]:
-        return status, produce().model_dump(mode="json")
+        result = produce()
+        special = answer(result) if answer else None
+        return special or (status, result.model_dump(mode="json"))
 
     outcome = run_idempotent(session, tenant, key, f"{request.method} {request.url.path}",
                              payload, run, ttl_hours=request.app.state.settings.idempotency_ttl_hours)
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-    if outcome.problem:
+    if outcome.problem or (isinstance(outcome.body, dict) and "type" in outcome.body
+                           and outcome.status >= 400):
         return problem_response(outcome.status, outcome.body, headers)
     return Response(orjson.dumps(outcome.body), status_code=outcome.status,
                     media_type="application/json", headers=headers)

@@ -7,6 +7,7 @@ sort by creation time and cursor pagination can order by id alone.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -21,10 +22,24 @@ PREFIXES = {
 }
 
 
+_lock = threading.Lock()
+_last = [0, 0]  # the last (ms, random part) handed out for the current time
+
+
 def ulid(ms: int | None = None) -> str:
+    """A ULID; ids made for "now" by this process increase strictly (monotonic ULIDs), so
+    events written in the same millisecond keep their order."""
     if ms is None:
-        ms = time.time_ns() // 1_000_000
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+        with _lock:
+            now = time.time_ns() // 1_000_000
+            if now <= _last[0]:
+                now, rand = _last[0], (_last[1] + 1) & ((1 << 80) - 1)
+            else:
+                rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to count up
+            _last[0], _last[1] = now, rand
+        value = (now << 80) | rand
+    else:
+        value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     out = []
     for _ in range(26):
         out.append(_ALPHABET[value & 31])

@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,9 @@ def get_tenant(session: Session, tenant_id: str) -> TenantOut:
 
 
 def tenant_settings(session: Session, tenant: Tenant) -> TenantSettings:
+    """The merchant's settings; those loaded with the credential when present (no query)."""
+    if tenant.settings is not None:
+        return TenantSettings(**tenant.settings)
     return get_tenant(session, tenant.id).settings
 
 
@@ -152,13 +155,13 @@ def authenticate(session: Session, token: str, cache_seconds: float = 5.0) -> Te
         return cached
     row = session.execute(
         select(ApiToken.id, ApiToken.scopes, ApiToken.revoked_at, TenantRow.id, TenantRow.slug,
-               TenantRow.currency)
+               TenantRow.currency, TenantRow.settings)
         .join(TenantRow, TenantRow.id == ApiToken.tenant_id)
         .where(ApiToken.token_hash == digest)).first()
     if row is None or row[2] is not None:
         raise Unauthorized("unknown or revoked token")
     tenant = Tenant(id=row[3], slug=row[4], scopes=frozenset(row[1].split()), currency=row[5],
-                    token_id=row[0])
+                    token_id=row[0], settings=row[6] or {})
     _cache.put(digest, tenant)
     return tenant
 
@@ -166,4 +169,5 @@ def authenticate(session: Session, token: str, cache_seconds: float = 5.0) -> Te
 def tenant_for_slug(session: Session, slug: str, scopes: str = "*") -> Tenant:
     """A full-access context for a tenant, for the CLI and the worker (trusted callers)."""
     t = get_tenant_by_slug(session, slug)
-    return Tenant(id=t.id, slug=t.slug, scopes=parse_scopes(scopes), currency=t.currency)
+    return Tenant(id=t.id, slug=t.slug, scopes=parse_scopes(scopes), currency=t.currency,
+                  settings=t.settings.model_dump())

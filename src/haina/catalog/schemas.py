@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from haina.core.money import Money
+from haina.inventory.schemas import StockOut
+
+AttrValue = str | int | float | bool
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,99}$"
+
+
+class VariantCreate(BaseModel):
+    sku: str = Field(pattern=SKU_PATTERN, examples=["TIRE-205-55R16"])
+    title: str | None = Field(None, max_length=300)
+    price: Money
+    attributes: dict[str, AttrValue] = Field(default_factory=dict)
+    stock: int | None = Field(None, ge=0, description="initial units at the default location")
+
+
+class ProductCreate(BaseModel):
+    """A product with one variant (``sku`` + ``price``) or several (``variants``)."""
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(None, max_length=20_000)
+    sku: str | None = Field(None, pattern=SKU_PATTERN)
+    price: Money | None = None
+    stock: int | None = Field(None, ge=0, description="initial units at the default location")
+    category_id: str | None = None
+    status: Literal["active", "draft", "archived"] = "active"
+    attributes: dict[str, AttrValue] = Field(default_factory=dict)
+    variants: list[VariantCreate] | None = Field(None, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "ProductCreate":
+        if self.variants:
+            if self.sku or self.price or self.stock is not None:
+                raise ValueError("give either sku/price/stock or variants, not both")
+        elif not (self.sku and self.price):
+            raise ValueError("a product needs sku and price (or a list of variants)")
+        return self
+
+    def variant_list(self) -> list[VariantCreate]:
+        if self.variants:
+            return self.variants
+        assert self.sku and self.price
+        return [VariantCreate(sku=self.sku, title=self.title, price=self.price, stock=self.stock)]
+
+
+class ProductUpdate(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=300)
+    description: str | None = Field(None, max_length=20_000)
+    category_id: str | None = None
+    status: Literal["active", "draft", "archived"] | None = None
+    attributes: dict[str, AttrValue] | None = None
+
+
+class VariantUpdate(BaseModel):
+    title: str | None = Field(None, max_length=300)
+    price: Money | None = None
+    attributes: dict[str, AttrValue] | None = None
+
+
+class VariantOut(BaseModel):
+    id: str
+    object: str = "variant"
+    product_id: str
+    sku: str
+    title: str
+    price: Money
+    attributes: dict[str, AttrValue]
+    stock: StockOut
+
+
+class MediaOut(BaseModel):
+    id: str
+    object: str = "media"
+    product_id: str
+    kind: str
+    content_type: str
+    filename: str
+    size: int
+    sha256: str
+    alt: str | None
+    url: str
+    uploaded_by: str | None
+    created_at: dt.datetime
+
+
+class ProductOut(BaseModel):
+    id: str
+    object: str = "product"
+    title: str
+    description: str | None
+    category_id: str | None
+    status: str
+    attributes: dict[str, AttrValue]
+    sku: str = Field(description="the first variant's SKU")
+    price: Money = Field(description="the first variant's price")
+    stock: StockOut = Field(description="all variants, all locations")
+    variants: list[VariantOut]
+    media: list[MediaOut]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CategoryCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")
+    parent_id: str | None = None
+
+
+class CategoryOut(BaseModel):
+    id: str
+    object: str = "category"
+    name: str
+    slug: str
+    parent_id: str | None
+    created_at: dt.datetime
+
+
+class AttributeDefCreate(BaseModel):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["rim_diameter"])
+    name: str = Field(min_length=1, max_length=200)
+    type: Literal["number", "text", "enum", "bool"]
+    unit: str | None = Field(None, max_length=32)
+    options: list[str] | None = Field(None, description="allowed values of an enum")
+
+    @model_validator(mode="after")
+    def _enum_has_options(self) -> "AttributeDefCreate":
+        if self.type == "enum" and not self.options:
+            raise ValueError("an enum attribute needs options")
+        if self.type != "enum" and self.options:
+            raise ValueError("only enum attributes take options")
+        return self
+
+
+class AttributeDefOut(AttributeDefCreate):
+    id: str
+    object: str = "attribute"
+    created_at: dt.datetime
+
+
+class VariantRef(BaseModel):
+    """What an order needs of a variant: the price snapshot and titles."""
+
+    id: str
+    product_id: str
+    sku: str
+    title: str
+    product_title: str
+    price_minor: int
+    currency: str
+    status: str

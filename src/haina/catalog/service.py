@@ -1,0 +1,446 @@
+"""Products, variants (SKUs), typed attributes, categories, media and search."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+
+from sqlalchemy import String, and_, cast, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from haina.catalog.models import AttributeDef, Category, Media, Product, Variant
+from haina.catalog.schemas import (AttributeDefCreate, AttributeDefOut, AttrValue, CategoryCreate,
+                                   CategoryOut, MediaOut, ProductCreate, ProductOut,
+                                   ProductUpdate, VariantCreate, VariantOut, VariantRef,
+                                   VariantUpdate)
+from haina.core.context import Tenant
+from haina.core.db import is_postgres, utcnow
+from haina.core.errors import Conflict, Invalid, not_found
+from haina.core.events import record_event
+from haina.core.ids import new_id
+from haina.core.money import Money
+from haina.core.pagination import Page, MAX_LIMIT
+from haina.inventory import service as inventory
+from haina.inventory.schemas import StockOut
+
+MEDIA_TYPES = {
+    "image/jpeg": ("image", 10 << 20), "image/png": ("image", 10 << 20),
+    "image/webp": ("image", 10 << 20), "image/gif": ("image", 10 << 20),
+    "video/mp4": ("video", 100 << 20), "video/webm": ("video", 100 << 20),
+    "video/quicktime": ("video", 100 << 20),
+}
+
+
+# ---------------------------------------------------------------- attributes and categories
+
+def _attr_out(r: AttributeDef) -> AttributeDefOut:
+    return AttributeDefOut(id=r.id, code=r.code, name=r.name, type=r.type, unit=r.unit,
+                           options=r.options, created_at=r.created_at)
+
+
+def create_attribute(session: Session, tenant: Tenant, data: AttributeDefCreate) -> AttributeDefOut:
+    if session.scalar(select(AttributeDef.id).where(AttributeDef.tenant_id == tenant.id,
+                                                    AttributeDef.code == data.code)):
+        raise Conflict(f"attribute {data.code!r} exists", slug="attribute-exists")
+    row = AttributeDef(id=new_id("attribute"), tenant_id=tenant.id, created_at=utcnow(),
+                       **data.model_dump())
+    session.add(row)
+    session.flush()
+    return _attr_out(row)
+
+
+def list_attributes(session: Session, tenant: Tenant) -> list[AttributeDefOut]:
+    rows = session.scalars(select(AttributeDef).where(AttributeDef.tenant_id == tenant.id)
+                           .order_by(AttributeDef.code))
+    return [_attr_out(r) for r in rows]
+
+
+def _check_attributes(defs: dict[str, AttributeDef], values: dict[str, AttrValue]) -> dict[str, AttrValue]:
+    """Values of defined attributes must have the defined type; undefined codes pass as given."""
+    out: dict[str, AttrValue] = {}
+    for code, value in values.items():
+        d = defs.get(code)
+        if d is None:
+            out[code] = value
+        elif d.type == "number":
+            if isinstance(value, bool):
+                raise Invalid(f"attribute {code!r} is a number, got {value!r}", slug="invalid-attribute")
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise Invalid(f"attribute {code!r} is a number, got {value!r}",
+                              slug="invalid-attribute") from None
+            out[code] = int(number) if number.is_integer() else number
+        elif d.type == "bool":
+            if not isinstance(value, bool):
+                raise Invalid(f"attribute {code!r} is true or false, got {value!r}",
+                              slug="invalid-attribute")
+            out[code] = value
+        elif d.type == "enum":
+            if str(value) not in (d.options or []):
+                raise Invalid(f"attribute {code!r} must be one of {', '.join(d.options or [])}",
+                              slug="invalid-attribute")
+            out[code] = str(value)
+        else:
+            out[code] = str(value)
+    return out
+
+
+def _defs(session: Session, tenant: Tenant) -> dict[str, AttributeDef]:
+    return {d.code: d for d in session.scalars(
+        select(AttributeDef).where(AttributeDef.tenant_id == tenant.id))}
+
+
+def _category_out(r: Category) -> CategoryOut:
+    return CategoryOut(id=r.id, name=r.name, slug=r.slug, parent_id=r.parent_id,
+                       created_at=r.created_at)
+
+
+def create_category(session: Session, tenant: Tenant, data: CategoryCreate) -> CategoryOut:
+    if data.parent_id:
+        _category(session, tenant, data.parent_id)
+    if session.scalar(select(Category.id).where(Category.tenant_id == tenant.id,
+                                                Category.slug == data.slug)):
+        raise Conflict(f"category {data.slug!r} exists", slug="category-exists")
+    row = Category(id=new_id("category"), tenant_id=tenant.id, name=data.name, slug=data.slug,
+                   parent_id=data.parent_id, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return _category_out(row)
+
+
+def _category(session: Session, tenant: Tenant, category_id: str) -> Category:
+    row = session.scalar(select(Category).where(Category.tenant_id == tenant.id,
+                                                Category.id == category_id))
+    if row is None:
+        raise not_found("category", category_id)
+    return row
+
+
+def list_categories(session: Session, tenant: Tenant) -> list[CategoryOut]:
+    return [_category_out(r) for r in session.scalars(
+        select(Category).where(Category.tenant_id == tenant.id).order_by(Category.slug))]
+
+
+# ---------------------------------------------------------------- products
+
+def _search_text(product: Product, variants: Sequence[Variant], category: str | None) -> str:
+    parts = [product.title, *(v.sku for v in variants), *(v.title for v in variants)]
+    parts += [str(v) for v in product.attributes.values()]
+    for v in variants:
+        parts += [str(x) for x in v.attributes.values()]
+    if category:
+        parts.append(category)
+    seen: dict[str, None] = dict.fromkeys(p.strip().lower() for p in parts if p)
+    return " ".join(seen)
+
+
+def create_product(session: Session, tenant: Tenant, data: ProductCreate) -> ProductOut:
+    defs = _defs(session, tenant)
+    category = _category(session, tenant, data.category_id) if data.category_id else None
+    now = utcnow()
+    product = Product(id=new_id("product"), tenant_id=tenant.id, title=data.title,
+                      description=data.description, category_id=data.category_id,
+                      status=data.status, attributes=_check_attributes(defs, data.attributes),
+                      created_at=now, updated_at=now)
+    specs = data.variant_list()
+    skus = [v.sku for v in specs]
+    if len(set(skus)) != len(skus):
+        raise Invalid("the same SKU appears twice", slug="duplicate-sku")
+    taken = session.scalars(select(Variant.sku).where(Variant.tenant_id == tenant.id,
+                                                      Variant.sku.in_(skus))).all()
+    if taken:
+        raise Conflict(f"SKU {taken[0]!r} is already used", slug="sku-exists", sku=taken[0])
+    variants = [_new_variant(tenant, product.id, spec, i, defs, data.title, now)
+                for i, spec in enumerate(specs)]
+    product.search_text = _search_text(product, variants, category.name if category else None)
+    session.add(product)
+    session.flush()
+    session.add_all(variants)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict("SKU already used", slug="sku-exists") from None
+    for variant, spec in zip(variants, specs):
+        if spec.stock:
+            inventory.adjust_stock(session, tenant, variant.id, spec.stock, "initial")
+    record_event(session, tenant.id, "product.created", product.id,
+                 {"title": product.title, "skus": skus})
+    return get_product(session, tenant, product.id)
+
+
+def _new_variant(tenant: Tenant, product_id: str, spec: VariantCreate, position: int,
+                 defs: dict[str, AttributeDef], product_title: str, now: dt.datetime) -> Variant:
+    return Variant(id=new_id("variant"), tenant_id=tenant.id, product_id=product_id,
+                   sku=spec.sku, title=spec.title or product_title, price_minor=spec.price.minor,
+                   currency=spec.price.currency,
+                   attributes=_check_attributes(defs, spec.attributes), position=position,
+                   created_at=now)
+
+
+def _product(session: Session, tenant: Tenant, product_id: str) -> Product:
+    row = session.scalar(select(Product).where(Product.tenant_id == tenant.id,
+                                               Product.id == product_id))
+    if row is None:
+        raise not_found("product", product_id)
+    return row
+
+
+def _media_out(m: Media) -> MediaOut:
+    return MediaOut(id=m.id, product_id=m.product_id, kind=m.kind, content_type=m.content_type,
+                    filename=m.filename, size=m.size, sha256=m.sha256, alt=m.alt,
+                    url=f"/v1/media/{m.id}/content", uploaded_by=m.uploaded_by,
+                    created_at=m.created_at)
+
+
+def _products_out(session: Session, tenant: Tenant, products: Sequence[Product]) -> list[ProductOut]:
+    if not products:
+        return []
+    ids = [p.id for p in products]
+    variants = session.scalars(select(Variant).where(Variant.tenant_id == tenant.id,
+                                                     Variant.product_id.in_(ids))
+                               .order_by(Variant.product_id, Variant.position)).all()
+    media = session.scalars(select(Media).where(Media.tenant_id == tenant.id,
+                                                Media.product_id.in_(ids))
+                            .order_by(Media.position, Media.id)).all()
+    stock = inventory.stock_for_variants(session, tenant, [v.id for v in variants])
+    by_product: dict[str, list[VariantOut]] = {i: [] for i in ids}
+    for v in variants:
+        by_product[v.product_id].append(VariantOut(
+            id=v.id, product_id=v.product_id, sku=v.sku, title=v.title,
+            price=Money.of(v.price_minor, v.currency), attributes=v.attributes,
+            stock=stock.get(v.id, StockOut())))
+    media_by: dict[str, list[MediaOut]] = {i: [] for i in ids}
+    for m in media:
+        media_by[m.product_id].append(_media_out(m))
+    out = []
+    for p in products:
+        vs = by_product[p.id]
+        total = StockOut(on_hand=sum(v.stock.on_hand for v in vs),
+                         reserved=sum(v.stock.reserved for v in vs),
+                         available=sum(v.stock.available for v in vs))
+        out.append(ProductOut(id=p.id, title=p.title, description=p.description,
+                              category_id=p.category_id, status=p.status,
+                              attributes=p.attributes, sku=vs[0].sku, price=vs[0].price,
+                              stock=total, variants=vs, media=media_by[p.id],
+                              created_at=p.created_at, updated_at=p.updated_at))
+    return out
+
+
+def get_product(session: Session, tenant: Tenant, product_id: str) -> ProductOut:
+    return _products_out(session, tenant, [_product(session, tenant, product_id)])[0]
+
+
+def list_products(session: Session, tenant: Tenant, *, q: str | None = None,
+                  category_id: str | None = None, status: str | None = None,
+                  attributes: dict[str, str] | None = None, limit: int = 50,
+                  cursor: str | None = None) -> Page[ProductOut]:
+    """Newest first. ``q`` matches every word against title, SKUs, attribute values and
+    category (Chinese or English, any part of a word); ``attributes`` filters by exact value."""
+    stmt = select(Product).where(Product.tenant_id == tenant.id)
+    if category_id:
+        stmt = stmt.where(Product.category_id == category_id)
+    if status:
+        stmt = stmt.where(Product.status == status)
+    for code, value in (attributes or {}).items():
+        stmt = stmt.where(_attribute_matches(code, value))
+    if q:
+        stmt = _search(session, tenant, stmt, q)
+    limit = max(1, min(limit, MAX_LIMIT))
+    if cursor:
+        stmt = stmt.where(Product.id < cursor)
+    rows = session.scalars(stmt.order_by(Product.id.desc()).limit(limit + 1)).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[ProductOut](data=_products_out(session, tenant, rows), has_more=has_more,
+                            next_cursor=rows[-1].id if has_more else None)
+
+
+def _attribute_matches(code: str, value: str):
+    """Exact match on a product's or any of its variants' attribute (numbers compare as numbers)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+
+    def cond(column):
+        element = column[code]
+        if number is not None:
+            return or_(cast(element.as_string(), String) == value, element.as_float() == number)
+        return element.as_string() == value
+
+    in_variant = select(Variant.id).where(Variant.product_id == Product.id,
+                                          Variant.tenant_id == Product.tenant_id,
+                                          cond(Variant.attributes)).exists()
+    return or_(cond(Product.attributes), in_variant)
+
+
+def _search(session: Session, tenant: Tenant, stmt, q: str):
+    words = [w.lower() for w in q.split() if w.strip()][:8]
+    if not words:
+        return stmt
+    escaped = [w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for w in words]
+    if is_postgres(session):
+        # ILIKE is served by the pg_trgm GIN index for words of three characters or more
+        return stmt.where(and_(*(Product.search_text.ilike(f"%{w}%", escape="\\") for w in escaped)))
+    if all(len(w) >= 3 for w in words):
+        # FTS5 trigram answers LIKE from its index; shorter words (two Chinese characters, say)
+        # fall back to scanning products.search_text below
+        cond = " AND ".join(f"body LIKE :w{i} ESCAPE '\\'" for i in range(len(words)))
+        ids = text(f"SELECT product_id FROM product_search WHERE tenant_id = :t AND {cond}") \
+            .bindparams(t=tenant.id, **{f"w{i}": f"%{w}%" for i, w in enumerate(escaped)}) \
+            .columns(product_id=String).subquery()
+        return stmt.where(Product.id.in_(select(ids.c.product_id)))
+    return stmt.where(and_(*(Product.search_text.like(f"%{w}%", escape="\\") for w in escaped)))
+
+
+def update_product(session: Session, tenant: Tenant, product_id: str, data: ProductUpdate) -> ProductOut:
+    product = _product(session, tenant, product_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "category_id" in changes and changes["category_id"]:
+        _category(session, tenant, changes["category_id"])
+    if "attributes" in changes:
+        changes["attributes"] = _check_attributes(_defs(session, tenant), changes["attributes"] or {})
+    for key, value in changes.items():
+        setattr(product, key, value)
+    _refresh_search(session, tenant, product)
+    product.updated_at = utcnow()
+    record_event(session, tenant.id, "product.updated", product.id,
+                 {"changed": sorted(changes)})
+    session.flush()
+    return get_product(session, tenant, product.id)
+
+
+def _refresh_search(session: Session, tenant: Tenant, product: Product) -> None:
+    variants = session.scalars(select(Variant).where(Variant.tenant_id == tenant.id,
+                                                     Variant.product_id == product.id)).all()
+    category = session.get(Category, product.category_id) if product.category_id else None
+    product.search_text = _search_text(product, variants, category.name if category else None)
+
+
+def add_variant(session: Session, tenant: Tenant, product_id: str, data: VariantCreate) -> ProductOut:
+    product = _product(session, tenant, product_id)
+    if session.scalar(select(Variant.id).where(Variant.tenant_id == tenant.id,
+                                               Variant.sku == data.sku)):
+        raise Conflict(f"SKU {data.sku!r} is already used", slug="sku-exists", sku=data.sku)
+    position = session.scalar(select(func.count()).select_from(Variant).where(
+        Variant.tenant_id == tenant.id, Variant.product_id == product_id)) or 0
+    variant = _new_variant(tenant, product_id, data, position, _defs(session, tenant),
+                           product.title, utcnow())
+    session.add(variant)
+    session.flush()
+    if data.stock:
+        inventory.adjust_stock(session, tenant, variant.id, data.stock, "initial")
+    _refresh_search(session, tenant, product)
+    record_event(session, tenant.id, "variant.created", variant.id,
+                 {"product_id": product_id, "sku": variant.sku})
+    return get_product(session, tenant, product_id)
+
+
+def update_variant(session: Session, tenant: Tenant, variant_id: str, data: VariantUpdate) -> ProductOut:
+    variant = session.scalar(select(Variant).where(Variant.tenant_id == tenant.id,
+                                                   Variant.id == variant_id))
+    if variant is None:
+        raise not_found("variant", variant_id)
+    changes = data.model_dump(exclude_unset=True)
+    if data.price is not None:
+        old = Money.of(variant.price_minor, variant.currency)
+        variant.price_minor, variant.currency = data.price.minor, data.price.currency
+        record_event(session, tenant.id, "variant.price_changed", variant.id,
+                     {"sku": variant.sku, "old": old.model_dump(mode="json"),
+                      "new": data.price.model_dump(mode="json")})
+    if data.title is not None:
+        variant.title = data.title
+    if data.attributes is not None:
+        variant.attributes = _check_attributes(_defs(session, tenant), data.attributes)
+    product = _product(session, tenant, variant.product_id)
+    _refresh_search(session, tenant, product)
+    product.updated_at = utcnow()
+    record_event(session, tenant.id, "variant.updated", variant.id, {"changed": sorted(changes)})
+    session.flush()
+    return get_product(session, tenant, product.id)
+
+
+def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> dict[str, VariantRef]:
+    """One query: what an order line needs of each SKU (absent SKUs are left out)."""
+    rows = session.execute(
+        select(Variant.id, Variant.product_id, Variant.sku, Variant.title, Product.title,
+               Variant.price_minor, Variant.currency, Product.status)
+        .join(Product, Product.id == Variant.product_id)
+        .where(Variant.tenant_id == tenant.id, Variant.sku.in_(list(set(skus))))).all()
+    return {r[2]: VariantRef(id=r[0], product_id=r[1], sku=r[2], title=r[3], product_title=r[4],
+                             price_minor=r[5], currency=r[6], status=r[7]) for r in rows}
+
+
+def variant_by_sku(session: Session, tenant: Tenant, sku: str) -> VariantRef:
+    found = variants_by_sku(session, tenant, [sku]).get(sku)
+    if found is None:
+        raise not_found("sku", sku)
+    return found
+
+
+def variant_exists(session: Session, tenant: Tenant, variant_id: str) -> bool:
+    return session.scalar(select(Variant.id).where(Variant.tenant_id == tenant.id,
+                                                   Variant.id == variant_id)) is not None
+
+
+# ---------------------------------------------------------------- media
+
+def add_media(session: Session, tenant: Tenant, product_id: str, *, filename: str,
+              content_type: str, content: bytes, media_dir: Path, alt: str | None = None,
+              uploaded_by: str | None = None) -> MediaOut:
+    """Store an image or short video of a product (a photographer's app may upload for the
+    merchant); files are kept by content hash, so a re-upload stores no second copy."""
+    _product(session, tenant, product_id)
+    kind_limit = MEDIA_TYPES.get(content_type)
+    if kind_limit is None:
+        raise Invalid(f"unsupported media type {content_type!r}; use one of "
+                      f"{', '.join(MEDIA_TYPES)}", slug="unsupported-media-type", status=415)
+    kind, limit = kind_limit
+    if not content:
+        raise Invalid("the uploaded file is empty", slug="empty-file")
+    if len(content) > limit:
+        raise Invalid(f"{kind}s are limited to {limit >> 20} MiB", slug="file-too-large", status=413)
+    digest = hashlib.sha256(content).hexdigest()
+    path = _media_path(media_dir, tenant.id, digest)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    position = session.scalar(select(func.count()).select_from(Media).where(
+        Media.tenant_id == tenant.id, Media.product_id == product_id)) or 0
+    row = Media(id=new_id("media"), tenant_id=tenant.id, product_id=product_id, kind=kind,
+                content_type=content_type, filename=filename[:255] or "upload", size=len(content),
+                sha256=digest, alt=alt, position=position, uploaded_by=uploaded_by,
+                created_at=utcnow())
+    session.add(row)
+    session.flush()
+    record_event(session, tenant.id, "product.media_added", product_id,
+                 {"media_id": row.id, "kind": kind, "uploaded_by": uploaded_by})
+    return _media_out(row)
+
+
+def _media_path(media_dir: Path, tenant_id: str, digest: str) -> Path:
+    return Path(media_dir) / tenant_id / digest[:2] / digest
+
+
+def media_file(session: Session, tenant: Tenant, media_id: str, media_dir: Path) -> tuple[MediaOut, Path]:
+    row = session.scalar(select(Media).where(Media.tenant_id == tenant.id, Media.id == media_id))
+    if row is None:
+        raise not_found("media", media_id)
+    return _media_out(row), _media_path(media_dir, tenant.id, row.sha256)
+
+
+def delete_media(session: Session, tenant: Tenant, media_id: str) -> None:
+    row = session.scalar(select(Media).where(Media.tenant_id == tenant.id, Media.id == media_id))
+    if row is None:
+        raise not_found("media", media_id)
+    session.delete(row)
+    record_event(session, tenant.id, "product.media_removed", row.product_id, {"media_id": media_id})
+
+

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from haina.core.money import Money
+
+Channel = Literal["web", "mini_program", "pos", "app", "marketplace"]
+
+
+class LineIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(gt=0, le=10_000)
+
+
+class Address(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(min_length=5, max_length=32)
+    country: str = Field("CN", min_length=2, max_length=2)
+    province: str | None = Field(None, max_length=64)
+    city: str | None = Field(None, max_length=64)
+    district: str | None = Field(None, max_length=64)
+    line1: str = Field(min_length=1, max_length=300)
+    line2: str | None = Field(None, max_length=300)
+    postal_code: str | None = Field(None, max_length=16)
+
+
+class OrderCreate(BaseModel):
+    lines: list[LineIn] = Field(min_length=1, max_length=200)
+    member_id: str | None = None
+    channel: Channel = "web"
+    location_id: str | None = Field(None, description="take stock from this location (a store for POS)")
+    address: Address | None = None
+    coupon: str | None = Field(None, max_length=64)
+    points: int = Field(0, ge=0, description="member points to redeem as a discount")
+    note: str | None = Field(None, max_length=1000)
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _points_need_member(self) -> "OrderCreate":
+        if self.points and not self.member_id:
+            raise ValueError("redeeming points needs a member_id")
+        return self
+
+
+class OrderLineOut(BaseModel):
+    id: str
+    variant_id: str
+    product_id: str
+    sku: str
+    title: str
+    unit_price: Money
+    quantity: int
+    total: Money
+    shipped_quantity: int = 0
+
+
+class Totals(BaseModel):
+    subtotal: Money
+    discount: Money
+    shipping: Money
+    tax: Money
+    total: Money
+
+
+class ShipmentIn(BaseModel):
+    carrier: str = Field(min_length=1, max_length=64, examples=["SF Express"])
+    tracking_number: str | None = Field(None, max_length=100)
+    lines: list[LineIn] | None = Field(None, description="default: everything not yet shipped")
+
+
+class ShipmentOut(BaseModel):
+    id: str
+    object: str = "shipment"
+    order_id: str
+    carrier: str
+    tracking_number: str | None
+    lines: list[dict[str, Any]]
+    created_at: dt.datetime
+
+
+class OrderOut(BaseModel):
+    id: str
+    object: str = "order"
+    status: str
+    refund_status: str
+    channel: str
+    member_id: str | None
+    location_id: str | None
+    currency: str
+    lines: list[OrderLineOut]
+    totals: Totals
+    paid: Money
+    refunded: Money
+    points_redeemed: int
+    coupon: str | None
+    address: Address | None
+    note: str | None
+    metadata: dict[str, Any] | None
+    hold_expires_at: dt.datetime | None
+    created_at: dt.datetime
+    paid_at: dt.datetime | None = None
+    fulfilled_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    cancelled_at: dt.datetime | None = None
+    cancel_reason: str | None = None
+    shipments: list[ShipmentOut] = Field(default_factory=list)
+
+
+class CancelIn(BaseModel):
+    reason: str = Field("requested_by_customer", max_length=200)
+
+
+class CartCreate(BaseModel):
+    member_id: str | None = None
+    channel: Channel = "web"
+    lines: list[LineIn] = Field(default_factory=list, max_length=200)
+
+
+class CartOut(BaseModel):
+    id: str
+    object: str = "cart"
+    status: str
+    member_id: str | None
+    channel: str
+    order_id: str | None
+    lines: list[OrderLineOut]
+    totals: Totals | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CheckoutIn(BaseModel):
+    location_id: str | None = None
+    address: Address | None = None
+    coupon: str | None = Field(None, max_length=64)
+    points: int = Field(0, ge=0)
+    note: str | None = Field(None, max_length=1000)
+
+
+class TimelineEntry(BaseModel):
+    at: dt.datetime
+    type: str
+    data: dict[str, Any]

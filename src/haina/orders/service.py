@@ -1,0 +1,520 @@
+"""Orders: cart → order with price snapshots and totals, the order state machine, shipments.
+
+``place_order`` is the hot path and runs in one transaction: look up the SKUs (one query),
+claim stock with one conditional UPDATE per distinct SKU, and insert the order, its lines, the
+reservations and the ``order.created`` event (one statement each). An unpaid order holds its
+stock until ``hold_expires_at``; the worker then cancels it and the stock comes back.
+
+States: pending_payment → paid → fulfilled → completed; pending_payment or paid → cancelled;
+a full refund makes a paid or fulfilled order ``refunded`` (``refund_status`` tells partial
+refunds apart).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from haina.catalog import service as catalog
+from haina.core.context import Tenant
+from haina.core.db import utcnow
+from haina.core.errors import Invalid, InvalidState, NotFound, not_found
+from haina.core.events import list_events, record_event
+from haina.core.ids import new_id
+from haina.core.money import Money, bps, to_minor
+from haina.core.pagination import Page, paginate
+from haina.inventory import service as inventory
+from haina.inventory.schemas import Claim
+from haina.orders.models import Cart, Order, OrderLine, Shipment
+from haina.orders.schemas import (Address, CartCreate, CartOut, CheckoutIn, LineIn, OrderCreate,
+                                  OrderLineOut, OrderOut, ShipmentIn, ShipmentOut, TimelineEntry,
+                                  Totals)
+from haina.platform import service as platform
+from haina.platform.schemas import TenantSettings
+
+CANCELLABLE = ("pending_payment", "paid")
+REFUNDABLE = ("paid", "fulfilled", "completed")
+
+
+# ---------------------------------------------------------------- pricing (one place)
+
+def price_lines(settings: TenantSettings, currency: str, subtotal: int, discount: int,
+                channel: str) -> dict[str, int]:
+    """Totals in minor units. Shipping is the merchant's flat fee (none at a POS counter or
+    above the free-shipping threshold); tax is added on (subtotal − discount + shipping) at the
+    merchant's rate, rounded half-even once."""
+    discount = min(discount, subtotal)
+    shipping = 0 if channel == "pos" else to_minor(settings.shipping_fee, currency)
+    if settings.free_shipping_over is not None and subtotal >= to_minor(settings.free_shipping_over, currency):
+        shipping = 0
+    tax = bps(subtotal - discount + shipping, settings.tax_rate_bps)
+    return {"subtotal": subtotal, "discount": discount, "shipping": shipping, "tax": tax,
+            "total": subtotal - discount + shipping + tax}
+
+
+def _totals(t: dict[str, int], currency: str) -> Totals:
+    return Totals(**{k: Money.of(v, currency) for k, v in t.items()})
+
+
+def _resolve_lines(session: Session, tenant: Tenant, lines: Sequence[LineIn]):
+    refs = catalog.variants_by_sku(session, tenant, [line.sku for line in lines])
+    missing = [line.sku for line in lines if line.sku not in refs]
+    if missing:
+        raise NotFound(f"no SKU {missing[0]!r}", slug="sku-not-found", sku=missing[0])
+    inactive = [line.sku for line in lines if refs[line.sku].status != "active"]
+    if inactive:
+        raise Invalid(f"SKU {inactive[0]!r} is not for sale", slug="sku-not-for-sale",
+                      sku=inactive[0])
+    currencies = {refs[line.sku].currency for line in lines}
+    if len(currencies) > 1:
+        raise Invalid("all lines of an order must be priced in one currency",
+                      slug="mixed-currencies")
+    return refs, currencies.pop()
+
+
+# ---------------------------------------------------------------- placing orders
+
+def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut:
+    """Price, claim stock and record an order awaiting payment, in the caller's transaction."""
+    if data.coupon:
+        # the marketing component (coupons) is not built yet: no code can be valid
+        raise NotFound(f"no coupon {data.coupon!r}", slug="coupon-not-found")
+    settings = platform.tenant_settings(session, tenant)
+    refs, currency = _resolve_lines(session, tenant, data.lines)
+    now = utcnow()
+    order_id = new_id("order")
+    member_id = None
+    if data.member_id:
+        from haina.members import service as members
+        member_id = members.resolve_member_id(session, tenant, data.member_id)
+    hold_minutes = settings.order_hold_minutes or _default_hold_minutes()
+    hold_until = now + dt.timedelta(minutes=hold_minutes)
+    inventory.reserve_stock(
+        session, tenant,
+        [Claim(variant_id=refs[ln.sku].id, quantity=ln.quantity, sku=ln.sku) for ln in data.lines],
+        order_id=order_id, expires_at=hold_until, location_id=data.location_id)
+    line_rows = []
+    for ln in data.lines:
+        ref = refs[ln.sku]
+        line_rows.append({
+            "id": new_id("order_line"), "tenant_id": tenant.id, "order_id": order_id,
+            "variant_id": ref.id, "product_id": ref.product_id, "sku": ref.sku,
+            "title": ref.title if ref.title == ref.product_title else f"{ref.product_title} {ref.title}",
+            "unit_price_minor": ref.price_minor, "quantity": ln.quantity,
+            "total_minor": ref.price_minor * ln.quantity, "shipped_quantity": 0})
+    subtotal = sum(r["total_minor"] for r in line_rows)
+    points_discount = 0
+    if data.points:
+        from haina.members import service as members
+        points_discount = members.redeem_points(session, tenant, member_id, data.points, order_id)
+        if points_discount > subtotal:
+            raise Invalid("the points redeemed are worth more than the goods",
+                          slug="too-many-points")
+    t = price_lines(settings, currency, subtotal, points_discount, data.channel)
+    order = {
+        "id": order_id, "tenant_id": tenant.id, "member_id": member_id, "channel": data.channel,
+        "app_id": tenant.app_id, "location_id": data.location_id, "status": "pending_payment",
+        "refund_status": "none", "currency": currency, "subtotal_minor": t["subtotal"],
+        "discount_minor": t["discount"], "shipping_minor": t["shipping"], "tax_minor": t["tax"],
+        "total_minor": t["total"], "paid_minor": 0, "refunded_minor": 0,
+        "points_redeemed": data.points, "coupon_code": None,
+        "address": data.address.model_dump() if data.address else None, "note": data.note,
+        "metadata": data.metadata, "hold_expires_at": hold_until, "created_at": now,
+        "updated_at": now}
+    session.execute(insert(Order.__table__), order)
+    session.execute(insert(OrderLine.__table__), line_rows)
+    record_event(session, tenant.id, "order.created", order_id,
+                 {"total": Money.of(t["total"], currency).model_dump(mode="json"),
+                  "channel": data.channel, "member_id": member_id,
+                  "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in line_rows]})
+    return _out_from_values(order, line_rows, [])
+
+
+def _default_hold_minutes() -> int:
+    from haina.core.config import get_settings
+    return get_settings().order_hold_minutes
+
+
+def _line_out(r: dict, currency: str) -> OrderLineOut:
+    return OrderLineOut(id=r["id"], variant_id=r["variant_id"], product_id=r["product_id"],
+                        sku=r["sku"], title=r["title"],
+                        unit_price=Money.of(r["unit_price_minor"], currency),
+                        quantity=r["quantity"], total=Money.of(r["total_minor"], currency),
+                        shipped_quantity=r["shipped_quantity"])
+
+
+def _out_from_values(o: dict, lines: Sequence[dict], shipments: list[ShipmentOut]) -> OrderOut:
+    c = o["currency"]
+    return OrderOut(
+        id=o["id"], status=o["status"], refund_status=o["refund_status"], channel=o["channel"],
+        member_id=o["member_id"], location_id=o["location_id"], currency=c,
+        lines=[_line_out(r, c) for r in lines],
+        totals=_totals({"subtotal": o["subtotal_minor"], "discount": o["discount_minor"],
+                        "shipping": o["shipping_minor"], "tax": o["tax_minor"],
+                        "total": o["total_minor"]}, c),
+        paid=Money.of(o["paid_minor"], c), refunded=Money.of(o["refunded_minor"], c),
+        points_redeemed=o["points_redeemed"], coupon=o["coupon_code"],
+        address=Address(**o["address"]) if o["address"] else None, note=o["note"],
+        metadata=o["metadata"], hold_expires_at=o["hold_expires_at"], created_at=o["created_at"],
+        paid_at=o.get("paid_at"), fulfilled_at=o.get("fulfilled_at"),
+        completed_at=o.get("completed_at"), cancelled_at=o.get("cancelled_at"),
+        cancel_reason=o.get("cancel_reason"), shipments=shipments)
+
+
+def _row_values(o: Order) -> dict:
+    values = {c.key: getattr(o, c.key) for c in Order.__mapper__.column_attrs}
+    values["metadata"] = values.pop("metadata_")
+    return values
+
+
+def _line_values(r: OrderLine) -> dict:
+    return {c.key: getattr(r, c.key) for c in OrderLine.__mapper__.column_attrs}
+
+
+def _shipment_out(s: Shipment) -> ShipmentOut:
+    return ShipmentOut(id=s.id, order_id=s.order_id, carrier=s.carrier,
+                       tracking_number=s.tracking_number, lines=s.lines, created_at=s.created_at)
+
+
+def _orders_out(session: Session, tenant: Tenant, orders: Sequence[Order]) -> list[OrderOut]:
+    if not orders:
+        return []
+    ids = [o.id for o in orders]
+    lines: dict[str, list[dict]] = {i: [] for i in ids}
+    for r in session.scalars(select(OrderLine).where(OrderLine.tenant_id == tenant.id,
+                                                     OrderLine.order_id.in_(ids))
+                             .order_by(OrderLine.id)):
+        lines[r.order_id].append(_line_values(r))
+    shipments: dict[str, list[ShipmentOut]] = {i: [] for i in ids}
+    for s in session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id,
+                                                    Shipment.order_id.in_(ids))
+                             .order_by(Shipment.id)):
+        shipments[s.order_id].append(_shipment_out(s))
+    return [_out_from_values(_row_values(o), lines[o.id], shipments[o.id]) for o in orders]
+
+
+def _order(session: Session, tenant: Tenant, order_id: str, lock: bool = False) -> Order:
+    stmt = select(Order).where(Order.tenant_id == tenant.id, Order.id == order_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.scalar(stmt)
+    if row is None:
+        raise not_found("order", order_id)
+    return row
+
+
+def get_order(session: Session, tenant: Tenant, order_id: str) -> OrderOut:
+    return _orders_out(session, tenant, [_order(session, tenant, order_id)])[0]
+
+
+def list_orders(session: Session, tenant: Tenant, *, status: str | None = None,
+                member_id: str | None = None, channel: str | None = None,
+                created_gte: dt.datetime | None = None, created_lt: dt.datetime | None = None,
+                limit: int = 50, cursor: str | None = None) -> Page[OrderOut]:
+    """Newest first. ``member_id`` includes the orders of members merged into that member, on
+    every channel."""
+    stmt = select(Order).where(Order.tenant_id == tenant.id)
+    if status:
+        stmt = stmt.where(Order.status == status)
+    if channel:
+        stmt = stmt.where(Order.channel == channel)
+    if member_id:
+        from haina.members import service as members
+        stmt = stmt.where(Order.member_id.in_(members.member_history_ids(session, tenant, member_id)))
+    if created_gte:
+        stmt = stmt.where(Order.created_at >= created_gte)
+    if created_lt:
+        stmt = stmt.where(Order.created_at < created_lt)
+    page = paginate(session, stmt, Order.id, limit=limit, cursor=cursor, convert=lambda o: o)
+    return Page[OrderOut](data=_orders_out(session, tenant, page.data), has_more=page.has_more,
+                          next_cursor=page.next_cursor)
+
+
+def timeline(session: Session, tenant: Tenant, order_id: str) -> list[TimelineEntry]:
+    """What happened to an order, oldest first (its events in the outbox)."""
+    _order(session, tenant, order_id)
+    entries: list[TimelineEntry] = []
+    cursor = None
+    while True:
+        page = list_events(session, tenant, subject_id=order_id, limit=200, cursor=cursor)
+        entries += [TimelineEntry(at=e.created_at, type=e.type, data=e.data) for e in page.data]
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    return list(reversed(entries))
+
+
+# ---------------------------------------------------------------- state changes
+
+def _event(session: Session, tenant: Tenant, order: Order, type_: str, **data) -> None:
+    record_event(session, tenant.id, type_, order.id, {"status": order.status, **data})
+
+
+def mark_paid(session: Session, tenant: Tenant, order_id: str, amount_minor: int,
+              payment_intent_id: str) -> Order:
+    """Payments calls this when a capture succeeds: the stock hold stops expiring and the
+    member earns points on what was paid."""
+    order = _order(session, tenant, order_id, lock=True)
+    if order.status != "pending_payment":
+        raise InvalidState(f"order {order.id} is {order.status}, not awaiting payment",
+                           status_now=order.status)
+    now = utcnow()
+    order.status, order.paid_minor, order.paid_at, order.updated_at = "paid", amount_minor, now, now
+    order.hold_expires_at = None
+    inventory.keep_order_stock(session, tenant, order.id)
+    if order.member_id:
+        from haina.members import service as members
+        members.record_purchase(session, tenant, order.member_id, order.id, amount_minor,
+                                order.currency, now)
+    _event(session, tenant, order, "order.paid",
+           amount=Money.of(amount_minor, order.currency).model_dump(mode="json"),
+           payment_intent_id=payment_intent_id)
+    session.flush()
+    return order
+
+
+def record_refund(session: Session, tenant: Tenant, order_id: str, amount_minor: int,
+                  refund_id: str) -> Order:
+    """Payments calls this after a refund: partial or full, the member's spend and points
+    follow; a full refund of goods not yet shipped puts them back in stock."""
+    order = _order(session, tenant, order_id, lock=True)
+    now = utcnow()
+    order.refunded_minor += amount_minor
+    full = order.refunded_minor >= order.paid_minor
+    order.refund_status = "full" if full else "partial"
+    order.updated_at = now
+    if full and order.status in ("paid", "fulfilled", "completed"):
+        if order.status == "paid":
+            inventory.release_order_stock(session, tenant, order.id)
+        order.status = "refunded"
+    if order.member_id:
+        from haina.members import service as members
+        members.record_refund(session, tenant, order.member_id, order.id, amount_minor, now)
+    _event(session, tenant, order, "order.refunded", refund_id=refund_id,
+           amount=Money.of(amount_minor, order.currency).model_dump(mode="json"),
+           refund_status=order.refund_status)
+    session.flush()
+    return order
+
+
+def cancel_order(session: Session, tenant: Tenant, order_id: str,
+                 reason: str = "requested_by_customer") -> OrderOut:
+    """Cancel an unpaid or paid (not yet shipped) order: stock comes back, points come back,
+    an authorisation is voided and a capture is refunded in full."""
+    order = _order(session, tenant, order_id, lock=True)
+    if order.status not in CANCELLABLE:
+        raise InvalidState(f"an order that is {order.status} cannot be cancelled",
+                           status_now=order.status)
+    from haina.payments import service as payments
+    if order.status == "paid":
+        payments.refund_everything(session, tenant, order.id, reason="order_cancelled")
+        session.refresh(order)
+    else:
+        payments.void_open_intents(session, tenant, order.id)
+    _cancel(session, tenant, order, reason)
+    return get_order(session, tenant, order.id)
+
+
+def _cancel(session: Session, tenant: Tenant, order: Order, reason: str) -> None:
+    inventory.release_order_stock(session, tenant, order.id)
+    if order.points_redeemed and order.member_id and order.paid_minor == 0:
+        from haina.members import service as members
+        members.restore_points(session, tenant, order.member_id, order.id)
+    now = utcnow()
+    order.status, order.cancelled_at, order.cancel_reason = "cancelled", now, reason
+    order.updated_at, order.hold_expires_at = now, None
+    _event(session, tenant, order, "order.cancelled", reason=reason)
+    session.flush()
+
+
+def add_shipment(session: Session, tenant: Tenant, order_id: str, data: ShipmentIn) -> OrderOut:
+    """Ship some or all of a paid order; when every unit has left, it is ``fulfilled``."""
+    order = _order(session, tenant, order_id, lock=True)
+    if order.status not in ("paid", "fulfilled"):
+        raise InvalidState(f"an order that is {order.status} cannot be shipped",
+                           status_now=order.status)
+    lines = session.scalars(select(OrderLine).where(OrderLine.tenant_id == tenant.id,
+                                                    OrderLine.order_id == order.id)
+                            .order_by(OrderLine.id)).all()
+    wanted: dict[str, int] = {}
+    if data.lines is None:
+        wanted = {ln.sku: ln.quantity - ln.shipped_quantity for ln in lines
+                  if ln.quantity > ln.shipped_quantity}
+    else:
+        for ln in data.lines:
+            wanted[ln.sku] = wanted.get(ln.sku, 0) + ln.quantity
+    if not wanted:
+        raise InvalidState("everything on this order has already shipped", slug="nothing-to-ship")
+    shipped = []
+    by_variant: dict[str, int] = {}
+    for sku, qty in wanted.items():
+        left = qty
+        for ln in lines:
+            if ln.sku != sku or left <= 0:
+                continue
+            take = min(left, ln.quantity - ln.shipped_quantity)
+            if take > 0:
+                ln.shipped_quantity += take
+                left -= take
+                by_variant[ln.variant_id] = by_variant.get(ln.variant_id, 0) + take
+        if left > 0:
+            raise Invalid(f"cannot ship {qty} × {sku}: more than remains on the order",
+                          slug="ship-quantity-too-large", sku=sku)
+        shipped.append({"sku": sku, "quantity": qty})
+    inventory.ship_order_stock(session, tenant, order.id, by_variant)
+    now = utcnow()
+    shipment = Shipment(id=new_id("shipment"), tenant_id=tenant.id, order_id=order.id,
+                        carrier=data.carrier, tracking_number=data.tracking_number, lines=shipped,
+                        created_at=now)
+    session.add(shipment)
+    if all(ln.shipped_quantity >= ln.quantity for ln in lines):
+        order.status, order.fulfilled_at = "fulfilled", now
+    order.updated_at = now
+    _event(session, tenant, order, "order.shipped", shipment_id=shipment.id, carrier=data.carrier,
+           tracking_number=data.tracking_number, lines=shipped)
+    if order.status == "fulfilled":
+        _event(session, tenant, order, "order.fulfilled")
+    session.flush()
+    return get_order(session, tenant, order.id)
+
+
+def complete_order(session: Session, tenant: Tenant, order_id: str) -> OrderOut:
+    order = _order(session, tenant, order_id, lock=True)
+    if order.status != "fulfilled":
+        raise InvalidState(f"only a fulfilled order can be completed; this one is {order.status}",
+                           status_now=order.status)
+    now = utcnow()
+    order.status, order.completed_at, order.updated_at = "completed", now, now
+    _event(session, tenant, order, "order.completed")
+    session.flush()
+    return get_order(session, tenant, order.id)
+
+
+def order_for_payment(session: Session, tenant: Tenant, order_id: str) -> Order:
+    """For payments: the order row, locked, to charge against."""
+    return _order(session, tenant, order_id, lock=True)
+
+
+def cancel_expired_orders(session: Session, now: dt.datetime | None = None, batch: int = 500) -> int:
+    """Worker: cancel orders left unpaid past their hold time and release their stock."""
+    now = now or utcnow()
+    rows = session.execute(select(Order.id, Order.tenant_id).where(
+        Order.status == "pending_payment", Order.hold_expires_at < now)
+        .order_by(Order.id).limit(batch)).all()
+    from haina.payments import service as payments
+    for order_id, tenant_id in rows:
+        tenant = Tenant(id=tenant_id, slug="")
+        order = _order(session, tenant, order_id, lock=True)
+        if order.status != "pending_payment":
+            continue
+        payments.void_open_intents(session, tenant, order.id)
+        _cancel(session, tenant, order, "payment_timeout")
+    return len(rows)
+
+
+# ---------------------------------------------------------------- carts
+
+def _cart(session: Session, tenant: Tenant, cart_id: str) -> Cart:
+    row = session.scalar(select(Cart).where(Cart.tenant_id == tenant.id, Cart.id == cart_id))
+    if row is None:
+        raise not_found("cart", cart_id)
+    return row
+
+
+def _cart_out(session: Session, tenant: Tenant, cart: Cart) -> CartOut:
+    lines: list[OrderLineOut] = []
+    totals = None
+    if cart.lines:
+        refs, currency = _resolve_lines(session, tenant, [LineIn(**ln) for ln in cart.lines])
+        for i, ln in enumerate(cart.lines):
+            ref = refs[ln["sku"]]
+            lines.append(OrderLineOut(
+                id=f"{cart.id}:{i}", variant_id=ref.id, product_id=ref.product_id, sku=ref.sku,
+                title=ref.title, unit_price=Money.of(ref.price_minor, currency),
+                quantity=ln["quantity"], total=Money.of(ref.price_minor * ln["quantity"], currency)))
+        subtotal = sum(ln.total.minor for ln in lines)
+        totals = _totals(price_lines(platform.tenant_settings(session, tenant), currency,
+                                     subtotal, 0, cart.channel), currency)
+    return CartOut(id=cart.id, status=cart.status, member_id=cart.member_id, channel=cart.channel,
+                   order_id=cart.order_id, lines=lines, totals=totals,
+                   created_at=cart.created_at, updated_at=cart.updated_at)
+
+
+def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:
+    member_id = None
+    if data.member_id:
+        from haina.members import service as members
+        member_id = members.resolve_member_id(session, tenant, data.member_id)
+    now = utcnow()
+    cart = Cart(id=new_id("cart"), tenant_id=tenant.id, member_id=member_id, channel=data.channel,
+                status="open", lines=[], created_at=now, updated_at=now)
+    session.add(cart)
+    for ln in data.lines:
+        _put_line(cart, ln)
+    session.flush()
+    return _cart_out(session, tenant, cart)
+
+
+def _put_line(cart: Cart, line: LineIn) -> None:
+    lines = [dict(x) for x in cart.lines if x["sku"] != line.sku]
+    existing = next((x for x in cart.lines if x["sku"] == line.sku), None)
+    quantity = line.quantity + (existing["quantity"] if existing else 0)
+    lines.append({"sku": line.sku, "quantity": quantity})
+    cart.lines = lines
+
+
+def get_cart(session: Session, tenant: Tenant, cart_id: str) -> CartOut:
+    return _cart_out(session, tenant, _cart(session, tenant, cart_id))
+
+
+def add_cart_line(session: Session, tenant: Tenant, cart_id: str, line: LineIn) -> CartOut:
+    cart = _cart(session, tenant, cart_id)
+    if cart.status != "open":
+        raise InvalidState("this cart has already been ordered", slug="cart-closed")
+    catalog.variant_by_sku(session, tenant, line.sku)
+    _put_line(cart, line)
+    cart.updated_at = utcnow()
+    session.flush()
+    return _cart_out(session, tenant, cart)
+
+
+def set_cart_line(session: Session, tenant: Tenant, cart_id: str, sku: str, quantity: int) -> CartOut:
+    cart = _cart(session, tenant, cart_id)
+    if cart.status != "open":
+        raise InvalidState("this cart has already been ordered", slug="cart-closed")
+    if not any(x["sku"] == sku for x in cart.lines):
+        raise NotFound(f"the cart has no line for {sku!r}", slug="cart-line-not-found")
+    cart.lines = [dict(x, quantity=quantity) for x in cart.lines if x["sku"] != sku or quantity > 0] \
+        if quantity > 0 else [x for x in cart.lines if x["sku"] != sku]
+    cart.updated_at = utcnow()
+    session.flush()
+    return _cart_out(session, tenant, cart)
+
+
+def checkout_cart(session: Session, tenant: Tenant, cart_id: str, data: CheckoutIn) -> OrderOut:
+    cart = _cart(session, tenant, cart_id)
+    if cart.status != "open":
+        raise InvalidState("this cart has already been ordered", slug="cart-closed",
+                           order_id=cart.order_id)
+    if not cart.lines:
+        raise Invalid("the cart is empty", slug="cart-empty")
+    order = place_order(session, tenant, OrderCreate(
+        lines=[LineIn(**ln) for ln in cart.lines], member_id=cart.member_id, channel=cart.channel,
+        location_id=data.location_id, address=data.address, coupon=data.coupon,
+        points=data.points, note=data.note))
+    cart.status, cart.order_id, cart.updated_at = "ordered", order.id, utcnow()
+    session.flush()
+    return order
+
+
+def member_order_summaries(session: Session, tenant: Tenant, member_ids: Sequence[str]):
+    """(order id, channel, status, total, paid_at) rows for members' histories (analytics)."""
+    return session.execute(select(Order.id, Order.member_id, Order.channel, Order.status,
+                                  Order.total_minor, Order.currency, Order.paid_at)
+                           .where(Order.tenant_id == tenant.id,
+                                  Order.member_id.in_(list(member_ids)))).all()
+
+

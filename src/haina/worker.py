@@ -1,0 +1,54 @@
+"""The background worker: scheduled housekeeping (and, later, webhook delivery).
+
+Each pass runs its jobs in their own transactions, so one failing job neither blocks nor
+undoes the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from haina.core.config import get_settings
+from haina.core.db import transaction, utcnow
+from haina.core.idempotency import purge_expired_keys
+
+log = logging.getLogger("haina.worker")
+
+
+def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
+    from haina.inventory import service as inventory
+    from haina.members import service as members
+    from haina.orders import service as orders
+    ttl = get_settings().idempotency_ttl_hours
+    jobs: list[tuple[str, Callable[[Session], int]]] = [
+        ("orders_expired", lambda s: orders.cancel_expired_orders(s, utcnow())),
+        ("holds_expired", lambda s: inventory.expire_holds(s, utcnow())),
+        ("idempotency_keys_purged", lambda s: purge_expired_keys(s, ttl)),
+    ]
+    if hasattr(members, "expire_points"):
+        jobs.append(("points_expired", lambda s: members.expire_points(s, utcnow())))
+    if hasattr(members, "reevaluate_tiers"):
+        jobs.append(("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())))
+    return jobs
+
+
+def run_once(sessions: sessionmaker[Session]) -> dict[str, int]:
+    done: dict[str, int] = {}
+    for name, job in _jobs():
+        try:
+            with transaction(sessions) as session:
+                done[name] = job(session)
+        except Exception:  # one job's failure must not stop the others
+            log.exception("worker job %s failed", name)
+            done[name] = -1
+    return done
+
+
+def run_forever(sessions: sessionmaker[Session], interval: float = 5.0) -> None:
+    while True:
+        run_once(sessions)
+        time.sleep(interval)
