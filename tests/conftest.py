@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,60 +14,15 @@ from sqlalchemy import Engine, create_engine, text
 import haina.models_registry  # noqa: F401
 from haina.core.context import Tenant
 from haina.core.db import Base, make_engine, make_sessionmaker, transaction
+from haina.core.pgtemp import PgCluster, unavailable_reason
 from haina.core.schema import head_revision
 
 REQUIRE_PG = os.environ.get("HAINA_REQUIRE_PG") == "1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PgCluster:
-    """A PostgreSQL cluster in a temp dir, trust auth on loopback, gone after the session."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="haina-pg-"))
-        self.port = _free_port()
-        self.data = self.dir / "data"
-        # PostgreSQL refuses to run as root: run it as the postgres system user then.
-        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if as_user:
-            shutil.chown(self.dir, "postgres")
-        self.as_user = as_user
-        subprocess.run([*as_user, "initdb", "-D", str(self.data), "--auth=trust", "-E", "UTF8",
-                        "--locale=C", "-U", "postgres"], check=True, capture_output=True)
-        subprocess.run([*as_user, "pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-o",
-                        f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                        "-c max_connections=200", "start"], check=True, capture_output=True)
-
-    def url(self, db: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"
-
-    def stop(self) -> None:
-        subprocess.run([*self.as_user, "pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def pg_unavailable_reason() -> str | None:
-    if shutil.which("pg_ctl") is None or shutil.which("initdb") is None:
-        return "PostgreSQL binaries (initdb, pg_ctl) are not on PATH"
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return "psycopg is not installed (the [pg] extra)"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root without runuser to start PostgreSQL as the postgres user"
-    return None
-
-
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
-    reason = pg_unavailable_reason()
+    reason = unavailable_reason()
     if reason:
         if REQUIRE_PG:
             pytest.fail(f"HAINA_REQUIRE_PG=1 but {reason}")

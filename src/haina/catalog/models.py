@@ -43,7 +43,7 @@ class Product(Base):
     __table_args__ = (
         Index("ix_products_tenant_category", "tenant_id", "category_id"),
         Index("ix_products_search_trgm", "search_text", postgresql_using="gin",
-              postgresql_ops={"search_text": "gin_trgm_ops"}),
+              postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-from sqlalchemy import String, and_, cast, func, or_, select, text
+from sqlalchemy import String, and_, bindparam, cast, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -266,11 +266,19 @@ def _attribute_matches(code: str, value: str):
         number = float(value)
     except ValueError:
         number = None
+    # A number is matched by its text forms (205 → "205", "205.0"), not by casting every stored
+    # value to float: that cast fails on PostgreSQL for text such as "91V" and, on SQLite, turns
+    # it into 91.0, a false match.
+    forms = {value}
+    if number is not None and number == number and abs(number) != float("inf"):
+        forms |= {repr(number), f"{number:.15g}"}
+        if number.is_integer():
+            forms.add(str(int(number)))
 
     def cond(column):
         element = column[code]
         if number is not None:
-            return or_(cast(element.as_string(), String) == value, element.as_float() == number)
+            return cast(element.as_string(), String).in_(sorted(forms))
         return element.as_string() == value
 
     in_variant = select(Variant.id).where(Variant.product_id == Product.id,
@@ -365,13 +373,19 @@ def update_variant(session: Session, tenant: Tenant, variant_id: str, data: Vari
     return get_product(session, tenant, product.id)
 
 
+_V, _P = Variant.__table__.c, Product.__table__.c
+# built once: the order hot path only binds values (Core, no ORM layer)
+_VARIANTS_BY_SKU = (
+    select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
+           _P.status)
+    .join_from(Variant.__table__, Product.__table__, _P.id == _V.product_id)
+    .where(_V.tenant_id == bindparam("tenant_id"), _V.sku.in_(bindparam("skus", expanding=True))))
+
+
 def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> dict[str, VariantRef]:
     """One query: what an order line needs of each SKU (absent SKUs are left out)."""
-    rows = session.execute(
-        select(Variant.id, Variant.product_id, Variant.sku, Variant.title, Product.title,
-               Variant.price_minor, Variant.currency, Product.status)
-        .join(Product, Product.id == Variant.product_id)
-        .where(Variant.tenant_id == tenant.id, Variant.sku.in_(list(set(skus))))).all()
+    rows = session.connection().execute(
+        _VARIANTS_BY_SKU, {"tenant_id": tenant.id, "skus": sorted(set(skus))}).all()
     return {r[2]: VariantRef(id=r[0], product_id=r[1], sku=r[2], title=r[3], product_title=r[4],
                              price_minor=r[5], currency=r[6], status=r[7]) for r in rows}
 

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Index, String, select
+from sqlalchemy import Index, String, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant
@@ -45,16 +45,20 @@ class EventOut(BaseModel):
     created_at: dt.datetime
 
 
+_INSERT_EVENT = insert(Event.__table__)
+
+
 def record_event(session: Session, tenant_id: str, type: str, subject_id: str | None,
-                 data: dict[str, Any], at: dt.datetime | None = None) -> Event:
-    """Add a domain event to the outbox in the caller's transaction (no commit here)."""
+                 data: dict[str, Any], at: dt.datetime | None = None) -> str:
+    """Write a domain event to the outbox in the caller's transaction (no commit here);
+    returns its id."""
     # ids for "now" are monotonic; a back-dated event (demo history) takes its time's id
     event_id = new_id("event") if at is None else new_id("event", int(at.timestamp() * 1000))
-    at = at or utcnow()
-    event = Event(id=event_id, tenant_id=tenant_id,
-                  type=type, subject_id=subject_id, data=data, created_at=at)
-    session.add(event)
-    return event
+    session.connection().execute(_INSERT_EVENT, {"id": event_id, "tenant_id": tenant_id,
+                                                 "type": type, "subject_id": subject_id,
+                                                 "data": data,
+                                                 "created_at": at or utcnow()})
+    return event_id
 
 
 def event_out(e: Event) -> EventOut:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 from fastapi import Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -34,12 +35,17 @@ def _default(obj: Any) -> Any:
     raise TypeError
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for the request (async so that FastAPI need not hop to a thread for it: a
+    session takes no connection until first used)."""
     session = request.app.state.sessionmaker()
     try:
         yield session
     finally:
-        session.close()  # rolls back anything not committed
+        if session.in_transaction():
+            await run_in_threadpool(session.close)  # rolls back anything not committed
+        else:
+            session.close()
 
 
 def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

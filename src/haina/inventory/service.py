@@ -12,7 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
@@ -73,11 +73,6 @@ def _location_id(session: Session, tenant: Tenant, location_id: str | None) -> s
     if found is None:
         raise not_found("location", location_id)
     return found
-
-
-def _default_location_subquery(tenant_id: str):
-    return (select(Location.id).where(Location.tenant_id == tenant_id,
-                                      Location.is_default.is_(True)).scalar_subquery())
 
 
 def stock_for_variants(session: Session, tenant: Tenant,
@@ -170,6 +165,26 @@ def _merge(claims: Iterable[Claim]) -> list[Claim]:
     return [Claim(variant_id=v, quantity=q, sku=skus[v]) for v, q in sorted(total.items())]
 
 
+_S, _L = StockLevel.__table__.c, Location.__table__.c
+
+
+def _claim_statement(at_default: bool):
+    """UPDATE … SET reserved = reserved + :n WHERE … AND on_hand - reserved >= :n RETURNING
+    location_id: the one statement that claims stock (built once, Core only)."""
+    where_location = (_S.location_id == select(_L.id).where(
+        _L.tenant_id == bindparam("t_id"), _L.is_default.is_(True)).scalar_subquery()
+        if at_default else _S.location_id == bindparam("loc_id"))
+    return (update(StockLevel.__table__)
+            .where(_S.tenant_id == bindparam("t_id"), _S.variant_id == bindparam("v_id"),
+                   where_location, _S.on_hand - _S.reserved >= bindparam("n"))
+            .values(reserved=_S.reserved + bindparam("n"))
+            .returning(_S.location_id))
+
+
+_CLAIM_AT_DEFAULT, _CLAIM_AT_LOCATION = _claim_statement(True), _claim_statement(False)
+_INSERT_RESERVATIONS = insert(Reservation.__table__)
+
+
 def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
                   order_id: str | None, expires_at: dt.datetime | None,
                   location_id: str | None = None) -> list[str]:
@@ -177,16 +192,12 @@ def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
     cannot be met (the caller's rollback then undoes the lines already held)."""
     now = utcnow()
     merged = _merge(claims)
-    loc_clause = (StockLevel.location_id == location_id if location_id
-                  else StockLevel.location_id == _default_location_subquery(tenant.id))
+    conn = session.connection()
+    statement = _CLAIM_AT_LOCATION if location_id else _CLAIM_AT_DEFAULT
     rows = []
     for claim in merged:
-        got = session.execute(
-            update(StockLevel)
-            .where(StockLevel.tenant_id == tenant.id, StockLevel.variant_id == claim.variant_id,
-                   loc_clause, StockLevel.on_hand - StockLevel.reserved >= claim.quantity)
-            .values(reserved=StockLevel.reserved + claim.quantity)
-            .returning(StockLevel.location_id)).first()
+        got = conn.execute(statement, {"t_id": tenant.id, "v_id": claim.variant_id,
+                                       "loc_id": location_id, "n": claim.quantity}).first()
         if got is None:
             raise OutOfStock(f"not enough stock for {claim.sku or claim.variant_id}: "
                              f"{claim.quantity} requested", sku=claim.sku,
@@ -195,7 +206,7 @@ def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
                      "variant_id": claim.variant_id, "location_id": got[0],
                      "quantity": claim.quantity, "order_id": order_id, "status": "active",
                      "expires_at": expires_at, "created_at": now})
-    session.execute(insert(Reservation), rows)
+    conn.execute(_INSERT_RESERVATIONS, rows)
     return [r["id"] for r in rows]
 
 

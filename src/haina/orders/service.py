@@ -36,6 +36,7 @@ from haina.platform import service as platform
 from haina.platform.schemas import TenantSettings
 
 CANCELLABLE = ("pending_payment", "paid")
+_INSERT_ORDER, _INSERT_LINES = insert(Order.__table__), insert(OrderLine.__table__)
 REFUNDABLE = ("paid", "fulfilled", "completed")
 
 
@@ -124,8 +125,9 @@ def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut
         "address": data.address.model_dump() if data.address else None, "note": data.note,
         "metadata": data.metadata, "hold_expires_at": hold_until, "created_at": now,
         "updated_at": now}
-    session.execute(insert(Order.__table__), order)
-    session.execute(insert(OrderLine.__table__), line_rows)
+    conn = session.connection()
+    conn.execute(_INSERT_ORDER, order)
+    conn.execute(_INSERT_LINES, line_rows)
     record_event(session, tenant.id, "order.created", order_id,
                  {"total": Money.of(t["total"], currency).model_dump(mode="json"),
                   "channel": data.channel, "member_id": member_id,

@@ -207,12 +207,22 @@ def refund(session: Session, tenant: Tenant, data: RefundCreate) -> RefundOut:
 
 def _refund(session: Session, tenant: Tenant, pi: PaymentIntent, minor: int, reason: str) -> RefundOut:
     from haina.orders import service as orders
+    fee_before = share(pi.fee_minor, pi.refunded_minor, pi.captured_minor)
+    fee_back = share(pi.fee_minor, pi.refunded_minor + minor, pi.captured_minor) - fee_before
+    # The merchant bears the refund (less the fee share coming back): never more than the
+    # platform still owes them, or merchant_payable would go negative after a payout. Lock the
+    # merchant's row as create_payout does, so a refund and a payout cannot both spend it.
+    _lock_merchant(session, tenant)
+    owed = ledger.balance_minor(session, tenant, ledger.PAYABLE, pi.currency)
+    if minor - fee_back > owed:
+        raise InvalidState(f"this refund would take more than the merchant is owed "
+                           f"({Money.of(owed, pi.currency).amount} {pi.currency}, after payouts)",
+                           slug="refund-exceeds-merchant-balance",
+                           available=Money.of(owed, pi.currency).model_dump(mode="json"))
     result = get_provider(pi.provider).refund(pi.provider_ref or "", minor)
     if not result.ok:
         raise PaymentFailed(result.message or "the provider refused the refund", code=result.code)
-    fee_before = share(pi.fee_minor, pi.refunded_minor, pi.captured_minor)
     pi.refunded_minor += minor
-    fee_back = share(pi.fee_minor, pi.refunded_minor, pi.captured_minor) - fee_before
     now = utcnow()
     pi.updated_at = now
     row = Refund(id=new_id("refund"), tenant_id=tenant.id, payment_intent_id=pi.id,
@@ -250,11 +260,15 @@ def list_refunds(session: Session, tenant: Tenant, order_id: str | None = None, 
     return paginate(session, stmt, Refund.id, limit=limit, cursor=cursor, convert=_refund_out)
 
 
+def _lock_merchant(session: Session, tenant: Tenant) -> None:
+    from haina.platform.models import TenantRow
+    session.execute(select(TenantRow.id).where(TenantRow.id == tenant.id).with_for_update())
+
+
 def create_payout(session: Session, tenant: Tenant, amount: Money) -> PayoutOut:
     """Pay the merchant out of what the platform owes them; never more than that."""
-    from haina.platform.models import TenantRow
     # one payout at a time per merchant: lock the merchant's row (SQLite serialises anyway)
-    session.execute(select(TenantRow.id).where(TenantRow.id == tenant.id).with_for_update())
+    _lock_merchant(session, tenant)
     minor = amount.minor
     owed = ledger.balance_minor(session, tenant, ledger.PAYABLE, amount.currency)
     if minor <= 0 or minor > owed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -16,19 +17,22 @@ from haina.platform import service
 _bearer = HTTPBearer(auto_error=False, description="a token from `haina token create`")
 
 
-def current_tenant(request: Request,
-                   creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
-                   session: Session = Depends(get_session)) -> Tenant:
+async def current_tenant(request: Request,
+                         creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
+                         session: Session = Depends(get_session)) -> Tenant:
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("send Authorization: Bearer <token>")
-    return service.authenticate(session, creds.credentials,
-                                request.app.state.settings.token_cache_seconds)
+    ttl = request.app.state.settings.token_cache_seconds
+    cached = service.cached_tenant(creds.credentials, ttl)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(service.authenticate, session, creds.credentials, ttl)
 
 
 def require(scope: str) -> Callable[..., Tenant]:
     """A dependency giving the caller's tenant, after checking it holds ``scope``."""
 
-    def dependency(tenant: Tenant = Depends(current_tenant)) -> Tenant:
+    async def dependency(tenant: Tenant = Depends(current_tenant)) -> Tenant:
         tenant.require(scope)
         return tenant
 

@@ -145,6 +145,13 @@ class _TokenCache:
 _cache = _TokenCache()
 
 
+def cached_tenant(token: str, cache_seconds: float) -> Tenant | None:
+    """The tenant of a recently verified token, from memory (no query), or None."""
+    if cache_seconds <= 0 or not token.startswith(TOKEN_PREFIX):
+        return None
+    return _cache.get(_hash(token), cache_seconds)
+
+
 def authenticate(session: Session, token: str, cache_seconds: float = 5.0) -> Tenant:
     """The tenant and scopes a bearer token stands for, or 401."""
     if not token.startswith(TOKEN_PREFIX):
