@@ -170,6 +170,12 @@ def _mount_optional() -> None:
 _mount_optional()
 
 
+def _fail(message: str, code: int) -> None:
+    """One line on stderr, never wrapped, then exit."""
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
         rc = app(standalone_mode=False)
@@ -177,17 +183,15 @@ def main() -> None:
             sys.exit(rc)
     except (UserError, Problem, SchemaBehind, ValueError) as exc:
         message = getattr(exc, "detail", None) or str(exc)
-        err.print(f"error: {message}", highlight=False, markup=False)
-        sys.exit(1)
-    except Exception as exc:  # click's usage errors and the like
-        import click
-        if isinstance(exc, click.exceptions.Abort):
+        _fail(message, 1)
+    except Exception as exc:  # click's usage errors (Typer vendors click, so match by shape)
+        name = type(exc).__name__
+        if name == "Abort":
             sys.exit(130)
-        if isinstance(exc, click.ClickException):
-            err.print(f"error: {exc.format_message()}", highlight=False, markup=False)
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+        if name == "Exit":
+            sys.exit(getattr(exc, "exit_code", 0))
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            _fail(exc.format_message(), 1)
         raise
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from haina.core.errors import Forbidden
 
@@ -20,8 +21,9 @@ class Tenant:
     currency: str = "CNY"
     token_id: str | None = None
     app_id: str | None = None
-    # the merchant's settings as loaded with the credential (None: load them when needed)
-    settings: dict | None = field(default=None, compare=False, hash=False, repr=False)
+    # the merchant's settings (platform.schemas.TenantSettings) as loaded with the credential;
+    # None: load them when needed
+    settings: Any = field(default=None, compare=False, hash=False, repr=False)
 
     def allows(self, scope: str) -> bool:
         if "*" in self.scopes or scope in self.scopes:

@@ -42,9 +42,12 @@ def to_minor(amount: Decimal | str | int, currency: str) -> int:
     return int(scaled)
 
 
+_QUANTA = {e: Decimal(1).scaleb(-e) for e in set(EXPONENTS.values())}
+
+
 def from_minor(minor: int, currency: str) -> Decimal:
     exp = exponent(currency)
-    return (Decimal(minor).scaleb(-exp)).quantize(Decimal(1).scaleb(-exp))
+    return Decimal(minor).scaleb(-exp).quantize(_QUANTA[exp])
 
 
 def format_amount(minor: int, currency: str) -> str:
@@ -103,4 +106,5 @@ class Money(BaseModel):
 
     @classmethod
     def of(cls, minor: int, currency: str) -> "Money":
-        return cls(amount=from_minor(minor, currency), currency=currency)
+        """From trusted minor units (skips validation: this is on every response's path)."""
+        return cls.model_construct(amount=from_minor(minor, currency), currency=currency)

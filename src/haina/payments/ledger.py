@@ -15,6 +15,7 @@ Balances are sums over lines, never stored.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import func, insert, select
@@ -36,22 +37,47 @@ class Unbalanced(AssertionError):
     pass
 
 
-def post(session: Session, tenant: Tenant, kind: str, ref_id: str, currency: str,
-         lines: Sequence[tuple[str, int, int]], memo: str | None = None) -> str:
-    """Post an entry of (account, debit, credit) lines; refuses one that does not balance."""
+Line = tuple[str, int, int]  # (account, debit, credit) in minor units
+
+
+def _rows(tenant: Tenant, kind: str, ref_id: str, currency: str, lines: Sequence[Line],
+          memo: str | None, at: dt.datetime) -> tuple[dict, list[dict]]:
     lines = [ln for ln in lines if ln[1] or ln[2]]
     debits, credits = sum(ln[1] for ln in lines), sum(ln[2] for ln in lines)
     if debits != credits or not lines:
         raise Unbalanced(f"journal entry {kind} {ref_id}: debits {debits} ≠ credits {credits}")
-    entry_id = new_id("journal_entry")
-    session.execute(insert(JournalEntry), {
-        "id": entry_id, "tenant_id": tenant.id, "kind": kind, "ref_id": ref_id,
-        "currency": currency, "memo": memo, "created_at": utcnow()})
-    session.execute(insert(JournalLine), [
-        {"id": new_id("journal_line"), "tenant_id": tenant.id, "entry_id": entry_id,
-         "account": account, "debit_minor": debit, "credit_minor": credit, "currency": currency}
-        for account, debit, credit in lines])
-    return entry_id
+    entry_id = new_id("journal_entry", int(at.timestamp() * 1000))
+    entry = {"id": entry_id, "tenant_id": tenant.id, "kind": kind, "ref_id": ref_id,
+             "currency": currency, "memo": memo, "created_at": at}
+    return entry, [{"id": new_id("journal_line"), "tenant_id": tenant.id, "entry_id": entry_id,
+                    "account": account, "debit_minor": debit, "credit_minor": credit,
+                    "currency": currency} for account, debit, credit in lines]
+
+
+def post(session: Session, tenant: Tenant, kind: str, ref_id: str, currency: str,
+         lines: Sequence[Line], memo: str | None = None) -> str:
+    """Post an entry of (account, debit, credit) lines; refuses one that does not balance."""
+    entry, rows = _rows(tenant, kind, ref_id, currency, lines, memo, utcnow())
+    conn = session.connection()
+    conn.execute(insert(JournalEntry.__table__), entry)
+    conn.execute(insert(JournalLine.__table__), rows)
+    return entry["id"]
+
+
+def post_many(session: Session, tenant: Tenant,
+              entries: Sequence[tuple[str, str, str, Sequence[Line], str | None, dt.datetime]]) -> int:
+    """Post many dated entries (kind, ref_id, currency, lines, memo, at) in two statements —
+    an import of history. Each entry must balance, as in :func:`post`."""
+    heads, lines = [], []
+    for kind, ref_id, currency, entry_lines, memo, at in entries:
+        head, rows = _rows(tenant, kind, ref_id, currency, entry_lines, memo, at)
+        heads.append(head)
+        lines += rows
+    if heads:
+        conn = session.connection()
+        conn.execute(insert(JournalEntry.__table__), heads)
+        conn.execute(insert(JournalLine.__table__), lines)
+    return len(heads)
 
 
 def balances(session: Session, tenant: Tenant) -> list[BalanceOut]:

@@ -68,7 +68,7 @@ def get_tenant(session: Session, tenant_id: str) -> TenantOut:
 def tenant_settings(session: Session, tenant: Tenant) -> TenantSettings:
     """The merchant's settings; those loaded with the credential when present (no query)."""
     if tenant.settings is not None:
-        return TenantSettings(**tenant.settings)
+        return tenant.settings
     return get_tenant(session, tenant.id).settings
 
 
@@ -78,6 +78,7 @@ def update_tenant_settings(session: Session, tenant: Tenant, settings: TenantSet
         raise not_found("tenant", tenant.id)
     row.settings = settings.model_dump()
     record_event(session, tenant.id, "tenant.updated", tenant.id, {"settings": row.settings})
+    _cache.clear()  # cached credentials carry the old settings
     session.flush()
     return _tenant_out(row)
 
@@ -168,7 +169,7 @@ def authenticate(session: Session, token: str, cache_seconds: float = 5.0) -> Te
     if row is None or row[2] is not None:
         raise Unauthorized("unknown or revoked token")
     tenant = Tenant(id=row[3], slug=row[4], scopes=frozenset(row[1].split()), currency=row[5],
-                    token_id=row[0], settings=row[6] or {})
+                    token_id=row[0], settings=TenantSettings(**(row[6] or {})))
     _cache.put(digest, tenant)
     return tenant
 
@@ -177,4 +178,4 @@ def tenant_for_slug(session: Session, slug: str, scopes: str = "*") -> Tenant:
     """A full-access context for a tenant, for the CLI and the worker (trusted callers)."""
     t = get_tenant_by_slug(session, slug)
     return Tenant(id=t.id, slug=t.slug, scopes=parse_scopes(scopes), currency=t.currency,
-                  settings=t.settings.model_dump())
+                  settings=t.settings)

@@ -1,0 +1,297 @@
+"""Demo merchants: ``demo-tires`` (tires and car care, two years of members buying again and
+again, or drifting away) and ``demo-beauty`` (cosmetics, for cross-border work later).
+
+``load_demo`` is idempotent: a merchant that exists is left as it is. Each merchant loads in
+one transaction, so an interrupted load leaves nothing half done.
+
+The buying history is drawn the way the BG/NBD model says customers behave: each member buys
+at their own Poisson rate (gamma-distributed across members) and, after each purchase, drops
+out for good with their own probability (beta-distributed). So the analytics have loyal
+regulars, one-off buyers and lapsed customers to find.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session, sessionmaker
+
+from haina.catalog import service as catalog
+from haina.catalog.schemas import AttributeDefCreate, CategoryCreate, ProductCreate, VariantCreate
+from haina.core.context import Tenant
+from haina.core.db import transaction, utcnow
+from haina.core.errors import NotFound
+from haina.core.ids import new_id
+from haina.core.money import Money
+from haina.inventory import service as inventory
+from haina.inventory.schemas import LocationCreate
+from haina.platform import service as platform
+from haina.platform.schemas import TenantSettings
+
+TIRE_SIZES = [(185, 65, 15), (195, 65, 15), (205, 55, 16), (215, 55, 17), (225, 45, 17),
+              (225, 60, 18), (235, 55, 19)]
+TIRE_BRANDS = [("Michelin", "米其林", "Primacy 4", 1.45), ("Bridgestone", "普利司通", "Turanza T005", 1.3),
+               ("Continental", "马牌", "PremiumContact 6", 1.35), ("Linglong", "玲珑", "Green-Max", 0.7),
+               ("Chaoyang", "朝阳", "RP26", 0.6)]
+CARE = [("OIL-5W30-4L", "全合成机油 5W-30 4L Fully synthetic motor oil", "269.00", "care"),
+        ("OIL-0W20-4L", "全合成机油 0W-20 4L Fully synthetic motor oil", "319.00", "care"),
+        ("WIPER-24", "无骨雨刮 24寸 Frameless wiper blade 24in", "69.00", "care"),
+        ("WIPER-18", "无骨雨刮 18寸 Frameless wiper blade 18in", "59.00", "care"),
+        ("COOLANT-2L", "防冻液 2L Coolant", "79.00", "care"),
+        ("WASH-FLUID", "玻璃水 2L Windscreen washer fluid", "19.90", "care"),
+        ("CAR-SHAMPOO", "洗车液 Car shampoo 1L", "39.00", "care"),
+        ("WAX-SET", "车蜡套装 Car wax kit", "129.00", "care"),
+        ("AIR-FILTER", "空气滤清器 Air filter", "89.00", "care"),
+        ("CABIN-FILTER", "空调滤芯 Cabin air filter", "79.00", "care"),
+        ("BRAKE-FLUID", "刹车油 DOT4 1L Brake fluid", "59.00", "care"),
+        ("VALVE-CAPS", "气门帽 4只 Valve caps (4)", "15.00", "care"),
+        ("TPMS-SENSOR", "胎压传感器 TPMS sensor", "199.00", "care"),
+        ("INFLATOR", "车载充气泵 Portable tire inflator", "239.00", "care"),
+        ("REPAIR-KIT", "补胎工具套装 Tire repair kit", "49.00", "care")]
+BEAUTY = [("SERUM-30", "精华液 30ml Hydrating serum", "380.00"),
+          ("CREAM-50", "面霜 50ml Night cream", "560.00"),
+          ("SUNSCREEN-50", "防晒霜 SPF50 Sunscreen", "220.00"),
+          ("TONER-200", "爽肤水 200ml Toner", "260.00"),
+          ("MASK-10", "面膜 10片 Sheet masks (10)", "199.00"),
+          ("LIPSTICK-RED", "口红 正红 Lipstick, red", "320.00"),
+          ("CLEANSER-150", "洁面乳 150ml Cleanser", "180.00"),
+          ("EYE-CREAM-15", "眼霜 15ml Eye cream", "650.00")]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
+CHANNELS = [("web", 0.40), ("mini_program", 0.35), ("pos", 0.20), ("app", 0.05)]
+
+
+def load_demo(sessions: sessionmaker[Session], *, quick: bool = False, seed: int = 7,
+              console: Console | None = None, today: dt.date | None = None) -> dict[str, str]:
+    """Create the demo merchants that do not exist yet; returns slug → what happened."""
+    console = console or Console(stderr=True)
+    today = today or utcnow().date()
+    done = {}
+    for slug, loader in (("demo-tires", _load_tires), ("demo-beauty", _load_beauty)):
+        with transaction(sessions) as session:
+            try:
+                platform.get_tenant_by_slug(session, slug)
+                done[slug] = "exists"
+                continue
+            except NotFound:
+                pass
+            loader(session, random.Random(seed), quick, console, today)
+            done[slug] = "created"
+    for slug, what in done.items():
+        console.print(f"demo merchant {slug}: {what}")
+    return done
+
+
+def _tenant(session: Session, slug: str, name: str, settings: TenantSettings) -> Tenant:
+    t = platform.create_tenant(session, slug, name, "CNY", settings)
+    return Tenant(id=t.id, slug=t.slug, currency=t.currency, settings=t.settings)
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Progress]:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        yield progress
+
+
+def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Console,
+                today: dt.date) -> None:
+    from haina.members import service as members
+    from haina.members.schemas import MemberCreate, TierCreate
+
+    tenant = _tenant(session, "demo-tires", "驰途轮胎养护 Chitu Tires & Car Care", TenantSettings(
+        shipping_fee="10.00", free_shipping_over="199.00", points_per_unit=1,
+        points_value_minor=1, points_expire_days=365))
+    for code, name, type_, unit, options in [
+            ("width", "Section width", "number", "mm", None),
+            ("aspect_ratio", "Aspect ratio", "number", "%", None),
+            ("rim_diameter", "Rim diameter", "number", "in", None),
+            ("season", "Season", "enum", None, ["summer", "winter", "all_season"]),
+            ("brand", "Brand", "text", None, None)]:
+        catalog.create_attribute(session, tenant, AttributeDefCreate(
+            code=code, name=name, type=type_, unit=unit, options=options))
+    tires = catalog.create_category(session, tenant, CategoryCreate(name="轮胎 Tires", slug="tires"))
+    care = catalog.create_category(session, tenant, CategoryCreate(name="养护用品 Car care", slug="car-care"))
+    inventory.default_location(session, tenant)
+    stores = [inventory.create_location(session, tenant, LocationCreate(
+        code=code, name=name, kind="store", address=addr)) for code, name, addr in [
+        ("SH-XUHUI", "徐汇门店 Xuhui store", "上海市徐汇区漕溪北路 88 号"),
+        ("SH-PUDONG", "浦东门店 Pudong store", "上海市浦东新区张杨路 500 号")]]
+    for rank, (name, spend) in enumerate([("银卡 Silver", "0.00"), ("金卡 Gold", "2000.00"),
+                                          ("白金 Platinum", "6000.00")]):
+        members.create_tier(session, tenant, TierCreate(
+            name=name, rank=rank, min_spend=Money(amount=spend, currency="CNY"), window_days=365))
+
+    catalogue: list[tuple[str, str, int]] = []  # (sku, title, price_minor)
+    for width, ratio, rim in TIRE_SIZES:
+        for brand, brand_cn, model, factor in TIRE_BRANDS:
+            if rnd.random() < 0.15:
+                continue
+            price = int((350 + (rim - 15) * 160 + (width - 185) * 3) * factor) * 100
+            size = f"{width}/{ratio}R{rim}"
+            sku = f"TIRE-{brand[:4].upper()}-{width}{ratio}{rim}"
+            title = f"{brand_cn} {brand} {model} {size} 轮胎"
+            p = catalog.create_product(session, tenant, ProductCreate(
+                title=title, category_id=tires.id, variants=[VariantCreate(
+                    sku=sku, title=title, price=Money.of(price, "CNY"), stock=rnd.randint(20, 120),
+                    attributes={})],
+                attributes={"width": width, "aspect_ratio": ratio, "rim_diameter": rim,
+                            "season": rnd.choice(["summer", "all_season", "all_season", "winter"]),
+                            "brand": brand}))
+            for store in stores:
+                inventory.adjust_stock(session, tenant, p.variants[0].id, rnd.randint(4, 16),
+                                       "received", location_id=store.id)
+            catalogue.append((sku, title, price))
+    for sku, title, price, _ in CARE:
+        catalog.create_product(session, tenant, ProductCreate(
+            title=title, sku=sku, price=Money(amount=price, currency="CNY"),
+            stock=rnd.randint(50, 300), category_id=care.id))
+        catalogue.append((sku, title, Money(amount=price, currency="CNY").minor))
+
+    n_members = 200 if quick else 2000
+    _members_and_history(session, tenant, rnd, n_members, catalogue, console, today, "tires")
+
+
+def _load_beauty(session: Session, rnd: random.Random, quick: bool, console: Console,
+                 today: dt.date) -> None:
+    tenant = _tenant(session, "demo-beauty", "海纳美妆跨境 Haina Beauty Global",
+                     TenantSettings(shipping_fee="0.00"))
+    cat = catalog.create_category(session, tenant, CategoryCreate(name="美妆 Beauty", slug="beauty"))
+    inventory.default_location(session, tenant)
+    catalogue = []
+    for sku, title, price in BEAUTY:
+        catalog.create_product(session, tenant, ProductCreate(
+            title=title, sku=sku, price=Money(amount=price, currency="CNY"),
+            stock=rnd.randint(100, 500), category_id=cat.id))
+        catalogue.append((sku, title, Money(amount=price, currency="CNY").minor))
+    _members_and_history(session, tenant, rnd, 50 if quick else 300, catalogue, console, today,
+                         "beauty")
+
+
+def _purchase_days(rnd: random.Random, first: int, horizon: int) -> list[int]:
+    """Days (since the start) a member buys on: BG/NBD's story, drawn event by event."""
+    rate = rnd.gammavariate(1.1, 1 / 14)  # purchases per day; mean about one in 15 days
+    drop = rnd.betavariate(1.0, 10.0)     # chance of leaving after each purchase
+    days, day = [first], float(first)
+    while True:
+        if rnd.random() < drop:
+            return days
+        day += rnd.expovariate(rate) + 1
+        if day >= horizon:
+            return days
+        days.append(int(day))
+
+
+def _members_and_history(session: Session, tenant: Tenant, rnd: random.Random, n: int,
+                         catalogue: list[tuple[str, str, int]], console: Console,
+                         today: dt.date, kind: str) -> None:
+    from haina.catalog.service import variants_by_sku
+    from haina.members import service as members
+    from haina.members.schemas import MemberCreate
+    from haina.orders import service as orders
+    from haina.payments import service as payments
+
+    horizon = 730
+    start = dt.datetime.combine(today - dt.timedelta(days=horizon), dt.time(0),
+                                tzinfo=dt.timezone.utc)
+    refs = variants_by_sku(session, tenant, [c[0] for c in catalogue])
+    tires = [c for c in catalogue if c[0].startswith("TIRE")]
+    other = [c for c in catalogue if not c[0].startswith("TIRE")]
+    channels, weights = zip(*CHANNELS)
+    with _progress(console) as progress:
+        task = progress.add_task(f"{tenant.slug}: members and orders", total=n)
+        order_rows: list[dict] = []
+        line_rows: list[dict] = []
+        captures: list[tuple[str, int, str, dt.datetime]] = []
+        purchases: list[tuple[str, str, int, dt.datetime]] = []
+        for i in range(n):
+            name = rnd.choice(SURNAMES) + rnd.choice(GIVEN) + (rnd.choice(GIVEN) if rnd.random() < 0.6 else "")
+            identities = []
+            if rnd.random() < 0.55:
+                identities.append({"kind": "wechat_openid", "value": f"o{rnd.getrandbits(80):020x}",
+                                   "channel": "mini_program"})
+            if rnd.random() < 0.25:
+                identities.append({"kind": "taobao", "value": f"tb{rnd.getrandbits(40):012d}",
+                                   "channel": "taobao"})
+            member = members.create_member(session, tenant, MemberCreate(
+                name=name, phone=f"13{rnd.randrange(10**9):09d}",
+                email=f"m{i:05d}.{kind}@example.cn" if rnd.random() < 0.4 else None,
+                identities=identities,
+                consents={"email_marketing": rnd.random() < 0.5, "sms_marketing": rnd.random() < 0.6,
+                          "data_analysis": rnd.random() < 0.8}))
+            first = int(rnd.random() ** 0.8 * (horizon - 1))  # acquisition grows over time
+            home_channel = rnd.choices(channels, weights)[0]
+            for day in _purchase_days(rnd, first, horizon):
+                at = start + dt.timedelta(days=day, seconds=rnd.randrange(8 * 3600, 22 * 3600))
+                channel = home_channel if rnd.random() < 0.7 else rnd.choices(channels, weights)[0]
+                order, lines = _historical_order(rnd, tenant, member.id, channel, at, refs,
+                                                 tires, other, today)
+                order_rows.append(order)
+                line_rows += lines
+                if order["paid_minor"]:
+                    captures.append((order["id"], order["paid_minor"], "CNY", at))
+                    purchases.append((member.id, order["id"], order["paid_minor"], at))
+            progress.advance(task)
+        progress.update(task, description=f"{tenant.slug}: writing {len(order_rows)} orders")
+        orders.import_orders(session, tenant, order_rows, line_rows)
+        payments.import_captures(session, tenant, captures)
+        task2 = progress.add_task(f"{tenant.slug}: points and tiers", total=len(purchases))
+        for member_id, order_id, paid, at in purchases:
+            members.record_purchase(session, tenant, member_id, order_id, paid, "CNY", at)
+            progress.advance(task2)
+    console.print(f"{tenant.slug}: {n} members, {len(order_rows)} orders over two years")
+
+
+def _historical_order(rnd: random.Random, tenant: Tenant, member_id: str, channel: str,
+                      at: dt.datetime, refs, tires, other, today: dt.date):
+    order_id = new_id("order", int(at.timestamp() * 1000))
+    picks: list[tuple[str, int]] = []
+    if tires and rnd.random() < 0.45:
+        picks.append((rnd.choice(tires)[0], rnd.choice([2, 4, 4, 1])))
+    for _ in range(rnd.choice([1, 1, 1, 2, 3]) if not picks or rnd.random() < 0.4 else 0):
+        picks.append((rnd.choice(other or tires)[0], rnd.randint(1, 3)))
+    lines, seen = [], set()
+    for sku, qty in picks:
+        if sku in seen:
+            continue
+        seen.add(sku)
+        ref = refs[sku]
+        lines.append({"id": new_id("order_line"), "tenant_id": tenant.id, "order_id": order_id,
+                      "variant_id": ref.id, "product_id": ref.product_id, "sku": sku,
+                      "title": ref.title, "unit_price_minor": ref.price_minor, "quantity": qty,
+                      "total_minor": ref.price_minor * qty, "shipped_quantity": qty})
+    subtotal = sum(ln["total_minor"] for ln in lines)
+    settings = tenant.settings
+    from haina.orders.service import price_lines
+    t = price_lines(settings, "CNY", subtotal, 0, channel)
+    age = (today - at.date()).days
+    roll = rnd.random()
+    status = "completed" if age > 14 else rnd.choice(["paid", "fulfilled", "completed"])
+    paid_at = at + dt.timedelta(minutes=rnd.randint(1, 20))
+    cancelled = roll < 0.03
+    if cancelled:
+        status = "cancelled"
+        for ln in lines:
+            ln["shipped_quantity"] = 0
+    elif status == "paid":
+        for ln in lines:
+            ln["shipped_quantity"] = 0
+    order = {
+        "id": order_id, "tenant_id": tenant.id, "member_id": member_id, "channel": channel,
+        "app_id": None, "location_id": None, "status": status, "refund_status": "none",
+        "currency": "CNY", "subtotal_minor": t["subtotal"], "discount_minor": t["discount"],
+        "shipping_minor": t["shipping"], "tax_minor": t["tax"], "total_minor": t["total"],
+        "paid_minor": 0 if cancelled else t["total"], "refunded_minor": 0,
+        "points_redeemed": 0, "coupon_code": None, "address": None, "note": None,
+        "metadata": {"source": "demo"}, "hold_expires_at": None, "created_at": at,
+        "updated_at": at, "paid_at": None if cancelled else paid_at,
+        "fulfilled_at": paid_at + dt.timedelta(days=1) if status in ("fulfilled", "completed") else None,
+        "completed_at": paid_at + dt.timedelta(days=7) if status == "completed" else None,
+        "cancelled_at": at + dt.timedelta(minutes=30) if cancelled else None,
+        "cancel_reason": "payment_timeout" if cancelled else None}
+    return order, lines

@@ -1,0 +1,58 @@
+"""The demo data: idempotent, consistent, and with customers for the analytics to find."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from rich.console import Console
+from sqlalchemy import text
+
+from haina.core.db import transaction
+from haina.demo import load_demo
+from haina.platform import service as platform
+
+
+def test_demo_loads_once_and_its_books_balance(sessions):
+    quiet = Console(quiet=True)
+    assert load_demo(sessions, quick=True, console=quiet) == {"demo-tires": "created",
+                                                              "demo-beauty": "created"}
+    assert load_demo(sessions, quick=True, console=quiet) == {"demo-tires": "exists",
+                                                              "demo-beauty": "exists"}
+    with transaction(sessions) as s:
+        tenant = platform.tenant_for_slug(s, "demo-tires")
+        t = {"t": tenant.id}
+        products = s.execute(text("SELECT count(*) FROM products WHERE tenant_id = :t"), t).scalar()
+        assert 40 <= products <= 60
+        tires = s.execute(text("SELECT count(*) FROM products WHERE tenant_id = :t "
+                               "AND search_text LIKE '%轮胎%'"), t).scalar()
+        assert tires >= 25
+        orders = s.execute(text("SELECT member_id, created_at, status, paid_minor FROM orders "
+                                "WHERE tenant_id = :t"), t).all()
+        assert 1000 <= len(orders) <= 4000  # the full demo has about 20,000
+        # every journal entry balances and cash equals what was paid
+        unbalanced = s.execute(text(
+            "SELECT entry_id FROM journal_lines WHERE tenant_id = :t GROUP BY entry_id "
+            "HAVING sum(debit_minor) <> sum(credit_minor)"), t).all()
+        assert unbalanced == []
+        cash = s.execute(text("SELECT sum(debit_minor) - sum(credit_minor) FROM journal_lines "
+                              "WHERE tenant_id = :t AND account = 'platform_cash'"), t).scalar()
+        assert cash == sum(o.paid_minor for o in orders)
+        # points balances equal the sum of each member's ledger
+        mismatched = s.execute(text(
+            "SELECT m.id FROM members m LEFT JOIN (SELECT member_id, sum(points) AS p FROM "
+            "points_entries WHERE tenant_id = :t GROUP BY member_id) l ON l.member_id = m.id "
+            "WHERE m.tenant_id = :t AND m.points_balance <> coalesce(l.p, 0)"), t).all()
+        assert mismatched == []
+    per_member = Counter(o.member_id for o in orders)
+    last: dict[str, dt.datetime] = {}
+    for o in orders:
+        at = o.created_at if isinstance(o.created_at, dt.datetime) else dt.datetime.fromisoformat(o.created_at)
+        at = at.replace(tzinfo=None)
+        last[o.member_id] = max(last.get(o.member_id, at), at)
+    now = max(last.values())
+    lapsed = sum(1 for d in last.values() if now - d > dt.timedelta(days=180))
+    assert max(per_member.values()) >= 8          # loyal regulars
+    assert sum(1 for c in per_member.values() if c == 1) >= 10   # one-off buyers
+    assert lapsed >= 20                            # and customers who drifted away
+    assert Counter(o.status for o in orders)["cancelled"] >= 1
