@@ -16,6 +16,7 @@ from haina.core.context import Tenant
 from haina.core.db import Base, make_engine, make_sessionmaker, transaction
 from haina.core.pgtemp import PgCluster, unavailable_reason
 from haina.core.schema import head_revision
+from support import make_tenant  # noqa: F401  (tests import it from here too)
 
 REQUIRE_PG = os.environ.get("HAINA_REQUIRE_PG") == "1"
 
@@ -107,15 +108,6 @@ def sessions(engine: Engine):
 def session(sessions) -> Iterator:
     with sessions() as s:
         yield s
-
-
-def make_tenant(sessions, slug: str = "acme") -> tuple[Tenant, str]:
-    """A merchant and a full-access token for it."""
-    from haina.platform import service
-    with transaction(sessions) as s:
-        t = service.create_tenant(s, slug, slug.title())
-        token = service.create_token(s, slug, "*").token
-    return Tenant(id=t.id, slug=t.slug, currency=t.currency), token
 
 
 @pytest.fixture

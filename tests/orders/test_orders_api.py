@@ -183,7 +183,7 @@ def test_idempotency_key_replays_a_failure_too(client):
 
 
 def test_another_tenants_order_is_a_404(client, sessions):
-    from conftest import make_tenant
+    from support import make_tenant
     product(client)
     o = order(client).json()
     _, other_token = make_tenant(sessions, "other-shop")
