@@ -1,0 +1,63 @@
+"""The shared kernel: ids, money, scopes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from haina.core.context import Tenant, parse_scopes
+from haina.core.ids import _ALPHABET, new_id, ulid
+from haina.core.money import Money, MoneyError, bps, from_minor, share, to_minor
+
+
+def test_ids_made_now_strictly_increase_and_carry_their_prefix():
+    made = [new_id("order") for _ in range(2000)]
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert all(i.startswith("ord_") and len(i) == 30 for i in made)
+
+
+@given(st.integers(min_value=0, max_value=2**48 - 1))
+def test_a_ulid_encodes_its_millisecond_in_the_leading_bits(ms):
+    text = ulid(ms)
+    value = 0
+    for ch in text:
+        value = value * 32 + _ALPHABET.index(ch)
+    assert len(text) == 26 and value >> 80 == ms
+
+
+@given(st.integers(min_value=-10**12, max_value=10**12), st.sampled_from(["CNY", "JPY", "USD"]))
+def test_minor_units_round_trip_exactly(minor, currency):
+    assert to_minor(from_minor(minor, currency), currency) == minor
+
+
+def test_amounts_finer_than_the_currency_are_refused():
+    with pytest.raises(MoneyError):
+        to_minor("99.001", "CNY")
+    with pytest.raises(MoneyError):
+        to_minor("1.5", "JPY")
+    with pytest.raises(ValidationError):
+        Money(amount=99.0, currency="CNY")  # floats are never money
+    with pytest.raises(ValidationError):
+        Money(amount="1.00", currency="XXX")
+    assert Money(amount="99.00", currency="cny").minor == 9900
+
+
+def test_fees_round_half_even_once():
+    assert bps(250, 200) == 5          # 5.0
+    assert bps(25, 200) == 0           # 0.5 → 0 (even)
+    assert bps(75, 200) == 2           # 1.5 → 2 (even)
+    assert share(100, 1, 3) + share(100, 2, 3) == 100
+
+
+def test_write_scope_implies_read_and_star_grants_all():
+    t = Tenant(id="ten_1", slug="a", scopes=parse_scopes("orders:write catalog:read"))
+    assert t.allows("orders:read") and t.allows("orders:write") and t.allows("catalog:read")
+    assert not t.allows("catalog:write") and not t.allows("members:read")
+    assert Tenant(id="ten_1", slug="a", scopes=parse_scopes("*")).allows("ledger:read")
+    with pytest.raises(ValueError, match="unknown scope"):
+        parse_scopes("orders:fly")
+    assert from_minor(12345, "CNY") == Decimal("123.45")
