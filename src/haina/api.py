@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from haina import __version__
 from haina.core.config import Settings, get_settings
 from haina.core.db import make_engine, make_sessionmaker
-from haina.core.http import FastJSON, install_problem_handlers
+from haina.core.http import PROBLEM_RESPONSES, FastJSON, ProblemOut, install_problem_handlers
 from haina.core.schema import ensure_current
 
 DESCRIPTION = """
@@ -45,7 +45,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     # routes are matched in turn: the busiest first
     for router in (orders, payments, catalog, inventory, members, platform):
-        app.include_router(router)
+        app.include_router(router, responses=PROBLEM_RESPONSES)
+
+    # the problem shape every error response refers to
+    _openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = _openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {})["ProblemOut"] = \
+                ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

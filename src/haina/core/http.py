@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 from fastapi import Header, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -35,6 +34,36 @@ def _default(obj: Any) -> Any:
     raise TypeError
 
 
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details; extra members (``sku``, ``errors``, …) depend on ``type``."""
+
+    model_config = {"extra": "allow"}
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}}
+
+
+# What any operation may answer besides its success (documented on every route).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("Bad request"),
+    401: _problem_doc("Missing, unknown or revoked token"),
+    403: _problem_doc("The token lacks the scope this operation needs"),
+    404: _problem_doc("Not found, or another merchant's"),
+    409: _problem_doc("Conflict with the current state (e.g. out-of-stock, invalid-state)"),
+    413: _problem_doc("Payload too large"),
+    415: _problem_doc("Unsupported media type"),
+    422: _problem_doc("Invalid request (validation-error and others)"),
+}
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """A session for the request (async so that FastAPI need not hop to a thread for it: a
     session takes no connection until first used)."""
@@ -42,10 +71,12 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)  # rolls back anything not committed
-        else:
-            session.close()
+        # Closed here, not in the thread pool: a request that failed mid-transaction still
+        # holds its locks (SQLite's write lock, PostgreSQL row locks) and a pooled connection,
+        # and under load every pool thread may be waiting for exactly those, so a hop to the
+        # pool would never be served (409s turned into 500s "database is locked" after the
+        # busy timeout). A rollback never waits for a lock and is quick.
+        session.close()  # rolls back anything not committed
 
 
 def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
