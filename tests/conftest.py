@@ -13,10 +13,9 @@ from sqlalchemy import Engine, create_engine, text
 
 import haina.models_registry  # noqa: F401
 from haina.core.context import Tenant
-from haina.core.db import Base, make_engine, make_sessionmaker, transaction
+from haina.core.db import make_engine, make_sessionmaker
 from haina.core.pgtemp import PgCluster, unavailable_reason
-from haina.core.schema import head_revision
-from support import make_tenant  # noqa: F401  (tests import it from here too)
+from support import build_schema, make_tenant  # noqa: F401  (tests import them from support)
 
 REQUIRE_PG = os.environ.get("HAINA_REQUIRE_PG") == "1"
 
@@ -33,19 +32,6 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.stop()
-
-
-def build_schema(engine: Engine) -> None:
-    """The whole schema from the models, stamped at the migration head (tests compare the
-    migrations against the models separately, in test_migrations)."""
-    Base.metadata.create_all(engine)
-    head = head_revision()
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS alembic_version "
-                          "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
-        conn.execute(text("DELETE FROM alembic_version"))
-        if head:
-            conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from haina.api import create_app
 from haina.core.config import Settings
 from haina.core.db import make_engine, make_sessionmaker
-from support import make_tenant
+from support import build_schema, make_tenant
 
 # Built at collection (schemathesis needs the schema then): a fresh SQLite database in a temp
 # dir, schema from the models, one merchant with a "*" token.
@@ -25,7 +25,6 @@ _engine = make_engine(_url)
 
 
 def _build():
-    from conftest import build_schema
     build_schema(_engine)
     _, token = make_tenant(make_sessionmaker(_engine), "fuzz-shop")
     return create_app(Settings(database_url=_url, media_dir=_dir / "media"), engine=_engine), token

@@ -102,7 +102,7 @@ def _progress(console: Console) -> Iterator[Progress]:
 def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Console,
                 today: dt.date) -> None:
     from haina.members import service as members
-    from haina.members.schemas import MemberCreate, TierCreate
+    from haina.members.schemas import TierCreate
 
     tenant = _tenant(session, "demo-tires", "驰途轮胎养护 Chitu Tires & Car Care", TenantSettings(
         shipping_fee="10.00", free_shipping_over="199.00", points_per_unit=1,
