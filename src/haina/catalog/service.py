@@ -270,7 +270,7 @@ def _attribute_matches(code: str, value: str):
     # value to float: that cast fails on PostgreSQL for text such as "91V" and, on SQLite, turns
     # it into 91.0, a false match.
     forms = {value}
-    if number is not None and number == number and abs(number) != float("inf"):
+    if number is not None and abs(number) < float("inf"):  # not inf, not nan
         forms |= {repr(number), f"{number:.15g}"}
         if number.is_integer():
             forms.add(str(int(number)))

@@ -304,8 +304,10 @@ def get_reservation(session: Session, tenant: Tenant, reservation_id: str) -> Re
 
 
 def release_hold(session: Session, tenant: Tenant, reservation_id: str) -> ReservationOut:
+    # locked: a second release (a retried DELETE, the expiry job) waits, then sees it released
     r = session.scalar(select(Reservation).where(Reservation.tenant_id == tenant.id,
-                                                 Reservation.id == reservation_id))
+                                                 Reservation.id == reservation_id)
+                       .with_for_update())
     if r is None:
         raise not_found("reservation", reservation_id)
     if r.order_id is not None:
@@ -321,9 +323,11 @@ def release_hold(session: Session, tenant: Tenant, reservation_id: str) -> Reser
 def expire_holds(session: Session, now: dt.datetime | None = None) -> int:
     """Worker: release standalone holds past their expiry, across tenants."""
     now = now or utcnow()
+    # locked, so a hold released meanwhile is skipped rather than given back twice
     expired = session.scalars(select(Reservation).where(
         Reservation.status == "active", Reservation.order_id.is_(None),
-        Reservation.expires_at < now).order_by(Reservation.tenant_id, Reservation.id)).all()
+        Reservation.expires_at < now).order_by(Reservation.tenant_id, Reservation.id)
+        .with_for_update()).all()
     by_tenant: dict[str, list[Reservation]] = defaultdict(list)
     for r in expired:
         by_tenant[r.tenant_id].append(r)

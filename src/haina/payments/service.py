@@ -50,6 +50,16 @@ def _intent(session: Session, tenant: Tenant, intent_id: str, lock: bool = False
     return row
 
 
+def _locked_with_its_order(session: Session, tenant: Tenant, intent_id: str) -> PaymentIntent:
+    """The intent, locked after its order: the order first, then its payments, as cancelling
+    an order does, so a capture or refund racing a cancellation cannot deadlock."""
+    from haina.orders import service as orders
+    pi = _intent(session, tenant, intent_id)
+    orders.order_for_payment(session, tenant, pi.order_id)
+    session.refresh(pi, with_for_update=True)
+    return pi
+
+
 def _event(session: Session, tenant: Tenant, pi: PaymentIntent, type_: str, **data) -> None:
     record_event(session, tenant.id, type_, pi.id, {
         "order_id": pi.order_id, "status": pi.status,
@@ -96,7 +106,7 @@ def create_intent(session: Session, tenant: Tenant, data: PaymentIntentCreate) -
 
 def capture(session: Session, tenant: Tenant, intent_id: str,
             amount: Money | None = None) -> PaymentIntentOut:
-    pi = _intent(session, tenant, intent_id, lock=True)
+    pi = _locked_with_its_order(session, tenant, intent_id)
     if pi.status != "requires_capture":
         raise InvalidState(f"payment intent {pi.id} is {pi.status}; only an authorised payment "
                            "can be captured", slug="not-capturable", status_now=pi.status)
@@ -180,14 +190,14 @@ def _refund_out(r: Refund) -> RefundOut:
 def refund(session: Session, tenant: Tenant, data: RefundCreate) -> RefundOut:
     """Refund part or all of a captured payment; the fee comes back in proportion."""
     if data.payment_intent_id:
-        pi = _intent(session, tenant, data.payment_intent_id, lock=True)
+        pi = _locked_with_its_order(session, tenant, data.payment_intent_id)
     else:
+        from haina.orders import service as orders
+        orders.order_for_payment(session, tenant, data.order_id or "")  # locked first; 404
         pi = session.scalar(select(PaymentIntent).where(
             PaymentIntent.tenant_id == tenant.id, PaymentIntent.order_id == data.order_id,
             PaymentIntent.status == "succeeded").with_for_update())
         if pi is None:
-            from haina.orders import service as orders
-            orders.get_order(session, tenant, data.order_id or "")  # 404 for an unknown order
             raise InvalidState("this order has no captured payment to refund",
                                slug="nothing-to-refund")
     remaining = pi.captured_minor - pi.refunded_minor
@@ -216,7 +226,7 @@ def _refund(session: Session, tenant: Tenant, pi: PaymentIntent, minor: int, rea
     # merchant's row as create_payout does, so a refund and a payout cannot both spend it.
     _lock_merchant(session, tenant)
     owed = ledger.balance_minor(session, tenant, ledger.PAYABLE, pi.currency)
-    if False and minor - fee_back > owed:
+    if minor - fee_back > owed:
         raise InvalidState(f"this refund would take more than the merchant is owed "
                            f"({Money.of(owed, pi.currency).amount} {pi.currency}, after payouts)",
                            slug="refund-exceeds-merchant-balance",

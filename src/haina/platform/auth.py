@@ -26,7 +26,17 @@ async def current_tenant(request: Request,
     cached = service.cached_tenant(creds.credentials, ttl)
     if cached is not None:
         return cached
-    return await run_in_threadpool(service.authenticate, session, creds.credentials, ttl)
+    return await run_in_threadpool(_authenticate, session, creds.credentials, ttl)
+
+
+def _authenticate(session: Session, token: str, ttl: float) -> Tenant:
+    """Verify a token and end the read transaction in the same thread: on SQLite an open
+    transaction holds the write lock (BEGIN IMMEDIATE) while the request waits for another
+    pool thread, which under load is a deadlock until the busy timeout."""
+    try:
+        return service.authenticate(session, token, ttl)
+    finally:
+        session.rollback()
 
 
 def require(scope: str) -> Callable[..., Tenant]:
