@@ -3,6 +3,7 @@ every operation; none may crash the server (5xx) or answer outside the documente
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -35,7 +36,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @schema.parametrize()
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=int(os.environ.get("HAINA_FUZZ_EXAMPLES", "12")), deadline=None,
+          derandomize=os.environ.get("HAINA_FUZZ_EXAMPLES") is None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 def test_no_operation_crashes_or_leaves_its_contract(case):
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKEN}"}

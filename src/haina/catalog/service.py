@@ -101,7 +101,7 @@ def _category_out(r: Category) -> CategoryOut:
 
 
 def create_category(session: Session, tenant: Tenant, data: CategoryCreate) -> CategoryOut:
-    if data.parent_id:
+    if data.parent_id is not None:
         _category(session, tenant, data.parent_id)
     if session.scalar(select(Category.id).where(Category.tenant_id == tenant.id,
                                                 Category.slug == data.slug)):
@@ -141,7 +141,7 @@ def _search_text(product: Product, variants: Sequence[Variant], category: str | 
 
 def create_product(session: Session, tenant: Tenant, data: ProductCreate) -> ProductOut:
     defs = _defs(session, tenant)
-    category = _category(session, tenant, data.category_id) if data.category_id else None
+    category = _category(session, tenant, data.category_id) if data.category_id is not None else None
     now = utcnow()
     product = Product(id=new_id("product"), tenant_id=tenant.id, title=data.title,
                       description=data.description, category_id=data.category_id,
@@ -309,7 +309,7 @@ def _search(session: Session, tenant: Tenant, stmt, q: str):
 def update_product(session: Session, tenant: Tenant, product_id: str, data: ProductUpdate) -> ProductOut:
     product = _product(session, tenant, product_id)
     changes = data.model_dump(exclude_unset=True)
-    if "category_id" in changes and changes["category_id"]:
+    if changes.get("category_id") is not None:
         _category(session, tenant, changes["category_id"])
     if "attributes" in changes:
         changes["attributes"] = _check_attributes(_defs(session, tenant), changes["attributes"] or {})

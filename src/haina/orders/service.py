@@ -430,7 +430,8 @@ def _cart_out(session: Session, tenant: Tenant, cart: Cart) -> CartOut:
     lines: list[OrderLineOut] = []
     totals = None
     if cart.lines:
-        refs, currency = _resolve_lines(session, tenant, [LineIn(**ln) for ln in cart.lines])
+        refs, currency = _resolve_lines(session, tenant,
+                                        [LineIn.model_construct(**ln) for ln in cart.lines])
         for i, ln in enumerate(cart.lines):
             ref = refs[ln["sku"]]
             lines.append(OrderLineOut(
@@ -453,17 +454,25 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:
     now = utcnow()
     cart = Cart(id=new_id("cart"), tenant_id=tenant.id, member_id=member_id, channel=data.channel,
                 status="open", lines=[], created_at=now, updated_at=now)
-    session.add(cart)
+    if data.lines:
+        _resolve_lines(session, tenant, data.lines)  # 404 for an unknown SKU
     for ln in data.lines:
         _put_line(cart, ln)
+    session.add(cart)
     session.flush()
     return _cart_out(session, tenant, cart)
+
+
+MAX_LINE_QUANTITY = 10_000
 
 
 def _put_line(cart: Cart, line: LineIn) -> None:
     lines = [dict(x) for x in cart.lines if x["sku"] != line.sku]
     existing = next((x for x in cart.lines if x["sku"] == line.sku), None)
     quantity = line.quantity + (existing["quantity"] if existing else 0)
+    if quantity > MAX_LINE_QUANTITY:
+        raise Invalid(f"at most {MAX_LINE_QUANTITY} units of one SKU per cart",
+                      slug="quantity-too-large", sku=line.sku)
     lines.append({"sku": line.sku, "quantity": quantity})
     cart.lines = lines
 
@@ -504,7 +513,8 @@ def checkout_cart(session: Session, tenant: Tenant, cart_id: str, data: Checkout
     if not cart.lines:
         raise Invalid("the cart is empty", slug="cart-empty")
     order = place_order(session, tenant, OrderCreate(
-        lines=[LineIn(**ln) for ln in cart.lines], member_id=cart.member_id, channel=cart.channel,
+        lines=[LineIn.model_construct(**ln) for ln in cart.lines], member_id=cart.member_id,
+        channel=cart.channel,
         location_id=data.location_id, address=data.address, coupon=data.coupon,
         points=data.points, note=data.note))
     cart.status, cart.order_id, cart.updated_at = "ordered", order.id, utcnow()

@@ -5,17 +5,25 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 
+AMOUNT = r"^\d{1,12}(\.\d{1,4})?$"
+
+
 class TenantSettings(BaseModel):
     """A merchant's commercial settings; defaults suit a Chinese shop pricing tax-inclusive."""
 
-    shipping_fee: str = Field("0.00", description="flat shipping fee per order")
-    free_shipping_over: str | None = Field(None, description="no shipping fee from this subtotal")
+    shipping_fee: str = Field("0.00", pattern=AMOUNT, max_length=20,
+                              description="flat shipping fee per order, e.g. \"10.00\"")
+    free_shipping_over: str | None = Field(None, pattern=AMOUNT, max_length=20,
+                                           description="no shipping fee from this subtotal")
     tax_rate_bps: int = Field(0, ge=0, le=10_000,
                               description="tax added on top of the taxable amount, basis points")
-    points_per_unit: int = Field(1, ge=0, description="points earned per whole currency unit paid")
-    points_value_minor: int = Field(1, ge=0, description="minor units one point is worth at checkout")
-    points_expire_days: int = Field(365, ge=1, description="points expire this long after earning")
-    order_hold_minutes: int | None = Field(None, ge=1,
+    points_per_unit: int = Field(1, ge=0, le=10_000,
+                                 description="points earned per whole currency unit paid")
+    points_value_minor: int = Field(1, ge=0, le=1_000_000,
+                                    description="minor units one point is worth at checkout")
+    points_expire_days: int = Field(365, ge=1, le=36_500,
+                                    description="points expire this long after earning")
+    order_hold_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60,
                                            description="unpaid orders are cancelled after this")
 
 

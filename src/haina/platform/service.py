@@ -17,7 +17,7 @@ from haina.core.db import utcnow
 from haina.core.errors import Conflict, Invalid, Unauthorized, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
-from haina.core.money import exponent
+from haina.core.money import exponent, to_minor
 from haina.platform.models import ApiToken, TenantRow
 from haina.platform.schemas import TenantOut, TenantSettings, TokenCreated
 
@@ -76,6 +76,13 @@ def update_tenant_settings(session: Session, tenant: Tenant, settings: TenantSet
     row = session.get(TenantRow, tenant.id)
     if row is None:
         raise not_found("tenant", tenant.id)
+    for name in ("shipping_fee", "free_shipping_over"):
+        value = getattr(settings, name)
+        if value is not None:
+            try:
+                to_minor(value, row.currency)
+            except ValueError as exc:
+                raise Invalid(f"{name}: {exc}", slug="invalid-amount") from None
     row.settings = settings.model_dump()
     record_event(session, tenant.id, "tenant.updated", tenant.id, {"settings": row.settings})
     _cache.clear()  # cached credentials carry the old settings
