@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (JSON, BigInteger, DateTime, Engine, MetaData, Table, bindparam,
+                        create_engine, event, insert)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -106,6 +107,66 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+_DEFERRED = "haina.deferred_inserts"
+
+
+def insert_rows(session: Session, table: Table, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """INSERT rows now, or — inside :func:`deferred_inserts` — when that block ends."""
+    pending = session.info.get(_DEFERRED)
+    if pending is not None:
+        pending.append((table, rows if isinstance(rows, list) else [rows]))
+        return
+    session.connection().execute(insert(table), rows)
+
+
+@contextmanager
+def deferred_inserts(session: Session) -> Iterator[None]:
+    """Send the block's inserts together when it ends without error: on PostgreSQL as one
+    statement (data-modifying CTEs, one round trip), elsewhere one statement per table.
+
+    For a hot path whose new rows are not read back inside the block (placing an order)."""
+    if _DEFERRED in session.info:  # already deferring: join the outer block
+        yield
+        return
+    pending: list[tuple[Table, list[dict[str, Any]]]] = []
+    session.info[_DEFERRED] = pending
+    try:
+        yield
+    finally:
+        del session.info[_DEFERRED]
+    pending = [(t, rows) for t, rows in pending if rows]
+    if not pending:
+        return
+    conn = session.connection()
+    if conn.dialect.name != "postgresql" or len(pending) == 1:
+        for table, rows in pending:
+            conn.execute(insert(table), rows)
+        return
+    shape = tuple((t.name, len(rows), tuple(rows[0])) for t, rows in pending)
+    combined = _COMBINED.get(shape)
+    if combined is None:
+        combined = _COMBINED[shape] = _combined_insert(pending)
+    conn.execute(combined, {f"p{i}_{r}_{col}": value
+                            for i, (_, rows) in enumerate(pending)
+                            for r, row in enumerate(rows) for col, value in row.items()})
+
+
+# one prepared statement per shape (tables, row counts, columns): built once, then only bound
+_COMBINED: dict[tuple, Any] = {}
+
+
+def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]]) -> Any:
+    statements = []
+    for i, (table, rows) in enumerate(pending):
+        values = [{col: bindparam(f"p{i}_{r}_{col}", type_=table.c[col].type) for col in row}
+                  for r, row in enumerate(rows)]
+        statements.append(insert(table).values(values if len(values) > 1 else values[0]))
+    combined = statements[-1]
+    for i, statement in enumerate(statements[:-1]):
+        combined = combined.add_cte(statement.cte(f"ins_{i}"))
+    return combined
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:

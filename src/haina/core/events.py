@@ -12,11 +12,11 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Index, String, insert, select
+from sqlalchemy import Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant
-from haina.core.db import Base, JSONType, UTCDateTime, utcnow
+from haina.core.db import Base, JSONType, UTCDateTime, insert_rows, utcnow
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
 
@@ -45,19 +45,15 @@ class EventOut(BaseModel):
     created_at: dt.datetime
 
 
-_INSERT_EVENT = insert(Event.__table__)
-
-
 def record_event(session: Session, tenant_id: str, type: str, subject_id: str | None,
                  data: dict[str, Any], at: dt.datetime | None = None) -> str:
     """Write a domain event to the outbox in the caller's transaction (no commit here);
     returns its id."""
     # ids for "now" are monotonic; a back-dated event (demo history) takes its time's id
     event_id = new_id("event") if at is None else new_id("event", int(at.timestamp() * 1000))
-    session.connection().execute(_INSERT_EVENT, {"id": event_id, "tenant_id": tenant_id,
-                                                 "type": type, "subject_id": subject_id,
-                                                 "data": data,
-                                                 "created_at": at or utcnow()})
+    insert_rows(session, Event.__table__, {"id": event_id, "tenant_id": tenant_id, "type": type,
+                                           "subject_id": subject_id, "data": data,
+                                           "created_at": at or utcnow()})
     return event_id
 
 

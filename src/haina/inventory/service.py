@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import utcnow
+from haina.core.db import insert_rows, utcnow
 from haina.core.errors import Conflict, Invalid, OutOfStock, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -182,7 +182,6 @@ def _claim_statement(at_default: bool):
 
 
 _CLAIM_AT_DEFAULT, _CLAIM_AT_LOCATION = _claim_statement(True), _claim_statement(False)
-_INSERT_RESERVATIONS = insert(Reservation.__table__)
 
 
 def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
@@ -206,7 +205,7 @@ def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
                      "variant_id": claim.variant_id, "location_id": got[0],
                      "quantity": claim.quantity, "order_id": order_id, "status": "active",
                      "expires_at": expires_at, "created_at": now})
-    conn.execute(_INSERT_RESERVATIONS, rows)
+    insert_rows(session, Reservation.__table__, rows)
     return [r["id"] for r in rows]
 
 

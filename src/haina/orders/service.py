@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
-from haina.core.db import utcnow
+from haina.core.db import deferred_inserts, insert_rows, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound, not_found
 from haina.core.events import list_events, record_event
 from haina.core.ids import new_id
@@ -93,6 +93,14 @@ def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut
         member_id = members.resolve_member_id(session, tenant, data.member_id)
     hold_minutes = settings.order_hold_minutes or _default_hold_minutes()
     hold_until = now + dt.timedelta(minutes=hold_minutes)
+    with deferred_inserts(session):  # PostgreSQL: reservations, order, lines, event in one go
+        return _claim_and_record(session, tenant, data, refs, currency, settings, order_id,
+                                 member_id, now, hold_until)
+
+
+def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs, currency: str,
+                      settings: TenantSettings, order_id: str, member_id: str | None,
+                      now: dt.datetime, hold_until: dt.datetime) -> OrderOut:
     inventory.reserve_stock(
         session, tenant,
         [Claim(variant_id=refs[ln.sku].id, quantity=ln.quantity, sku=ln.sku) for ln in data.lines],
@@ -125,9 +133,8 @@ def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut
         "address": data.address.model_dump() if data.address else None, "note": data.note,
         "metadata": data.metadata, "hold_expires_at": hold_until, "created_at": now,
         "updated_at": now}
-    conn = session.connection()
-    conn.execute(_INSERT_ORDER, order)
-    conn.execute(_INSERT_LINES, line_rows)
+    insert_rows(session, Order.__table__, order)
+    insert_rows(session, OrderLine.__table__, line_rows)
     record_event(session, tenant.id, "order.created", order_id,
                  {"total": Money.of(t["total"], currency).model_dump(mode="json"),
                   "channel": data.channel, "member_id": member_id,
