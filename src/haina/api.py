@@ -42,9 +42,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.orders.api import router as orders
     from haina.payments.api import router as payments
     from haina.platform.api import router as platform
+    try:
+        from haina.analytics.api import router as analytics
+        optional = (analytics,)
+    except ImportError:  # the [analytics] extra (numpy, ibis …) is not installed: no such routes
+        optional = ()
 
     # routes are matched in turn: the busiest first
-    for router in (orders, payments, catalog, inventory, members, platform):
+    for router in (orders, payments, catalog, inventory, members, platform, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
 
     # the problem shape every error response refers to
@@ -53,8 +58,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = _openapi()
-            schema.setdefault("components", {}).setdefault("schemas", {})["ProblemOut"] = \
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {})["ProblemOut"] = \
                 ProblemOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            components["securitySchemes"] = {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "a token from `haina token create` (or an app's grant)"}}
+            schema["security"] = [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 
