@@ -153,7 +153,7 @@ def statements_per_order(url: str, port: int, token: str, n: int) -> float:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
         h = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=h) as c:
-            for i in range(20):  # warm both workers' token caches and connection pools
+            for _ in range(20):  # warm both workers' token caches and connection pools
                 c.post("/v1/orders", json={"lines": [{"sku": "SKU-0000", "quantity": 1}]})
             before = conn.execute(count_sql).scalar()
             for i in range(n):

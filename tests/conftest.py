@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from support import build_schema, make_tenant  # noqa: F401  (tests import them from support)
 
 import haina.models_registry  # noqa: F401
 from haina.core.context import Tenant
 from haina.core.db import make_engine, make_sessionmaker
 from haina.core.pgtemp import PgCluster, unavailable_reason
-from support import build_schema, make_tenant  # noqa: F401  (tests import them from support)
 
 REQUIRE_PG = os.environ.get("HAINA_REQUIRE_PG") == "1"
 

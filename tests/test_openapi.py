@@ -10,13 +10,16 @@ from pathlib import Path
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from support import build_schema, make_tenant
 
 from haina.api import create_app
 from haina.core.config import Settings
 from haina.core.db import make_engine, make_sessionmaker
-from support import build_schema, make_tenant
 
 # Built at collection (schemathesis needs the schema then): a fresh SQLite database in a temp
 # dir, schema from the models, one merchant with a "*" token.

@@ -198,7 +198,7 @@ def _members_and_history(session: Session, tenant: Tenant, rnd: random.Random, n
 
     horizon = 730
     start = dt.datetime.combine(today - dt.timedelta(days=horizon), dt.time(0),
-                                tzinfo=dt.timezone.utc)
+                                tzinfo=dt.UTC)
     refs = variants_by_sku(session, tenant, [c[0] for c in catalogue])
     tires = [c for c in catalogue if c[0].startswith("TIRE")]
     other = [c for c in catalogue if not c[0].startswith("TIRE")]

@@ -5,9 +5,18 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
 from haina.catalog import service
-from haina.catalog.schemas import (AttributeDefCreate, AttributeDefOut, CategoryCreate, CategoryOut,
-                                   MediaOut, ProductCreate, ProductOut, ProductUpdate,
-                                   VariantCreate, VariantUpdate)
+from haina.catalog.schemas import (
+    AttributeDefCreate,
+    AttributeDefOut,
+    CategoryCreate,
+    CategoryOut,
+    MediaOut,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+    VariantCreate,
+    VariantUpdate,
+)
 from haina.core.context import Tenant
 from haina.core.errors import NotFound
 from haina.core.http import IdempotencyKeyHeader, create, get_session, json_out

@@ -34,7 +34,7 @@ class ProductCreate(BaseModel):
     variants: list[VariantCreate] | None = Field(None, max_length=100)
 
     @model_validator(mode="after")
-    def _one_shape(self) -> "ProductCreate":
+    def _one_shape(self) -> ProductCreate:
         if self.variants:
             if self.sku or self.price or self.stock is not None:
                 raise ValueError("give either sku/price/stock or variants, not both")
@@ -129,7 +129,7 @@ class AttributeDefCreate(BaseModel):
     options: list[str] | None = Field(None, description="allowed values of an enum")
 
     @model_validator(mode="after")
-    def _enum_has_options(self) -> "AttributeDefCreate":
+    def _enum_has_options(self) -> AttributeDefCreate:
         if self.type == "enum" and not self.options:
             raise ValueError("an enum attribute needs options")
         if self.type != "enum" and self.options:

@@ -7,23 +7,33 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-
 from sqlalchemy import String, and_, bindparam, cast, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.catalog.models import AttributeDef, Category, Media, Product, Variant
-from haina.catalog.schemas import (AttributeDefCreate, AttributeDefOut, AttrValue, CategoryCreate,
-                                   CategoryOut, MediaOut, ProductCreate, ProductOut,
-                                   ProductUpdate, VariantCreate, VariantOut, VariantRef,
-                                   VariantUpdate)
+from haina.catalog.schemas import (
+    AttributeDefCreate,
+    AttributeDefOut,
+    AttrValue,
+    CategoryCreate,
+    CategoryOut,
+    MediaOut,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+    VariantCreate,
+    VariantOut,
+    VariantRef,
+    VariantUpdate,
+)
 from haina.core.context import Tenant
 from haina.core.db import is_postgres, utcnow
 from haina.core.errors import Conflict, Invalid, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import Money
-from haina.core.pagination import Page, MAX_LIMIT
+from haina.core.pagination import MAX_LIMIT, Page
 from haina.inventory import service as inventory
 from haina.inventory.schemas import StockOut
 

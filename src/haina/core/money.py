@@ -8,7 +8,15 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 # ISO 4217 minor-unit exponents of the currencies the platform accepts.
 EXPONENTS = {
@@ -96,7 +104,7 @@ class Money(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _fits_currency(self) -> "Money":
+    def _fits_currency(self) -> Money:
         to_minor(self.amount, self.currency)
         return self
 
@@ -105,6 +113,6 @@ class Money(BaseModel):
         return to_minor(self.amount, self.currency)
 
     @classmethod
-    def of(cls, minor: int, currency: str) -> "Money":
+    def of(cls, minor: int, currency: str) -> Money:
         """From trusted minor units (skips validation: this is on every response's path)."""
         return cls.model_construct(amount=from_minor(minor, currency), currency=currency)

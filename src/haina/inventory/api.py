@@ -10,8 +10,15 @@ from haina.core.errors import Invalid, not_found
 from haina.core.http import IdempotencyKeyHeader, create, get_session, json_out
 from haina.core.pagination import Page
 from haina.inventory import service
-from haina.inventory.schemas import (AdjustmentCreate, AdjustmentOut, LevelOut, LocationCreate,
-                                     LocationOut, ReservationCreate, ReservationOut)
+from haina.inventory.schemas import (
+    AdjustmentCreate,
+    AdjustmentOut,
+    LevelOut,
+    LocationCreate,
+    LocationOut,
+    ReservationCreate,
+    ReservationOut,
+)
 from haina.platform.auth import require
 
 router = APIRouter(prefix="/v1", tags=["inventory"])

@@ -22,8 +22,15 @@ from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
 from haina.inventory.models import Adjustment, Location, Reservation, StockLevel
-from haina.inventory.schemas import (AdjustmentOut, Claim, LevelOut, LocationCreate, LocationOut,
-                                     ReservationOut, StockOut)
+from haina.inventory.schemas import (
+    AdjustmentOut,
+    Claim,
+    LevelOut,
+    LocationCreate,
+    LocationOut,
+    ReservationOut,
+    StockOut,
+)
 
 DEFAULT_CODE = "default"
 

@@ -11,8 +11,17 @@ from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, create, get_session, json_out
 from haina.core.pagination import Page
 from haina.orders import service
-from haina.orders.schemas import (CancelIn, CartCreate, CartOut, CheckoutIn, LineIn, OrderCreate,
-                                  OrderOut, ShipmentIn, TimelineEntry)
+from haina.orders.schemas import (
+    CancelIn,
+    CartCreate,
+    CartOut,
+    CheckoutIn,
+    LineIn,
+    OrderCreate,
+    OrderOut,
+    ShipmentIn,
+    TimelineEntry,
+)
 from haina.platform.auth import require
 
 router = APIRouter(prefix="/v1", tags=["orders"])

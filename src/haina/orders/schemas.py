@@ -39,7 +39,7 @@ class OrderCreate(BaseModel):
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _points_need_member(self) -> "OrderCreate":
+    def _points_need_member(self) -> OrderCreate:
         if self.points and not self.member_id:
             raise ValueError("redeeming points needs a member_id")
         return self

@@ -29,9 +29,20 @@ from haina.core.pagination import Page, paginate
 from haina.inventory import service as inventory
 from haina.inventory.schemas import Claim
 from haina.orders.models import Cart, Order, OrderLine, Shipment
-from haina.orders.schemas import (Address, CartCreate, CartOut, CheckoutIn, LineIn, OrderCreate,
-                                  OrderLineOut, OrderOut, ShipmentIn, ShipmentOut, TimelineEntry,
-                                  Totals)
+from haina.orders.schemas import (
+    Address,
+    CartCreate,
+    CartOut,
+    CheckoutIn,
+    LineIn,
+    OrderCreate,
+    OrderLineOut,
+    OrderOut,
+    ShipmentIn,
+    ShipmentOut,
+    TimelineEntry,
+    Totals,
+)
 from haina.platform import service as platform
 from haina.platform.schemas import TenantSettings
 

@@ -8,9 +8,17 @@ from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, create, get_session
 from haina.core.pagination import Page
 from haina.payments import ledger, service
-from haina.payments.schemas import (BalanceOut, CaptureIn, JournalEntryOut, PaymentIntentCreate,
-                                    PaymentIntentOut, PayoutCreate, PayoutOut, RefundCreate,
-                                    RefundOut)
+from haina.payments.schemas import (
+    BalanceOut,
+    CaptureIn,
+    JournalEntryOut,
+    PaymentIntentCreate,
+    PaymentIntentOut,
+    PayoutCreate,
+    PayoutOut,
+    RefundCreate,
+    RefundOut,
+)
 from haina.platform.auth import require
 
 router = APIRouter(prefix="/v1", tags=["payments"])

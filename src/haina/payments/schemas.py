@@ -29,7 +29,7 @@ class PaymentMethodIn(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _card_has_number(self) -> "PaymentMethodIn":
+    def _card_has_number(self) -> PaymentMethodIn:
         if self.type == "card" and not self.number:
             raise ValueError("a card payment needs the card number")
         return self
@@ -70,7 +70,7 @@ class RefundCreate(BaseModel):
     reason: str = Field("requested_by_customer", max_length=64)
 
     @model_validator(mode="after")
-    def _one_target(self) -> "RefundCreate":
+    def _one_target(self) -> RefundCreate:
         if bool(self.payment_intent_id) == bool(self.order_id):
             raise ValueError("give exactly one of payment_intent_id or order_id")
         return self

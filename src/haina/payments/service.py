@@ -22,8 +22,13 @@ from haina.core.pagination import Page, paginate
 from haina.payments import ledger
 from haina.payments.models import PaymentIntent, Payout, Refund
 from haina.payments.providers import card_brand, get_provider
-from haina.payments.schemas import (PaymentIntentCreate, PaymentIntentOut, PayoutOut,
-                                    RefundCreate, RefundOut)
+from haina.payments.schemas import (
+    PaymentIntentCreate,
+    PaymentIntentOut,
+    PayoutOut,
+    RefundCreate,
+    RefundOut,
+)
 
 
 def _intent_out(pi: PaymentIntent) -> PaymentIntentOut:

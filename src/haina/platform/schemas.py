@@ -4,7 +4,6 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-
 AMOUNT = r"^\d{1,12}(\.\d{1,4})?$"
 
 
