@@ -1,9 +1,10 @@
 """Imports every module's tables so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from haina.core import events, idempotency  # noqa: F401
-from haina.platform import models as platform_models  # noqa: F401
+from haina.analytics import models as analytics_models  # noqa: F401
 from haina.catalog import models as catalog_models  # noqa: F401
+from haina.core import events, idempotency  # noqa: F401
 from haina.inventory import models as inventory_models  # noqa: F401
+from haina.members import models as members_models  # noqa: F401
 from haina.orders import models as orders_models  # noqa: F401
 from haina.payments import models as payments_models  # noqa: F401
-from haina.members import models as members_models  # noqa: F401
+from haina.platform import models as platform_models  # noqa: F401

@@ -33,6 +33,8 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
         jobs.append(("points_expired", lambda s: members.expire_points(s, utcnow())))
     if hasattr(members, "reevaluate_tiers"):
         jobs.append(("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())))
+    from haina.analytics.service import run_queued_jobs
+    jobs.append(("analytics_refreshes_run", run_queued_jobs))
     return jobs
 
 

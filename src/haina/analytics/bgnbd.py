@@ -196,7 +196,17 @@ class BetaGeoFitter(FittedModel):
         t = np.asarray(t, dtype=float)
         z = t / (alpha + age + t)
         c = a + b + x - 1.0
-        tail = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        with np.errstate(invalid="ignore", over="ignore"):
+            tail = np.exp((a - 1.0) * np.log1p(-z)) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        bad = ~np.isfinite(tail)
+        if np.any(bad):
+            # a and b huge (a fit at the boundary where dropout has no heterogeneity): Euler's
+            # form is inf * 0 there, while eq. (10) as written, (1-z)^(r+x) 2F1(r+x, b+x; c; z),
+            # tends to (1-z)^(r+x) (1 - z b/(a+b))^-(r+x) and is evaluated without trouble
+            tail, xs, zs, cs = (np.array(v, dtype=float) for v in np.broadcast_arrays(
+                tail, x, z, c))
+            tail[bad] = np.exp((r + xs[bad]) * np.log1p(-zs[bad])) * hyp2f1(
+                r + xs[bad], b + xs[bad], cs[bad], zs[bad])
         numerator = c / (a - 1.0) * (1.0 - tail)
         denominator = 1.0 + (x > 0) * (a / (b + np.maximum(x, 1.0) - 1.0)) * np.exp(
             (r + x) * np.log((alpha + age) / (alpha + tx))

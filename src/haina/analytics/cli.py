@@ -6,6 +6,10 @@
     haina analytics summarize orders.csv --customer-col customer_id --date-col date \\
         [--amount-col amount] [--freq D|W] [--calibration-end DATE] [--observation-end DATE] \\
         [--out summary.csv]
+    haina analytics import FILE --customer-col C --date-col D --amount-col A \\
+        (--tenant SLUG | --out FILE.parquet) [--currency CNY] [--date-format FMT] [--batch NAME]
+    haina analytics refresh --tenant SLUG [--model bgnbd|pnbd] [--freq D|W] \\
+        [--source orders|import] [--engine duckdb|spark] [--json]
 
 Also runnable as ``python -m haina.analytics.cli``. Bad input (a missing file or column, an
 unknown model) prints one line on stderr and exits with status 1.
@@ -356,6 +360,250 @@ def summarize(
     for key, row in df.head(rows).iterrows():
         table.add_row(str(key), *[f"{v:.4g}" for v in row.to_numpy(float)])
     console.print(table)
+
+
+def _platform_sessions():
+    """Sessions on the platform database (HAINA_DATABASE_URL), refusing one that is behind."""
+    from haina.core.config import get_settings
+    from haina.core.db import make_engine, make_sessionmaker
+    from haina.core.schema import ensure_current
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, echo=settings.echo_sql)
+    ensure_current(engine)
+    return make_sessionmaker(engine)
+
+
+def _tenant(sessions, slug: str):
+    from haina.core.db import transaction
+    from haina.platform import service as platform
+
+    with transaction(sessions) as session:
+        return platform.tenant_for_slug(session, slug)
+
+
+def _platform_errors() -> tuple[type[BaseException], ...]:
+    from haina.core.errors import Problem
+    from haina.core.schema import SchemaBehind
+
+    return (Problem, SchemaBehind)
+
+
+def _problem_message(exc: BaseException) -> str:
+    return getattr(exc, "detail", None) or str(exc)
+
+
+def _progress_bar():
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="order history: CSV or Parquet")],
+    customer_col: Annotated[
+        str, typer.Option("--customer-col", help="customer id column")
+    ] = "customer_id",
+    date_col: Annotated[str, typer.Option("--date-col", help="order date/time column")] = "date",
+    amount_col: Annotated[
+        str, typer.Option("--amount-col", help="order amount column (major units)")
+    ] = "amount",
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="store for this merchant (slug)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write a Parquet file instead")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="currency of the amounts (default: the "
+                                 "merchant's; CNY with --out)")
+    ] = None,
+    date_format: Annotated[
+        str | None, typer.Option("--date-format", help="strptime format, e.g. %d/%m/%Y")
+    ] = None,
+    batch: Annotated[
+        str | None, typer.Option("--batch", help="name replacing an earlier import (default: "
+                                 "the file's name)")
+    ] = None,
+) -> None:
+    """Import an order history from elsewhere, for a merchant (--tenant) or into a Parquet file
+    (--out), checking every row first."""
+    try:
+        if (tenant is None) == (out is None):
+            raise UserError("give either --tenant SLUG (store it for the merchant's refresh) or "
+                            "--out FILE.parquet")
+        from . import importer
+
+        if out is not None:
+            result = importer.import_to_parquet(
+                file, out, customer_col, date_col, amount_col,
+                currency=currency or "CNY", date_format=date_format,
+            )
+            where = str(out)
+        else:
+            if not file.exists():
+                raise UserError(f"no such file: {file}")
+            sessions = _platform_sessions()
+            merchant = _tenant(sessions, tenant)
+            with _progress_bar() as progress:
+                task = progress.add_task(f"importing {file.name}", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                result = importer.import_for_tenant(
+                    sessions, merchant, file, customer_col, date_col, amount_col,
+                    currency=currency, date_format=date_format, batch=batch, progress=advance,
+                )
+            where = f"tenant {tenant} (batch {result.batch!r})"
+    except typer.Exit:
+        raise
+    except ImportError as exc:
+        _fail(_missing_extra(exc))
+        return
+    except _platform_errors() as exc:
+        _fail(_problem_message(exc))
+        return
+    except _user_errors() as exc:
+        _fail(_message(exc))
+        return
+    span = (
+        f", {result.first:%Y-%m-%d} to {result.last:%Y-%m-%d}" if result.first and result.last
+        else ""
+    )
+    skipped = (
+        f"; skipped {_count(result.skipped, 'row')} with amount <= 0" if result.skipped else ""
+    )
+    sys.stdout.write(
+        f"imported {_count(result.rows, 'purchase')} of {_count(result.customers, 'customer')}"
+        f"{span} "
+        f"into {where}{skipped}\n"
+    )
+
+
+@app.command()
+def refresh(
+    tenant: Annotated[str, typer.Option("--tenant", help="merchant (slug)")],
+    model: Annotated[str, typer.Option("--model", help="bgnbd or pnbd")] = "bgnbd",
+    freq: Annotated[str, typer.Option("--freq", help="D (days) or W (weeks)")] = "D",
+    source: Annotated[str, typer.Option("--source", help="orders or import")] = "orders",
+    engine: Annotated[str, typer.Option("--engine", help="duckdb or spark")] = "duckdb",
+    holdout_days: Annotated[int, typer.Option("--holdout-days")] = 90,
+    clv_months: Annotated[int, typer.Option("--clv-months")] = 12,
+    discount_rate: Annotated[
+        float, typer.Option("--discount-rate", help="monthly")
+    ] = 0.01,
+    observation_end: Annotated[
+        str | None, typer.Option("--observation-end", help="last day observed (default today)")
+    ] = None,
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA zone of the days")] = "UTC",
+    as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False,
+) -> None:
+    """Refresh a merchant's scores now, in this process (the API's POST /v1/analytics/refresh
+    runs the same job in the background)."""
+    try:
+        from pydantic import ValidationError
+
+        from haina.core.db import transaction
+
+        from . import service
+        from .schemas import RefreshIn
+
+        try:
+            params = RefreshIn(
+                model=model, freq=freq, source=source, engine=engine, holdout_days=holdout_days,
+                clv_months=clv_months, discount_rate=discount_rate,
+                observation_end=observation_end, timezone=timezone,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UserError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+        sessions = _platform_sessions()
+        merchant = _tenant(sessions, tenant)
+        with transaction(sessions) as session:
+            job = service.start_refresh(session, merchant, params)
+        with _progress_bar() as progress:
+            task = progress.add_task("refreshing", total=100)
+            service.run_job(
+                sessions, job.id,
+                on_progress=lambda pct, message: progress.update(
+                    task, completed=pct, description=message),
+            )
+        with transaction(sessions) as session:
+            job = service.get_job(session, merchant, job.id)
+            if job.status != "succeeded":
+                raise UserError(f"refresh failed: {job.message}")
+            run = service.get_run(session, merchant, job.run_id)
+            overview = service.segments_overview(session, merchant)
+    except typer.Exit:
+        raise
+    except ImportError as exc:
+        _fail(_missing_extra(exc))
+        return
+    except _platform_errors() as exc:
+        _fail(_problem_message(exc))
+        return
+    except _user_errors() as exc:
+        _fail(_message(exc))
+        return
+    if as_json:
+        sys.stdout.write(run.model_dump_json() + "\n")
+        return
+    _print_run(run, overview)
+
+
+def _print_run(run, overview) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    names = {"bgnbd": "BG/NBD", "pnbd": "Pareto/NBD", "gg": "Gamma-Gamma"}
+    fitted = Table(
+        title=f"{names[run.purchases.model]} and Gamma-Gamma — {run.customers:,} customers, "
+        f"{run.transactions:,} purchases to {run.observation_end}"
+    )
+    fitted.add_column("model")
+    fitted.add_column("parameter")
+    fitted.add_column("estimate", justify="right")
+    fitted.add_column("std. error", justify="right")
+    for part in (run.purchases, run.spend):
+        for name, value in part.params.items():
+            se = part.standard_errors.get(name)
+            shown = "–" if se is None else f"{se:.4g}"
+            fitted.add_row(names[part.model], name, f"{value:.6g}", shown)
+    console.print(fitted)
+    if run.holdout:
+        h = run.holdout
+        console.print(f"holdout {h.calibration_end} to {h.observation_end}: "
+                      f"{h.actual_purchases:,.0f} purchases, predicted {h.predicted_purchases:,.1f}")
+    counts = Table(title="members")
+    counts.add_column("RFM segment")
+    counts.add_column("members", justify="right")
+    counts.add_column("lifecycle stage")
+    counts.add_column("members", justify="right")
+    segments, stages = overview.rfm_segments, overview.lifecycle_stages
+    for i in range(max(len(segments), len(stages))):
+        a = segments[i] if i < len(segments) else None
+        b = stages[i] if i < len(stages) else None
+        counts.add_row(a.name if a else "", str(a.members) if a else "",
+                       b.name if b else "", str(b.members) if b else "")
+    console.print(counts)
+    for note in run.notes:
+        console.print(f"note: {note}")
 
 
 if __name__ == "__main__":

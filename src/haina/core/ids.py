@@ -18,7 +18,8 @@ PREFIXES = {
     "media": "med", "location": "loc", "reservation": "res", "adjustment": "adj",
     "cart": "cart", "order": "ord", "order_line": "oli", "shipment": "shp",
     "payment_intent": "pi", "refund": "re", "journal_entry": "je", "journal_line": "jl",
-    "payout": "po", "attribute": "attr",
+    "payout": "po", "attribute": "attr", "analytics_job": "job", "analytics_run": "run",
+    "segment": "seg",
 }
 
 

@@ -5,12 +5,12 @@ Revises:
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import haina.core.db
+from alembic import op
 from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
+import haina.core.db
 from haina.catalog.models import PG_TRGM, SQLITE_SEARCH_DDL, SQLITE_SEARCH_DROP
 
 revision = '0001'

@@ -1,0 +1,147 @@
+"""Analytics API: refresh jobs, member scores, RFM segments and lifecycle stages, saved
+segments as member lists, cohorts and charts. Mounted only when the ``analytics`` extra is
+installed (``haina.api``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from haina.analytics import service
+from haina.analytics.schemas import (
+    CohortsOut,
+    JobOut,
+    MemberScoresOut,
+    PlotName,
+    RefreshIn,
+    RunOut,
+    SavedSegmentOut,
+    SegmentCreate,
+    SegmentMemberOut,
+    SegmentsOut,
+)
+from haina.core.context import Tenant
+from haina.core.http import IdempotencyKeyHeader, create, get_session
+from haina.core.pagination import Page
+from haina.platform.auth import require
+
+# The routes need the [analytics] extra; without it, haina.api leaves this router out.
+for _module in ("numpy", "scipy", "pandas", "pyarrow", "duckdb", "ibis", "matplotlib"):
+    if importlib.util.find_spec(_module) is None:
+        raise ImportError(f"the analytics API needs the [analytics] extra ({_module} is missing)",
+                          name=_module)
+
+router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+
+READ = Depends(require("analytics:read"))
+WRITE = Depends(require("analytics:write"))
+SESSION = Depends(get_session)
+OPTIONAL_BODY = Body(None, description="what to fit; every field has a default")
+
+
+@router.post("/refresh", status_code=202, response_model=JobOut,
+             summary="Start refreshing the scores (a background job; 409 while one runs)")
+def post_refresh(request: Request, body: RefreshIn | None = OPTIONAL_BODY,
+                 idempotency_key: str | None = IdempotencyKeyHeader,
+                 tenant: Tenant = WRITE, session: Session = SESSION) -> Response:
+    params = body or RefreshIn()
+    started: list[str] = []
+
+    def start() -> JobOut:
+        job = service.start_refresh(session, tenant, params)
+        started.append(job.id)
+        return job
+
+    response = create(request, session, tenant, idempotency_key, body, start, status=202)
+    if started:  # committed by now; a replayed response started nothing
+        service.run_in_background(request.app.state.sessionmaker, started[0])
+    return response
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A refresh job and its progress")
+def get_job(job_id: str, tenant: Tenant = READ, session: Session = SESSION) -> JobOut:
+    return service.get_job(session, tenant, job_id)
+
+
+@router.get("/jobs", response_model=Page[JobOut], summary="Refresh jobs, newest first")
+def get_jobs(limit: int = Query(20, ge=1, le=200), cursor: str | None = None,
+             tenant: Tenant = READ, session: Session = SESSION) -> Page[JobOut]:
+    return service.list_jobs(session, tenant, limit=limit, cursor=cursor)
+
+
+@router.get("/runs", response_model=Page[RunOut],
+            summary="Runs (fitted models, holdout checks), newest first: the first is current")
+def get_runs(limit: int = Query(20, ge=1, le=200), cursor: str | None = None,
+             tenant: Tenant = READ, session: Session = SESSION) -> Page[RunOut]:
+    return service.list_runs(session, tenant, limit=limit, cursor=cursor)
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, summary="One run")
+def get_run(run_id: str, tenant: Tenant = READ, session: Session = SESSION) -> RunOut:
+    return service.get_run(session, tenant, run_id)
+
+
+@router.get("/members/{member_id}", response_model=MemberScoresOut,
+            summary="A member's scores: P(alive), expected purchases, CLV, RFM, stage")
+def get_member_scores(member_id: str, tenant: Tenant = READ,
+                      session: Session = SESSION) -> MemberScoresOut:
+    return service.member_scores(session, tenant, member_id)
+
+
+@router.get("/segments", response_model=SegmentsOut,
+            summary="Members per RFM segment and lifecycle stage, and the saved segments")
+def get_segments(tenant: Tenant = READ, session: Session = SESSION) -> SegmentsOut:
+    return service.segments_overview(session, tenant)
+
+
+@router.post("/segments", status_code=201, response_model=SavedSegmentOut,
+             summary="Save a segment: a named rule over the scores")
+def post_segment(request: Request, body: SegmentCreate,
+                 idempotency_key: str | None = IdempotencyKeyHeader,
+                 tenant: Tenant = WRITE, session: Session = SESSION) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.create_segment(session, tenant, body))
+
+
+@router.get("/segments/{segment_id}", response_model=SavedSegmentOut,
+            summary="A saved segment and how many members match it")
+def get_segment(segment_id: str, tenant: Tenant = READ,
+                session: Session = SESSION) -> SavedSegmentOut:
+    return service.get_segment(session, tenant, segment_id)
+
+
+@router.delete("/segments/{segment_id}", status_code=204, summary="Delete a saved segment")
+def delete_segment(segment_id: str, tenant: Tenant = WRITE,
+                   session: Session = SESSION) -> Response:
+    service.delete_segment(session, tenant, segment_id)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/segments/{segment_id}/members", response_model=Page[SegmentMemberOut],
+            summary="The members a saved segment selects, with their key scores")
+def get_segment_members(segment_id: str, limit: int = Query(100, ge=1, le=200),
+                        cursor: str | None = None, tenant: Tenant = READ,
+                        session: Session = SESSION) -> Page[SegmentMemberOut]:
+    return service.segment_members(session, tenant, segment_id, limit=limit, cursor=cursor)
+
+
+@router.get("/cohorts", response_model=CohortsOut,
+            summary="Monthly acquisition cohorts: retention and revenue by month since")
+def get_cohorts(tenant: Tenant = READ, session: Session = SESSION) -> CohortsOut:
+    return service.cohorts(session, tenant)
+
+
+@router.get("/plots/{name}.{fmt}", response_class=Response,
+            summary="A chart of the latest run: cohort heatmap, P(alive), CLV, holdout fit",
+            responses={200: {"description": "the chart",
+                             "content": {"image/png": {}, "image/svg+xml": {}}}})
+def get_plot(name: PlotName, fmt: Literal["png", "svg"], tenant: Tenant = READ,
+             session: Session = SESSION) -> Response:
+    content = service.plot(session, tenant, name, fmt)
+    return Response(content, media_type=service.MEDIA_TYPES[fmt],
+                    headers={"Cache-Control": "private, max-age=60"})

@@ -1,0 +1,291 @@
+"""A tenant's transaction log, read out of the platform database into a Parquet file that Ibis
+reads (DuckDB by default, PySpark with the ``spark`` extra).
+
+How the data is read, and why this way:
+
+- DuckDB's own scanners for SQLite and PostgreSQL are extensions it downloads at run time, which
+  an offline install cannot do; and one code path for both databases is worth more than the
+  scanners' speed. So the rows are read through SQLAlchemy, in keyset pages of
+  :data:`PAGE_ROWS` orders (``(member_id, id) > (:last_member, :last_id) ORDER BY member_id,
+  id``, along the ``(tenant_id, member_id)`` index, so a page costs its own rows), each page in
+  its own short transaction: on SQLite, where every transaction holds the write lock, the shop
+  keeps taking orders while the analytics read; on PostgreSQL nothing is held for long.
+- Each page is appended to a Parquet file, so memory stays at one page however long the history
+  is; DuckDB (or Spark) then reads that file and may spill to disk. Measured on a busy 2-core
+  machine: about 125,000 orders a second on SQLite and PostgreSQL alike. Past tens of millions
+  of orders, export them to Parquet where they live and give the files to the Spark path.
+
+What counts as a purchase (platform orders): an order of a member (guest orders have no customer
+to follow) in the tenant's currency that was paid (``paid_at`` set) and not refunded in full,
+dated by ``paid_at``, worth ``paid_minor - refunded_minor`` (refunds netted). Orders placed under
+a member id that was later merged into another member count for the survivor, following
+``members.merged_into`` transitively (the rule of ``members.service.member_history_ids``).
+Imported logs (``analytics_transactions``) are read the same way, their customer ids as given.
+
+The file's columns: ``customer_id`` (string), ``ordered_at`` (timestamp, wall-clock time in the
+requested time zone, no zone attached), ``amount`` (float64, major units) and ``amount_minor``
+(int64).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import String, and_, column, func, or_, select, table, tuple_
+from sqlalchemy.orm import Session, sessionmaker
+
+from haina.core.context import Tenant
+from haina.core.db import Minor, transaction
+from haina.core.money import exponent
+
+from .models import ImportedTransaction
+
+PAGE_ROWS = 50_000
+MAX_MERGE_CHAIN = 64
+
+SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("ordered_at", pa.timestamp("us")),
+        ("amount", pa.float64()),
+        ("amount_minor", pa.int64()),
+    ]
+)
+
+# The columns of the orders and members tables this module reads: a read-only projection (the
+# orders and members modules own these tables and offer no bulk read of them yet).
+_orders = table(
+    "orders",
+    column("id", String),
+    column("tenant_id", String),
+    column("member_id", String),
+    column("currency", String),
+    # untyped: the driver's value (ISO text on SQLite, an aware datetime on PostgreSQL) goes to
+    # pandas as is, which parses a page at once instead of a Python object per row
+    column("paid_at"),
+    column("paid_minor", Minor),
+    column("refunded_minor", Minor),
+)
+_members = table(
+    "members", column("id", String), column("tenant_id", String), column("merged_into", String)
+)
+
+
+@dataclass
+class ExportStats:
+    """What went into the file, and what was left out."""
+
+    rows: int = 0
+    other_currency: int = 0  # paid orders in another currency than the tenant's
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+
+    def note(self, currency: str) -> list[str]:
+        if not self.other_currency:
+            return []
+        return [f"left out {self.other_currency} paid order(s) in currencies other than {currency}"]
+
+
+def survivors(session: Session, tenant: Tenant) -> dict[str, str]:
+    """Merged-away member id → the id of the member it is now part of (chains followed)."""
+    merged = dict(
+        session.execute(
+            select(_members.c.id, _members.c.merged_into).where(
+                _members.c.tenant_id == tenant.id, _members.c.merged_into.is_not(None)
+            )
+        ).all()
+    )
+    out: dict[str, str] = {}
+    for start in merged:
+        current = start
+        for _ in range(MAX_MERGE_CHAIN):
+            if current not in merged:
+                break
+            current = merged[current]
+        else:
+            raise RuntimeError(f"merge chain from {start} is longer than {MAX_MERGE_CHAIN}")
+        out[start] = current
+    return out
+
+
+def _net():
+    return _orders.c.paid_minor - _orders.c.refunded_minor
+
+
+def _purchases_filter(tenant: Tenant):
+    return and_(
+        _orders.c.tenant_id == tenant.id,
+        _orders.c.member_id.is_not(None),
+        _orders.c.paid_at.is_not(None),
+        _net() > 0,
+    )
+
+
+class _ParquetSink:
+    """Appends pages to a Parquet file with the :data:`SCHEMA` columns."""
+
+    def __init__(self, path: Path, currency: str, timezone: str) -> None:
+        self.path = path
+        self.scale = 10.0 ** exponent(currency)
+        self.zone = ZoneInfo(timezone)
+        self.writer = pq.ParquetWriter(path, SCHEMA)
+        self.stats = ExportStats()
+
+    def write(self, customers: list[str], instants: list[dt.datetime], minors: list[int]) -> None:
+        if not customers:
+            return
+        at = pd.to_datetime(pd.Series(instants), utc=True, format="ISO8601")
+        local = at.dt.tz_convert(self.zone).dt.tz_localize(None).astype("datetime64[us]")
+        minor = pd.Series(minors, dtype="int64")
+        batch = pa.table(
+            {
+                "customer_id": pa.array(customers, pa.string()),
+                "ordered_at": pa.array(local.to_numpy(), pa.timestamp("us")),
+                "amount": pa.array((minor / self.scale).to_numpy(), pa.float64()),
+                "amount_minor": pa.array(minor.to_numpy(), pa.int64()),
+            },
+            schema=SCHEMA,
+        )
+        self.writer.write_table(batch)
+        self.stats.rows += len(customers)
+        first, last = at.min().to_pydatetime(), at.max().to_pydatetime()
+        self.stats.first = first if self.stats.first is None else min(self.stats.first, first)
+        self.stats.last = last if self.stats.last is None else max(self.stats.last, last)
+
+    def close(self) -> ExportStats:
+        self.writer.close()
+        return self.stats
+
+
+Progress = Callable[[int, int], None]
+
+
+def export_paid_orders(
+    sessions: sessionmaker[Session],
+    tenant: Tenant,
+    path: Path,
+    *,
+    timezone: str = "UTC",
+    progress: Progress | None = None,
+) -> ExportStats:
+    """Write the tenant's purchases (see the module docstring) to the Parquet file ``path``.
+
+    ``progress(done, total)`` is called after each page (outside any transaction)."""
+    with transaction(sessions) as session:
+        merged = survivors(session, tenant)
+        total, other = session.execute(
+            select(
+                func.count().filter(_orders.c.currency == tenant.currency),
+                func.count().filter(_orders.c.currency != tenant.currency),
+            ).where(_purchases_filter(tenant))
+        ).one()
+    sink = _ParquetSink(path, tenant.currency, timezone)
+    sink.stats.other_currency = int(other or 0)
+    last_member, last_id = "", ""
+    done = 0
+    o = _orders.c
+    try:
+        while True:
+            with transaction(sessions) as session:
+                # keyset on (member_id, id): ix_orders_tenant_member gives the order, so a page
+                # costs its own rows, not a sort of the tenant's whole history
+                rows = session.execute(
+                    select(o.id, o.member_id, o.paid_at, _net())
+                    .where(
+                        _purchases_filter(tenant),
+                        o.currency == tenant.currency,
+                        o.member_id >= last_member,
+                        or_(o.member_id > last_member, o.id > last_id),
+                    )
+                    .order_by(o.member_id, o.id)
+                    .limit(PAGE_ROWS)
+                ).all()
+            if not rows:
+                break
+            last_id, last_member = rows[-1][0], rows[-1][1]
+            sink.write(
+                [merged.get(r[1], r[1]) for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+            )
+            done += len(rows)
+            if progress is not None:
+                progress(done, int(total or 0))
+            if len(rows) < PAGE_ROWS:
+                break
+    finally:
+        stats = sink.close()
+    return stats
+
+
+def export_imported(
+    sessions: sessionmaker[Session],
+    tenant: Tenant,
+    path: Path,
+    *,
+    timezone: str = "UTC",
+    progress: Progress | None = None,
+) -> ExportStats:
+    """Write the tenant's imported transactions (``haina analytics import --tenant``) to
+    ``path``; rows in another currency than the tenant's are left out and counted."""
+    t = ImportedTransaction
+    with transaction(sessions) as session:
+        total, other = session.execute(
+            select(
+                func.count().filter(t.currency == tenant.currency),
+                func.count().filter(t.currency != tenant.currency),
+            ).where(t.tenant_id == tenant.id)
+        ).one()
+    sink = _ParquetSink(path, tenant.currency, timezone)
+    sink.stats.other_currency = int(other or 0)
+    last: tuple[str, int] = ("", -1)
+    done = 0
+    try:
+        while True:
+            with transaction(sessions) as session:
+                rows = session.execute(
+                    select(t.batch, t.line, t.customer_id, t.ordered_at, t.amount_minor)
+                    .where(
+                        t.tenant_id == tenant.id,
+                        t.currency == tenant.currency,
+                        tuple_(t.batch, t.line) > tuple_(*last),
+                    )
+                    .order_by(t.batch, t.line)
+                    .limit(PAGE_ROWS)
+                ).all()
+            if not rows:
+                break
+            last = (rows[-1][0], rows[-1][1])
+            sink.write([r[2] for r in rows], [r[3] for r in rows], [r[4] for r in rows])
+            done += len(rows)
+            if progress is not None:
+                progress(done, int(total or 0))
+            if len(rows) < PAGE_ROWS:
+                break
+    finally:
+        stats = sink.close()
+    return stats
+
+
+def duckdb_table(path: Path, connection=None):
+    """The exported file as an Ibis table on DuckDB (``connection`` or a new in-memory one)."""
+    import ibis
+
+    con = connection or ibis.duckdb.connect()
+    return con.read_parquet(path)
+
+
+__all__ = [
+    "PAGE_ROWS",
+    "SCHEMA",
+    "ExportStats",
+    "duckdb_table",
+    "export_imported",
+    "export_paid_orders",
+    "survivors",
+]
