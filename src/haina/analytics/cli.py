@@ -21,6 +21,8 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +46,21 @@ class UserError(Exception):
 def _fail(message: str) -> None:
     sys.stderr.write(f"error: {' '.join(str(message).split())}\n")
     raise typer.Exit(1)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Bad input ends the command with one line on stderr and exit 1, never a traceback."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ImportError as exc:
+        _fail(_missing_extra(exc))
+    except _platform_errors() as exc:
+        _fail(_problem_message(exc))
+    except _user_errors() as exc:
+        _fail(_message(exc))
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -173,7 +190,7 @@ def fit(
     ] = 0.01,
 ) -> None:
     """Fit a model to a customer summary and print its parameters."""
-    try:
+    with _one_line_errors():
         if summary is None:
             raise UserError("--summary FILE.csv is required")
         model = model.strip().lower()
@@ -190,14 +207,6 @@ def fit(
             if plot
             else []
         )
-    except typer.Exit:
-        raise
-    except ImportError as exc:
-        _fail(_missing_extra(exc))
-        return
-    except _user_errors() as exc:
-        _fail(_message(exc))
-        return
     if as_json:
         sys.stdout.write(
             json.dumps(
@@ -304,7 +313,7 @@ def summarize(
     rows: Annotated[int, typer.Option("--rows", help="rows to show without --out")] = 20,
 ) -> None:
     """Summarise a transaction log into per-customer frequency, recency, T and monetary value."""
-    try:
+    with _one_line_errors():
         if freq not in ("D", "W"):
             raise UserError(f"unknown --freq {freq!r}: choose D or W")
         if not transactions.exists():
@@ -338,14 +347,6 @@ def summarize(
         seconds = time.perf_counter() - started
         if out is not None:
             df.to_csv(out)
-    except typer.Exit:
-        raise
-    except ImportError as exc:
-        _fail(_missing_extra(exc))
-        return
-    except _user_errors() as exc:
-        _fail(_message(exc))
-        return
     from rich.console import Console
     from rich.table import Table
 
@@ -441,7 +442,7 @@ def import_(
 ) -> None:
     """Import an order history from elsewhere, for a merchant (--tenant) or into a Parquet file
     (--out), checking every row first."""
-    try:
+    with _one_line_errors():
         if (tenant is None) == (out is None):
             raise UserError("give either --tenant SLUG (store it for the merchant's refresh) or "
                             "--out FILE.parquet")
@@ -469,17 +470,6 @@ def import_(
                     currency=currency, date_format=date_format, batch=batch, progress=advance,
                 )
             where = f"tenant {tenant} (batch {result.batch!r})"
-    except typer.Exit:
-        raise
-    except ImportError as exc:
-        _fail(_missing_extra(exc))
-        return
-    except _platform_errors() as exc:
-        _fail(_problem_message(exc))
-        return
-    except _user_errors() as exc:
-        _fail(_message(exc))
-        return
     span = (
         f", {result.first:%Y-%m-%d} to {result.last:%Y-%m-%d}" if result.first and result.last
         else ""
@@ -514,7 +504,7 @@ def refresh(
 ) -> None:
     """Refresh a merchant's scores now, in this process (the API's POST /v1/analytics/refresh
     runs the same job in the background)."""
-    try:
+    with _one_line_errors():
         from pydantic import ValidationError
 
         from haina.core.db import transaction
@@ -549,17 +539,6 @@ def refresh(
                 raise UserError(f"refresh failed: {job.message}")
             run = service.get_run(session, merchant, job.run_id)
             overview = service.segments_overview(session, merchant)
-    except typer.Exit:
-        raise
-    except ImportError as exc:
-        _fail(_missing_extra(exc))
-        return
-    except _platform_errors() as exc:
-        _fail(_problem_message(exc))
-        return
-    except _user_errors() as exc:
-        _fail(_message(exc))
-        return
     if as_json:
         sys.stdout.write(run.model_dump_json() + "\n")
         return
