@@ -37,6 +37,7 @@ from haina.core.pgtemp import PgCluster, free_port  # noqa: E402
 
 CLIENTS = 16
 SKUS = 200
+THREADS = 4  # HAINA_THREADS per server worker (docs/operations.md)
 console = Console()
 
 
@@ -55,7 +56,7 @@ def run_pgbench(cluster: PgCluster, seconds: int) -> float:
 
 def haina_env(url: str, port: int) -> dict[str, str]:
     return {**os.environ, "HAINA_DATABASE_URL": url, "HAINA_PORT": str(port),
-            "PYTHONPATH": str(ROOT / "src")}
+            "HAINA_THREADS": str(THREADS), "PYTHONPATH": str(ROOT / "src")}
 
 
 def setup_haina(cluster: PgCluster) -> tuple[str, str]:
@@ -204,7 +205,8 @@ def main() -> None:
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "statements_per_order": round(spo, 2),
         "errors": len(errors),
-        "clients": CLIENTS, "server_workers": 2, "seconds": seconds, "skus": SKUS,
+        "clients": CLIENTS, "server_workers": 2, "threads_per_worker": THREADS,
+        "seconds": seconds, "skus": SKUS,
         "quick": args.quick, "cpu_count": os.cpu_count(),
     }
     table = Table(title="Place order over HTTP vs pgbench TPC-B (same PostgreSQL cluster)")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -29,8 +33,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     engine = engine or make_engine(settings.database_url, echo=settings.echo_sql)
     if check_schema:
         ensure_current(engine)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in this many threads per process. Few threads contend less for
+        # the GIL and switch less: on 2 cores, 4 placed ~15 % more orders/s than anyio's 40.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+
     app = FastAPI(title="Haina", version=__version__, description=DESCRIPTION,
-                  default_response_class=FastJSON)
+                  default_response_class=FastJSON, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)

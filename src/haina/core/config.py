@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,6 +16,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # threads per server process for the (sync) endpoints: requests beyond this wait their
+    # turn; more threads mean more GIL contention, fewer mean less concurrency for slow calls
+    threads: int = Field(8, ge=1, le=256)
     # Where uploaded media (product images, short videos) are kept.
     media_dir: Path = Path("./var/media")
     # An order left unpaid this long is cancelled by the worker and its stock released.
