@@ -50,12 +50,9 @@ def to_minor(amount: Decimal | str | int, currency: str) -> int:
     return int(scaled)
 
 
-_QUANTA = {e: Decimal(1).scaleb(-e) for e in set(EXPONENTS.values())}
-
-
 def from_minor(minor: int, currency: str) -> Decimal:
-    exp = exponent(currency)
-    return Decimal(minor).scaleb(-exp).quantize(_QUANTA[exp])
+    # scaleb keeps the exponent: Decimal(9900).scaleb(-2) is Decimal("99.00")
+    return Decimal(minor).scaleb(-exponent(currency))
 
 
 def format_amount(minor: int, currency: str) -> str:

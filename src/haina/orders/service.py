@@ -68,7 +68,8 @@ def price_lines(settings: TenantSettings, currency: str, subtotal: int, discount
 
 
 def _totals(t: dict[str, int], currency: str) -> Totals:
-    return Totals(**{k: Money.of(v, currency) for k, v in t.items()})
+    # built from our own rows: construct without re-validating (on every order's path)
+    return Totals.model_construct(**{k: Money.of(v, currency) for k, v in t.items()})
 
 
 def _resolve_lines(session: Session, tenant: Tenant, lines: Sequence[LineIn]):
@@ -159,7 +160,7 @@ def _default_hold_minutes() -> int:
 
 
 def _line_out(r: dict, currency: str) -> OrderLineOut:
-    return OrderLineOut(id=r["id"], variant_id=r["variant_id"], product_id=r["product_id"],
+    return OrderLineOut.model_construct(id=r["id"], variant_id=r["variant_id"], product_id=r["product_id"],
                         sku=r["sku"], title=r["title"],
                         unit_price=Money.of(r["unit_price_minor"], currency),
                         quantity=r["quantity"], total=Money.of(r["total_minor"], currency),
@@ -168,7 +169,7 @@ def _line_out(r: dict, currency: str) -> OrderLineOut:
 
 def _out_from_values(o: dict, lines: Sequence[dict], shipments: list[ShipmentOut]) -> OrderOut:
     c = o["currency"]
-    return OrderOut(
+    return OrderOut.model_construct(
         id=o["id"], status=o["status"], refund_status=o["refund_status"], channel=o["channel"],
         member_id=o["member_id"], location_id=o["location_id"], currency=c,
         lines=[_line_out(r, c) for r in lines],
