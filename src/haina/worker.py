@@ -20,22 +20,19 @@ log = logging.getLogger("haina.worker")
 
 
 def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
+    from haina.analytics.service import run_queued_jobs
     from haina.inventory import service as inventory
     from haina.members import service as members
     from haina.orders import service as orders
     ttl = get_settings().idempotency_ttl_hours
-    jobs: list[tuple[str, Callable[[Session], int]]] = [
+    return [
         ("orders_expired", lambda s: orders.cancel_expired_orders(s, utcnow())),
         ("holds_expired", lambda s: inventory.expire_holds(s, utcnow())),
         ("idempotency_keys_purged", lambda s: purge_expired_keys(s, ttl)),
+        ("points_expired", lambda s: members.expire_points(s, utcnow())),
+        ("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())),
+        ("analytics_refreshes_run", run_queued_jobs),
     ]
-    if hasattr(members, "expire_points"):
-        jobs.append(("points_expired", lambda s: members.expire_points(s, utcnow())))
-    if hasattr(members, "reevaluate_tiers"):
-        jobs.append(("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())))
-    from haina.analytics.service import run_queued_jobs
-    jobs.append(("analytics_refreshes_run", run_queued_jobs))
-    return jobs
 
 
 def run_once(sessions: sessionmaker[Session]) -> dict[str, int]:
