@@ -107,6 +107,12 @@ def distinct_rows(
     return distinct, summed, inverse
 
 
+def param_vector(params, names: Sequence[str]) -> np.ndarray:
+    """``params`` as floats in ``names`` order, from a dict by name or from a sequence."""
+    return np.array([params[k] for k in names] if isinstance(params, dict) else params,
+                    dtype=float)
+
+
 def dot(a: np.ndarray, b: np.ndarray) -> float:
     """``sum(a * b)`` without BLAS: a BLAS ``ddot`` may start threads for long vectors, which on a
     busy machine costs more than the sum itself (measured 10x slower fits under load)."""

@@ -24,6 +24,7 @@ from ._fitting import (
     dot,
     factorize,
     maximize_log_likelihood,
+    param_vector,
     same_shape_output,
 )
 
@@ -132,9 +133,7 @@ def log_likelihood(params, frequency, recency, T, weights=None) -> float:
     T = as_float_array(T, "T")
     w = as_weights(weights, frequency.shape[0])
     d = _GroupedData(frequency, recency, T, w)
-    theta = np.array(
-        [params[k] for k in PARAM_NAMES] if isinstance(params, dict) else params, dtype=float
-    )
+    theta = param_vector(params, PARAM_NAMES)
     return -_neg_log_likelihood_and_gradient(np.log(theta), d)[0]
 
 

@@ -22,6 +22,7 @@ from ._fitting import (
     dot,
     factorize,
     maximize_log_likelihood,
+    param_vector,
     same_shape_output,
 )
 
@@ -99,9 +100,7 @@ def log_likelihood(params, frequency, monetary_value, weights=None) -> float:
     frequency = as_float_array(frequency, "frequency")
     monetary_value = as_float_array(monetary_value, "monetary_value")
     d = _Data(frequency, monetary_value, as_weights(weights, frequency.shape[0]))
-    theta = np.array(
-        [params[k] for k in PARAM_NAMES] if isinstance(params, dict) else params, dtype=float
-    )
+    theta = param_vector(params, PARAM_NAMES)
     return -_neg_log_likelihood_and_gradient(np.log(theta), d)[0]
 
 

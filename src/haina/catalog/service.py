@@ -33,7 +33,7 @@ from haina.core.errors import Conflict, Invalid, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import Money
-from haina.core.pagination import MAX_LIMIT, Page
+from haina.core.pagination import Page, paginate
 from haina.inventory import service as inventory
 from haina.inventory.schemas import StockOut
 
@@ -260,14 +260,9 @@ def list_products(session: Session, tenant: Tenant, *, q: str | None = None,
         stmt = stmt.where(_attribute_matches(code, value))
     if q:
         stmt = _search(session, tenant, stmt, q)
-    limit = max(1, min(limit, MAX_LIMIT))
-    if cursor:
-        stmt = stmt.where(Product.id < cursor)
-    rows = session.scalars(stmt.order_by(Product.id.desc()).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return Page[ProductOut](data=_products_out(session, tenant, rows), has_more=has_more,
-                            next_cursor=rows[-1].id if has_more else None)
+    page = paginate(session, stmt, Product.id, limit=limit, cursor=cursor, convert=lambda p: p)
+    return Page[ProductOut](data=_products_out(session, tenant, page.data),
+                            has_more=page.has_more, next_cursor=page.next_cursor)
 
 
 def _attribute_matches(code: str, value: str):
