@@ -23,7 +23,7 @@ token_app = typer.Typer(help="Staff API tokens.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(token_app, name="token")
 
-out = Console()
+out = Console(soft_wrap=True)  # a URL or token must not be broken across lines
 err = Console(stderr=True)
 
 
