@@ -12,7 +12,13 @@ from sqlalchemy import Engine
 from haina import __version__
 from haina.core.config import Settings, get_settings
 from haina.core.db import make_engine, make_sessionmaker
-from haina.core.http import PROBLEM_RESPONSES, FastJSON, ProblemOut, install_problem_handlers
+from haina.core.http import (
+    PROBLEM_RESPONSES,
+    FastJSON,
+    ProblemOut,
+    configure_threads,
+    install_problem_handlers,
+)
 from haina.core.schema import ensure_current
 
 DESCRIPTION = """
@@ -37,6 +43,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Sync endpoints run in this many threads per process. Few threads contend less for
         # the GIL and switch less: on 2 cores, 4 placed ~15 % more orders/s than anyio's 40.
+        configure_threads(settings.threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
 
@@ -82,7 +89,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     return app

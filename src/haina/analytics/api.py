@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Body, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from haina.analytics.schemas import (
     SegmentsOut,
 )
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, create, get_session
+from haina.core.http import IdempotencyKeyHeader, Router, create, get_session
 from haina.core.pagination import Page
 from haina.platform.auth import require
 
@@ -35,7 +35,7 @@ for _module in ("numpy", "scipy", "pandas", "pyarrow", "duckdb", "ibis", "matplo
         raise ImportError(f"the analytics API needs the [analytics] extra ({_module} is missing)",
                           name=_module)
 
-router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+router = Router(prefix="/v1/analytics", tags=["analytics"])
 
 READ = Depends(require("analytics:read"))
 WRITE = Depends(require("analytics:write"))

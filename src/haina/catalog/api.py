@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
@@ -19,11 +19,11 @@ from haina.catalog.schemas import (
 )
 from haina.core.context import Tenant
 from haina.core.errors import NotFound
-from haina.core.http import IdempotencyKeyHeader, create, get_session, json_out
+from haina.core.http import IdempotencyKeyHeader, Router, create, get_session, json_out
 from haina.core.pagination import Page
 from haina.platform.auth import require
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = Router(prefix="/v1", tags=["catalog"])
 READ, WRITE = require("catalog:read"), require("catalog:write")
 
 

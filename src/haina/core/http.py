@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
-from fastapi import Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -32,6 +36,47 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json")
     raise TypeError
+
+
+# ---------------------------------------------------------------- sync endpoints, one pool
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def configure_threads(threads: int) -> None:
+    """Run sync endpoints in ``threads`` threads per process (``HAINA_THREADS``)."""
+    global _pool
+    old, _pool = _pool, ThreadPoolExecutor(threads, thread_name_prefix="haina-endpoint")
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """An async endpoint that runs the sync ``endpoint`` in the process's thread pool.
+
+    FastAPI would hop through anyio (``to_thread.run_sync``): a capacity limiter, a cancel
+    scope and a context copy per call. A plain executor hop costs about 0.2 ms less CPU per
+    request on this path — as much as a whole SQL statement of an order."""
+
+    @functools.wraps(endpoint)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        if _pool is None:
+            from haina.core.config import get_settings
+            configure_threads(get_settings().threads)
+        return await asyncio.get_running_loop().run_in_executor(
+            _pool, functools.partial(endpoint, *args, **kwargs))
+
+    run.__signature__ = inspect.signature(endpoint)  # type: ignore[attr-defined]
+    return run
+
+
+class Router(APIRouter):
+    """``APIRouter`` whose sync endpoints run in Haina's thread pool (see :func:`_offload`)."""
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _offload(endpoint)
+        super().add_api_route(path, endpoint, **kwargs)
 
 
 class ProblemOut(BaseModel):

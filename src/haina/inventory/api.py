@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
 from haina.core.errors import Invalid, not_found
-from haina.core.http import IdempotencyKeyHeader, create, get_session, json_out
+from haina.core.http import IdempotencyKeyHeader, Router, create, get_session, json_out
 from haina.core.pagination import Page
 from haina.inventory import service
 from haina.inventory.schemas import (
@@ -21,7 +21,7 @@ from haina.inventory.schemas import (
 )
 from haina.platform.auth import require
 
-router = APIRouter(prefix="/v1", tags=["inventory"])
+router = Router(prefix="/v1", tags=["inventory"])
 READ, WRITE = require("inventory:read"), require("inventory:write")
 
 

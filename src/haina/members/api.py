@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, create, get_session
+from haina.core.http import IdempotencyKeyHeader, Router, create, get_session
 from haina.core.pagination import Page
 from haina.members import service
 from haina.members.schemas import (
@@ -27,7 +27,7 @@ from haina.members.schemas import (
 )
 from haina.platform.auth import require
 
-router = APIRouter(prefix="/v1", tags=["members"])
+router = Router(prefix="/v1", tags=["members"])
 
 READ = Depends(require("members:read"))
 WRITE = Depends(require("members:write"))

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, create, get_session, json_out
+from haina.core.http import IdempotencyKeyHeader, Router, create, get_session, json_out
 from haina.core.pagination import Page
 from haina.orders import service
 from haina.orders.schemas import (
@@ -24,7 +24,7 @@ from haina.orders.schemas import (
 )
 from haina.platform.auth import require
 
-router = APIRouter(prefix="/v1", tags=["orders"])
+router = Router(prefix="/v1", tags=["orders"])
 READ, WRITE = require("orders:read"), require("orders:write")
 
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, create, get_session
+from haina.core.http import IdempotencyKeyHeader, Router, create, get_session
 from haina.core.pagination import Page
 from haina.payments import ledger, service
 from haina.payments.schemas import (
@@ -21,7 +21,7 @@ from haina.payments.schemas import (
 )
 from haina.platform.auth import require
 
-router = APIRouter(prefix="/v1", tags=["payments"])
+router = Router(prefix="/v1", tags=["payments"])
 READ, WRITE = require("payments:read"), require("payments:write")
 LEDGER = require("ledger:read")
 

@@ -2,18 +2,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
 from haina.core.events import EventOut, list_events
-from haina.core.http import get_session
+from haina.core.http import Router, get_session
 from haina.core.pagination import Page
 from haina.platform import service
 from haina.platform.auth import current_tenant, require
 from haina.platform.schemas import TenantOut, TenantSettings
 
-router = APIRouter(prefix="/v1", tags=["platform"])
+router = Router(prefix="/v1", tags=["platform"])
 
 
 @router.get("/events", response_model=Page[EventOut], summary="List domain events (the outbox)")
