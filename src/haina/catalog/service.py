@@ -28,7 +28,7 @@ from haina.catalog.schemas import (
     VariantUpdate,
 )
 from haina.core.context import Tenant
-from haina.core.db import is_postgres, utcnow
+from haina.core.db import Precompiled, is_postgres, utcnow
 from haina.core.errors import Conflict, Invalid, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -379,18 +379,28 @@ def update_variant(session: Session, tenant: Tenant, variant_id: str, data: Vari
 
 
 _V, _P = Variant.__table__.c, Product.__table__.c
-# built once: the order hot path only binds values (Core, no ORM layer)
-_VARIANTS_BY_SKU = (
-    select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
-           _P.status)
-    .join_from(Variant.__table__, Product.__table__, _P.id == _V.product_id)
-    .where(_V.tenant_id == bindparam("tenant_id"), _V.sku.in_(bindparam("skus", expanding=True))))
+# the order hot path: one statement per number of distinct SKUs, compiled once, only bound
+_VARIANTS_BY_SKU: dict[int, Precompiled] = {}
+
+
+def _variants_by_sku_statement(n: int) -> Precompiled:
+    found = _VARIANTS_BY_SKU.get(n)
+    if found is None:
+        found = _VARIANTS_BY_SKU[n] = Precompiled(
+            select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
+                   _P.status)
+            .join_from(Variant.__table__, Product.__table__, _P.id == _V.product_id)
+            .where(_V.tenant_id == bindparam("tenant_id"),
+                   _V.sku.in_([bindparam(f"sku_{i}") for i in range(n)])))
+    return found
 
 
 def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> dict[str, VariantRef]:
     """One query: what an order line needs of each SKU (absent SKUs are left out)."""
-    rows = session.connection().execute(
-        _VARIANTS_BY_SKU, {"tenant_id": tenant.id, "skus": sorted(set(skus))}).all()
+    distinct = sorted(set(skus))
+    params = {f"sku_{i}": sku for i, sku in enumerate(distinct)}
+    params["tenant_id"] = tenant.id
+    rows = _variants_by_sku_statement(len(distinct)).rows(session, params)
     return {r[2]: VariantRef(id=r[0], product_id=r[1], sku=r[2], title=r[3], product_title=r[4],
                              price_minor=r[5], currency=r[6], status=r[7]) for r in rows}
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -26,7 +27,8 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -87,6 +89,11 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _json_dumps(value: Any) -> str:
+    # orjson: several times faster than json.dumps for the JSON columns (events, orders)
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -95,12 +102,12 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30,
                                                              "check_same_thread": False},
-                               pool_size=pool_size, max_overflow=40)
+                               pool_size=pool_size, max_overflow=40, json_serializer=_json_dumps)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20,
-                         pool_pre_ping=False)
+                         pool_pre_ping=False, json_serializer=_json_dumps)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -117,6 +124,59 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+class Precompiled:
+    """A Core statement compiled once per dialect and run on the driver's cursor.
+
+    For the few statements on the order path: they skip SQLAlchemy's per-execution work
+    (statement cache lookup, execution context, result objects) yet are still written once,
+    in SQLAlchemy Core, for both backends. Bind processors (UTC datetimes, JSON) apply as
+    usual; rows come back as the driver gives them, so select plain columns (text, numbers),
+    not types that need a result processor. Driver errors are raised as SQLAlchemy's
+    (``IntegrityError`` …). Not echoed by ``HAINA_ECHO_SQL``.
+    """
+
+    __slots__ = ("statement", "_by_dialect")
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple]:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            # positional parameters: the driver binds a list, no name lookups per call
+            positional = dialect if dialect.positional else type(dialect)(paramstyle="format")
+            compiled = self.statement.compile(dialect=positional)
+            names = tuple(compiled.positiontup or ())
+            processors = []
+            for i, name in enumerate(names):
+                bind_type = compiled.binds[name].type
+                processor = bind_type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    processors.append((i, processor))
+            found = self._by_dialect[dialect.name] = (compiled.string, names, tuple(processors))
+        return found
+
+    def rows(self, session: Session, params: dict[str, Any]) -> list[tuple]:
+        """Execute with ``params`` (by bind name) in the session's transaction."""
+        conn = session.connection()
+        dialect = conn.dialect
+        sql, names, processors = self._compiled(dialect)
+        args = [params[name] for name in names]
+        for i, processor in processors:
+            args[i] = processor(args[i])
+        dbapi_conn = conn.connection
+        cursor = dbapi_conn.info.get("haina.cursor")
+        if cursor is None:
+            cursor = dbapi_conn.info["haina.cursor"] = dbapi_conn.cursor()
+        try:
+            cursor.execute(sql, args)
+            return cursor.fetchall() if cursor.description is not None else []
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error,
+                                      dialect=dialect) from exc
 
 
 _DEFERRED = "haina.deferred_inserts"
@@ -158,16 +218,16 @@ def deferred_inserts(session: Session) -> Iterator[None]:
     combined = _COMBINED.get(shape)
     if combined is None:
         combined = _COMBINED[shape] = _combined_insert(pending)
-    conn.execute(combined, {f"p{i}_{r}_{col}": value
+    combined.rows(session, {f"p{i}_{r}_{col}": value
                             for i, (_, rows) in enumerate(pending)
                             for r, row in enumerate(rows) for col, value in row.items()})
 
 
 # one prepared statement per shape (tables, row counts, columns): built once, then only bound
-_COMBINED: dict[tuple, Any] = {}
+_COMBINED: dict[tuple, Precompiled] = {}
 
 
-def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]]) -> Any:
+def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]]) -> Precompiled:
     statements = []
     for i, (table, rows) in enumerate(pending):
         values = [{col: bindparam(f"p{i}_{r}_{col}", type_=table.c[col].type) for col in row}
@@ -176,7 +236,7 @@ def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]]) -> Any:
     combined = statements[-1]
     for i, statement in enumerate(statements[:-1]):
         combined = combined.add_cte(statement.cte(f"ins_{i}"))
-    return combined
+    return Precompiled(combined)
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import insert_rows, utcnow
+from haina.core.db import Precompiled, insert_rows, utcnow
 from haina.core.errors import Conflict, Invalid, OutOfStock, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -188,7 +188,8 @@ def _claim_statement(at_default: bool):
             .returning(_S.location_id))
 
 
-_CLAIM_AT_DEFAULT, _CLAIM_AT_LOCATION = _claim_statement(True), _claim_statement(False)
+_CLAIM_AT_DEFAULT = Precompiled(_claim_statement(True))
+_CLAIM_AT_LOCATION = Precompiled(_claim_statement(False))
 
 
 def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
@@ -198,12 +199,12 @@ def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
     cannot be met (the caller's rollback then undoes the lines already held)."""
     now = utcnow()
     merged = _merge(claims)
-    conn = session.connection()
     statement = _CLAIM_AT_LOCATION if location_id else _CLAIM_AT_DEFAULT
     rows = []
     for claim in merged:
-        got = conn.execute(statement, {"t_id": tenant.id, "v_id": claim.variant_id,
-                                       "loc_id": location_id, "n": claim.quantity}).first()
+        claimed = statement.rows(session, {"t_id": tenant.id, "v_id": claim.variant_id,
+                                           "loc_id": location_id, "n": claim.quantity})
+        got = claimed[0] if claimed else None
         if got is None:
             raise OutOfStock(f"not enough stock for {claim.sku or claim.variant_id}: "
                              f"{claim.quantity} requested", sku=claim.sku,

@@ -1,0 +1,64 @@
+"""core.db on both backends: statements compiled once and run on the driver's cursor, and the
+combined insert of the order path."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from haina.core.db import Precompiled, deferred_inserts, insert_rows
+from haina.core.events import Event, list_events, record_event
+
+_E = Event.__table__.c
+_INSERT = Precompiled(insert(Event.__table__).values(
+    id=bindparam("id"), tenant_id=bindparam("t"), type=bindparam("type"),
+    subject_id=bindparam("s"), data=bindparam("data"), created_at=bindparam("at")))
+_BY_TYPE = Precompiled(select(_E.id, _E.subject_id).where(_E.tenant_id == bindparam("t"),
+                                                          _E.type == bindparam("type"))
+                       .order_by(_E.id))
+
+
+def test_precompiled_binds_through_the_column_types(session, tenant):
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    data = {"total": {"amount": "1.00", "currency": "CNY"}, "lines": [1, 2], "中": "文"}
+    assert _INSERT.rows(session, {"id": "evt_a", "t": tenant.id, "type": "x.made", "s": "sub",
+                                  "data": data, "at": at}) == []
+    session.commit()
+    assert _BY_TYPE.rows(session, {"t": tenant.id, "type": "x.made"}) == [("evt_a", "sub")]
+    # JSON went through the JSON type and the datetime through UTCDateTime (stored as UTC)
+    row = session.get(Event, "evt_a")
+    assert row.data == data
+    assert row.created_at == at and row.created_at.utcoffset() == dt.timedelta(0)
+
+
+def test_precompiled_raises_sqlalchemy_errors_and_the_session_recovers(session, tenant):
+    params = {"id": "evt_dup", "t": tenant.id, "type": "x.made", "s": None, "data": {},
+              "at": dt.datetime.now(dt.UTC)}
+    _INSERT.rows(session, params)
+    with pytest.raises(IntegrityError):
+        _INSERT.rows(session, params)
+    session.rollback()
+    assert _BY_TYPE.rows(session, {"t": tenant.id, "type": "x.made"}) == []
+    _INSERT.rows(session, params)
+    session.commit()
+    assert _BY_TYPE.rows(session, {"t": tenant.id, "type": "x.made"}) == [("evt_dup", None)]
+
+
+def test_deferred_inserts_land_together_only_when_the_block_succeeds(session, tenant):
+    with deferred_inserts(session):
+        first = record_event(session, tenant.id, "y.one", "a", {"n": 1})
+        insert_rows(session, Event.__table__, [
+            {"id": f"evt_y{i}", "tenant_id": tenant.id, "type": "y.many", "subject_id": None,
+             "data": {"i": i}, "created_at": dt.datetime.now(dt.UTC)} for i in range(3)])
+        assert session.get(Event, first) is None  # not sent yet
+    session.commit()
+    assert [e.data for e in list_events(session, tenant, type="y.*").data] == \
+        [{"i": 2}, {"i": 1}, {"i": 0}, {"n": 1}]
+    with pytest.raises(RuntimeError), deferred_inserts(session):
+        record_event(session, tenant.id, "z.lost", None, {})
+        raise RuntimeError("the block failed")
+    session.rollback()
+    assert list_events(session, tenant, type="z.lost").data == []
