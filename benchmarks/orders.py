@@ -1,9 +1,13 @@
 """Place-order throughput over HTTP on PostgreSQL, against pgbench (TPC-B) on the same cluster.
 
 Starts a throwaway PostgreSQL 15 cluster (durable settings: fsync and synchronous commit on),
-runs ``pgbench -c 16 -T 30`` on one database of it, serves Haina with 2 uvicorn workers on
-another, and drives ``POST /v1/orders`` with 16 concurrent keep-alive clients from a separate
-process. Statements per order are counted by pg_stat_statements over a sequential run.
+serves Haina with 2 uvicorn workers on one database of it, and drives ``POST /v1/orders`` with
+16 concurrent keep-alive clients from a separate process for 15 s, then runs
+``pgbench -c 16 -T 30`` on another database (Haina idle), then places orders for 15 s more.
+The two order halves bracket the pgbench run, so a drift of this machine's speed during the
+run (this VM's throughput wanders by ±15 % over minutes) weighs on both sides alike.
+Statements per order are counted by pg_stat_statements over a sequential run; the server's
+CPU per order is read from /proc over the timed halves.
 
 Writes benchmarks/results/orders.json: ratio (= orders/s ÷ pgbench tps, higher is better),
 orders_per_s, pgbench_tps, p50_ms, p99_ms, statements_per_order.
@@ -134,6 +138,19 @@ def _load(port: int, token: str, seconds: float, queue: mp.Queue) -> None:
     queue.put(asyncio.run(main()))
 
 
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """User + system CPU of the uvicorn supervisor's children (the workers), from /proc."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    total = 0.0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def drive(port: int, token: str, seconds: float) -> tuple[list[float], list[str], float]:
     queue: mp.Queue = mp.Queue()
     proc = mp.Process(target=_load, args=(port, token, seconds, queue))
@@ -172,24 +189,36 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 s runs instead of 30 s")
+    parser.add_argument("--quick", action="store_true", help="10 s runs instead of 30 s "
+                        "(under a minute in all)")
     args = parser.parse_args()
     seconds = 10 if args.quick else 30
     cluster = PgCluster(durable=True, extra={"shared_preload_libraries": "pg_stat_statements",
                                              "shared_buffers": "256MB"})
     server = None
     try:
-        with console.status("pgbench -i and a TPC-B run …"):
-            tps = run_pgbench(cluster, seconds)
         with console.status("migrating, seeding and starting Haina (2 workers) …"):
             url, token = setup_haina(cluster)
             port = free_port()
             server = start_server(url, port)
             seed_products(port, token)
             spo = statements_per_order(url, port, token, 200)
-        with console.status(f"{CLIENTS} clients placing orders for {seconds} s …"):
             drive(port, token, 3)  # warm-up
-            latencies, errors, elapsed = drive(port, token, seconds)
+        latencies, errors, elapsed, cpu = [], [], 0.0, 0.0
+        halves = []
+        for half in (1, 2):
+            with console.status(f"{CLIENTS} clients placing orders for {seconds / 2:g} s "
+                                f"({half}/2) …"):
+                cpu0 = server_cpu_seconds(server)
+                lat, err, took = drive(port, token, seconds / 2)
+                cpu += server_cpu_seconds(server) - cpu0
+                latencies += lat
+                errors += err
+                elapsed += took
+                halves.append(round((len(lat) - len(err)) / took, 1))
+            if half == 1:
+                with console.status(f"pgbench -i and a {seconds} s TPC-B run …"):
+                    tps = run_pgbench(cluster, seconds)
     finally:
         if server:
             server.terminate()
@@ -205,13 +234,15 @@ def main() -> None:
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "statements_per_order": round(spo, 2),
         "errors": len(errors),
+        "orders_per_s_halves": halves,
+        "server_cpu_ms_per_order": round(cpu / max(len(latencies), 1) * 1000, 3),
         "clients": CLIENTS, "server_workers": 2, "threads_per_worker": THREADS,
         "seconds": seconds, "skus": SKUS,
         "quick": args.quick, "cpu_count": os.cpu_count(),
     }
     table = Table(title="Place order over HTTP vs pgbench TPC-B (same PostgreSQL cluster)")
-    for key in ("orders_per_s", "pgbench_tps", "ratio", "p50_ms", "p99_ms",
-                "statements_per_order", "errors"):
+    for key in ("orders_per_s", "orders_per_s_halves", "pgbench_tps", "ratio", "p50_ms",
+                "p99_ms", "statements_per_order", "server_cpu_ms_per_order", "errors"):
         table.add_row(key, str(result[key]))
     console.print(table)
     if errors:
