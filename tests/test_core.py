@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from haina.core.context import Tenant, parse_scopes
 from haina.core.ids import _ALPHABET, new_id, ulid
@@ -61,3 +61,21 @@ def test_write_scope_implies_read_and_star_grants_all():
     with pytest.raises(ValueError, match="unknown scope"):
         parse_scopes("orders:fly")
     assert from_minor(12345, "CNY") == Decimal("123.45")
+
+
+def test_trusted_construct_equals_model_construct_and_falls_back_when_fields_are_missing():
+    from haina.core.trusted import construct
+    fast = Money.of(12345, "CNY")
+    assert fast == Money.model_construct(amount=Decimal("123.45"), currency="CNY")
+    assert fast.model_dump(mode="json") == {"amount": "123.45", "currency": "CNY"}
+    assert fast.model_fields_set == {"amount", "currency"}
+    partial = construct(ProblemLike, type="t", title="x")  # `detail` left to its default
+    assert partial.detail == "none" and partial.model_fields_set == {"type", "title"}
+    full = construct(ProblemLike, type="t", title="x", detail="d")
+    assert full == ProblemLike(type="t", title="x", detail="d")
+
+
+class ProblemLike(BaseModel):
+    type: str
+    title: str
+    detail: str = "none"

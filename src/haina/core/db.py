@@ -137,11 +137,14 @@ class Precompiled:
     (``IntegrityError`` …). Not echoed by ``HAINA_ECHO_SQL``.
     """
 
-    __slots__ = ("statement", "_by_dialect")
+    __slots__ = ("statement", "_by_dialect", "_returns_rows")
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple]] = {}
+        # known up front: asking the cursor (``description``) builds column objects each time
+        self._returns_rows = bool(getattr(statement, "selected_columns", None)  # SELECT
+                                  or getattr(statement, "_returning", None))  # … RETURNING
 
     def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple]:
         found = self._by_dialect.get(dialect.name)
@@ -173,7 +176,7 @@ class Precompiled:
             cursor = dbapi_conn.info["haina.cursor"] = dbapi_conn.cursor()
         try:
             cursor.execute(sql, args)
-            return cursor.fetchall() if cursor.description is not None else []
+            return cursor.fetchall() if self._returns_rows else []
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error,
                                       dialect=dialect) from exc

@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from haina.core.trusted import construct
+
 # ISO 4217 minor-unit exponents of the currencies the platform accepts.
 EXPONENTS = {
     "CNY": 2, "HKD": 2, "TWD": 2, "USD": 2, "EUR": 2, "GBP": 2, "AUD": 2, "CAD": 2, "SGD": 2,
@@ -112,4 +114,4 @@ class Money(BaseModel):
     @classmethod
     def of(cls, minor: int, currency: str) -> Money:
         """From trusted minor units (skips validation: this is on every response's path)."""
-        return cls.model_construct(amount=from_minor(minor, currency), currency=currency)
+        return construct(cls, amount=from_minor(minor, currency), currency=currency)

@@ -26,6 +26,7 @@ from haina.core.events import list_events, record_event
 from haina.core.ids import new_id
 from haina.core.money import Money, bps, to_minor
 from haina.core.pagination import Page, paginate
+from haina.core.trusted import construct
 from haina.inventory import service as inventory
 from haina.inventory.schemas import Claim
 from haina.orders.models import Cart, Order, OrderLine, Shipment
@@ -69,7 +70,7 @@ def price_lines(settings: TenantSettings, currency: str, subtotal: int, discount
 
 def _totals(t: dict[str, int], currency: str) -> Totals:
     # built from our own rows: construct without re-validating (on every order's path)
-    return Totals.model_construct(**{k: Money.of(v, currency) for k, v in t.items()})
+    return construct(Totals, **{k: Money.of(v, currency) for k, v in t.items()})
 
 
 def _resolve_lines(session: Session, tenant: Tenant, lines: Sequence[LineIn]):
@@ -160,7 +161,7 @@ def _default_hold_minutes() -> int:
 
 
 def _line_out(r: dict, currency: str) -> OrderLineOut:
-    return OrderLineOut.model_construct(id=r["id"], variant_id=r["variant_id"], product_id=r["product_id"],
+    return construct(OrderLineOut, id=r["id"], variant_id=r["variant_id"], product_id=r["product_id"],
                         sku=r["sku"], title=r["title"],
                         unit_price=Money.of(r["unit_price_minor"], currency),
                         quantity=r["quantity"], total=Money.of(r["total_minor"], currency),
@@ -169,7 +170,7 @@ def _line_out(r: dict, currency: str) -> OrderLineOut:
 
 def _out_from_values(o: dict, lines: Sequence[dict], shipments: list[ShipmentOut]) -> OrderOut:
     c = o["currency"]
-    return OrderOut.model_construct(
+    return construct(OrderOut, 
         id=o["id"], status=o["status"], refund_status=o["refund_status"], channel=o["channel"],
         member_id=o["member_id"], location_id=o["location_id"], currency=c,
         lines=[_line_out(r, c) for r in lines],
