@@ -110,8 +110,28 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
                          pool_pre_ping=False, json_serializer=_json_dumps)
 
 
+_CONNECTION = "haina.connection"
+
+
+def _remember_connection(session: Session, _transaction: Any, connection: Any) -> None:
+    session.info[_CONNECTION] = connection
+
+
+def _forget_connection(session: Session, _transaction: Any) -> None:
+    session.info.pop(_CONNECTION, None)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    # the transaction's connection, for Precompiled (Session.connection() costs as much as
+    # binding a statement); forgotten when any transaction or savepoint ends
+    event.listen(factory, "after_begin", _remember_connection)
+    event.listen(factory, "after_transaction_end", _forget_connection)
+    return factory
+
+
+def _connection(session: Session) -> Any:
+    return session.info.get(_CONNECTION) or session.connection()
 
 
 @contextmanager
@@ -164,7 +184,7 @@ class Precompiled:
 
     def rows(self, session: Session, params: dict[str, Any]) -> list[tuple]:
         """Execute with ``params`` (by bind name) in the session's transaction."""
-        conn = session.connection()
+        conn = _connection(session)
         dialect = conn.dialect
         sql, names, processors = self._compiled(dialect)
         args = [params[name] for name in names]

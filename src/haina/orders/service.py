@@ -161,18 +161,18 @@ def _default_hold_minutes() -> int:
 
 
 def _line_out(r: dict, currency: str) -> OrderLineOut:
-    return construct(OrderLineOut, id=r["id"], variant_id=r["variant_id"], product_id=r["product_id"],
-                        sku=r["sku"], title=r["title"],
-                        unit_price=Money.of(r["unit_price_minor"], currency),
-                        quantity=r["quantity"], total=Money.of(r["total_minor"], currency),
-                        shipped_quantity=r["shipped_quantity"])
+    return construct(OrderLineOut, id=r["id"], variant_id=r["variant_id"],
+                     product_id=r["product_id"], sku=r["sku"], title=r["title"],
+                     unit_price=Money.of(r["unit_price_minor"], currency),
+                     quantity=r["quantity"], total=Money.of(r["total_minor"], currency),
+                     shipped_quantity=r["shipped_quantity"])
 
 
 def _out_from_values(o: dict, lines: Sequence[dict], shipments: list[ShipmentOut]) -> OrderOut:
     c = o["currency"]
-    return construct(OrderOut, 
-        id=o["id"], status=o["status"], refund_status=o["refund_status"], channel=o["channel"],
-        member_id=o["member_id"], location_id=o["location_id"], currency=c,
+    return construct(
+        OrderOut, object="order", id=o["id"], status=o["status"],
+        refund_status=o["refund_status"], channel=o["channel"], member_id=o["member_id"], location_id=o["location_id"], currency=c,
         lines=[_line_out(r, c) for r in lines],
         totals=_totals({"subtotal": o["subtotal_minor"], "discount": o["discount_minor"],
                         "shipping": o["shipping_minor"], "tax": o["tax_minor"],
