@@ -4,6 +4,7 @@ Starts a throwaway PostgreSQL 15 cluster (durable settings: fsync and synchronou
 serves Haina with 2 uvicorn workers on one database of it, and drives ``POST /v1/orders`` with
 16 concurrent keep-alive clients from a separate process for 15 s, then runs
 ``pgbench -c 16 -T 30`` on another database (Haina idle), then places orders for 15 s more.
+Each of the three timed parts starts from a fresh CHECKPOINT.
 The two order halves bracket the pgbench run, so a drift of this machine's speed during the
 run (this VM's throughput wanders by ±15 % over minutes) weighs on both sides alike.
 Statements per order are counted by pg_stat_statements over a sequential run; the server's
@@ -49,11 +50,24 @@ def sh(cmd: list[str], env: dict | None = None) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
 
 
+def _dsn(cluster: PgCluster) -> list[str]:
+    return ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres"]
+
+
+def init_pgbench(cluster: PgCluster) -> None:
+    sh(["createdb", *_dsn(cluster), "pgbench"])
+    sh(["pgbench", "-i", "-q", "-s", str(CLIENTS), *_dsn(cluster), "pgbench"])
+
+
+def checkpoint(cluster: PgCluster) -> None:
+    """Start each timed part from a fresh checkpoint: otherwise one part may pay for the
+    other's WAL (a checkpoint's writes and the full-page images that follow it)."""
+    sh(["psql", *_dsn(cluster), "-qAt", "-c", "CHECKPOINT", "postgres"])
+
+
 def run_pgbench(cluster: PgCluster, seconds: int) -> float:
-    dsn = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres"]
-    sh(["createdb", *dsn, "pgbench"])
-    sh(["pgbench", "-i", "-q", "-s", str(CLIENTS), *dsn, "pgbench"])
-    out = sh(["pgbench", "-c", str(CLIENTS), "-j", "2", "-T", str(seconds), *dsn, "pgbench"])
+    out = sh(["pgbench", "-c", str(CLIENTS), "-j", "2", "-T", str(seconds), *_dsn(cluster),
+              "pgbench"])
     m = re.search(r"tps = ([\d.]+) \((?:without|excluding)", out)
     return float(m.group(1))
 
@@ -204,11 +218,14 @@ def main() -> None:
             seed_products(port, token)
             spo = statements_per_order(url, port, token, 200)
             drive(port, token, 3)  # warm-up
+        with console.status("pgbench -i …"):
+            init_pgbench(cluster)
         latencies, errors, elapsed, cpu = [], [], 0.0, 0.0
         halves = []
         for half in (1, 2):
             with console.status(f"{CLIENTS} clients placing orders for {seconds / 2:g} s "
                                 f"({half}/2) …"):
+                checkpoint(cluster)
                 cpu0 = server_cpu_seconds(server)
                 lat, err, took = drive(port, token, seconds / 2)
                 cpu += server_cpu_seconds(server) - cpu0
@@ -217,7 +234,8 @@ def main() -> None:
                 elapsed += took
                 halves.append(round((len(lat) - len(err)) / took, 1))
             if half == 1:
-                with console.status(f"pgbench -i and a {seconds} s TPC-B run …"):
+                with console.status(f"a {seconds} s TPC-B run (pgbench) …"):
+                    checkpoint(cluster)
                     tps = run_pgbench(cluster, seconds)
     finally:
         if server:
