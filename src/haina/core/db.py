@@ -169,8 +169,10 @@ class Precompiled:
     def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple]:
         found = self._by_dialect.get(dialect.name)
         if found is None:
-            # positional parameters: the driver binds a list, no name lookups per call
-            positional = dialect if dialect.positional else type(dialect)(paramstyle="format")
+            # positional parameters: the driver binds a list, no name lookups per call; with
+            # psycopg, PostgreSQL's own $n (a raw cursor, which skips converting the query)
+            positional = dialect if dialect.positional else type(dialect)(
+                paramstyle="numeric_dollar" if dialect.driver == "psycopg" else "format")
             compiled = self.statement.compile(dialect=positional)
             names = tuple(compiled.positiontup or ())
             processors = []
@@ -193,13 +195,20 @@ class Precompiled:
         dbapi_conn = conn.connection
         cursor = dbapi_conn.info.get("haina.cursor")
         if cursor is None:
-            cursor = dbapi_conn.info["haina.cursor"] = dbapi_conn.cursor()
+            cursor = dbapi_conn.info["haina.cursor"] = _cursor(dialect, dbapi_conn)
         try:
             cursor.execute(sql, args)
             return cursor.fetchall() if self._returns_rows else []
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error,
                                       dialect=dialect) from exc
+
+
+def _cursor(dialect: Dialect, dbapi_conn: Any) -> Any:
+    if dialect.driver == "psycopg":
+        import psycopg
+        return psycopg.RawCursor(dbapi_conn.driver_connection)
+    return dbapi_conn.cursor()
 
 
 _DEFERRED = "haina.deferred_inserts"

@@ -183,15 +183,17 @@ def create(request: Request, session: Session, tenant: Tenant, key: str | None,
 
     ``answer`` may turn a result into another (status, body), e.g. a declined payment that is
     recorded (committed) yet answered with a 402 problem."""
-    payload = body.model_dump_json() if body is not None else ""
+    # the request's fingerprint is needed only under a key
+    payload = body.model_dump_json() if body is not None and key is not None else ""
+    route = f"{request.method} {request.scope['path']}" if key is not None else ""
 
     def run() -> tuple[int, Any]:
         result = produce()
         special = answer(result) if answer else None
         return special or (status, result.model_dump(mode="json"))
 
-    outcome = run_idempotent(session, tenant, key, f"{request.method} {request.url.path}",
-                             payload, run, ttl_hours=request.app.state.settings.idempotency_ttl_hours)
+    outcome = run_idempotent(session, tenant, key, route, payload, run,
+                             ttl_hours=request.app.state.settings.idempotency_ttl_hours)
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     if outcome.problem or (isinstance(outcome.body, dict) and "type" in outcome.body
                            and outcome.status >= 400):
