@@ -57,7 +57,7 @@ def test_merge_chains_lead_to_the_last_survivor(sessions, tenant):
         members.merge_members(s, tenant, b, c)
         members.merge_members(s, tenant, a, b)
     with transaction(sessions) as s:
-        assert sources.survivors(s, tenant) == {b: a, c: a}
+        assert members.merge_survivors(s, tenant) == {b: a, c: a}
 
 
 def test_pages_of_the_order_log_are_read_whole(sessions, tenant, tmp_path, monkeypatch):

@@ -5,10 +5,10 @@ How the data is read, and why this way:
 
 - DuckDB's own scanners for SQLite and PostgreSQL are extensions it downloads at run time, which
   an offline install cannot do; and one code path for both databases is worth more than the
-  scanners' speed. So the rows are read through SQLAlchemy, in keyset pages of
-  :data:`PAGE_ROWS` orders (``(member_id, id) > (:last_member, :last_id) ORDER BY member_id,
-  id``, along the ``(tenant_id, member_id)`` index, so a page costs its own rows), each page in
-  its own short transaction: on SQLite, where every transaction holds the write lock, the shop
+  scanners' speed. So the rows are read through the orders module's bulk read
+  (``orders.service.purchase_page``), in keyset pages of :data:`PAGE_ROWS` orders along the
+  ``(tenant_id, member_id)`` index, so a page costs its own rows, each page in its own short
+  transaction: on SQLite, where every transaction holds the write lock, the shop
   keeps taking orders while the analytics read; on PostgreSQL nothing is held for long.
 - Each page is appended to a Parquet file, so memory stays at one page however long the history
   is; DuckDB (or Spark) then reads that file and may spill to disk. Measured on a busy 2-core
@@ -19,7 +19,7 @@ What counts as a purchase (platform orders): an order of a member (guest orders 
 to follow) in the tenant's currency that was paid (``paid_at`` set) and not refunded in full,
 dated by ``paid_at``, worth ``paid_minor - refunded_minor`` (refunds netted). Orders placed under
 a member id that was later merged into another member count for the survivor, following
-``members.merged_into`` transitively (the rule of ``members.service.member_history_ids``).
+``members.merged_into`` transitively (``members.service.merge_survivors``).
 Imported logs (``analytics_transactions``) are read the same way, their customer ids as given.
 
 The file's columns: ``customer_id`` (string), ``ordered_at`` (timestamp, wall-clock time in the
@@ -38,17 +38,16 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import String, and_, column, func, or_, select, table, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from haina.core.context import Tenant
-from haina.core.db import Minor, transaction
+from haina.core.db import transaction
 from haina.core.money import exponent
 
 from .models import ImportedTransaction
 
 PAGE_ROWS = 50_000
-MAX_MERGE_CHAIN = 64
 
 SCHEMA = pa.schema(
     [
@@ -58,25 +57,6 @@ SCHEMA = pa.schema(
         ("amount_minor", pa.int64()),
     ]
 )
-
-# The columns of the orders and members tables this module reads: a read-only projection (the
-# orders and members modules own these tables and offer no bulk read of them yet).
-_orders = table(
-    "orders",
-    column("id", String),
-    column("tenant_id", String),
-    column("member_id", String),
-    column("currency", String),
-    # untyped: the driver's value (ISO text on SQLite, an aware datetime on PostgreSQL) goes to
-    # pandas as is, which parses a page at once instead of a Python object per row
-    column("paid_at"),
-    column("paid_minor", Minor),
-    column("refunded_minor", Minor),
-)
-_members = table(
-    "members", column("id", String), column("tenant_id", String), column("merged_into", String)
-)
-
 
 @dataclass
 class ExportStats:
@@ -91,41 +71,6 @@ class ExportStats:
         if not self.other_currency:
             return []
         return [f"left out {self.other_currency} paid order(s) in currencies other than {currency}"]
-
-
-def survivors(session: Session, tenant: Tenant) -> dict[str, str]:
-    """Merged-away member id → the id of the member it is now part of (chains followed)."""
-    merged = dict(
-        session.execute(
-            select(_members.c.id, _members.c.merged_into).where(
-                _members.c.tenant_id == tenant.id, _members.c.merged_into.is_not(None)
-            )
-        ).all()
-    )
-    out: dict[str, str] = {}
-    for start in merged:
-        current = start
-        for _ in range(MAX_MERGE_CHAIN):
-            if current not in merged:
-                break
-            current = merged[current]
-        else:
-            raise RuntimeError(f"merge chain from {start} is longer than {MAX_MERGE_CHAIN}")
-        out[start] = current
-    return out
-
-
-def _net():
-    return _orders.c.paid_minor - _orders.c.refunded_minor
-
-
-def _purchases_filter(tenant: Tenant):
-    return and_(
-        _orders.c.tenant_id == tenant.id,
-        _orders.c.member_id.is_not(None),
-        _orders.c.paid_at.is_not(None),
-        _net() > 0,
-    )
 
 
 class _ParquetSink:
@@ -178,44 +123,30 @@ def export_paid_orders(
     """Write the tenant's purchases (see the module docstring) to the Parquet file ``path``.
 
     ``progress(done, total)`` is called after each page (outside any transaction)."""
+    from haina.members import service as members
+    from haina.orders import service as orders
+
     with transaction(sessions) as session:
-        merged = survivors(session, tenant)
-        total, other = session.execute(
-            select(
-                func.count().filter(_orders.c.currency == tenant.currency),
-                func.count().filter(_orders.c.currency != tenant.currency),
-            ).where(_purchases_filter(tenant))
-        ).one()
+        merged = members.merge_survivors(session, tenant)
+        total, other = orders.count_purchases(session, tenant, tenant.currency)
     sink = _ParquetSink(path, tenant.currency, timezone)
-    sink.stats.other_currency = int(other or 0)
-    last_member, last_id = "", ""
+    sink.stats.other_currency = other
+    after = ("", "")
     done = 0
-    o = _orders.c
     try:
         while True:
             with transaction(sessions) as session:
-                # keyset on (member_id, id): ix_orders_tenant_member gives the order, so a page
-                # costs its own rows, not a sort of the tenant's whole history
-                rows = session.execute(
-                    select(o.id, o.member_id, o.paid_at, _net())
-                    .where(
-                        _purchases_filter(tenant),
-                        o.currency == tenant.currency,
-                        o.member_id >= last_member,
-                        or_(o.member_id > last_member, o.id > last_id),
-                    )
-                    .order_by(o.member_id, o.id)
-                    .limit(PAGE_ROWS)
-                ).all()
+                rows = orders.purchase_page(session, tenant, tenant.currency, after=after,
+                                            limit=PAGE_ROWS)
             if not rows:
                 break
-            last_id, last_member = rows[-1][0], rows[-1][1]
+            after = (rows[-1][1], rows[-1][0])
             sink.write(
                 [merged.get(r[1], r[1]) for r in rows], [r[2] for r in rows], [r[3] for r in rows]
             )
             done += len(rows)
             if progress is not None:
-                progress(done, int(total or 0))
+                progress(done, total)
             if len(rows) < PAGE_ROWS:
                 break
     finally:
@@ -287,5 +218,4 @@ __all__ = [
     "duckdb_table",
     "export_imported",
     "export_paid_orders",
-    "survivors",
 ]

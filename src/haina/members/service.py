@@ -138,6 +138,25 @@ def _lock_survivor(session: Session, tenant: Tenant, member_id: str) -> Member:
     raise RuntimeError(f"merge chain from {member_id} is longer than {MAX_MERGE_CHAIN}")
 
 
+def merge_survivors(session: Session, tenant: Tenant) -> dict[str, str]:
+    """Every merged-away member id of the tenant → the id of the member it is now part of
+    (chains followed): for bulk readers, such as analytics, that meet old ids in history."""
+    merged = dict(session.execute(
+        select(Member.id, Member.merged_into).where(Member.tenant_id == tenant.id,
+                                                    Member.merged_into.is_not(None))).all())
+    out: dict[str, str] = {}
+    for start in merged:
+        current = start
+        for _ in range(MAX_MERGE_CHAIN):
+            if current not in merged:
+                break
+            current = merged[current]
+        else:
+            raise RuntimeError(f"merge chain from {start} is longer than {MAX_MERGE_CHAIN}")
+        out[start] = current
+    return out
+
+
 def _merged_problem(row: Member) -> InvalidState:
     return InvalidState(f"member {row.id} was merged into {row.merged_into}; use that member",
                         slug="member-merged", merged_into=row.merged_into)

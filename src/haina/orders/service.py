@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, func, insert, or_, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
@@ -569,3 +570,42 @@ def import_orders(session: Session, tenant: Tenant, orders: list[dict], lines: l
         conn.execute(_INSERT_ORDER, orders)
         conn.execute(_INSERT_LINES, lines)
     return len(orders)
+
+
+# ---------------------------------------------------------------- bulk reads (analytics)
+
+_O = Order.__table__.c
+
+
+def _purchases(tenant: Tenant):
+    """Orders of members that were paid and not refunded in full."""
+    return and_(_O.tenant_id == tenant.id, _O.member_id.is_not(None), _O.paid_at.is_not(None),
+                _O.paid_minor - _O.refunded_minor > 0)
+
+
+def count_purchases(session: Session, tenant: Tenant, currency: str) -> tuple[int, int]:
+    """How many purchases (see :func:`purchase_page`) are in ``currency``, and in others."""
+    inside, other = session.execute(
+        select(func.count().filter(_O.currency == currency),
+               func.count().filter(_O.currency != currency)).where(_purchases(tenant))).one()
+    return int(inside or 0), int(other or 0)
+
+
+def purchase_page(session: Session, tenant: Tenant, currency: str, *, after: tuple[str, str],
+                  limit: int) -> list[tuple]:
+    """A page of the tenant's purchases in ``currency``: orders of members, paid, not refunded
+    in full, as ``(order_id, member_id, paid_at, net_minor)`` (net of refunds), in
+    ``(member_id, order_id)`` order after ``after`` (``("", "")`` to start).
+
+    Keyset along the ``(tenant_id, member_id)`` index, so a page costs its own rows.
+    ``paid_at`` is the driver's value as is (ISO text on SQLite, an aware datetime on
+    PostgreSQL): a bulk reader parses a page at once (pandas) instead of a Python object per
+    row. ``member_id`` is the id the order was placed under (see
+    ``members.service.merge_survivors``)."""
+    last_member, last_id = after
+    return list(session.execute(
+        select(_O.id, _O.member_id, type_coerce(_O.paid_at, NullType()),
+               _O.paid_minor - _O.refunded_minor)
+        .where(_purchases(tenant), _O.currency == currency, _O.member_id >= last_member,
+               or_(_O.member_id > last_member, _O.id > last_id))
+        .order_by(_O.member_id, _O.id).limit(limit)).all())
