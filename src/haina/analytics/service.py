@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from haina.core.context import Tenant
-from haina.core.db import transaction, utcnow
+from haina.core.db import tenant_row, transaction, utcnow
 from haina.core.errors import Conflict, Invalid, NotFound
 from haina.core.ids import new_id
 from haina.core.money import Money, MoneyError, to_minor
@@ -135,11 +135,7 @@ def _refresh_running(job_id: str | None) -> Conflict:
 
 
 def get_job(session: Session, tenant: Tenant, job_id: str) -> JobOut:
-    job = session.scalar(select(AnalyticsJob).where(AnalyticsJob.tenant_id == tenant.id,
-                                                    AnalyticsJob.id == job_id))
-    if job is None:
-        raise NotFound(f"no analytics job {job_id!r}", slug="analytics-job-not-found")
-    return _job_out(job)
+    return _job_out(tenant_row(session, tenant.id, AnalyticsJob, job_id, "analytics job"))
 
 
 def list_jobs(session: Session, tenant: Tenant, *, limit: int = 20,
@@ -412,11 +408,7 @@ def _run_out(run: AnalyticsRun) -> RunOut:
 
 
 def get_run(session: Session, tenant: Tenant, run_id: str) -> RunOut:
-    run = session.scalar(select(AnalyticsRun).where(AnalyticsRun.tenant_id == tenant.id,
-                                                    AnalyticsRun.id == run_id))
-    if run is None:
-        raise NotFound(f"no analytics run {run_id!r}", slug="analytics-run-not-found")
-    return _run_out(run)
+    return _run_out(tenant_row(session, tenant.id, AnalyticsRun, run_id, "analytics run"))
 
 
 def list_runs(session: Session, tenant: Tenant, *, limit: int = 20,

@@ -28,7 +28,7 @@ from haina.catalog.schemas import (
     VariantUpdate,
 )
 from haina.core.context import Tenant
-from haina.core.db import Precompiled, is_postgres, utcnow
+from haina.core.db import Precompiled, is_postgres, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -124,11 +124,7 @@ def create_category(session: Session, tenant: Tenant, data: CategoryCreate) -> C
 
 
 def _category(session: Session, tenant: Tenant, category_id: str) -> Category:
-    row = session.scalar(select(Category).where(Category.tenant_id == tenant.id,
-                                                Category.id == category_id))
-    if row is None:
-        raise not_found("category", category_id)
-    return row
+    return tenant_row(session, tenant.id, Category, category_id, "category")
 
 
 def list_categories(session: Session, tenant: Tenant) -> list[CategoryOut]:
@@ -193,11 +189,7 @@ def _new_variant(tenant: Tenant, product_id: str, spec: VariantCreate, position:
 
 
 def _product(session: Session, tenant: Tenant, product_id: str) -> Product:
-    row = session.scalar(select(Product).where(Product.tenant_id == tenant.id,
-                                               Product.id == product_id))
-    if row is None:
-        raise not_found("product", product_id)
-    return row
+    return tenant_row(session, tenant.id, Product, product_id, "product")
 
 
 def _media_out(m: Media) -> MediaOut:

@@ -271,6 +271,20 @@ def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]]) -> Preco
     return Precompiled(combined)
 
 
+def tenant_row(session: Session, tenant_id: str, model: Any, ident: str, kind: str, *,
+               lock: bool = False) -> Any:
+    """The tenant's row of ``model`` whose ``id`` is ``ident`` (locked ``FOR UPDATE`` if
+    asked), or a 404 problem ``{kind}-not-found``: another merchant's row is not found either."""
+    from sqlalchemy import select
+
+    from haina.core.errors import not_found
+    stmt = select(model).where(model.tenant_id == tenant_id, model.id == ident)
+    row = session.scalar(stmt.with_for_update() if lock else stmt)
+    if row is None:
+        raise not_found(kind, ident)
+    return row
+
+
 def is_postgres(session_or_engine: Session | Engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import utcnow
+from haina.core.db import tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, InvalidState, NotFound, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id, ulid
@@ -109,11 +109,7 @@ def _aware(at: dt.datetime, name: str = "at") -> dt.datetime:
 # ---------------------------------------------------------------- loading and locking
 
 def _member_row(session: Session, tenant: Tenant, member_id: str) -> Member:
-    row = session.scalar(select(Member).where(Member.tenant_id == tenant.id,
-                                              Member.id == member_id))
-    if row is None:
-        raise not_found("member", member_id)
-    return row
+    return tenant_row(session, tenant.id, Member, member_id, "member")
 
 
 def _lock(session: Session, tenant: Tenant, member_id: str) -> Member:
@@ -940,10 +936,7 @@ def reevaluate_tiers(session: Session, now: dt.datetime) -> int:
 
 
 def _tier_row(session: Session, tenant: Tenant, tier_id: str) -> Tier:
-    row = session.scalar(select(Tier).where(Tier.tenant_id == tenant.id, Tier.id == tier_id))
-    if row is None:
-        raise not_found("tier", tier_id)
-    return row
+    return tenant_row(session, tenant.id, Tier, tier_id, "tier")
 
 
 def _check_tier_clash(session: Session, tenant: Tenant, name: str | None, rank: int | None,

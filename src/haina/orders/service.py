@@ -21,8 +21,8 @@ from sqlalchemy.types import NullType
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
-from haina.core.db import deferred_inserts, insert_rows, utcnow
-from haina.core.errors import Invalid, InvalidState, NotFound, not_found
+from haina.core.db import deferred_inserts, insert_rows, tenant_row, utcnow
+from haina.core.errors import Invalid, InvalidState, NotFound
 from haina.core.events import list_events, record_event
 from haina.core.ids import new_id
 from haina.core.money import Money, bps, to_minor
@@ -220,13 +220,7 @@ def _orders_out(session: Session, tenant: Tenant, orders: Sequence[Order]) -> li
 
 
 def _order(session: Session, tenant: Tenant, order_id: str, lock: bool = False) -> Order:
-    stmt = select(Order).where(Order.tenant_id == tenant.id, Order.id == order_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise not_found("order", order_id)
-    return row
+    return tenant_row(session, tenant.id, Order, order_id, "order", lock=lock)
 
 
 def get_order(session: Session, tenant: Tenant, order_id: str) -> OrderOut:
@@ -441,10 +435,7 @@ def cancel_expired_orders(session: Session, now: dt.datetime | None = None, batc
 # ---------------------------------------------------------------- carts
 
 def _cart(session: Session, tenant: Tenant, cart_id: str) -> Cart:
-    row = session.scalar(select(Cart).where(Cart.tenant_id == tenant.id, Cart.id == cart_id))
-    if row is None:
-        raise not_found("cart", cart_id)
-    return row
+    return tenant_row(session, tenant.id, Cart, cart_id, "cart")
 
 
 def _cart_out(session: Session, tenant: Tenant, cart: Cart) -> CartOut:

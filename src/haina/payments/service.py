@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from haina.core.config import get_settings
 from haina.core.context import Tenant
-from haina.core.db import utcnow
-from haina.core.errors import Invalid, InvalidState, PaymentFailed, not_found
+from haina.core.db import tenant_row, utcnow
+from haina.core.errors import Invalid, InvalidState, PaymentFailed
 from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import Money, bps, share
@@ -47,12 +47,7 @@ def payment_problem(out: PaymentIntentOut) -> PaymentFailed:
 
 
 def _intent(session: Session, tenant: Tenant, intent_id: str, lock: bool = False) -> PaymentIntent:
-    stmt = select(PaymentIntent).where(PaymentIntent.tenant_id == tenant.id,
-                                       PaymentIntent.id == intent_id)
-    row = session.scalar(stmt.with_for_update() if lock else stmt)
-    if row is None:
-        raise not_found("payment intent", intent_id)
-    return row
+    return tenant_row(session, tenant.id, PaymentIntent, intent_id, "payment intent", lock=lock)
 
 
 def _locked_with_its_order(session: Session, tenant: Tenant, intent_id: str) -> PaymentIntent:
