@@ -204,3 +204,45 @@ def test_the_app_starts_without_the_analytics_extra_and_has_no_analytics_routes(
     paths = set(app.openapi()["paths"])
     assert "/v1/orders" in paths
     assert not any(p.startswith("/v1/analytics") for p in paths)
+
+
+def test_consented_only_reads_the_purchases_of_members_who_granted_data_analysis(
+        sessions, tenant, tmp_path):
+    from haina.members.schemas import ConsentsIn
+
+    yes, no, merged_away = new_members(sessions, tenant, 3)
+    at = dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    t = tenant.id
+    write_orders(sessions, tenant, [order_rows(t, yes, at, 1_000), order_rows(t, no, at, 2_000),
+                                    order_rows(t, merged_away, at, 3_000)])
+    with transaction(sessions) as s:
+        members.update_consents(s, tenant, yes, ConsentsIn(data_analysis=True))
+        members.merge_members(s, tenant, yes, merged_away)  # its history counts for `yes`
+    path = tmp_path / "p.parquet"
+    stats = sources.export_paid_orders(sessions, tenant, path, consented_only=True)
+    got = pd.read_parquet(path)
+    assert sorted(got["amount_minor"]) == [1_000, 3_000] and set(got["customer_id"]) == {yes}
+    assert stats.without_consent == 1
+    assert stats.note("CNY") == ["left out 1 purchase(s) of members without the data_analysis "
+                                 "consent"]
+    everyone = sources.export_paid_orders(sessions, tenant, tmp_path / "all.parquet")
+    assert everyone.rows == 3 and everyone.without_consent == 0
+
+
+def test_consented_only_with_no_consenting_member_fails_saying_so(sessions, tenant):
+    (who,) = new_members(sessions, tenant, 1)
+    write_orders(sessions, tenant, [order_rows(tenant.id, who, dt.datetime(2025, 3, 1,
+                                                                           tzinfo=UTC), 1_000)])
+    with transaction(sessions) as s:
+        job = service.start_refresh(s, tenant, RefreshIn(consented_only=True,
+                                                         observation_end=END))
+    service.run_job(sessions, job.id)
+    with transaction(sessions) as s:
+        out = service.get_job(s, tenant, job.id)
+    assert out.status == "failed" and "data_analysis consent" in out.message
+    assert out.params.consented_only is True
+
+
+def test_consented_only_is_refused_for_an_imported_log():
+    with pytest.raises(ValueError, match="imported log"):
+        RefreshIn(source="import", consented_only=True)

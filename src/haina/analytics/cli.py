@@ -500,6 +500,9 @@ def refresh(
         str | None, typer.Option("--observation-end", help="last day observed (default today)")
     ] = None,
     timezone: Annotated[str, typer.Option("--timezone", help="IANA zone of the days")] = "UTC",
+    consented_only: Annotated[bool, typer.Option(
+        "--consented-only", help="score only members who granted the data_analysis consent")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False,
 ) -> None:
     """Refresh a merchant's scores now, in this process (the API's POST /v1/analytics/refresh
@@ -517,11 +520,13 @@ def refresh(
                 model=model, freq=freq, source=source, engine=engine, holdout_days=holdout_days,
                 clv_months=clv_months, discount_rate=discount_rate,
                 observation_end=observation_end, timezone=timezone,
+                consented_only=consented_only,
             )
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise UserError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+            msg = first["msg"].removeprefix("Value error, ")
+            raise UserError(f"--{where.replace('_', '-')}: {msg}" if where else msg) from None
         sessions = _platform_sessions()
         merchant = _tenant(sessions, tenant)
         with transaction(sessions) as session:

@@ -59,6 +59,18 @@ class RefreshIn(BaseModel):
     timezone: str = Field(
         "UTC", max_length=64, description="IANA zone whose calendar days and months are used"
     )
+    consented_only: bool = Field(
+        False,
+        description="score only members who granted the `data_analysis` consent (their whole "
+        "history; the others are left out of the fit and get no scores). Platform orders only",
+    )
+
+    @model_validator(mode="after")
+    def _consent_needs_members(self) -> RefreshIn:
+        if self.consented_only and self.source != "orders":
+            raise ValueError("consented_only applies to the platform's orders (source "
+                             "'orders'): an imported log's customers are not members")
+        return self
 
     @field_validator("timezone")
     @classmethod

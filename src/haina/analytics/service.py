@@ -296,10 +296,15 @@ def _refresh(sessions: sessionmaker[Session], tenant: Tenant, job: AnalyticsJob,
         def read_progress(done: int, total: int) -> None:
             report(5 + 35 * done // max(total, 1), f"read {done:,} of {total:,} purchases")
 
-        stats = export(sessions, tenant, path, timezone=params.timezone, progress=read_progress)
+        options = {"consented_only": True} if params.consented_only else {}
+        stats = export(sessions, tenant, path, timezone=params.timezone, progress=read_progress,
+                       **options)
         if stats.rows == 0:
-            raise _UserFacing("no purchases to analyse: the tenant has no paid orders of members"
-                              if params.source == "orders" else "no imported transactions")
+            raise _UserFacing(
+                "no imported transactions" if params.source != "orders" else
+                "no purchases to analyse: no paid orders of members who granted the "
+                "data_analysis consent" if params.consented_only else
+                "no purchases to analyse: the tenant has no paid orders of members")
         if params.engine == "spark":
             from . import spark
             report(41, "starting Spark")

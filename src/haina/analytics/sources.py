@@ -64,13 +64,19 @@ class ExportStats:
 
     rows: int = 0
     other_currency: int = 0  # paid orders in another currency than the tenant's
+    without_consent: int = 0  # purchases of members who did not grant data_analysis
     first: dt.datetime | None = None
     last: dt.datetime | None = None
 
     def note(self, currency: str) -> list[str]:
-        if not self.other_currency:
-            return []
-        return [f"left out {self.other_currency} paid order(s) in currencies other than {currency}"]
+        notes = []
+        if self.other_currency:
+            notes.append(f"left out {self.other_currency} paid order(s) in currencies other "
+                         f"than {currency}")
+        if self.without_consent:
+            notes.append(f"left out {self.without_consent} purchase(s) of members without the "
+                         "data_analysis consent")
+        return notes
 
 
 class _ParquetSink:
@@ -119,16 +125,21 @@ def export_paid_orders(
     *,
     timezone: str = "UTC",
     progress: Progress | None = None,
+    consented_only: bool = False,
 ) -> ExportStats:
     """Write the tenant's purchases (see the module docstring) to the Parquet file ``path``.
 
-    ``progress(done, total)`` is called after each page (outside any transaction)."""
+    ``consented_only`` keeps only the purchases of members (survivors of merges) who granted
+    the ``data_analysis`` consent. ``progress(done, total)`` is called after each page
+    (outside any transaction)."""
     from haina.members import service as members
     from haina.orders import service as orders
 
     with transaction(sessions) as session:
         merged = members.merge_survivors(session, tenant)
         total, other = orders.count_purchases(session, tenant, tenant.currency)
+        allowed = (members.consenting_member_ids(session, tenant, "data_analysis")
+                   if consented_only else None)
     sink = _ParquetSink(path, tenant.currency, timezone)
     sink.stats.other_currency = other
     after = ("", "")
@@ -141,9 +152,13 @@ def export_paid_orders(
             if not rows:
                 break
             after = (rows[-1][1], rows[-1][0])
-            sink.write(
-                [merged.get(r[1], r[1]) for r in rows], [r[2] for r in rows], [r[3] for r in rows]
-            )
+            customers = [merged.get(r[1], r[1]) for r in rows]
+            kept = rows
+            if allowed is not None:
+                keep = [i for i, c in enumerate(customers) if c in allowed]
+                sink.stats.without_consent += len(rows) - len(keep)
+                kept, customers = [rows[i] for i in keep], [customers[i] for i in keep]
+            sink.write(customers, [r[2] for r in kept], [r[3] for r in kept])
             done += len(rows)
             if progress is not None:
                 progress(done, total)

@@ -134,6 +134,15 @@ def _lock_survivor(session: Session, tenant: Tenant, member_id: str) -> Member:
     raise RuntimeError(f"merge chain from {member_id} is longer than {MAX_MERGE_CHAIN}")
 
 
+def consenting_member_ids(session: Session, tenant: Tenant, consent: str) -> set[str]:
+    """The ids of the tenant's members (not merged away) who granted ``consent``."""
+    if consent not in CONSENTS:
+        raise ValueError(f"unknown consent {consent!r}")
+    flag = getattr(Member, consent)
+    return set(session.scalars(select(Member.id).where(
+        Member.tenant_id == tenant.id, Member.merged_into.is_(None), flag.is_(True))))
+
+
 def merge_survivors(session: Session, tenant: Tenant) -> dict[str, str]:
     """Every merged-away member id of the tenant → the id of the member it is now part of
     (chains followed): for bulk readers, such as analytics, that meet old ids in history."""
