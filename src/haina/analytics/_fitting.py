@@ -18,6 +18,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -294,6 +295,55 @@ class FittedModel:
         return (
             f"<{type(self).__name__}: {self.n_} customers, {params}, LL={self.log_likelihood_:.6g}>"
         )
+
+
+def rfm_arrays(frequency, recency, T, weights, *, check: bool = False):
+    """``frequency, recency, T`` as float arrays and the row weights (checked if asked)."""
+    frequency = as_float_array(frequency, "frequency")
+    recency = as_float_array(recency, "recency")
+    T = as_float_array(T, "T")
+    if check:
+        check_frequency_recency_age(frequency, recency, T)
+    return frequency, recency, T, as_weights(weights, frequency.shape[0])
+
+
+class PurchaseModel(FittedModel):
+    """BG/NBD and Pareto/NBD: fitted on ``(frequency, recency, T)`` condensed to distinct rows.
+
+    A model names its grouped-data class (``grouped``, built from the four arrays), its
+    negative log-likelihood and gradient in log parameters (``neg_log_likelihood(z, d)``) and
+    its starting point (``initial_params``)."""
+
+    grouped: Any
+    neg_log_likelihood: Any
+
+    def initial_params(self, mean_x: float, mean_T: float) -> tuple[float, ...]:
+        raise NotImplementedError
+
+    def fit(self, frequency, recency, T, weights=None, initial_params=None):
+        """Maximum likelihood with the analytic gradient.
+
+        ``weights`` counts customers per row (Fader & Hardie's condensed RFM matrix); rows are
+        also condensed here to their distinct ``(frequency, recency, T)`` tuples.
+        """
+        frequency, recency, T, w = rfm_arrays(frequency, recency, T, weights, check=True)
+        d = self.grouped(frequency, recency, T, w)
+        if initial_params is None:
+            initial_params = self.initial_params(float(np.average(frequency, weights=w)),
+                                                 float(np.average(T, weights=w)))
+        fit = maximize_log_likelihood(lambda z: self.neg_log_likelihood(z, d),
+                                      initial_params, d.n)
+        self.distinct_rows_ = d.rows
+        self._store(fit, d.n)
+        return self
+
+    @classmethod
+    def log_likelihood_and_gradient(cls, params, frequency, recency, T, weights=None):
+        """Total log-likelihood at ``params`` and its gradient w.r.t. them."""
+        d = cls.grouped(*rfm_arrays(frequency, recency, T, weights))
+        theta = param_vector(params, cls.param_names)
+        f, g = cls.neg_log_likelihood(np.log(theta), d)
+        return -f, -g / theta
 
 
 def same_shape_output(template, values: np.ndarray):

@@ -16,15 +16,10 @@ import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from ._fitting import (
-    FittedModel,
-    as_float_array,
-    as_weights,
-    check_frequency_recency_age,
+    PurchaseModel,
     distinct_rows,
     dot,
     factorize,
-    maximize_log_likelihood,
-    param_vector,
     same_shape_output,
 )
 
@@ -128,16 +123,10 @@ def _neg_log_likelihood_and_gradient(
 
 def log_likelihood(params, frequency, recency, T, weights=None) -> float:
     """Total BG/NBD log-likelihood (FHL eq. 6) of the customers at ``params = (r, alpha, a, b)``."""
-    frequency = as_float_array(frequency, "frequency")
-    recency = as_float_array(recency, "recency")
-    T = as_float_array(T, "T")
-    w = as_weights(weights, frequency.shape[0])
-    d = _GroupedData(frequency, recency, T, w)
-    theta = param_vector(params, PARAM_NAMES)
-    return -_neg_log_likelihood_and_gradient(np.log(theta), d)[0]
+    return BetaGeoFitter.log_likelihood_and_gradient(params, frequency, recency, T, weights)[0]
 
 
-class BetaGeoFitter(FittedModel):
+class BetaGeoFitter(PurchaseModel):
     """BG/NBD estimator: ``fit(frequency, recency, T)`` then predict with lifetimes' method names.
 
     Attributes after ``fit``: ``params_`` (``r, alpha, a, b``), ``standard_errors_``,
@@ -145,29 +134,11 @@ class BetaGeoFitter(FittedModel):
     """
 
     param_names = PARAM_NAMES
+    grouped = _GroupedData  # fitted by maximum likelihood on FHL eq. (6)
+    neg_log_likelihood = staticmethod(_neg_log_likelihood_and_gradient)
 
-    def fit(self, frequency, recency, T, weights=None, initial_params=None) -> BetaGeoFitter:
-        """Maximum likelihood on FHL eq. (6).
-
-        ``weights`` counts customers per row (Fader & Hardie's condensed RFM matrix); rows are
-        also condensed here to their distinct ``(frequency, recency, T)`` tuples.
-        """
-        frequency = as_float_array(frequency, "frequency")
-        recency = as_float_array(recency, "recency")
-        T = as_float_array(T, "T")
-        check_frequency_recency_age(frequency, recency, T)
-        w = as_weights(weights, frequency.shape[0])
-        d = _GroupedData(frequency, recency, T, w)
-        if initial_params is None:
-            mean_x = float(np.average(frequency, weights=w))
-            mean_T = float(np.average(T, weights=w))
-            initial_params = (1.0, mean_T / max(mean_x, 0.05), 1.0, 2.0)
-        fit = maximize_log_likelihood(
-            lambda z: _neg_log_likelihood_and_gradient(z, d), initial_params, d.n
-        )
-        self.distinct_rows_ = d.rows
-        self._store(fit, d.n)
-        return self
+    def initial_params(self, mean_x: float, mean_T: float) -> tuple[float, ...]:
+        return (1.0, mean_T / max(mean_x, 0.05), 1.0, 2.0)
 
     def conditional_probability_alive(self, frequency, recency, T):
         """P(alive | x, t_x, T), Fader & Hardie note 021 eq. (2):

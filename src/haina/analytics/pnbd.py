@@ -41,14 +41,9 @@ import numpy as np
 from scipy.special import digamma, gammaln, hyp2f1
 
 from ._fitting import (
-    FittedModel,
-    as_float_array,
-    as_weights,
-    check_frequency_recency_age,
+    PurchaseModel,
     distinct_rows,
     dot,
-    maximize_log_likelihood,
-    param_vector,
     same_shape_output,
 )
 
@@ -313,32 +308,17 @@ def _individual_log_likelihood(theta, x, tx, T):
 
 def log_likelihood(params, frequency, recency, T, weights=None) -> float:
     """Total Pareto/NBD log-likelihood (FH eq. 18) at ``params = (r, alpha, s, beta)``."""
-    frequency = as_float_array(frequency, "frequency")
-    recency = as_float_array(recency, "recency")
-    T = as_float_array(T, "T")
-    w = as_weights(weights, frequency.shape[0])
-    d = _GroupedData(frequency, recency, T, w)
-    theta = param_vector(params, PARAM_NAMES)
-    return -_neg_log_likelihood_and_gradient(np.log(theta), d)[0]
+    return log_likelihood_and_gradient(params, frequency, recency, T, weights)[0]
 
 
 def log_likelihood_and_gradient(
     params, frequency, recency, T, weights=None
 ) -> tuple[float, np.ndarray]:
     """Total log-likelihood and its gradient w.r.t. ``(r, alpha, s, beta)``."""
-    frequency = as_float_array(frequency, "frequency")
-    d = _GroupedData(
-        frequency,
-        as_float_array(recency, "recency"),
-        as_float_array(T, "T"),
-        as_weights(weights, frequency.shape[0]),
-    )
-    theta = param_vector(params, PARAM_NAMES)
-    f, g = _neg_log_likelihood_and_gradient(np.log(theta), d)
-    return -f, -g / theta
+    return ParetoNBDFitter.log_likelihood_and_gradient(params, frequency, recency, T, weights)
 
 
-class ParetoNBDFitter(FittedModel):
+class ParetoNBDFitter(PurchaseModel):
     """Pareto/NBD estimator: ``fit(frequency, recency, T)`` then predict with lifetimes' names.
 
     Attributes after ``fit``: ``params_`` (``r, alpha, s, beta``), ``standard_errors_``,
@@ -346,25 +326,11 @@ class ParetoNBDFitter(FittedModel):
     """
 
     param_names = PARAM_NAMES
+    grouped = _GroupedData  # fitted by maximum likelihood on FH eq. (18)
+    neg_log_likelihood = staticmethod(_neg_log_likelihood_and_gradient)
 
-    def fit(self, frequency, recency, T, weights=None, initial_params=None) -> ParetoNBDFitter:
-        """Maximum likelihood on FH eq. (18) with the analytic gradient."""
-        frequency = as_float_array(frequency, "frequency")
-        recency = as_float_array(recency, "recency")
-        T = as_float_array(T, "T")
-        check_frequency_recency_age(frequency, recency, T)
-        w = as_weights(weights, frequency.shape[0])
-        d = _GroupedData(frequency, recency, T, w)
-        if initial_params is None:
-            mean_x = float(np.average(frequency, weights=w))
-            mean_T = float(np.average(T, weights=w))
-            initial_params = (1.0, mean_T / max(mean_x, 0.05), 1.0, mean_T)
-        fit = maximize_log_likelihood(
-            lambda z: _neg_log_likelihood_and_gradient(z, d), initial_params, d.n
-        )
-        self.distinct_rows_ = d.rows
-        self._store(fit, d.n)
-        return self
+    def initial_params(self, mean_x: float, mean_T: float) -> tuple[float, ...]:
+        return (1.0, mean_T / max(mean_x, 0.05), 1.0, mean_T)
 
     def _arrays(self, frequency, recency, T):
         x = np.asarray(frequency, dtype=float)
