@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from support import build_schema, make_tenant  # noqa: F401  (tests import them from support)
+from support import (  # noqa: F401  (tests import them from support)
+    build_schema,
+    database_from_template,
+    make_tenant,
+)
 
 import haina.models_registry  # noqa: F401
 from haina.core.context import Tenant
@@ -58,24 +60,7 @@ def pg_template(pg_cluster: PgCluster) -> str:
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database on each backend: a copy of a template, so tests start fast."""
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "haina.db"
-        shutil.copyfile(template, path)
-        yield f"sqlite:///{path}"
-        return
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
-    template = request.getfixturevalue("pg_template")
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
-    try:
-        yield cluster.url(name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from database_from_template(request, request.param, tmp_path, "t_")
 
 
 @pytest.fixture

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
 
 import haina.models_registry  # noqa: F401
 from haina.core.context import Tenant
@@ -17,6 +22,29 @@ def make_tenant(sessions, slug: str = "acme") -> tuple[Tenant, str]:
         t = service.create_tenant(s, slug, slug.title())
         token = service.create_token(s, slug, "*").token
     return Tenant(id=t.id, slug=t.slug, currency=t.currency), token
+
+
+def database_from_template(request, backend: str, directory: Path, prefix: str) -> Iterator[str]:
+    """Yield the URL of a fresh copy of the migrated template database of ``backend`` (a file
+    in ``directory`` for SQLite, a database named ``prefix…`` on the test cluster for
+    PostgreSQL, dropped afterwards): the body of the ``db_url`` fixtures."""
+    if backend == "sqlite":
+        path = directory / "haina.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    template = request.getfixturevalue("pg_template")
+    name = prefix + uuid.uuid4().hex[:12]
+    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
+    try:
+        yield cluster.url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def build_schema(engine: Engine) -> None:

@@ -131,26 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def module_db_url(request, tmp_path_factory):
     """Like ``db_url``, but one database per test module and backend: for tests that share one
     expensive setup (the demo data and a refresh) and only read it."""
-    import shutil
-    import uuid
+    from support import database_from_template
 
-    from sqlalchemy import create_engine, text
-
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path_factory.mktemp("analytics-db") / "haina.db"
-        shutil.copyfile(template, path)
-        yield f"sqlite:///{path}"
-        return
-    cluster = request.getfixturevalue("pg_cluster")
-    template = request.getfixturevalue("pg_template")
-    name = "a_" + uuid.uuid4().hex[:12]
-    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
-    try:
-        yield cluster.url(name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from database_from_template(request, request.param,
+                                      tmp_path_factory.mktemp("analytics-db"), "a_")
