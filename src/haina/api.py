@@ -16,6 +16,7 @@ from haina.core.http import (
     PROBLEM_RESPONSES,
     FastJSON,
     ProblemOut,
+    check_units_of_work,
     configure_threads,
     install_problem_handlers,
 )
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     # routes are matched in turn: the busiest first
     for router in (orders, payments, catalog, inventory, members, platform, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
+    check_units_of_work(app)
 
     # the problem shape every error response refers to
     _openapi = app.openapi

@@ -9,7 +9,7 @@ from typing import Literal
 
 from fastapi import Body, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from haina.analytics import service
 from haina.analytics.schemas import (
@@ -25,7 +25,7 @@ from haina.analytics.schemas import (
     SegmentsOut,
 )
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, Router, create, get_session
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
 from haina.core.pagination import Page
 from haina.platform.auth import require
 
@@ -39,15 +39,14 @@ router = Router(prefix="/v1/analytics", tags=["analytics"])
 
 READ = Depends(require("analytics:read"))
 WRITE = Depends(require("analytics:write"))
-SESSION = Depends(get_session)
 OPTIONAL_BODY = Body(None, description="what to fit; every field has a default")
 
 
 @router.post("/refresh", status_code=202, response_model=JobOut,
              summary="Start refreshing the scores (a background job; 409 while one runs)")
-def post_refresh(request: Request, body: RefreshIn | None = OPTIONAL_BODY,
+def post_refresh(session: SessionDep, request: Request, body: RefreshIn | None = OPTIONAL_BODY,
                  idempotency_key: str | None = IdempotencyKeyHeader,
-                 tenant: Tenant = WRITE, session: Session = SESSION) -> Response:
+                 tenant: Tenant = WRITE) -> Response:
     params = body or RefreshIn()
     started: list[str] = []
 
@@ -57,82 +56,79 @@ def post_refresh(request: Request, body: RefreshIn | None = OPTIONAL_BODY,
         return job
 
     response = create(request, session, tenant, idempotency_key, body, start, status=202)
-    if started:  # committed by now; a replayed response started nothing
-        service.run_in_background(request.app.state.sessionmaker, started[0])
+    if started:  # run once the job is committed (after the response); a replay starts nothing
+        response.background = BackgroundTask(service.run_in_background,
+                                             request.app.state.sessionmaker, started[0])
     return response
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A refresh job and its progress")
-def get_job(job_id: str, tenant: Tenant = READ, session: Session = SESSION) -> JobOut:
+def get_job(session: SessionDep, job_id: str, tenant: Tenant = READ) -> JobOut:
     return service.get_job(session, tenant, job_id)
 
 
 @router.get("/jobs", response_model=Page[JobOut], summary="Refresh jobs, newest first")
-def get_jobs(limit: int = Query(20, ge=1, le=200), cursor: str | None = None,
-             tenant: Tenant = READ, session: Session = SESSION) -> Page[JobOut]:
+def get_jobs(session: SessionDep, limit: int = Query(20, ge=1, le=200), cursor: str | None = None,
+             tenant: Tenant = READ) -> Page[JobOut]:
     return service.list_jobs(session, tenant, limit=limit, cursor=cursor)
 
 
 @router.get("/runs", response_model=Page[RunOut],
             summary="Runs (fitted models, holdout checks), newest first: the first is current")
-def get_runs(limit: int = Query(20, ge=1, le=200), cursor: str | None = None,
-             tenant: Tenant = READ, session: Session = SESSION) -> Page[RunOut]:
+def get_runs(session: SessionDep, limit: int = Query(20, ge=1, le=200), cursor: str | None = None,
+             tenant: Tenant = READ) -> Page[RunOut]:
     return service.list_runs(session, tenant, limit=limit, cursor=cursor)
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, summary="One run")
-def get_run(run_id: str, tenant: Tenant = READ, session: Session = SESSION) -> RunOut:
+def get_run(session: SessionDep, run_id: str, tenant: Tenant = READ) -> RunOut:
     return service.get_run(session, tenant, run_id)
 
 
 @router.get("/members/{member_id}", response_model=MemberScoresOut,
             summary="A member's scores: P(alive), expected purchases, CLV, RFM, stage")
-def get_member_scores(member_id: str, tenant: Tenant = READ,
-                      session: Session = SESSION) -> MemberScoresOut:
+def get_member_scores(session: SessionDep, member_id: str,
+                      tenant: Tenant = READ) -> MemberScoresOut:
     return service.member_scores(session, tenant, member_id)
 
 
 @router.get("/segments", response_model=SegmentsOut,
             summary="Members per RFM segment and lifecycle stage, and the saved segments")
-def get_segments(tenant: Tenant = READ, session: Session = SESSION) -> SegmentsOut:
+def get_segments(session: SessionDep, tenant: Tenant = READ) -> SegmentsOut:
     return service.segments_overview(session, tenant)
 
 
 @router.post("/segments", status_code=201, response_model=SavedSegmentOut,
              summary="Save a segment: a named rule over the scores")
-def post_segment(request: Request, body: SegmentCreate,
+def post_segment(session: SessionDep, request: Request, body: SegmentCreate,
                  idempotency_key: str | None = IdempotencyKeyHeader,
-                 tenant: Tenant = WRITE, session: Session = SESSION) -> Response:
+                 tenant: Tenant = WRITE) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.create_segment(session, tenant, body))
 
 
 @router.get("/segments/{segment_id}", response_model=SavedSegmentOut,
             summary="A saved segment and how many members match it")
-def get_segment(segment_id: str, tenant: Tenant = READ,
-                session: Session = SESSION) -> SavedSegmentOut:
+def get_segment(session: SessionDep, segment_id: str, tenant: Tenant = READ) -> SavedSegmentOut:
     return service.get_segment(session, tenant, segment_id)
 
 
 @router.delete("/segments/{segment_id}", status_code=204, summary="Delete a saved segment")
-def delete_segment(segment_id: str, tenant: Tenant = WRITE,
-                   session: Session = SESSION) -> Response:
+def delete_segment(session: SessionDep, segment_id: str, tenant: Tenant = WRITE) -> Response:
     service.delete_segment(session, tenant, segment_id)
-    session.commit()
     return Response(status_code=204)
 
 
 @router.get("/segments/{segment_id}/members", response_model=Page[SegmentMemberOut],
             summary="The members a saved segment selects, with their key scores")
-def get_segment_members(segment_id: str, limit: int = Query(100, ge=1, le=200),
-                        cursor: str | None = None, tenant: Tenant = READ,
-                        session: Session = SESSION) -> Page[SegmentMemberOut]:
+def get_segment_members(session: SessionDep, segment_id: str, limit: int = Query(100, ge=1, le=200),
+                        cursor: str | None = None, tenant: Tenant = READ) -> Page[SegmentMemberOut]:
     return service.segment_members(session, tenant, segment_id, limit=limit, cursor=cursor)
 
 
 @router.get("/cohorts", response_model=CohortsOut,
             summary="Monthly acquisition cohorts: retention and revenue by month since")
-def get_cohorts(tenant: Tenant = READ, session: Session = SESSION) -> CohortsOut:
+def get_cohorts(session: SessionDep, tenant: Tenant = READ) -> CohortsOut:
     return service.cohorts(session, tenant)
 
 
@@ -140,8 +136,8 @@ def get_cohorts(tenant: Tenant = READ, session: Session = SESSION) -> CohortsOut
             summary="A chart of the latest run: cohort heatmap, P(alive), CLV, holdout fit",
             responses={200: {"description": "the chart",
                              "content": {"image/png": {}, "image/svg+xml": {}}}})
-def get_plot(name: PlotName, fmt: Literal["png", "svg"], tenant: Tenant = READ,
-             session: Session = SESSION) -> Response:
+def get_plot(session: SessionDep, name: PlotName, fmt: Literal["png", "svg"],
+             tenant: Tenant = READ) -> Response:
     content = service.plot(session, tenant, name, fmt)
     return Response(content, media_type=service.MEDIA_TYPES[fmt],
                     headers={"Cache-Control": "private, max-age=60"})

@@ -3,8 +3,8 @@
 The same key with the same request replays the first response (status and body, errors
 included); the same key with a different request is a 422 problem. The key row is written in
 the same transaction as the work it guards, so a crash can never leave one without the other,
-and two concurrent requests with one key cannot both do the work: the loser's transaction
-fails on the key's primary key, rolls back, and replays the winner's response.
+and two concurrent requests with one key cannot both do the work: the second one's insert of
+the key waits for the first's transaction, then finds the key taken and replays its response.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Integer, String, delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Integer, String, delete, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant
@@ -59,44 +60,72 @@ def _replay(row: IdempotencyKey, fingerprint: str) -> Outcome:
                    problem=isinstance(body, dict) and "type" in body and "status" in body)
 
 
+IN_PROGRESS = 0  # status of a key whose request has not finished (never seen committed)
+
+
 def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str, payload: str,
-                   produce: Callable[[], tuple[int, Any]], *, ttl_hours: int = 24) -> Outcome:
+                   produce: Callable[[], tuple[int, Any]], *, ttl_hours: int = 24,
+                   instance: str | None = None) -> Outcome:
     """Run ``produce`` (which does the work in ``session`` and returns status and JSON body)
-    once per key, committing the work and the key together."""
+    once per key. Nothing is committed here: the caller's unit of work commits the work and
+    the key row together."""
     if key is None:
         status, body = produce()
-        session.commit()
         return Outcome(status, body)
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
                       slug="invalid-idempotency-key")
     fingerprint = request_fingerprint(route, payload)
-    existing = session.get(IdempotencyKey, (tenant.id, key))
-    if existing is not None:
-        if existing.created_at >= utcnow() - dt.timedelta(hours=ttl_hours):
-            return _replay(existing, fingerprint)
-        session.delete(existing)
-        session.flush()
+    winner = _claim(session, tenant, key, fingerprint, ttl_hours)
+    if winner is not None:
+        return _replay(winner, fingerprint)
+    # Stripe saves the outcome of a request that ran, failures included: the work is undone
+    # (back to the savepoint), the key and its problem stay
+    savepoint = session.begin_nested()
     try:
         status, body = produce()
+        savepoint.commit()
         problem = False
     except Problem as exc:
+        savepoint.rollback()
         if exc.status >= 500:
             raise
-        # Stripe saves the outcome of a request that ran, failures included.
-        session.rollback()
-        status, body, problem = exc.status, exc.to_dict(), True
-    session.add(IdempotencyKey(tenant_id=tenant.id, key=key, request_hash=fingerprint,
-                               status_code=status, body=body, created_at=utcnow()))
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        winner = session.get(IdempotencyKey, (tenant.id, key))
-        if winner is None:
-            raise IdempotencyInProgress("retry this request in a moment") from None
-        return _replay(winner, fingerprint)
+        status, body, problem = exc.status, exc.to_dict(instance), True
+    except BaseException:
+        savepoint.rollback()
+        raise
+    session.execute(update(IdempotencyKey)
+                    .where(IdempotencyKey.tenant_id == tenant.id, IdempotencyKey.key == key)
+                    .values(status_code=status, body=body))
     return Outcome(status, body, problem=problem)
+
+
+def _claim(session: Session, tenant: Tenant, key: str, fingerprint: str,
+           ttl_hours: int) -> IdempotencyKey | None:
+    """Insert the key row (in progress), or return the row of the request that holds it.
+
+    On PostgreSQL a concurrent insert of the same key waits for the holder's transaction:
+    when the holder commits, ``ON CONFLICT DO NOTHING`` inserts nothing and the holder's row
+    is read and replayed; when it rolls back, this request takes the key and does the work.
+    SQLite runs one writer at a time (``BEGIN IMMEDIATE``), so the first read already sees it."""
+    existing = session.get(IdempotencyKey, (tenant.id, key), populate_existing=True)
+    if existing is not None:
+        if existing.created_at >= utcnow() - dt.timedelta(hours=ttl_hours):
+            return existing
+        session.delete(existing)
+        session.flush()
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    inserted = session.execute(
+        insert(IdempotencyKey).values(tenant_id=tenant.id, key=key, request_hash=fingerprint,
+                                      status_code=IN_PROGRESS, body={}, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])).rowcount
+    if inserted:
+        return None
+    winner = session.get(IdempotencyKey, (tenant.id, key), populate_existing=True)
+    if winner is None or winner.status_code == IN_PROGRESS:
+        raise IdempotencyInProgress("retry this request in a moment")
+    return winner
 
 
 def purge_expired_keys(session: Session, ttl_hours: int = 24) -> int:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
 from haina.core.errors import Invalid, not_found
-from haina.core.http import IdempotencyKeyHeader, Router, create, get_session, json_out
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create, json_out
 from haina.core.pagination import Page
 from haina.inventory import service
 from haina.inventory.schemas import (
@@ -25,7 +25,8 @@ router = Router(prefix="/v1", tags=["inventory"])
 READ, WRITE = require("inventory:read"), require("inventory:write")
 
 
-def _variant_id(session: Session, tenant: Tenant, variant_id: str | None, sku: str | None) -> tuple[str, str]:
+def _variant_id(session: Session, tenant: Tenant, variant_id: str | None,
+                sku: str | None) -> tuple[str, str]:
     if bool(variant_id) == bool(sku):
         raise Invalid("give exactly one of variant_id or sku")
     if sku:
@@ -38,33 +39,31 @@ def _variant_id(session: Session, tenant: Tenant, variant_id: str | None, sku: s
 
 
 @router.post("/locations", status_code=201, response_model=LocationOut)
-def create_location(body: LocationCreate, request: Request, tenant: Tenant = Depends(WRITE),
-                    session: Session = Depends(get_session),
+def create_location(session: SessionDep, body: LocationCreate, request: Request,
+                    tenant: Tenant = Depends(WRITE),
                     idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.create_location(session, tenant, body))
 
 
 @router.get("/locations", response_model=Page[LocationOut])
-def list_locations(limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
-                   tenant: Tenant = Depends(READ),
-                   session: Session = Depends(get_session)) -> Page[LocationOut]:
+def list_locations(session: SessionDep, limit: int = Query(50, ge=1, le=200),
+                   cursor: str | None = None, tenant: Tenant = Depends(READ)) -> Page[LocationOut]:
     return service.list_locations(session, tenant, limit, cursor)
 
 
 @router.get("/inventory/levels", response_model=list[LevelOut],
             summary="Stock of a variant at each location")
-def get_levels(variant_id: str | None = None, sku: str | None = None,
-               tenant: Tenant = Depends(READ),
-               session: Session = Depends(get_session)) -> list[LevelOut]:
+def get_levels(session: SessionDep, variant_id: str | None = None, sku: str | None = None,
+               tenant: Tenant = Depends(READ)) -> list[LevelOut]:
     vid, _ = _variant_id(session, tenant, variant_id, sku)
     return service.levels(session, tenant, vid)
 
 
 @router.post("/inventory/adjustments", status_code=201, response_model=AdjustmentOut,
              summary="Receive, count or write off stock, with a reason")
-def adjust(body: AdjustmentCreate, request: Request, tenant: Tenant = Depends(WRITE),
-           session: Session = Depends(get_session),
+def adjust(session: SessionDep, body: AdjustmentCreate, request: Request,
+           tenant: Tenant = Depends(WRITE),
            idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     def run() -> AdjustmentOut:
         vid, _ = _variant_id(session, tenant, body.variant_id, body.sku)
@@ -74,16 +73,16 @@ def adjust(body: AdjustmentCreate, request: Request, tenant: Tenant = Depends(WR
 
 
 @router.get("/inventory/adjustments", response_model=Page[AdjustmentOut])
-def list_adjustments(variant_id: str | None = None, limit: int = Query(50, ge=1, le=200),
-                     cursor: str | None = None, tenant: Tenant = Depends(READ),
-                     session: Session = Depends(get_session)) -> Page[AdjustmentOut]:
+def list_adjustments(session: SessionDep, variant_id: str | None = None,
+                     limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                     tenant: Tenant = Depends(READ)) -> Page[AdjustmentOut]:
     return service.list_adjustments(session, tenant, variant_id, limit, cursor)
 
 
 @router.post("/reservations", status_code=201, response_model=ReservationOut,
              summary="Hold units for a while (a cart, an app's checkout)")
-def hold(body: ReservationCreate, request: Request, tenant: Tenant = Depends(WRITE),
-         session: Session = Depends(get_session),
+def hold(session: SessionDep, body: ReservationCreate, request: Request,
+         tenant: Tenant = Depends(WRITE),
          idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     def run() -> ReservationOut:
         vid, sku = _variant_id(session, tenant, body.variant_id, body.sku)
@@ -93,14 +92,12 @@ def hold(body: ReservationCreate, request: Request, tenant: Tenant = Depends(WRI
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut)
-def get_reservation(reservation_id: str, tenant: Tenant = Depends(READ),
-                    session: Session = Depends(get_session)) -> ReservationOut:
+def get_reservation(session: SessionDep, reservation_id: str,
+                    tenant: Tenant = Depends(READ)) -> ReservationOut:
     return service.get_reservation(session, tenant, reservation_id)
 
 
 @router.delete("/reservations/{reservation_id}", response_model=ReservationOut)
-def release(reservation_id: str, tenant: Tenant = Depends(WRITE),
-            session: Session = Depends(get_session)) -> Response:
+def release(session: SessionDep, reservation_id: str, tenant: Tenant = Depends(WRITE)) -> Response:
     out = service.release_hold(session, tenant, reservation_id)
-    session.commit()
     return json_out(out)

@@ -5,10 +5,9 @@ import datetime as dt
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, Router, create, get_session, json_out
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create, json_out
 from haina.core.pagination import Page
 from haina.orders import service
 from haina.orders.schemas import (
@@ -31,41 +30,39 @@ READ, WRITE = require("orders:read"), require("orders:write")
 @router.post("/orders", status_code=201, response_model=OrderOut,
              summary="Place an order: price it, hold its stock, await payment",
              responses={409: {"description": "out-of-stock (problem+json)"}})
-def place_order(body: OrderCreate, request: Request, tenant: Tenant = Depends(WRITE),
-                session: Session = Depends(get_session),
+def place_order(session: SessionDep, body: OrderCreate, request: Request,
+                tenant: Tenant = Depends(WRITE),
                 idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.place_order(session, tenant, body))
 
 
 @router.get("/orders", response_model=Page[OrderOut], summary="List orders (newest first)")
-def list_orders(status: str | None = None, member_id: str | None = None,
+def list_orders(session: SessionDep, status: str | None = None, member_id: str | None = None,
                 channel: str | None = None, created_gte: dt.datetime | None = None,
                 created_lt: dt.datetime | None = None, limit: int = Query(50, ge=1, le=200),
-                cursor: str | None = None, tenant: Tenant = Depends(READ),
-                session: Session = Depends(get_session)) -> Page[OrderOut]:
+                cursor: str | None = None, tenant: Tenant = Depends(READ)) -> Page[OrderOut]:
     return service.list_orders(session, tenant, status=status, member_id=member_id,
                                channel=channel, created_gte=created_gte, created_lt=created_lt,
                                limit=limit, cursor=cursor)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: str, tenant: Tenant = Depends(READ),
-              session: Session = Depends(get_session)) -> OrderOut:
+def get_order(session: SessionDep, order_id: str, tenant: Tenant = Depends(READ)) -> OrderOut:
     return service.get_order(session, tenant, order_id)
 
 
 @router.get("/orders/{order_id}/timeline", response_model=list[TimelineEntry],
             summary="What happened to the order, oldest first")
-def order_timeline(order_id: str, tenant: Tenant = Depends(READ),
-                   session: Session = Depends(get_session)) -> list[TimelineEntry]:
+def order_timeline(session: SessionDep, order_id: str,
+                   tenant: Tenant = Depends(READ)) -> list[TimelineEntry]:
     return service.timeline(session, tenant, order_id)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut,
              summary="Cancel (releases stock; refunds a paid order in full)")
-def cancel_order(order_id: str, request: Request, body: CancelIn | None = None,
-                 tenant: Tenant = Depends(WRITE), session: Session = Depends(get_session),
+def cancel_order(session: SessionDep, order_id: str, request: Request, body: CancelIn | None = None,
+                 tenant: Tenant = Depends(WRITE),
                  idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     reason = (body or CancelIn()).reason
     return create(request, session, tenant, idempotency_key, body,
@@ -74,40 +71,36 @@ def cancel_order(order_id: str, request: Request, body: CancelIn | None = None,
 
 @router.post("/orders/{order_id}/shipments", status_code=201, response_model=OrderOut,
              summary="Ship some or all of a paid order")
-def ship(order_id: str, body: ShipmentIn, request: Request, tenant: Tenant = Depends(WRITE),
-         session: Session = Depends(get_session),
+def ship(session: SessionDep, order_id: str, body: ShipmentIn, request: Request,
+         tenant: Tenant = Depends(WRITE),
          idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.add_shipment(session, tenant, order_id, body))
 
 
 @router.post("/orders/{order_id}/complete", response_model=OrderOut)
-def complete(order_id: str, tenant: Tenant = Depends(WRITE),
-             session: Session = Depends(get_session)) -> Response:
+def complete(session: SessionDep, order_id: str, tenant: Tenant = Depends(WRITE)) -> Response:
     out = service.complete_order(session, tenant, order_id)
-    session.commit()
     return json_out(out)
 
 
 @router.post("/carts", status_code=201, response_model=CartOut)
-def create_cart(body: CartCreate, request: Request, tenant: Tenant = Depends(WRITE),
-                session: Session = Depends(get_session),
+def create_cart(session: SessionDep, body: CartCreate, request: Request,
+                tenant: Tenant = Depends(WRITE),
                 idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.create_cart(session, tenant, body))
 
 
 @router.get("/carts/{cart_id}", response_model=CartOut, summary="A cart, priced now")
-def get_cart(cart_id: str, tenant: Tenant = Depends(READ),
-             session: Session = Depends(get_session)) -> CartOut:
+def get_cart(session: SessionDep, cart_id: str, tenant: Tenant = Depends(READ)) -> CartOut:
     return service.get_cart(session, tenant, cart_id)
 
 
 @router.post("/carts/{cart_id}/lines", response_model=CartOut, summary="Add units of a SKU")
-def add_line(cart_id: str, body: LineIn, tenant: Tenant = Depends(WRITE),
-             session: Session = Depends(get_session)) -> Response:
+def add_line(session: SessionDep, cart_id: str, body: LineIn,
+             tenant: Tenant = Depends(WRITE)) -> Response:
     out = service.add_cart_line(session, tenant, cart_id, body)
-    session.commit()
     return json_out(out)
 
 
@@ -116,17 +109,16 @@ class QuantityIn(BaseModel):
 
 
 @router.put("/carts/{cart_id}/lines/{sku}", response_model=CartOut, summary="Set a line's quantity")
-def set_line(cart_id: str, sku: str, body: QuantityIn, tenant: Tenant = Depends(WRITE),
-             session: Session = Depends(get_session)) -> Response:
+def set_line(session: SessionDep, cart_id: str, sku: str, body: QuantityIn,
+             tenant: Tenant = Depends(WRITE)) -> Response:
     out = service.set_cart_line(session, tenant, cart_id, sku, body.quantity)
-    session.commit()
     return json_out(out)
 
 
 @router.post("/carts/{cart_id}/checkout", status_code=201, response_model=OrderOut,
              summary="Turn the cart into an order")
-def checkout(cart_id: str, body: CheckoutIn, request: Request, tenant: Tenant = Depends(WRITE),
-             session: Session = Depends(get_session),
+def checkout(session: SessionDep, cart_id: str, body: CheckoutIn, request: Request,
+             tenant: Tenant = Depends(WRITE),
              idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.checkout_cart(session, tenant, cart_id, body))

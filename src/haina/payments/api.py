@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, Router, create, get_session
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
 from haina.core.pagination import Page
 from haina.payments import ledger, service
 from haina.payments.schemas import (
@@ -37,30 +36,30 @@ def _declined(out: PaymentIntentOut):
 @router.post("/payment_intents", status_code=201, response_model=PaymentIntentOut,
              summary="Pay an order (sandbox test cards in the docs)",
              responses={402: {"description": "payment-failed (problem+json)"}})
-def create_intent(body: PaymentIntentCreate, request: Request, tenant: Tenant = Depends(WRITE),
-                  session: Session = Depends(get_session),
+def create_intent(session: SessionDep, body: PaymentIntentCreate, request: Request,
+                  tenant: Tenant = Depends(WRITE),
                   idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.create_intent(session, tenant, body), answer=_declined)
 
 
 @router.get("/payment_intents", response_model=Page[PaymentIntentOut])
-def list_intents(order_id: str | None = None, limit: int = Query(50, ge=1, le=200),
-                 cursor: str | None = None, tenant: Tenant = Depends(READ),
-                 session: Session = Depends(get_session)) -> Page[PaymentIntentOut]:
+def list_intents(session: SessionDep, order_id: str | None = None,
+                 limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                 tenant: Tenant = Depends(READ)) -> Page[PaymentIntentOut]:
     return service.list_intents(session, tenant, order_id, limit, cursor)
 
 
 @router.get("/payment_intents/{intent_id}", response_model=PaymentIntentOut)
-def get_intent(intent_id: str, tenant: Tenant = Depends(READ),
-               session: Session = Depends(get_session)) -> PaymentIntentOut:
+def get_intent(session: SessionDep, intent_id: str,
+               tenant: Tenant = Depends(READ)) -> PaymentIntentOut:
     return service.get_intent(session, tenant, intent_id)
 
 
 @router.post("/payment_intents/{intent_id}/capture", response_model=PaymentIntentOut,
              responses={402: {"description": "payment-failed (problem+json)"}})
-def capture(intent_id: str, request: Request, body: CaptureIn | None = None,
-            tenant: Tenant = Depends(WRITE), session: Session = Depends(get_session),
+def capture(session: SessionDep, intent_id: str, request: Request, body: CaptureIn | None = None,
+            tenant: Tenant = Depends(WRITE),
             idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     amount = body.amount if body else None
     return create(request, session, tenant, idempotency_key, body,
@@ -70,8 +69,7 @@ def capture(intent_id: str, request: Request, body: CaptureIn | None = None,
 
 @router.post("/payment_intents/{intent_id}/cancel", response_model=PaymentIntentOut,
              summary="Release an authorisation")
-def cancel(intent_id: str, request: Request, tenant: Tenant = Depends(WRITE),
-           session: Session = Depends(get_session),
+def cancel(session: SessionDep, intent_id: str, request: Request, tenant: Tenant = Depends(WRITE),
            idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, None,
                   lambda: service.cancel_intent(session, tenant, intent_id), status=200)
@@ -79,24 +77,24 @@ def cancel(intent_id: str, request: Request, tenant: Tenant = Depends(WRITE),
 
 @router.post("/refunds", status_code=201, response_model=RefundOut,
              summary="Refund part or all of a captured payment")
-def refund(body: RefundCreate, request: Request, tenant: Tenant = Depends(WRITE),
-           session: Session = Depends(get_session),
+def refund(session: SessionDep, body: RefundCreate, request: Request,
+           tenant: Tenant = Depends(WRITE),
            idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.refund(session, tenant, body))
 
 
 @router.get("/refunds", response_model=Page[RefundOut])
-def list_refunds(order_id: str | None = None, limit: int = Query(50, ge=1, le=200),
-                 cursor: str | None = None, tenant: Tenant = Depends(READ),
-                 session: Session = Depends(get_session)) -> Page[RefundOut]:
+def list_refunds(session: SessionDep, order_id: str | None = None,
+                 limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                 tenant: Tenant = Depends(READ)) -> Page[RefundOut]:
     return service.list_refunds(session, tenant, order_id, limit, cursor)
 
 
 @router.post("/payouts", status_code=201, response_model=PayoutOut,
              summary="Pay the merchant what the platform owes")
-def payout(body: PayoutCreate, request: Request, tenant: Tenant = Depends(WRITE),
-           session: Session = Depends(get_session),
+def payout(session: SessionDep, body: PayoutCreate, request: Request,
+           tenant: Tenant = Depends(WRITE),
            idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.create_payout(session, tenant, body.amount))
@@ -104,15 +102,13 @@ def payout(body: PayoutCreate, request: Request, tenant: Tenant = Depends(WRITE)
 
 @router.get("/ledger/balances", response_model=list[BalanceOut], tags=["ledger"],
             summary="Account balances, derived from the journal")
-def balances(tenant: Tenant = Depends(LEDGER),
-             session: Session = Depends(get_session)) -> list[BalanceOut]:
+def balances(session: SessionDep, tenant: Tenant = Depends(LEDGER)) -> list[BalanceOut]:
     return ledger.balances(session, tenant)
 
 
 @router.get("/ledger/entries", response_model=Page[JournalEntryOut], tags=["ledger"])
-def entries(ref_id: str | None = None, kind: str | None = None,
+def entries(session: SessionDep, ref_id: str | None = None, kind: str | None = None,
             limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
-            tenant: Tenant = Depends(LEDGER),
-            session: Session = Depends(get_session)) -> Page[JournalEntryOut]:
+            tenant: Tenant = Depends(LEDGER)) -> Page[JournalEntryOut]:
     return ledger.list_entries(session, tenant, ref_id=ref_id, kind=kind, limit=limit,
                                cursor=cursor)

@@ -3,11 +3,10 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import Depends, Query
-from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
 from haina.core.events import EventOut, list_events
-from haina.core.http import Router, get_session
+from haina.core.http import Router, SessionDep
 from haina.core.pagination import Page
 from haina.platform import service
 from haina.platform.auth import current_tenant, require
@@ -17,25 +16,23 @@ router = Router(prefix="/v1", tags=["platform"])
 
 
 @router.get("/events", response_model=Page[EventOut], summary="List domain events (the outbox)")
-def get_events(type: str | None = Query(None, description="exact type, or a prefix such as order.*"),
-               subject_id: str | None = None,
-               created_gte: dt.datetime | None = None, created_lt: dt.datetime | None = None,
-               limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
-               tenant: Tenant = Depends(require("events:read")),
-               session: Session = Depends(get_session)) -> Page[EventOut]:
+def get_events(session: SessionDep,
+               type: str | None = Query(None, description="exact type, or a prefix such as order.*"),
+               subject_id: str | None = None, created_gte: dt.datetime | None = None,
+               created_lt: dt.datetime | None = None, limit: int = Query(50, ge=1, le=200),
+               cursor: str | None = None,
+               tenant: Tenant = Depends(require("events:read"))) -> Page[EventOut]:
     return list_events(session, tenant, type=type, subject_id=subject_id,
                        created_gte=created_gte, created_lt=created_lt, limit=limit, cursor=cursor)
 
 
 @router.get("/tenant", response_model=TenantOut, summary="The merchant this credential acts for")
-def get_tenant(tenant: Tenant = Depends(current_tenant),
-               session: Session = Depends(get_session)) -> TenantOut:
+def get_tenant(session: SessionDep, tenant: Tenant = Depends(current_tenant)) -> TenantOut:
     return service.get_tenant(session, tenant.id)
 
 
 @router.put("/tenant/settings", response_model=TenantOut, summary="Replace the merchant's settings")
-def put_settings(body: TenantSettings, tenant: Tenant = Depends(require("*:write")),
-                 session: Session = Depends(get_session)) -> TenantOut:
+def put_settings(session: SessionDep, body: TenantSettings,
+                 tenant: Tenant = Depends(require("*:write"))) -> TenantOut:
     out = service.update_tenant_settings(session, tenant, body)
-    session.commit()
     return out

@@ -40,11 +40,10 @@ def create_tenant(session: Session, slug: str, name: str | None = None,
         raise Invalid(str(exc)) from None
     row = TenantRow(id=new_id("tenant"), slug=slug, name=name or slug, currency=currency,
                     settings=(settings or TenantSettings()).model_dump(), created_at=utcnow())
-    session.add(row)
     try:
-        session.flush()
+        with session.begin_nested():  # a taken slug undoes this insert only
+            session.add(row)
     except IntegrityError:
-        session.rollback()
         raise Conflict(f"a tenant with slug {slug!r} already exists",
                        slug="tenant-exists") from None
     record_event(session, row.id, "tenant.created", row.id, {"slug": slug})
