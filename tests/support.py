@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 
 import haina.models_registry  # noqa: F401
 from haina.core.context import Tenant
@@ -32,6 +32,7 @@ def database_from_template(request, backend: str, directory: Path, prefix: str) 
         path = directory / "haina.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
+        check_event_streams(f"sqlite:///{path}")
         return
     cluster = request.getfixturevalue("pg_cluster")
     template = request.getfixturevalue("pg_template")
@@ -41,10 +42,48 @@ def database_from_template(request, backend: str, directory: Path, prefix: str) 
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
     try:
         yield cluster.url(name)
+        check_event_streams(cluster.url(name))
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def lifecycles() -> list:
+    from haina.orders.service import ORDER_LIFECYCLE
+    from haina.payments.service import PAYMENT_INTENT_LIFECYCLE
+    return [ORDER_LIFECYCLE, PAYMENT_INTENT_LIFECYCLE]
+
+
+def event_stream_problems(url: str) -> list[str]:
+    """Every object's events in the database, walked through its module's lifecycle table."""
+    from haina.core.events import Event
+    streams: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+    by_prefix = {lc.event_prefix: lc for lc in lifecycles()}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            table = Event.__table__
+            for subject, type_, data in conn.execute(
+                    select(table.c.subject_id, table.c.type, table.c.data).order_by(table.c.id)):
+                prefix = type_.split(".", 1)[0] + "."
+                if prefix in by_prefix and subject:
+                    status = data.get("status") if isinstance(data, dict) else None
+                    streams.setdefault((prefix, subject), []).append((type_, status))
+    finally:
+        engine.dispose()
+    problems = []
+    for (prefix, subject), stream in streams.items():
+        problems += [f"{subject}: {p}" for p in by_prefix[prefix].walk(stream)]
+    return problems
+
+
+def check_event_streams(url: str) -> None:
+    """Fail the test whose events tell of a transition its lifecycle table does not have."""
+    import pytest
+    problems = event_stream_problems(url)
+    if problems:
+        pytest.fail("event streams outside their lifecycle tables:\n" + "\n".join(problems[:20]))
 
 
 def build_schema(engine: Engine) -> None:

@@ -89,3 +89,16 @@ def test_one_request_asks_for_one_session():
         @router.get("/two")
         def two(a: SessionDep, b: SessionDep) -> dict:
             return {}
+
+
+def test_the_lifecycle_walk_finds_a_transition_not_in_the_table():
+    from haina.orders.service import ORDER_LIFECYCLE
+    ok = [("order.created", "pending_payment"), ("order.paid", "paid"),
+          ("order.cancelled", "cancelled")]
+    assert ORDER_LIFECYCLE.walk(ok) == []
+    # what cancelling a paid order told before the checkout flow existed
+    old = [("order.created", "pending_payment"), ("order.paid", "paid"),
+           ("order.refunded", "refunded"), ("order.cancelled", "cancelled")]
+    assert ORDER_LIFECYCLE.walk(old) == [
+        "order.cancelled: refunded → cancelled is not in the order table"]
+    assert ORDER_LIFECYCLE.walk([("order.teleported", "paid")]) != []

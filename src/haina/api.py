@@ -55,7 +55,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.sessionmaker = make_sessionmaker(engine)
     install_problem_handlers(app)
 
+    from haina.carts.api import router as carts
     from haina.catalog.api import router as catalog
+    from haina.checkout.api import router as checkout
     from haina.inventory.api import router as inventory
     from haina.members.api import router as members
     from haina.orders.api import router as orders
@@ -68,7 +70,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         optional = ()
 
     # routes are matched in turn: the busiest first
-    for router in (orders, payments, catalog, inventory, members, platform, *optional):
+    for router in (orders, payments, checkout, carts, catalog, inventory, members, platform,
+                   *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     check_units_of_work(app)
 

@@ -30,6 +30,8 @@ from haina.core.ids import new_id
 from haina.core.money import Money
 from haina.inventory import service as inventory
 from haina.inventory.schemas import LocationCreate
+from haina.orders.schemas import OrderLineRecord, OrderRecord
+from haina.orders.service import order_record, price_lines
 from haina.platform import service as platform
 from haina.platform.schemas import TenantSettings
 
@@ -205,8 +207,8 @@ def _members_and_history(session: Session, tenant: Tenant, rnd: random.Random, n
     channels, weights = zip(*CHANNELS)
     with _progress(console) as progress:
         task = progress.add_task(f"{tenant.slug}: members and orders", total=n)
-        order_rows: list[dict] = []
-        line_rows: list[dict] = []
+        order_rows: list[OrderRecord] = []
+        line_rows: list[OrderLineRecord] = []
         captures: list[tuple[str, int, str, dt.datetime]] = []
         purchases: list[tuple[str, str, int, dt.datetime]] = []
         for i in range(n):
@@ -255,19 +257,20 @@ def _historical_order(rnd: random.Random, tenant: Tenant, member_id: str, channe
         picks.append((rnd.choice(tires)[0], rnd.choice([2, 4, 4, 1])))
     for _ in range(rnd.choice([1, 1, 1, 2, 3]) if not picks or rnd.random() < 0.4 else 0):
         picks.append((rnd.choice(other or tires)[0], rnd.randint(1, 3)))
-    lines, seen = [], set()
+    lines: list[OrderLineRecord] = []
+    seen: set[str] = set()
     for sku, qty in picks:
         if sku in seen:
             continue
         seen.add(sku)
         ref = refs[sku]
-        lines.append({"id": new_id("order_line"), "tenant_id": tenant.id, "order_id": order_id,
-                      "variant_id": ref.id, "product_id": ref.product_id, "sku": sku,
-                      "title": ref.title, "unit_price_minor": ref.price_minor, "quantity": qty,
-                      "total_minor": ref.price_minor * qty, "shipped_quantity": qty})
+        lines.append(OrderLineRecord(
+            id=new_id("order_line"), tenant_id=tenant.id, order_id=order_id, variant_id=ref.id,
+            product_id=ref.product_id, sku=sku, title=ref.title,
+            unit_price_minor=ref.price_minor, quantity=qty, total_minor=ref.price_minor * qty,
+            shipped_quantity=qty))
     subtotal = sum(ln["total_minor"] for ln in lines)
     settings = tenant.settings
-    from haina.orders.service import price_lines
     t = price_lines(settings, "CNY", subtotal, 0, channel)
     age = (today - at.date()).days
     roll = rnd.random()
@@ -281,17 +284,14 @@ def _historical_order(rnd: random.Random, tenant: Tenant, member_id: str, channe
     elif status == "paid":
         for ln in lines:
             ln["shipped_quantity"] = 0
-    order = {
-        "id": order_id, "tenant_id": tenant.id, "member_id": member_id, "channel": channel,
-        "app_id": None, "location_id": None, "status": status, "refund_status": "none",
-        "currency": "CNY", "subtotal_minor": t["subtotal"], "discount_minor": t["discount"],
-        "shipping_minor": t["shipping"], "tax_minor": t["tax"], "total_minor": t["total"],
-        "paid_minor": 0 if cancelled else t["total"], "refunded_minor": 0,
-        "points_redeemed": 0, "coupon_code": None, "address": None, "note": None,
-        "metadata": {"source": "demo"}, "hold_expires_at": None, "created_at": at,
-        "updated_at": at, "paid_at": None if cancelled else paid_at,
-        "fulfilled_at": paid_at + dt.timedelta(days=1) if status in ("fulfilled", "completed") else None,
-        "completed_at": paid_at + dt.timedelta(days=7) if status == "completed" else None,
-        "cancelled_at": at + dt.timedelta(minutes=30) if cancelled else None,
-        "cancel_reason": "payment_timeout" if cancelled else None}
+    order = order_record(
+        id=order_id, tenant_id=tenant.id, member_id=member_id, channel=channel, status=status,
+        currency="CNY", subtotal_minor=t["subtotal"], discount_minor=t["discount"],
+        shipping_minor=t["shipping"], tax_minor=t["tax"], total_minor=t["total"],
+        paid_minor=0 if cancelled else t["total"], metadata={"source": "demo"}, created_at=at,
+        paid_at=None if cancelled else paid_at,
+        fulfilled_at=paid_at + dt.timedelta(days=1) if status in ("fulfilled", "completed") else None,
+        completed_at=paid_at + dt.timedelta(days=7) if status == "completed" else None,
+        cancelled_at=at + dt.timedelta(minutes=30) if cancelled else None,
+        cancel_reason="payment_timeout" if cancelled else None)
     return order, lines

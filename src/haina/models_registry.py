@@ -1,6 +1,7 @@
 """Imports every module's tables so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from haina.analytics import models as analytics_models  # noqa: F401
+from haina.carts import models as carts_models  # noqa: F401
 from haina.catalog import models as catalog_models  # noqa: F401
 from haina.core import events, idempotency  # noqa: F401
 from haina.inventory import models as inventory_models  # noqa: F401

@@ -23,10 +23,10 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.analytics.service import run_queued_jobs
     from haina.inventory import service as inventory
     from haina.members import service as members
-    from haina.orders import service as orders
+    from haina.checkout import service as checkout
     ttl = get_settings().idempotency_ttl_hours
     return [
-        ("orders_expired", lambda s: orders.cancel_expired_orders(s, utcnow())),
+        ("orders_expired", lambda s: checkout.cancel_expired_orders(s, utcnow())),
         ("holds_expired", lambda s: inventory.expire_holds(s, utcnow())),
         ("idempotency_keys_purged", lambda s: purge_expired_keys(s, ttl)),
         ("points_expired", lambda s: members.expire_points(s, utcnow())),

@@ -145,15 +145,15 @@ def test_cancelling_releases_stock_and_refunds_a_paid_order(client):
 def test_unpaid_order_past_its_hold_is_cancelled_by_the_worker(client, sessions):
     import datetime as dt
 
+    from haina.checkout import service as checkout
     from haina.core.db import transaction, utcnow
-    from haina.orders import service as orders
     p = product(client, stock=2)
     o = order(client, quantity=2).json()
     assert available(client, p["id"]) == 0
     with transaction(sessions) as s:
-        assert orders.cancel_expired_orders(s, utcnow()) == 0
+        assert checkout.cancel_expired_orders(s, utcnow()) == 0
     with transaction(sessions) as s:
-        assert orders.cancel_expired_orders(s, utcnow() + dt.timedelta(hours=1)) == 1
+        assert checkout.cancel_expired_orders(s, utcnow() + dt.timedelta(hours=1)) == 1
     got = client.get(f"/v1/orders/{o['id']}").json()
     assert got["status"] == "cancelled" and got["cancel_reason"] == "payment_timeout"
     assert available(client, p["id"]) == 2

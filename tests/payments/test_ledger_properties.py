@@ -107,6 +107,7 @@ class Books:
 
 
 def run(sessions, ops) -> None:
+    from haina.checkout import service as checkout
     from haina.orders import service as orders
     from haina.payments import service as payments
     tenant, _ = make_tenant(sessions, f"ledger-{next(_slugs)}")
@@ -220,7 +221,7 @@ def run(sessions, ops) -> None:
             order_id = choose(op[1], "paid", "pending_payment")
             with sessions() as s:
                 o = orders.get_order(s, tenant, order_id)
-            out, err = attempt(lambda s: orders.cancel_order(s, tenant, order_id))
+            out, err = attempt(lambda s: checkout.cancel_order(s, tenant, order_id))
             if o.status not in ("pending_payment", "paid"):
                 assert err is not None and err.slug == "invalid-state", err
             elif err is not None:

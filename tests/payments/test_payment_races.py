@@ -13,6 +13,7 @@ from sqlalchemy import event, func, select
 
 from haina.catalog import service as catalog
 from haina.catalog.schemas import ProductCreate
+from haina.checkout import service as checkout
 from haina.core.db import transaction
 from haina.core.errors import Problem
 from haina.core.money import Money
@@ -49,7 +50,7 @@ def race(engine, sessions, tenant, first, order_id):
     def cancel() -> None:
         try:
             with transaction(sessions) as s:
-                outcome["cancel"] = orders.cancel_order(s, tenant, order_id).status
+                outcome["cancel"] = checkout.cancel_order(s, tenant, order_id).status
         except Problem as exc:
             outcome["cancel"] = exc
         except Exception as exc:  # noqa: BLE001 — a deadlock, a lock timeout …

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haina.core.money import Money
 
@@ -109,38 +109,84 @@ class OrderOut(BaseModel):
     shipments: list[ShipmentOut] = Field(default_factory=list)
 
 
-class CancelIn(BaseModel):
-    reason: str = Field("requested_by_customer", max_length=200)
 
 
-class CartCreate(BaseModel):
-    member_id: str | None = None
-    channel: Channel = "web"
-    lines: list[LineIn] = Field(default_factory=list, max_length=200)
 
 
-class CartOut(BaseModel):
-    id: str
-    object: str = "cart"
-    status: str
-    member_id: str | None
-    channel: str
-    order_id: str | None
-    lines: list[OrderLineOut]
-    totals: Totals | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
 
 
-class CheckoutIn(BaseModel):
-    location_id: str | None = None
-    address: Address | None = None
-    coupon: str | None = Field(None, max_length=64)
-    points: int = Field(0, ge=0)
-    note: str | None = Field(None, max_length=1000)
 
 
 class TimelineEntry(BaseModel):
     at: dt.datetime
     type: str
     data: dict[str, Any]
+
+
+class OrderState(BaseModel):
+    """Where an order stands, for the modules that act on it (payments, checkout)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    status: str
+    currency: str
+    total_minor: int
+    paid_minor: int
+    refunded_minor: int
+    member_id: str | None
+
+
+class _OrderMilestones(TypedDict, total=False):
+    # set as the order moves on (a new order has none)
+    paid_at: dt.datetime | None
+    fulfilled_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    cancelled_at: dt.datetime | None
+    cancel_reason: str | None
+
+
+class OrderRecord(_OrderMilestones):
+    """One ``orders`` row as placing, importing and the demo loader write it
+    (``orders.service.order_record`` fills the defaults)."""
+
+    id: str
+    tenant_id: str
+    member_id: str | None
+    channel: str
+    app_id: str | None
+    location_id: str | None
+    status: str
+    refund_status: str
+    currency: str
+    subtotal_minor: int
+    discount_minor: int
+    shipping_minor: int
+    tax_minor: int
+    total_minor: int
+    paid_minor: int
+    refunded_minor: int
+    points_redeemed: int
+    coupon_code: str | None
+    address: dict[str, Any] | None
+    note: str | None
+    metadata: dict[str, Any] | None
+    hold_expires_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class OrderLineRecord(TypedDict):
+    """One ``order_lines`` row: the price as it was when the order was placed."""
+
+    id: str
+    tenant_id: str
+    order_id: str
+    variant_id: str
+    product_id: str
+    sku: str
+    title: str
+    unit_price_minor: int
+    quantity: int
+    total_minor: int
+    shipped_quantity: int

@@ -3,11 +3,13 @@
 ``place_order`` is the hot path and runs in one transaction: look up the SKUs (one query),
 claim stock with one conditional UPDATE per distinct SKU, and insert the order, its lines, the
 reservations and the ``order.created`` event (one statement each). An unpaid order holds its
-stock until ``hold_expires_at``; the worker then cancels it and the stock comes back.
+stock until ``hold_expires_at``; the worker then cancels it (``haina.checkout``) and the stock
+comes back.
 
-States: pending_payment → paid → fulfilled → completed; pending_payment or paid → cancelled;
-a full refund makes a paid or fulfilled order ``refunded`` (``refund_status`` tells partial
-refunds apart).
+The states and the events that move between them are one table, ``ORDER_LIFECYCLE``
+(``orders/lifecycle.py``); every change here is checked against it. Orders know nothing of
+payments: payments tells orders what it captured or refunded, and flows that need both (cancel
+a paid order) live in ``haina.checkout``.
 """
 
 from __future__ import annotations
@@ -30,16 +32,17 @@ from haina.core.pagination import Page, paginate
 from haina.core.trusted import construct
 from haina.inventory import service as inventory
 from haina.inventory.schemas import Claim
-from haina.orders.models import Cart, Order, OrderLine, Shipment
+from haina.orders.lifecycle import ORDER_LIFECYCLE as ORDER_LIFECYCLE
+from haina.orders.models import Order, OrderLine, Shipment
 from haina.orders.schemas import (
     Address,
-    CartCreate,
-    CartOut,
-    CheckoutIn,
     LineIn,
     OrderCreate,
     OrderLineOut,
+    OrderLineRecord,
     OrderOut,
+    OrderRecord,
+    OrderState,
     ShipmentIn,
     ShipmentOut,
     TimelineEntry,
@@ -48,9 +51,7 @@ from haina.orders.schemas import (
 from haina.platform import service as platform
 from haina.platform.schemas import TenantSettings
 
-CANCELLABLE = ("pending_payment", "paid")
 _INSERT_ORDER, _INSERT_LINES = insert(Order.__table__), insert(OrderLine.__table__)
-REFUNDABLE = ("paid", "fulfilled", "completed")
 
 
 # ---------------------------------------------------------------- pricing (one place)
@@ -69,12 +70,14 @@ def price_lines(settings: TenantSettings, currency: str, subtotal: int, discount
             "total": subtotal - discount + shipping + tax}
 
 
-def _totals(t: dict[str, int], currency: str) -> Totals:
+def totals_of(t: dict[str, int], currency: str) -> Totals:
     # built from our own rows: construct without re-validating (on every order's path)
     return construct(Totals, **{k: Money.of(v, currency) for k, v in t.items()})
 
 
-def _resolve_lines(session: Session, tenant: Tenant, lines: Sequence[LineIn]):
+def resolve_lines(session: Session, tenant: Tenant, lines: Sequence[LineIn]):
+    """The catalogue entries of ``lines`` by SKU and their one currency (404 for an unknown
+    SKU, 422 for one not for sale or for lines in several currencies)."""
     refs = catalog.variants_by_sku(session, tenant, [line.sku for line in lines])
     missing = [line.sku for line in lines if line.sku not in refs]
     if missing:
@@ -98,7 +101,7 @@ def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut
         # the marketing component (coupons) is not built yet: no code can be valid
         raise NotFound(f"no coupon {data.coupon!r}", slug="coupon-not-found")
     settings = platform.tenant_settings(session, tenant)
-    refs, currency = _resolve_lines(session, tenant, data.lines)
+    refs, currency = resolve_lines(session, tenant, data.lines)
     now = utcnow()
     order_id = new_id("order")
     member_id = None
@@ -119,7 +122,7 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
         session, tenant,
         [Claim(variant_id=refs[ln.sku].id, quantity=ln.quantity, sku=ln.sku) for ln in data.lines],
         order_id=order_id, expires_at=hold_until, location_id=data.location_id)
-    line_rows = []
+    line_rows: list[OrderLineRecord] = []
     for ln in data.lines:
         ref = refs[ln.sku]
         line_rows.append({
@@ -137,7 +140,7 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
             raise Invalid("the points redeemed are worth more than the goods",
                           slug="too-many-points")
     t = price_lines(settings, currency, subtotal, points_discount, data.channel)
-    order = {
+    order: OrderRecord = {
         "id": order_id, "tenant_id": tenant.id, "member_id": member_id, "channel": data.channel,
         "app_id": tenant.app_id, "location_id": data.location_id, "status": "pending_payment",
         "refund_status": "none", "currency": currency, "subtotal_minor": t["subtotal"],
@@ -147,10 +150,11 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
         "address": data.address.model_dump() if data.address else None, "note": data.note,
         "metadata": data.metadata, "hold_expires_at": hold_until, "created_at": now,
         "updated_at": now}
-    insert_rows(session, Order.__table__, order)
-    insert_rows(session, OrderLine.__table__, line_rows)
+    insert_rows(session, Order.__table__, dict(order))
+    insert_rows(session, OrderLine.__table__, list(line_rows))  # type: ignore[arg-type]
     record_event(session, tenant.id, "order.created", order_id,
-                 {"total": Money.of(t["total"], currency).model_dump(mode="json"),
+                 {"status": "pending_payment",
+                  "total": Money.of(t["total"], currency).model_dump(mode="json"),
                   "channel": data.channel, "member_id": member_id,
                   "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in line_rows]})
     return _out_from_values(order, line_rows, [])
@@ -169,13 +173,14 @@ def _line_out(r: dict, currency: str) -> OrderLineOut:
                      shipped_quantity=r["shipped_quantity"])
 
 
-def _out_from_values(o: dict, lines: Sequence[dict], shipments: list[ShipmentOut]) -> OrderOut:
+def _out_from_values(o: OrderRecord | dict, lines: Sequence[OrderLineRecord | dict],
+                     shipments: list[ShipmentOut]) -> OrderOut:
     c = o["currency"]
     return construct(
         OrderOut, object="order", id=o["id"], status=o["status"],
         refund_status=o["refund_status"], channel=o["channel"], member_id=o["member_id"], location_id=o["location_id"], currency=c,
         lines=[_line_out(r, c) for r in lines],
-        totals=_totals({"subtotal": o["subtotal_minor"], "discount": o["discount_minor"],
+        totals=totals_of({"subtotal": o["subtotal_minor"], "discount": o["discount_minor"],
                         "shipping": o["shipping_minor"], "tax": o["tax_minor"],
                         "total": o["total_minor"]}, c),
         paid=Money.of(o["paid_minor"], c), refunded=Money.of(o["refunded_minor"], c),
@@ -266,91 +271,121 @@ def timeline(session: Session, tenant: Tenant, order_id: str) -> list[TimelineEn
 
 # ---------------------------------------------------------------- state changes
 
-def _event(session: Session, tenant: Tenant, order: Order, type_: str, **data) -> None:
-    record_event(session, tenant.id, type_, order.id, {"status": order.status, **data})
+def _move(session: Session, tenant: Tenant, order: Order, event: str, to: str | None = None,
+          **data) -> None:
+    """Record ``event`` of ``order``, moving it to ``to`` (default: where it is) if the
+    lifecycle table allows that."""
+    to = to or order.status
+    ORDER_LIFECYCLE.check(event, order.status, to)
+    order.status = to
+    record_event(session, tenant.id, event, order.id, {"status": to, **data})
+
+
+def _state(order: Order) -> OrderState:
+    return OrderState(id=order.id, status=order.status, currency=order.currency,
+                      total_minor=order.total_minor, paid_minor=order.paid_minor,
+                      refunded_minor=order.refunded_minor, member_id=order.member_id)
+
+
+def lock_order(session: Session, tenant: Tenant, order_id: str) -> OrderState:
+    """Lock the order's row for a change that spans modules and tell where it stands.
+
+    Lock order, wherever an order and its payments change together: the order row first,
+    then its payment intents, then the merchant's row (refunds, payouts), then stock, then
+    the member's rows (points). Captures, refunds and cancellations all follow it, so none of
+    them can deadlock another."""
+    return _state(_order(session, tenant, order_id, lock=True))
 
 
 def mark_paid(session: Session, tenant: Tenant, order_id: str, amount_minor: int,
-              payment_intent_id: str) -> Order:
+              payment_intent_id: str) -> None:
     """Payments calls this when a capture succeeds: the stock hold stops expiring and the
     member earns points on what was paid."""
     order = _order(session, tenant, order_id, lock=True)
-    if order.status != "pending_payment":
+    if not ORDER_LIFECYCLE.may("order.paid", order.status):
         raise InvalidState(f"order {order.id} is {order.status}, not awaiting payment",
                            status_now=order.status)
     now = utcnow()
-    order.status, order.paid_minor, order.paid_at, order.updated_at = "paid", amount_minor, now, now
+    order.paid_minor, order.paid_at, order.updated_at = amount_minor, now, now
     order.hold_expires_at = None
     inventory.keep_order_stock(session, tenant, order.id)
     if order.member_id:
         from haina.members import service as members
         members.record_purchase(session, tenant, order.member_id, order.id, amount_minor,
                                 order.currency, now)
-    _event(session, tenant, order, "order.paid",
-           amount=Money.of(amount_minor, order.currency).model_dump(mode="json"),
-           payment_intent_id=payment_intent_id)
+    _move(session, tenant, order, "order.paid", "paid",
+          amount=Money.of(amount_minor, order.currency).model_dump(mode="json"),
+          payment_intent_id=payment_intent_id)
     session.flush()
-    return order
 
 
 def record_refund(session: Session, tenant: Tenant, order_id: str, amount_minor: int,
-                  refund_id: str) -> Order:
-    """Payments calls this after a refund: partial or full, the member's spend and points
-    follow; a full refund of goods not yet shipped puts them back in stock."""
+                  refund_id: str) -> None:
+    """Payments calls this after a refund (not one made by cancelling the order): partial or
+    full, the member's spend and points follow; a full refund of goods not yet shipped puts
+    them back in stock and makes the order ``refunded``."""
     order = _order(session, tenant, order_id, lock=True)
+    if not ORDER_LIFECYCLE.may("order.refunded", order.status):
+        raise InvalidState(f"an order that is {order.status} cannot be refunded",
+                           status_now=order.status)
     now = utcnow()
-    order.refunded_minor += amount_minor
-    full = order.refunded_minor >= order.paid_minor
-    order.refund_status = "full" if full else "partial"
-    order.updated_at = now
-    if full and order.status in ("paid", "fulfilled", "completed"):
+    _add_refund(session, tenant, order, amount_minor, now)
+    to = order.status
+    if order.refund_status == "full":
         if order.status == "paid":
             inventory.release_order_stock(session, tenant, order.id)
-        order.status = "refunded"
+        to = "refunded"
+    _move(session, tenant, order, "order.refunded", to, refund_id=refund_id,
+          amount=Money.of(amount_minor, order.currency).model_dump(mode="json"),
+          refund_status=order.refund_status)
+    session.flush()
+
+
+def _add_refund(session: Session, tenant: Tenant, order: Order, amount_minor: int,
+                now: dt.datetime) -> None:
+    order.refunded_minor += amount_minor
+    order.refund_status = "full" if order.refunded_minor >= order.paid_minor else "partial"
+    order.updated_at = now
     if order.member_id:
         from haina.members import service as members
         members.record_refund(session, tenant, order.member_id, order.id, amount_minor, now)
-    _event(session, tenant, order, "order.refunded", refund_id=refund_id,
-           amount=Money.of(amount_minor, order.currency).model_dump(mode="json"),
-           refund_status=order.refund_status)
-    session.flush()
-    return order
 
 
-def cancel_order(session: Session, tenant: Tenant, order_id: str,
-                 reason: str = "requested_by_customer") -> OrderOut:
-    """Cancel an unpaid or paid (not yet shipped) order: stock comes back, points come back,
-    an authorisation is voided and a capture is refunded in full."""
+def cancel(session: Session, tenant: Tenant, order_id: str, reason: str,
+           refunds: Sequence[tuple[str, int]] = ()) -> OrderOut:
+    """Cancel an unpaid order, or a paid one whose money ``refunds`` (refund id, amount) gave
+    back in full: stock and points come back and one ``order.cancelled`` event tells it all.
+    ``haina.checkout`` runs this after voiding or refunding the order's payments."""
     order = _order(session, tenant, order_id, lock=True)
-    if order.status not in CANCELLABLE:
+    if not ORDER_LIFECYCLE.may("order.cancelled", order.status):
         raise InvalidState(f"an order that is {order.status} cannot be cancelled",
                            status_now=order.status)
-    from haina.payments import service as payments
-    if order.status == "paid":
-        payments.refund_everything(session, tenant, order.id, reason="order_cancelled")
-        session.refresh(order)
-    else:
-        payments.void_open_intents(session, tenant, order.id)
-    _cancel(session, tenant, order, reason)
-    return get_order(session, tenant, order.id)
-
-
-def _cancel(session: Session, tenant: Tenant, order: Order, reason: str) -> None:
+    now = utcnow()
+    refunded = sum(amount for _, amount in refunds)
+    if refunded:
+        _add_refund(session, tenant, order, refunded, now)
+    if order.paid_minor > order.refunded_minor:
+        raise InvalidState(f"order {order.id} still holds money paid; refund it before "
+                           "cancelling", slug="order-not-refunded", status_now=order.status)
     inventory.release_order_stock(session, tenant, order.id)
     if order.points_redeemed and order.member_id and order.paid_minor == 0:
         from haina.members import service as members
         members.restore_points(session, tenant, order.member_id, order.id)
-    now = utcnow()
-    order.status, order.cancelled_at, order.cancel_reason = "cancelled", now, reason
+    order.cancelled_at, order.cancel_reason = now, reason
     order.updated_at, order.hold_expires_at = now, None
-    _event(session, tenant, order, "order.cancelled", reason=reason)
+    extra = {}
+    if refunds:
+        extra = {"refund_ids": [rid for rid, _ in refunds],
+                 "refunded": Money.of(refunded, order.currency).model_dump(mode="json")}
+    _move(session, tenant, order, "order.cancelled", "cancelled", reason=reason, **extra)
     session.flush()
+    return get_order(session, tenant, order.id)
 
 
 def add_shipment(session: Session, tenant: Tenant, order_id: str, data: ShipmentIn) -> OrderOut:
     """Ship some or all of a paid order; when every unit has left, it is ``fulfilled``."""
     order = _order(session, tenant, order_id, lock=True)
-    if order.status not in ("paid", "fulfilled"):
+    if not ORDER_LIFECYCLE.may("order.shipped", order.status):
         raise InvalidState(f"an order that is {order.status} cannot be shipped",
                            status_now=order.status)
     lines = session.scalars(select(OrderLine).where(OrderLine.tenant_id == tenant.id,
@@ -387,179 +422,72 @@ def add_shipment(session: Session, tenant: Tenant, order_id: str, data: Shipment
                         carrier=data.carrier, tracking_number=data.tracking_number, lines=shipped,
                         created_at=now)
     session.add(shipment)
-    if all(ln.shipped_quantity >= ln.quantity for ln in lines):
-        order.status, order.fulfilled_at = "fulfilled", now
     order.updated_at = now
-    _event(session, tenant, order, "order.shipped", shipment_id=shipment.id, carrier=data.carrier,
-           tracking_number=data.tracking_number, lines=shipped)
-    if order.status == "fulfilled":
-        _event(session, tenant, order, "order.fulfilled")
+    _move(session, tenant, order, "order.shipped", shipment_id=shipment.id,
+          carrier=data.carrier, tracking_number=data.tracking_number, lines=shipped)
+    if all(ln.shipped_quantity >= ln.quantity for ln in lines):
+        order.fulfilled_at = now
+        _move(session, tenant, order, "order.fulfilled", "fulfilled")
     session.flush()
     return get_order(session, tenant, order.id)
 
 
 def complete_order(session: Session, tenant: Tenant, order_id: str) -> OrderOut:
     order = _order(session, tenant, order_id, lock=True)
-    if order.status != "fulfilled":
+    if not ORDER_LIFECYCLE.may("order.completed", order.status):
         raise InvalidState(f"only a fulfilled order can be completed; this one is {order.status}",
                            status_now=order.status)
     now = utcnow()
-    order.status, order.completed_at, order.updated_at = "completed", now, now
-    _event(session, tenant, order, "order.completed")
+    order.completed_at, order.updated_at = now, now
+    _move(session, tenant, order, "order.completed", "completed")
     session.flush()
     return get_order(session, tenant, order.id)
 
 
-def order_for_payment(session: Session, tenant: Tenant, order_id: str) -> Order:
-    """For payments: the order row, locked, to charge against."""
-    return _order(session, tenant, order_id, lock=True)
+def expired_unpaid_orders(session: Session, now: dt.datetime,
+                          batch: int = 500) -> list[tuple[str, str]]:
+    """(order id, tenant id) of orders left unpaid past their hold time, oldest first."""
+    return [(o, t) for o, t in session.execute(
+        select(Order.id, Order.tenant_id).where(Order.status == "pending_payment",
+                                                Order.hold_expires_at < now)
+        .order_by(Order.id).limit(batch)).all()]
 
 
-def cancel_expired_orders(session: Session, now: dt.datetime | None = None, batch: int = 500) -> int:
-    """Worker: cancel orders left unpaid past their hold time and release their stock."""
-    now = now or utcnow()
-    rows = session.execute(select(Order.id, Order.tenant_id).where(
-        Order.status == "pending_payment", Order.hold_expires_at < now)
-        .order_by(Order.id).limit(batch)).all()
-    from haina.payments import service as payments
-    for order_id, tenant_id in rows:
-        tenant = Tenant(id=tenant_id, slug="")
-        order = _order(session, tenant, order_id, lock=True)
-        if order.status != "pending_payment":
-            continue
-        payments.void_open_intents(session, tenant, order.id)
-        _cancel(session, tenant, order, "payment_timeout")
-    return len(rows)
+# ---------------------------------------------------------------- importing history
+
+_RECORD_DEFAULTS: dict[str, object] = {
+    "member_id": None, "app_id": None, "location_id": None, "refund_status": "none",
+    "discount_minor": 0, "shipping_minor": 0, "tax_minor": 0, "paid_minor": 0,
+    "refunded_minor": 0, "points_redeemed": 0, "coupon_code": None, "address": None,
+    "note": None, "metadata": None, "hold_expires_at": None, "paid_at": None,
+    "fulfilled_at": None, "completed_at": None, "cancelled_at": None, "cancel_reason": None}
 
 
-# ---------------------------------------------------------------- carts
-
-def _cart(session: Session, tenant: Tenant, cart_id: str) -> Cart:
-    return tenant_row(session, tenant.id, Cart, cart_id, "cart")
-
-
-def _cart_out(session: Session, tenant: Tenant, cart: Cart) -> CartOut:
-    lines: list[OrderLineOut] = []
-    totals = None
-    if cart.lines:
-        refs, currency = _resolve_lines(session, tenant,
-                                        [LineIn.model_construct(**ln) for ln in cart.lines])
-        for i, ln in enumerate(cart.lines):
-            ref = refs[ln["sku"]]
-            lines.append(OrderLineOut(
-                id=f"{cart.id}:{i}", variant_id=ref.id, product_id=ref.product_id, sku=ref.sku,
-                title=ref.title, unit_price=Money.of(ref.price_minor, currency),
-                quantity=ln["quantity"], total=Money.of(ref.price_minor * ln["quantity"], currency)))
-        subtotal = sum(ln.total.minor for ln in lines)
-        totals = _totals(price_lines(platform.tenant_settings(session, tenant), currency,
-                                     subtotal, 0, cart.channel), currency)
-    return CartOut(id=cart.id, status=cart.status, member_id=cart.member_id, channel=cart.channel,
-                   order_id=cart.order_id, lines=lines, totals=totals,
-                   created_at=cart.created_at, updated_at=cart.updated_at)
+def order_record(**fields) -> OrderRecord:
+    """An :class:`OrderRecord` from the given columns and the defaults of the rest (an unknown
+    column is a TypeError: the record type is the one placing orders writes)."""
+    unknown = set(fields) - OrderRecord.__required_keys__ - OrderRecord.__optional_keys__
+    if unknown:
+        raise TypeError(f"not a column of orders: {', '.join(sorted(unknown))}")
+    record = {**_RECORD_DEFAULTS, **fields}
+    record.setdefault("updated_at", record.get("created_at"))
+    missing = set(OrderRecord.__required_keys__) - set(record)
+    if missing:
+        raise TypeError(f"an order record needs {', '.join(sorted(missing))}")
+    return record  # type: ignore[return-value]
 
 
-def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:
-    member_id = None
-    if data.member_id:
-        from haina.members import service as members
-        member_id = members.resolve_member_id(session, tenant, data.member_id)
-    now = utcnow()
-    cart = Cart(id=new_id("cart"), tenant_id=tenant.id, member_id=member_id, channel=data.channel,
-                status="open", lines=[], created_at=now, updated_at=now)
-    if data.lines:
-        _resolve_lines(session, tenant, data.lines)  # 404 for an unknown SKU
-    for ln in data.lines:
-        _put_line(cart, ln)
-    session.add(cart)
-    session.flush()
-    return _cart_out(session, tenant, cart)
-
-
-MAX_LINE_QUANTITY = 10_000
-
-
-def _put_line(cart: Cart, line: LineIn) -> None:
-    lines = [dict(x) for x in cart.lines if x["sku"] != line.sku]
-    existing = next((x for x in cart.lines if x["sku"] == line.sku), None)
-    quantity = line.quantity + (existing["quantity"] if existing else 0)
-    if quantity > MAX_LINE_QUANTITY:
-        raise Invalid(f"at most {MAX_LINE_QUANTITY} units of one SKU per cart",
-                      slug="quantity-too-large", sku=line.sku)
-    lines.append({"sku": line.sku, "quantity": quantity})
-    cart.lines = lines
-
-
-def get_cart(session: Session, tenant: Tenant, cart_id: str) -> CartOut:
-    return _cart_out(session, tenant, _cart(session, tenant, cart_id))
-
-
-def add_cart_line(session: Session, tenant: Tenant, cart_id: str, line: LineIn) -> CartOut:
-    cart = _cart(session, tenant, cart_id)
-    if cart.status != "open":
-        raise InvalidState("this cart has already been ordered", slug="cart-closed")
-    catalog.variant_by_sku(session, tenant, line.sku)
-    _put_line(cart, line)
-    cart.updated_at = utcnow()
-    session.flush()
-    return _cart_out(session, tenant, cart)
-
-
-def set_cart_line(session: Session, tenant: Tenant, cart_id: str, sku: str, quantity: int) -> CartOut:
-    cart = _cart(session, tenant, cart_id)
-    if cart.status != "open":
-        raise InvalidState("this cart has already been ordered", slug="cart-closed")
-    if not any(x["sku"] == sku for x in cart.lines):
-        raise NotFound(f"the cart has no line for {sku!r}", slug="cart-line-not-found")
-    cart.lines = [dict(x, quantity=quantity) for x in cart.lines if x["sku"] != sku or quantity > 0] \
-        if quantity > 0 else [x for x in cart.lines if x["sku"] != sku]
-    cart.updated_at = utcnow()
-    session.flush()
-    return _cart_out(session, tenant, cart)
-
-
-def checkout_cart(session: Session, tenant: Tenant, cart_id: str, data: CheckoutIn) -> OrderOut:
-    cart = _cart(session, tenant, cart_id)
-    if cart.status != "open":
-        raise InvalidState("this cart has already been ordered", slug="cart-closed",
-                           order_id=cart.order_id)
-    if not cart.lines:
-        raise Invalid("the cart is empty", slug="cart-empty")
-    order = place_order(session, tenant, OrderCreate(
-        lines=[LineIn.model_construct(**ln) for ln in cart.lines], member_id=cart.member_id,
-        channel=cart.channel,
-        location_id=data.location_id, address=data.address, coupon=data.coupon,
-        points=data.points, note=data.note))
-    cart.status, cart.order_id, cart.updated_at = "ordered", order.id, utcnow()
-    session.flush()
-    return order
-
-
-def member_order_summaries(session: Session, tenant: Tenant, member_ids: Sequence[str]):
-    """(order id, channel, status, total, paid_at) rows for members' histories (analytics)."""
-    return session.execute(select(Order.id, Order.member_id, Order.channel, Order.status,
-                                  Order.total_minor, Order.currency, Order.paid_at)
-                           .where(Order.tenant_id == tenant.id,
-                                  Order.member_id.in_(list(member_ids)))).all()
-
-
-
-
-def import_orders(session: Session, tenant: Tenant, orders: list[dict], lines: list[dict]) -> int:
+def import_orders(session: Session, tenant: Tenant, orders: Sequence[OrderRecord],
+                  lines: Sequence[OrderLineRecord]) -> int:
     """Write orders that happened elsewhere or in the past (an import of history, such as the
-    demo's), with their lines, as given: each order dict has the ``orders`` columns, each line
-    dict the ``order_lines`` columns. No stock moves and no events are written."""
-    for row in orders:
-        row.setdefault("tenant_id", tenant.id)
-        if row["tenant_id"] != tenant.id:
-            raise Invalid("an imported order belongs to another tenant")
-    for row in lines:
-        row.setdefault("tenant_id", tenant.id)
-        if row["tenant_id"] != tenant.id:
-            raise Invalid("an imported order line belongs to another tenant")
+    demo's), with their lines, as given. No stock moves and no events are written."""
+    if any(row["tenant_id"] != tenant.id for row in orders) or \
+            any(row["tenant_id"] != tenant.id for row in lines):
+        raise Invalid("an imported order or line belongs to another tenant")
     if orders:
         conn = session.connection()
-        conn.execute(_INSERT_ORDER, orders)
-        conn.execute(_INSERT_LINES, lines)
+        conn.execute(_INSERT_ORDER, [dict(row) for row in orders])
+        conn.execute(_INSERT_LINES, [dict(row) for row in lines])
     return len(orders)
 
 

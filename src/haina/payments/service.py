@@ -1,7 +1,9 @@
 """Payment intents (authorise, capture, refund) behind a provider, and payouts.
 
 Each capture, refund and payout posts its balanced journal entry (see ``ledger``) in the same
-transaction as the state change, and tells the orders component through its service.
+transaction as the state change, and tells the orders component through its service. Payments
+depends on orders, never the reverse; cancelling an order (void or refund, then cancel) is a
+flow of ``haina.checkout``. Intents move as ``PAYMENT_INTENT_LIFECYCLE`` allows.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import Money, bps, share
 from haina.core.pagination import Page, paginate
+from haina.orders import service as orders
 from haina.payments import ledger
+from haina.payments.lifecycle import PAYMENT_INTENT_LIFECYCLE as PAYMENT_INTENT_LIFECYCLE
 from haina.payments.models import PaymentIntent, Payout, Refund
 from haina.payments.providers import card_brand, get_provider
 from haina.payments.schemas import (
@@ -29,6 +33,7 @@ from haina.payments.schemas import (
     RefundCreate,
     RefundOut,
 )
+from haina.platform import service as platform
 
 
 def _intent_out(pi: PaymentIntent) -> PaymentIntentOut:
@@ -53,14 +58,15 @@ def _intent(session: Session, tenant: Tenant, intent_id: str, lock: bool = False
 def _locked_with_its_order(session: Session, tenant: Tenant, intent_id: str) -> PaymentIntent:
     """The intent, locked after its order: the order first, then its payments, as cancelling
     an order does, so a capture or refund racing a cancellation cannot deadlock."""
-    from haina.orders import service as orders
     pi = _intent(session, tenant, intent_id)
-    orders.order_for_payment(session, tenant, pi.order_id)
+    orders.lock_order(session, tenant, pi.order_id)
     session.refresh(pi, with_for_update=True)
     return pi
 
 
-def _event(session: Session, tenant: Tenant, pi: PaymentIntent, type_: str, **data) -> None:
+def _event(session: Session, tenant: Tenant, pi: PaymentIntent, type_: str,
+           before: str | None, **data) -> None:
+    PAYMENT_INTENT_LIFECYCLE.check(type_, before, pi.status)
     record_event(session, tenant.id, type_, pi.id, {
         "order_id": pi.order_id, "status": pi.status,
         "amount": Money.of(pi.amount_minor, pi.currency).model_dump(mode="json"), **data})
@@ -68,9 +74,10 @@ def _event(session: Session, tenant: Tenant, pi: PaymentIntent, type_: str, **da
 
 def create_intent(session: Session, tenant: Tenant, data: PaymentIntentCreate) -> PaymentIntentOut:
     """Authorise the order's total; with ``capture_method=automatic`` capture it at once.
-    A decline is recorded (status ``failed``) and the order keeps waiting for payment."""
-    from haina.orders import service as orders
-    order = orders.order_for_payment(session, tenant, data.order_id)
+    A decline is recorded (status ``failed``) and the order keeps waiting for payment. An
+    order whose total is 0 (a free sample, a 100 % discount) is paid at once: no provider
+    call, no journal entry (there is no money to move)."""
+    order = orders.lock_order(session, tenant, data.order_id)
     if order.status != "pending_payment":
         raise InvalidState(f"order {order.id} is {order.status}; only an order awaiting payment "
                            "can be paid", slug="order-not-payable", status_now=order.status)
@@ -87,6 +94,9 @@ def create_intent(session: Session, tenant: Tenant, data: PaymentIntentCreate) -
         stored_method.update(brand=card_brand(method.number), last4=method.number[-4:])
     provider = get_provider(data.provider)
     now = utcnow()
+    if order.total_minor == 0:
+        return _pay_nothing(session, tenant, order.id, order.currency, data, provider.name,
+                            stored_method, now)
     result = provider.authorize(order.total_minor, order.currency, method.model_dump())
     pi = PaymentIntent(id=new_id("payment_intent"), tenant_id=tenant.id, order_id=order.id,
                        amount_minor=order.total_minor, currency=order.currency,
@@ -98,7 +108,7 @@ def create_intent(session: Session, tenant: Tenant, data: PaymentIntentCreate) -
     session.add(pi)
     session.flush()
     _event(session, tenant, pi, "payment_intent.authorized" if result.ok else "payment_intent.failed",
-           failure_code=result.code)
+           None, failure_code=result.code)
     if result.ok and data.capture_method == "automatic":
         return _capture(session, tenant, pi, pi.amount_minor)
     return _intent_out(pi)
@@ -121,13 +131,29 @@ def capture(session: Session, tenant: Tenant, intent_id: str,
     return _capture(session, tenant, pi, minor)
 
 
+def _pay_nothing(session: Session, tenant: Tenant, order_id: str, currency: str,
+                 data: PaymentIntentCreate, provider: str, method: dict,
+                 now: dt.datetime) -> PaymentIntentOut:
+    pi = PaymentIntent(id=new_id("payment_intent"), tenant_id=tenant.id, order_id=order_id,
+                       amount_minor=0, currency=currency, status="succeeded",
+                       capture_method=data.capture_method, provider=provider,
+                       provider_ref=None, payment_method=method, captured_minor=0,
+                       refunded_minor=0, fee_minor=0, created_at=now, updated_at=now)
+    session.add(pi)
+    session.flush()
+    orders.mark_paid(session, tenant, order_id, 0, pi.id)
+    _event(session, tenant, pi, "payment_intent.succeeded", None,
+           captured=Money.of(0, currency).model_dump(mode="json"))
+    return _intent_out(pi)
+
+
 def _capture(session: Session, tenant: Tenant, pi: PaymentIntent, minor: int) -> PaymentIntentOut:
-    from haina.orders import service as orders
     result = get_provider(pi.provider).capture(pi.provider_ref or "", minor)
     pi.updated_at = utcnow()
     if not result.ok:
         pi.status, pi.failure_code, pi.failure_message = "failed", result.code, result.message
-        _event(session, tenant, pi, "payment_intent.failed", failure_code=result.code)
+        _event(session, tenant, pi, "payment_intent.failed", "requires_capture",
+               failure_code=result.code)
         session.flush()
         return _intent_out(pi)
     fee = bps(minor, get_settings().platform_fee_bps)
@@ -136,7 +162,7 @@ def _capture(session: Session, tenant: Tenant, pi: PaymentIntent, minor: int) ->
         (ledger.CASH, minor, 0), (ledger.PAYABLE, 0, minor - fee), (ledger.FEES, 0, fee)],
         memo=f"order {pi.order_id}")
     orders.mark_paid(session, tenant, pi.order_id, minor, pi.id)
-    _event(session, tenant, pi, "payment_intent.succeeded",
+    _event(session, tenant, pi, "payment_intent.succeeded", "requires_capture",
            captured=Money.of(minor, pi.currency).model_dump(mode="json"))
     session.flush()
     return _intent_out(pi)
@@ -154,7 +180,7 @@ def cancel_intent(session: Session, tenant: Tenant, intent_id: str) -> PaymentIn
 def _void(session: Session, tenant: Tenant, pi: PaymentIntent) -> None:
     get_provider(pi.provider).void(pi.provider_ref or "")
     pi.status, pi.updated_at = "canceled", utcnow()
-    _event(session, tenant, pi, "payment_intent.canceled")
+    _event(session, tenant, pi, "payment_intent.canceled", "requires_capture")
     session.flush()
 
 
@@ -192,8 +218,7 @@ def refund(session: Session, tenant: Tenant, data: RefundCreate) -> RefundOut:
     if data.payment_intent_id:
         pi = _locked_with_its_order(session, tenant, data.payment_intent_id)
     else:
-        from haina.orders import service as orders
-        orders.order_for_payment(session, tenant, data.order_id or "")  # locked first; 404
+        orders.lock_order(session, tenant, data.order_id or "")  # locked first; 404
         pi = session.scalar(select(PaymentIntent).where(
             PaymentIntent.tenant_id == tenant.id, PaymentIntent.order_id == data.order_id,
             PaymentIntent.status == "succeeded").with_for_update())
@@ -217,14 +242,14 @@ def refund(session: Session, tenant: Tenant, data: RefundCreate) -> RefundOut:
     return _refund(session, tenant, pi, minor, data.reason)
 
 
-def _refund(session: Session, tenant: Tenant, pi: PaymentIntent, minor: int, reason: str) -> RefundOut:
-    from haina.orders import service as orders
+def _refund(session: Session, tenant: Tenant, pi: PaymentIntent, minor: int, reason: str,
+            *, tell_order: bool = True) -> RefundOut:
     fee_before = share(pi.fee_minor, pi.refunded_minor, pi.captured_minor)
     fee_back = share(pi.fee_minor, pi.refunded_minor + minor, pi.captured_minor) - fee_before
     # The merchant bears the refund (less the fee share coming back): never more than the
     # platform still owes them, or merchant_payable would go negative after a payout. Lock the
     # merchant's row as create_payout does, so a refund and a payout cannot both spend it.
-    _lock_merchant(session, tenant)
+    platform.lock_tenant(session, tenant.id)
     owed = ledger.balance_minor(session, tenant, ledger.PAYABLE, pi.currency)
     if minor - fee_back > owed:
         raise InvalidState(f"this refund would take more than the merchant is owed "
@@ -245,23 +270,27 @@ def _refund(session: Session, tenant: Tenant, pi: PaymentIntent, minor: int, rea
     ledger.post(session, tenant, "refund", row.id, pi.currency, [
         (ledger.PAYABLE, minor - fee_back, 0), (ledger.FEES, fee_back, 0), (ledger.CASH, 0, minor)],
         memo=f"order {pi.order_id}")
-    orders.record_refund(session, tenant, pi.order_id, minor, row.id)
+    if tell_order:
+        orders.record_refund(session, tenant, pi.order_id, minor, row.id)
     record_event(session, tenant.id, "refund.succeeded", row.id, {
         "order_id": pi.order_id, "payment_intent_id": pi.id, "reason": reason,
         "amount": Money.of(minor, pi.currency).model_dump(mode="json")})
     return _refund_out(row)
 
 
-def refund_everything(session: Session, tenant: Tenant, order_id: str, reason: str) -> int:
-    total = 0
+def refund_order(session: Session, tenant: Tenant, order_id: str,
+                 reason: str) -> list[RefundOut]:
+    """Refund whatever is left of every captured payment of an order that is being cancelled
+    (the order is locked by the caller and told of the refunds by ``orders.cancel``)."""
+    refunds = []
     for pi in session.scalars(select(PaymentIntent).where(
             PaymentIntent.tenant_id == tenant.id, PaymentIntent.order_id == order_id,
-            PaymentIntent.status == "succeeded").with_for_update()).all():
+            PaymentIntent.status == "succeeded").order_by(PaymentIntent.id)
+            .with_for_update()).all():
         left = pi.captured_minor - pi.refunded_minor
         if left > 0:
-            _refund(session, tenant, pi, left, reason)
-            total += left
-    return total
+            refunds.append(_refund(session, tenant, pi, left, reason, tell_order=False))
+    return refunds
 
 
 def list_refunds(session: Session, tenant: Tenant, order_id: str | None = None, limit: int = 50,
@@ -272,15 +301,10 @@ def list_refunds(session: Session, tenant: Tenant, order_id: str | None = None, 
     return paginate(session, stmt, Refund.id, limit=limit, cursor=cursor, convert=_refund_out)
 
 
-def _lock_merchant(session: Session, tenant: Tenant) -> None:
-    from haina.platform.models import TenantRow
-    session.execute(select(TenantRow.id).where(TenantRow.id == tenant.id).with_for_update())
-
-
 def create_payout(session: Session, tenant: Tenant, amount: Money) -> PayoutOut:
     """Pay the merchant out of what the platform owes them; never more than that."""
     # one payout at a time per merchant: lock the merchant's row (SQLite serialises anyway)
-    _lock_merchant(session, tenant)
+    platform.lock_tenant(session, tenant.id)
     minor = amount.minor
     owed = ledger.balance_minor(session, tenant, ledger.PAYABLE, amount.currency)
     if minor <= 0 or minor > owed:

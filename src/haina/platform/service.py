@@ -64,6 +64,12 @@ def get_tenant(session: Session, tenant_id: str) -> TenantOut:
     return _tenant_out(row)
 
 
+def lock_tenant(session: Session, tenant_id: str) -> None:
+    """Lock the merchant's row: one balance-spending change (refund, payout) at a time per
+    merchant (SQLite serialises writers anyway)."""
+    session.execute(select(TenantRow.id).where(TenantRow.id == tenant_id).with_for_update())
+
+
 def tenant_settings(session: Session, tenant: Tenant) -> TenantSettings:
     """The merchant's settings; those loaded with the credential when present (no query)."""
     if tenant.settings is not None:

@@ -11,7 +11,24 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 import haina.core.db
-from haina.catalog.models import PG_TRGM, SQLITE_SEARCH_DDL, SQLITE_SEARCH_DROP
+
+# copied from catalog.models as of this revision: a migration never imports live code
+PG_TRGM = "CREATE EXTENSION IF NOT EXISTS pg_trgm"
+SQLITE_SEARCH_DDL = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS product_search USING fts5("
+    "product_id UNINDEXED, tenant_id UNINDEXED, body, tokenize='trigram')",
+    "CREATE TRIGGER IF NOT EXISTS products_search_ai AFTER INSERT ON products BEGIN "
+    "INSERT INTO product_search(product_id, tenant_id, body) "
+    "VALUES (new.id, new.tenant_id, new.search_text); END",
+    "CREATE TRIGGER IF NOT EXISTS products_search_au AFTER UPDATE OF search_text ON products BEGIN "
+    "UPDATE product_search SET body = new.search_text WHERE product_id = new.id; END",
+    "CREATE TRIGGER IF NOT EXISTS products_search_ad AFTER DELETE ON products BEGIN "
+    "DELETE FROM product_search WHERE product_id = old.id; END",
+]
+SQLITE_SEARCH_DROP = [
+    "DROP TRIGGER IF EXISTS products_search_ad", "DROP TRIGGER IF EXISTS products_search_au",
+    "DROP TRIGGER IF EXISTS products_search_ai", "DROP TABLE IF EXISTS product_search",
+]
 
 revision = '0001'
 down_revision = None

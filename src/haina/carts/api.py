@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from haina.carts import service
+from haina.carts.schemas import CartCreate, CartOut, QuantityIn
+from haina.core.context import Tenant
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
+from haina.orders.schemas import LineIn
+from haina.platform.auth import require
+
+router = Router(prefix="/v1", tags=["carts"])
+READ, WRITE = require("orders:read"), require("orders:write")
+
+
+@router.post("/carts", status_code=201, response_model=CartOut)
+def create_cart(session: SessionDep, body: CartCreate, request: Request,
+                tenant: Tenant = Depends(WRITE),
+                idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.create_cart(session, tenant, body))
+
+
+@router.get("/carts/{cart_id}", response_model=CartOut, summary="A cart, priced now")
+def get_cart(session: SessionDep, cart_id: str, tenant: Tenant = Depends(READ)) -> CartOut:
+    return service.get_cart(session, tenant, cart_id)
+
+
+@router.post("/carts/{cart_id}/lines", response_model=CartOut, summary="Add units of a SKU")
+def add_line(session: SessionDep, cart_id: str, body: LineIn,
+             tenant: Tenant = Depends(WRITE)) -> CartOut:
+    return service.add_cart_line(session, tenant, cart_id, body)
+
+
+@router.put("/carts/{cart_id}/lines/{sku}", response_model=CartOut,
+            summary="Set a line's quantity (0 removes it)")
+def set_line(session: SessionDep, cart_id: str, sku: str, body: QuantityIn,
+             tenant: Tenant = Depends(WRITE)) -> CartOut:
+    return service.set_cart_line(session, tenant, cart_id, sku, body.quantity)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from haina.orders.schemas import Channel, LineIn, OrderLineOut, Totals
+
+MAX_LINE_QUANTITY = 10_000
+
+
+class CartCreate(BaseModel):
+    member_id: str | None = None
+    channel: Channel = "web"
+    lines: list[LineIn] = Field(default_factory=list, max_length=200)
+
+
+class QuantityIn(BaseModel):
+    quantity: int = Field(ge=0, le=MAX_LINE_QUANTITY, description="0 removes the line")
+
+
+class CartOut(BaseModel):
+    id: str
+    object: str = "cart"
+    status: str
+    member_id: str | None
+    channel: str
+    order_id: str | None
+    lines: list[OrderLineOut]
+    totals: Totals | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CartContents(BaseModel):
+    """An open cart's lines, handed to checkout to become an order."""
+
+    id: str
+    member_id: str | None
+    channel: Channel
+    lines: list[LineIn]

@@ -1,0 +1,124 @@
+"""Carts: lines a buyer collects before ordering, priced afresh (as an order would be) each
+time the cart is read. Turning a cart into an order is a flow of ``haina.checkout``."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from haina.carts.models import Cart
+from haina.carts.schemas import MAX_LINE_QUANTITY, CartContents, CartCreate, CartOut
+from haina.catalog import service as catalog
+from haina.core.context import Tenant
+from haina.core.db import tenant_row, utcnow
+from haina.core.errors import Invalid, InvalidState, NotFound
+from haina.core.ids import new_id
+from haina.core.money import Money
+from haina.orders import service as orders
+from haina.orders.schemas import LineIn, OrderLineOut
+from haina.platform import service as platform
+
+
+def _cart(session: Session, tenant: Tenant, cart_id: str, lock: bool = False) -> Cart:
+    return tenant_row(session, tenant.id, Cart, cart_id, "cart", lock=lock)
+
+
+def _open_cart(session: Session, tenant: Tenant, cart_id: str) -> Cart:
+    cart = _cart(session, tenant, cart_id, lock=True)
+    if cart.status != "open":
+        raise InvalidState("this cart has already been ordered", slug="cart-closed",
+                           order_id=cart.order_id)
+    return cart
+
+
+def _cart_out(session: Session, tenant: Tenant, cart: Cart) -> CartOut:
+    lines: list[OrderLineOut] = []
+    totals = None
+    if cart.lines:
+        refs, currency = orders.resolve_lines(
+            session, tenant, [LineIn.model_construct(**ln) for ln in cart.lines])
+        for i, ln in enumerate(cart.lines):
+            ref = refs[ln["sku"]]
+            lines.append(OrderLineOut(
+                id=f"{cart.id}:{i}", variant_id=ref.id, product_id=ref.product_id, sku=ref.sku,
+                title=ref.title, unit_price=Money.of(ref.price_minor, currency),
+                quantity=ln["quantity"],
+                total=Money.of(ref.price_minor * ln["quantity"], currency)))
+        subtotal = sum(ln.total.minor for ln in lines)
+        totals = orders.totals_of(orders.price_lines(platform.tenant_settings(session, tenant),
+                                                     currency, subtotal, 0, cart.channel),
+                                  currency)
+    return CartOut(id=cart.id, status=cart.status, member_id=cart.member_id, channel=cart.channel,
+                   order_id=cart.order_id, lines=lines, totals=totals,
+                   created_at=cart.created_at, updated_at=cart.updated_at)
+
+
+def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:
+    member_id = None
+    if data.member_id:
+        from haina.members import service as members
+        member_id = members.resolve_member_id(session, tenant, data.member_id)
+    now = utcnow()
+    cart = Cart(id=new_id("cart"), tenant_id=tenant.id, member_id=member_id, channel=data.channel,
+                status="open", lines=[], created_at=now, updated_at=now)
+    if data.lines:
+        orders.resolve_lines(session, tenant, data.lines)  # 404 for an unknown SKU
+    for ln in data.lines:
+        _add_units(cart, ln)
+    session.add(cart)
+    session.flush()
+    return _cart_out(session, tenant, cart)
+
+
+def _add_units(cart: Cart, line: LineIn) -> None:
+    existing = next((x for x in cart.lines if x["sku"] == line.sku), None)
+    quantity = line.quantity + (existing["quantity"] if existing else 0)
+    if quantity > MAX_LINE_QUANTITY:
+        raise Invalid(f"at most {MAX_LINE_QUANTITY} units of one SKU per cart",
+                      slug="quantity-too-large", sku=line.sku)
+    cart.lines = [dict(x) for x in cart.lines if x["sku"] != line.sku] + [
+        {"sku": line.sku, "quantity": quantity}]
+
+
+def get_cart(session: Session, tenant: Tenant, cart_id: str) -> CartOut:
+    return _cart_out(session, tenant, _cart(session, tenant, cart_id))
+
+
+def add_cart_line(session: Session, tenant: Tenant, cart_id: str, line: LineIn) -> CartOut:
+    """Add units of a SKU (to its line, if the cart has one)."""
+    cart = _open_cart(session, tenant, cart_id)
+    catalog.variant_by_sku(session, tenant, line.sku)
+    _add_units(cart, line)
+    cart.updated_at = utcnow()
+    session.flush()
+    return _cart_out(session, tenant, cart)
+
+
+def set_cart_line(session: Session, tenant: Tenant, cart_id: str, sku: str,
+                  quantity: int) -> CartOut:
+    """Set the quantity of the cart's line for ``sku`` (0 removes it); other lines stay."""
+    cart = _open_cart(session, tenant, cart_id)
+    if not any(x["sku"] == sku for x in cart.lines):
+        raise NotFound(f"the cart has no line for {sku!r}", slug="cart-line-not-found", sku=sku)
+    if quantity > 0:
+        cart.lines = [dict(x, quantity=quantity) if x["sku"] == sku else dict(x)
+                      for x in cart.lines]
+    else:
+        cart.lines = [dict(x) for x in cart.lines if x["sku"] != sku]
+    cart.updated_at = utcnow()
+    session.flush()
+    return _cart_out(session, tenant, cart)
+
+
+def contents_for_checkout(session: Session, tenant: Tenant, cart_id: str) -> CartContents:
+    """An open, non-empty cart's lines, the cart locked until the order is recorded."""
+    cart = _open_cart(session, tenant, cart_id)
+    if not cart.lines:
+        raise Invalid("the cart is empty", slug="cart-empty")
+    return CartContents(id=cart.id, member_id=cart.member_id, channel=cart.channel,
+                        lines=[LineIn.model_construct(**ln) for ln in cart.lines])
+
+
+def mark_ordered(session: Session, tenant: Tenant, cart_id: str, order_id: str) -> None:
+    cart = _open_cart(session, tenant, cart_id)
+    cart.status, cart.order_id, cart.updated_at = "ordered", order_id, utcnow()
+    session.flush()

@@ -1,0 +1,64 @@
+"""Flows that span modules, each one unit of work of the caller's.
+
+Lock order (every flow here, and payments' captures and refunds, take locks in this order, so
+no two of them can deadlock): the cart, then the order row, then its payment intents, then the
+merchant's row (refunds), then stock, then the member's rows (points).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from haina.carts import service as carts
+from haina.checkout.schemas import CheckoutIn
+from haina.core.context import Tenant
+from haina.core.db import utcnow
+from haina.core.errors import InvalidState
+from haina.orders import service as orders
+from haina.orders.schemas import OrderCreate, OrderOut
+from haina.payments import service as payments
+
+
+def checkout_cart(session: Session, tenant: Tenant, cart_id: str, data: CheckoutIn) -> OrderOut:
+    """Turn an open cart into an order (priced and holding stock) and close the cart."""
+    cart = carts.contents_for_checkout(session, tenant, cart_id)
+    order = orders.place_order(session, tenant, OrderCreate(
+        lines=cart.lines, member_id=cart.member_id, channel=cart.channel,
+        location_id=data.location_id, address=data.address, coupon=data.coupon,
+        points=data.points, note=data.note))
+    carts.mark_ordered(session, tenant, cart.id, order.id)
+    return order
+
+
+def cancel_order(session: Session, tenant: Tenant, order_id: str,
+                 reason: str = "requested_by_customer") -> OrderOut:
+    """Cancel an unpaid or paid (not yet shipped) order.
+
+    An authorisation still held is voided; money captured is refunded in full first (events
+    of the payment: ``refund.succeeded``), then the order is cancelled (``order.cancelled``):
+    stock and points come back."""
+    order = orders.lock_order(session, tenant, order_id)
+    if not orders.ORDER_LIFECYCLE.may("order.cancelled", order.status):
+        raise InvalidState(f"an order that is {order.status} cannot be cancelled",
+                           status_now=order.status)
+    payments.void_open_intents(session, tenant, order.id)
+    refunds = payments.refund_order(session, tenant, order.id, reason="order_cancelled")
+    return orders.cancel(session, tenant, order.id, reason,
+                         [(r.id, r.amount.minor) for r in refunds])
+
+
+def cancel_expired_orders(session: Session, now: dt.datetime | None = None,
+                          batch: int = 500) -> int:
+    """Worker: cancel orders left unpaid past their hold time; their stock comes back."""
+    now = now or utcnow()
+    cancelled = 0
+    for order_id, tenant_id in orders.expired_unpaid_orders(session, now, batch):
+        tenant = Tenant(id=tenant_id, slug="")
+        if orders.lock_order(session, tenant, order_id).status != "pending_payment":
+            continue  # paid (or cancelled) since it was listed
+        payments.void_open_intents(session, tenant, order_id)
+        orders.cancel(session, tenant, order_id, "payment_timeout")
+        cancelled += 1
+    return cancelled

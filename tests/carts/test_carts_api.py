@@ -1,0 +1,115 @@
+"""Every cart route through the API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+
+def product(client, sku, amount="10.00", stock=50):
+    r = client.post("/v1/products", json={"sku": sku, "title": sku,
+                                          "price": {"amount": amount, "currency": "CNY"},
+                                          "stock": stock})
+    assert r.status_code == 201, r.text
+
+
+def quantities(cart) -> dict[str, int]:
+    return {ln["sku"]: ln["quantity"] for ln in cart["lines"]}
+
+
+def test_setting_one_line_leaves_the_other_lines_alone(client):
+    product(client, "TIRE-1", "100.00")
+    product(client, "VALVE", "5.00")
+    cart = client.post("/v1/carts", json={"lines": [{"sku": "TIRE-1", "quantity": 1},
+                                                    {"sku": "VALVE", "quantity": 4}]}).json()
+    r = client.put(f"/v1/carts/{cart['id']}/lines/TIRE-1", json={"quantity": 3})
+    assert r.status_code == 200, r.text
+    assert quantities(r.json()) == {"TIRE-1": 3, "VALVE": 4}
+    assert r.json()["totals"]["subtotal"]["amount"] == "320.00"
+    # and it was stored so, not only answered
+    assert quantities(client.get(f"/v1/carts/{cart['id']}").json()) == {"TIRE-1": 3, "VALVE": 4}
+
+
+def test_a_quantity_of_zero_removes_only_that_line(client):
+    product(client, "A")
+    product(client, "B")
+    cart = client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": 2},
+                                                    {"sku": "B", "quantity": 1}]}).json()
+    r = client.put(f"/v1/carts/{cart['id']}/lines/A", json={"quantity": 0})
+    assert quantities(r.json()) == {"B": 1}
+
+
+def test_setting_a_line_the_cart_lacks_is_a_404(client):
+    product(client, "A")
+    cart = client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": 2}]}).json()
+    r = client.put(f"/v1/carts/{cart['id']}/lines/NOPE", json={"quantity": 1})
+    assert r.status_code == 404 and r.json()["type"].endswith("cart-line-not-found")
+    assert quantities(client.get(f"/v1/carts/{cart['id']}").json()) == {"A": 2}
+
+
+def test_adding_units_of_a_sku_already_in_the_cart_adds_to_its_line(client):
+    product(client, "A", "2.50")
+    cart = client.post("/v1/carts", json={}).json()
+    assert cart["lines"] == [] and cart["totals"] is None and cart["status"] == "open"
+    client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "A", "quantity": 2})
+    r = client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "A", "quantity": 3})
+    assert r.status_code == 200 and quantities(r.json()) == {"A": 5}
+    assert r.json()["totals"]["subtotal"]["amount"] == "12.50"
+
+
+def test_a_line_is_capped_at_ten_thousand_units(client):
+    product(client, "A")
+    cart = client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": 10_000}]}).json()
+    r = client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "A", "quantity": 1})
+    assert r.status_code == 422 and r.json()["type"].endswith("quantity-too-large")
+    r = client.put(f"/v1/carts/{cart['id']}/lines/A", json={"quantity": 10_001})
+    assert r.status_code == 422
+    assert quantities(client.get(f"/v1/carts/{cart['id']}").json()) == {"A": 10_000}
+
+
+def test_unknown_skus_and_carts_are_404(client):
+    r = client.post("/v1/carts", json={"lines": [{"sku": "NOPE", "quantity": 1}]})
+    assert r.status_code == 404 and r.json()["type"].endswith("sku-not-found")
+    assert client.get("/v1/carts/cart_nope").status_code == 404
+    cart = client.post("/v1/carts", json={}).json()
+    r = client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "NOPE", "quantity": 1})
+    assert r.status_code == 404
+
+
+def test_another_merchants_cart_is_not_found(client, sessions):
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+    product(client, "A")
+    cart = client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": 1}]}).json()
+    _, other_token = make_tenant(sessions, "other")
+    with TestClient(client.app) as other:
+        other.headers["Authorization"] = f"Bearer {other_token}"
+        assert other.get(f"/v1/carts/{cart['id']}").status_code == 404
+        r = other.put(f"/v1/carts/{cart['id']}/lines/A", json={"quantity": 9})
+        assert r.status_code == 404
+    assert quantities(client.get(f"/v1/carts/{cart['id']}").json()) == {"A": 1}
+
+
+def test_an_ordered_cart_is_closed_to_changes(client):
+    product(client, "A")
+    cart = client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": 1}]}).json()
+    order = client.post(f"/v1/carts/{cart['id']}/checkout", json={})
+    assert order.status_code == 201, order.text
+    got = client.get(f"/v1/carts/{cart['id']}").json()
+    assert got["status"] == "ordered" and got["order_id"] == order.json()["id"]
+    for r in (client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "A", "quantity": 1}),
+              client.put(f"/v1/carts/{cart['id']}/lines/A", json={"quantity": 2}),
+              client.post(f"/v1/carts/{cart['id']}/checkout", json={})):
+        assert r.status_code == 409 and r.json()["type"].endswith("cart-closed")
+
+
+def test_an_empty_cart_cannot_be_checked_out(client):
+    cart = client.post("/v1/carts", json={}).json()
+    r = client.post(f"/v1/carts/{cart['id']}/checkout", json={})
+    assert r.status_code == 422 and r.json()["type"].endswith("cart-empty")
+    assert client.get(f"/v1/carts/{cart['id']}").json()["status"] == "open"
+
+
+def test_a_failed_checkout_leaves_the_cart_open(client):
+    product(client, "A", stock=1)
+    cart = client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": 2}]}).json()
+    r = client.post(f"/v1/carts/{cart['id']}/checkout", json={})
+    assert r.status_code == 409 and r.json()["type"].endswith("out-of-stock")
+    assert client.get(f"/v1/carts/{cart['id']}").json()["status"] == "open"
