@@ -3,7 +3,7 @@
 Simulates 1,000,000 customers (100,000 with ``--quick``) from the BG/NBD, Pareto/NBD and
 Gamma-Gamma generative processes, as a daily summary would report them (ages of 1-365 whole
 days, recency rounded up to the day of the last purchase), and fits each model with
-``haina.analytics`` and with lifetimes on the same per-customer rows, each fit in a subprocess of
+``haina.analytics.clv`` and with lifetimes on the same per-customer rows, each fit in a subprocess of
 its own. Reported per model:
 
 - ``ours_s`` / ``lifetimes_s``: wall seconds of one ``fit()`` in a fresh process, from the
@@ -101,7 +101,7 @@ def worker(
         columns = [uniq[:, i] for i in range(uniq.shape[1])]
         weights = counts.astype(float)
     if impl == "ours":
-        from haina.analytics.estimators import MODELS
+        from haina.analytics.clv.estimators import MODELS
 
         fitter = MODELS[model]()
         fit = lambda: fitter.fit(*columns, weights=weights)
@@ -161,7 +161,7 @@ def run_fit(
 
 
 def simulate(customers: int, seed: int, directory: Path) -> dict[str, Path]:
-    from haina.analytics import simulate as sim
+    from haina.analytics.clv import simulate as sim
 
     rng = np.random.default_rng(seed)
     ages = rng.integers(1, 366, customers).astype(float)  # acquired over the last year, in days
@@ -180,7 +180,7 @@ def simulate(customers: int, seed: int, directory: Path) -> dict[str, Path]:
 
 
 def log_likelihood_at(model: str, params: list[float], data_path: Path) -> float:
-    from haina.analytics import bgnbd, gammagamma, pnbd
+    from haina.analytics.clv import bgnbd, gammagamma, pnbd
 
     data = np.load(data_path)
     if model == "gg":
@@ -220,7 +220,7 @@ def order_log(rows: int, seed: int):
 
 
 def pandas_summary(orders, observation_end: str):
-    """The same definitions as haina.analytics.summary, with a vectorised pandas groupby."""
+    """The same definitions as haina.analytics.clv.summary, with a vectorised pandas groupby."""
     import pandas as pd
 
     end = pd.Timestamp(observation_end)
@@ -253,7 +253,7 @@ def summary_benchmark(rows: int, seed: int, repeats: int = 3) -> dict:
     import gc
     import statistics
 
-    from haina.analytics import summary
+    from haina.analytics.clv import summary
 
     orders = order_log(rows, seed)
     end = "2024-12-31"

@@ -84,7 +84,7 @@ def cdnow_sample_ids() -> pd.Series:
 def lifetimes_twin():
     """``lifetimes_twin(our_fitted_model)``: the lifetimes fitter of the same model carrying the
     same parameters (lifetimes names Gamma-Gamma's ``gamma`` ``v``), for comparing predictions."""
-    from haina.analytics.estimators import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+    from haina.analytics.clv.estimators import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
     classes = {
         BetaGeoFitter: (lifetimes.BetaGeoFitter, ["r", "alpha", "a", "b"]),

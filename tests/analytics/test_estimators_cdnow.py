@@ -8,8 +8,8 @@ import lifetimes
 import numpy as np
 import pytest
 
-from haina.analytics import bgnbd, gammagamma, pnbd
-from haina.analytics.estimators import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+from haina.analytics.clv import bgnbd, gammagamma, pnbd
+from haina.analytics.clv.estimators import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
 
 def same_to_3_significant_digits(value: float, expected: float) -> bool:

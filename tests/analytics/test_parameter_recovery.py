@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from haina.analytics import simulate
-from haina.analytics.estimators import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+from haina.analytics.clv import simulate
+from haina.analytics.clv.estimators import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
 CUSTOMERS = 8000
 recovery = settings(max_examples=4, deadline=None, derandomize=True, database=None)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.special import hyp2f1
 
-from haina.analytics import bgnbd, gammagamma, pnbd
-from haina.analytics.estimators import ParetoNBDFitter
+from haina.analytics.clv import bgnbd, gammagamma, pnbd
+from haina.analytics.clv.estimators import ParetoNBDFitter
 
 PARAMS = [
     (0.55, 10.5, 0.6, 11.7),  # alpha < beta
@@ -39,7 +39,7 @@ def test_frequency_in_the_thousands_gives_a_finite_log_likelihood_and_gradient(p
 
 
 def test_heavy_buyers_can_be_fitted_and_scored():
-    from haina.analytics import simulate
+    from haina.analytics.clv import simulate
 
     x, tx, T = heavy_buyers()
     light_x, light_tx, light_T = simulate.pareto_nbd(365.0, 0.55, 70.0, 0.6, 80.0, 3000, rng=3)

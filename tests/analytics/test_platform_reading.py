@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import update
 
-from haina.analytics import rfm, service, sources
+from haina.analytics import service, sources
+from haina.analytics.clv import rfm
 from haina.analytics.models import AnalyticsJob
 from haina.analytics.schemas import RefreshIn, Segment, Stage
 from haina.core.db import transaction, utcnow

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from haina.analytics.estimators import (
+from haina.analytics.clv.estimators import (
     BetaGeoFitter,
     GammaGammaFitter,
     ParetoNBDFitter,
@@ -116,7 +116,7 @@ def test_holdout_table_equals_lifetimes_calibration_plot_data(
 ):
     import lifetimes.utils
 
-    from haina.analytics.summary import calibration_and_holdout_data
+    from haina.analytics.clv.summary import calibration_and_holdout_data
 
     summary = calibration_and_holdout_data(
         cdnow_transactions,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from haina.analytics import cohorts, rfm, summary
-from haina.analytics.estimators import BetaGeoFitter
+from haina.analytics.clv import cohorts, rfm, summary
+from haina.analytics.clv.estimators import BetaGeoFitter
 
 
 def test_quintile_scores_split_distinct_values_into_fifths():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from haina.analytics import scoring
-from haina.analytics.estimators import BetaGeoFitter
+from haina.analytics.clv.estimators import BetaGeoFitter
 from haina.analytics.schemas import RefreshIn
 
 END = dt.date(2025, 6, 30)

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from haina.analytics import cohorts, service, sources, spark, summary
+from haina.analytics import service, sources, spark
+from haina.analytics.clv import cohorts, summary
 from haina.analytics.schemas import RefreshIn
 from haina.core.db import make_engine, make_sessionmaker, transaction
 

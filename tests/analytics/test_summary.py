@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from haina.analytics import summary
+from haina.analytics.clv import summary
 
 CAL_END, OBS_END = "1997-09-30", "1998-06-30"
 

@@ -79,7 +79,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover
         pass
     try:
-        from .estimators import ConvergenceError
+        from .clv.estimators import ConvergenceError
 
         errors.append(ConvergenceError)
     except ImportError:  # pragma: no cover
@@ -149,7 +149,7 @@ def _read_summary(path: Path, model: str):
 
 
 def _fit(model: str, columns: dict):
-    from .estimators import MODELS, ConvergenceWarning
+    from .clv.estimators import MODELS, ConvergenceWarning
 
     fitter = MODELS[model]()
     with warnings.catch_warnings(record=True) as caught:
@@ -196,7 +196,7 @@ def fit(
         model = model.strip().lower()
         if model not in MODEL_NAMES:
             raise UserError(f"unknown model {model!r}: choose bgnbd, pnbd or gg")
-        from .estimators import PERIODS_PER_MONTH
+        from .clv.estimators import PERIODS_PER_MONTH
 
         if freq not in PERIODS_PER_MONTH:
             raise UserError(f"unknown --freq {freq!r}: choose D, W, M or H")
@@ -252,8 +252,8 @@ def _plots(
     months: float,
     discount_rate: float,
 ) -> list[Path]:
-    from . import plots
-    from .estimators import BetaGeoFitter, calibration_vs_holdout_purchases
+    from .clv import plots
+    from .clv.estimators import BetaGeoFitter, calibration_vs_holdout_purchases
 
     if directory.exists() and not directory.is_dir():
         raise UserError(f"--plot {directory}: not a directory")
@@ -318,7 +318,7 @@ def summarize(
             raise UserError(f"unknown --freq {freq!r}: choose D or W")
         if not transactions.exists():
             raise UserError(f"no such file: {transactions}")
-        from . import summary as summaries
+        from .clv import summary as summaries
 
         started = time.perf_counter()
         if calibration_end is not None:

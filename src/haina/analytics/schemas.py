@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from haina.core.money import AmountStr, Money
 
-# the names of haina.analytics.rfm.SEGMENTS and STAGES (a test keeps them equal)
+# the names of haina.analytics.clv.rfm.SEGMENTS and STAGES (a test keeps them equal)
 Segment = Literal[
     "new", "champions", "loyal", "potential", "cant_lose", "at_risk", "hibernating", "lost"
 ]

@@ -3,7 +3,7 @@
 :func:`score_customers` takes an Ibis table with ``customer_id, ordered_at, amount,
 amount_minor`` (see :mod:`haina.analytics.sources`) and returns every number a refresh stores:
 
-1. the per-customer summary up to the observation end (:mod:`haina.analytics.summary`, with
+1. the per-customer summary up to the observation end (:mod:`haina.analytics.clv.summary`, with
    ``last_gap`` for the reactivated stage);
 2. the holdout check: the purchase model fitted again on the calibration period (everything
    up to ``holdout_days`` before the end), its predicted purchases in the holdout period against
@@ -12,7 +12,7 @@ amount_minor`` (see :mod:`haina.analytics.sources`) and returns every number a r
 4. per customer: P(alive), expected purchases in the next 90 days, CLV over ``clv_months`` at a
    monthly ``discount_rate`` (Gamma-Gamma's ``customer_lifetime_value``), RFM scores and segment,
    lifecycle stage;
-5. monthly acquisition cohorts (:mod:`haina.analytics.cohorts`);
+5. monthly acquisition cohorts (:mod:`haina.analytics.clv.cohorts`);
 6. the data behind the charts: a CLV histogram and a sample of customers for P(alive).
 
 Amounts (mean spend, CLV, cohort revenue) are rounded half-even to the currency's minor unit
@@ -34,17 +34,17 @@ import pandas as pd
 
 from haina.core.money import exponent
 
-from . import cohorts as cohort_tables
-from . import rfm
-from .estimators import (
+from .clv import cohorts as cohort_tables
+from .clv import rfm
+from .clv.estimators import (
     MODELS,
     ConvergenceError,
     ConvergenceWarning,
     GammaGammaFitter,
     calibration_vs_holdout_purchases,
 )
+from .clv.summary import FREQUENCIES, holdout_expression, summary_expression
 from .schemas import HORIZON_DAYS, RefreshIn
-from .summary import FREQUENCIES, holdout_expression, summary_expression
 
 #: customers drawn for the P(alive) chart
 PLOT_SAMPLE = 2000

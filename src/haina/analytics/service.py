@@ -617,7 +617,7 @@ MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 def plot(session: Session, tenant: Tenant, name: PlotName, fmt: str) -> bytes:
     """A chart of the latest run as PNG or SVG bytes; 404 before the first run (or, for
     ``holdout_fit``, when the run had no holdout check)."""
-    from . import plots
+    from .clv import plots
     from .scoring import fitted
 
     run = _latest_run(session, tenant)

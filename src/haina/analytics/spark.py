@@ -1,7 +1,7 @@
 """The PySpark backend (the ``spark`` extra): the same Ibis expressions, run by Spark.
 
-The summary, holdout and cohort expressions of :mod:`haina.analytics.summary` and
-:mod:`haina.analytics.cohorts` are plain Ibis (group-bys, window functions, date arithmetic), so
+The summary, holdout and cohort expressions of :mod:`haina.analytics.clv.summary` and
+:mod:`haina.analytics.clv.cohorts` are plain Ibis (group-bys, window functions, date arithmetic), so
 they run unchanged on an Ibis PySpark connection. :func:`connect` starts (or reuses) a Spark
 session, by default ``local[*]``: every core of this machine, no cluster. Point ``master`` at a
 cluster (``spark://…``, ``yarn``) when a log outgrows one machine; the session runs in UTC so

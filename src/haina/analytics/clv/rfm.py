@@ -1,6 +1,6 @@
 """RFM scores and segments, and lifecycle stages, from the per-customer summary.
 
-The input is the table of :mod:`haina.analytics.summary` (``frequency, recency, T`` and, for M,
+The input is the table of :mod:`haina.analytics.clv.summary` (``frequency, recency, T`` and, for M,
 ``monetary_value``); the rules are documented in ``docs/analytics.md`` and repeated here.
 
 RFM scores (1-5, 5 best), by quintile of the customer's position among all customers:
@@ -124,7 +124,7 @@ def lifecycle_stages(
 
     ``p_alive`` is ``model.conditional_probability_alive(frequency, recency, T)``. Customers are
     ``reactivated`` only when the summary has a ``last_gap`` column (``last_gap=True`` in
-    :func:`haina.analytics.summary.summary_data_from_transaction_data`).
+    :func:`haina.analytics.clv.summary.summary_data_from_transaction_data`).
     """
     if freq not in STAGE_PERIODS:
         raise ValueError("freq must be 'D' or 'W'")

@@ -1,4 +1,4 @@
-"""Draw customer summaries from the models' generative processes, vectorised.
+"""Draw customer summaries from each estimator's generative process, vectorised.
 
 Used by the parameter-recovery tests and the benchmark. Each draw returns NumPy arrays
 ``frequency`` (repeat purchases), ``recency`` (time of the last repeat purchase, 0 without one)

@@ -44,7 +44,7 @@ def calibration_vs_holdout_purchases(
 
     ``summary`` has lifetimes' calibration/holdout columns (``frequency_cal``, ``recency_cal``,
     ``T_cal``, ``frequency_holdout``, ``duration_holdout``), as made by
-    :func:`haina.analytics.summary.calibration_and_holdout_data`. The prediction for each customer
+    :func:`haina.analytics.clv.summary.calibration_and_holdout_data`. The prediction for each customer
     is ``model.conditional_expected_number_of_purchases_up_to_time(duration_holdout, ...)``. ``by``
     is ``frequency_cal`` (the default, lifetimes' ``kind``), ``recency_cal``, ``T_cal`` or
     ``time_since_last_purchase``; the first ``max_buckets`` buckets in ascending order are returned,

@@ -114,7 +114,7 @@ def holdout_figure(rows: list[dict]) -> Figure:
 
 def cohort_heatmap_figure(cohorts: dict) -> Figure:
     """Retention of each monthly acquisition cohort (rows) by months since the first purchase
-    (columns), from :func:`haina.analytics.service.cohorts` as JSON."""
+    (columns): the JSON of ``GET /v1/analytics/cohorts``."""
     rows = cohorts["cohorts"]
     width = max((len(c["months"]) for c in rows), default=1)
     grid = np.full((max(len(rows), 1), width), np.nan)

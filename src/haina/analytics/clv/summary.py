@@ -1,4 +1,4 @@
-"""From a transaction log to the per-customer summary the lifecycle models are fitted on.
+"""From a transaction log to the per-customer summary the lifecycle estimators are fitted on.
 
 One row per customer with
 
@@ -130,7 +130,7 @@ def summary_expression(
 
     Columns: ``customer_col, frequency, recency, T``, ``monetary_value`` when ``amount_col`` is
     given, and with ``last_gap`` the periods between the last two purchase periods (0 without a
-    repeat purchase), which :func:`haina.analytics.rfm.lifecycle_stages` uses to spot customers
+    repeat purchase), which :func:`haina.analytics.clv.rfm.lifecycle_stages` uses to spot customers
     who came back after a long silence.
     """
     _check_freq(freq, freq_multiplier)

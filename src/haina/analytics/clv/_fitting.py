@@ -59,7 +59,7 @@ def as_weights(weights, n: int) -> np.ndarray:
 
 
 def check_frequency_recency_age(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> None:
-    """The data contract of the transaction models (lifetimes' ``_check_inputs`` checks)."""
+    """The data contract of the purchase fitters (lifetimes' ``_check_inputs`` checks)."""
     if not (frequency.shape == recency.shape == T.shape):
         raise ValueError("frequency, recency and T must have the same length")
     if frequency.shape[0] == 0:
