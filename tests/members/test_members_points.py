@@ -250,9 +250,13 @@ def test_two_concurrent_redemptions_of_the_last_points_only_one_succeeds(session
 
 def test_creating_a_member_with_two_identities_takes_four_statements(session, tenant, engine):
     statements: list[str] = []
+    savepoint: list[str] = []
 
     def count(conn, cursor, statement, *args):
-        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+        # the savepoint that confines a taken identity is counted apart from the work
+        if statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
+            savepoint.append(statement.split()[0])
+        elif not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
@@ -262,6 +266,7 @@ def test_creating_a_member_with_two_identities_takes_four_statements(session, te
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(statements) <= 4, statements
+    assert savepoint == ["SAVEPOINT", "RELEASE"]
 
 
 _order_ids = itertools.count()

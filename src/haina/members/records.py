@@ -1,0 +1,186 @@
+"""The member's record: loading and locking it, following its merges, and reading it out.
+
+Private to the members module; other modules call ``members.service``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from haina.core.context import Tenant
+from haina.core.db import tenant_row
+from haina.core.errors import Invalid, InvalidState, not_found
+from haina.members.models import Member, MemberIdentity, Tier
+from haina.members.schemas import (
+    CONSENTS,
+    ConsentOut,
+    ConsentsOut,
+    IdentityOut,
+    MemberOut,
+    TierRef,
+)
+
+# A merge chain longer than this means corrupted data, not a real history.
+MAX_MERGE_CHAIN = 100
+# Rows per IN (…) list and per lock batch in the workers.
+CHUNK = 500
+
+
+def _consents_out(m: Member) -> ConsentsOut:
+    return ConsentsOut(**{c: ConsentOut(granted=getattr(m, c), changed_at=getattr(m, f"{c}_at"))
+                          for c in CONSENTS})
+
+
+def _identity_out(i: MemberIdentity) -> IdentityOut:
+    return IdentityOut(id=i.id, kind=i.kind, value=i.value, channel=i.channel,
+                       created_at=i.created_at)
+
+
+def _member_out(m: Member, tier: Tier | None, identities: Iterable[MemberIdentity]) -> MemberOut:
+    return MemberOut(
+        id=m.id, name=m.name, email=m.email, phone=m.phone, birthday=m.birthday,
+        tier=TierRef(id=tier.id, name=tier.name, rank=tier.rank) if tier else None,
+        points_balance=m.points_balance, consents=_consents_out(m),
+        identities=[_identity_out(i) for i in identities], merged_into=m.merged_into,
+        created_at=m.created_at, updated_at=m.updated_at)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _aware(at: dt.datetime, name: str = "at") -> dt.datetime:
+    if at.tzinfo is None:
+        raise Invalid(f"{name} must be a timezone-aware datetime")
+    return at
+
+
+# ---------------------------------------------------------------- loading and locking
+
+def _member_row(session: Session, tenant: Tenant, member_id: str) -> Member:
+    return tenant_row(session, tenant.id, Member, member_id, "member")
+
+
+def _lock(session: Session, tenant: Tenant, member_id: str) -> Member:
+    """The member's row, locked until the transaction ends, with its current values."""
+    session.flush()  # populate_existing would drop unflushed changes
+    row = session.scalar(select(Member)
+                         .where(Member.tenant_id == tenant.id, Member.id == member_id)
+                         .with_for_update().execution_options(populate_existing=True))
+    if row is None:
+        raise not_found("member", member_id)
+    return row
+
+
+def _survivor_of(member_id: str, merged_into: Callable[[str], str | None]) -> str:
+    """Follow ``merged_into`` links from ``member_id`` to the member that was not merged away
+    (itself if never merged); ``merged_into(id)`` reads one link, ``None`` at a survivor."""
+    current = member_id
+    for _ in range(MAX_MERGE_CHAIN):
+        following = merged_into(current)
+        if following is None:
+            return current
+        current = following
+    raise RuntimeError(f"merge chain from {member_id} is longer than {MAX_MERGE_CHAIN}")
+
+
+def _lock_survivor(session: Session, tenant: Tenant, member_id: str) -> Member:
+    """Lock the member, following merges to the one that survives (for other modules, which
+    may hold an id from before a merge)."""
+    locked: list[Member] = []
+
+    def lock(current: str) -> str | None:
+        locked.append(_lock(session, tenant, current))
+        return locked[-1].merged_into
+
+    _survivor_of(member_id, lock)
+    return locked[-1]
+
+
+def consenting_member_ids(session: Session, tenant: Tenant, consent: str) -> set[str]:
+    """The ids of the tenant's members (not merged away) who granted ``consent``."""
+    if consent not in CONSENTS:
+        raise ValueError(f"unknown consent {consent!r}")
+    flag = getattr(Member, consent)
+    return set(session.scalars(select(Member.id).where(
+        Member.tenant_id == tenant.id, Member.merged_into.is_(None), flag.is_(True))))
+
+
+def merge_survivors(session: Session, tenant: Tenant) -> dict[str, str]:
+    """Every merged-away member id of the tenant → the id of the member it is now part of
+    (chains followed): for bulk readers, such as analytics, that meet old ids in history."""
+    merged = dict(session.execute(
+        select(Member.id, Member.merged_into).where(Member.tenant_id == tenant.id,
+                                                    Member.merged_into.is_not(None))).all())
+    return {start: _survivor_of(start, merged.get) for start in merged}
+
+
+def _merged_problem(row: Member) -> InvalidState:
+    return InvalidState(f"member {row.id} was merged into {row.merged_into}; use that member",
+                        slug="member-merged", merged_into=row.merged_into)
+
+
+def _lock_live(session: Session, tenant: Tenant, member_id: str) -> Member:
+    """Lock a member that has not been merged away (API writes act on survivors only)."""
+    row = _lock(session, tenant, member_id)
+    if row.merged_into is not None:
+        raise _merged_problem(row)
+    return row
+
+
+def _identities(session: Session, tenant_id: str, member_ids: Sequence[str]) -> dict[str, list[MemberIdentity]]:
+    out: dict[str, list[MemberIdentity]] = {m: [] for m in member_ids}
+    if not member_ids:
+        return out
+    for i in session.scalars(select(MemberIdentity)
+                             .where(MemberIdentity.tenant_id == tenant_id,
+                                    MemberIdentity.member_id.in_(member_ids))
+                             .order_by(MemberIdentity.id)):
+        out[i.member_id].append(i)
+    return out
+
+
+def get_member(session: Session, tenant: Tenant, member_id: str) -> MemberOut:
+    """The member as it is, merged or not (a merged member has ``merged_into`` set); 404 if
+    absent or another tenant's."""
+    found = session.execute(
+        select(Member, Tier)
+        .outerjoin(Tier, and_(Tier.id == Member.tier_id, Tier.tenant_id == Member.tenant_id))
+        .where(Member.tenant_id == tenant.id, Member.id == member_id)).first()
+    if found is None:
+        raise not_found("member", member_id)
+    member, tier = found
+    return _member_out(member, tier, _identities(session, tenant.id, [member.id])[member.id])
+
+
+def resolve_member_id(session: Session, tenant: Tenant, member_id: str) -> str:
+    """The id of the member that ``member_id`` is now part of: itself, or the survivor of the
+    merges it went through. 404 if absent or another tenant's."""
+    def merged_into(current: str) -> str | None:
+        found = session.execute(select(Member.merged_into).where(
+            Member.tenant_id == tenant.id, Member.id == current)).first()
+        if found is None:
+            raise not_found("member", member_id)
+        return found[0]
+
+    return _survivor_of(member_id, merged_into)
+
+
+def member_history_ids(session: Session, tenant: Tenant, member_id: str) -> list[str]:
+    """The survivor's id first, then every id merged into it, directly or transitively:
+    the ids under which this person's orders may have been recorded. A merged id is resolved
+    to its survivor first, so any id of the person gives the whole history."""
+    root = resolve_member_id(session, tenant, member_id)
+    tree = (select(Member.id).where(Member.tenant_id == tenant.id, Member.id == root)
+            .cte("merged_tree", recursive=True))
+    tree = tree.union_all(select(Member.id).where(Member.tenant_id == tenant.id,
+                                                  Member.merged_into == tree.c.id))
+    others = sorted(i for i in session.scalars(select(tree.c.id)) if i != root)
+    return [root, *others]
+
