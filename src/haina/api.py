@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from haina import __version__
+from haina.core.asgi import HttpEdge, RouteLimit
 from haina.core.config import Settings, get_settings
 from haina.core.db import make_engine, make_sessionmaker
 from haina.core.http import (
@@ -33,6 +38,40 @@ merchant's behalf.
 * Creating POSTs accept `Idempotency-Key`: the same key and body replays the first response.
 """
 
+# Swagger UI, vendored from the npm package swagger-ui-dist (see its README there): the docs
+# work without internet access, and nothing is fetched from a CDN at run time.
+DOCS_ASSETS = Path(__file__).parent / "web" / "static" / "docs"
+DOCS_ASSETS_URL = "/static/docs"
+
+
+class HainaAPI(FastAPI):
+    """FastAPI whose whole middleware stack (Starlette's error middleware included, so 500s
+    too) is wrapped by the HTTP edge: ``nosniff`` on every response, bounded request bodies."""
+
+    route_limits: tuple[RouteLimit, ...] = ()
+
+    def build_middleware_stack(self):  # type: ignore[no-untyped-def]
+        return HttpEdge(super().build_middleware_stack(), self.state.settings.max_body_bytes,
+                        self.route_limits)
+
+
+def _docs(app: FastAPI) -> None:
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    oauth2_redirect = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon-32x32.png",
+            oauth2_redirect_url=oauth2_redirect)
+
+    @app.get(oauth2_redirect, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None,
                check_schema: bool = True) -> FastAPI:
@@ -48,8 +87,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
 
-    app = FastAPI(title="Haina", version=__version__, description=DESCRIPTION,
-                  default_response_class=FastJSON, lifespan=lifespan)
+    # the docs are served from the package (_docs below); ReDoc is not offered
+    app = HainaAPI(title="Haina", version=__version__, description=DESCRIPTION,
+                   default_response_class=FastJSON, lifespan=lifespan, docs_url=None,
+                   redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
@@ -74,6 +115,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
                    *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     check_units_of_work(app)
+    # media uploads may be as large as the largest media file the catalog takes (+ multipart)
+    from haina.catalog.service import MAX_MEDIA_BYTES
+    app.route_limits = (RouteLimit("POST", r"/v1/products/[^/]+/media", MAX_MEDIA_BYTES + (64 << 10)),)
+    _docs(app)
 
     # the problem shape every error response refers to
     _openapi = app.openapi

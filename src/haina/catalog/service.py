@@ -43,6 +43,30 @@ MEDIA_TYPES = {
     "video/mp4": ("video", 100 << 20), "video/webm": ("video", 100 << 20),
     "video/quicktime": ("video", 100 << 20),
 }
+# the largest upload any media type allows (the HTTP edge lets upload requests this big through)
+MAX_MEDIA_BYTES = max(limit for _, limit in MEDIA_TYPES.values())
+
+
+def _iso_brand(head: bytes, brands: tuple[bytes, ...]) -> bool:
+    """An ISO base media file (MP4, QuickTime): an ``ftyp`` box whose major brand is known."""
+    return head[4:8] == b"ftyp" and head[8:12] in brands
+
+
+_MP4_BRANDS = (b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1",
+               b"M4V ", b"M4VP", b"dash", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"MSNV", b"f4v ",
+               b"mmp4", b"XAVC")
+# What a file of each accepted type starts with (its "magic number"): the declared type is
+# believed only when the bytes agree, so an HTML page cannot be stored and served as a PNG.
+MEDIA_SIGNATURES = {
+    "image/jpeg": lambda h: h[:3] == b"\xff\xd8\xff",
+    "image/png": lambda h: h[:8] == b"\x89PNG\r\n\x1a\n",
+    "image/gif": lambda h: h[:6] in (b"GIF87a", b"GIF89a"),
+    "image/webp": lambda h: h[:4] == b"RIFF" and h[8:12] == b"WEBP",
+    "video/mp4": lambda h: _iso_brand(h, _MP4_BRANDS),
+    "video/quicktime": lambda h: _iso_brand(h, (b"qt  ",)) or h[4:8] in (b"moov", b"mdat",
+                                                                           b"wide", b"free"),
+    "video/webm": lambda h: h[:4] == b"\x1a\x45\xdf\xa3",  # EBML (Matroska/WebM)
+}
 
 
 # ---------------------------------------------------------------- attributes and categories
@@ -426,6 +450,9 @@ def add_media(session: Session, tenant: Tenant, product_id: str, *, filename: st
         raise Invalid("the uploaded file is empty", slug="empty-file")
     if len(content) > limit:
         raise Invalid(f"{kind}s are limited to {limit >> 20} MiB", slug="file-too-large", status=413)
+    if not MEDIA_SIGNATURES[content_type](content[:16]):
+        raise Invalid(f"the file's content is not {content_type} (its leading bytes do not "
+                      f"match the declared type)", slug="media-type-mismatch")
     digest = hashlib.sha256(content).hexdigest()
     path = _media_path(media_dir, tenant.id, digest)
     if not path.exists():

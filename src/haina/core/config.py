@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     # Seconds a verified bearer token stays in the in-process cache (revocation lag).
     token_cache_seconds: float = 5.0
+    # Request bodies larger than this are refused with a 413 (media uploads have their own
+    # limit, the catalog's largest media size).
+    max_body_bytes: int = Field(1 << 20, ge=1024)
     # Echo every SQL statement (debugging).
     echo_sql: bool = False
 
