@@ -413,9 +413,6 @@ def test_bad_money_is_refused_with_a_422(client, price, where):
 def test_good_money_is_kept_exactly(client):
     p = new_product(client, sku="M-1", amount="0.10")
     assert p["price"] == money("0.10")
-    r = client.post("/v1/products", json={"sku": "M-2", "title": "Yen",
-                                          "price": {"amount": "1500", "currency": "JPY"}})
-    assert r.status_code == 201 and r.json()["price"] == {"amount": "1500", "currency": "JPY"}
     r = client.post("/v1/products", json={"sku": "M-3", "title": "Int",
                                           "price": {"amount": "19.9", "currency": "CNY"}})
     assert r.status_code == 201 and r.json()["price"]["amount"] == "19.90"

@@ -1,23 +1,41 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from haina.core.money import Money
+from haina.core.money import Money, Price
 from haina.inventory.schemas import StockOut
 
+# Numbers in attributes: finite and at most 10^15 in absolute value, so every one is exact as a
+# JSON number in JavaScript (below 2^53), fits a 64-bit integer and compares as a float in filters.
+MAX_ATTRIBUTE_NUMBER = 10**15
+# Initial stock of a variant: 0 to 10^9 units.
+MAX_STOCK = 1_000_000_000
+
 AttrValue = str | int | float | bool
+AttrInput = (str
+             | Annotated[int, Field(ge=-MAX_ATTRIBUTE_NUMBER, le=MAX_ATTRIBUTE_NUMBER)]
+             | Annotated[float, Field(ge=-MAX_ATTRIBUTE_NUMBER, le=MAX_ATTRIBUTE_NUMBER,
+                                      allow_inf_nan=False)]
+             | bool)
+ATTRIBUTES_DESCRIPTION = ("attribute code → text, true/false or a finite number from -10^15 to "
+                          "10^15")
+ProductStatus = Literal["active", "draft", "archived"]
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,99}$"
+PRICE_DESCRIPTION = ("in the merchant's currency; from 0 (free samples) to 10^12 "
+                     "(1000000000000) major units")
+STOCK_DESCRIPTION = "initial units at the default location, 0 to 10^9 (1000000000)"
 
 
 class VariantCreate(BaseModel):
     sku: str = Field(pattern=SKU_PATTERN, examples=["TIRE-205-55R16"])
     title: str | None = Field(None, max_length=300)
-    price: Money
-    attributes: dict[str, AttrValue] = Field(default_factory=dict)
-    stock: int | None = Field(None, ge=0, description="initial units at the default location")
+    price: Price = Field(description=PRICE_DESCRIPTION)
+    attributes: dict[str, AttrInput] = Field(default_factory=dict,
+                                             description=ATTRIBUTES_DESCRIPTION)
+    stock: int | None = Field(None, ge=0, le=MAX_STOCK, description=STOCK_DESCRIPTION)
 
 
 class ProductCreate(BaseModel):
@@ -26,11 +44,12 @@ class ProductCreate(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     description: str | None = Field(None, max_length=20_000)
     sku: str | None = Field(None, pattern=SKU_PATTERN)
-    price: Money | None = None
-    stock: int | None = Field(None, ge=0, description="initial units at the default location")
+    price: Price | None = Field(None, description=PRICE_DESCRIPTION)
+    stock: int | None = Field(None, ge=0, le=MAX_STOCK, description=STOCK_DESCRIPTION)
     category_id: str | None = None
-    status: Literal["active", "draft", "archived"] = "active"
-    attributes: dict[str, AttrValue] = Field(default_factory=dict)
+    status: ProductStatus = "active"
+    attributes: dict[str, AttrInput] = Field(default_factory=dict,
+                                             description=ATTRIBUTES_DESCRIPTION)
     variants: list[VariantCreate] | None = Field(None, max_length=100)
 
     @model_validator(mode="after")
@@ -53,14 +72,14 @@ class ProductUpdate(BaseModel):
     title: str | None = Field(None, min_length=1, max_length=300)
     description: str | None = Field(None, max_length=20_000)
     category_id: str | None = None
-    status: Literal["active", "draft", "archived"] | None = None
-    attributes: dict[str, AttrValue] | None = None
+    status: ProductStatus | None = None
+    attributes: dict[str, AttrInput] | None = Field(None, description=ATTRIBUTES_DESCRIPTION)
 
 
 class VariantUpdate(BaseModel):
     title: str | None = Field(None, max_length=300)
-    price: Money | None = None
-    attributes: dict[str, AttrValue] | None = None
+    price: Price | None = Field(None, description=PRICE_DESCRIPTION)
+    attributes: dict[str, AttrInput] | None = Field(None, description=ATTRIBUTES_DESCRIPTION)
 
 
 class VariantOut(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from haina.catalog.models import AttributeDef, Category, Media, Product, Variant
 from haina.catalog.schemas import (
+    MAX_ATTRIBUTE_NUMBER,
     AttributeDefCreate,
     AttributeDefOut,
     AttrValue,
@@ -32,7 +34,7 @@ from haina.core.db import Precompiled, is_postgres, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
-from haina.core.money import Money
+from haina.core.money import Money, Price
 from haina.core.pagination import Page, paginate
 from haina.inventory import service as inventory
 from haina.inventory.schemas import StockOut
@@ -108,6 +110,10 @@ def _check_attributes(defs: dict[str, AttributeDef], values: dict[str, AttrValue
             except (TypeError, ValueError):
                 raise Invalid(f"attribute {code!r} is a number, got {value!r}",
                               slug="invalid-attribute") from None
+            if not math.isfinite(number) or abs(number) > MAX_ATTRIBUTE_NUMBER:
+                raise Invalid(f"attribute {code!r} is a finite number from "
+                              f"-{MAX_ATTRIBUTE_NUMBER} to {MAX_ATTRIBUTE_NUMBER}, got {value!r}",
+                              slug="invalid-attribute")
             out[code] = int(number) if number.is_integer() else number
         elif d.type == "bool":
             if not isinstance(value, bool):
@@ -169,7 +175,17 @@ def _search_text(product: Product, variants: Sequence[Variant], category: str | 
     return " ".join(seen)
 
 
+def _check_currency(tenant: Tenant, price: Price) -> None:
+    """Prices are in the merchant's currency: an order never mixes currencies."""
+    if price.currency != tenant.currency:
+        raise Invalid(f"prices of this merchant are in {tenant.currency}, not {price.currency}",
+                      slug="currency-mismatch", currency=tenant.currency)
+
+
 def create_product(session: Session, tenant: Tenant, data: ProductCreate) -> ProductOut:
+    specs = data.variant_list()
+    for spec in specs:
+        _check_currency(tenant, spec.price)
     defs = _defs(session, tenant)
     category = _category(session, tenant, data.category_id) if data.category_id is not None else None
     now = utcnow()
@@ -177,7 +193,6 @@ def create_product(session: Session, tenant: Tenant, data: ProductCreate) -> Pro
                       description=data.description, category_id=data.category_id,
                       status=data.status, attributes=_check_attributes(defs, data.attributes),
                       created_at=now, updated_at=now)
-    specs = data.variant_list()
     skus = [v.sku for v in specs]
     if len(set(skus)) != len(skus):
         raise Invalid("the same SKU appears twice", slug="duplicate-sku")
@@ -353,6 +368,7 @@ def _refresh_search(session: Session, tenant: Tenant, product: Product) -> None:
 
 def add_variant(session: Session, tenant: Tenant, product_id: str, data: VariantCreate) -> ProductOut:
     product = _product(session, tenant, product_id)
+    _check_currency(tenant, data.price)
     if session.scalar(select(Variant.id).where(Variant.tenant_id == tenant.id,
                                                Variant.sku == data.sku)):
         raise Conflict(f"SKU {data.sku!r} is already used", slug="sku-exists", sku=data.sku)
@@ -377,6 +393,7 @@ def update_variant(session: Session, tenant: Tenant, variant_id: str, data: Vari
         raise not_found("variant", variant_id)
     changes = data.model_dump(exclude_unset=True)
     if data.price is not None:
+        _check_currency(tenant, data.price)
         old = Money.of(variant.price_minor, variant.currency)
         variant.price_minor, variant.currency = data.price.minor, data.price.currency
         record_event(session, tenant.id, "variant.price_changed", variant.id,

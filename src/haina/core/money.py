@@ -115,3 +115,35 @@ class Money(BaseModel):
     def of(cls, minor: int, currency: str) -> Money:
         """From trusted minor units (skips validation: this is on every response's path)."""
         return construct(cls, amount=from_minor(minor, currency), currency=currency)
+
+
+# The largest price the catalog takes, in major units of any currency (10^12: a trillion yuan,
+# yen or dollars). Its minor units (at most 10^14) leave room in a 64-bit integer for order
+# totals of many lines and large quantities.
+MAX_PRICE = Decimal(10) ** 12
+
+PriceAmount = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE),
+    BeforeValidator(_amount_str),
+    PlainSerializer(lambda d: str(d), return_type=str),
+    Field(description="Decimal amount as a string, e.g. \"99.00\": from 0 (free samples) to "
+                      "1000000000000 (10^12) major units"),
+]
+
+
+class Price(Money):
+    """A price, e.g. ``{"amount": "99.00", "currency": "CNY"}``: from 0 (free samples) to 10^12
+    major units."""
+
+    # Money itself also carries refunds, captures and adjustments, which these bounds are not for
+
+    amount: PriceAmount
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_money(cls, data: object) -> object:
+        # a Money built in code (Money.of, Money(...)) is checked as a price, not refused
+        if isinstance(data, Money) and not isinstance(data, Price):
+            return {"amount": data.amount, "currency": data.currency}
+        return data
