@@ -7,14 +7,16 @@ import datetime as dt
 import sys
 import time
 import typing
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+from haina.analytics import refresh as refresh_pipeline
 from haina.analytics import service, sources
 from haina.analytics.clv import rfm
-from haina.analytics.models import AnalyticsJob
+from haina.analytics.models import AnalyticsJob, AnalyticsRun, MemberScore
 from haina.analytics.schemas import RefreshIn, Segment, Stage
 from haina.core.db import transaction, utcnow
 from haina.core.errors import Conflict, NotFound
@@ -168,6 +170,49 @@ def test_a_job_whose_process_died_is_failed_and_frees_the_slot(sessions, tenant)
     assert old.status == "failed" and "abandoned" in old.message
     assert again.status == "queued"
     assert service.run_job(sessions, job.id) is None  # a failed job is never run
+
+
+def test_a_job_declared_abandoned_while_it_ran_writes_nothing(sessions, tenant, monkeypatch):
+    ids = new_members(sessions, tenant, 40)
+    write_orders(sessions, tenant, list(zip(*buying_history(tenant.id, ids, end=END),
+                                            strict=True)))
+    store = refresh_pipeline._store
+
+    def abandoned_meanwhile(sessions, tenant, job, *args):
+        with transaction(sessions) as s:  # what fail_stale_jobs does to a silent job
+            s.execute(update(AnalyticsJob).where(AnalyticsJob.id == job.id)
+                      .values(status="failed", message="abandoned"))
+        return store(sessions, tenant, job, *args)
+
+    monkeypatch.setattr(refresh_pipeline, "_store", abandoned_meanwhile)
+    status, job = refresh(sessions, tenant)
+    assert status == "failed" and job.status == "failed" and job.message == "abandoned"
+    assert job.run_id is None
+    with transaction(sessions) as s:
+        for table in (MemberScore, AnalyticsRun):
+            assert s.scalar(select(func.count()).select_from(table)
+                            .where(table.tenant_id == tenant.id)) == 0
+
+
+def test_an_observation_end_after_today_is_a_422_naming_the_limit(client):
+    zone = "Pacific/Kiritimati"  # UTC+14: its today is the furthest ahead of all
+    before = dt.datetime.now(ZoneInfo(zone)).date()
+    late = client.post("/v1/analytics/refresh", json={
+        "observation_end": str(before + dt.timedelta(days=1)), "timezone": zone})
+    after = dt.datetime.now(ZoneInfo(zone)).date()
+    assert late.status_code == 422, late.text
+    assert late.headers["content-type"] == "application/problem+json"
+    problem = late.json()
+    assert problem["type"] == "https://haina.dev/problems/observation-end-in-future"
+    assert problem["latest"] in (str(before), str(after))
+    assert f"the latest observation end is today, {problem['latest']} in {zone}" in \
+        problem["detail"]
+    far = client.post("/v1/analytics/refresh", json={"observation_end": "2999-12-31"})
+    assert far.status_code == 422 and "2999-12-31" in far.json()["detail"]
+    assert client.get("/v1/analytics/jobs").json()["data"] == []  # nothing was queued
+    today = client.post("/v1/analytics/refresh", json={
+        "observation_end": str(dt.datetime.now(ZoneInfo(zone)).date()), "timezone": zone})
+    assert today.status_code == 202, today.text
 
 
 def test_refreshing_from_an_empty_import_is_a_422(client):

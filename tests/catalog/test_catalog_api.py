@@ -153,7 +153,7 @@ def tire_attributes(client):
 
 
 def test_attributes_are_defined_with_types(client, tire_attributes):
-    defs = {d["code"]: d for d in client.get("/v1/attributes").json()}
+    defs = {d["code"]: d for d in client.get("/v1/attributes").json()["data"]}
     assert defs["width"]["type"] == "number" and defs["width"]["unit"] == "mm"
     assert defs["season"]["options"] == ["summer", "winter", "all-season"]
     r = client.post("/v1/attributes", json={"code": "width", "name": "Again", "type": "text"})
@@ -290,7 +290,8 @@ def test_categories_group_products_and_are_searchable(client):
     is_problem(client.post("/v1/categories", json={"name": "X", "slug": "x",
                                                    "parent_id": "cat_nope"}),
                404, "category-not-found")
-    assert [c["slug"] for c in client.get("/v1/categories").json()] == ["auto-parts", "tires"]
+    listed = client.get("/v1/categories").json()["data"]
+    assert [c["slug"] for c in listed] == ["auto-parts", "tires"]
     new_product(client, sku="T-1", title="Michelin", category_id=tires["id"])
     new_product(client, sku="V-1", title="Valve cap", category_id=parent["id"])
     new_product(client, sku="N-1", title="Uncategorised")

@@ -416,7 +416,7 @@ def test_adjustments_are_listed_with_their_reasons_newest_first(client):
     assert client.post(f"/v1/orders/{o['id']}/shipments", json={"carrier": "SF"}).status_code == 201
     newest = client.get("/v1/inventory/adjustments", params={"variant_id": vid}).json()["data"][0]
     assert (newest["delta"], newest["reason"], newest["order_id"]) == (-2, "fulfilled", o["id"])
-    levels_ = client.get("/v1/inventory/levels", params={"sku": "TIRE-1"}).json()
+    levels_ = client.get("/v1/inventory/levels", params={"sku": "TIRE-1"}).json()["data"]
     assert [(lv["on_hand"], lv["reserved"], lv["available"]) for lv in levels_] == [(13, 0, 13)]
 
 
@@ -475,7 +475,7 @@ def test_a_second_location_keeps_its_own_stock(client):
                                                        "location_id": store["id"]})
     assert r.status_code == 201 and r.json()["location_id"] == store["id"]
     by_loc = {lv["location_id"]: lv for lv in
-              client.get("/v1/inventory/levels", params={"variant_id": vid}).json()}
+              client.get("/v1/inventory/levels", params={"variant_id": vid}).json()["data"]}
     assert by_loc[store["id"]]["on_hand"] == 3
     assert by_loc[codes["default"]["id"]]["on_hand"] == 4
     assert client.get(f"/v1/products/{p['id']}").json()["stock"]["available"] == 7
@@ -491,7 +491,7 @@ def test_a_second_location_keeps_its_own_stock(client):
                                         "channel": "pos", "location_id": store["id"]})
     assert r.status_code == 201 and r.json()["location_id"] == store["id"]
     by_loc = {lv["location_id"]: (lv["on_hand"], lv["reserved"]) for lv in
-              client.get("/v1/inventory/levels", params={"variant_id": vid}).json()}
+              client.get("/v1/inventory/levels", params={"variant_id": vid}).json()["data"]}
     assert by_loc == {store["id"]: (3, 3), codes["default"]["id"]: (4, 0)}
     # the warehouse still sells its own four
     r = client.post("/v1/orders", json={"lines": [{"sku": "TIRE-1", "quantity": 4}]})

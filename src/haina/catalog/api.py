@@ -12,6 +12,7 @@ from haina.catalog.schemas import (
     MediaOut,
     ProductCreate,
     ProductOut,
+    ProductStatus,
     ProductUpdate,
     VariantCreate,
     VariantUpdate,
@@ -47,8 +48,9 @@ def create_product(session: SessionDep, body: ProductCreate, request: Request,
 def list_products(session: SessionDep, request: Request,
                   q: str | None = Query(None, max_length=200, description="search words"),
                   category_id: str | None = None,
-                  status: str | None = Query(None, pattern="^(active|draft|archived)$"),
-                  limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                  status: ProductStatus | None = None,
+                  limit: int = Query(50, ge=1, le=200),
+                  cursor: str | None = Query(None, description="next_cursor of the previous page"),
                   tenant: Tenant = Depends(READ)) -> Page[ProductOut]:
     # attribute filters: ?attr.width=205&attr.rim_diameter=16
     attrs = {k[5:]: v for k, v in request.query_params.items() if k.startswith("attr.") and k[5:]}
@@ -120,8 +122,9 @@ def create_category(session: SessionDep, body: CategoryCreate, request: Request,
                   lambda: service.create_category(session, tenant, body))
 
 
-@router.get("/categories", response_model=list[CategoryOut])
-def list_categories(session: SessionDep, tenant: Tenant = Depends(READ)) -> list[CategoryOut]:
+@router.get("/categories", response_model=Page[CategoryOut],
+            summary="List categories (all of them, by slug, on one page)")
+def list_categories(session: SessionDep, tenant: Tenant = Depends(READ)) -> Page[CategoryOut]:
     return service.list_categories(session, tenant)
 
 
@@ -134,6 +137,7 @@ def create_attribute(session: SessionDep, body: AttributeDefCreate, request: Req
                   lambda: service.create_attribute(session, tenant, body))
 
 
-@router.get("/attributes", response_model=list[AttributeDefOut])
-def list_attributes(session: SessionDep, tenant: Tenant = Depends(READ)) -> list[AttributeDefOut]:
+@router.get("/attributes", response_model=Page[AttributeDefOut],
+            summary="List attribute definitions (all of them, by code, on one page)")
+def list_attributes(session: SessionDep, tenant: Tenant = Depends(READ)) -> Page[AttributeDefOut]:
     return service.list_attributes(session, tenant)

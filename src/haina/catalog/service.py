@@ -89,10 +89,11 @@ def create_attribute(session: Session, tenant: Tenant, data: AttributeDefCreate)
     return _attr_out(row)
 
 
-def list_attributes(session: Session, tenant: Tenant) -> list[AttributeDefOut]:
+def list_attributes(session: Session, tenant: Tenant) -> Page[AttributeDefOut]:
+    """All of the merchant's attribute definitions, by code (a short list: one page)."""
     rows = session.scalars(select(AttributeDef).where(AttributeDef.tenant_id == tenant.id)
                            .order_by(AttributeDef.code))
-    return [_attr_out(r) for r in rows]
+    return Page[AttributeDefOut](data=[_attr_out(r) for r in rows], has_more=False)
 
 
 def _check_attributes(defs: dict[str, AttributeDef], values: dict[str, AttrValue]) -> dict[str, AttrValue]:
@@ -157,9 +158,11 @@ def _category(session: Session, tenant: Tenant, category_id: str) -> Category:
     return tenant_row(session, tenant.id, Category, category_id, "category")
 
 
-def list_categories(session: Session, tenant: Tenant) -> list[CategoryOut]:
-    return [_category_out(r) for r in session.scalars(
-        select(Category).where(Category.tenant_id == tenant.id).order_by(Category.slug))]
+def list_categories(session: Session, tenant: Tenant) -> Page[CategoryOut]:
+    """All of the merchant's categories, by slug (a short list: one page)."""
+    return Page[CategoryOut](data=[_category_out(r) for r in session.scalars(
+        select(Category).where(Category.tenant_id == tenant.id).order_by(Category.slug))],
+        has_more=False)
 
 
 # ---------------------------------------------------------------- products
@@ -291,7 +294,8 @@ def list_products(session: Session, tenant: Tenant, *, q: str | None = None,
         stmt = stmt.where(_attribute_matches(code, value))
     if q:
         stmt = _search(session, tenant, stmt, q)
-    page = paginate(session, stmt, Product.id, limit=limit, cursor=cursor, convert=lambda p: p)
+    page = paginate(session, stmt, Product.id, limit=limit, cursor=cursor, convert=lambda p: p,
+                    kind="product")
     return Page[ProductOut](data=_products_out(session, tenant, page.data),
                             has_more=page.has_more, next_cursor=page.next_cursor)
 

@@ -77,4 +77,5 @@ def list_events(session: Session, tenant: Tenant, *, type: str | None = None,
         stmt = stmt.where(Event.created_at >= created_gte)
     if created_lt:
         stmt = stmt.where(Event.created_at < created_lt)
-    return paginate(session, stmt, Event.id, limit=limit, cursor=cursor, convert=event_out)
+    return paginate(session, stmt, Event.id, limit=limit, cursor=cursor, convert=event_out,
+                    kind="event")

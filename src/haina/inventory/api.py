@@ -52,10 +52,10 @@ def list_locations(session: SessionDep, limit: int = Query(50, ge=1, le=200),
     return service.list_locations(session, tenant, limit, cursor)
 
 
-@router.get("/inventory/levels", response_model=list[LevelOut],
-            summary="Stock of a variant at each location")
+@router.get("/inventory/levels", response_model=Page[LevelOut],
+            summary="Stock of a variant at each location (all locations, on one page)")
 def get_levels(session: SessionDep, variant_id: str | None = None, sku: str | None = None,
-               tenant: Tenant = Depends(READ)) -> list[LevelOut]:
+               tenant: Tenant = Depends(READ)) -> Page[LevelOut]:
     vid, _ = _variant_id(session, tenant, variant_id, sku)
     return service.levels(session, tenant, vid)
 

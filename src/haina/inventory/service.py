@@ -98,12 +98,16 @@ def stock_for_variants(session: Session, tenant: Tenant,
     return out
 
 
-def levels(session: Session, tenant: Tenant, variant_id: str) -> list[LevelOut]:
+def levels(session: Session, tenant: Tenant, variant_id: str) -> Page[LevelOut]:
+    """A variant's stock at each of its locations, by location id (one page: one row per
+    location)."""
     rows = session.scalars(select(StockLevel).where(StockLevel.tenant_id == tenant.id,
                                                     StockLevel.variant_id == variant_id)
                            .order_by(StockLevel.location_id)).all()
-    return [LevelOut(variant_id=r.variant_id, location_id=r.location_id, on_hand=r.on_hand,
-                     reserved=r.reserved, available=r.on_hand - r.reserved) for r in rows]
+    return Page[LevelOut](data=[LevelOut(variant_id=r.variant_id, location_id=r.location_id,
+                                         on_hand=r.on_hand, reserved=r.reserved,
+                                         available=r.on_hand - r.reserved) for r in rows],
+                          has_more=False)
 
 
 def _level(session: Session, tenant: Tenant, variant_id: str, location_id: str) -> StockOut:

@@ -100,10 +100,11 @@ def payout(session: SessionDep, body: PayoutCreate, request: Request,
                   lambda: service.create_payout(session, tenant, body.amount))
 
 
-@router.get("/ledger/balances", response_model=list[BalanceOut], tags=["ledger"],
-            summary="Account balances, derived from the journal")
-def balances(session: SessionDep, tenant: Tenant = Depends(LEDGER)) -> list[BalanceOut]:
-    return ledger.balances(session, tenant)
+@router.get("/ledger/balances", response_model=Page[BalanceOut], tags=["ledger"],
+            summary="Account balances, derived from the journal (every account and currency, "
+                    "on one page)")
+def balances(session: SessionDep, tenant: Tenant = Depends(LEDGER)) -> Page[BalanceOut]:
+    return Page[BalanceOut](data=ledger.balances(session, tenant), has_more=False)
 
 
 @router.get("/ledger/entries", response_model=Page[JournalEntryOut], tags=["ledger"])
