@@ -81,3 +81,63 @@ def test_serve_with_demo_prints_url_and_a_working_token(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_token_list_shows_a_tenants_tokens_but_never_a_secret(db_url):
+    assert haina(db_url, "tenants", "create", "shop-a").returncode == 0
+    assert haina(db_url, "tenants", "create", "shop-b").returncode == 0
+    first = haina(db_url, "token", "create", "--tenant", "shop-a", "--scopes", "orders:write",
+                  "--label", "till").stdout.strip()
+    second = haina(db_url, "token", "create", "--tenant", "shop-a").stdout.strip()
+    other = haina(db_url, "token", "create", "--tenant", "shop-b").stdout.strip()
+    from haina.core.db import make_engine
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        ids = dict(conn.exec_driver_sql("SELECT label, id FROM api_tokens").all())
+    engine.dispose()
+    assert haina(db_url, "token", "revoke", ids["till"]).returncode == 0
+
+    listed = haina(db_url, "token", "list", "--tenant", "shop-a", env={"COLUMNS": "200"})
+    assert listed.returncode == 0, listed.stderr
+    lines = [line for line in listed.stdout.splitlines() if "tok_" in line]
+    assert len(lines) == 2, listed.stdout  # shop-a's two tokens, not shop-b's
+    till = next(line for line in lines if "till" in line)
+    assert ids["till"] in till and "orders:write" in till
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.*\d{4}-\d\d-\d\dT", till)  # created, revoked
+    assert "*" in next(line for line in lines if "till" not in line)
+    for secret in (first, second, other):
+        assert secret[3:] not in listed.stdout and secret[:10] not in listed.stdout
+    assert "hn_" not in listed.stdout
+
+    missing = haina(db_url, "token", "list", "--tenant", "nobody")
+    assert missing.returncode == 1 and "no tenant 'nobody'" in missing.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["demo"], ["serve"], ["token", "list"], ["analytics"]])
+def test_help_has_no_stray_type_after_flags(args):
+    result = subprocess.run([sys.executable, "-m", "haina.cli", *args, "--help"],
+                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
+    assert result.returncode == 0, result.stderr
+    assert "--help" in result.stdout
+    assert "<bool>" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["tenants", "list"], ["token", "list", "--tenant", "x"], ["token", "create", "--tenant", "x"],
+    ["demo", "--quick"],
+])
+def test_a_command_run_elsewhere_makes_no_empty_database(tmp_path, args):
+    """The default URL (sqlite:///./var/haina.db) is relative to the current directory: a
+    command that needs a database says where it looked instead of creating an empty one."""
+    env = {k: v for k, v in os.environ.items() if k != "HAINA_DATABASE_URL"}
+    result = subprocess.run([sys.executable, "-m", "haina.cli", *args], capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run `haina migrate`" in lines[0], result.stderr
+    assert str(tmp_path / "var" / "haina.db") in lines[0]
+    assert not (tmp_path / "var").exists()
+    # migrate is the command that creates it
+    assert subprocess.run([sys.executable, "-m", "haina.cli", "migrate"], cwd=tmp_path,
+                          env=env, capture_output=True, timeout=120).returncode == 0
+    assert (tmp_path / "var" / "haina.db").stat().st_size > 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import make_url
 
 from haina.core.config import get_settings
 from haina.core.db import make_engine, make_sessionmaker, transaction
@@ -31,13 +33,32 @@ class UserError(Exception):
     """Bad input from the person at the terminal: one line on stderr, exit 1."""
 
 
-def _engine():
+def _engine(must_exist: bool = False):
+    """The database's engine. With ``must_exist``, a SQLite file that is not there is a user
+    error rather than an empty file made by connecting (the default URL is relative to the
+    current directory: a command run elsewhere would leave a stray ``var/haina.db``)."""
     settings = get_settings()
+    if must_exist:
+        path = _sqlite_file(settings.database_url)
+        if path is not None and not path.exists():
+            raise UserError(f"no database at {path.resolve()} (a relative HAINA_DATABASE_URL is "
+                            "relative to the current directory): run `haina migrate` first, "
+                            "or set HAINA_DATABASE_URL")
     return make_engine(settings.database_url, echo=settings.echo_sql)
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database or an in-memory one)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None
+    return Path(database)
+
+
 def _sessions(check: bool = True):
-    engine = _engine()
+    engine = _engine(must_exist=True)
     if check:
         ensure_current(engine)
     return make_sessionmaker(engine)
@@ -85,6 +106,29 @@ def token_create(tenant: Annotated[str, typer.Option(help="tenant slug")],
     with transaction(_sessions()) as session:
         created = service.create_token(session, tenant, scopes, label)
     print(created.token)
+
+
+@token_app.command("list")
+def token_list(tenant: Annotated[str, typer.Option(help="tenant slug")]) -> None:
+    """List a merchant's tokens: id, label, scopes, created, revoked (never the token itself,
+    which is not stored)."""
+    from sqlalchemy import select
+
+    from haina.platform import service
+    from haina.platform.models import ApiToken
+
+    with transaction(_sessions()) as session:
+        owner = service.get_tenant_by_slug(session, tenant)
+        rows = session.execute(
+            select(ApiToken.id, ApiToken.label, ApiToken.scopes, ApiToken.created_at,
+                   ApiToken.revoked_at)
+            .where(ApiToken.tenant_id == owner.id)
+            .order_by(ApiToken.created_at, ApiToken.id)).all()
+    table = Table("id", "label", "scopes", "created", "revoked", title=f"tokens of {tenant}")
+    for r in rows:
+        table.add_row(r.id, r.label or "", r.scopes, r.created_at.isoformat(timespec="seconds"),
+                      r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "")
+    out.print(table)
 
 
 @token_app.command("revoke")
