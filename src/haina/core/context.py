@@ -7,8 +7,10 @@ from typing import Any
 
 from haina.core.errors import Forbidden
 
+# what a scope grants access to ("<component>:read|write|*"); "settings" is the merchant's own
+# settings (PUT /v1/tenant/settings)
 COMPONENTS = ("members", "catalog", "inventory", "orders", "payments", "ledger", "events",
-              "analytics", "marketing", "geo", "crossborder", "apps", "webhooks")
+              "analytics", "marketing", "geo", "crossborder", "apps", "webhooks", "settings")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,6 @@ def get_tenant(session: SessionDep, tenant: Tenant = Depends(current_tenant)) ->
 
 @router.put("/tenant/settings", response_model=TenantOut, summary="Replace the merchant's settings")
 def put_settings(session: SessionDep, body: TenantSettings,
-                 tenant: Tenant = Depends(require("*:write"))) -> TenantOut:
+                 tenant: Tenant = Depends(require("settings:write"))) -> TenantOut:
     out = service.update_tenant_settings(session, tenant, body)
     return out

@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from haina.core.context import Tenant
+from haina.core.context import Tenant, parse_scopes
 from haina.core.errors import Unauthorized
 from haina.platform import service
 
@@ -40,7 +40,11 @@ def _authenticate(sessions: sessionmaker[Session], token: str, ttl: float) -> Te
 
 
 def require(scope: str) -> Callable[..., object]:
-    """A dependency giving the caller's tenant, after checking it holds ``scope``."""
+    """A dependency giving the caller's tenant, after checking it holds ``scope``. The scope
+    must be one a merchant can grant (``parse_scopes``): a 403 never names a scope nobody can
+    have. The dependency keeps it as ``required_scope`` (tests walk the routes by it)."""
+    if parse_scopes(scope) != {scope} or scope == "*":
+        raise ValueError(f"a route must require one grantable scope, not {scope!r}")
 
     async def dependency(request: Request) -> Tenant:
         tenant = await current_tenant(request)
@@ -48,4 +52,5 @@ def require(scope: str) -> Callable[..., object]:
         return tenant
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    dependency.required_scope = scope  # type: ignore[attr-defined]
     return dependency
