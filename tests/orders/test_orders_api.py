@@ -76,10 +76,11 @@ def test_pay_fulfil_complete_and_the_ledger_balances(client):
     stock = client.get(f"/v1/products/{p['id']}").json()["stock"]
     assert stock == {"on_hand": 1, "reserved": 0, "available": 1}
     assert client.post(f"/v1/orders/{o['id']}/complete").json()["status"] == "completed"
-    balances = {b["account"]: b["balance"]["amount"] for b in client.get("/v1/ledger/balances").json()}
+    balances = {b["account"]: b["balance"]["amount"]
+                for b in client.get("/v1/ledger/balances").json()["data"]}
     # default platform fee: 60 bps of 200.00 = 1.20
     assert balances == {"merchant_payable": "198.80", "platform_cash": "200.00", "platform_fees": "1.20"}
-    types = [e["type"] for e in client.get(f"/v1/orders/{o['id']}/timeline").json()]
+    types = [e["type"] for e in client.get(f"/v1/orders/{o['id']}/timeline").json()["data"]]
     assert types == ["order.created", "order.paid", "order.shipped", "order.fulfilled", "order.completed"]
 
 
@@ -105,7 +106,7 @@ def test_card_that_fails_after_authorisation(client):
     r = client.post(f"/v1/payment_intents/{r.json()['id']}/capture")
     assert r.status_code == 402 and r.json()["code"] == "capture_failed"
     assert client.get(f"/v1/orders/{o['id']}").json()["status"] == "pending_payment"
-    assert client.get("/v1/ledger/balances").json() == []
+    assert client.get("/v1/ledger/balances").json()["data"] == []
 
 
 def test_manual_partial_capture_and_partial_refunds(client):
@@ -124,7 +125,8 @@ def test_manual_partial_capture_and_partial_refunds(client):
     assert r.json()["amount"]["amount"] == "50.00"
     got = client.get(f"/v1/orders/{o['id']}").json()
     assert got["status"] == "refunded" and got["refund_status"] == "full"
-    balances = {b["account"]: b["balance"]["amount"] for b in client.get("/v1/ledger/balances").json()}
+    balances = {b["account"]: b["balance"]["amount"]
+                for b in client.get("/v1/ledger/balances").json()["data"]}
     assert balances == {"merchant_payable": "0.00", "platform_cash": "0.00", "platform_fees": "0.00"}
 
 
@@ -239,3 +241,35 @@ def test_bad_order_bodies_are_422_problems(client, body, where):
     r = client.post("/v1/orders", json=body)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert where in r.text
+
+
+def test_an_order_from_an_unknown_or_foreign_location_is_a_404_like_a_reservation(client, sessions):
+    from support import make_tenant
+
+    from haina.core.db import transaction
+    from haina.inventory import service as inventory
+    product(client, stock=5)
+    r = order(client, location_id="loc_nope")
+    assert r.status_code == 404 and r.json()["type"].endswith("location-not-found")
+    r = client.post("/v1/reservations",
+                    json={"sku": "TIRE-1", "quantity": 1, "location_id": "loc_nope"})
+    assert r.status_code == 404 and r.json()["type"].endswith("location-not-found")
+    other, _ = make_tenant(sessions, "other")
+    with transaction(sessions) as s:
+        foreign = inventory.default_location(s, other).id
+    r = order(client, location_id=foreign)
+    assert r.status_code == 404 and r.json()["type"].endswith("location-not-found")
+
+
+def test_an_unknown_status_filter_is_a_422_not_an_empty_page(client):
+    r = client.get("/v1/orders", params={"status": "bogus"})
+    assert r.status_code == 422 and r.json()["type"].endswith("validation-error")
+    assert client.get("/v1/orders", params={"status": "paid"}).status_code == 200
+
+
+def test_the_status_filter_names_exactly_the_lifecycle_states():
+    from typing import get_args
+
+    from haina.orders.schemas import OrderStatus
+    from haina.orders.service import ORDER_LIFECYCLE
+    assert set(get_args(OrderStatus)) == ORDER_LIFECYCLE.states

@@ -46,7 +46,7 @@ def is_problem(r, status, slug):
 def balances(client):
     r = client.get("/v1/ledger/balances")
     assert r.status_code == 200, r.text
-    return {b["account"]: b["balance"]["amount"] for b in r.json()}
+    return {b["account"]: b["balance"]["amount"] for b in r.json()["data"]}
 
 
 def all_entries(client, limit=2, **params):
@@ -179,7 +179,7 @@ def test_ledger_entries_of_another_merchant_are_not_listed(client, sessions):
     _, token = make_tenant(sessions, "other-shop")
     other = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/ledger/entries", headers=other).json()["data"] == []
-    assert client.get("/v1/ledger/balances", headers=other).json() == []
+    assert client.get("/v1/ledger/balances", headers=other).json()["data"] == []
 
 
 # ---------------------------------------------------------------- authorisations

@@ -210,6 +210,8 @@ def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
                                            "loc_id": location_id, "n": claim.quantity})
         got = claimed[0] if claimed else None
         if got is None:
+            if location_id:  # same input, same answer as everywhere: an unknown place is a 404
+                _location_id(session, tenant, location_id)
             raise OutOfStock(f"not enough stock for {claim.sku or claim.variant_id}: "
                              f"{claim.quantity} requested", sku=claim.sku,
                              variant_id=claim.variant_id, requested=claim.quantity)

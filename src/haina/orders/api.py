@@ -12,6 +12,7 @@ from haina.orders import service
 from haina.orders.schemas import (
     OrderCreate,
     OrderOut,
+    OrderStatus,
     ShipmentIn,
     TimelineEntry,
 )
@@ -32,9 +33,10 @@ def place_order(session: SessionDep, body: OrderCreate, request: Request,
 
 
 @router.get("/orders", response_model=Page[OrderOut], summary="List orders (newest first)")
-def list_orders(session: SessionDep, status: str | None = None, member_id: str | None = None,
-                channel: str | None = None, created_gte: dt.datetime | None = None,
-                created_lt: dt.datetime | None = None, limit: int = Query(50, ge=1, le=200),
+def list_orders(session: SessionDep, status: OrderStatus | None = None,
+                member_id: str | None = None, channel: str | None = None,
+                created_gte: dt.datetime | None = None, created_lt: dt.datetime | None = None,
+                limit: int = Query(50, ge=1, le=200),
                 cursor: str | None = None, tenant: Tenant = Depends(READ)) -> Page[OrderOut]:
     return service.list_orders(session, tenant, status=status, member_id=member_id,
                                channel=channel, created_gte=created_gte, created_lt=created_lt,
@@ -46,11 +48,11 @@ def get_order(session: SessionDep, order_id: str, tenant: Tenant = Depends(READ)
     return service.get_order(session, tenant, order_id)
 
 
-@router.get("/orders/{order_id}/timeline", response_model=list[TimelineEntry],
-            summary="What happened to the order, oldest first")
+@router.get("/orders/{order_id}/timeline", response_model=Page[TimelineEntry],
+            summary="What happened to the order, oldest first (all of it, on one page)")
 def order_timeline(session: SessionDep, order_id: str,
-                   tenant: Tenant = Depends(READ)) -> list[TimelineEntry]:
-    return service.timeline(session, tenant, order_id)
+                   tenant: Tenant = Depends(READ)) -> Page[TimelineEntry]:
+    return Page[TimelineEntry](data=service.timeline(session, tenant, order_id), has_more=False)
 
 
 @router.post("/orders/{order_id}/shipments", status_code=201, response_model=OrderOut,

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from haina.core.money import Money
 
 Channel = Literal["web", "mini_program", "pos", "app", "marketplace"]
+# the states of ORDER_LIFECYCLE (orders/lifecycle.py; a test keeps the two the same)
+OrderStatus = Literal["pending_payment", "paid", "fulfilled", "completed", "cancelled",
+                      "refunded"]
 
 
 class LineIn(BaseModel):
