@@ -30,6 +30,7 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports --no-logo
 
 migrate: install
 	$(VENV)/bin/haina migrate

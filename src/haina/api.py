@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     from haina.carts.api import router as carts
     from haina.catalog.api import router as catalog
+    from haina.catalog.stock_api import router as stock
     from haina.checkout.api import router as checkout
     from haina.inventory.api import router as inventory
     from haina.members.api import router as members
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         optional = ()
 
     # routes are matched in turn: the busiest first
-    for router in (orders, payments, checkout, carts, catalog, inventory, members, platform,
+    for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
                    *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     check_units_of_work(app)
