@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -150,14 +151,42 @@ def demo(quick: Annotated[bool, typer.Option(help="a smaller data set, for tests
 
 @app.command()
 def worker(once: Annotated[bool, typer.Option(help="run one pass and exit")] = False,
-           interval: Annotated[float, typer.Option(help="seconds between passes")] = 5.0) -> None:
-    """Run the background worker: unpaid-order expiry, points expiry, housekeeping."""
+           interval: Annotated[float, typer.Option(help="seconds between passes")] = 5.0,
+           parent_pid: Annotated[int | None, typer.Option(
+               hidden=True, help="stop when this process (haina serve) is gone")] = None) -> None:
+    """Run the background worker: analytics refreshes, unpaid-order expiry, points expiry,
+    housekeeping."""
     from haina.worker import run_forever, run_once
     sessions = _sessions()
     if once:
         out.print(run_once(sessions))
-    else:
-        run_forever(sessions, interval)
+        return
+    # SIGTERM (serve stopping, systemd, docker stop) ends the loop through its cleanup
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    orphaned = (lambda: os.getppid() != parent_pid) if parent_pid else (lambda: False)
+    try:
+        run_forever(sessions, interval, should_stop=orphaned)
+    except KeyboardInterrupt:
+        pass
+
+
+def _start_worker(database_url: str) -> subprocess.Popen:
+    """``haina worker`` as a child process of ``serve``: background work never runs in the
+    process that answers requests. It has its own session (a Ctrl-C reaches serve, which stops
+    it) and stops by itself if serve dies without stopping it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "haina.cli", "worker", "--parent-pid", str(os.getpid())],
+        env={**os.environ, "HAINA_DATABASE_URL": database_url}, start_new_session=True)
+
+
+def _stop_worker(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @app.command()
@@ -165,9 +194,10 @@ def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 1
           port: Annotated[int | None, typer.Option(help="default HAINA_PORT or 8000")] = None,
           workers: Annotated[int | None, typer.Option(help="server processes")] = None,
           demo_data: Annotated[bool, typer.Option("--demo", help="migrate, load demo data and print a token first")] = False,
-          with_worker: Annotated[bool, typer.Option("--worker/--no-worker", help="run the background worker in this process")] = True,
+          with_worker: Annotated[bool, typer.Option("--worker/--no-worker", help="run the background worker as a child process")] = True,
           access_log: Annotated[bool, typer.Option(help="log every request")] = False) -> None:
-    """Serve the API (and the background worker) on HAINA_HOST:HAINA_PORT."""
+    """Serve the API on HAINA_HOST:HAINA_PORT, and the background worker in a process of its
+    own (stopped with serve)."""
     import uvicorn
 
     settings = get_settings()
@@ -182,18 +212,21 @@ def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 1
         load_demo(sessions, console=err)
         with transaction(sessions) as session:
             token = service.create_token(session, "demo-tires", "*", label="make run").token
-    sessions = _sessions()  # refuses to start on a database that is behind
-    if with_worker:
-        from haina.worker import run_forever
-        threading.Thread(target=run_forever, args=(sessions, 5.0), daemon=True,
-                         name="haina-worker").start()
+    _sessions()  # refuses to start on a database that is behind
     out.print(f"Haina is serving on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     if demo_data:
         out.print(f"demo merchant demo-tires, token: [bold]{token}[/]")
         out.print(f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/v1/products")
     os.environ.setdefault("HAINA_DATABASE_URL", settings.database_url)
-    uvicorn.run("haina.api:app_from_env", factory=True, host=host, port=port, workers=workers,
-                access_log=access_log, log_level="warning")
+    worker_process = _start_worker(settings.database_url) if with_worker else None
+    # uvicorn re-raises the SIGTERM it shut down for: make it an exit that runs the finally
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run("haina.api:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, access_log=access_log, log_level="warning")
+    finally:
+        if worker_process is not None:
+            _stop_worker(worker_process)
 
 
 def _mount_optional() -> None:

@@ -1,4 +1,6 @@
-"""The background worker: scheduled housekeeping (and, later, webhook delivery).
+"""The background worker: scheduled housekeeping, analytics refreshes (and, later, webhook
+delivery). It runs as a process of its own (``haina worker``, or the one ``haina serve`` starts),
+so background work never runs inside an API process.
 
 Each pass runs its jobs in their own transactions, so one failing job neither blocks nor
 undoes the others.
@@ -21,9 +23,9 @@ log = logging.getLogger("haina.worker")
 
 def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.analytics.service import run_queued_jobs
+    from haina.checkout import service as checkout
     from haina.inventory import service as inventory
     from haina.members import service as members
-    from haina.checkout import service as checkout
     ttl = get_settings().idempotency_ttl_hours
     return [
         ("orders_expired", lambda s: checkout.cancel_expired_orders(s, utcnow())),
@@ -47,7 +49,18 @@ def run_once(sessions: sessionmaker[Session]) -> dict[str, int]:
     return done
 
 
-def run_forever(sessions: sessionmaker[Session], interval: float = 5.0) -> None:
-    while True:
-        run_once(sessions)
-        time.sleep(interval)
+def run_forever(sessions: sessionmaker[Session], interval: float = 5.0,
+                should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Pass after pass until ``should_stop()`` (checked between passes) or the process is
+    told to stop; then fail the refresh this process was running, which frees its merchant's
+    slot now rather than when the job is found stale."""
+    try:
+        while not should_stop():
+            run_once(sessions)
+            time.sleep(interval)
+    finally:
+        from haina.analytics.service import stop_worker_job
+        try:
+            stop_worker_job()
+        except Exception:  # stopping anyway: the job will be found stale later
+            log.exception("could not mark the running analytics job failed")

@@ -151,7 +151,10 @@ def test_one_refresh_at_a_time_and_the_worker_runs_a_queued_one(client, sessions
     replay = client.post("/v1/analytics/refresh", headers={"Idempotency-Key": "refresh-1"})
     assert replay.status_code == 202 and replay.json()["id"] == again.json()["id"]
     assert replay.headers["Idempotent-Replayed"] == "true"
-    wait_for(client, again.json()["id"])
+    assert client.get(f"/v1/analytics/jobs/{again.json()['id']}").json()["status"] == "queued"
+    assert run_once(sessions)["analytics_refreshes_run"] == 1
+    assert run_once(sessions)["analytics_refreshes_run"] == 0  # one at a time, none left
+    assert wait_for(client, again.json()["id"])["status"] == "failed"
     jobs = client.get("/v1/analytics/jobs").json()["data"]
     assert [j["id"] for j in jobs] == [again.json()["id"], queued.id]
 

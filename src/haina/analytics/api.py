@@ -9,7 +9,6 @@ from typing import Literal
 
 from fastapi import Body, Depends, Query, Request
 from fastapi.responses import Response
-from starlette.background import BackgroundTask
 
 from haina.analytics import service
 from haina.analytics.schemas import (
@@ -43,23 +42,14 @@ OPTIONAL_BODY = Body(None, description="what to fit; every field has a default")
 
 
 @router.post("/refresh", status_code=202, response_model=JobOut,
-             summary="Start refreshing the scores (a background job; 409 while one runs)")
+             summary="Queue a refresh of the scores (the worker runs it; 409 while one is queued "
+                     "or running)")
 def post_refresh(session: SessionDep, request: Request, body: RefreshIn | None = OPTIONAL_BODY,
                  idempotency_key: str | None = IdempotencyKeyHeader,
                  tenant: Tenant = WRITE) -> Response:
     params = body or RefreshIn()
-    started: list[str] = []
-
-    def start() -> JobOut:
-        job = service.start_refresh(session, tenant, params)
-        started.append(job.id)
-        return job
-
-    response = create(request, session, tenant, idempotency_key, body, start, status=202)
-    if started:  # run once the job is committed (after the response); a replay starts nothing
-        response.background = BackgroundTask(service.run_in_background,
-                                             request.app.state.sessionmaker, started[0])
-    return response
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.start_refresh(session, tenant, params), status=202)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A refresh job and its progress")

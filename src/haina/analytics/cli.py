@@ -506,7 +506,7 @@ def refresh(
     as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False,
 ) -> None:
     """Refresh a merchant's scores now, in this process (the API's POST /v1/analytics/refresh
-    runs the same job in the background)."""
+    queues the same job for `haina worker`)."""
     with _one_line_errors():
         from pydantic import ValidationError
 

@@ -2,7 +2,8 @@
 
 :func:`start_refresh` queues a job (the API and the CLI); :func:`run_job` claims it with a
 conditional update (so it runs once, whoever asks) and runs it (:mod:`.refresh`), writing its
-progress as it goes; :func:`run_queued_jobs`, the worker's job, starts the oldest queued one.
+progress as it goes; :func:`run_queued_jobs`, the worker's job, starts the oldest queued one in
+a thread of the worker process. The API only queues: no fit runs inside an API process.
 """
 
 from __future__ import annotations
@@ -202,33 +203,54 @@ def _heartbeat(sessions: sessionmaker[Session], job_id: str, stop: threading.Eve
             log.warning("heartbeat of analytics job %s failed", job_id, exc_info=True)
 
 
-def run_in_background(sessions: sessionmaker[Session], job_id: str) -> threading.Thread:
-    """Run the job in a daemon thread of this process (what the API does after queueing)."""
-    thread = threading.Thread(target=run_job, args=(sessions, job_id), daemon=True,
-                              name=f"haina-analytics-{job_id}")
-    thread.start()
-    return thread
-
-
-_worker_thread: threading.Thread | None = None
+class _WorkerRun:
+    """The refresh this worker process is running: one at a time."""
+    thread: threading.Thread | None = None
+    job_id: str | None = None
+    sessions: sessionmaker[Session] | None = None
 
 
 def run_queued_jobs(session: Session) -> int:
     """The worker's analytics job: fail orphaned jobs, then start the oldest queued refresh in a
     thread of the worker process — one at a time, so a long refresh neither blocks the worker's
     other jobs (expiring unpaid orders) nor piles up. Returns the number of refreshes started.
-    (The worker's session only lends its connection settings: a run commits step by step.)"""
-    global _worker_thread
+    (The worker's session only lends its connection settings: a run commits step by step.)
+
+    Queued refreshes start here (or in ``haina analytics refresh``) and nowhere else: the API
+    only queues them, so a fit never runs inside an API process."""
     sessions = sessionmaker(session.get_bind(), expire_on_commit=False, autoflush=False)
     with transaction(sessions) as s:
         fail_stale_jobs(s)
-        if _worker_thread is not None and _worker_thread.is_alive():
+        if _WorkerRun.thread is not None and _WorkerRun.thread.is_alive():
             return 0
         job_id = s.scalar(select(AnalyticsJob.id).where(AnalyticsJob.status == "queued")
                           .order_by(AnalyticsJob.id).limit(1))
     if job_id is None:
         return 0
-    _worker_thread = threading.Thread(target=run_job, args=(sessions, job_id), daemon=True,
-                                      name=f"haina-analytics-{job_id}")
-    _worker_thread.start()
+    thread = threading.Thread(target=run_job, args=(sessions, job_id), daemon=True,
+                              name=f"haina-analytics-{job_id}")
+    _WorkerRun.thread, _WorkerRun.job_id, _WorkerRun.sessions = thread, job_id, sessions
+    thread.start()
     return 1
+
+
+def wait_for_worker_job(timeout: float | None = None) -> str | None:
+    """Wait for the refresh this worker process started to end; its job id, or None when there
+    is none (tests, and a worker told to stop)."""
+    thread = _WorkerRun.thread
+    if thread is None:
+        return None
+    thread.join(timeout)
+    return _WorkerRun.job_id
+
+
+def stop_worker_job() -> str | None:
+    """The worker is stopping, and the refresh thread it runs dies with it: mark that job
+    failed now, which frees the merchant's slot at once rather than after :data:`STALE_AFTER`.
+    Returns the job's id, or None when no refresh was running."""
+    thread, job_id, sessions = _WorkerRun.thread, _WorkerRun.job_id, _WorkerRun.sessions
+    if thread is None or not thread.is_alive() or job_id is None or sessions is None:
+        return None
+    _finish_failed(sessions, job_id, "the worker stopped before the refresh finished; "
+                                     "start a new refresh")
+    return job_id

@@ -1,9 +1,9 @@
 """Analytics' public face: refresh jobs, member scores, segments, cohorts and charts.
 
-A refresh is a job (``analytics_jobs``): :func:`start_refresh` queues it, :func:`run_job` runs
-it — in a background thread of the API process that queued it, or in ``haina worker``
-(:func:`run_queued_jobs`), or in the terminal (``haina analytics refresh``). Whoever claims a
-job first runs it (a conditional update, so it runs once). A run reads the tenant's purchases
+A refresh is a job (``analytics_jobs``): :func:`start_refresh` queues it (the API answers at
+once and runs nothing), ``haina worker`` runs it (:func:`run_queued_jobs`: the oldest queued job,
+in a thread of the worker process), and ``haina analytics refresh`` runs one in the terminal
+(:func:`run_job`). Whoever claims a job first runs it (a conditional update, so it runs once). A run reads the tenant's purchases
 and, in one transaction, replaces the tenant's member scores, records the run and marks the job
 succeeded: readers see the old scores or the new ones, never a mix.
 
@@ -21,10 +21,11 @@ from .jobs import (
     fail_stale_jobs,
     get_job,
     list_jobs,
-    run_in_background,
     run_job,
     run_queued_jobs,
     start_refresh,
+    stop_worker_job,
+    wait_for_worker_job,
 )
 from .runs import MEDIA_TYPES, UNITS, cohorts, get_run, list_runs, member_scores, plot
 from .segments import (
@@ -40,6 +41,7 @@ from .segments import (
 __all__ = [
     "HEARTBEAT", "MEDIA_TYPES", "SEGMENT_NAMES", "STAGE_NAMES", "STALE_AFTER", "UNITS",
     "OnProgress", "cohorts", "create_segment", "delete_segment", "fail_stale_jobs", "get_job",
-    "get_run", "get_segment", "list_jobs", "list_runs", "member_scores", "plot", "run_in_background", "run_job",
-    "run_queued_jobs", "segment_members", "segments_overview", "start_refresh",
+    "get_run", "get_segment", "list_jobs", "list_runs", "member_scores", "plot", "run_job",
+    "run_queued_jobs", "segment_members", "segments_overview", "start_refresh", "stop_worker_job",
+    "wait_for_worker_job",
 ]
