@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench lint lock migrate clean
+.PHONY: install run test test-partitioned test-fast bench lint lock migrate clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ run: install
 
 test: install
 	$(PY) -m pytest -n 2 -q
+
+# the PostgreSQL tests again on tenant tables hash-partitioned by tenant_id (docs/scaling.md)
+test-partitioned: install
+	HAINA_PARTITION_BY_TENANT=1 $(PY) -m pytest -n 2 -q -m pg
 
 test-fast: install
 	$(PY) -m pytest -q -x -k "not pg"

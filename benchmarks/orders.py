@@ -13,7 +13,13 @@ CPU per order is read from /proc over the timed halves.
 Writes benchmarks/results/orders.json: ratio (= orders/s ÷ pgbench tps, higher is better),
 orders_per_s, pgbench_tps, p50_ms, p99_ms, statements_per_order.
 
-    .venv/bin/python benchmarks/orders.py [--quick]
+With ``--partitioned`` the same load also runs against a second database whose tenant tables
+are hash-partitioned by tenant_id (``HAINA_PARTITION_BY_TENANT=1``, docs/scaling.md), served
+by a second server: its halves alternate with the plain schema's around the one pgbench run,
+and the JSON gains ``partitioned_ratio`` (its orders/s ÷ the same pgbench tps) and
+``partitioned_vs_plain`` (the target: at least 0.90).
+
+    .venv/bin/python benchmarks/orders.py [--quick] [--partitioned]
 """
 
 from __future__ import annotations
@@ -72,15 +78,20 @@ def run_pgbench(cluster: PgCluster, seconds: int) -> float:
     return float(m.group(1))
 
 
-def haina_env(url: str, port: int) -> dict[str, str]:
-    return {**os.environ, "HAINA_DATABASE_URL": url, "HAINA_PORT": str(port),
-            "HAINA_THREADS": str(THREADS), "PYTHONPATH": str(ROOT / "src")}
+def haina_env(url: str, port: int, partitioned: bool = False) -> dict[str, str]:
+    env = {**os.environ, "HAINA_DATABASE_URL": url, "HAINA_PORT": str(port),
+           "HAINA_THREADS": str(THREADS), "PYTHONPATH": str(ROOT / "src")}
+    env.pop("HAINA_PARTITION_BY_TENANT", None)
+    if partitioned:
+        env["HAINA_PARTITION_BY_TENANT"] = "1"
+    return env
 
 
-def setup_haina(cluster: PgCluster) -> tuple[str, str]:
-    sh(["createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "haina"])
-    url = cluster.url("haina")
-    env = haina_env(url, 0)
+def setup_haina(cluster: PgCluster, database: str = "haina",
+                partitioned: bool = False) -> tuple[str, str]:
+    sh(["createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", database])
+    url = cluster.url(database)
+    env = haina_env(url, 0, partitioned)
     haina = [sys.executable, "-m", "haina.cli"]
     sh([*haina, "migrate"], env)
     sh([*haina, "tenants", "create", "bench-shop"], env)
@@ -88,11 +99,11 @@ def setup_haina(cluster: PgCluster) -> tuple[str, str]:
     return url, token
 
 
-def start_server(url: str, port: int) -> subprocess.Popen:
+def start_server(url: str, port: int, partitioned: bool = False) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "haina.api:app_from_env", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--no-access-log",
-         "--log-level", "warning"], env=haina_env(url, port))
+         "--log-level", "warning"], env=haina_env(url, port, partitioned))
     for _ in range(200):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -179,7 +190,7 @@ def statements_per_order(url: str, port: int, token: str, n: int) -> float:
     COMMIT included, of every session of the haina database)."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     count_sql = text("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s "
-                     "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'haina' "
+                     "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() "
                      "AND s.query NOT ILIKE '%pg_stat_statements%'")
     with engine.connect() as conn:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
@@ -201,70 +212,118 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+class Schema:
+    """One database of the cluster with its own Haina server, and what its load measured."""
+
+    def __init__(self, name: str, partitioned: bool) -> None:
+        self.name, self.partitioned = name, partitioned
+        self.server: subprocess.Popen | None = None
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.elapsed = self.cpu = 0.0
+        self.halves: list[float] = []
+        self.spo = 0.0
+
+    def start(self, cluster: PgCluster) -> None:
+        url, self.token = setup_haina(cluster, self.name, self.partitioned)
+        self.port = free_port()
+        self.server = start_server(url, self.port, self.partitioned)
+        seed_products(self.port, self.token)
+        self.spo = statements_per_order(url, self.port, self.token, 200)
+        drive(self.port, self.token, 3)  # warm-up
+
+    def half(self, seconds: float) -> None:
+        cpu0 = server_cpu_seconds(self.server)
+        lat, err, took = drive(self.port, self.token, seconds)
+        self.cpu += server_cpu_seconds(self.server) - cpu0
+        self.latencies += lat
+        self.errors += err
+        self.elapsed += took
+        self.halves.append(round((len(lat) - len(err)) / took, 1))
+
+    @property
+    def orders_per_s(self) -> float:
+        return (len(self.latencies) - len(self.errors)) / self.elapsed
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.terminate()
+            self.server.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s runs instead of 30 s "
                         "(under a minute in all)")
+    parser.add_argument("--partitioned", action="store_true", help="also run the load on "
+                        "tenant tables hash-partitioned by tenant_id (partitioned_ratio)")
     args = parser.parse_args()
     seconds = 10 if args.quick else 30
     cluster = PgCluster(durable=True, extra={"shared_preload_libraries": "pg_stat_statements",
                                              "shared_buffers": "256MB"})
-    server = None
+    schemas = [Schema("haina", False)] + ([Schema("haina_part", True)] if args.partitioned
+                                          else [])
     try:
-        with console.status("migrating, seeding and starting Haina (2 workers) …"):
-            url, token = setup_haina(cluster)
-            port = free_port()
-            server = start_server(url, port)
-            seed_products(port, token)
-            spo = statements_per_order(url, port, token, 200)
-            drive(port, token, 3)  # warm-up
+        for schema in schemas:
+            with console.status(f"migrating, seeding and starting Haina on {schema.name} "
+                                "(2 workers) …"):
+                schema.start(cluster)
         with console.status("pgbench -i …"):
             init_pgbench(cluster)
-        latencies, errors, elapsed, cpu = [], [], 0.0, 0.0
-        halves = []
-        for half in (1, 2):
-            with console.status(f"{CLIENTS} clients placing orders for {seconds / 2:g} s "
-                                f"({half}/2) …"):
-                checkpoint(cluster)
-                cpu0 = server_cpu_seconds(server)
-                lat, err, took = drive(port, token, seconds / 2)
-                cpu += server_cpu_seconds(server) - cpu0
-                latencies += lat
-                errors += err
-                elapsed += took
-                halves.append(round((len(lat) - len(err)) / took, 1))
+        # plain, partitioned, pgbench, partitioned, plain: drift weighs alike on each
+        order = [(1, schemas), (2, list(reversed(schemas)))]
+        for half, turn in order:
+            for schema in turn:
+                with console.status(f"{CLIENTS} clients placing orders on {schema.name} for "
+                                    f"{seconds / 2:g} s ({half}/2) …"):
+                    checkpoint(cluster)
+                    schema.half(seconds / 2)
             if half == 1:
                 with console.status(f"a {seconds} s TPC-B run (pgbench) …"):
                     checkpoint(cluster)
                     tps = run_pgbench(cluster, seconds)
     finally:
-        if server:
-            server.terminate()
-            server.wait(10)
+        for schema in schemas:
+            schema.stop()
         cluster.stop()
-    ok = len(latencies) - len(errors)
-    orders_per_s = ok / elapsed
+    plain = schemas[0]
     result = {
-        "ratio": round(orders_per_s / tps, 4),
-        "orders_per_s": round(orders_per_s, 1),
+        "ratio": round(plain.orders_per_s / tps, 4),
+        "orders_per_s": round(plain.orders_per_s, 1),
         "pgbench_tps": round(tps, 1),
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "statements_per_order": round(spo, 2),
-        "errors": len(errors),
-        "orders_per_s_halves": halves,
-        "server_cpu_ms_per_order": round(cpu / max(len(latencies), 1) * 1000, 3),
+        "p50_ms": round(percentile(plain.latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(plain.latencies, 0.99) * 1000, 2),
+        "statements_per_order": round(plain.spo, 2),
+        "errors": len(plain.errors),
+        "orders_per_s_halves": plain.halves,
+        "server_cpu_ms_per_order": round(plain.cpu / max(len(plain.latencies), 1) * 1000, 3),
         "clients": CLIENTS, "server_workers": 2, "threads_per_worker": THREADS,
         "seconds": seconds, "skus": SKUS,
         "quick": args.quick, "cpu_count": os.cpu_count(),
     }
+    keys = ["orders_per_s", "orders_per_s_halves", "pgbench_tps", "ratio", "p50_ms", "p99_ms",
+            "statements_per_order", "server_cpu_ms_per_order", "errors"]
+    if args.partitioned:
+        part = schemas[1]
+        result.update({
+            "partitioned_ratio": round(part.orders_per_s / tps, 4),
+            "partitioned_vs_plain": round(part.orders_per_s / plain.orders_per_s, 3),
+            "partitioned_orders_per_s": round(part.orders_per_s, 1),
+            "partitioned_orders_per_s_halves": part.halves,
+            "partitioned_p99_ms": round(percentile(part.latencies, 0.99) * 1000, 2),
+            "partitioned_statements_per_order": round(part.spo, 2),
+            "partitioned_errors": len(part.errors),
+        })
+        keys += ["partitioned_orders_per_s", "partitioned_orders_per_s_halves",
+                 "partitioned_ratio", "partitioned_vs_plain", "partitioned_p99_ms",
+                 "partitioned_statements_per_order", "partitioned_errors"]
     table = Table(title="Place order over HTTP vs pgbench TPC-B (same PostgreSQL cluster)")
-    for key in ("orders_per_s", "orders_per_s_halves", "pgbench_tps", "ratio", "p50_ms",
-                "p99_ms", "statements_per_order", "server_cpu_ms_per_order", "errors"):
+    for key in keys:
         table.add_row(key, str(result[key]))
     console.print(table)
-    if errors:
-        console.print(f"first errors: {errors[:3]}")
+    for schema in schemas:
+        if schema.errors:
+            console.print(f"first errors on {schema.name}: {schema.errors[:3]}")
     out = ROOT / "benchmarks" / "results" / "orders.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

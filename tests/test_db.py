@@ -29,7 +29,7 @@ def test_precompiled_binds_through_the_column_types(session, tenant):
     session.commit()
     assert _BY_TYPE.rows(session, {"t": tenant.id, "type": "x.made"}) == [("evt_a", "sub")]
     # JSON went through the JSON type and the datetime through UTCDateTime (stored as UTC)
-    row = session.get(Event, "evt_a")
+    row = session.get(Event, (tenant.id, "evt_a"))
     assert row.data == data
     assert row.created_at == at and row.created_at.utcoffset() == dt.timedelta(0)
 
@@ -53,7 +53,7 @@ def test_deferred_inserts_land_together_only_when_the_block_succeeds(session, te
         insert_rows(session, Event.__table__, [
             {"id": f"evt_y{i}", "tenant_id": tenant.id, "type": "y.many", "subject_id": None,
              "data": {"i": i}, "created_at": dt.datetime.now(dt.UTC)} for i in range(3)])
-        assert session.get(Event, first) is None  # not sent yet
+        assert session.get(Event, (tenant.id, first)) is None  # not sent yet
     session.commit()
     assert [e.data for e in list_events(session, tenant, type="y.*").data] == \
         [{"i": 2}, {"i": 1}, {"i": 0}, {"n": 1}]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -41,6 +43,10 @@ def _diffs(engine):
     for d in diffs:
         item = d[0] if isinstance(d, list) else d
         text_ = repr(item)
+        # partitions (the partitioned test mode) and what PostgreSQL clones onto them are not
+        # in the models
+        if re.search(r"\b[a-z_]+_p\d+\b", text_):
+            continue
         if any(name in text_ for name in ignored) or "ix_members_tenant_lower_name" in text_:
             continue
         out.append(item)

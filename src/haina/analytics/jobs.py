@@ -143,7 +143,7 @@ def _claim(sessions: sessionmaker[Session], job_id: str) -> AnalyticsJob | None:
                     message="starting")).rowcount
         if not claimed:
             return None
-        return session.get(AnalyticsJob, job_id)
+        return session.scalar(select(AnalyticsJob).where(AnalyticsJob.id == job_id))
 
 
 def _finish_failed(sessions: sessionmaker[Session], job_id: str, message: str) -> None:

@@ -10,7 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, Float, Index, Integer, SmallInteger, String, UniqueConstraint, text
+from sqlalchemy import (
+    Date,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haina.core.db import Base, JSONType, Minor, UTCDateTime
@@ -27,13 +37,13 @@ class AnalyticsJob(Base):
 
     __tablename__ = "analytics_jobs"
     __table_args__ = (
-        Index("ix_analytics_jobs_tenant_id", "tenant_id", "id"),
         Index("ix_analytics_jobs_status", "status"),
         Index("uq_analytics_jobs_active", "tenant_id", unique=True,
               postgresql_where=_ACTIVE, sqlite_where=_ACTIVE),
+        PrimaryKeyConstraint("tenant_id", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
@@ -54,9 +64,9 @@ class AnalyticsRun(Base):
     ``analytics_member_scores``."""
 
     __tablename__ = "analytics_runs"
-    __table_args__ = (Index("ix_analytics_runs_tenant_id", "tenant_id", "id"),)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     job_id: Mapped[str | None] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(16))  # orders | import
@@ -115,9 +125,12 @@ class SavedSegment(Base):
     are whoever matches it in the latest run."""
 
     __tablename__ = "analytics_segments"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(100))
     rule: Mapped[dict[str, Any]] = mapped_column(JSONType)

@@ -98,7 +98,7 @@ def member_scores(session: Session, tenant: Tenant, member_id: str) -> MemberSco
         raise NotFound(f"no analytics scores for member {member_id!r}: scores are computed for "
                        "members with a paid order by POST /v1/analytics/refresh",
                        slug="analytics-scores-not-found")
-    run = session.get(AnalyticsRun, row.run_id)
+    run = session.get(AnalyticsRun, (tenant.id, row.run_id))
     currency = run.currency if run else tenant.currency
     return MemberScoresOut(
         member_id=row.member_id, run_id=row.run_id, unit=UNITS[run.freq if run else "D"],

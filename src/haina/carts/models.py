@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haina.core.db import Base, JSONType, UTCDateTime
@@ -11,9 +11,12 @@ from haina.core.db import Base, JSONType, UTCDateTime
 
 class Cart(Base):
     __tablename__ = "carts"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
     member_id: Mapped[str | None] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | ordered

@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy import (
     DDL,
     BigInteger,
-    ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -16,18 +16,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from haina.core.db import Base, JSONType, Minor, UTCDateTime
+from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
 
 
 class Category(Base):
     __tablename__ = "categories"
-    __table_args__ = (UniqueConstraint("tenant_id", "slug"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "slug"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("parent_id", "categories"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(100))
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("categories.id"))
+    parent_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
@@ -35,10 +39,13 @@ class AttributeDef(Base):
     """A typed product attribute of a merchant (a tire's ``width`` is a number in mm)."""
 
     __tablename__ = "attribute_defs"
-    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(16))  # number | text | enum | bool
@@ -53,13 +60,15 @@ class Product(Base):
         Index("ix_products_tenant_category", "tenant_id", "category_id"),
         Index("ix_products_search_trgm", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("category_id", "categories"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
-    category_id: Mapped[str | None] = mapped_column(ForeignKey("categories.id"))
+    category_id: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | draft | archived
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # lower-cased title, SKUs, attribute values and category: what search matches
@@ -72,11 +81,16 @@ class Variant(Base):
     """A sellable unit (SKU) of a product, with its own price and attributes."""
 
     __tablename__ = "variants"
-    __table_args__ = (UniqueConstraint("tenant_id", "sku"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "sku"),
+        Index("ix_variants_tenant_product", "tenant_id", "product_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("product_id", "products"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    product_id: Mapped[str] = mapped_column(String(40))
     sku: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(300))
     price_minor: Mapped[int] = mapped_column(Minor)
@@ -90,11 +104,15 @@ class Media(Base):
     """An image or short video of a product, stored under HAINA_MEDIA_DIR by content hash."""
 
     __tablename__ = "media"
-    __table_args__ = (Index("ix_media_tenant_product", "tenant_id", "product_id"),)
+    __table_args__ = (
+        Index("ix_media_tenant_product", "tenant_id", "product_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("product_id", "products"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    product_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(8))  # image | video
     content_type: Mapped[str] = mapped_column(String(100))
     filename: Mapped[str] = mapped_column(String(255))

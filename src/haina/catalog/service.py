@@ -366,7 +366,8 @@ def update_product(session: Session, tenant: Tenant, product_id: str, data: Prod
 def _refresh_search(session: Session, tenant: Tenant, product: Product) -> None:
     variants = session.scalars(select(Variant).where(Variant.tenant_id == tenant.id,
                                                      Variant.product_id == product.id)).all()
-    category = session.get(Category, product.category_id) if product.category_id else None
+    category = session.get(Category, (tenant.id, product.category_id)) \
+        if product.category_id else None
     product.search_text = _search_text(product, variants, category.name if category else None)
 
 
@@ -426,7 +427,8 @@ def _variants_by_sku_statement(n: int) -> Precompiled:
         found = _VARIANTS_BY_SKU[n] = Precompiled(
             select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
                    _P.status)
-            .join_from(Variant.__table__, Product.__table__, _P.id == _V.product_id)
+            .join_from(Variant.__table__, Product.__table__,
+                       and_(_P.tenant_id == _V.tenant_id, _P.id == _V.product_id))
             .where(_V.tenant_id == bindparam("tenant_id"),
                    _V.sku.in_([bindparam(f"sku_{i}") for i in range(n)])))
     return found

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Engine,
+    ForeignKeyConstraint,
     MetaData,
     Table,
     bindparam,
@@ -67,6 +68,22 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+# Tables that belong to no one merchant (see docs/scaling.md): every other table is a tenant
+# table, keyed (tenant_id, …), whose unique constraints and foreign keys include tenant_id,
+# so that it can be distributed by tenant_id (tests/test_shard_keys.py holds them to it).
+GLOBAL_TABLES = {
+    "tenants": "the merchants themselves (a reference table under Citus)",
+    "api_tokens": "credentials looked up by their hash before the merchant is known",
+    "alembic_version": "the schema's revision",
+}
+
+
+def tenant_fk(column: str, table: str) -> ForeignKeyConstraint:
+    """A foreign key between tenant tables: ``(tenant_id, column)`` → ``table (tenant_id, id)``,
+    so that a row can only point at a row of its own merchant (and both live on one shard)."""
+    return ForeignKeyConstraint(["tenant_id", column], [f"{table}.tenant_id", f"{table}.id"])
 
 
 def utcnow() -> dt.datetime:

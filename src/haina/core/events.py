@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Index, String, select
+from sqlalchemy import Index, PrimaryKeyConstraint, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant
@@ -26,10 +26,11 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_tenant_type", "tenant_id", "type", "id"),
         Index("ix_events_tenant_subject", "tenant_id", "subject_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
     type: Mapped[str] = mapped_column(String(64))
     subject_id: Mapped[str | None] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haina.core.db import Base, UTCDateTime
@@ -12,10 +20,13 @@ class Location(Base):
     """A place stock is kept: a warehouse or a physical store."""
 
     __tablename__ = "locations"
-    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))  # warehouse | store
@@ -51,9 +62,10 @@ class Reservation(Base):
     __table_args__ = (
         Index("ix_reservations_tenant_order", "tenant_id", "order_id"),
         Index("ix_reservations_status_expiry", "status", "expires_at"),
+        PrimaryKeyConstraint("tenant_id", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     variant_id: Mapped[str] = mapped_column(String(40))
     location_id: Mapped[str] = mapped_column(String(40))
@@ -68,9 +80,12 @@ class Adjustment(Base):
     """A change of on-hand stock with its reason; the history behind each level."""
 
     __tablename__ = "stock_adjustments"
-    __table_args__ = (Index("ix_stock_adjustments_tenant_variant", "tenant_id", "variant_id"),)
+    __table_args__ = (
+        Index("ix_stock_adjustments_tenant_variant", "tenant_id", "variant_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     variant_id: Mapped[str] = mapped_column(String(40))
     location_id: Mapped[str] = mapped_column(String(40))

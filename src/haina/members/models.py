@@ -12,9 +12,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     UniqueConstraint,
     func,
@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from haina.core.db import Base, JSONType, Minor, UTCDateTime
+from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
 
 
 class Tier(Base):
@@ -33,9 +33,10 @@ class Tier(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "rank"),
         UniqueConstraint("tenant_id", "name"),
+        PrimaryKeyConstraint("tenant_id", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(100))
     rank: Mapped[int] = mapped_column(Integer)
@@ -56,15 +57,17 @@ class Member(Base):
         Index("ix_members_tenant_phone", "tenant_id", "phone"),
         Index("ix_members_tenant_merged_into", "tenant_id", "merged_into"),
         Index("ix_members_tenant_tier", "tenant_id", "tier_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("tier_id", "member_tiers"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))
     birthday: Mapped[dt.date | None] = mapped_column(Date)
-    tier_id: Mapped[str | None] = mapped_column(ForeignKey("member_tiers.id"))
+    tier_id: Mapped[str | None] = mapped_column(String(40))
     points_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     email_marketing: Mapped[bool] = mapped_column(Boolean, default=False)
     email_marketing_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -90,11 +93,13 @@ class MemberIdentity(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "kind", "value"),
         Index("ix_member_identities_tenant_member", "tenant_id", "member_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("member_id", "members"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    member_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str | None] = mapped_column(String(64))
@@ -114,11 +119,13 @@ class PointsEntry(Base):
         Index("ix_points_entries_tenant_order", "tenant_id", "order_id"),
         Index("ix_points_entries_expiring", "expires_at",
               postgresql_where=text("remaining > 0"), sqlite_where=text("remaining > 0")),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("member_id", "members"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    member_id: Mapped[str] = mapped_column(String(40))
     origin_member_id: Mapped[str] = mapped_column(String(40))
     # earn | redeem | restore | expire | adjust | clawback
     kind: Mapped[str] = mapped_column(String(16))
@@ -144,11 +151,13 @@ class MemberSpend(Base):
         UniqueConstraint("tenant_id", "dedupe_key"),
         Index("ix_member_spend_tenant_member_at", "tenant_id", "member_id", "spend_at"),
         Index("ix_member_spend_tenant_order", "tenant_id", "order_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("member_id", "members"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    member_id: Mapped[str] = mapped_column(String(40))
     origin_member_id: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(16))  # purchase | refund

@@ -3,10 +3,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import Index, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from haina.core.db import Base, JSONType, Minor, UTCDateTime
+from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
 
 
 class Order(Base):
@@ -15,9 +15,10 @@ class Order(Base):
         Index("ix_orders_tenant_member", "tenant_id", "member_id"),
         Index("ix_orders_status_hold", "status", "hold_expires_at"),
         Index("ix_orders_tenant_status", "tenant_id", "status"),
+        PrimaryKeyConstraint("tenant_id", "id"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     member_id: Mapped[str | None] = mapped_column(String(40))
     # web | mini_program | pos | app | marketplace: one member's history is whole across them
@@ -54,11 +55,15 @@ class OrderLine(Base):
     """A line with the price as it was when the order was placed (a snapshot)."""
 
     __tablename__ = "order_lines"
-    __table_args__ = (Index("ix_order_lines_tenant_order", "tenant_id", "order_id"),)
+    __table_args__ = (
+        Index("ix_order_lines_tenant_order", "tenant_id", "order_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("order_id", "orders"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[str] = mapped_column(String(40))
     variant_id: Mapped[str] = mapped_column(String(40))
     product_id: Mapped[str] = mapped_column(String(40))
     sku: Mapped[str] = mapped_column(String(100))
@@ -71,11 +76,15 @@ class OrderLine(Base):
 
 class Shipment(Base):
     __tablename__ = "shipments"
-    __table_args__ = (Index("ix_shipments_tenant_order", "tenant_id", "order_id"),)
+    __table_args__ = (
+        Index("ix_shipments_tenant_order", "tenant_id", "order_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("order_id", "orders"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
+    order_id: Mapped[str] = mapped_column(String(40))
     carrier: Mapped[str] = mapped_column(String(64))
     tracking_number: Mapped[str | None] = mapped_column(String(100))
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)

@@ -2,17 +2,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Index, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from haina.core.db import Base, JSONType, Minor, UTCDateTime
+from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
 
 
 class PaymentIntent(Base):
     __tablename__ = "payment_intents"
-    __table_args__ = (Index("ix_payment_intents_tenant_order", "tenant_id", "order_id"),)
+    __table_args__ = (
+        Index("ix_payment_intents_tenant_order", "tenant_id", "order_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str] = mapped_column(String(40))
     amount_minor: Mapped[int] = mapped_column(Minor)
@@ -34,11 +37,15 @@ class PaymentIntent(Base):
 
 class Refund(Base):
     __tablename__ = "refunds"
-    __table_args__ = (Index("ix_refunds_tenant_order", "tenant_id", "order_id"),)
+    __table_args__ = (
+        Index("ix_refunds_tenant_order", "tenant_id", "order_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("payment_intent_id", "payment_intents"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    payment_intent_id: Mapped[str] = mapped_column(ForeignKey("payment_intents.id"))
+    payment_intent_id: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str] = mapped_column(String(40))
     amount_minor: Mapped[int] = mapped_column(Minor)
     currency: Mapped[str] = mapped_column(String(3))
@@ -50,9 +57,12 @@ class Refund(Base):
 
 class Payout(Base):
     __tablename__ = "payouts"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(40), index=True)
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
     amount_minor: Mapped[int] = mapped_column(Minor)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
@@ -63,9 +73,12 @@ class JournalEntry(Base):
     """One money movement: its lines' debits equal their credits."""
 
     __tablename__ = "journal_entries"
-    __table_args__ = (Index("ix_journal_entries_tenant_ref", "tenant_id", "ref_id"),)
+    __table_args__ = (
+        Index("ix_journal_entries_tenant_ref", "tenant_id", "ref_id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+    )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(16))  # capture | refund | payout
     ref_id: Mapped[str] = mapped_column(String(40))
@@ -78,13 +91,16 @@ class JournalLine(Base):
     __tablename__ = "journal_lines"
     __table_args__ = (
         Index("ix_journal_lines_tenant_account", "tenant_id", "account", "currency"),
+        Index("ix_journal_lines_tenant_entry", "tenant_id", "entry_id"),
         CheckConstraint("debit_minor >= 0 AND credit_minor >= 0", name="non_negative"),
         CheckConstraint("(debit_minor = 0) OR (credit_minor = 0)", name="one_side"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("entry_id", "journal_entries"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
-    entry_id: Mapped[str] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    entry_id: Mapped[str] = mapped_column(String(40))
     account: Mapped[str] = mapped_column(String(40))
     debit_minor: Mapped[int] = mapped_column(Minor, default=0)
     credit_minor: Mapped[int] = mapped_column(Minor, default=0)
