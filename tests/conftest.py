@@ -12,6 +12,7 @@ from support import (  # noqa: F401  (tests import them from support)
     build_schema,
     database_from_template,
     make_tenant,
+    pg_database,
 )
 
 import haina.models_registry  # noqa: F401
@@ -55,6 +56,16 @@ def pg_template(pg_cluster: PgCluster) -> str:
     build_schema(engine)
     engine.dispose()
     return "haina_template"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database without a schema on each backend (for migrations)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with pg_database(request.getfixturevalue("pg_cluster"), "m_") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, select, text
@@ -36,13 +37,21 @@ def database_from_template(request, backend: str, directory: Path, prefix: str) 
         return
     cluster = request.getfixturevalue("pg_cluster")
     template = request.getfixturevalue("pg_template")
+    with pg_database(cluster, prefix, template) as url:
+        yield url
+        check_event_streams(url)
+
+
+@contextmanager
+def pg_database(cluster, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the test cluster (a copy of ``template``, or empty), dropped after."""
     name = prefix + uuid.uuid4().hex[:12]
     admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f" TEMPLATE {template}" if template
+                                                         else "")))
     try:
         yield cluster.url(name)
-        check_event_streams(cluster.url(name))
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -5,8 +5,6 @@ partition (the local stand-in for a Citus router query)."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from rich.console import Console
 from sqlalchemy import (
@@ -17,7 +15,6 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    create_engine,
     func,
     inspect,
     select,
@@ -97,22 +94,6 @@ def test_a_table_breaking_the_rules_is_caught():
     ]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
-def empty_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'keys.db'}"
-        return
-    cluster = request.getfixturevalue("pg_cluster")
-    name = "k_" + uuid.uuid4().hex[:10]
-    admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield cluster.url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def _counts(engine) -> dict[str, int]:
     tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
     with engine.connect() as conn:
@@ -151,18 +132,13 @@ def test_the_tenant_keys_migration_keeps_every_row_of_the_demo(empty_url, monkey
 
 @pytest.fixture
 def partitioned_url(pg_cluster, monkeypatch):
+    from support import pg_database
     monkeypatch.setenv("HAINA_PARTITION_BY_TENANT", "1")
-    name = "p_" + uuid.uuid4().hex[:10]
-    admin = create_engine(pg_cluster.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(pg_cluster.url(name))
-    upgrade(engine)
-    engine.dispose()
-    yield pg_cluster.url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with pg_database(pg_cluster, "p_") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.mark.pg
