@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from haina.core.money import AmountStr, Money
+from haina.core.schema_types import LaxDate, RequestModel
 
 # the names of haina.analytics.clv.rfm.SEGMENTS and STAGES (a test keeps them equal)
 Segment = Literal[
@@ -26,10 +27,8 @@ PlotName = Literal["cohort_heatmap", "p_alive_vs_recency", "clv_distribution", "
 HORIZON_DAYS = 90
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(RequestModel):
     """What to fit. Every field has a default: ``{}`` refreshes with BG/NBD on daily units."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: Literal["bgnbd", "pnbd"] = Field(
         "bgnbd", description="purchase model: BG/NBD (bgnbd) or Pareto/NBD (pnbd)"
@@ -53,7 +52,7 @@ class RefreshIn(BaseModel):
     discount_rate: float = Field(
         0.01, ge=0, le=1, allow_inf_nan=False, description="monthly discount rate of the CLV"
     )
-    observation_end: dt.date | None = Field(
+    observation_end: LaxDate | None = Field(
         None, description="last day observed (default: today in `timezone`)"
     )
     timezone: str = Field(
@@ -171,13 +170,12 @@ class MemberScoresOut(BaseModel):
     computed_at: dt.datetime
 
 
-class SegmentRule(BaseModel):
+class SegmentRule(RequestModel):
     """Conditions on the latest scores, all of which a member must meet. ``clv_*`` are decimal
     strings in the merchant's currency; ``segment_in`` and ``stage_in`` list RFM segments and
     lifecycle stages."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={"example": {"p_alive_lt": 0.3, "clv_gt": "500.00",
                                        "segment_in": ["at_risk", "cant_lose"]}},
     )
@@ -229,11 +227,9 @@ class SegmentRule(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-class SegmentCreate(BaseModel):
+class SegmentCreate(RequestModel):
     """A saved segment, e.g. ``{"name": "slipping high-value", "rule": {"p_alive_lt": 0.3,
     "clv_gt": "500.00"}}``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
     rule: SegmentRule

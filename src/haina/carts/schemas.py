@@ -4,18 +4,19 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from haina.core.schema_types import MAX_QUANTITY, Id, RequestModel
 from haina.orders.schemas import Channel, LineIn, OrderLineOut, Totals
 
-MAX_LINE_QUANTITY = 10_000
+MAX_LINE_QUANTITY = MAX_QUANTITY
 
 
-class CartCreate(BaseModel):
-    member_id: str | None = None
+class CartCreate(RequestModel):
+    member_id: Id | None = None
     channel: Channel = "web"
     lines: list[LineIn] = Field(default_factory=list, max_length=200)
 
 
-class QuantityIn(BaseModel):
+class QuantityIn(RequestModel):
     quantity: int = Field(ge=0, le=MAX_LINE_QUANTITY, description="0 removes the line")
 
 

@@ -18,7 +18,7 @@ from haina.catalog.schemas import (
     VariantUpdate,
 )
 from haina.core.context import Tenant
-from haina.core.errors import NotFound
+from haina.core.errors import Invalid, NotFound
 from haina.core.http import (
     IdempotencyKeyHeader,
     Router,
@@ -88,7 +88,10 @@ def update_variant(session: SessionDep, variant_id: str, body: VariantUpdate,
 @router.post("/products/{product_id}/media", status_code=201, response_model=MediaOut,
              summary="Upload an image or short video (multipart field `file`)")
 async def upload_media(product_id: str, request: Request, file: UploadFile = File(...),
-                       alt: str | None = Form(None), tenant: Tenant = Depends(WRITE)) -> Response:
+                       alt: str | None = Form(None, max_length=500),
+                       tenant: Tenant = Depends(WRITE)) -> Response:
+    if "\x00" in (alt or "") or "\x00" in (file.filename or ""):
+        raise Invalid("the file name and alt text may not hold a NUL character (\\u0000)")
     content = await file.read()
     out = await in_unit_of_work(request, lambda session: service.add_media(
         session, tenant, product_id, filename=file.filename or "upload",

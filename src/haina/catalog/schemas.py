@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from haina.core.money import Money, Price
+from haina.core.schema_types import Id, NotBlank, RequestModel
 from haina.inventory.schemas import StockOut
 
 # Numbers in attributes: finite and at most 10^15 in absolute value, so every one is exact as a
@@ -15,13 +16,15 @@ MAX_ATTRIBUTE_NUMBER = 10**15
 MAX_STOCK = 1_000_000_000
 
 AttrValue = str | int | float | bool
-AttrInput = (str
+AttrInput = (Annotated[str, Field(max_length=1000)]
              | Annotated[int, Field(ge=-MAX_ATTRIBUTE_NUMBER, le=MAX_ATTRIBUTE_NUMBER)]
              | Annotated[float, Field(ge=-MAX_ATTRIBUTE_NUMBER, le=MAX_ATTRIBUTE_NUMBER,
                                       allow_inf_nan=False)]
              | bool)
-ATTRIBUTES_DESCRIPTION = ("attribute code → text, true/false or a finite number from -10^15 to "
-                          "10^15")
+ATTRIBUTES_DESCRIPTION = ("attribute code → text (at most 1000 characters), true/false or a "
+                          "finite number from -10^15 to 10^15; at most 100 attributes")
+AttributeCode = Annotated[str, Field(min_length=1, max_length=64)]
+Attributes = Annotated[dict[AttributeCode, AttrInput], Field(max_length=100)]
 ProductStatus = Literal["active", "draft", "archived"]
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,99}$"
 PRICE_DESCRIPTION = ("in the merchant's currency; from 0 (free samples) to 10^12 "
@@ -29,26 +32,28 @@ PRICE_DESCRIPTION = ("in the merchant's currency; from 0 (free samples) to 10^12
 STOCK_DESCRIPTION = "initial units at the default location, 0 to 10^9 (1000000000)"
 
 
-class VariantCreate(BaseModel):
-    sku: str = Field(pattern=SKU_PATTERN, examples=["TIRE-205-55R16"])
-    title: str | None = Field(None, max_length=300)
+class VariantCreate(RequestModel):
+    sku: str = Field(pattern=SKU_PATTERN, examples=["TIRE-205-55R16"],
+                     description="unique within the merchant, compared without regard to case "
+                                 "(ABC-1 and abc-1 are the same SKU)")
+    title: Annotated[str, NotBlank] | None = Field(None, min_length=1, max_length=300)
     price: Price = Field(description=PRICE_DESCRIPTION)
-    attributes: dict[str, AttrInput] = Field(default_factory=dict,
+    attributes: Attributes = Field(default_factory=dict,
                                              description=ATTRIBUTES_DESCRIPTION)
     stock: int | None = Field(None, ge=0, le=MAX_STOCK, description=STOCK_DESCRIPTION)
 
 
-class ProductCreate(BaseModel):
+class ProductCreate(RequestModel):
     """A product with one variant (``sku`` + ``price``) or several (``variants``)."""
 
-    title: str = Field(min_length=1, max_length=300)
+    title: Annotated[str, NotBlank] = Field(min_length=1, max_length=300)
     description: str | None = Field(None, max_length=20_000)
     sku: str | None = Field(None, pattern=SKU_PATTERN)
     price: Price | None = Field(None, description=PRICE_DESCRIPTION)
     stock: int | None = Field(None, ge=0, le=MAX_STOCK, description=STOCK_DESCRIPTION)
-    category_id: str | None = None
+    category_id: Id | None = None
     status: ProductStatus = "active"
-    attributes: dict[str, AttrInput] = Field(default_factory=dict,
+    attributes: Attributes = Field(default_factory=dict,
                                              description=ATTRIBUTES_DESCRIPTION)
     variants: list[VariantCreate] | None = Field(None, max_length=100)
 
@@ -68,18 +73,18 @@ class ProductCreate(BaseModel):
         return [VariantCreate(sku=self.sku, title=self.title, price=self.price, stock=self.stock)]
 
 
-class ProductUpdate(BaseModel):
-    title: str | None = Field(None, min_length=1, max_length=300)
+class ProductUpdate(RequestModel):
+    title: Annotated[str, NotBlank] | None = Field(None, min_length=1, max_length=300)
     description: str | None = Field(None, max_length=20_000)
-    category_id: str | None = None
+    category_id: Id | None = None
     status: ProductStatus | None = None
-    attributes: dict[str, AttrInput] | None = Field(None, description=ATTRIBUTES_DESCRIPTION)
+    attributes: Attributes | None = Field(None, description=ATTRIBUTES_DESCRIPTION)
 
 
-class VariantUpdate(BaseModel):
-    title: str | None = Field(None, max_length=300)
+class VariantUpdate(RequestModel):
+    title: Annotated[str, NotBlank] | None = Field(None, min_length=1, max_length=300)
     price: Price | None = Field(None, description=PRICE_DESCRIPTION)
-    attributes: dict[str, AttrInput] | None = Field(None, description=ATTRIBUTES_DESCRIPTION)
+    attributes: Attributes | None = Field(None, description=ATTRIBUTES_DESCRIPTION)
 
 
 class VariantOut(BaseModel):
@@ -125,10 +130,10 @@ class ProductOut(BaseModel):
     updated_at: dt.datetime
 
 
-class CategoryCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+class CategoryCreate(RequestModel):
+    name: Annotated[str, NotBlank] = Field(min_length=1, max_length=200)
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")
-    parent_id: str | None = None
+    parent_id: Id | None = None
 
 
 class CategoryOut(BaseModel):
@@ -140,12 +145,14 @@ class CategoryOut(BaseModel):
     created_at: dt.datetime
 
 
-class AttributeDefCreate(BaseModel):
+class AttributeDefCreate(RequestModel):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", examples=["rim_diameter"])
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, NotBlank] = Field(min_length=1, max_length=200)
     type: Literal["number", "text", "enum", "bool"]
     unit: str | None = Field(None, max_length=32)
-    options: list[str] | None = Field(None, description="allowed values of an enum")
+    options: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None, max_length=500, description="allowed values of an enum: at most 500, each 1 to "
+                                          "200 characters")
 
     @model_validator(mode="after")
     def _enum_has_options(self) -> AttributeDefCreate:
@@ -156,7 +163,12 @@ class AttributeDefCreate(BaseModel):
         return self
 
 
-class AttributeDefOut(AttributeDefCreate):
+class AttributeDefOut(BaseModel):
+    code: str
+    name: str
+    type: Literal["number", "text", "enum", "bool"]
+    unit: str | None = None
+    options: list[str] | None = None
     id: str
     object: str = "attribute"
     created_at: dt.datetime

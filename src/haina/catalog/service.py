@@ -7,6 +7,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import String, and_, bindparam, cast, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -197,10 +198,10 @@ def create_product(session: Session, tenant: Tenant, data: ProductCreate) -> Pro
                       status=data.status, attributes=_check_attributes(defs, data.attributes),
                       created_at=now, updated_at=now)
     skus = [v.sku for v in specs]
-    if len(set(skus)) != len(skus):
-        raise Invalid("the same SKU appears twice", slug="duplicate-sku")
-    taken = session.scalars(select(Variant.sku).where(Variant.tenant_id == tenant.id,
-                                                      Variant.sku.in_(skus))).all()
+    if len({sku.lower() for sku in skus}) != len(skus):
+        raise Invalid("the same SKU appears twice (SKUs are compared without regard to case)",
+                      slug="duplicate-sku")
+    taken = _skus_taken(session, tenant, skus)
     if taken:
         raise Conflict(f"SKU {taken[0]!r} is already used", slug="sku-exists", sku=taken[0])
     variants = [_new_variant(tenant, product.id, spec, i, defs, data.title, now)
@@ -219,6 +220,15 @@ def create_product(session: Session, tenant: Tenant, data: ProductCreate) -> Pro
     record_event(session, tenant.id, "product.created", product.id,
                  {"title": product.title, "skus": skus})
     return get_product(session, tenant, product.id)
+
+
+def _skus_taken(session: Session, tenant: Tenant, skus: Sequence[str]) -> list[str]:
+    """The merchant's SKUs equal to one of ``skus`` without regard to case (``abc-1`` takes
+    ``ABC-1``). The unique constraint on (tenant, sku) is exact, so this lookup is what keeps
+    two cases of one SKU apart; a unique index on (tenant_id, lower(sku)) would also close the
+    race between two concurrent creations."""
+    return list(session.scalars(select(Variant.sku).where(
+        Variant.tenant_id == tenant.id, func.lower(Variant.sku).in_([s.lower() for s in skus]))))
 
 
 def _new_variant(tenant: Tenant, product_id: str, spec: VariantCreate, position: int,
@@ -374,9 +384,9 @@ def _refresh_search(session: Session, tenant: Tenant, product: Product) -> None:
 def add_variant(session: Session, tenant: Tenant, product_id: str, data: VariantCreate) -> ProductOut:
     product = _product(session, tenant, product_id)
     _check_currency(tenant, data.price)
-    if session.scalar(select(Variant.id).where(Variant.tenant_id == tenant.id,
-                                               Variant.sku == data.sku)):
-        raise Conflict(f"SKU {data.sku!r} is already used", slug="sku-exists", sku=data.sku)
+    taken = _skus_taken(session, tenant, [data.sku])
+    if taken:
+        raise Conflict(f"SKU {taken[0]!r} is already used", slug="sku-exists", sku=taken[0])
     position = session.scalar(select(func.count()).select_from(Variant).where(
         Variant.tenant_id == tenant.id, Variant.product_id == product_id)) or 0
     variant = _new_variant(tenant, product_id, data, position, _defs(session, tenant),
@@ -434,14 +444,48 @@ def _variants_by_sku_statement(n: int) -> Precompiled:
     return found
 
 
+def _variants_by_lower_sku(n: int) -> Precompiled:
+    found = _VARIANTS_BY_LOWER_SKU.get(n)
+    if found is None:
+        found = _VARIANTS_BY_LOWER_SKU[n] = Precompiled(
+            select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
+                   _P.status, func.lower(_V.sku))
+            .join_from(Variant.__table__, Product.__table__, _P.id == _V.product_id)
+            .where(_V.tenant_id == bindparam("tenant_id"),
+                   func.lower(_V.sku).in_([bindparam(f"sku_{i}") for i in range(n)]))
+            .order_by(_V.sku))
+    return found
+
+
+_VARIANTS_BY_LOWER_SKU: dict[int, Precompiled] = {}
+
+
+def _ref(r: Sequence[Any]) -> VariantRef:
+    return VariantRef(id=r[0], product_id=r[1], sku=r[2], title=r[3], product_title=r[4],
+                      price_minor=r[5], currency=r[6], status=r[7])
+
+
 def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> dict[str, VariantRef]:
-    """One query: what an order line needs of each SKU (absent SKUs are left out)."""
+    """What an order line needs of each SKU, keyed by the SKU as asked (absent SKUs are left
+    out). SKUs compare without regard to case: the exact SKU is looked up first (one indexed
+    query, the order path); only SKUs not found that way are looked up by ``lower(sku)``."""
     distinct = sorted(set(skus))
     params = {f"sku_{i}": sku for i, sku in enumerate(distinct)}
     params["tenant_id"] = tenant.id
     rows = _variants_by_sku_statement(len(distinct)).rows(session, params)
-    return {r[2]: VariantRef(id=r[0], product_id=r[1], sku=r[2], title=r[3], product_title=r[4],
-                             price_minor=r[5], currency=r[6], status=r[7]) for r in rows}
+    found = {r[2]: _ref(r) for r in rows}
+    missing = [sku for sku in distinct if sku not in found]
+    if missing:
+        lowered = sorted({sku.lower() for sku in missing})
+        params = {f"sku_{i}": sku for i, sku in enumerate(lowered)}
+        params["tenant_id"] = tenant.id
+        by_lower: dict[str, VariantRef] = {}
+        for r in _variants_by_lower_sku(len(lowered)).rows(session, params):
+            by_lower.setdefault(r[8], _ref(r))
+        for sku in missing:
+            if sku.lower() in by_lower:
+                found[sku] = by_lower[sku.lower()]
+    return found
 
 
 def variant_by_sku(session: Session, tenant: Tenant, sku: str) -> VariantRef:

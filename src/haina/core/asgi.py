@@ -3,7 +3,10 @@
 * every response carries ``X-Content-Type-Options: nosniff``, so a browser never runs an
   uploaded file or an error body as something other than its declared type;
 * request bodies are bounded: a ``Content-Length`` over the limit is answered 413 before the
-  body is read, and a body without one (chunked) is counted while the application reads it.
+  body is read, and a body without one (chunked) is counted while the application reads it;
+* a path or query string holding a NUL character (``%00``) is answered 422: PostgreSQL cannot
+  compare text with one, and no id, SKU or filter has one (JSON bodies are checked by
+  ``core.schema_types.RequestModel``).
 
 It wraps the whole application, Starlette's error middleware included, so 500s get the header
 too. A route may have a larger limit of its own (media uploads).
@@ -44,6 +47,23 @@ class RouteLimit:
         self.limit = limit
 
 
+def nul_in_url(path: str) -> tuple[dict[str, Any], bytes]:
+    body = orjson.dumps({
+        "type": PROBLEM_BASE + "validation-error", "title": "Invalid request", "status": 422,
+        "detail": "the path or query string holds a NUL character (%00), which no value may hold",
+        "instance": path.replace("\x00", "%00"), "errors": []})
+    start = {"type": "http.response.start", "status": 422, "headers": [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        NOSNIFF]}
+    return start, body
+
+
+def _has_nul(scope: Scope) -> bool:
+    query = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
+
+
 def too_large(limit: int, path: str) -> tuple[dict[str, Any], bytes]:
     body = orjson.dumps({
         "type": PROBLEM_BASE + "payload-too-large", "title": "Payload too large", "status": 413,
@@ -74,6 +94,11 @@ class HttpEdge:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _has_nul(scope):
+            start, body = nul_in_url(scope["path"])
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
             return
         limit = self._limit(scope) if self.route_limits else self.max_body_bytes
         declared = None

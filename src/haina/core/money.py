@@ -5,6 +5,7 @@ Rounding is half-even and happens only where a function here says so.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -73,24 +75,47 @@ def bps(minor: int, basis_points: int) -> int:
     return share(minor, basis_points, 10_000)
 
 
+_AMOUNT_TEXT = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?")
+
+
 def _amount_str(v: object) -> object:
-    if isinstance(v, float):
-        raise ValueError("amounts are decimal strings such as \"99.00\", not floats")
+    """An amount in a request is a decimal string (``"99.00"``), as Stripe's: a JSON number
+    (``99`` or ``99.0``), an exponent (``"1e5"``), ``"NaN"`` or spaces are refused. A
+    ``Decimal`` (an amount built in code) passes."""
+    if isinstance(v, (int, float)):  # bool is an int
+        raise ValueError("amounts are decimal strings such as \"99.00\", not JSON numbers")
+    if isinstance(v, str):
+        if not _AMOUNT_TEXT.fullmatch(v):
+            raise ValueError("an amount is a decimal string of digits with an optional sign "
+                             "and decimal point, such as \"99.00\", of at most 10^12 "
+                             "(1000000000000) major units")
+        return Decimal(v)
     return v
 
+
+AMOUNT_PATTERN = "^" + _AMOUNT_TEXT.pattern + "$"
 
 AmountStr = Annotated[
     Decimal,
     BeforeValidator(_amount_str),
     PlainSerializer(lambda d: str(d), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN}),
     Field(description="Decimal amount as a string, e.g. \"99.00\""),
 ]
 
 
-class Money(BaseModel):
-    """An amount with its currency, e.g. ``{"amount": "99.00", "currency": "CNY"}``."""
+# The largest amount a request may carry, in major units of any currency (10^12: a trillion
+# yuan, yen or dollars). Its minor units (at most 10^14) leave room in a 64-bit integer for order
+# totals of many lines and large quantities.
+MAX_AMOUNT = Decimal(10) ** 12
 
-    model_config = ConfigDict(frozen=True)
+
+class Money(BaseModel):
+    """An amount with its currency, e.g. ``{"amount": "99.00", "currency": "CNY"}``: in a
+    request, a decimal string of at most 10^12 major units in size, with no more decimals than
+    the currency has (``"1.000"`` is not a CNY amount); no other field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     amount: AmountStr
     currency: str = Field(default="CNY", min_length=3, max_length=3, examples=["CNY"])
@@ -104,7 +129,15 @@ class Money(BaseModel):
 
     @model_validator(mode="after")
     def _fits_currency(self) -> Money:
+        if not self.amount.is_finite():
+            raise ValueError(f"not a finite amount: {self.amount}")
+        places = -self.amount.as_tuple().exponent  # type: ignore[operator]
+        if places > exponent(self.currency):
+            raise ValueError(f"{self.currency} amounts have at most "
+                             f"{exponent(self.currency)} decimals, not {places}")
         to_minor(self.amount, self.currency)
+        if abs(self.amount) > MAX_AMOUNT:
+            raise ValueError("an amount is at most 10^12 (1000000000000) major units in size")
         return self
 
     @property
@@ -117,16 +150,15 @@ class Money(BaseModel):
         return construct(cls, amount=from_minor(minor, currency), currency=currency)
 
 
-# The largest price the catalog takes, in major units of any currency (10^12: a trillion yuan,
-# yen or dollars). Its minor units (at most 10^14) leave room in a 64-bit integer for order
-# totals of many lines and large quantities.
-MAX_PRICE = Decimal(10) ** 12
+# The largest price the catalog takes: the largest amount (see MAX_AMOUNT).
+MAX_PRICE = MAX_AMOUNT
 
 PriceAmount = Annotated[
     Decimal,
     Field(ge=0, le=MAX_PRICE),
     BeforeValidator(_amount_str),
     PlainSerializer(lambda d: str(d), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,13}(\.[0-9]{1,20})?$"}),
     Field(description="Decimal amount as a string, e.g. \"99.00\": from 0 (free samples) to "
                       "1000000000000 (10^12) major units"),
 ]

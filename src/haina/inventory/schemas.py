@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+
+from haina.core.schema_types import MAX_STOCK_DELTA, Id, NotBlank, Quantity, RequestModel
 
 REASONS = ("received", "correction", "damaged", "lost", "returned", "cycle_count", "initial",
            "transfer", "fulfilled")
@@ -15,9 +17,9 @@ class StockOut(BaseModel):
     available: int = 0
 
 
-class LocationCreate(BaseModel):
+class LocationCreate(RequestModel):
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, NotBlank] = Field(min_length=1, max_length=200)
     kind: Literal["warehouse", "store"] = "warehouse"
     address: str | None = Field(None, max_length=500)
     is_default: bool = False
@@ -42,11 +44,13 @@ class LevelOut(BaseModel):
     available: int
 
 
-class AdjustmentCreate(BaseModel):
-    variant_id: str | None = None
-    sku: str | None = Field(None, description="instead of variant_id")
-    location_id: str | None = Field(None, description="default: the default location")
-    delta: int = Field(description="units added (positive) or removed (negative)")
+class AdjustmentCreate(RequestModel):
+    variant_id: Id | None = None
+    sku: str | None = Field(None, min_length=1, max_length=100, description="instead of variant_id")
+    location_id: Id | None = Field(None, description="default: the default location")
+    delta: int = Field(ge=-MAX_STOCK_DELTA, le=MAX_STOCK_DELTA,
+                       description="units added (positive) or removed (negative), "
+                                   "-10^9 to 10^9 (1000000000)")
     reason: Literal["received", "correction", "damaged", "lost", "returned", "cycle_count",
                     "transfer"]
     note: str | None = Field(None, max_length=500)
@@ -65,11 +69,11 @@ class AdjustmentOut(BaseModel):
     level: StockOut | None = None
 
 
-class ReservationCreate(BaseModel):
-    variant_id: str | None = None
-    sku: str | None = None
-    quantity: int = Field(gt=0, le=10_000)
-    location_id: str | None = None
+class ReservationCreate(RequestModel):
+    variant_id: Id | None = None
+    sku: str | None = Field(None, min_length=1, max_length=100)
+    quantity: Quantity
+    location_id: Id | None = None
     ttl_seconds: int = Field(900, ge=10, le=7 * 24 * 3600)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from haina.core.money import Money
+from haina.core.schema_types import MAX_POINTS, Id, LaxDate, NotBlank, RequestModel
 
 IDENTITY_KINDS = ("phone", "email", "wechat_openid", "wechat_unionid", "taobao", "pos",
                   "external")
@@ -54,10 +55,8 @@ def normalize_identity(kind: str, value: str) -> str:
     return v
 
 
-class IdentityIn(BaseModel):
+class IdentityIn(RequestModel):
     """A channel identity to attach, e.g. ``{"kind": "wechat_openid", "value": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "channel": "mini-program"}``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: IdentityKind
     value: str = Field(min_length=1, max_length=200)
@@ -79,10 +78,9 @@ class IdentityOut(BaseModel):
     created_at: dt.datetime
 
 
-class ConsentsIn(BaseModel):
-    """Consent flags to set; an omitted flag keeps its value."""
-
-    model_config = ConfigDict(extra="forbid")
+class ConsentsIn(RequestModel):
+    """Consent flags to set (``true`` or ``false``, not ``"yes"``); an omitted flag keeps its
+    value."""
 
     email_marketing: bool | None = None
     sms_marketing: bool | None = None
@@ -100,18 +98,22 @@ class ConsentsOut(BaseModel):
     data_analysis: ConsentOut
 
 
-class _Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, max_length=200)
+class _Profile(RequestModel):
+    name: str | None = Field(None, max_length=200,
+                             description="surrounding spaces are dropped; not blank (send null "
+                                         "to clear it)")
     email: str | None = Field(None, max_length=320, examples=["ann@example.com"])
     phone: str | None = Field(None, max_length=32, examples=["13800000000"])
-    birthday: dt.date | None = None
+    birthday: LaxDate | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str | None) -> str | None:
-        return v.strip() or None if v is not None else None
+        if v is None:
+            return None
+        if not v.strip():
+            raise ValueError("must not be blank (whitespace only); send null to clear it")
+        return v.strip()
 
     @field_validator("email")
     @classmethod
@@ -164,28 +166,23 @@ class MemberOut(BaseModel):
     updated_at: dt.datetime
 
 
-class MergeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    other_id: str = Field(description="the member to merge into this one; it stops being used")
+class MergeIn(RequestModel):
+    other_id: Id = Field(description="the member to merge into this one; it stops being used")
 
 
-class PointsAdjustmentIn(BaseModel):
+class PointsAdjustmentIn(RequestModel):
     """A manual change of balance: positive points are a new lot that expires like earned
     points; negative points consume lots, earliest expiry first."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    points: int = Field(description="non-zero; negative takes points away")
-    reason: str = Field(min_length=1, max_length=500)
+    points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS,
+                        description="non-zero, -10^12 to 10^12; negative takes points away")
+    reason: Annotated[str, NotBlank] = Field(min_length=1, max_length=500)
 
     @field_validator("points")
     @classmethod
     def _non_zero(cls, v: int) -> int:
         if v == 0:
             raise ValueError("points must not be zero")
-        if abs(v) > 10**12:
-            raise ValueError("points must be at most 10^12 in size")
         return v
 
 
@@ -202,10 +199,8 @@ class PointsEntryOut(BaseModel):
     created_at: dt.datetime
 
 
-class TierCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=100)
+class TierCreate(RequestModel):
+    name: Annotated[str, NotBlank] = Field(min_length=1, max_length=100)
     rank: int = Field(ge=0, le=1000, description="higher is better")
     min_spend: Money = Field(description="net spend needed within the window")
     window_days: int = Field(365, ge=1, le=3650)
@@ -218,10 +213,8 @@ class TierCreate(BaseModel):
         return v
 
 
-class TierUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=100)
+class TierUpdate(RequestModel):
+    name: Annotated[str, NotBlank] | None = Field(None, min_length=1, max_length=100)
     rank: int | None = Field(None, ge=0, le=1000)
     min_spend: Money | None = None
     window_days: int | None = Field(None, ge=1, le=3650)

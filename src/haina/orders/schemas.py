@@ -1,11 +1,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haina.core.money import Money
+from haina.core.schema_types import (
+    MAX_POINTS,
+    Id,
+    Metadata,
+    NotBlank,
+    Quantity,
+    RequestModel,
+)
 
 Channel = Literal["web", "mini_program", "pos", "app", "marketplace"]
 # the states of ORDER_LIFECYCLE (orders/lifecycle.py; a test keeps the two the same)
@@ -13,33 +21,34 @@ OrderStatus = Literal["pending_payment", "paid", "fulfilled", "completed", "canc
                       "refunded"]
 
 
-class LineIn(BaseModel):
+class LineIn(RequestModel):
     sku: str = Field(min_length=1, max_length=100)
-    quantity: int = Field(gt=0, le=10_000)
+    quantity: Quantity
 
 
-class Address(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+class Address(RequestModel):
+    name: Annotated[str, NotBlank] = Field(min_length=1, max_length=100)
     phone: str = Field(min_length=5, max_length=32)
     country: str = Field("CN", min_length=2, max_length=2)
     province: str | None = Field(None, max_length=64)
     city: str | None = Field(None, max_length=64)
     district: str | None = Field(None, max_length=64)
-    line1: str = Field(min_length=1, max_length=300)
+    line1: Annotated[str, NotBlank] = Field(min_length=1, max_length=300)
     line2: str | None = Field(None, max_length=300)
     postal_code: str | None = Field(None, max_length=16)
 
 
-class OrderCreate(BaseModel):
+class OrderCreate(RequestModel):
     lines: list[LineIn] = Field(min_length=1, max_length=200)
-    member_id: str | None = None
+    member_id: Id | None = None
     channel: Channel = "web"
-    location_id: str | None = Field(None, description="take stock from this location (a store for POS)")
+    location_id: Id | None = Field(None, description="take stock from this location (a store for POS)")
     address: Address | None = None
     coupon: str | None = Field(None, max_length=64)
-    points: int = Field(0, ge=0, description="member points to redeem as a discount")
+    points: int = Field(0, ge=0, le=MAX_POINTS,
+                        description="member points to redeem as a discount, 0 to 10^12")
     note: str | None = Field(None, max_length=1000)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
     @model_validator(mode="after")
     def _points_need_member(self) -> OrderCreate:
@@ -68,8 +77,9 @@ class Totals(BaseModel):
     total: Money
 
 
-class ShipmentIn(BaseModel):
-    carrier: str = Field(min_length=1, max_length=64, examples=["SF Express"])
+class ShipmentIn(RequestModel):
+    carrier: Annotated[str, NotBlank] = Field(min_length=1, max_length=64,
+                                              examples=["SF Express"])
     tracking_number: str | None = Field(None, max_length=100)
     lines: list[LineIn] | None = Field(None, description="default: everything not yet shipped")
 

@@ -6,11 +6,13 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from haina.core.money import Money
+from haina.core.schema_types import Id, RequestModel
 
 
-class PaymentMethodIn(BaseModel):
+class PaymentMethodIn(RequestModel):
     type: Literal["card", "cash"] = "card"
-    number: str | None = Field(None, description="card number (sandbox test cards: see docs)")
+    number: str | None = Field(None, max_length=32,
+                               description="card number (sandbox test cards: see docs)")
     exp_month: int | None = Field(None, ge=1, le=12)
     exp_year: int | None = Field(None, ge=2000, le=2100)
     cvc: str | None = Field(None, pattern=r"^\d{3,4}$")
@@ -35,16 +37,20 @@ class PaymentMethodIn(BaseModel):
         return self
 
 
-class PaymentIntentCreate(BaseModel):
-    order_id: str
+class PaymentIntentCreate(RequestModel):
+    order_id: Id
     payment_method: PaymentMethodIn
     capture_method: Literal["automatic", "manual"] = Field(
         "automatic", description="manual: authorise now, capture later")
     provider: Literal["sandbox"] = "sandbox"
 
 
-class CaptureIn(BaseModel):
-    amount: Money | None = Field(None, description="default: the whole authorised amount")
+AMOUNT_DESCRIPTION = "a decimal string of at most 10^12 (1000000000000) major units"
+
+
+class CaptureIn(RequestModel):
+    amount: Money | None = Field(None, description="default: the whole authorised amount; "
+                                                   + AMOUNT_DESCRIPTION)
 
 
 class PaymentIntentOut(BaseModel):
@@ -63,10 +69,11 @@ class PaymentIntentOut(BaseModel):
     created_at: dt.datetime
 
 
-class RefundCreate(BaseModel):
-    payment_intent_id: str | None = None
-    order_id: str | None = None
-    amount: Money | None = Field(None, description="default: everything not yet refunded")
+class RefundCreate(RequestModel):
+    payment_intent_id: Id | None = None
+    order_id: Id | None = None
+    amount: Money | None = Field(None, description="default: everything not yet refunded; "
+                                                   + AMOUNT_DESCRIPTION)
     reason: str = Field("requested_by_customer", max_length=64)
 
     @model_validator(mode="after")
@@ -87,8 +94,8 @@ class RefundOut(BaseModel):
     created_at: dt.datetime
 
 
-class PayoutCreate(BaseModel):
-    amount: Money
+class PayoutCreate(RequestModel):
+    amount: Money = Field(description=AMOUNT_DESCRIPTION)
 
 
 class PayoutOut(BaseModel):

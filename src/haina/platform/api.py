@@ -10,7 +10,7 @@ from haina.core.http import Router, SessionDep
 from haina.core.pagination import Page
 from haina.platform import service
 from haina.platform.auth import current_tenant, require
-from haina.platform.schemas import TenantOut, TenantSettings
+from haina.platform.schemas import TenantOut, TenantSettingsIn
 
 router = Router(prefix="/v1", tags=["platform"])
 
@@ -32,7 +32,7 @@ def get_tenant(session: SessionDep, tenant: Tenant = Depends(current_tenant)) ->
 
 
 @router.put("/tenant/settings", response_model=TenantOut, summary="Replace the merchant's settings")
-def put_settings(session: SessionDep, body: TenantSettings,
+def put_settings(session: SessionDep, body: TenantSettingsIn,
                  tenant: Tenant = Depends(require("settings:write"))) -> TenantOut:
     out = service.update_tenant_settings(session, tenant, body)
     return out

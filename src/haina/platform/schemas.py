@@ -4,6 +4,8 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from haina.core.schema_types import RequestModel
+
 AMOUNT = r"^\d{1,12}(\.\d{1,4})?$"
 
 
@@ -24,6 +26,10 @@ class TenantSettings(BaseModel):
                                     description="points expire this long after earning")
     order_hold_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60,
                                            description="unpaid orders are cancelled after this")
+
+
+class TenantSettingsIn(RequestModel, TenantSettings):
+    """The settings as a request gives them: strict types, no unknown field."""
 
 
 class TenantOut(BaseModel):
