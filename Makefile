@@ -35,6 +35,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/mypy
 
 migrate: install
 	$(VENV)/bin/haina migrate

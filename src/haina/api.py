@@ -12,6 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.types import ASGIApp
 
 from haina import __version__
 from haina.core.asgi import HttpEdge, RouteLimit
@@ -21,6 +22,7 @@ from haina.core.http import (
     PROBLEM_RESPONSES,
     FastJSON,
     ProblemOut,
+    Router,
     check_units_of_work,
     configure_threads,
     install_problem_handlers,
@@ -50,7 +52,7 @@ class HainaAPI(FastAPI):
 
     route_limits: tuple[RouteLimit, ...] = ()
 
-    def build_middleware_stack(self):  # type: ignore[no-untyped-def]
+    def build_middleware_stack(self) -> ASGIApp:
         return HttpEdge(super().build_middleware_stack(), self.state.settings.max_body_bytes,
                         self.route_limits)
 
@@ -107,7 +109,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.platform.api import router as platform
     try:
         from haina.analytics.api import router as analytics
-        optional = (analytics,)
+        optional: tuple[Router, ...] = (analytics,)
     except ImportError:  # the [analytics] extra (numpy, ibis …) is not installed: no such routes
         optional = ()
 

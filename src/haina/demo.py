@@ -16,6 +16,8 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
+from typing import Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,7 +29,7 @@ from haina.core.context import Tenant
 from haina.core.db import transaction, utcnow
 from haina.core.errors import NotFound
 from haina.core.ids import new_id
-from haina.core.money import Money
+from haina.core.money import Money, Price, from_minor
 from haina.inventory import service as inventory
 from haina.inventory.schemas import LocationCreate
 from haina.orders.schemas import OrderLineRecord, OrderRecord
@@ -109,12 +111,14 @@ def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Cons
     tenant = _tenant(session, "demo-tires", "驰途轮胎养护 Chitu Tires & Car Care", TenantSettings(
         shipping_fee="10.00", free_shipping_over="199.00", points_per_unit=1,
         points_value_minor=1, points_expire_days=365))
-    for code, name, type_, unit, options in [
+    attributes: list[tuple[str, str, Literal["number", "text", "enum", "bool"], str | None,
+                           list[str] | None]] = [
             ("width", "Section width", "number", "mm", None),
             ("aspect_ratio", "Aspect ratio", "number", "%", None),
             ("rim_diameter", "Rim diameter", "number", "in", None),
             ("season", "Season", "enum", None, ["summer", "winter", "all_season"]),
-            ("brand", "Brand", "text", None, None)]:
+            ("brand", "Brand", "text", None, None)]
+    for code, name, type_, unit, options in attributes:
         catalog.create_attribute(session, tenant, AttributeDefCreate(
             code=code, name=name, type=type_, unit=unit, options=options))
     tires = catalog.create_category(session, tenant, CategoryCreate(name="轮胎 Tires", slug="tires"))
@@ -127,7 +131,7 @@ def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Cons
     for rank, (name, spend) in enumerate([("银卡 Silver", "0.00"), ("金卡 Gold", "2000.00"),
                                           ("白金 Platinum", "6000.00")]):
         members.create_tier(session, tenant, TierCreate(
-            name=name, rank=rank, min_spend=Money(amount=spend, currency="CNY"), window_days=365))
+            name=name, rank=rank, min_spend=Money(amount=Decimal(spend), currency="CNY"), window_days=365))
 
     catalogue: list[tuple[str, str, int]] = []  # (sku, title, price_minor)
     for width, ratio, rim in TIRE_SIZES:
@@ -140,7 +144,7 @@ def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Cons
             title = f"{brand_cn} {brand} {model} {size} 轮胎"
             p = catalog.create_product(session, tenant, ProductCreate(
                 title=title, category_id=tires.id, variants=[VariantCreate(
-                    sku=sku, title=title, price=Money.of(price, "CNY"), stock=rnd.randint(20, 120),
+                    sku=sku, title=title, price=Price(amount=from_minor(price, "CNY"), currency="CNY"), stock=rnd.randint(20, 120),
                     attributes={})],
                 attributes={"width": width, "aspect_ratio": ratio, "rim_diameter": rim,
                             "season": rnd.choice(["summer", "all_season", "all_season", "winter"]),
@@ -149,11 +153,12 @@ def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Cons
                 inventory.adjust_stock(session, tenant, p.variants[0].id, rnd.randint(4, 16),
                                        "received", location_id=store.id)
             catalogue.append((sku, title, price))
-    for sku, title, price, _ in CARE:
+    for sku, title, amount, _ in CARE:
+        care_price = Price(amount=Decimal(amount), currency="CNY")
         catalog.create_product(session, tenant, ProductCreate(
-            title=title, sku=sku, price=Money(amount=price, currency="CNY"),
-            stock=rnd.randint(50, 300), category_id=care.id))
-        catalogue.append((sku, title, Money(amount=price, currency="CNY").minor))
+            title=title, sku=sku, price=care_price, stock=rnd.randint(50, 300),
+            category_id=care.id))
+        catalogue.append((sku, title, care_price.minor))
 
     n_members = 200 if quick else 2000
     _members_and_history(session, tenant, rnd, n_members, catalogue, console, today, "tires")
@@ -166,11 +171,11 @@ def _load_beauty(session: Session, rnd: random.Random, quick: bool, console: Con
     cat = catalog.create_category(session, tenant, CategoryCreate(name="美妆 Beauty", slug="beauty"))
     inventory.default_location(session, tenant)
     catalogue = []
-    for sku, title, price in BEAUTY:
+    for sku, title, amount in BEAUTY:
+        price = Price(amount=Decimal(amount), currency="CNY")
         catalog.create_product(session, tenant, ProductCreate(
-            title=title, sku=sku, price=Money(amount=price, currency="CNY"),
-            stock=rnd.randint(100, 500), category_id=cat.id))
-        catalogue.append((sku, title, Money(amount=price, currency="CNY").minor))
+            title=title, sku=sku, price=price, stock=rnd.randint(100, 500), category_id=cat.id))
+        catalogue.append((sku, title, price.minor))
     _members_and_history(session, tenant, rnd, 50 if quick else 300, catalogue, console, today,
                          "beauty")
 
@@ -194,7 +199,7 @@ def _members_and_history(session: Session, tenant: Tenant, rnd: random.Random, n
                          today: dt.date, kind: str) -> None:
     from haina.catalog.service import variants_by_sku
     from haina.members import service as members
-    from haina.members.schemas import MemberCreate
+    from haina.members.schemas import ConsentsIn, IdentityIn, MemberCreate
     from haina.orders import service as orders
     from haina.payments import service as payments
 
@@ -213,19 +218,21 @@ def _members_and_history(session: Session, tenant: Tenant, rnd: random.Random, n
         purchases: list[tuple[str, str, int, dt.datetime]] = []
         for i in range(n):
             name = rnd.choice(SURNAMES) + rnd.choice(GIVEN) + (rnd.choice(GIVEN) if rnd.random() < 0.6 else "")
-            identities = []
+            identities: list[IdentityIn] = []
             if rnd.random() < 0.55:
-                identities.append({"kind": "wechat_openid", "value": f"o{rnd.getrandbits(80):020x}",
-                                   "channel": "mini_program"})
+                identities.append(IdentityIn(kind="wechat_openid",
+                                             value=f"o{rnd.getrandbits(80):020x}",
+                                             channel="mini_program"))
             if rnd.random() < 0.25:
-                identities.append({"kind": "taobao", "value": f"tb{rnd.getrandbits(40):012d}",
-                                   "channel": "taobao"})
+                identities.append(IdentityIn(kind="taobao", value=f"tb{rnd.getrandbits(40):012d}",
+                                             channel="taobao"))
             member = members.create_member(session, tenant, MemberCreate(
                 name=name, phone=f"13{rnd.randrange(10**9):09d}",
                 email=f"m{i:05d}.{kind}@example.cn" if rnd.random() < 0.4 else None,
                 identities=identities,
-                consents={"email_marketing": rnd.random() < 0.5, "sms_marketing": rnd.random() < 0.6,
-                          "data_analysis": rnd.random() < 0.8}))
+                consents=ConsentsIn(email_marketing=rnd.random() < 0.5,
+                                    sms_marketing=rnd.random() < 0.6,
+                                    data_analysis=rnd.random() < 0.8)))
             first = int(rnd.random() ** 0.8 * (horizon - 1))  # acquisition grows over time
             home_channel = rnd.choices(channels, weights)[0]
             for day in _purchase_days(rnd, first, horizon):

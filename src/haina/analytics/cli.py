@@ -149,15 +149,16 @@ def _read_summary(path: Path, model: str):
 
 
 def _fit(model: str, columns: dict):
-    from .clv.estimators import MODELS, ConvergenceWarning
+    from .clv.estimators import MODELS, ConvergenceWarning, GammaGammaFitter, PurchaseModel
 
     fitter = MODELS[model]()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         started = time.perf_counter()
-        if model == "gg":
+        if isinstance(fitter, GammaGammaFitter):  # model == "gg"
             fitter.fit(columns["frequency"], columns["monetary_value"])
         else:
+            assert isinstance(fitter, PurchaseModel)
             fitter.fit(columns["frequency"], columns["recency"], columns["T"])
         seconds = time.perf_counter() - started
     for warning in caught:
@@ -457,6 +458,7 @@ def import_(
         else:
             if not file.exists():
                 raise UserError(f"no such file: {file}")
+            assert tenant is not None  # exactly one of --tenant and --out (checked above)
             sessions = _platform_sessions()
             merchant = _tenant(sessions, tenant)
             with _progress_bar() as progress:
@@ -516,12 +518,13 @@ def refresh(
         from .schemas import RefreshIn
 
         try:
-            params = RefreshIn(
+            # validated from the options as given (the choices are Literals, the day a string)
+            params = RefreshIn.model_validate(dict(
                 model=model, freq=freq, source=source, engine=engine, holdout_days=holdout_days,
                 clv_months=clv_months, discount_rate=discount_rate,
                 observation_end=observation_end, timezone=timezone,
                 consented_only=consented_only,
-            )
+            ))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
@@ -542,6 +545,7 @@ def refresh(
             job = service.get_job(session, merchant, job.id)
             if job.status != "succeeded":
                 raise UserError(f"refresh failed: {job.message}")
+            assert job.run_id is not None  # a succeeded job has recorded its run
             run = service.get_run(session, merchant, job.run_id)
             overview = service.segments_overview(session, merchant)
     if as_json:

@@ -171,11 +171,13 @@ class _Source:
                                    + message.replace("{value}", value))
 
     def totals(self) -> tuple[int, int, int, dt.datetime | None, dt.datetime | None]:
-        rows, customers, first, last = self.con.execute(
+        totals = self.con.execute(
             "SELECT count(*), count(DISTINCT customer_id), min(ordered_at), max(ordered_at) "
             "FROM purchases").fetchone()
-        skipped = self.con.execute("SELECT count(*) FROM parsed WHERE amount <= 0").fetchone()[0]
-        return int(rows), int(skipped), int(customers), first, last
+        invalid = self.con.execute("SELECT count(*) FROM parsed WHERE amount <= 0").fetchone()
+        assert totals is not None and invalid is not None  # aggregates: always one row
+        rows, customers, first, last = totals
+        return int(rows), int(invalid[0]), int(customers), first, last
 
     def batches(self, size: int):
         """(line, customer_id, ordered_at, amount_minor) tuples, ``size`` at a time."""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from haina.core.context import Tenant
-from haina.core.db import tenant_row, transaction, utcnow
+from haina.core.db import rowcount, tenant_row, transaction, utcnow
 from haina.core.errors import Conflict, Invalid
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
@@ -52,7 +52,7 @@ def fail_stale_jobs(session: Session, now: dt.datetime | None = None) -> int:
         .values(status="failed", finished_at=now, updated_at=now,
                 message=f"abandoned: no progress for {int(STALE_AFTER.total_seconds() // 60)} "
                         "minutes (the process running it stopped); start a new refresh"))
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
 def start_refresh(session: Session, tenant: Tenant, params: RefreshIn) -> JobOut:
@@ -136,11 +136,11 @@ class _JobReporter:
 def _claim(sessions: sessionmaker[Session], job_id: str) -> AnalyticsJob | None:
     with transaction(sessions) as session:
         now = utcnow()
-        claimed = session.execute(
+        claimed = rowcount(session.execute(
             update(AnalyticsJob).where(AnalyticsJob.id == job_id,
                                        AnalyticsJob.status == "queued")
             .values(status="running", started_at=now, updated_at=now, progress=1,
-                    message="starting")).rowcount
+                    message="starting")))
         if not claimed:
             return None
         return session.scalar(select(AnalyticsJob).where(AnalyticsJob.id == job_id))

@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from haina.core.context import Tenant
-from haina.core.db import transaction, utcnow
+from haina.core.db import rowcount, transaction, utcnow
 from haina.core.errors import Invalid
 from haina.core.ids import new_id
 
@@ -126,13 +126,13 @@ def _replace_scores(session: Session, tenant: Tenant, job: AnalyticsJob, params:
     when the job is no longer running, raise :class:`_JobTakenAway` before writing anything."""
     customers = scores.customers
     # still ours? (a job declared abandoned meanwhile must not overwrite a newer run)
-    owned = session.execute(
+    owned = rowcount(session.execute(
         update(AnalyticsJob).where(AnalyticsJob.id == job.id,
                                    AnalyticsJob.status == "running")
         .values(status="succeeded", progress=100, run_id=run_id, finished_at=now,
                 updated_at=now,
                 message=f"scored {len(customers):,} customers from "
-                        f"{scores.transactions:,} purchases")).rowcount
+                        f"{scores.transactions:,} purchases")))
     if not owned:
         raise _JobTakenAway(job.id)
     session.execute(delete(MemberScore).where(MemberScore.tenant_id == tenant.id))

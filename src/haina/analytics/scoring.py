@@ -38,6 +38,7 @@ from .clv import cohorts as cohort_tables
 from .clv import rfm
 from .clv.estimators import (
     MODELS,
+    PURCHASE_MODELS,
     ConvergenceError,
     ConvergenceWarning,
     GammaGammaFitter,
@@ -78,7 +79,7 @@ def _fit(name: str, summary: pd.DataFrame, notes: list[str], label: str):
     Customers whose first purchase falls in the last period (``T = 0``) are left out of the fit:
     their likelihood is 1 whatever the parameters (nothing was observed yet), so the estimates
     are the same without them. They are scored all the same."""
-    fitter = MODELS[name]()
+    fitter = PURCHASE_MODELS[name]()
     summary = summary[summary["T"] > 0]
     if summary.empty:
         raise NothingToScore(f"{label} could not be fitted: every customer bought for the first "

@@ -64,7 +64,8 @@ def _clv_minor(value: Decimal, currency: str, name: str) -> int:
 
 
 def _count(session: Session, conditions: list) -> int:
-    return int(session.scalar(select(func.count()).select_from(MemberScore).where(*conditions)))
+    return session.execute(
+        select(func.count()).select_from(MemberScore).where(*conditions)).scalar_one()
 
 
 def _segment_out(session: Session, tenant: Tenant, row: SavedSegment) -> SavedSegmentOut:

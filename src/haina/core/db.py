@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import orjson
 from sqlalchemy import (
@@ -28,7 +28,8 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import CursorResult, Dialect, Result, make_url
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -68,6 +69,10 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types it as a FromClause (a class may map a join); each model here maps a Table
+        __table__: ClassVar[Table]
 
 
 # Tables that belong to no one merchant (see docs/scaling.md): every other table is a tenant
@@ -188,7 +193,7 @@ class Precompiled:
         if found is None:
             # positional parameters: the driver binds a list, no name lookups per call; with
             # psycopg, PostgreSQL's own $n (a raw cursor, which skips converting the query)
-            positional = dialect if dialect.positional else type(dialect)(
+            positional = dialect if dialect.positional else cast(type[DefaultDialect], type(dialect))(
                 paramstyle="numeric_dollar" if dialect.driver == "psycopg" else "format")
             compiled = self.statement.compile(dialect=positional)
             names = tuple(compiled.positiontup or ())
@@ -229,6 +234,12 @@ def _cursor(dialect: Dialect, dbapi_conn: Any) -> Any:
 
 
 _DEFERRED = "haina.deferred_inserts"
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE, DELETE or INSERT matched. ``Session.execute`` is typed as returning a
+    ``Result``; for these statements it is a ``CursorResult``, which has ``rowcount``."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def insert_rows(session: Session, table: Table, rows: dict[str, Any] | list[dict[str, Any]]) -> None:

@@ -26,6 +26,7 @@ from haina.core.idempotency import run_idempotent
 
 log = logging.getLogger("haina")
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class FastJSON(JSONResponse):
@@ -241,8 +242,8 @@ IdempotencyKeyHeader = Header(None, alias="Idempotency-Key",
 
 
 def create(request: Request, session: Session, tenant: Tenant, key: str | None,
-           body: BaseModel | None, produce: Callable[[], BaseModel], status: int = 201,
-           answer: Callable[[BaseModel], tuple[int, Any] | None] | None = None) -> Response:
+           body: BaseModel | None, produce: Callable[[], M], status: int = 201,
+           answer: Callable[[M], tuple[int, Any] | None] | None = None) -> Response:
     """Run a creating POST under its ``Idempotency-Key``; answer ``status``. The request's
     unit of work commits the work and the key together.
 

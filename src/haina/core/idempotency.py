@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant
-from haina.core.db import Base, JSONType, UTCDateTime, utcnow
+from haina.core.db import Base, JSONType, UTCDateTime, rowcount, utcnow
 from haina.core.errors import IdempotencyInProgress, IdempotencyMismatch, Invalid, Problem
 
 MAX_KEY_LENGTH = 255
@@ -116,10 +116,10 @@ def _claim(session: Session, tenant: Tenant, key: str, fingerprint: str,
         session.flush()
     dialect = session.get_bind().dialect.name
     insert = sqlite_insert if dialect == "sqlite" else pg_insert
-    inserted = session.execute(
+    inserted = rowcount(session.execute(
         insert(IdempotencyKey).values(tenant_id=tenant.id, key=key, request_hash=fingerprint,
                                       status_code=IN_PROGRESS, body={}, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])).rowcount
+        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])))
     if inserted:
         return None
     winner = session.get(IdempotencyKey, (tenant.id, key), populate_existing=True)
@@ -131,4 +131,4 @@ def _claim(session: Session, tenant: Tenant, key: str, fingerprint: str,
 def purge_expired_keys(session: Session, ttl_hours: int = 24) -> int:
     cutoff = utcnow() - dt.timedelta(hours=ttl_hours)
     result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
-    return result.rowcount or 0
+    return rowcount(result) or 0

@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import Precompiled, insert_rows, utcnow
+from haina.core.db import Precompiled, insert_rows, rowcount, utcnow
 from haina.core.errors import Conflict, Invalid, OutOfStock, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -129,15 +129,15 @@ def adjust_stock(session: Session, tenant: Tenant, variant_id: str, delta: int, 
     level = and_(StockLevel.tenant_id == tenant.id, StockLevel.variant_id == variant_id,
                  StockLevel.location_id == loc)
     if delta > 0:
-        changed = session.execute(update(StockLevel).where(level)
-                                  .values(on_hand=StockLevel.on_hand + delta)).rowcount
+        changed = rowcount(session.execute(update(StockLevel).where(level)
+                                           .values(on_hand=StockLevel.on_hand + delta)))
         if not changed:
             session.execute(insert(StockLevel).values(tenant_id=tenant.id, variant_id=variant_id,
                                                       location_id=loc, on_hand=delta, reserved=0))
     else:
-        changed = session.execute(
+        changed = rowcount(session.execute(
             update(StockLevel).where(level, StockLevel.on_hand - StockLevel.reserved >= -delta)
-            .values(on_hand=StockLevel.on_hand + delta)).rowcount
+            .values(on_hand=StockLevel.on_hand + delta)))
         if not changed:
             have = _level(session, tenant, variant_id, loc)
             raise Conflict(f"cannot remove {-delta} units: {have.available} available "

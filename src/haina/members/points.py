@@ -40,7 +40,7 @@ from haina.platform.service import tenant_settings
 
 
 def _entry_out(e: PointsEntry) -> PointsEntryOut:
-    return PointsEntryOut(id=e.id, member_id=e.member_id, kind=e.kind,  # type: ignore[arg-type]
+    return PointsEntryOut(id=e.id, member_id=e.member_id, kind=e.kind,
                           points=e.points, remaining=e.remaining, expires_at=e.expires_at,
                           order_id=e.order_id, reason=e.reason, created_at=e.created_at)
 
@@ -243,10 +243,10 @@ def record_refund(session: Session, tenant: Tenant, member_id: str, order_id: st
     if purchase is None or purchase.member_id != member.id:
         raise InvalidState(f"no purchase of member {member_id} is recorded for order {order_id}",
                            slug="purchase-not-recorded")
-    refunded_before = -int(session.scalar(
+    refunded_before = -int(session.execute(
         select(func.coalesce(func.sum(MemberSpend.amount_minor), 0)).where(
             MemberSpend.tenant_id == tenant.id, MemberSpend.order_id == order_id,
-            MemberSpend.kind == "refund")))
+            MemberSpend.kind == "refund")).scalar_one())
     amount = min(refunded_minor, purchase.amount_minor - refunded_before)
     if amount <= 0:
         return
@@ -314,8 +314,8 @@ def list_points(session: Session, tenant: Tenant, member_id: str, *, kind: str |
 
 def points_ledger_sum(session: Session, tenant: Tenant, member_id: str) -> int:
     """The balance recomputed from the ledger (the cached balance must equal it)."""
-    return int(session.scalar(select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-        PointsEntry.tenant_id == tenant.id, PointsEntry.member_id == member_id)))
+    return int(session.execute(select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+        PointsEntry.tenant_id == tenant.id, PointsEntry.member_id == member_id)).scalar_one())
 
 
 def expire_points(session: Session, now: dt.datetime) -> int:

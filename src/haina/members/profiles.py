@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import utcnow
+from haina.core.db import rowcount, utcnow
 from haina.core.errors import Invalid, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -172,10 +172,10 @@ def merge_members(session: Session, tenant: Tenant, survivor_id: str, other_id: 
             raise _merged_problem(rows[mid])
     survivor, other = rows[survivor_id], rows[other_id]
     now = utcnow()
-    moved_identities = session.execute(
+    moved_identities = rowcount(session.execute(
         update(MemberIdentity).where(MemberIdentity.tenant_id == tenant.id,
                                      MemberIdentity.member_id == other.id)
-        .values(member_id=survivor.id)).rowcount
+        .values(member_id=survivor.id)))
     session.execute(update(PointsEntry).where(PointsEntry.tenant_id == tenant.id,
                                               PointsEntry.member_id == other.id)
                     .values(member_id=survivor.id))
@@ -188,10 +188,10 @@ def merge_members(session: Session, tenant: Tenant, survivor_id: str, other_id: 
     # One side's debt (negative balance) is paid from the other side's lots: the balance is
     # already the true sum, only the lots' remaining must come down to it.
     session.flush()
-    lots_total = session.scalar(select(func.coalesce(func.sum(PointsEntry.remaining), 0)).where(
+    lots_total = session.execute(select(func.coalesce(func.sum(PointsEntry.remaining), 0)).where(
         PointsEntry.tenant_id == tenant.id, PointsEntry.member_id == survivor.id,
-        PointsEntry.remaining > 0))
-    settled = int(lots_total) - max(survivor.points_balance, 0)
+        PointsEntry.remaining > 0)).scalar_one()
+    settled = int(lots_total or 0) - max(survivor.points_balance, 0)  # coalesce: never None
     if settled > 0:
         _take_from_lots(session, survivor, settled)
     for c in CONSENTS:

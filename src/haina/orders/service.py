@@ -135,6 +135,7 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
     points_discount = 0
     if data.points:
         from haina.members import service as members
+        assert member_id is not None  # OrderCreate refuses points without a member_id
         points_discount = members.redeem_points(session, tenant, member_id, data.points, order_id)
         if points_discount > subtotal:
             raise Invalid("the points redeemed are worth more than the goods",
@@ -165,7 +166,7 @@ def _default_hold_minutes() -> int:
     return get_settings().order_hold_minutes
 
 
-def _line_out(r: dict, currency: str) -> OrderLineOut:
+def _line_out(r: OrderLineRecord | dict, currency: str) -> OrderLineOut:
     return construct(OrderLineOut, id=r["id"], variant_id=r["variant_id"],
                      product_id=r["product_id"], sku=r["sku"], title=r["title"],
                      unit_price=Money.of(r["unit_price_minor"], currency),
@@ -404,14 +405,14 @@ def add_shipment(session: Session, tenant: Tenant, order_id: str, data: Shipment
     by_variant: dict[str, int] = {}
     for sku, qty in wanted.items():
         left = qty
-        for ln in lines:
-            if ln.sku != sku or left <= 0:
+        for line in lines:
+            if line.sku != sku or left <= 0:
                 continue
-            take = min(left, ln.quantity - ln.shipped_quantity)
+            take = min(left, line.quantity - line.shipped_quantity)
             if take > 0:
-                ln.shipped_quantity += take
+                line.shipped_quantity += take
                 left -= take
-                by_variant[ln.variant_id] = by_variant.get(ln.variant_id, 0) + take
+                by_variant[line.variant_id] = by_variant.get(line.variant_id, 0) + take
         if left > 0:
             raise Invalid(f"cannot ship {qty} × {sku}: more than remains on the order",
                           slug="ship-quantity-too-large", sku=sku)

@@ -89,7 +89,7 @@ def create_intent(session: Session, tenant: Tenant, data: PaymentIntentCreate) -
                            "capture or cancel it", slug="order-already-authorized",
                            payment_intent_id=held)
     method = data.payment_method
-    stored_method = {"type": method.type}
+    stored_method: dict[str, str] = {"type": method.type}
     if method.number:
         stored_method.update(brand=card_brand(method.number), last4=method.number[-4:])
     provider = get_provider(data.provider)
@@ -215,6 +215,7 @@ def _refund_out(r: Refund) -> RefundOut:
 
 def refund(session: Session, tenant: Tenant, data: RefundCreate) -> RefundOut:
     """Refund part or all of a captured payment; the fee comes back in proportion."""
+    pi: PaymentIntent | None
     if data.payment_intent_id:
         pi = _locked_with_its_order(session, tenant, data.payment_intent_id)
     else:

@@ -17,24 +17,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._fitting import ConvergenceError, ConvergenceWarning
+from ._fitting import ConvergenceError, ConvergenceWarning, FittedModel, PurchaseModel
 from .bgnbd import BetaGeoFitter
 from .gammagamma import PERIODS_PER_MONTH, GammaGammaFitter
 from .pnbd import ParetoNBDFitter
 
 __all__ = [
     "MODELS",
+    "PURCHASE_MODELS",
     "PERIODS_PER_MONTH",
     "BetaGeoFitter",
     "ConvergenceError",
     "ConvergenceWarning",
     "GammaGammaFitter",
     "ParetoNBDFitter",
+    "PurchaseModel",
     "calibration_vs_holdout_purchases",
 ]
 
 #: short names used by the CLI and the API
-MODELS = {"bgnbd": BetaGeoFitter, "pnbd": ParetoNBDFitter, "gg": GammaGammaFitter}
+PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {"bgnbd": BetaGeoFitter,
+                                                   "pnbd": ParetoNBDFitter}
+MODELS: dict[str, type[FittedModel]] = {**PURCHASE_MODELS, "gg": GammaGammaFitter}
 
 
 def calibration_vs_holdout_purchases(

@@ -10,10 +10,10 @@ a directory.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+from numpy.typing import ArrayLike
 
 matplotlib.use("Agg")
 import numpy as np
@@ -83,10 +83,10 @@ def p_alive_figure(model, frequency, recency, T, *, unit: str = "period") -> Fig
     return fig
 
 
-def clv_histogram_figure(edges: Sequence[float], counts: Sequence[int], *, xlabel: str) -> Figure:
+def clv_histogram_figure(bin_edges: ArrayLike, bin_counts: ArrayLike, *, xlabel: str) -> Figure:
     """A histogram of customer lifetime value from its bin ``edges`` and ``counts``."""
-    edges = np.asarray(edges, dtype=float)
-    counts = np.asarray(counts, dtype=float)
+    edges = np.asarray(bin_edges, dtype=float)
+    counts = np.asarray(bin_counts, dtype=float)
     fig, ax = _figure()
     ax.stairs(counts, edges, fill=True, color="#3b7dd8")
     ax.set_yscale("symlog", linthresh=1)
