@@ -450,7 +450,8 @@ def _variants_by_lower_sku(n: int) -> Precompiled:
         found = _VARIANTS_BY_LOWER_SKU[n] = Precompiled(
             select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
                    _P.status, func.lower(_V.sku))
-            .join_from(Variant.__table__, Product.__table__, _P.id == _V.product_id)
+            .join_from(Variant.__table__, Product.__table__,
+                       and_(_P.tenant_id == _V.tenant_id, _P.id == _V.product_id))
             .where(_V.tenant_id == bindparam("tenant_id"),
                    func.lower(_V.sku).in_([bindparam(f"sku_{i}") for i in range(n)]))
             .order_by(_V.sku))
