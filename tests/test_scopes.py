@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi.routing import APIRoute
-
 from haina.core.context import parse_scopes
 from haina.core.db import transaction
+from haina.core.http import api_routes
 
 SETTINGS = {"shipping_fee": "8.00"}
-
-
-def api_routes(routes):
-    for route in routes:
-        included = getattr(route, "original_router", None)  # FastAPI ≥ 0.16x nests routers
-        if included is not None:
-            yield from api_routes(included.routes)
-        elif isinstance(route, APIRoute):
-            yield route
 
 
 def scopes_required(app) -> dict[str, str]:

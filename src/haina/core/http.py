@@ -6,7 +6,7 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar, get_origin
 
@@ -203,22 +203,24 @@ SessionDep = Annotated[Session, Depends(get_session)]
 it raises. Services flush, never commit or roll back."""
 
 
+def api_routes(routes: Any) -> Iterator[Any]:
+    """Every ``APIRoute`` of ``routes`` (an app's or a router's), included routers' too."""
+    from fastapi.routing import APIRoute
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI ≥ 0.16x nests routers
+        if included is not None:
+            yield from api_routes(included.routes)
+        elif isinstance(route, APIRoute):
+            yield route
+
+
 def check_units_of_work(app: Any) -> None:
     """Refuse to start when a route asks for a session in a way the router does not open as
     the request's unit of work (a plain ``APIRouter``, say)."""
-    from fastapi.routing import APIRoute
 
     def uses_session(dependant: Any) -> bool:
         return dependant.call is get_session or any(uses_session(d)
                                                     for d in dependant.dependencies)
-
-    def api_routes(routes: Any) -> Any:
-        for route in routes:
-            included = getattr(route, "original_router", None)  # FastAPI ≥ 0.16x nests routers
-            if included is not None:
-                yield from api_routes(included.routes)
-            elif isinstance(route, APIRoute):
-                yield route
 
     for route in api_routes(app.routes):
         if uses_session(route.dependant) \
