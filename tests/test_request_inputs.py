@@ -351,3 +351,53 @@ def test_valid_bodies_still_pass(client):
     r = client.patch(f"/v1/variants/{p['variants'][0]['id']}",
                      json={"price": money("12.5"), "attributes": {"n": 3, "x": 1.5, "b": False}})
     assert r.status_code in (200, 422), r.text  # attributes checked against definitions
+
+
+# ---------------------------------------------------------------- found by the fuzz test
+
+@pytest.mark.parametrize("field", ["title", "status"])
+def test_a_product_update_cannot_clear_a_required_field_with_null(client, field):
+    """Was a 500 (NOT NULL constraint failed: products.title) on both databases."""
+    p = new_product(client)
+    is_422(client.patch(f"/v1/products/{p['id']}", json={field: None}), field, "null")
+    assert client.get(f"/v1/products/{p['id']}").json()[field] == p[field]
+    r = client.patch(f"/v1/products/{p['id']}", json={"description": None, "category_id": None})
+    assert r.status_code == 200, r.text
+
+
+def test_an_order_whose_total_passes_ten_to_the_twelve_is_a_422_not_a_500(client):
+    """Was a 500 (OverflowError: Python int too large to convert to SQLite INTEGER; bigint out
+    of range on PostgreSQL): lines within their bounds can add up past a 64-bit integer."""
+    r = client.post("/v1/products", json={"sku": "BIG-1", "title": "Big", "stock": 10**9,
+                                          "price": money("1000000000000.00")})
+    assert r.status_code == 201, r.text
+    r = client.post("/v1/orders", json={"lines": [{"sku": "BIG-1", "quantity": 10_000}] * 20})
+    assert r.status_code == 422 and r.json()["type"].endswith("/order-too-large"), r.text
+    assert "1000000000000" in r.json()["detail"]
+    assert orders(client) == []
+    cart = client.post("/v1/carts", json={"lines": [{"sku": "BIG-1", "quantity": 10_000}]})
+    r = client.post(f"/v1/carts/{cart.json()['id']}/checkout", json={})
+    assert r.status_code == 422 and r.json()["type"].endswith("/order-too-large"), r.text
+    # exactly the bound is an order
+    r = client.post("/v1/orders", json={"lines": [{"sku": "BIG-1", "quantity": 1}]})
+    assert r.status_code == 201, r.text
+
+
+def test_a_cart_holds_at_most_two_hundred_lines_as_an_order_does(client):
+    """A cart of more lines than an order takes failed at checkout with a 500."""
+    import haina.carts.service as carts_service
+    cart = client.post("/v1/carts", json={}).json()
+    for i in range(3):
+        new_product(client, sku=f"L-{i}", stock=5)
+    carts_service.MAX_CART_LINES, old = 2, carts_service.MAX_CART_LINES
+    try:
+        for i in range(2):
+            r = client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": f"L-{i}", "quantity": 1})
+            assert r.status_code == 200, r.text
+        r = client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "L-2", "quantity": 1})
+        assert r.status_code == 422 and r.json()["type"].endswith("/too-many-lines"), r.text
+        r = client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "L-1", "quantity": 1})
+        assert r.status_code == 200, r.text  # more units on a line it has
+    finally:
+        carts_service.MAX_CART_LINES = old
+    assert old == 200

@@ -17,6 +17,9 @@ from haina.orders import service as orders
 from haina.orders.schemas import LineIn, OrderLineOut
 from haina.platform import service as platform
 
+# the lines an order takes (orders.schemas.OrderCreate): a cart must fit into one
+MAX_CART_LINES = 200
+
 
 def _cart(session: Session, tenant: Tenant, cart_id: str, lock: bool = False) -> Cart:
     return tenant_row(session, tenant.id, Cart, cart_id, "cart", lock=lock)
@@ -71,6 +74,9 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:
 
 def _add_units(cart: Cart, line: LineIn) -> None:
     existing = next((x for x in cart.lines if x["sku"] == line.sku), None)
+    if existing is None and len(cart.lines) >= MAX_CART_LINES:
+        raise Invalid(f"a cart has at most {MAX_CART_LINES} lines (as an order has)",
+                      slug="too-many-lines")
     quantity = line.quantity + (existing["quantity"] if existing else 0)
     if quantity > MAX_LINE_QUANTITY:
         raise Invalid(f"at most {MAX_LINE_QUANTITY} units of one SKU per cart",

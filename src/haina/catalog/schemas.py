@@ -74,6 +74,8 @@ class ProductCreate(RequestModel):
 
 
 class ProductUpdate(RequestModel):
+    not_null = ("title", "status")
+
     title: Annotated[str, NotBlank] | None = Field(None, min_length=1, max_length=300)
     description: str | None = Field(None, max_length=20_000)
     category_id: Id | None = None

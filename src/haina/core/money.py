@@ -50,7 +50,8 @@ def to_minor(amount: Decimal | str | int, currency: str) -> int:
         raise MoneyError(f"not a finite amount: {amount!r}")
     scaled = value.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
-        raise MoneyError(f"{amount} has more decimals than {currency} allows")
+        raise MoneyError(f"{amount} has more decimals than {currency} allows (at most "
+                         f"{exponent(currency)} decimals)")
     return int(scaled)
 
 
@@ -111,11 +112,9 @@ MAX_AMOUNT = Decimal(10) ** 12
 
 
 class Money(BaseModel):
-    """An amount with its currency, e.g. ``{"amount": "99.00", "currency": "CNY"}``: in a
-    request, a decimal string of at most 10^12 major units in size, with no more decimals than
-    the currency has (``"1.000"`` is not a CNY amount); no other field."""
+    """An amount with its currency, e.g. ``{"amount": "99.00", "currency": "CNY"}``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     amount: AmountStr
     currency: str = Field(default="CNY", min_length=3, max_length=3, examples=["CNY"])
@@ -129,15 +128,8 @@ class Money(BaseModel):
 
     @model_validator(mode="after")
     def _fits_currency(self) -> Money:
-        if not self.amount.is_finite():
-            raise ValueError(f"not a finite amount: {self.amount}")
-        places = -self.amount.as_tuple().exponent  # type: ignore[operator]
-        if places > exponent(self.currency):
-            raise ValueError(f"{self.currency} amounts have at most "
-                             f"{exponent(self.currency)} decimals, not {places}")
+        # (an "after" validator also runs for every Money a response is built of: keep it cheap)
         to_minor(self.amount, self.currency)
-        if abs(self.amount) > MAX_AMOUNT:
-            raise ValueError("an amount is at most 10^12 (1000000000000) major units in size")
         return self
 
     @property
@@ -148,6 +140,31 @@ class Money(BaseModel):
     def of(cls, minor: int, currency: str) -> Money:
         """From trusted minor units (skips validation: this is on every response's path)."""
         return construct(cls, amount=from_minor(minor, currency), currency=currency)
+
+
+class MoneyIn(Money):
+    """An amount with its currency as a request gives it, e.g. ``{"amount": "99.00",
+    "currency": "CNY"}``: a decimal string (never a JSON number) of at most 10^12
+    (1000000000000) major units in size, with no more decimals than the currency has
+    (``"1.000"`` is not a CNY amount); no other field."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_money(cls, data: object) -> object:
+        # a Money built in code (Money.of, Money(...)) is checked as a request's, not refused
+        if isinstance(data, Money) and not isinstance(data, cls):
+            return {"amount": data.amount, "currency": data.currency}
+        return data
+
+    @model_validator(mode="after")
+    def _request_bounds(self) -> MoneyIn:
+        places = -self.amount.as_tuple().exponent  # type: ignore[operator]
+        if places > exponent(self.currency):
+            raise ValueError(f"{self.currency} amounts have at most "
+                             f"{exponent(self.currency)} decimals, not {places}")
+        if abs(self.amount) > MAX_AMOUNT:
+            raise ValueError("an amount is at most 10^12 (1000000000000) major units in size")
+        return self
 
 
 # The largest price the catalog takes: the largest amount (see MAX_AMOUNT).
@@ -164,18 +181,10 @@ PriceAmount = Annotated[
 ]
 
 
-class Price(Money):
+class Price(MoneyIn):
     """A price, e.g. ``{"amount": "99.00", "currency": "CNY"}``: from 0 (free samples) to 10^12
     major units."""
 
     # Money itself also carries refunds, captures and adjustments, which these bounds are not for
 
     amount: PriceAmount
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_money(cls, data: object) -> object:
-        # a Money built in code (Money.of, Money(...)) is checked as a price, not refused
-        if isinstance(data, Money) and not isinstance(data, Price):
-            return {"amount": data.amount, "currency": data.currency}
-        return data

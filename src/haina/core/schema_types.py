@@ -16,7 +16,7 @@ ISO string is parsed); :data:`LaxDate` does that.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -73,6 +73,16 @@ class RequestModel(BaseModel):
     """The base of a request body: unknown fields refused, strict types, no NUL characters."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    #: fields of an update that may be left out (kept) but not cleared with ``null``
+    not_null: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _null_only_where_it_clears(self) -> Any:
+        for name in self.not_null:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null: leave it out to keep its value")
+        return self
 
     @model_validator(mode="before")
     @classmethod

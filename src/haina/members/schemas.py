@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from haina.core.money import Money
+from haina.core.money import Money, MoneyIn
 from haina.core.schema_types import MAX_POINTS, Id, LaxDate, NotBlank, RequestModel
 
 IDENTITY_KINDS = ("phone", "email", "wechat_openid", "wechat_unionid", "taobao", "pos",
@@ -202,7 +202,7 @@ class PointsEntryOut(BaseModel):
 class TierCreate(RequestModel):
     name: Annotated[str, NotBlank] = Field(min_length=1, max_length=100)
     rank: int = Field(ge=0, le=1000, description="higher is better")
-    min_spend: Money = Field(description="net spend needed within the window")
+    min_spend: MoneyIn = Field(description="net spend needed within the window")
     window_days: int = Field(365, ge=1, le=3650)
 
     @field_validator("min_spend")
@@ -216,7 +216,7 @@ class TierCreate(RequestModel):
 class TierUpdate(RequestModel):
     name: Annotated[str, NotBlank] | None = Field(None, min_length=1, max_length=100)
     rank: int | None = Field(None, ge=0, le=1000)
-    min_spend: Money | None = None
+    min_spend: MoneyIn | None = None
     window_days: int | None = Field(None, ge=1, le=3650)
 
     @field_validator("min_spend")

@@ -27,7 +27,7 @@ from haina.core.db import deferred_inserts, insert_rows, tenant_row, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound
 from haina.core.events import list_events, record_event
 from haina.core.ids import new_id
-from haina.core.money import Money, bps, to_minor
+from haina.core.money import MAX_AMOUNT, Money, bps, to_minor
 from haina.core.pagination import Page, paginate
 from haina.core.trusted import construct
 from haina.inventory import service as inventory
@@ -95,6 +95,15 @@ def resolve_lines(session: Session, tenant: Tenant, lines: Sequence[LineIn]):
 
 # ---------------------------------------------------------------- placing orders
 
+def _check_size(subtotal_minor: int, currency: str) -> None:
+    """An order's goods are worth at most 10^12 major units (the largest amount a request may
+    carry): lines within their own bounds (10^12 a unit, 10^4 units, 200 lines) could add up
+    past a 64-bit integer."""
+    if subtotal_minor > to_minor(MAX_AMOUNT, currency):
+        raise Invalid(f"an order's goods are worth at most {MAX_AMOUNT:f} (10^12) {currency}",
+                      slug="order-too-large")
+
+
 def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut:
     """Price, claim stock and record an order awaiting payment, in the caller's transaction."""
     if data.coupon:
@@ -102,6 +111,7 @@ def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut
         raise NotFound(f"no coupon {data.coupon!r}", slug="coupon-not-found")
     settings = platform.tenant_settings(session, tenant)
     refs, currency = resolve_lines(session, tenant, data.lines)
+    _check_size(sum(refs[ln.sku].price_minor * ln.quantity for ln in data.lines), currency)
     now = utcnow()
     order_id = new_id("order")
     member_id = None

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from haina.core.money import Money
+from haina.core.money import Money, MoneyIn
 from haina.core.schema_types import Id, RequestModel
 
 
@@ -49,7 +49,7 @@ AMOUNT_DESCRIPTION = "a decimal string of at most 10^12 (1000000000000) major un
 
 
 class CaptureIn(RequestModel):
-    amount: Money | None = Field(None, description="default: the whole authorised amount; "
+    amount: MoneyIn | None = Field(None, description="default: the whole authorised amount; "
                                                    + AMOUNT_DESCRIPTION)
 
 
@@ -72,7 +72,7 @@ class PaymentIntentOut(BaseModel):
 class RefundCreate(RequestModel):
     payment_intent_id: Id | None = None
     order_id: Id | None = None
-    amount: Money | None = Field(None, description="default: everything not yet refunded; "
+    amount: MoneyIn | None = Field(None, description="default: everything not yet refunded; "
                                                    + AMOUNT_DESCRIPTION)
     reason: str = Field("requested_by_customer", max_length=64)
 
@@ -95,7 +95,7 @@ class RefundOut(BaseModel):
 
 
 class PayoutCreate(RequestModel):
-    amount: Money = Field(description=AMOUNT_DESCRIPTION)
+    amount: MoneyIn = Field(description=AMOUNT_DESCRIPTION)
 
 
 class PayoutOut(BaseModel):
