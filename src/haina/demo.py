@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -29,7 +30,7 @@ from haina.core.context import Tenant
 from haina.core.db import transaction, utcnow
 from haina.core.errors import NotFound
 from haina.core.ids import new_id
-from haina.core.money import Money, Price, from_minor
+from haina.core.money import MoneyIn, Price, from_minor
 from haina.inventory import service as inventory
 from haina.inventory.schemas import LocationCreate
 from haina.orders.schemas import OrderLineRecord, OrderRecord
@@ -84,6 +85,8 @@ def load_demo(sessions: sessionmaker[Session], *, quick: bool = False, seed: int
                 continue
             except NotFound:
                 pass
+            console.print(f"demo merchant {slug}: loading"
+                          + ("" if quick else " (a minute or two)") + "…", highlight=False)
             loader(session, random.Random(seed), quick, console, today)
             done[slug] = "created"
     for slug, what in done.items():
@@ -96,8 +99,50 @@ def _tenant(session: Session, slug: str, name: str, settings: TenantSettings) ->
     return Tenant(id=t.id, slug=t.slug, currency=t.currency, settings=t.settings)
 
 
+class _ProgressLines:
+    """Progress as plain lines, for a console that is not a terminal (``make run`` piped into a
+    log, an IDE's run window, CI), where Rich's live bars show nothing until the end: a line
+    when a task starts, at every tenth of it and at most ``every`` seconds apart otherwise."""
+
+    def __init__(self, console: Console, every: float = 5.0) -> None:
+        self.console = console
+        self.every = every
+        self.tasks: list[dict[str, Any]] = []
+        self.started = time.monotonic()
+
+    def add_task(self, description: str, total: int) -> int:
+        self.tasks.append({"description": description, "total": total, "done": 0,
+                           "step": 0, "said": time.monotonic()})
+        self._say(len(self.tasks) - 1)
+        return len(self.tasks) - 1
+
+    def advance(self, task: int, advance: int = 1) -> None:
+        t = self.tasks[task]
+        t["done"] += advance
+        step = t["done"] * 10 // t["total"] if t["total"] else 10
+        if step > t["step"] or time.monotonic() - t["said"] >= self.every:
+            t["step"] = step
+            self._say(task)
+
+    def update(self, task: int, description: str | None = None) -> None:
+        if description is not None:
+            self.tasks[task]["description"] = description
+            self._say(task)
+
+    def _say(self, task: int) -> None:
+        t = self.tasks[task]
+        t["said"] = time.monotonic()
+        elapsed = int(t["said"] - self.started)
+        self.console.print(f"{t['description']} {t['done']}/{t['total']} "
+                           f"({elapsed // 60}:{elapsed % 60:02d})", highlight=False)
+
+
 @contextmanager
-def _progress(console: Console) -> Iterator[Progress]:
+def _progress(console: Console) -> Iterator[Any]:
+    """Rich bars on a terminal, plain lines otherwise (see :class:`_ProgressLines`)."""
+    if not console.is_terminal:
+        yield _ProgressLines(console)
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         yield progress
@@ -131,7 +176,7 @@ def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Cons
     for rank, (name, spend) in enumerate([("银卡 Silver", "0.00"), ("金卡 Gold", "2000.00"),
                                           ("白金 Platinum", "6000.00")]):
         members.create_tier(session, tenant, TierCreate(
-            name=name, rank=rank, min_spend=Money(amount=Decimal(spend), currency="CNY"), window_days=365))
+            name=name, rank=rank, min_spend=MoneyIn(amount=Decimal(spend), currency="CNY"), window_days=365))
 
     catalogue: list[tuple[str, str, int]] = []  # (sku, title, price_minor)
     for width, ratio, rim in TIRE_SIZES:
