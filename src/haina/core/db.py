@@ -8,6 +8,7 @@ SQLite is opened in WAL mode with a busy timeout, and every transaction starts w
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,8 +129,16 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    connect_args = {}
+    if os.environ.get("HAINA_PARTITION_BY_TENANT") == "1":
+        # On hash-partitioned tables a generic plan (prepared statements after 5 runs, and the
+        # foreign-key checks) locks and plans every partition before pruning at run time;
+        # custom plans prune while planning. Measured on the order path (alternating 10 s
+        # loads): partitioned/plain 0.77 with generic plans allowed, 0.86 with custom only.
+        connect_args["options"] = "-c plan_cache_mode=force_custom_plan"
     return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20,
-                         pool_pre_ping=False, json_serializer=_json_dumps)
+                         pool_pre_ping=False, json_serializer=_json_dumps,
+                         connect_args=connect_args)
 
 
 _CONNECTION = "haina.connection"
