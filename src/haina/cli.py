@@ -113,18 +113,10 @@ def token_create(tenant: Annotated[str, typer.Option(help="tenant slug")],
 def token_list(tenant: Annotated[str, typer.Option(help="tenant slug")]) -> None:
     """List a merchant's tokens: id, label, scopes, created, revoked (never the token itself,
     which is not stored)."""
-    from sqlalchemy import select
-
     from haina.platform import service
-    from haina.platform.models import ApiToken
 
     with transaction(_sessions()) as session:
-        owner = service.get_tenant_by_slug(session, tenant)
-        rows = session.execute(
-            select(ApiToken.id, ApiToken.label, ApiToken.scopes, ApiToken.created_at,
-                   ApiToken.revoked_at)
-            .where(ApiToken.tenant_id == owner.id)
-            .order_by(ApiToken.created_at, ApiToken.id)).all()
+        rows = service.list_tokens(session, tenant)
     table = Table("id", "label", "scopes", "created", "revoked", title=f"tokens of {tenant}")
     for r in rows:
         table.add_row(r.id, r.label or "", r.scopes, r.created_at.isoformat(timespec="seconds"),

@@ -42,6 +42,16 @@ class TenantOut(BaseModel):
     created_at: dt.datetime
 
 
+class TokenOut(BaseModel):
+    """A token as listed: never the token itself (only its hash is stored)."""
+
+    id: str
+    label: str | None
+    scopes: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
 class TokenCreated(BaseModel):
     id: str
     token: str

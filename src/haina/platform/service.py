@@ -19,7 +19,7 @@ from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import exponent, to_minor
 from haina.platform.models import ApiToken, TenantRow
-from haina.platform.schemas import TenantOut, TenantSettings, TokenCreated
+from haina.platform.schemas import TenantOut, TenantSettings, TokenCreated, TokenOut
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 TOKEN_PREFIX = "hn_"
@@ -119,6 +119,15 @@ def create_token(session: Session, tenant_slug: str, scopes: str, label: str | N
                  {"scopes": sorted(scope_set), "label": label})
     session.flush()
     return TokenCreated(id=row.id, token=token, tenant_id=tenant.id, scopes=sorted(scope_set))
+
+
+def list_tokens(session: Session, tenant_slug: str) -> list[TokenOut]:
+    """A merchant's tokens, oldest first."""
+    tenant = get_tenant_by_slug(session, tenant_slug)
+    return [TokenOut(id=r.id, label=r.label, scopes=r.scopes, created_at=r.created_at,
+                     revoked_at=r.revoked_at)
+            for r in session.scalars(select(ApiToken).where(ApiToken.tenant_id == tenant.id)
+                                     .order_by(ApiToken.created_at, ApiToken.id))]
 
 
 def revoke_token(session: Session, token_id: str) -> None:
