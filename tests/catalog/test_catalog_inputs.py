@@ -5,21 +5,9 @@ non-finite attributes — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
+from catalog_helpers import is_problem, money, search
 
 from haina.core.db import transaction
-
-
-@pytest.fixture
-def app(engine, tmp_path):
-    """The API with media kept in this test's temp dir (not ./var/media)."""
-    from haina.api import create_app
-    from haina.core.config import Settings
-    return create_app(Settings(database_url=str(engine.url), token_cache_seconds=0,
-                               media_dir=tmp_path / "media"), engine=engine)
-
-
-def money(amount="99.00", currency="CNY"):
-    return {"amount": amount, "currency": currency}
 
 
 def new_product(client, sku="TIRE-1", title="Tire", amount="99.00", stock=5, **extra):
@@ -27,19 +15,6 @@ def new_product(client, sku="TIRE-1", title="Tire", amount="99.00", stock=5, **e
                                           "stock": stock, **extra})
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def is_problem(r, status, slug):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    assert r.json()["type"] == f"https://haina.dev/problems/{slug}", r.json()
-    return r.json()
-
-
-def search(client, **params):
-    r = client.get("/v1/products", params=params)
-    assert r.status_code == 200, r.text
-    return sorted(p["sku"] for p in r.json()["data"])
 
 
 def product(sku="P-1", **fields):

@@ -4,6 +4,7 @@ issue and for a status filter outside the known statuses — on SQLite and Postg
 from __future__ import annotations
 
 import pytest
+from catalog_helpers import is_problem, search
 from support import make_tenant
 
 
@@ -12,19 +13,6 @@ def new_product(client, sku="TIRE-1"):
                                           "price": {"amount": "99.00", "currency": "CNY"}})
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def is_problem(r, status, slug):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    assert r.json()["type"] == f"https://haina.dev/problems/{slug}", r.json()
-    return r.json()
-
-
-def search(client, **params):
-    r = client.get("/v1/products", params=params)
-    assert r.status_code == 200, r.text
-    return sorted(p["sku"] for p in r.json()["data"])
 
 
 # ---------------------------------------------------------------- cursors and filters (defect 7)
