@@ -24,22 +24,23 @@ def test_the_import_contracts_hold():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_cross_module_models_import_breaks_them(tmp_path):
+def _lint_with_orders_importing(tmp_path: Path, line: str) -> subprocess.CompletedProcess:
+    """Lint a copy of the package in which orders gains ``line``."""
     shutil.copytree(ROOT / "src" / "haina", tmp_path / "haina",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    (tmp_path / "haina" / "orders" / "shortcut.py").write_text(
-        "from haina.payments.models import PaymentIntent  # noqa: F401\n")
-    result = _lint(tmp_path)
+    (tmp_path / "haina" / "orders" / "shortcut.py").write_text(line + "  # noqa: F401\n")
+    return _lint(tmp_path)
+
+
+def test_a_cross_module_models_import_breaks_them(tmp_path):
+    result = _lint_with_orders_importing(tmp_path,
+                                         "from haina.payments.models import PaymentIntent")
     assert result.returncode != 0
     assert "orders does not import another module's models BROKEN" in result.stdout
     assert "haina.orders.shortcut -> haina.payments.models" in result.stdout
 
 
 def test_an_import_upwards_breaks_the_layers(tmp_path):
-    shutil.copytree(ROOT / "src" / "haina", tmp_path / "haina",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    (tmp_path / "haina" / "orders" / "shortcut.py").write_text(
-        "from haina.payments import service  # noqa: F401\n")
-    result = _lint(tmp_path)
+    result = _lint_with_orders_importing(tmp_path, "from haina.payments import service")
     assert result.returncode != 0
     assert "haina.orders is not allowed to import haina.payments" in result.stdout
