@@ -10,9 +10,9 @@ Revises: 0002
 """
 from __future__ import annotations
 
-import os
-
 from alembic import op
+
+from haina.migrations.partitioning import partition_by_tenant
 
 revision = '0003'
 down_revision = '0002'
@@ -71,7 +71,6 @@ SQLITE_REBUILT = [
     "CREATE TRIGGER IF NOT EXISTS products_search_ad AFTER DELETE ON products BEGIN "
     "DELETE FROM product_search WHERE product_id = old.id; END",
 ]
-PARTITIONS = 8
 
 
 def _old_fk(table: str, column: str, referred: str) -> str:
@@ -87,8 +86,7 @@ def upgrade() -> None:
         _upgrade_sqlite()
     else:
         _upgrade_postgresql()
-        if os.environ.get("HAINA_PARTITION_BY_TENANT") == "1":
-            _partition_by_tenant()
+        partition_by_tenant(TENANT_TABLES)
 
 
 def _upgrade_postgresql() -> None:
@@ -128,41 +126,6 @@ def _upgrade_sqlite() -> None:
             op.create_index(name, table, columns)
     for statement in SQLITE_REBUILT:  # lost with the old tables: batch mode cannot copy them
         op.execute(statement)
-
-
-def _partition_by_tenant() -> None:
-    """The test mode of docs/scaling.md: every tenant table becomes hash-partitioned by
-    tenant_id in 8 partitions, which PostgreSQL allows only when every unique constraint
-    contains tenant_id — the rule Citus has for distributed tables. Each table is rebuilt as
-    it is (columns, defaults, constraints, indexes, foreign keys both ways, rows), parents
-    before children."""
-    conn = op.get_bind()
-    for table in TENANT_TABLES:
-        oid = conn.exec_driver_sql(f"SELECT '{table}'::regclass::oid").scalar()
-        own = conn.exec_driver_sql(
-            "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-            f"WHERE conrelid = {oid} AND conparentid = 0 ORDER BY contype = 'f', conname").all()
-        children = conn.exec_driver_sql(
-            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
-            f"FROM pg_constraint WHERE confrelid = {oid} AND conrelid <> {oid} "
-            "AND conparentid = 0").all()
-        indexes = conn.exec_driver_sql(
-            "SELECT indexdef FROM pg_indexes i WHERE i.tablename = %s AND NOT EXISTS ("
-            "SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)", (table,)).scalars().all()
-        op.execute(f'ALTER TABLE "{table}" RENAME TO "{table}__unpartitioned"')
-        op.execute(f'CREATE TABLE "{table}" (LIKE "{table}__unpartitioned" INCLUDING DEFAULTS) '
-                   "PARTITION BY HASH (tenant_id)")
-        for i in range(PARTITIONS):
-            op.execute(f'CREATE TABLE "{table}_p{i}" PARTITION OF "{table}" '
-                       f"FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {i})")
-        op.execute(f'INSERT INTO "{table}" SELECT * FROM "{table}__unpartitioned"')
-        op.execute(f'DROP TABLE "{table}__unpartitioned" CASCADE')
-        for name, _, definition in own:
-            op.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
-        for definition in indexes:
-            op.execute(definition)
-        for child, name, definition in children:
-            op.execute(f'ALTER TABLE {child} ADD CONSTRAINT "{name}" {definition}')
 
 
 # every tenant table of this revision (those keyed (tenant_id, …) from the start included)
