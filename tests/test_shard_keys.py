@@ -33,6 +33,8 @@ CROSS_TENANT_INDEXES = {
     "ix_points_entries_expiring": "points expiry",
     "ix_idempotency_keys_created_at": "idempotency-key purge",
     "ix_analytics_jobs_status": "the worker's queue of analytics refreshes",
+    "ix_events_pending": "the webhook dispatcher's queue of events not yet fanned out",
+    "ix_webhook_deliveries_due": "the webhook worker's scan for due deliveries",
     "ix_products_search_trgm": "trigram search (GIN), queried with tenant_id",
 }
 
@@ -111,7 +113,8 @@ def test_the_tenant_keys_migration_keeps_every_row_of_the_demo(empty_url, monkey
     before = _counts(engine)
     assert before["orders"] > 1000 and before["journal_lines"] > 1000
     upgrade(engine, "head")
-    assert _counts(engine) == before
+    after = _counts(engine)  # later revisions add tables of their own, empty here
+    assert {t: after[t] for t in before} == before
     found = inspect(engine)
     for table in Base.metadata.sorted_tables:
         expected = [c.name for c in table.primary_key.columns]

@@ -9,3 +9,4 @@ from haina.members import models as members_models  # noqa: F401
 from haina.orders import models as orders_models  # noqa: F401
 from haina.payments import models as payments_models  # noqa: F401
 from haina.platform import models as platform_models  # noqa: F401
+from haina.webhooks import models as webhooks_models  # noqa: F401

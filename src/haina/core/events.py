@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Index, PrimaryKeyConstraint, String, select
+from sqlalchemy import Boolean, Index, PrimaryKeyConstraint, String, select, text, true
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant
@@ -27,6 +27,9 @@ class Event(Base):
         Index("ix_events_tenant_type", "tenant_id", "type", "id"),
         Index("ix_events_tenant_subject", "tenant_id", "subject_id"),
         PrimaryKeyConstraint("tenant_id", "id"),
+        # the webhook dispatcher's queue: events not yet fanned out (haina.webhooks.delivery)
+        Index("ix_events_pending", "id", postgresql_where=text("pending"),
+              sqlite_where=text("pending = 1")),
     )
 
     id: Mapped[str] = mapped_column(String(40))
@@ -35,6 +38,9 @@ class Event(Base):
     subject_id: Mapped[str | None] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # true from the insert (the database's default: no writer names it) until the webhook
+    # dispatcher has fanned the event out, then NULL; so a dispatcher never needs a cursor
+    pending: Mapped[bool | None] = mapped_column(Boolean, server_default=true())
 
 
 class EventOut(BaseModel):

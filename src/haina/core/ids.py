@@ -20,6 +20,7 @@ PREFIXES = {
     "payment_intent": "pi", "refund": "re", "journal_entry": "je", "journal_line": "jl",
     "payout": "po", "attribute": "attr", "analytics_job": "job", "analytics_run": "run",
     "segment": "seg",
+    "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
 }
 
 

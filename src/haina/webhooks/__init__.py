@@ -1,0 +1,1 @@
+"""Webhooks: merchants' and apps' endpoints, signed delivery from the outbox, attempts, replay."""
