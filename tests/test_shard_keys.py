@@ -36,6 +36,7 @@ CROSS_TENANT_INDEXES = {
     "ix_events_pending": "the webhook dispatcher's queue of events not yet fanned out",
     "ix_webhook_deliveries_due": "the webhook worker's scan for due deliveries",
     "ix_products_search_trgm": "trigram search (GIN), queried with tenant_id",
+    "ix_app_grants_app_id": "an app's installations across merchants (its own calls)",
 }
 
 

@@ -44,6 +44,9 @@ merchant's behalf.
 # work without internet access, and nothing is fetched from a CDN at run time.
 DOCS_ASSETS = Path(__file__).parent / "web" / "static" / "docs"
 DOCS_ASSETS_URL = "/static/docs"
+# the stylesheet of the server pages (sign-in, consent)
+PAGES_ASSETS = Path(__file__).parent / "web" / "static" / "pages"
+PAGES_ASSETS_URL = "/static/pages"
 
 
 class HainaAPI(FastAPI):
@@ -59,6 +62,7 @@ class HainaAPI(FastAPI):
 
 def _docs(app: FastAPI) -> None:
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    app.mount(PAGES_ASSETS_URL, StaticFiles(directory=PAGES_ASSETS), name="pages-assets")
     oauth2_redirect = "/docs/oauth2-redirect"
 
     @app.get("/docs", include_in_schema=False)
@@ -107,6 +111,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.orders.api import router as orders
     from haina.payments.api import router as payments
     from haina.platform.api import router as platform
+    from haina.platform.apps_api import router as apps
+    from haina.platform.web import router as platform_pages
     try:
         from haina.analytics.api import router as analytics
         optional: tuple[Router, ...] = (analytics,)
@@ -115,8 +121,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     # routes are matched in turn: the busiest first
     for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
-                   *optional):
+                   apps, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
+    app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     check_units_of_work(app)
     # media uploads may be as large as the largest media file the catalog takes (+ multipart)
     from haina.catalog.service import MAX_MEDIA_BYTES

@@ -25,6 +25,10 @@ tenants_app = typer.Typer(help="Merchants (tenants).", no_args_is_help=True)
 token_app = typer.Typer(help="Staff API tokens.", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(token_app, name="token")
+staff_app = typer.Typer(help="Staff accounts that sign in to the web pages.", no_args_is_help=True)
+apps_app = typer.Typer(help="Service providers' apps and the marketplace.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
+app.add_typer(apps_app, name="apps")
 
 out = Console(soft_wrap=True)  # a URL or token must not be broken across lines
 err = Console(stderr=True)
@@ -131,6 +135,90 @@ def token_revoke(token_id: str) -> None:
     with transaction(_sessions()) as session:
         service.revoke_token(session, token_id)
     out.print(f"revoked {token_id}")
+
+
+@staff_app.command("create")
+def staff_create(tenant: Annotated[str, typer.Option(help="tenant slug")],
+                 email: Annotated[str, typer.Option(help="sign-in email")],
+                 role: Annotated[str, typer.Option(help="owner | staff | read-only")] = "owner") -> None:
+    """Create a staff account; the password is read as one line on stdin (never an argument,
+    which other users of the machine could see)."""
+    from haina.platform import service
+    if sys.stdin.isatty():
+        import getpass
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise UserError("no password on stdin (give it as one line)")
+    with transaction(_sessions()) as session:
+        created = service.create_staff(session, tenant, email, password, role)
+    out.print(f"created {created.role} {created.email} for {tenant} ({created.id})")
+
+
+@apps_app.command("create")
+def apps_create(name: Annotated[str, typer.Option(help="the app's name")],
+                redirect_uri: Annotated[list[str], typer.Option(
+                    help="where an authorization may return (repeat for several)")],
+                scopes: Annotated[str, typer.Option(help='e.g. "orders:read members:read"')],
+                category: Annotated[str, typer.Option(
+                    help="operations-agency, photography-content, logistics, customs-broker, "
+                         "installer, analytics or marketing")] = "operations-agency",
+                description: Annotated[str, typer.Option()] = "",
+                webhook_url: Annotated[str | None, typer.Option()] = None,
+                pricing: Annotated[str, typer.Option(help="pricing in plain words")] = "",
+                unlisted: Annotated[bool, typer.Option(help="keep it out of the marketplace")] = False,
+                as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Register an app; prints its client id and secret (the secret is shown once)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from haina.platform import service
+    from haina.platform.schemas import AppIn
+    try:
+        body = AppIn(name=name, description=description, category=category,
+                     redirect_uris=redirect_uri, scopes=scopes.replace(",", " ").split(),
+                     webhook_url=webhook_url, pricing=pricing, listed=not unlisted)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UserError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    with transaction(_sessions()) as session:
+        created = service.register_app(session, body)
+    if as_json:
+        print(json.dumps({"client_id": created.client_id,
+                          "client_secret": created.client_secret}))
+    else:
+        out.print(f"registered {created.name}\nclient_id:     {created.client_id}\n"
+                  f"client_secret: {created.client_secret}  (shown once)")
+
+
+@apps_app.command("list")
+def apps_list() -> None:
+    """Every app, listed in the marketplace or not."""
+    from haina.platform import service
+    with transaction(_sessions()) as session:
+        rows = service.list_apps(session)
+    table = Table("client id", "name", "category", "scopes", "listed", "certified")
+    for a in rows:
+        table.add_row(a.id, a.name, a.category, " ".join(a.scopes), "yes" if a.listed else "no",
+                      "yes" if a.certified else "")
+    out.print(table)
+
+
+@apps_app.command("certify")
+def apps_certify(client_id: str,
+                 evidence: Annotated[str, typer.Option(help="what the certification rests on")],
+                 category: Annotated[str | None, typer.Option(
+                     help="default: the app's own category")] = None,
+                 by: Annotated[str, typer.Option(help="who certifies")] = "platform") -> None:
+    """Certify an app for a category (platform staff), recording the evidence."""
+    from haina.platform import service
+    with transaction(_sessions()) as session:
+        app_out = service.get_app(session, client_id)
+        app_out = service.certify_app(session, client_id, category or app_out.category,
+                                      evidence, by)
+    out.print(f"certified {app_out.name} for {category or app_out.category}")
 
 
 @app.command()

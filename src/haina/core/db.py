@@ -83,6 +83,12 @@ GLOBAL_TABLES = {
     "tenants": "the merchants themselves (a reference table under Citus)",
     "api_tokens": "credentials looked up by their hash before the merchant is known",
     "alembic_version": "the schema's revision",
+    "staff_accounts": "people who sign in: found by email before the merchant is known",
+    "staff_sessions": "signed-in browsers, found by the cookie's hash",
+    "apps": "service providers' apps (OAuth clients): they serve many merchants",
+    "app_certifications": "the platform's badges on apps",
+    "oauth_codes": "authorization codes, looked up by their hash before the merchant is known",
+    "oauth_tokens": "apps' tokens, looked up by their hash before the merchant is known",
 }
 
 

@@ -19,7 +19,8 @@ PREFIXES = {
     "cart": "cart", "order": "ord", "order_line": "oli", "shipment": "shp",
     "payment_intent": "pi", "refund": "re", "journal_entry": "je", "journal_line": "jl",
     "payout": "po", "attribute": "attr", "analytics_job": "job", "analytics_run": "run",
-    "segment": "seg",
+    "segment": "seg", "staff": "stf", "app": "app", "certification": "cert",
+    "app_grant": "grant", "oauth_code": "code", "oauth_token": "otok",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
 }
 

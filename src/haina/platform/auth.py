@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from haina.core.context import Tenant, parse_scopes
-from haina.core.errors import Unauthorized
+from haina.core.errors import Forbidden, Unauthorized
 from haina.platform import service
 
 
@@ -24,11 +24,44 @@ async def current_tenant(request: Request) -> Tenant:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send Authorization: Bearer <token>")
+    tenant = await _credential(request, token)
+    if not tenant.id:
+        raise Forbidden("this token is an app's own (client credentials) and acts for no "
+                        "merchant; use a token from a merchant's authorization",
+                        slug="no-merchant")
+    return tenant
+
+
+async def _credential(request: Request, token: str) -> Tenant:
     ttl = request.app.state.settings.token_cache_seconds
     cached = service.cached_tenant(token, ttl)
     if cached is not None:
         return cached
     return await run_in_threadpool(_authenticate, request.app.state.sessionmaker, token, ttl)
+
+
+async def current_app(request: Request) -> Tenant:
+    """The app of an app's own token (client credentials; 401/403 otherwise). The returned
+    context has ``app_id`` and no merchant."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("send Authorization: Bearer <token>")
+    tenant = await _credential(request, token)
+    if tenant.app_id is None or tenant.id:
+        raise Forbidden("this route takes an app's own token (grant_type=client_credentials)",
+                        slug="app-token-required")
+    return tenant
+
+
+def app_only() -> Callable[..., object]:
+    """The dependency of an app's own routes (marked ``app_only``: the route walk in the tests
+    counts it as a declared access rule, as ``required_scope`` is)."""
+    async def dependency(request: Request) -> Tenant:
+        return await current_app(request)
+
+    dependency.app_only = True  # type: ignore[attr-defined]
+    return dependency
 
 
 def _authenticate(sessions: sessionmaker[Session], token: str, ttl: float) -> Tenant:

@@ -57,3 +57,82 @@ class TokenCreated(BaseModel):
     token: str
     tenant_id: str
     scopes: list[str]
+
+
+class StaffOut(BaseModel):
+    id: str
+    object: str = "staff"
+    tenant_id: str
+    tenant_slug: str
+    email: str
+    role: str
+    created_at: dt.datetime
+    locked_until: dt.datetime | None = None
+
+
+APP_CATEGORIES = ("operations-agency", "photography-content", "logistics", "customs-broker",
+                  "installer", "analytics", "marketing")
+
+
+class AppIn(RequestModel):
+    """A service provider's app as it registers."""
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field("", max_length=2000)
+    category: str = Field(description="one of " + ", ".join(APP_CATEGORIES))
+    redirect_uris: list[str] = Field(min_length=1, max_length=10,
+                                     description="exact URIs the authorization may return to")
+    scopes: list[str] = Field(min_length=1, max_length=40,
+                              description="the scopes the app asks merchants for")
+    webhook_url: str | None = Field(None, max_length=2000)
+    pricing: str = Field("", max_length=500, description="pricing in plain words")
+    listed: bool = Field(True, description="shown in the marketplace")
+
+
+class CertificationOut(BaseModel):
+    category: str
+    evidence: str
+    granted_by: str
+    granted_at: dt.datetime
+
+
+class AppOut(BaseModel):
+    id: str
+    object: str = "app"
+    client_id: str
+    name: str
+    description: str
+    category: str
+    redirect_uris: list[str]
+    scopes: list[str]
+    webhook_url: str | None
+    pricing: str
+    listed: bool
+    certified: bool = Field(description="platform staff certified it for its category")
+    certifications: list[CertificationOut]
+    created_at: dt.datetime
+
+
+class AppCreated(AppOut):
+    client_secret: str = Field(description="shown once; only its hash is kept")
+
+
+class GrantOut(BaseModel):
+    id: str
+    object: str = "app_grant"
+    app_id: str
+    app_name: str
+    scopes: list[str]
+    status: str
+    installed_at: dt.datetime
+    uninstalled_at: dt.datetime | None
+
+
+class InstallationOut(BaseModel):
+    """A merchant that installed the calling app (what a provider sees of its merchants)."""
+
+    tenant_id: str
+    tenant_slug: str
+    tenant_name: str
+    scopes: list[str]
+    installed_at: dt.datetime

@@ -18,8 +18,17 @@ from haina.core.errors import Conflict, Invalid, Unauthorized, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import exponent, to_minor
+from haina.platform import apps, oauth, staff
 from haina.platform.models import ApiToken, TenantRow
-from haina.platform.schemas import TenantOut, TenantSettings, TokenCreated, TokenOut
+from haina.platform.oauth import ACCESS_PREFIX
+from haina.platform.schemas import (
+    AppOut,
+    StaffOut,
+    TenantOut,
+    TenantSettings,
+    TokenCreated,
+    TokenOut,
+)
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 TOKEN_PREFIX = "hn_"
@@ -167,15 +176,24 @@ class _TokenCache:
 _cache = _TokenCache()
 
 
+def forget_cached_tokens() -> None:
+    """Empty this process's cache of verified tokens (after a revocation). Other API
+    processes notice within ``token_cache_seconds``."""
+    _cache.clear()
+
+
 def cached_tenant(token: str, cache_seconds: float) -> Tenant | None:
     """The tenant of a recently verified token, from memory (no query), or None."""
-    if cache_seconds <= 0 or not token.startswith(TOKEN_PREFIX):
+    if cache_seconds <= 0 or not token.startswith((TOKEN_PREFIX, ACCESS_PREFIX)):
         return None
     return _cache.get(_hash(token), cache_seconds)
 
 
 def authenticate(session: Session, token: str, cache_seconds: float = 5.0) -> Tenant:
-    """The tenant and scopes a bearer token stands for, or 401."""
+    """The tenant and scopes a bearer token stands for (a staff token, or an app's access
+    token under a merchant's grant), or 401."""
+    if token.startswith(ACCESS_PREFIX):
+        return _authenticate_app(session, token, cache_seconds)
     if not token.startswith(TOKEN_PREFIX):
         raise Unauthorized("malformed bearer token")
     digest = _hash(token)
@@ -195,8 +213,62 @@ def authenticate(session: Session, token: str, cache_seconds: float = 5.0) -> Te
     return tenant
 
 
+def _authenticate_app(session: Session, token: str, cache_seconds: float) -> Tenant:
+    digest = _hash(token)
+    cached = _cache.get(digest, cache_seconds) if cache_seconds > 0 else None
+    if cached is not None:
+        return cached
+    row = oauth.authenticate_access_token(session, token)
+    if row is None:
+        raise Unauthorized("unknown, expired or revoked token")
+    if row.tenant_id is None:
+        # a client-credentials token: the app's own calls (/v1/apps/me/…), no merchant's data
+        tenant = Tenant(id="", slug="", scopes=frozenset(), app_id=row.app_id, token_id=row.id)
+    else:
+        t = session.get(TenantRow, row.tenant_id)
+        if t is None:
+            raise Unauthorized("unknown, expired or revoked token")
+        tenant = Tenant(id=t.id, slug=t.slug, scopes=frozenset(row.scope.split()),
+                        currency=t.currency, token_id=row.id, app_id=row.app_id,
+                        settings=TenantSettings(**(t.settings or {})))
+    _cache.put(digest, tenant)
+    return tenant
+
+
 def tenant_for_slug(session: Session, slug: str, scopes: str = "*") -> Tenant:
     """A full-access context for a tenant, for the CLI and the worker (trusted callers)."""
     t = get_tenant_by_slug(session, slug)
     return Tenant(id=t.id, slug=t.slug, scopes=parse_scopes(scopes), currency=t.currency,
                   settings=t.settings)
+
+
+# ---------------------------------------------------------------- staff, apps, grants
+# (the public face of haina.platform.staff and haina.platform.apps for other modules)
+
+def create_staff(session: Session, tenant_slug: str, email: str, password: str,
+                 role: str = "owner") -> StaffOut:
+    return staff.create_staff(session, tenant_slug, email, password, role)
+
+
+register_app = apps.register_app
+get_app = apps.get_app
+marketplace = apps.marketplace
+certify_app = apps.certify
+list_grants = apps.list_grants
+get_grant = apps.get_grant
+uninstall = apps.uninstall
+installations = apps.installations
+grant_active = apps.grant_active
+
+
+def app_owner(session: Session, app_id: str) -> str | None:
+    return apps.app_row(session, app_id).owner_tenant_id
+
+
+def list_apps(session: Session) -> list[AppOut]:
+    """Every app, listed or not (the platform operator's view)."""
+    from sqlalchemy import select as _select
+
+    from haina.platform.models import App
+    ids = session.scalars(_select(App.id).order_by(App.created_at)).all()
+    return [apps.get_app(session, i) for i in ids]

@@ -1,0 +1,172 @@
+"""Staff accounts: the people who sign in to Haina's web pages for a merchant (the OAuth
+consent screen now, the console later).
+
+Passwords are argon2id hashes (argon2-cffi's defaults, RFC 9106's second recommended
+profile). A run of failed sign-ins locks the account for a while; the lock is counted per
+account, so guessing one account's password cannot lock another's. A signed-in browser holds
+a random session token in an HttpOnly cookie; the server keeps its SHA-256 and the session's
+CSRF token, which every form posted in the session must carry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from haina.core.db import utcnow
+from haina.core.errors import Conflict, Invalid, Problem
+from haina.core.events import record_event
+from haina.core.ids import new_id
+from haina.platform.models import StaffAccount, StaffSession, TenantRow
+from haina.platform.schemas import StaffOut
+
+ROLES = ("owner", "staff", "read-only")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # argon2 takes any length; an unbounded one is a denial-of-service lever
+LOCK_AFTER = 5  # failed sign-ins in a row
+LOCK_FOR = dt.timedelta(minutes=15)
+SESSION_FOR = dt.timedelta(hours=12)
+
+_hasher = PasswordHasher()
+# verified against when the email is unknown, so an unknown email takes as long as a wrong
+# password (no account enumeration by timing)
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class LoginRefused(Problem):
+    status, slug, title = 401, "login-failed", "Sign-in failed"
+
+
+class AccountLocked(Problem):
+    status, slug, title = 429, "account-locked", "Too many failed sign-ins"
+
+
+def _out(row: StaffAccount, slug: str) -> StaffOut:
+    return StaffOut(id=row.id, tenant_id=row.tenant_id, tenant_slug=slug, email=row.email,
+                    role=row.role, created_at=row.created_at,
+                    locked_until=row.locked_until if row.locked_until
+                    and row.locked_until > utcnow() else None)
+
+
+def create_staff(session: Session, tenant_slug: str, email: str, password: str,
+                 role: str = "owner") -> StaffOut:
+    tenant = session.scalar(select(TenantRow).where(TenantRow.slug == tenant_slug))
+    if tenant is None:
+        raise Invalid(f"no tenant {tenant_slug!r}", slug="tenant-not-found", status=404)
+    email = email.strip().lower()
+    if not EMAIL.match(email):
+        raise Invalid(f"{email!r} is not an email address", slug="invalid-email")
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}, not {role!r}",
+                      slug="invalid-role")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise Invalid(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                      slug="weak-password")
+    row = StaffAccount(id=new_id("staff"), tenant_id=tenant.id, email=email,
+                       password_hash=_hasher.hash(password), role=role, failed_logins=0,
+                       created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        raise Conflict(f"a staff account with email {email!r} already exists",
+                       slug="staff-exists") from None
+    record_event(session, tenant.id, "staff.created", row.id, {"email": email, "role": role})
+    return _out(row, tenant.slug)
+
+
+def authenticate_staff(session: Session, email: str, password: str,
+                       now: dt.datetime | None = None) -> StaffOut:
+    """The account whose email and password these are; otherwise 401 ``login-failed`` (the
+    same answer for an unknown email and a wrong password), or 429 ``account-locked``.
+
+    The failure count is written by the caller's unit of work, which commits a refused
+    sign-in too (the web page answers with an error page, not an exception)."""
+    now = now or utcnow()
+    email = email.strip().lower()
+    if len(password) > MAX_PASSWORD:
+        raise LoginRefused("wrong email or password")
+    row = session.scalar(select(StaffAccount).where(StaffAccount.email == email)
+                         .with_for_update())
+    if row is None or row.disabled_at is not None:
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        raise LoginRefused("wrong email or password")
+    if row.locked_until is not None and row.locked_until > now:
+        raise AccountLocked("too many failed sign-ins; try again after "
+                            f"{row.locked_until:%H:%M} UTC",
+                            retry_after=int((row.locked_until - now).total_seconds()) + 1)
+    try:
+        _hasher.verify(row.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        row.failed_logins += 1
+        if row.failed_logins >= LOCK_AFTER:
+            row.locked_until, row.failed_logins = now + LOCK_FOR, 0
+            record_event(session, row.tenant_id, "staff.locked", row.id,
+                         {"until": row.locked_until.isoformat()})
+        session.flush()
+        raise LoginRefused("wrong email or password")
+    row.failed_logins, row.locked_until = 0, None
+    if _hasher.check_needs_rehash(row.password_hash):
+        row.password_hash = _hasher.hash(password)
+    slug = session.scalar(select(TenantRow.slug).where(TenantRow.id == row.tenant_id))
+    session.flush()
+    return _out(row, slug or "")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(session: Session, staff_id: str, now: dt.datetime | None = None) -> tuple[str, str]:
+    """A new signed-in session: (cookie token, CSRF token)."""
+    now = now or utcnow()
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    session.add(StaffSession(id=_digest(token), staff_id=staff_id, csrf_token=csrf,
+                             created_at=now, expires_at=now + SESSION_FOR))
+    session.flush()
+    return token, csrf
+
+
+def session_staff(session: Session, token: str | None,
+                  now: dt.datetime | None = None) -> tuple[StaffOut, str] | None:
+    """The signed-in account of a session cookie and the session's CSRF token, or None."""
+    if not token or len(token) > 200:
+        return None
+    now = now or utcnow()
+    row = session.execute(
+        select(StaffAccount, StaffSession.csrf_token, TenantRow.slug)
+        .join(StaffSession, StaffSession.staff_id == StaffAccount.id)
+        .join(TenantRow, TenantRow.id == StaffAccount.tenant_id)
+        .where(StaffSession.id == _digest(token), StaffSession.expires_at > now,
+               StaffAccount.disabled_at.is_(None))).first()
+    if row is None:
+        return None
+    return _out(row[0], row[2]), row[1]
+
+
+def close_session(session: Session, token: str | None) -> None:
+    if token:
+        session.execute(delete(StaffSession).where(StaffSession.id == _digest(token)))
+
+
+def purge_sessions(session: Session, now: dt.datetime | None = None) -> int:
+    """Delete expired sessions (the worker's housekeeping)."""
+    result = session.execute(delete(StaffSession).where(StaffSession.expires_at <= (now or utcnow())))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def unlock(session: Session, email: str) -> None:
+    session.execute(update(StaffAccount).where(StaffAccount.email == email.strip().lower())
+                    .values(failed_logins=0, locked_until=None))
