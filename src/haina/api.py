@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.platform.api import router as platform
     from haina.platform.apps_api import router as apps
     from haina.platform.web import router as platform_pages
+    from haina.webhooks.api import router as webhooks
     try:
         from haina.analytics.api import router as analytics
         optional: tuple[Router, ...] = (analytics,)
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
                    apps, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
+    app.include_router(webhooks, responses=PROBLEM_RESPONSES)
     check_units_of_work(app)
     # media uploads may be as large as the largest media file the catalog takes (+ multipart)
     from haina.catalog.service import MAX_MEDIA_BYTES

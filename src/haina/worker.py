@@ -1,6 +1,6 @@
-"""The background worker: scheduled housekeeping, analytics refreshes (and, later, webhook
-delivery). It runs as a process of its own (``haina worker``, or the one ``haina serve`` starts),
-so background work never runs inside an API process.
+"""The background worker: webhook delivery, scheduled housekeeping, analytics refreshes. It
+runs as a process of its own (``haina worker``, or the one ``haina serve`` starts), so
+background work never runs inside an API process.
 
 Each pass runs its jobs in their own transactions, so one failing job neither blocks nor
 undoes the others.
@@ -54,11 +54,15 @@ def run_forever(sessions: sessionmaker[Session], interval: float = 5.0,
     """Pass after pass until ``should_stop()`` (checked between passes) or the process is
     told to stop; then fail the refresh this process was running, which frees its merchant's
     slot now rather than when the job is found stale."""
+    # webhooks go out from a loop of their own, in a thread: not every 5 s but as events commit
+    from haina.webhooks.delivery import DeliveryThread
+    delivery = DeliveryThread(sessions).start()
     try:
         while not should_stop():
             run_once(sessions)
             time.sleep(interval)
     finally:
+        delivery.stop()
         from haina.analytics.service import stop_worker_job
         try:
             stop_worker_job()

@@ -1,0 +1,67 @@
+"""A real webhook receiver on loopback for the tests: a threaded HTTP/1.1 server that records
+every request (headers, body, arrival time) and answers as told."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    status: int
+
+
+@dataclass
+class Receiver:
+    """``answer(request_number_for_this_webhook_id) -> status``; 200 by default."""
+
+    answer: Callable[[int], int] = lambda n: 200
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with receiver.lock:
+                    n = sum(1 for r in receiver.received
+                            if r.headers.get("webhook-id") == headers.get("webhook-id"))
+                    status = receiver.answer(n + 1)
+                    receiver.received.append(Received(headers, body, time.time(), status))
+                reply = b"ok" if status < 300 else b"nope, try later"
+                self.send_response(status)
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def ids(self, ok_only: bool = True) -> Counter[str]:
+        with self.lock:
+            return Counter(r.headers["webhook-id"] for r in self.received
+                           if not ok_only or r.status < 300)
