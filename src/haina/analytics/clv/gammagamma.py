@@ -13,17 +13,20 @@ purchase: ``x`` repeat purchases with mean value ``m`` (``monetary_value``).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, polygamma
 
+from . import _kernels
 from ._fitting import (
     FittedModel,
     as_float_array,
     as_weights,
+    counts_by_value,
     dot,
-    factorize,
-    maximize_log_likelihood,
+    maximize_log_likelihood_newton,
     param_vector,
     same_shape_output,
+    symmetric,
+    to_log_space,
 )
 
 PARAM_NAMES = ("p", "q", "gamma")
@@ -34,9 +37,10 @@ PERIODS_PER_MONTH = {"W": 4.345, "M": 1.0, "D": 30.0, "H": 30.0 * 24.0}
 
 class _Data:
     """Customers with ``x > 0``. The per-customer work of the likelihood is one ``log`` and one
-    division; everything that depends on ``x`` alone is evaluated once per distinct ``x``, and the
-    terms that do not involve the parameters are summed once (grouping rows by ``(x, m)`` would
-    cost more than it saves: ``m`` is a continuous amount)."""
+    division (one compiled pass, or a few NumPy ones); everything that depends on ``x`` alone
+    is evaluated once per distinct ``x``, and the terms that do not involve the parameters are
+    summed once (grouping rows by ``(x, m)`` would cost more than it saves: ``m`` is a
+    continuous amount)."""
 
     def __init__(
         self, frequency: np.ndarray, monetary_value: np.ndarray, weights: np.ndarray
@@ -52,34 +56,51 @@ class _Data:
         if np.any(x != np.round(x)):
             raise ValueError("frequency must be a whole number of repeat purchases")
         self.x, self.m, self.w = x, m, w
-        self.xm = x * m
-        self.wx_row = w * x
         self.n = float(w.sum())
         self.rows = x.shape[0]
-        self.ux, ix = factorize(x)
-        self.wx = np.bincount(ix, weights=w, minlength=self.ux.shape[0])
+        self.ux, self.wx = counts_by_value(x, w)
         log_m = np.log(m)
-        self.sum_x_log_m = dot(self.wx_row, log_m)
+        wx_row = w * x
+        self.sum_x_log_m = dot(wx_row, log_m)
         self.sum_log_m = dot(w, log_m)
-        self.sum_x_log_x = dot(self.wx_row, np.log(x))
+        self.sum_x_log_x = dot(wx_row, np.log(x))
+        self._xm: np.ndarray | None = None
+
+    def sums(self, gamma: float) -> np.ndarray:
+        """``[sum w x L, sum w L, sum w x/u, sum w/u, sum w x/u^2, sum w/u^2]`` with
+        ``u = x m + gamma`` and ``L = log u`` (:func:`._compiled.gamma_gamma_sums`)."""
+        kernels = _kernels.compiled()
+        if kernels is not None:
+            return _kernels.run(kernels.gamma_gamma_sums, self.rows, self.x, self.m, self.w,
+                                float(gamma))
+        if self._xm is None:
+            self._xm = self.x * self.m
+        u = self._xm + gamma
+        L = np.log(u)
+        inv = 1.0 / u
+        wx, w = self.w * self.x, self.w
+        inv2 = inv * inv
+        return np.array([dot(wx, L), dot(w, L), dot(wx, inv), dot(w, inv), dot(wx, inv2),
+                         dot(w, inv2)])
 
 
-def _neg_log_likelihood_and_gradient(log_theta: np.ndarray, d: _Data) -> tuple[float, np.ndarray]:
+def _neg_log_likelihood_gradient_hessian(
+    log_theta: np.ndarray, d: _Data, hessian: bool = True
+) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Total negative log-likelihood of the mean spends, FH eq. (1a) (the density of ``m`` given
-    ``x``), and its gradient w.r.t. log-parameters::
+    ``x``), its gradient and Hessian w.r.t. log-parameters::
 
         LL_i = lnG(px+q) - lnG(px) - lnG(q) + q ln(gamma)
                + (px-1) ln(m) + px ln(x) - (px+q) ln(xm+gamma)
     """
-    p, q, gamma = np.exp(log_theta)
-    ux, wx = d.ux, d.wx
-    L = np.log(d.xm + gamma)
-    sum_wxL = dot(d.wx_row, L)
-    sum_wL = dot(d.w, L)
+    theta = np.exp(log_theta)
+    p, q, gamma = theta
+    ux, wx, n = d.ux, d.wx, d.n
+    sum_wxL, sum_wL, sum_wx_inv, sum_w_inv, sum_wx_inv2, sum_w_inv2 = d.sums(gamma)
     ll = (
         dot(wx, gammaln(p * ux + q) - gammaln(p * ux))
-        - d.n * gammaln(q)
-        + d.n * q * np.log(gamma)
+        - n * gammaln(q)
+        + n * q * np.log(gamma)
         + p * d.sum_x_log_m
         - d.sum_log_m
         + p * d.sum_x_log_x
@@ -87,11 +108,30 @@ def _neg_log_likelihood_and_gradient(log_theta: np.ndarray, d: _Data) -> tuple[f
         - q * sum_wL
     )
     psi_pxq = digamma(p * ux + q)
-    g_p = dot(wx, ux * (psi_pxq - digamma(p * ux))) + d.sum_x_log_m + d.sum_x_log_x - sum_wxL
-    g_q = dot(wx, psi_pxq) - d.n * digamma(q) + d.n * np.log(gamma) - sum_wL
-    g_gamma = d.n * q / gamma - dot(p * d.wx_row + q * d.w, 1.0 / (d.xm + gamma))
-    grad = np.array([g_p * p, g_q * q, g_gamma * gamma])
-    return -float(ll), -grad
+    g = np.array([
+        dot(wx, ux * (psi_pxq - digamma(p * ux))) + d.sum_x_log_m + d.sum_x_log_x - sum_wxL,
+        dot(wx, psi_pxq) - n * digamma(q) + n * np.log(gamma) - sum_wL,
+        n * q / gamma - p * sum_wx_inv - q * sum_w_inv,
+    ])
+    H = None
+    if hessian:
+        t_pxq = polygamma(1, p * ux + q)
+        H = symmetric(np.array([
+            dot(wx, ux * ux * (t_pxq - polygamma(1, p * ux))),
+            dot(wx, ux * t_pxq),
+            -sum_wx_inv,
+            dot(wx, t_pxq) - n * polygamma(1, q),
+            n / gamma - sum_w_inv,
+            -n * q / gamma**2 + p * sum_wx_inv2 + q * sum_w_inv2,
+        ]), 3)
+    return to_log_space(-float(ll), -g, None if H is None else -H, theta)
+
+
+def _neg_log_likelihood_and_gradient(log_theta: np.ndarray, d: _Data) -> tuple[float, np.ndarray]:
+    """Total negative log-likelihood of the mean spends, FH eq. (1a), and its gradient w.r.t.
+    log-parameters."""
+    f, g, _ = _neg_log_likelihood_gradient_hessian(log_theta, d, hessian=False)
+    return f, g
 
 
 def log_likelihood(params, frequency, monetary_value, weights=None) -> float:
@@ -125,8 +165,8 @@ class GammaGammaFitter(FittedModel):
         d = _Data(frequency, monetary_value, as_weights(weights, frequency.shape[0]))
         if initial_params is None:
             initial_params = (1.0, 2.0, float(np.average(d.m, weights=d.w)))
-        fit = maximize_log_likelihood(
-            lambda z: _neg_log_likelihood_and_gradient(z, d), initial_params, d.n
+        fit = maximize_log_likelihood_newton(
+            lambda z: _neg_log_likelihood_gradient_hessian(z, d), initial_params, d.n
         )
         self.distinct_rows_ = d.rows
         self._store(fit, d.n)

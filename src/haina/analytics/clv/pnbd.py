@@ -40,11 +40,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln, hyp2f1
 
+from . import _kernels
 from ._fitting import (
     PurchaseModel,
+    counts_by_value,
     distinct_rows,
     dot,
     same_shape_output,
+    worth_grouping,
 )
 
 PARAM_NAMES = ("r", "alpha", "s", "beta")
@@ -185,28 +188,49 @@ def _near_one(a, b, z, rows, S, Sa, Sb, Sz) -> np.ndarray:
     return rows
 
 
-class _GroupedData:
-    """Distinct ``(x, t_x, T)`` tuples with weights, plus the distinct ``(x, t)`` points at which
-    ``G`` is needed (``t`` being a recency or an age)."""
+#: one row of a Pareto/NBD fit costs this many sorts of a row (two series per row and
+#: evaluation, some 60 evaluations a fit): grouping pays as soon as a few rows repeat
+_COST_PER_ROW = {"compiled": 50.0, "numpy": 100.0}
 
-    def __init__(self, frequency, recency, T, weights) -> None:
-        (x, tx, age), w, _ = distinct_rows(frequency, recency, T, weights=weights)
+
+class _GroupedData:
+    """The rows of a fit, ``(x, t_x, T)`` with weights, collapsed to distinct tuples when that
+    pays (:func:`worth_grouping`; ``group`` forces it either way). For the NumPy path, the
+    distinct ``(x, t)`` points at which ``G`` is needed (``t`` being a recency or an age)."""
+
+    def __init__(self, frequency, recency, T, weights, group: bool | None = None) -> None:
+        if group is None:
+            mode = "compiled" if _kernels.compiled() is not None else "numpy"
+            group = worth_grouping(frequency, recency, T, cost_per_row=_COST_PER_ROW[mode])
+        if group:
+            (x, tx, age), w, _ = distinct_rows(frequency, recency, T, weights=weights)
+        else:
+            x, tx, age, w = frequency, recency, T, weights
         keep = w > 0
-        self.x, self.tx, self.T, self.w = x[keep], tx[keep], age[keep], w[keep]
+        if not np.all(keep):
+            x, tx, age, w = x[keep], tx[keep], age[keep], w[keep]
+        self.x, self.tx, self.T, self.w = x, tx, age, w
+        self.grouped = bool(group)
         self.n = float(self.w.sum())
         self.rows = self.x.shape[0]
-        m = self.rows
-        (px, pt), _, inverse = distinct_rows(
-            np.concatenate([self.x, self.x]),
-            np.concatenate([self.tx, self.T]),
-            weights=np.ones(2 * m),
-        )
-        self.point_x, self.point_t = px, pt
-        self.i_tx = inverse[:m]
-        self.i_T = inverse[m:]
-        self.same = self.i_tx == self.i_T  # t_x == T: the A0 difference is exactly zero
-        self.ux, ix = np.unique(self.x, return_inverse=True)
-        self.wx = np.bincount(ix.reshape(-1), weights=self.w, minlength=self.ux.shape[0])
+        self.ux, self.wx = counts_by_value(self.x, self.w)
+        self.max_x = int(self.ux[-1]) if self.ux.shape[0] else 0
+        self._points: tuple[np.ndarray, ...] | None = None
+
+    def points(self) -> tuple[np.ndarray, ...]:
+        """``(point_x, point_t, i_tx, i_T, same)``: the distinct points and, per row, which
+        of them are its ``(x, t_x)`` and ``(x, T)``; ``same`` where ``t_x == T`` (the ``A0``
+        difference is exactly zero there)."""
+        if self._points is None:
+            m = self.rows
+            (px, pt), _, inverse = distinct_rows(
+                np.concatenate([self.x, self.x]),
+                np.concatenate([self.tx, self.T]),
+                weights=np.ones(2 * m),
+            )
+            i_tx, i_T = inverse[:m], inverse[m:]
+            self._points = (px, pt, i_tx, i_T, i_tx == i_T)
+        return self._points
 
 
 def _log_G(r, alpha, s, beta, x, t, with_gradient: bool = True):
@@ -267,30 +291,65 @@ def _log_bracket(theta, x, tx, T, logG_tx, logG_T, same, grads=None):
     return logB, logP, dB
 
 
+#: the compiled pass leaves to the NumPy code (connection formulas, longer series) the points
+#: whose series would need more than 2,048 terms by its geometric bound, as the NumPy code does
+_Z_MAX = float(np.exp(np.log(1e-17) / _SERIES_DIRECT_TERMS))
+#: series coefficients tabulated per evaluation for x < 32, 128 terms (enough for z < 0.75)
+_TABLE_ROWS = 32
+_TABLE_TERMS = 128
+
+
+def _bracket_sums_numpy(theta, d: _GroupedData) -> tuple[float, np.ndarray]:
+    """``sum w log B`` and its gradient w.r.t. ``(r, alpha, s, beta)``, vectorised over the
+    distinct points."""
+    r, alpha, s, beta = theta
+    point_x, point_t, i_tx, i_T, same = d.points()
+    logG, dG = _log_G(r, alpha, s, beta, point_x, point_t)
+    logG_tx, logG_T = logG[i_tx], logG[i_T]
+    d_tx = [g[i_tx] for g in dG]
+    d_T = [g[i_T] for g in dG]
+    logB, _, dB = _log_bracket(theta, d.x, d.tx, d.T, logG_tx, logG_T, same, (d_tx, d_T))
+    return dot(d.w, logB), np.array([dot(d.w, dB[i]) for i in range(4)])
+
+
+def _bracket_sums(theta, d: _GroupedData) -> tuple[float, np.ndarray]:
+    """:func:`_bracket_sums_numpy`, in one compiled pass where Numba is there; rows whose series
+    needs the connection formulas (``z`` near 1) are left to the NumPy code."""
+    kernels = _kernels.compiled()
+    if kernels is None or d.rows == 0:
+        return _bracket_sums_numpy(theta, d)
+    r, alpha, s, beta = (float(v) for v in theta)
+    left = np.zeros(d.rows, dtype=np.int8)
+    table = kernels.pnbd_table(r, s, alpha >= beta, min(_TABLE_ROWS, d.max_x + 1), _TABLE_TERMS)
+    sums = _kernels.run(kernels.pnbd_sums, d.rows, d.x, d.tx, d.T, d.w, r, alpha, s, beta,
+                        _Z_MAX, _SERIES_MAX_TERMS, table, left)
+    rest = np.flatnonzero(left)
+    if rest.size:
+        part = _GroupedData.__new__(_GroupedData)
+        part.x, part.tx, part.T, part.w = d.x[rest], d.tx[rest], d.T[rest], d.w[rest]
+        part.rows = rest.size
+        part._points = None  # noqa: SLF001
+        ll, g = _bracket_sums_numpy(theta, part)
+        sums = sums + np.r_[ll, g]
+    return float(sums[0]), sums[1:]
+
+
 def _neg_log_likelihood_and_gradient(
     log_theta: np.ndarray, d: _GroupedData
 ) -> tuple[float, np.ndarray]:
     """Total negative log-likelihood, FH eq. (18), and its gradient w.r.t. log-parameters."""
     theta = np.exp(log_theta)
     r, alpha, s, beta = theta
-    logG, dG = _log_G(r, alpha, s, beta, d.point_x, d.point_t)
-    logG_tx, logG_T = logG[d.i_tx], logG[d.i_T]
-    d_tx = [g[d.i_tx] for g in dG]
-    d_T = [g[d.i_T] for g in dG]
-    logB, _, dB = _log_bracket(theta, d.x, d.tx, d.T, logG_tx, logG_T, d.same, (d_tx, d_T))
+    ll_B, g_B = _bracket_sums(theta, d)
     # the constant part, lnG(r+x) - lnG(r) + r ln alpha + s ln beta, once per distinct x
     ux, wx = d.ux, d.wx
-    ll = (
-        dot(wx, gammaln(r + ux) - gammaln(r))
-        + d.n * (r * np.log(alpha) + s * np.log(beta))
-        + dot(d.w, logB)
-    )
+    ll = dot(wx, gammaln(r + ux) - gammaln(r)) + d.n * (r * np.log(alpha) + s * np.log(beta)) + ll_B
     g = np.array(
         [
-            dot(wx, digamma(r + ux) - digamma(r)) + d.n * np.log(alpha) + dot(d.w, dB[0]),
-            d.n * r / alpha + dot(d.w, dB[1]),
-            d.n * np.log(beta) + dot(d.w, dB[2]),
-            d.n * s / beta + dot(d.w, dB[3]),
+            dot(wx, digamma(r + ux) - digamma(r)) + d.n * np.log(alpha) + g_B[0],
+            d.n * r / alpha + g_B[1],
+            d.n * np.log(beta) + g_B[2],
+            d.n * s / beta + g_B[3],
         ]
     )
     return -float(ll), -(g * theta)
