@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1 << 20, ge=1024)
     # Echo every SQL statement (debugging).
     echo_sql: bool = False
+    # Webhook delivery (haina.webhooks.delivery): requests in flight per worker process, and
+    # how long a worker holds a message it is sending before another may send it again (a
+    # worker that died mid-way); longer than the 15 s a receiver is given.
+    webhook_concurrency: int = Field(128, ge=1, le=4096)
+    webhook_lease_seconds: float = Field(60.0, ge=1)
 
 
 @lru_cache

@@ -131,8 +131,6 @@ class Dispatcher:
             sqlite = self.sessions.kw["bind"].dialect.name == "sqlite"
             # a claim on SQLite takes the database's one write lock: poll it less often
             self.poll = 0.25 if sqlite else 0.05
-        # a lease must outlast a request and its bookkeeping, or a slow request is sent twice
-        self.lease = max(self.lease, self.timeout + 1)
 
     # --- database work (run in a thread) -------------------------------------------------------
 
@@ -415,6 +413,10 @@ class DeliveryThread:
     """The dispatcher's asyncio loop in a thread of the worker process (``haina worker``)."""
 
     def __init__(self, sessions: sessionmaker[Session], **options: Any) -> None:
+        from haina.core.config import get_settings
+        settings = get_settings()
+        options.setdefault("concurrency", settings.webhook_concurrency)
+        options.setdefault("lease", settings.webhook_lease_seconds)
         self.dispatcher = Dispatcher(sessions, **options)
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._main, name="webhook-delivery", daemon=True)
