@@ -9,7 +9,7 @@ from haina.core.events import EventOut, list_events
 from haina.core.http import Router, SessionDep
 from haina.core.pagination import Page
 from haina.platform import service
-from haina.platform.auth import current_tenant, require
+from haina.platform.auth import require
 from haina.platform.schemas import TenantOut, TenantSettingsIn
 
 router = Router(prefix="/v1", tags=["platform"])
@@ -27,7 +27,7 @@ def get_events(session: SessionDep,
 
 
 @router.get("/tenant", response_model=TenantOut, summary="The merchant this credential acts for")
-def get_tenant(session: SessionDep, tenant: Tenant = Depends(current_tenant)) -> TenantOut:
+def get_tenant(session: SessionDep, tenant: Tenant = Depends(require("settings:read"))) -> TenantOut:
     return service.get_tenant(session, tenant.id)
 
 

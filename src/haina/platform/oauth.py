@@ -367,6 +367,11 @@ class Server(AuthorizationServer):
             id=new_id("oauth_token"), token_hash=digest(token["access_token"]), kind="access",
             expires_at=now + dt.timedelta(seconds=int(token["expires_in"])), **common))
         if token.get("refresh_token"):
+            # a refresh that narrowed the scope narrows the access token only: the new refresh
+            # token keeps the old one's scope (RFC 6749 §6)
+            previous = getattr(request, "refresh_token", None)
+            if isinstance(previous, Token):
+                common["scope"] = previous.row.scope
             self.session.add(OAuthToken(
                 id=new_id("oauth_token"), token_hash=digest(token["refresh_token"]),
                 kind="refresh", expires_at=now + dt.timedelta(days=REFRESH_DAYS), **common))
