@@ -1,10 +1,19 @@
 """Lifecycle estimators against lifetimes 0.11.3, and the Ibis/DuckDB summary against pandas.
 
-Simulates 1,000,000 customers (100,000 with ``--quick``) from the BG/NBD, Pareto/NBD and
-Gamma-Gamma generative processes, as a daily summary would report them (ages of 1-365 whole
-days, recency rounded up to the day of the last purchase), and fits each model with
-``haina.analytics.clv`` and with lifetimes on the same per-customer rows, each fit in a subprocess of
-its own. Reported per model:
+Two data sets, the same true parameters, each model fitted with ``haina.analytics.clv`` and with
+lifetimes on the same per-customer rows, each fit in a subprocess of its own:
+
+- ``day``: 1,000,000 customers (100,000 with ``--quick``) from the BG/NBD, Pareto/NBD and
+  Gamma-Gamma generative processes as a daily summary reports them (ages of 1-365 whole days,
+  recency rounded up to the day of the last purchase): far fewer distinct
+  ``(frequency, recency, T)`` rows than customers;
+- ``continuous``: ages drawn uniformly in (0, 365) days and recencies as simulated, as a summary
+  imported in fractional weeks, hours or seconds reports them: nearly every row distinct.
+  1,000,000 customers for BG/NBD and Gamma-Gamma and 100,000 for Pareto/NBD (lifetimes needs
+  about a minute there); 100,000 and 10,000 with ``--quick``.
+
+The top-level ``models`` are the day-grained set's (as before ``datasets`` existed); both sets
+are under ``datasets``. Reported per model:
 
 - ``ours_s`` / ``lifetimes_s``: wall seconds of one ``fit()`` in a fresh process, from the
   per-customer arrays to fitted parameters (ours includes collapsing rows to distinct tuples and
@@ -14,7 +23,12 @@ its own. Reported per model:
 - ``ll_diff_rel`` = (LL at our params - LL at lifetimes' params) / |LL at lifetimes' params|,
   BOTH evaluated with our log-likelihood function on the same data (positive: ours is higher);
 - ``peak_mb`` / ``lifetimes_peak_mb``: peak resident memory the fit added over what the process
-  held before it (VmHWM after resetting it through /proc/self/clear_refs).
+  held before it (VmHWM after resetting it through /proc/self/clear_refs);
+- ``import_s`` / ``lifetimes_import_s``: seconds to import the library in that process, not
+  counted in the fit (ours starts Numba and loads its compiled kernels from the on-disk cache
+  there; a warm-up run before the timed ones fills that cache, so no fit includes compiling);
+- ``grouped``: whether our fit collapsed rows to distinct tuples (chosen on a sample);
+  ``kernels``: ``compiled`` (Numba) or ``numpy``.
 
 lifetimes runs with its defaults (BG/NBD and Gamma-Gamma: BFGS with autograd gradients, tol
 1e-7; Pareto/NBD: Nelder-Mead without gradients, tol 1e-4, at most 2000 iterations, starting from
@@ -27,7 +41,7 @@ slice; DuckDB uses every core, pandas one).
 
 Writes benchmarks/results/clv.json and prints a table.
 
-    .venv/bin/python benchmarks/clv.py [--quick] [--lifetimes-grouped]
+    .venv/bin/python benchmarks/clv.py [--quick] [--lifetimes-grouped] [--datasets day,continuous]
 """
 
 from __future__ import annotations
@@ -100,14 +114,21 @@ def worker(
         uniq, counts = np.unique(stacked, axis=0, return_counts=True)
         columns = [uniq[:, i] for i in range(uniq.shape[1])]
         weights = counts.astype(float)
+    extra: dict = {}
+    imported = time.perf_counter()
     if impl == "ours":
+        from haina.analytics.clv import _kernels
         from haina.analytics.clv.estimators import MODELS
 
+        extra["import_s"] = time.perf_counter() - imported
+        extra["kernels"] = "compiled" if _kernels.compiled() is not None else "numpy"
         fitter = MODELS[model]()
         fit = lambda: fitter.fit(*columns, weights=weights)
         params = lambda: list(fitter.params_.values())
     else:
         import lifetimes
+
+        extra["import_s"] = time.perf_counter() - imported
 
         np.random.seed(0)  # lifetimes' Pareto/NBD starts from np.random.normal(1, 0.05)
         cls = {
@@ -127,6 +148,8 @@ def worker(
     fit()
     seconds = time.perf_counter() - started
     peak = _status_mb("VmHWM") - before if has_peak else float("nan")
+    if impl == "ours":
+        extra["grouped"] = bool(getattr(fitter, "grouped_", False))
     with open(out_path, "w") as f:
         json.dump(
             {
@@ -134,6 +157,7 @@ def worker(
                 "params": params(),
                 "peak_mb": peak,
                 "rows": int(columns[0].shape[0]),
+                **extra,
             },
             f,
         )
@@ -161,6 +185,7 @@ def run_fit(
 
 
 def simulate(customers: int, seed: int, directory: Path) -> dict[str, Path]:
+    """The day-grained set: ages in whole days, recencies rounded up to the day."""
     from haina.analytics.clv import simulate as sim
 
     rng = np.random.default_rng(seed)
@@ -177,6 +202,48 @@ def simulate(customers: int, seed: int, directory: Path) -> dict[str, Path]:
     paths["gg"] = directory / "gg.npz"
     np.savez(paths["gg"], frequency=x, monetary_value=m)
     return paths
+
+
+def simulate_continuous(
+    customers: int, pnbd_customers: int, seed: int, directory: Path
+) -> dict[str, Path]:
+    """The continuous set: the same processes and parameters, ages uniform in (0, 365) days and
+    recencies as drawn (no rounding), so nearly every ``(frequency, recency, T)`` is distinct."""
+    from haina.analytics.clv import simulate as sim
+
+    rng = np.random.default_rng(seed + 1)
+    paths = {}
+    ages = rng.uniform(0.0, 365.0, customers)
+    ages = np.where(ages > 0, ages, 365.0)
+    x, tx, T = sim.bgnbd(ages, **TRUE_PARAMS["bgnbd"], rng=rng)
+    paths["bgnbd"] = directory / "bgnbd_continuous.npz"
+    np.savez(paths["bgnbd"], frequency=x, recency=tx, T=T)
+    px, ptx, pT = sim.pareto_nbd(ages[:pnbd_customers], **TRUE_PARAMS["pnbd"], rng=rng)
+    paths["pnbd"] = directory / "pnbd_continuous.npz"
+    np.savez(paths["pnbd"], frequency=px, recency=ptx, T=pT)
+    # spend of the purchase counts of a Pareto/NBD population of the full size
+    x, _, _ = sim.pareto_nbd(ages, **TRUE_PARAMS["pnbd"], rng=rng)
+    m = np.round(sim.gamma_gamma(x, **TRUE_PARAMS["gg"], rng=rng), 2)  # amounts in cents
+    m = np.where(x > 0, np.maximum(m, 0.01), 0.0)
+    paths["gg"] = directory / "gg_continuous.npz"
+    np.savez(paths["gg"], frequency=x, monetary_value=m)
+    return paths
+
+
+def warm_up(directory: Path) -> None:
+    """One small fit of each model in a process of its own, so that Numba's on-disk cache holds
+    the compiled kernels before anything is timed (the first run after an install compiles)."""
+    from haina.analytics.clv import simulate as sim
+
+    rng = np.random.default_rng(0)
+    x, tx, T = sim.pareto_nbd(rng.uniform(1.0, 365.0, 2000), **TRUE_PARAMS["pnbd"], rng=rng)
+    path = directory / "warm_up.npz"
+    np.savez(path, frequency=x, recency=tx, T=T)
+    for model in ("bgnbd", "pnbd"):
+        run_fit(model, "ours", path, None)
+    m = np.where(x > 0, 10.0 + x, 0.0)
+    np.savez(path, frequency=x, monetary_value=m)
+    run_fit("gg", "ours", path, None)
 
 
 def log_likelihood_at(model: str, params: list[float], data_path: Path) -> float:
@@ -298,6 +365,44 @@ def summary_benchmark(rows: int, seed: int, repeats: int = 3) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def fit_both(model: str, path: Path, args, console) -> dict:
+    """Ours and lifetimes on one data file, each in a fresh process; the entry of the results."""
+    ours = run_fit(model, "ours", path, None)
+    console.print(f"  {ours['seconds']:.2f} s; fitting with lifetimes ...")
+    theirs = run_fit(model, "lifetimes", path, args.lifetimes_maxiter)
+    console.print(f"  {theirs['seconds']:.2f} s")
+    ll_ours = log_likelihood_at(model, ours["params"], path)
+    ll_theirs = log_likelihood_at(model, theirs["params"], path)
+    entry = {
+        "ours_s": round(ours["seconds"], 3),
+        "lifetimes_s": round(theirs["seconds"], 3),
+        "ratio": round(theirs["seconds"] / ours["seconds"], 1),
+        "ll_diff_rel": (ll_ours - ll_theirs) / abs(ll_theirs),
+        "peak_mb": round(ours["peak_mb"], 1),
+        "lifetimes_peak_mb": round(theirs["peak_mb"], 1),
+        "rows": ours["rows"],
+        "distinct_rows": distinct_rows(model, path),
+        "ll_ours": ll_ours,
+        "ll_lifetimes": ll_theirs,
+        "params_ours": dict(zip(TRUE_PARAMS[model], ours["params"], strict=True)),
+        "params_lifetimes": dict(zip(TRUE_PARAMS[model], theirs["params"], strict=True)),
+        "params_true": TRUE_PARAMS[model],
+        "target_ratio": TARGET_RATIO[model],
+        "grouped": ours.get("grouped", False),
+        "kernels": ours.get("kernels"),
+        "import_s": round(ours["import_s"], 3),
+        "lifetimes_import_s": round(theirs["import_s"], 3),
+    }
+    if args.lifetimes_grouped:
+        console.print("  fitting with lifetimes on distinct rows with weights ...")
+        grouped = run_fit(model, "lifetimes", path, args.lifetimes_maxiter, grouped=True)
+        entry["lifetimes_grouped_s"] = round(grouped["seconds"], 3)
+        entry["ratio_vs_lifetimes_grouped"] = round(grouped["seconds"] / ours["seconds"], 1)
+        ll_grouped = log_likelihood_at(model, grouped["params"], path)
+        entry["ll_diff_rel_vs_lifetimes_grouped"] = (ll_ours - ll_grouped) / abs(ll_grouped)
+    return entry
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100k customers, 1M order rows")
@@ -310,6 +415,14 @@ def main() -> None:
         help="also time lifetimes on the distinct rows with weights",
     )
     parser.add_argument("--models", default="bgnbd,pnbd,gg")
+    parser.add_argument("--datasets", default="day,continuous")
+    parser.add_argument(
+        "--continuous-customers", type=int,
+        help="customers of the continuous set (BG/NBD, Gamma-Gamma)",
+    )
+    parser.add_argument(
+        "--continuous-pnbd-customers", type=int, help="customers of the continuous Pareto/NBD set"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "clv.json")
     parser.add_argument(
@@ -324,12 +437,18 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # a log or a pipe gets the whole table (Rich would fit it into 80 columns)
+    console = Console() if sys.stdout.isatty() else Console(width=170)
     customers = args.customers or (100_000 if args.quick else 1_000_000)
     order_rows = args.orders or (1_000_000 if args.quick else 10_000_000)
     models = [m for m in args.models.split(",") if m]
+    datasets = [d for d in args.datasets.split(",") if d]
+    continuous_customers = args.continuous_customers or (100_000 if args.quick else 1_000_000)
+    continuous_pnbd = args.continuous_pnbd_customers or (10_000 if args.quick else 100_000)
     results: dict = {
         "customers": customers,
+        "continuous_customers": continuous_customers,
+        "continuous_pnbd_customers": continuous_pnbd,
         "quick": args.quick,
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
@@ -351,52 +470,48 @@ def main() -> None:
     )
 
     with tempfile.TemporaryDirectory(prefix="haina-clv-") as tmp:
-        console.print(f"simulating {customers:,} customers ...")
-        paths = simulate(customers, args.seed, Path(tmp))
-        for model in models:
-            console.print(f"[bold]{model}[/]: fitting with haina ...")
-            ours = run_fit(model, "ours", paths[model], None)
-            console.print(f"  {ours['seconds']:.2f} s; fitting with lifetimes ...")
-            theirs = run_fit(model, "lifetimes", paths[model], args.lifetimes_maxiter)
-            console.print(f"  {theirs['seconds']:.2f} s")
-            ll_ours = log_likelihood_at(model, ours["params"], paths[model])
-            ll_theirs = log_likelihood_at(model, theirs["params"], paths[model])
-            entry = {
-                "ours_s": round(ours["seconds"], 3),
-                "lifetimes_s": round(theirs["seconds"], 3),
-                "ratio": round(theirs["seconds"] / ours["seconds"], 1),
-                "ll_diff_rel": (ll_ours - ll_theirs) / abs(ll_theirs),
-                "peak_mb": round(ours["peak_mb"], 1),
-                "lifetimes_peak_mb": round(theirs["peak_mb"], 1),
-                "rows": ours["rows"],
-                "distinct_rows": distinct_rows(model, paths[model]),
-                "ll_ours": ll_ours,
-                "ll_lifetimes": ll_theirs,
-                "params_ours": dict(zip(TRUE_PARAMS[model], ours["params"], strict=True)),
-                "params_lifetimes": dict(zip(TRUE_PARAMS[model], theirs["params"], strict=True)),
-                "params_true": TRUE_PARAMS[model],
-                "target_ratio": TARGET_RATIO[model],
-            }
-            if args.lifetimes_grouped:
-                console.print("  fitting with lifetimes on distinct rows with weights ...")
-                grouped = run_fit(
-                    model, "lifetimes", paths[model], args.lifetimes_maxiter, grouped=True
+        console.print("warming up (Numba's on-disk cache of the compiled kernels) ...")
+        warm_up(Path(tmp))
+        results["datasets"] = {}
+        for dataset in datasets:
+            if dataset == "day":
+                console.print(f"simulating {customers:,} customers in whole days ...")
+                paths = simulate(customers, args.seed, Path(tmp))
+                sizes = {m: customers for m in TRUE_PARAMS}
+                description = (
+                    "ages of 1-365 whole days, recency rounded up to the day of the last purchase"
                 )
-                entry["lifetimes_grouped_s"] = round(grouped["seconds"], 3)
-                entry["ratio_vs_lifetimes_grouped"] = round(grouped["seconds"] / ours["seconds"], 1)
-                ll_grouped = log_likelihood_at(model, grouped["params"], paths[model])
-                entry["ll_diff_rel_vs_lifetimes_grouped"] = (ll_ours - ll_grouped) / abs(ll_grouped)
-            results["models"][model] = entry
+            else:
+                console.print(
+                    f"simulating {continuous_customers:,} customers in continuous time "
+                    f"({continuous_pnbd:,} for Pareto/NBD) ..."
+                )
+                paths = simulate_continuous(
+                    continuous_customers, continuous_pnbd, args.seed, Path(tmp)
+                )
+                sizes = {"bgnbd": continuous_customers, "pnbd": continuous_pnbd,
+                         "gg": continuous_customers}
+                description = (
+                    "ages uniform in (0, 365) days, recencies as drawn: nearly every row distinct"
+                )
+            entries = {}
+            for model in models:
+                console.print(f"[bold]{dataset} {model}[/]: fitting with haina ...")
+                entries[model] = fit_both(model, paths[model], args, console)
+                entries[model]["customers"] = sizes[model]
+            results["datasets"][dataset] = {"description": description, "models": entries}
+            if dataset == "day":
+                results["models"] = entries
 
     console.print(f"summarising {order_rows:,} order rows ...")
     results["summary"] = summary_benchmark(order_rows, args.seed)
 
-    table = Table(
-        title=f"Lifecycle models, {customers:,} simulated customers "
-        f"(lifetimes {lifetimes.__version__})"
-    )
+    table = Table(title=f"Lifecycle models against lifetimes {lifetimes.__version__}")
     for col in (
+        "data",
         "model",
+        "customers",
+        "distinct rows",
         "ours s",
         "lifetimes s",
         "ratio",
@@ -404,21 +519,25 @@ def main() -> None:
         "LL diff (rel)",
         "peak MB ours",
         "peak MB lifetimes",
-        "distinct rows",
+        "grouped",
     ):
-        table.add_column(col, justify="right" if col != "model" else "left")
-    for model, e in results["models"].items():
-        table.add_row(
-            model,
-            f"{e['ours_s']:.2f}",
-            f"{e['lifetimes_s']:.2f}",
-            f"{e['ratio']:.1f}",
-            f">= {e['target_ratio']}",
-            f"{e['ll_diff_rel']:+.2e}",
-            f"{e['peak_mb']:.0f}",
-            f"{e['lifetimes_peak_mb']:.0f}",
-            f"{e['distinct_rows']:,}",
-        )
+        table.add_column(col, justify="left" if col in ("data", "model") else "right")
+    for dataset, block in results.get("datasets", {}).items():
+        for model, e in block["models"].items():
+            table.add_row(
+                dataset,
+                model,
+                f"{e['rows']:,}" + ("" if model != "gg" else f" of {e['customers']:,}"),
+                f"{e['distinct_rows']:,}",
+                f"{e['ours_s']:.2f}",
+                f"{e['lifetimes_s']:.2f}",
+                f"{e['ratio']:.1f}",
+                f">= {e['target_ratio']}",
+                f"{e['ll_diff_rel']:+.2e}",
+                f"{e['peak_mb']:.0f}",
+                f"{e['lifetimes_peak_mb']:.0f}",
+                "yes" if e["grouped"] else "no",
+            )
     console.print(table)
     s = results["summary"]
     console.print(

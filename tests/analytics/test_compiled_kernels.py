@@ -59,17 +59,22 @@ def test_bgnbd_compiled_pass_equals_numpy(params):
 
 
 @needs_numba
+@pytest.mark.parametrize("group", [False, True], ids=["rows", "distinct-points"])
 @pytest.mark.parametrize(
     "params",
     [(0.6, 9.0, 0.7, 12.0), (0.6, 14.0, 0.7, 12.0), (1.0, 3.0, 1.0, 3.0), (0.5, 300.0, 0.3, 2.0)],
 )
-def test_pareto_nbd_compiled_pass_equals_numpy(params):
-    """Including parameters where many customers' series need the connection formulas
-    (``z`` near 1: alpha = 300, beta = 2), which the compiled pass leaves to the NumPy code."""
+def test_pareto_nbd_compiled_pass_equals_numpy(params, group):
+    """Per row, or per distinct (x, t) point for grouped data; including parameters where many
+    customers' series need the connection formulas (``z`` near 1: alpha = 300, beta = 2), which
+    the compiled pass leaves to the NumPy code."""
     x, tx, T = continuous_pnbd()
+    if group:  # whole days: points repeat
+        T = np.ceil(T)
+        tx = np.where(x > 0, np.clip(np.ceil(tx), 1.0, T), 0.0)
     x = np.r_[x, 2000.0, 5000.0]
-    tx, T = np.r_[tx, 90.0, 99.5], np.r_[T, 100.0, 100.0]
-    d = pnbd._GroupedData(x, tx, T, np.ones_like(x), group=False)
+    tx, T = np.r_[tx, 90.0, 99.0], np.r_[T, 100.0, 100.0]
+    d = pnbd._GroupedData(x, tx, T, np.ones_like(x), group=group)
     z = np.log(params)
     f, g = pnbd._neg_log_likelihood_and_gradient(z, d)
     with _kernels.numpy_only():

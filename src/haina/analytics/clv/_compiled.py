@@ -302,6 +302,112 @@ def _log_G(r, alpha, s, beta, x, t, log_at, log_bt, log_rsx, z_max, max_terms, t
 
 
 @_jit
+def _combine(logP, dP0, dP1, dP2, dP3, gx, ax0, ax1, ax2, ax3, gT, aT0, aT1, aT2, aT3, log_s, s):
+    # pragma: no cover - compiled
+    """``log B`` and its gradient for one customer, ``B = P + s (G(t_x) - G(T))`` with
+    ``log P = logP`` and its gradient ``dP``, ``log G`` and gradients at ``t_x`` and ``T``: the
+    shares of the three terms come from the exponentials of the log-sum-exp."""
+    gap = gT - gx
+    if gap > 0.0:
+        gap = 0.0
+    em1 = math.expm1(gap)  # G(T)/G(t_x) - 1
+    # log s(G(t_x) - G(T))
+    lsd = log_s + gx + math.log(-em1)
+    if logP >= lsd:
+        e = math.exp(lsd - logP)
+        logB = logP + math.log1p(e)
+        wP = 1.0 / (1.0 + e)
+        wD = e * wP  # share of s(G(t_x) - G(T)) in B
+    else:
+        e = math.exp(logP - lsd)
+        logB = lsd + math.log1p(e)
+        wD = 1.0 / (1.0 + e)
+        wP = e * wD
+    # s G(t_x)/B and s G(T)/B from the share of their difference
+    if em1 == 0.0:
+        wx_ = math.exp(log_s + gx - logB)
+        wT = wx_
+    else:
+        wx_ = wD / -em1
+        wT = wx_ * (1.0 + em1)
+    return (
+        logB,
+        wP * dP0 + wx_ * ax0 - wT * aT0,
+        wP * dP1 + wx_ * ax1 - wT * aT1,
+        wP * dP2 + wx_ * ax2 - wT * aT2 + wD / s,
+        wP * dP3 + wx_ * ax3 - wT * aT3,
+    )
+
+
+@_jit
+def pnbd_points(lo, hi, px, pt, r, alpha, s, beta, z_max, max_terms, table, G, left):
+    # pragma: no cover - compiled
+    """``log G`` and its gradient at the distinct points ``(x, t)`` of grouped data, into the
+    rows of ``G`` (5 x points); points left to the NumPy code flagged in ``left``."""
+    for j in range(lo, hi):
+        x = px[j]
+        t = pt[j]
+        g, d0, d1, d2, d3, ok = _log_G(r, alpha, s, beta, x, t, math.log(alpha + t),
+                                       math.log(beta + t), math.log(r + s + x), z_max,
+                                       max_terms, table)
+        G[0, j] = g
+        G[1, j] = d0
+        G[2, j] = d1
+        G[3, j] = d2
+        G[4, j] = d3
+        left[j] = 0 if ok else 1
+    return np.zeros(1)
+
+
+@_jit
+def pnbd_point_sums(lo, hi, x, tx, T, w, i_tx, i_T, G, r, alpha, s, beta):
+    # pragma: no cover - compiled
+    """:func:`pnbd_sums` from ``G`` at the distinct points (:func:`pnbd_points`)."""
+    log_s = math.log(s)
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    s4 = 0.0
+    for i in range(lo, hi):
+        xi = x[i]
+        at = alpha + T[i]
+        bt = beta + T[i]
+        log_aT = math.log(at)
+        log_bT = math.log(bt)
+        logP = -(r + xi) * log_aT - s * log_bT
+        dP0 = -log_aT
+        dP1 = -(r + xi) / at
+        dP2 = -log_bT
+        dP3 = -s / bt
+        wi = w[i]
+        j = i_tx[i]
+        k = i_T[i]
+        if j == k:
+            s0 += wi * logP
+            s1 += wi * dP0
+            s2 += wi * dP1
+            s3 += wi * dP2
+            s4 += wi * dP3
+            continue
+        logB, c1, c2, c3, c4 = _combine(logP, dP0, dP1, dP2, dP3, G[0, j], G[1, j], G[2, j],
+                                        G[3, j], G[4, j], G[0, k], G[1, k], G[2, k], G[3, k],
+                                        G[4, k], log_s, s)
+        s0 += wi * logB
+        s1 += wi * c1
+        s2 += wi * c2
+        s3 += wi * c3
+        s4 += wi * c4
+    row = np.empty(5)
+    row[0] = s0
+    row[1] = s1
+    row[2] = s2
+    row[3] = s3
+    row[4] = s4
+    return row
+
+
+@_jit
 def pnbd_sums(lo, hi, x, tx, T, w, r, alpha, s, beta, z_max, max_terms, table, left):
     # pragma: no cover - compiled
     """``[sum w log B, sum w dlogB/d(r, alpha, s, beta)]`` over rows, ``B`` the bracket of FH
@@ -358,35 +464,14 @@ def pnbd_sums(lo, hi, x, tx, T, w, r, alpha, s, beta, z_max, max_terms, table, l
             left[i] = 1
             continue
         left[i] = 0
-        gap = gT - gx
-        if gap > 0.0:
-            gap = 0.0
-        em1 = math.expm1(gap)  # G(T)/G(t_x) - 1
-        # log s(G(t_x) - G(T))
-        lsd = log_s + gx + math.log(-em1)
-        if logP >= lsd:
-            e = math.exp(lsd - logP)
-            logB = logP + math.log1p(e)
-            wP = 1.0 / (1.0 + e)
-            wD = e * wP  # share of s(G(t_x) - G(T)) in B
-        else:
-            e = math.exp(logP - lsd)
-            logB = lsd + math.log1p(e)
-            wD = 1.0 / (1.0 + e)
-            wP = e * wD
-        # s G(t_x)/B and s G(T)/B from the share of their difference
-        if em1 == 0.0:
-            wx_ = math.exp(log_s + gx - logB)
-            wT = wx_
-        else:
-            wx_ = wD / -em1
-            wT = wx_ * (1.0 + em1)
+        logB, c1, c2, c3, c4 = _combine(logP, dP0, dP1, dP2, dP3, gx, ax0, ax1, ax2, ax3,
+                                        gT, aT0, aT1, aT2, aT3, log_s, s)
         wi = w[i]
         s0 += wi * logB
-        s1 += wi * (wP * dP0 + wx_ * ax0 - wT * aT0)
-        s2 += wi * (wP * dP1 + wx_ * ax1 - wT * aT1)
-        s3 += wi * (wP * dP2 + wx_ * ax2 - wT * aT2 + wD / s)
-        s4 += wi * (wP * dP3 + wx_ * ax3 - wT * aT3)
+        s1 += wi * c1
+        s2 += wi * c2
+        s3 += wi * c3
+        s4 += wi * c4
     row = np.empty(5)
     row[0] = s0
     row[1] = s1
@@ -394,10 +479,3 @@ def pnbd_sums(lo, hi, x, tx, T, w, r, alpha, s, beta, z_max, max_terms, table, l
     row[3] = s3
     row[4] = s4
     return row
-
-
-@_jit
-def pnbd_series(lo, hi, a, b, z, max_terms, S, Sa, Sb, Sz, ok):  # pragma: no cover
-    """:func:`_series` for arrays (``pnbd.hypergeometric_series`` with the compiled path)."""
-    for i in range(lo, hi):
-        S[i], Sa[i], Sb[i], Sz[i], ok[i] = _series(a[i], b[i], z[i], max_terms)

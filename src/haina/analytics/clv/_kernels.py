@@ -23,6 +23,36 @@ try:  # the analytics extra installs Numba; the NumPy code below needs nothing m
 except ImportError:  # pragma: no cover - depends on the environment
     _compiled = None
 
+
+def _warm_up(kernels: ModuleType) -> None:
+    """Call each kernel once on two rows, with the argument types the models pass.
+
+    The first call of compiled code in a process starts Numba's machinery (some 0.5-1 s on this
+    project's machine, whatever the data) and loads the kernels from the on-disk cache (or, the
+    first time after an install, compiles them, some 20 s); doing it here makes it part of
+    importing the estimators, once per process, rather than of the first fit."""
+    x = np.array([0.0, 2.0])
+    tx = np.array([0.0, 1.5])
+    T = np.array([3.0, 4.0])
+    w = np.ones(2)
+    kernels.bgnbd_sums(0, 2, x, tx, T, w, np.ones(3), np.ones(3), 0.5, 1.0, 1.0)
+    kernels.gamma_gamma_sums(0, 2, x + 1.0, T, w, 1.0)
+    table = kernels.pnbd_table(0.5, 0.5, True, 3, 3)
+    kernels.pnbd_sums(0, 2, x, tx, T, w, 0.5, 2.0, 0.5, 1.0, 0.98, 100, table,
+                      np.zeros(2, dtype=np.int8))
+    G = np.zeros((5, 2))
+    kernels.pnbd_points(0, 2, x, tx, 0.5, 2.0, 0.5, 1.0, 0.98, 100, table, G,
+                        np.zeros(2, dtype=np.int8))
+    index = np.arange(2, dtype=np.int64)
+    kernels.pnbd_point_sums(0, 2, x, tx, T, w, index, index[::-1].copy(), G, 0.5, 2.0, 0.5, 1.0)
+
+
+if _compiled is not None:
+    try:
+        _warm_up(_compiled)
+    except Exception:  # pragma: no cover - a broken Numba install: NumPy does the work
+        _compiled = None
+
 _enabled = os.environ.get("HAINA_CLV_NUMBA", "1").strip().lower() not in ("0", "false", "no")
 
 
@@ -49,7 +79,7 @@ def numpy_only() -> Iterator[None]:
 
 
 #: rows below which a pass runs on the calling thread (a thread hand-off costs more)
-_MIN_ROWS_PER_THREAD = 20_000
+_MIN_ROWS_PER_THREAD = 8_192
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 

@@ -319,8 +319,24 @@ def _bracket_sums(theta, d: _GroupedData) -> tuple[float, np.ndarray]:
     if kernels is None or d.rows == 0:
         return _bracket_sums_numpy(theta, d)
     r, alpha, s, beta = (float(v) for v in theta)
-    left = np.zeros(d.rows, dtype=np.int8)
     table = kernels.pnbd_table(r, s, alpha >= beta, min(_TABLE_ROWS, d.max_x + 1), _TABLE_TERMS)
+    if d.grouped:
+        # rows repeat, and their (x, t) points repeat more: G once per distinct point
+        px, pt, i_tx, i_T, _ = d.points()
+        G = np.empty((5, px.shape[0]))
+        left_points = np.zeros(px.shape[0], dtype=np.int8)
+        _kernels.run(kernels.pnbd_points, px.shape[0], px, pt, r, alpha, s, beta, _Z_MAX,
+                     _SERIES_MAX_TERMS, table, G, left_points)
+        rest = np.flatnonzero(left_points)
+        if rest.size:
+            logG, dG = _log_G(r, alpha, s, beta, px[rest], pt[rest])
+            G[0, rest] = logG
+            for k in range(4):
+                G[k + 1, rest] = dG[k]
+        sums = _kernels.run(kernels.pnbd_point_sums, d.rows, d.x, d.tx, d.T, d.w, i_tx, i_T, G,
+                            r, alpha, s, beta)
+        return float(sums[0]), sums[1:]
+    left = np.zeros(d.rows, dtype=np.int8)
     sums = _kernels.run(kernels.pnbd_sums, d.rows, d.x, d.tx, d.T, d.w, r, alpha, s, beta,
                         _Z_MAX, _SERIES_MAX_TERMS, table, left)
     rest = np.flatnonzero(left)
