@@ -239,6 +239,9 @@ def _print_fit(model: str, fitter, seconds: float, written: list[Path]) -> None:
     console = Console()
     console.print(table)
     console.print(f"log-likelihood {fitter.log_likelihood_:.4f}, fitted in {seconds:.3f} s")
+    if model == "gg" and fitter.degeneracy():
+        console.print("[bold yellow]degenerate fit[/]: " + "; ".join(fitter.degeneracy())
+                      + " — a refresh would not serve its spend predictions (docs/analytics.md)")
     for path in written:
         console.print(f"wrote {path}")
 
@@ -574,6 +577,16 @@ def _print_run(run, overview) -> None:
             shown = "–" if se is None else f"{se:.4g}"
             fitted.add_row(names[part.model], name, f"{value:.6g}", shown)
     console.print(fitted)
+    if run.clv_basis == "shrunk_mean_spend":
+        fallback = run.spend.fallback
+        shown = f" ({fallback.population_spend:,.2f} {run.currency})" if fallback else ""
+        console.print(
+            "[bold yellow]CLV basis: shrunk mean spend[/] — the Gamma-Gamma fit is degenerate ("
+            + "; ".join(run.spend.degenerate) + "), so each member's CLV uses her mean spend "
+            f"shrunk to the population's median{shown}, not the model's prediction; every "
+            "score of this run carries clv_basis shrunk_mean_spend")
+    else:
+        console.print("CLV basis: Gamma-Gamma")
     if run.holdout:
         h = run.holdout
         console.print(f"holdout {h.calibration_end} to {h.observation_end}: "

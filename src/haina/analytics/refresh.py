@@ -100,10 +100,7 @@ def refresh(sessions: sessionmaker[Session], tenant: Tenant, job: AnalyticsJob,
             scores = scoring.score_customers(table, params, end, tenant.currency, report)
         except _user_facing_errors() as exc:
             raise UserFacing(str(exc)) from None
-    notes = stats.note(tenant.currency) + scores.notes
-    if any(v is None for v in scores.spend["standard_errors"].values()):
-        notes.append("Gamma-Gamma: standard errors undefined (the likelihood is flat: spend "
-                     "varies little between customers, so CLV leans on each one's own mean)")
+    notes = stats.note(tenant.currency) + scores.notes  # a degenerate spend fit says so there
     report(90, f"writing the scores of {len(scores.customers):,} customers")
     return _store(sessions, tenant, job, params, end, scores, notes)
 

@@ -25,6 +25,7 @@ from .schemas import (
     PlotName,
     RfmOut,
     RunOut,
+    SpendModelOut,
 )
 
 UNITS = {"D": "day", "W": "week"}
@@ -43,6 +44,19 @@ def _fitted_out(d: dict[str, Any]) -> FittedModelOut:
                           log_likelihood=d["log_likelihood"], customers=d["customers"])
 
 
+def clv_basis(run: AnalyticsRun | None) -> str:
+    """What the run's CLVs rest on (stored with its spend model; runs from before it was
+    recorded served Gamma-Gamma's)."""
+    return (run.spend or {}).get("clv_basis", "gamma_gamma") if run is not None else "gamma_gamma"
+
+
+def _spend_out(d: dict[str, Any]) -> SpendModelOut:
+    return SpendModelOut(model=d["model"], params=d["params"],
+                         standard_errors=d["standard_errors"],
+                         log_likelihood=d["log_likelihood"], customers=d["customers"],
+                         degenerate=d.get("degenerate", []), fallback=d.get("fallback"))
+
+
 def _run_out(run: AnalyticsRun) -> RunOut:
     holdout = None
     if run.holdout:
@@ -59,7 +73,7 @@ def _run_out(run: AnalyticsRun) -> RunOut:
                   unit=UNITS[run.freq], currency=run.currency,
                   observation_end=run.observation_end, customers=run.customers,
                   transactions=run.transactions, purchases=_fitted_out(purchases),
-                  spend=_fitted_out(run.spend), holdout=holdout,
+                  spend=_spend_out(run.spend), clv_basis=clv_basis(run), holdout=holdout,
                   clv_months=run.settings["clv_months"],
                   discount_rate=run.settings["discount_rate"],
                   timezone=run.settings["timezone"], notes=run.notes, created_at=run.created_at)
@@ -105,7 +119,7 @@ def member_scores(session: Session, tenant: Tenant, member_id: str) -> MemberSco
         frequency=row.frequency, recency=row.recency, T=row.age,
         monetary_value=Money.of(row.monetary_minor, currency), p_alive=row.p_alive,
         expected_purchases_90d=row.expected_purchases_90d, clv=Money.of(row.clv_minor, currency),
-        clv_months=run.settings["clv_months"] if run else 12,
+        clv_months=run.settings["clv_months"] if run else 12, clv_basis=clv_basis(run),
         rfm=RfmOut(r=row.r_score, f=row.f_score, m=row.m_score,
                    code=f"{row.r_score}{row.f_score}{row.m_score}"),
         segment=row.segment, stage=row.stage, computed_at=row.computed_at)

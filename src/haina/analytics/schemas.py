@@ -104,6 +104,29 @@ class FittedModelOut(BaseModel):
     customers: int
 
 
+ClvBasis = Literal["gamma_gamma", "shrunk_mean_spend"]
+CLV_BASIS_DESCRIPTION = (
+    "what the CLV rests on: `gamma_gamma` (the Gamma-Gamma model's expected spend) or "
+    "`shrunk_mean_spend` (the run's Gamma-Gamma fit was degenerate, so each customer's mean "
+    "spend shrunk to the population's median, see the run's `spend.degenerate`)")
+
+
+class SpendFallbackOut(BaseModel):
+    population_spend: float = Field(
+        description="the median of the repeat buyers' mean spends, in major units")
+    purchases: float = Field(
+        description="the population's spend counts as this many more purchases of the customer")
+
+
+class SpendModelOut(FittedModelOut):
+    degenerate: list[str] = Field(
+        default_factory=list,
+        description="why the fit's predictions are not served (empty for a sound fit): "
+                    "q <= 1, a Hessian that is not positive definite, a boundary optimum")
+    fallback: SpendFallbackOut | None = Field(
+        None, description="the shrunk estimate served instead, when the fit is degenerate")
+
+
 class HoldoutBucketOut(BaseModel):
     bucket: float = Field(description="repeat purchases in the calibration period")
     customers: int
@@ -134,7 +157,8 @@ class RunOut(BaseModel):
     customers: int
     transactions: int
     purchases: FittedModelOut
-    spend: FittedModelOut
+    spend: SpendModelOut
+    clv_basis: ClvBasis = Field(description=CLV_BASIS_DESCRIPTION)
     holdout: HoldoutOut | None
     clv_months: int
     discount_rate: float
@@ -164,6 +188,7 @@ class MemberScoresOut(BaseModel):
     expected_purchases_90d: float
     clv: Money = Field(description="discounted expected spend over clv_months")
     clv_months: int
+    clv_basis: ClvBasis = Field(description=CLV_BASIS_DESCRIPTION)
     rfm: RfmOut
     segment: Segment
     stage: Stage
@@ -272,6 +297,7 @@ class SegmentMemberOut(BaseModel):
     p_alive: float
     expected_purchases_90d: float
     clv: Money
+    clv_basis: ClvBasis = Field(description=CLV_BASIS_DESCRIPTION)
     segment: Segment
     stage: Stage
 

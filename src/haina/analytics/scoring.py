@@ -35,7 +35,7 @@ import pandas as pd
 from haina.core.money import exponent
 
 from .clv import cohorts as cohort_tables
-from .clv import rfm
+from .clv import gammagamma, rfm
 from .clv.estimators import (
     MODELS,
     PURCHASE_MODELS,
@@ -46,6 +46,11 @@ from .clv.estimators import (
 )
 from .clv.summary import FREQUENCIES, holdout_expression, summary_expression
 from .schemas import HORIZON_DAYS, RefreshIn
+
+#: what a run's CLV rests on: Gamma-Gamma's expected spend, or (a degenerate fit) each customer's
+#: mean spend shrunk to the population's (see ``clv.gammagamma.shrunk_average_spend``)
+CLV_BASIS_MODEL = "gamma_gamma"
+CLV_BASIS_SHRUNK = "shrunk_mean_spend"
 
 #: customers drawn for the P(alive) chart
 PLOT_SAMPLE = 2000
@@ -243,11 +248,7 @@ def score_customers(
             raise NothingToScore(f"Gamma-Gamma could not be fitted: {exc}") from None
     notes += [f"Gamma-Gamma: {w.message}" for w in caught
               if issubclass(w.category, ConvergenceWarning)]
-    if spend.params_["q"] <= 1:
-        raise NothingToScore(
-            f"Gamma-Gamma found q = {spend.params_['q']:.3g} <= 1: mean spend has no finite "
-            "expectation on this data, so CLV is undefined"
-        )
+    degenerate = spend.degeneracy()
 
     report(78, "scoring customers")
     x = summary["frequency"].to_numpy(float)
@@ -260,9 +261,30 @@ def score_customers(
         model.conditional_expected_number_of_purchases_up_to_time(horizon, x, tx, age),
         dtype=float,
     )
+    spend_out = _model_out("gg", spend)
+    if degenerate:
+        # do not serve a degenerate fit's spend: each customer's mean spend shrunk to the
+        # population's median (gammagamma.shrunk_average_spend), marked on the run and so on
+        # every score of it
+        population = gammagamma.population_spend(x, m)
+        per_purchase = gammagamma.shrunk_average_spend(x, m, population)
+        spend_out.update(
+            degenerate=degenerate, clv_basis=CLV_BASIS_SHRUNK,
+            fallback={"population_spend": population,
+                      "purchases": gammagamma.SHRINKAGE_PURCHASES},
+        )
+        notes.append(
+            "Gamma-Gamma fit is degenerate (" + "; ".join(degenerate) + "): CLV uses each "
+            "customer's mean spend shrunk to the population's median "
+            f"({population:,.2f} {currency}) as if it were "
+            f"{gammagamma.SHRINKAGE_PURCHASES:g} more purchase, not Gamma-Gamma's prediction"
+        )
+    else:
+        per_purchase = spend.conditional_expected_average_profit(x, m)
+        spend_out.update(degenerate=[], clv_basis=CLV_BASIS_MODEL)
     clv = np.asarray(
-        spend.customer_lifetime_value(
-            model, x, tx, age, m,
+        gammagamma.discounted_value(
+            model, per_purchase, x, tx, age,
             time=params.clv_months, discount_rate=params.discount_rate, freq=params.freq,
         ),
         dtype=float,
@@ -300,7 +322,7 @@ def score_customers(
         customers=out,
         transactions=transactions,
         purchases=_model_out(params.model, model),
-        spend=_model_out("gg", spend),
+        spend=spend_out,
         holdout=holdout,
         cohorts=cohorts,
         plot_data=plot_data,

@@ -18,7 +18,7 @@ from haina.core.money import Money, MoneyError, to_minor
 from haina.core.pagination import Page, paginate
 
 from .models import MemberScore, SavedSegment
-from .runs import latest_run
+from .runs import clv_basis, latest_run
 from .schemas import (
     CountOut,
     SavedSegmentOut,
@@ -118,13 +118,14 @@ def segment_members(session: Session, tenant: Tenant, segment_id: str, *, limit:
     rule = SegmentRule.model_validate(_segment_row(session, tenant, segment_id).rule)
     run = latest_run(session, tenant)
     currency = run.currency if run else tenant.currency
+    basis = clv_basis(run)  # every score is the latest run's
     stmt = select(MemberScore).where(*_rule_conditions(rule, tenant, currency))
 
     def convert(row: MemberScore) -> SegmentMemberOut:
         return SegmentMemberOut(member_id=row.member_id, p_alive=row.p_alive,
                                 expected_purchases_90d=row.expected_purchases_90d,
-                                clv=Money.of(row.clv_minor, currency), segment=row.segment,
-                                stage=row.stage)
+                                clv=Money.of(row.clv_minor, currency), clv_basis=basis,
+                                segment=row.segment, stage=row.stage)
 
     return paginate(session, stmt, MemberScore.member_id, limit=limit, cursor=cursor,
                     convert=convert)

@@ -401,6 +401,18 @@ def _natural_covariance(hessian_log: np.ndarray, theta: np.ndarray) -> np.ndarra
     return cov
 
 
+def _positive_definite(matrix: np.ndarray | None) -> bool:
+    """Whether the Hessian of the negative log-likelihood is positive definite (a proper
+    maximum with finite standard errors)."""
+    if matrix is None or not np.all(np.isfinite(matrix)):
+        return False
+    try:
+        np.linalg.cholesky((matrix + matrix.T) / 2)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
 def standard_errors(names: Sequence[str], covariance: np.ndarray) -> dict[str, float]:
     return {name: float(np.sqrt(v)) for name, v in zip(names, np.diag(covariance), strict=True)}
 
@@ -427,6 +439,7 @@ class FittedModel:
         self.n_ = round(n)
         self.converged_ = fit.converged
         self.iterations_ = fit.iterations
+        self.hessian_positive_definite_ = _positive_definite(fit.hessian_log)
         if not (np.isfinite(fit.log_likelihood) and np.all(np.isfinite(fit.params))):
             raise ConvergenceError(
                 f"{type(self).__name__} found no finite maximum of the likelihood"

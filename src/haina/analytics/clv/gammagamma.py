@@ -31,6 +31,11 @@ from ._fitting import (
 
 PARAM_NAMES = ("p", "q", "gamma")
 
+#: where ``p`` and ``q`` count as a boundary optimum (:meth:`GammaGammaFitter.degeneracy`)
+BOUNDARY = (1e-4, 1e4)
+#: the weight, in purchases, of the population's spend in :func:`shrunk_average_spend`
+SHRINKAGE_PURCHASES = 1.0
+
 #: months per time unit of ``T``, as lifetimes' ``customer_lifetime_value`` counts them
 PERIODS_PER_MONTH = {"W": 4.345, "M": 1.0, "D": 30.0, "H": 30.0 * 24.0}
 
@@ -134,6 +139,54 @@ def _neg_log_likelihood_and_gradient(log_theta: np.ndarray, d: _Data) -> tuple[f
     return f, g
 
 
+def population_spend(frequency, monetary_value) -> float:
+    """The population's typical spend per purchase when Gamma-Gamma cannot say: the median of
+    the repeat buyers' mean spends (a median, since a degenerate fit often comes from a heavy
+    tail, which would pull a mean)."""
+    x = np.asarray(frequency, dtype=float)
+    m = np.asarray(monetary_value, dtype=float)
+    repeat = m[(x > 0) & (m > 0)]
+    if repeat.shape[0] == 0:
+        raise ValueError("no customer has a repeat purchase with a positive spend")
+    return float(np.median(repeat))
+
+
+def shrunk_average_spend(frequency, monetary_value, population: float,
+                         purchases: float = SHRINKAGE_PURCHASES):
+    """The expected spend per purchase served when a Gamma-Gamma fit is degenerate: each
+    customer's mean repeat spend ``m`` shrunk towards the population's (``population``, see
+    :func:`population_spend`) as if it were ``purchases`` more purchases of hers,
+    ``(x m + k m0) / (x + k)``. It has Gamma-Gamma's form (FH eq. 5, a weighted average of the
+    customer's mean and the population's, the weight on hers growing with ``x``) with a fixed
+    weight instead of a fitted one; a customer without a repeat purchase gets ``m0``."""
+    x = np.asarray(frequency, dtype=float)
+    m = np.where(x > 0, np.asarray(monetary_value, dtype=float), 0.0)
+    value = (x * m + purchases * population) / (x + purchases)
+    return same_shape_output(frequency, value)
+
+
+def discounted_value(transaction_model, spend, frequency, recency, T, time: float = 12,
+                     discount_rate: float = 0.01, freq: str = "D"):
+    """Discounted expected revenue over the next ``time`` months given each customer's expected
+    ``spend`` per purchase (:meth:`GammaGammaFitter.customer_lifetime_value` with
+    Gamma-Gamma's spend; :func:`shrunk_average_spend` where that fit is degenerate)."""
+    if freq not in PERIODS_PER_MONTH:
+        raise ValueError(f"freq must be one of {sorted(PERIODS_PER_MONTH)}")
+    factor = PERIODS_PER_MONTH[freq]
+    spend = np.asarray(spend, dtype=float)
+    x = np.asarray(frequency, dtype=float)
+    tx = np.asarray(recency, dtype=float)
+    age = np.asarray(T, dtype=float)
+    predict = transaction_model.conditional_expected_number_of_purchases_up_to_time
+    clv = np.zeros(np.broadcast(x, tx, age, spend).shape)
+    previous = np.asarray(predict(0.0, x, tx, age), dtype=float)
+    for month in range(1, int(time) + 1):
+        cumulative = np.asarray(predict(month * factor, x, tx, age), dtype=float)
+        clv += spend * (cumulative - previous) / (1.0 + discount_rate) ** month
+        previous = cumulative
+    return same_shape_output(frequency, clv)
+
+
 def log_likelihood(params, frequency, monetary_value, weights=None) -> float:
     """Total Gamma-Gamma log-likelihood (FH eq. 1a) at ``params = (p, q, gamma)``; customers with
     ``frequency == 0`` are left out."""
@@ -203,23 +256,44 @@ class GammaGammaFitter(FittedModel):
         (FHL 2005 "RFM and CLV", section "Computing CLV", monthly discrete discounting).
         ``freq`` is the time unit of ``recency`` and ``T``: ``D``, ``W``, ``M`` or ``H``.
         """
-        if freq not in PERIODS_PER_MONTH:
-            raise ValueError(f"freq must be one of {sorted(PERIODS_PER_MONTH)}")
-        factor = PERIODS_PER_MONTH[freq]
         spend = np.asarray(
             self.conditional_expected_average_profit(frequency, monetary_value), dtype=float
         )
-        x = np.asarray(frequency, dtype=float)
-        tx = np.asarray(recency, dtype=float)
-        age = np.asarray(T, dtype=float)
-        predict = transaction_model.conditional_expected_number_of_purchases_up_to_time
-        clv = np.zeros(np.broadcast(x, tx, age, spend).shape)
-        previous = np.asarray(predict(0.0, x, tx, age), dtype=float)
-        for month in range(1, int(time) + 1):
-            cumulative = np.asarray(predict(month * factor, x, tx, age), dtype=float)
-            clv += spend * (cumulative - previous) / (1.0 + discount_rate) ** month
-            previous = cumulative
-        return same_shape_output(frequency, clv)
+        return discounted_value(transaction_model, spend, frequency, recency, T, time=time,
+                                discount_rate=discount_rate, freq=freq)
+
+    def degeneracy(self) -> list[str]:
+        """Why this fit's spend predictions should not be served, if they should not (an empty
+        list for a sound fit):
+
+        - ``q <= 1``: the population mean spend ``p gamma/(q-1)`` is infinite, so a customer's
+          expected spend is dominated by a meaningless population term;
+        - the Hessian at the optimum is not positive definite: no standard errors, the
+          likelihood is flat in some direction (typically: spend varies no more between
+          customers than within them, and ``q, gamma`` run off together);
+        - a boundary optimum: ``p`` or ``q`` beyond ``1e4`` or below ``1e-4`` (dimensionless:
+          a coefficient of variation of 1 % or of 100 times the mean), or a fit that stopped
+          before converging.
+
+        What to serve instead is :func:`shrunk_average_spend`.
+        """
+        p, q, _ = self._unload()
+        reasons = []
+        if q <= 1:
+            reasons.append(f"q = {q:.3g} <= 1: the mean spend has no finite expectation")
+        if not getattr(self, "hessian_positive_definite_", True) or not all(
+            np.isfinite(v) for v in self.standard_errors_.values()
+        ):
+            reasons.append("the Hessian at the optimum is not positive definite (no standard "
+                           "errors): spend varies too little between customers to tell them "
+                           "apart from the population")
+        far = [f"{k} = {v:.3g}" for k, v in (("p", p), ("q", q))
+               if not BOUNDARY[0] <= v <= BOUNDARY[1]]
+        if far:
+            reasons.append(f"the optimum is at the boundary ({', '.join(far)})")
+        if not getattr(self, "converged_", True):
+            reasons.append("the fit stopped before converging")
+        return reasons
 
     def log_likelihood(self, frequency, monetary_value, weights=None) -> float:
         """Total log-likelihood of other customers under the fitted parameters."""
