@@ -205,6 +205,7 @@ def maximize_log_likelihood(
     max_iterations: int = 2000,
     newton_steps: int = 3,
     hess_inv0: np.ndarray | None = None,
+    gtol: float = 1e-8,
 ) -> MaximumLikelihood:
     """Maximise a log-likelihood over log-parameters.
 
@@ -224,7 +225,7 @@ def maximize_log_likelihood(
 
     # BFGS keeps its k x k algebra in NumPy; L-BFGS-B calls BLAS from C on every iteration, and a
     # threaded OpenBLAS turns each call into milliseconds of thread hand-offs on a busy machine.
-    options: dict[str, Any] = {"maxiter": max_iterations, "gtol": 1e-8}
+    options: dict[str, Any] = {"maxiter": max_iterations, "gtol": gtol}
     if hess_inv0 is not None:
         options["hess_inv0"] = hess_inv0
     result = minimize(scaled, x0, jac=True, method="BFGS", options=options)
@@ -240,26 +241,7 @@ def maximize_log_likelihood(
         )
     x = result.x
     f, g = scaled(x)
-
-    def grad(z: np.ndarray) -> np.ndarray:
-        return neg_ll_and_grad(z)[1]
-
-    hessian = numerical_hessian(grad, x)
-    # Newton polish: BFGS stops on a small gradient; Newton steps on the Hessian we need for the
-    # standard errors anyway land on the optimum to machine precision. The steps are tiny, so the
-    # Hessian is not recomputed (its change is below the precision the standard errors need).
-    for _ in range(newton_steps):
-        try:
-            step = np.linalg.solve(hessian, -g * n)
-        except np.linalg.LinAlgError:
-            break
-        if not np.all(np.isfinite(step)) or np.max(np.abs(step)) > 1e-2:
-            break
-        candidate = np.clip(x + step, -LOG_BOUND, LOG_BOUND)
-        f_new, g_new = scaled(candidate)
-        if not (f_new <= f + 1e-15 * abs(f) and np.max(np.abs(g_new)) < np.max(np.abs(g))):
-            break
-        x, f, g = candidate, f_new, g_new
+    x, f, g, hessian = _polish(neg_ll_and_grad, scaled, x, f, g, n, newton_steps)
 
     theta = np.exp(x)
     covariance = _natural_covariance(hessian, theta)
@@ -273,6 +255,77 @@ def maximize_log_likelihood(
         iterations=int(result.nit),
         converged=converged,
         message=str(result.message),
+        hessian_log=hessian,
+    )
+
+
+def _polish(neg_ll_and_grad, scaled, x, f, g, n: float, newton_steps: int):
+    """The Hessian at ``x`` by central differences of the analytic gradient, then up to
+    ``newton_steps`` Newton steps on it: an optimiser stops on a small gradient; Newton steps on
+    the Hessian the standard errors need anyway land on the optimum to machine precision. The
+    steps are tiny, so the Hessian is not recomputed (its change is below the precision the
+    standard errors need). Returns ``(x, f, g, hessian)``, ``f`` and ``g`` per customer."""
+
+    def grad(z: np.ndarray) -> np.ndarray:
+        return neg_ll_and_grad(z)[1]
+
+    hessian = numerical_hessian(grad, x)
+    for _ in range(newton_steps):
+        try:
+            step = np.linalg.solve(hessian, -g * n)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)) or np.max(np.abs(step)) > 1e-2:
+            break
+        candidate = np.clip(x + step, -LOG_BOUND, LOG_BOUND)
+        f_new, g_new = scaled(candidate)
+        if not (f_new <= f + 1e-15 * abs(f) and np.max(np.abs(g_new)) < np.max(np.abs(g))):
+            break
+        x, f, g = candidate, f_new, g_new
+    return x, f, g, hessian
+
+
+def maximize_log_likelihood_chord(
+    neg_ll_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    start: Sequence[float],
+    n: float,
+    hessian_per_customer: np.ndarray,
+    *,
+    newton_steps: int = 3,
+) -> MaximumLikelihood:
+    """Maximise from a pilot fit: Newton steps on a fixed Hessian (the pilot's, per customer)
+    with a backtracking line search, each step one pass over the data, converging linearly at
+    the rate the pilot's Hessian differs from the data's (a few per cent for a pilot of 20,000
+    customers: some 5 passes from the pilot's optimum to machine precision, where BFGS' line
+    search, near the optimum, can spend dozens of passes on differences of the likelihood at
+    the level of rounding). Then the Hessian of all the data by differences of the analytic
+    gradient, for Newton polish and the standard errors (:func:`_polish`)."""
+    fixed = hessian_per_customer * n
+
+    def scaled(z: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = neg_ll_and_grad(z)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return 1e300, np.zeros_like(z)
+        return f / n, g / n
+
+    chord = maximize_log_likelihood_newton(
+        lambda z: (*neg_ll_and_grad(z), fixed), start, n, fallback=False
+    )
+    x = np.log(chord.params)
+    f, g = scaled(x)
+    if not (np.max(np.abs(g)) < 1e-6):
+        # the pilot's Hessian led nowhere: BFGS from where it got to
+        return maximize_log_likelihood(neg_ll_and_grad, list(chord.params), n)
+    x, f, g, hessian = _polish(neg_ll_and_grad, scaled, x, f, g, n, newton_steps)
+    theta = np.exp(x)
+    return MaximumLikelihood(
+        params=theta,
+        log_likelihood=float(-f * n),
+        covariance=_natural_covariance(hessian, theta),
+        gradient_norm=float(np.max(np.abs(g))),
+        iterations=chord.iterations,
+        converged=True,
+        message="Newton on a pilot fit's Hessian: " + chord.message,
         hessian_log=hessian,
     )
 
@@ -296,6 +349,7 @@ def maximize_log_likelihood_newton(
     n: float,
     *,
     max_iterations: int = 100,
+    fallback: bool = True,
 ) -> MaximumLikelihood:
     """Maximise a log-likelihood over log-parameters with its analytic Hessian.
 
@@ -350,7 +404,7 @@ def maximize_log_likelihood_newton(
             break
         x, f, g, H = x + t * step, f_new, g_new, H_new
     gradient_norm = float(np.max(np.abs(g))) if np.isfinite(f) else np.inf
-    if not converged and not gradient_norm < 1e-8:
+    if fallback and not converged and not gradient_norm < 1e-8:
         # stuck (a ridge, the box): BFGS from the best point so far
         start_again = [float(v) for v in (np.exp(x) if np.isfinite(f) else start)]
         return maximize_log_likelihood(lambda z: neg_ll_grad_hess(z)[:2], start_again, n)
@@ -514,38 +568,40 @@ class PurchaseModel(FittedModel):
                 lambda z: self.neg_log_likelihood_hessian(z, d), initial_params, d.n
             )
         else:
-            hess_inv0 = None
+            hessian = None
             if d.rows > 2 * _PILOT_ROWS:
-                initial_params, hess_inv0 = self._pilot(d, initial_params)
-            fit = maximize_log_likelihood(lambda z: self.neg_log_likelihood(z, d),
-                                          initial_params, d.n, hess_inv0=hess_inv0)
+                initial_params, hessian = self._pilot(d, initial_params)
+            if hessian is not None:
+                fit = maximize_log_likelihood_chord(lambda z: self.neg_log_likelihood(z, d),
+                                                    initial_params, d.n, hessian)
+            else:
+                fit = maximize_log_likelihood(lambda z: self.neg_log_likelihood(z, d),
+                                              initial_params, d.n)
         self.distinct_rows_ = d.rows
         self.grouped_ = d.grouped
         self._store(fit, d.n)
         return self
 
     def _pilot(self, d, initial_params) -> tuple[Any, np.ndarray | None]:
-        """A starting point and BFGS' first inverse Hessian from a fit on a random 20,000 of
-        the rows: BFGS from there needs a handful of passes over all of them instead of some
-        thirty. Falls back to ``initial_params`` if the pilot fit fails."""
+        """A starting point and a Hessian per customer from a fit on a random 20,000 of the
+        rows: Newton steps on that Hessian from there need a handful of passes over all of them
+        (:func:`maximize_log_likelihood_chord`) instead of BFGS' thirty to sixty. Falls back to
+        ``initial_params`` (and no Hessian) if the pilot fit fails."""
         rng = np.random.default_rng(0)
         idx = np.sort(rng.choice(d.rows, _PILOT_ROWS, replace=False))
         sub = self.grouped(d.x[idx], d.tx[idx], d.T[idx], d.w[idx], group=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # a starting point needs no more than a few digits (the full fit finishes it)
             pilot = maximize_log_likelihood(lambda z: self.neg_log_likelihood(z, sub),
-                                            initial_params, sub.n)
+                                            initial_params, sub.n, gtol=1e-6, newton_steps=0)
         if not (pilot.converged and np.all(np.isfinite(pilot.params))
                 and pilot.hessian_log is not None):
             return initial_params, None
-        try:
-            per_customer = pilot.hessian_log / sub.n
-            inverse = np.linalg.inv(per_customer)
-            inverse = (inverse + inverse.T) / 2
-            np.linalg.cholesky(inverse)
-            return pilot.params, inverse
-        except np.linalg.LinAlgError:
+        per_customer = (pilot.hessian_log + pilot.hessian_log.T) / 2 / sub.n
+        if not _positive_definite(per_customer):
             return pilot.params, None
+        return pilot.params, per_customer
 
     @classmethod
     def log_likelihood_and_gradient(cls, params, frequency, recency, T, weights=None):
