@@ -66,10 +66,11 @@ def test_serve_with_demo_prints_url_and_a_working_token(tmp_path):
     try:
         output = ""
         deadline = time.time() + 60
-        while "token" not in output and time.time() < deadline:
+        while "sign in at" not in output and time.time() < deadline:
             output += proc.stdout.readline()
         assert f"http://127.0.0.1:{port}" in output
         token = re.search(r"token: (hn_\S+)", output).group(1)
+        email, password = re.search(r"as (\S+), password (\S+)", output).groups()
         for _ in range(100):
             try:
                 r = httpx.get(f"http://127.0.0.1:{port}/v1/products?q=轮胎",
@@ -78,6 +79,13 @@ def test_serve_with_demo_prints_url_and_a_working_token(tmp_path):
             except httpx.ConnectError:
                 time.sleep(0.1)
         assert r.status_code == 200 and len(r.json()["data"]) > 0
+        # the printed owner account signs in
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            page = browser.get("/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+            r = browser.post("/login", data={"email": email, "password": password,
+                                             "csrf_token": csrf, "next": "/"})
+            assert r.status_code == 303 and "haina_session" in r.cookies
     finally:
         proc.terminate()
         proc.wait(10)

@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.types import ASGIApp
@@ -27,6 +27,7 @@ from haina.core.http import (
     configure_threads,
     install_problem_handlers,
 )
+from haina.core.ratelimit import DatabaseBuckets, make_buckets
 from haina.core.schema import ensure_current
 
 DESCRIPTION = """
@@ -92,6 +93,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         configure_threads(settings.threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
+        buckets = getattr(app.state, "buckets", None)
+        if isinstance(buckets, DatabaseBuckets):
+            buckets.dispose()  # the rate limiter's own connections
 
     # the docs are served from the package (_docs below); ReDoc is not offered
     app = HainaAPI(title="Haina", version=__version__, description=DESCRIPTION,
@@ -100,6 +104,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.buckets = make_buckets(settings.rate_limit_backend,
+                                     engine.url.render_as_string(hide_password=False),
+                                     settings.workers)
     install_problem_handlers(app)
 
     from haina.carts.api import router as carts
@@ -149,6 +156,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:  # the merchant console will live here (issue 15)
+        return RedirectResponse("/docs")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

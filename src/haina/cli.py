@@ -207,6 +207,19 @@ def apps_list() -> None:
     out.print(table)
 
 
+@apps_app.command("plan")
+def apps_plan(client_id: str, plan: Annotated[str, typer.Argument(
+        help="a key of HAINA_RATE_LIMIT_PLANS: standard, plus or premium by default")]) -> None:
+    """Put an app on a rate-limit plan (requests per second and burst per merchant)."""
+    from haina.platform import service
+    plans = get_settings().rate_limit_plans
+    with transaction(_sessions()) as session:
+        app_out = service.set_app_plan(session, client_id, plan, list(plans))
+    rate, burst = plans[plan]
+    out.print(f"{app_out.name} is on {plan}: {rate:g} requests a second per merchant, "
+              f"bursts of {burst}")
+
+
 @apps_app.command("certify")
 def apps_certify(client_id: str,
                  evidence: Annotated[str, typer.Option(help="what the certification rests on")],
@@ -270,6 +283,9 @@ def _stop_worker(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+DEMO_OWNER = "owner@demo-tires.example"
+
+
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 127.0.0.1")] = None,
           port: Annotated[int | None, typer.Option(help="default HAINA_PORT or 8000")] = None,
@@ -293,11 +309,17 @@ def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 1
         load_demo(sessions, console=err)
         with transaction(sessions) as session:
             token = service.create_token(session, "demo-tires", "*", label="make run").token
+            # the demo's owner signs in with a password made for this run
+            import secrets
+            password = secrets.token_urlsafe(12)
+            service.demo_staff(session, "demo-tires", DEMO_OWNER, password)
     _sessions()  # refuses to start on a database that is behind
     out.print(f"Haina is serving on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     if demo_data:
         out.print(f"demo merchant demo-tires, token: [bold]{token}[/]")
         out.print(f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/v1/products")
+        out.print(f"sign in at http://{host}:{port}/login as [bold]{DEMO_OWNER}[/], "
+                  f"password [bold]{password}[/] (OAuth consent for apps: docs/apps.md)")
     os.environ.setdefault("HAINA_DATABASE_URL", settings.database_url)
     worker_process = _start_worker(settings.database_url) if with_worker else None
     # uvicorn re-raises the SIGTERM it shut down for: make it an exit that runs the finally

@@ -125,7 +125,11 @@ class HttpEdge:
                     await send(start)
                     await send({"type": "http.response.body", "body": body})
                     return
-                message["headers"] = [*message.get("headers", ()), NOSNIFF]
+                extra = [NOSNIFF]
+                decision = scope.get("state", {}).get("haina_ratelimit")
+                if decision is not None:  # core.http.admit: the credential's bucket
+                    extra += decision.headers()
+                message["headers"] = [*message.get("headers", ()), *extra]
             elif state[2]:
                 return
             await send(message)

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     # Request bodies larger than this are refused with a 413 (media uploads have their own
     # limit, the catalog's largest media size).
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    # Rate limits (haina.core.ratelimit): where buckets live (auto, database, memory, off),
+    # each plan's [requests per second, burst]; an app has a plan (haina apps plan), a staff
+    # token has the "staff" plan.
+    rate_limit_backend: str = "auto"
+    rate_limit_plans: dict[str, tuple[float, int]] = Field(default_factory=lambda: {
+        "standard": (20.0, 40), "plus": (100.0, 200), "premium": (500.0, 1000),
+        "staff": (1000.0, 2000)})
     # Echo every SQL statement (debugging).
     echo_sql: bool = False
     # Webhook delivery (haina.webhooks.delivery): requests in flight per worker process, and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,20 @@ class Tenant:
     # the merchant's settings (platform.schemas.TenantSettings) as loaded with the credential;
     # None: load them when needed
     settings: Any = field(default=None, compare=False, hash=False, repr=False)
+    # the rate-limit plan of the credential (a key of the rate_limit_plans setting; None: none)
+    rate_plan: str | None = field(default=None, compare=False)
+    # the signed-in staff account behind the request (web pages), if any
+    staff_id: str | None = None
+
+    def actor(self) -> tuple[str, str] | None:
+        """Who acts, for the audit trail: an app, a staff account, or a staff token."""
+        if self.app_id:
+            return "app", self.app_id
+        if self.staff_id:
+            return "staff", self.staff_id
+        if self.token_id:
+            return "staff_token", self.token_id
+        return None
 
     def allows(self, scope: str) -> bool:
         if "*" in self.scopes or scope in self.scopes:
@@ -38,6 +53,10 @@ class Tenant:
     def require(self, scope: str) -> None:
         if not self.allows(scope):
             raise Forbidden(f"this credential lacks the scope {scope!r}", required_scope=scope)
+
+
+# who acts in the current unit of work (set by the request's thread, read by record_event)
+current_actor: ContextVar[tuple[str, str] | None] = ContextVar("haina_actor", default=None)
 
 
 def parse_scopes(text: str) -> frozenset[str]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Boolean, Index, PrimaryKeyConstraint, String, select, text, true
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from haina.core.context import Tenant
+from haina.core.context import Tenant, current_actor
 from haina.core.db import Base, JSONType, UTCDateTime, insert_rows, utcnow
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
@@ -41,6 +41,15 @@ class Event(Base):
     # true from the insert (the database's default: no writer names it) until the webhook
     # dispatcher has fanned the event out, then NULL; so a dispatcher never needs a cursor
     pending: Mapped[bool | None] = mapped_column(Boolean, server_default=true())
+    # who made the change (the audit trail): app, staff or staff_token, and its id; none for
+    # the platform's own work (worker, command line)
+    actor_type: Mapped[str | None] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class ActorOut(BaseModel):
+    type: str = Field(description="app, staff or staff_token")
+    id: str
 
 
 class EventOut(BaseModel):
@@ -50,6 +59,7 @@ class EventOut(BaseModel):
     subject_id: str | None
     data: dict[str, Any]
     created_at: dt.datetime
+    actor: ActorOut | None = Field(None, description="who made the change (none: the platform)")
 
 
 def record_event(session: Session, tenant_id: str, type: str, subject_id: str | None,
@@ -58,22 +68,35 @@ def record_event(session: Session, tenant_id: str, type: str, subject_id: str | 
     returns its id."""
     # ids for "now" are monotonic; a back-dated event (demo history) takes its time's id
     event_id = new_id("event") if at is None else new_id("event", int(at.timestamp() * 1000))
-    insert_rows(session, Event.__table__, {"id": event_id, "tenant_id": tenant_id, "type": type,
-                                           "subject_id": subject_id, "data": data,
-                                           "created_at": at or utcnow()})
+    row = {"id": event_id, "tenant_id": tenant_id, "type": type, "subject_id": subject_id,
+           "data": data, "created_at": at or utcnow()}
+    actor = current_actor.get()
+    if actor is not None:  # the platform's own work names no actor (the columns stay NULL)
+        row["actor_type"], row["actor_id"] = actor
+    insert_rows(session, Event.__table__, row)
     return event_id
 
 
 def event_out(e: Event) -> EventOut:
     return EventOut(id=e.id, type=e.type, subject_id=e.subject_id, data=e.data,
-                    created_at=e.created_at)
+                    created_at=e.created_at,
+                    actor=ActorOut(type=e.actor_type, id=e.actor_id or "") if e.actor_type else None)
 
 
 def list_events(session: Session, tenant: Tenant, *, type: str | None = None,
                 subject_id: str | None = None, created_gte: dt.datetime | None = None,
                 created_lt: dt.datetime | None = None, limit: int = 50,
-                cursor: str | None = None) -> Page[EventOut]:
+                cursor: str | None = None, audited: bool = False,
+                actor_type: str | None = None, actor_id: str | None = None) -> Page[EventOut]:
+    """The merchant's events, newest first; ``audited``: only changes made by a credential
+    (the audit trail), optionally by one kind of actor or one actor."""
     stmt = select(Event).where(Event.tenant_id == tenant.id)
+    if audited:
+        stmt = stmt.where(Event.actor_type.is_not(None))
+    if actor_type:
+        stmt = stmt.where(Event.actor_type == actor_type)
+    if actor_id:
+        stmt = stmt.where(Event.actor_id == actor_id)
     if type:
         # "order.*" matches every order event
         stmt = stmt.where(Event.type.like(type[:-1] + "%") if type.endswith("*")

@@ -8,6 +8,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import Token
 from typing import Annotated, Any, TypeVar, get_origin
 
 import orjson
@@ -19,10 +20,11 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from haina.core.context import Tenant
+from haina.core.context import Tenant, current_actor
 from haina.core.db import transaction
 from haina.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
 from haina.core.idempotency import run_idempotent
+from haina.core.ratelimit import Plan, RateLimited
 
 log = logging.getLogger("haina")
 T = TypeVar("T")
@@ -96,20 +98,24 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     own_request = next((name for name, p in typed.parameters.items()
                         if p.annotation is Request), None)
     request_name = own_request or _REQUEST
-    if session_name:
-        params = [p for name, p in signature.parameters.items() if name != session_name]
-        if own_request is None:
-            params.append(inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY,
-                                            annotation=Request))
-        signature = signature.replace(parameters=params)
+    params = [p for name, p in signature.parameters.items() if name != session_name]
+    if own_request is None:
+        params.append(inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=Request))
+    signature = signature.replace(parameters=params)
 
     def call(kwargs: dict[str, Any]) -> Any:
-        if session_name is None:
-            return endpoint(**kwargs)
         request = kwargs[request_name] if own_request else kwargs.pop(_REQUEST)
-        with transaction(request.app.state.sessionmaker) as session:
-            kwargs[session_name] = session
-            return endpoint(**kwargs)
+        admitted = admit(request, kwargs)
+        try:
+            if session_name is None:
+                return endpoint(**kwargs)
+            with transaction(request.app.state.sessionmaker) as session:
+                kwargs[session_name] = session
+                return endpoint(**kwargs)
+        finally:
+            if admitted is not None:
+                current_actor.reset(admitted)
 
     @functools.wraps(endpoint)
     async def run(**kwargs: Any) -> Any:
@@ -118,6 +124,32 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     run.__signature__ = signature  # type: ignore[attr-defined]
     run.__haina_unit_of_work__ = True  # type: ignore[attr-defined]
     return run
+
+
+RATE_STATE = "haina_ratelimit"
+
+
+def admit(request: Request, kwargs: dict[str, Any]) -> Token[tuple[str, str] | None] | None:
+    """Before the work of a request made with a credential: take a token from its rate-limit
+    bucket (429 when empty; the decision goes to the response's headers through the request
+    state, see core.asgi) and name its actor for the audit trail (what ``record_event``
+    writes). Returns the actor's context token, to reset when the request ends."""
+    tenant = next((v for v in kwargs.values() if isinstance(v, Tenant)), None)
+    if tenant is None:
+        return None
+    state = request.app.state
+    buckets = getattr(state, "buckets", None)
+    if buckets is not None and tenant.rate_plan is not None:
+        plan = state.settings.rate_limit_plans.get(tenant.rate_plan)
+        if plan is not None:
+            decision = buckets.take(tenant.id, tenant.app_id or tenant.token_id or "",
+                                    Plan(*plan))
+            request.scope.setdefault("state", {})[RATE_STATE] = decision
+            if not decision.allowed:
+                raise RateLimited(f"more than {plan[0]:g} requests per second (a burst of "
+                                  f"{plan[1]}) for this credential; retry after "
+                                  f"{decision.retry_after} s", retry_after=decision.retry_after)
+    return current_actor.set(tenant.actor())
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -164,7 +164,7 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
     insert_rows(session, Order.__table__, dict(order))
     insert_rows(session, OrderLine.__table__, list(line_rows))  # type: ignore[arg-type]
     record_event(session, tenant.id, "order.created", order_id,
-                 {"status": "pending_payment",
+                 {"order_id": order_id, "status": "pending_payment",
                   "total": Money.of(t["total"], currency).model_dump(mode="json"),
                   "channel": data.channel, "member_id": member_id,
                   "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in line_rows]})
@@ -289,7 +289,9 @@ def _move(session: Session, tenant: Tenant, order: Order, event: str, to: str | 
     to = to or order.status
     ORDER_LIFECYCLE.check(event, order.status, to)
     order.status = to
-    record_event(session, tenant.id, event, order.id, {"status": to, **data})
+    # the order and its buyer travel with the event: a webhook receiver gets the data alone
+    record_event(session, tenant.id, event, order.id,
+                 {"order_id": order.id, "member_id": order.member_id, "status": to, **data})
 
 
 def _state(order: Order) -> OrderState:

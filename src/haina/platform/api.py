@@ -26,6 +26,22 @@ def get_events(session: SessionDep,
                        created_gte=created_gte, created_lt=created_lt, limit=limit, cursor=cursor)
 
 
+@router.get("/audit-events", response_model=Page[EventOut],
+            summary="The audit trail: changes made by a credential, newest first, with who")
+def get_audit_events(session: SessionDep,
+                     actor_type: str | None = Query(None, pattern="^(app|staff|staff_token)$"),
+                     actor_id: str | None = Query(None, max_length=40,
+                                                  description="an app, staff or token id"),
+                     type: str | None = Query(None, description="exact type, or a prefix.*"),
+                     created_gte: dt.datetime | None = None,
+                     created_lt: dt.datetime | None = None,
+                     limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                     tenant: Tenant = Depends(require("events:read"))) -> Page[EventOut]:
+    return list_events(session, tenant, type=type, created_gte=created_gte,
+                       created_lt=created_lt, limit=limit, cursor=cursor, audited=True,
+                       actor_type=actor_type, actor_id=actor_id)
+
+
 @router.get("/tenant", response_model=TenantOut, summary="The merchant this credential acts for")
 def get_tenant(session: SessionDep, tenant: Tenant = Depends(require("settings:read"))) -> TenantOut:
     return service.get_tenant(session, tenant.id)

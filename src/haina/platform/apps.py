@@ -79,7 +79,7 @@ def _out(row: App, certifications: list[CertificationOut]) -> AppOut:
     return AppOut(id=row.id, client_id=row.id, name=row.name, description=row.description,
                   category=row.category, redirect_uris=list(row.redirect_uris),
                   scopes=row.scopes.split(), webhook_url=row.webhook_url, pricing=row.pricing,
-                  listed=row.listed,
+                  listed=row.listed, rate_plan=row.rate_plan or "standard",
                   certified=any(c.category == row.category for c in certifications),
                   certifications=certifications, created_at=row.created_at)
 
@@ -96,7 +96,8 @@ def register_app(session: Session, body: AppIn, owner_tenant_id: str | None = No
     row = App(id=new_id("app"), secret_hash=_digest(secret), name=body.name.strip(),
               description=body.description, category=body.category, redirect_uris=uris,
               scopes=" ".join(scopes), webhook_url=body.webhook_url, pricing=body.pricing,
-              listed=body.listed, owner_tenant_id=owner_tenant_id, created_at=utcnow())
+              listed=body.listed, owner_tenant_id=owner_tenant_id, rate_plan="standard",
+              created_at=utcnow())
     session.add(row)
     session.flush()
     out = _out(row, [])

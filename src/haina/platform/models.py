@@ -88,6 +88,9 @@ class App(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     pricing: Mapped[str] = mapped_column(String(500), default="")
     listed: Mapped[bool] = mapped_column(default=True)
+    # the rate-limit plan of its tokens (a key of the rate_limit_plans setting)
+    rate_plan: Mapped[str] = mapped_column(String(16), default="standard",
+                                           server_default="standard")
     # the provider's own merchant account on Haina, when it registered the app through the API
     owner_tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

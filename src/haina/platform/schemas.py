@@ -108,6 +108,7 @@ class AppOut(BaseModel):
     webhook_url: str | None
     pricing: str
     listed: bool
+    rate_plan: str = Field("standard", description="rate-limit plan of the app's tokens")
     certified: bool = Field(description="platform staff certified it for its category")
     certifications: list[CertificationOut]
     created_at: dt.datetime

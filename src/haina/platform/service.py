@@ -19,7 +19,7 @@ from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import exponent, to_minor
 from haina.platform import apps, oauth, staff
-from haina.platform.models import ApiToken, TenantRow
+from haina.platform.models import ApiToken, App, TenantRow
 from haina.platform.oauth import ACCESS_PREFIX
 from haina.platform.schemas import (
     AppOut,
@@ -208,7 +208,8 @@ def authenticate(session: Session, token: str, cache_seconds: float = 5.0) -> Te
     if row is None or row[2] is not None:
         raise Unauthorized("unknown or revoked token")
     tenant = Tenant(id=row[3], slug=row[4], scopes=frozenset(row[1].split()), currency=row[5],
-                    token_id=row[0], settings=TenantSettings(**(row[6] or {})))
+                    token_id=row[0], settings=TenantSettings(**(row[6] or {})),
+                    rate_plan="staff")
     _cache.put(digest, tenant)
     return tenant
 
@@ -221,16 +222,18 @@ def _authenticate_app(session: Session, token: str, cache_seconds: float) -> Ten
     row = oauth.authenticate_access_token(session, token)
     if row is None:
         raise Unauthorized("unknown, expired or revoked token")
+    plan = session.scalar(select(App.rate_plan).where(App.id == row.app_id))
     if row.tenant_id is None:
         # a client-credentials token: the app's own calls (/v1/apps/me/…), no merchant's data
-        tenant = Tenant(id="", slug="", scopes=frozenset(), app_id=row.app_id, token_id=row.id)
+        tenant = Tenant(id="", slug="", scopes=frozenset(), app_id=row.app_id, token_id=row.id,
+                        rate_plan=plan)
     else:
         t = session.get(TenantRow, row.tenant_id)
         if t is None:
             raise Unauthorized("unknown, expired or revoked token")
         tenant = Tenant(id=t.id, slug=t.slug, scopes=frozenset(row.scope.split()),
                         currency=t.currency, token_id=row.id, app_id=row.app_id,
-                        settings=TenantSettings(**(t.settings or {})))
+                        settings=TenantSettings(**(t.settings or {})), rate_plan=plan)
     _cache.put(digest, tenant)
     return tenant
 
@@ -250,6 +253,15 @@ def create_staff(session: Session, tenant_slug: str, email: str, password: str,
     return staff.create_staff(session, tenant_slug, email, password, role)
 
 
+def demo_staff(session: Session, tenant_slug: str, email: str, password: str) -> StaffOut:
+    """The demo's owner account with ``password`` (made, or its password replaced)."""
+    try:
+        with session.begin_nested():
+            return staff.create_staff(session, tenant_slug, email, password, "owner")
+    except Conflict:
+        return staff.set_password(session, email, password)
+
+
 register_app = apps.register_app
 get_app = apps.get_app
 marketplace = apps.marketplace
@@ -261,14 +273,22 @@ installations = apps.installations
 grant_active = apps.grant_active
 
 
+def set_app_plan(session: Session, app_id: str, plan: str, plans: list[str]) -> AppOut:
+    """Put an app on a rate-limit plan (one of the rate_limit_plans setting's keys)."""
+    if plan not in plans or plan == "staff":
+        raise Invalid(f"plan must be one of {', '.join(p for p in plans if p != 'staff')}",
+                      slug="invalid-plan")
+    apps.app_row(session, app_id).rate_plan = plan
+    forget_cached_tokens()
+    session.flush()
+    return apps.get_app(session, app_id)
+
+
 def app_owner(session: Session, app_id: str) -> str | None:
     return apps.app_row(session, app_id).owner_tenant_id
 
 
 def list_apps(session: Session) -> list[AppOut]:
     """Every app, listed or not (the platform operator's view)."""
-    from sqlalchemy import select as _select
-
-    from haina.platform.models import App
-    ids = session.scalars(_select(App.id).order_by(App.created_at)).all()
+    ids = session.scalars(select(App.id).order_by(App.created_at)).all()
     return [apps.get_app(session, i) for i in ids]

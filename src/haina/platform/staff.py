@@ -167,6 +167,21 @@ def purge_sessions(session: Session, now: dt.datetime | None = None) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def set_password(session: Session, email: str, password: str) -> StaffOut:
+    """Replace an account's password (and lift a lock): the operator's reset."""
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise Invalid(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                      slug="weak-password")
+    row = session.scalar(select(StaffAccount).where(StaffAccount.email == email.strip().lower()))
+    if row is None:
+        raise Invalid(f"no staff account {email!r}", slug="staff-not-found", status=404)
+    row.password_hash, row.failed_logins, row.locked_until = _hasher.hash(password), 0, None
+    session.execute(delete(StaffSession).where(StaffSession.staff_id == row.id))
+    slug = session.scalar(select(TenantRow.slug).where(TenantRow.id == row.tenant_id))
+    session.flush()
+    return _out(row, slug or "")
+
+
 def unlock(session: Session, email: str) -> None:
     session.execute(update(StaffAccount).where(StaffAccount.email == email.strip().lower())
                     .values(failed_logins=0, locked_until=None))

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from haina.core.context import current_actor
 from haina.core.http import Router, in_unit_of_work
 from haina.platform import apps as apps_service
 from haina.platform import oauth, staff
@@ -321,8 +322,12 @@ async def authorize(request: Request) -> Response:
         if account.role != "owner":
             return message(request, lang, TEXT[lang]["forbidden"], TEXT[lang]["owner_only"], 403)
         scopes = (req.payload.scope or grant.client.row.scopes).split()
-        installed = apps_service.install(session, account.tenant_id, grant.client.id, scopes,
-                                         account.id)
+        actor = current_actor.set(("staff", account.id))  # the audit trail's who
+        try:
+            installed = apps_service.install(session, account.tenant_id, grant.client.id,
+                                             scopes, account.id)
+        finally:
+            current_actor.reset(actor)
         principal = oauth.Principal(tenant_id=account.tenant_id, grant_id=installed.id,
                                     family_id="", staff_id=account.id)
         return _send(server.create_authorization_response(req, grant_user=principal,

@@ -1,0 +1,163 @@
+"""Token-bucket rate limits per credential: for an app, one bucket per (app, merchant); for a
+staff token, one per token.
+
+A bucket holds up to ``burst`` tokens and refills at ``rate`` per second; a request takes one
+or is refused with 429 and ``Retry-After``. Every answer carries the draft IETF headers
+``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until full).
+
+Two stores:
+
+- ``database``: one row per bucket in ``rate_buckets``, updated by one UPSERT statement in
+  autocommit on a small pool of its own. Every API process (and every machine) shares the
+  bucket. The statement never runs inside the request's transaction, whose row lock would
+  serialise a merchant's requests until each commits.
+- ``memory``: a dict in the process, exact when one process serves the API (the SQLite
+  default with one worker).
+
+``auto`` picks ``database`` on PostgreSQL and on SQLite with several API processes, ``memory``
+on SQLite with one.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Boolean, Engine, Float, PrimaryKeyConstraint, String, create_engine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from haina.core.db import Base
+from haina.core.errors import Problem
+
+
+class RateBucket(Base):
+    """One token bucket (the ``database`` store): an app's at a merchant, or a staff token's.
+    Unlogged on PostgreSQL: a bucket lost in a crash only refills early."""
+
+    __tablename__ = "rate_buckets"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "key"),)
+
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(80))  # app id or staff token id
+    tokens: Mapped[float] = mapped_column(Float)
+    stamp: Mapped[float] = mapped_column(Float)  # seconds since the epoch of the last request
+    allowed: Mapped[bool] = mapped_column(Boolean)
+
+
+class RateLimited(Problem):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+@dataclass(frozen=True)
+class Plan:
+    rate: float  # tokens per second
+    burst: int   # bucket size
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # seconds until the bucket is full again
+    retry_after: int  # seconds until one token is back (refusals)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        found = [(b"ratelimit-limit", str(self.limit).encode()),
+                 (b"ratelimit-remaining", str(self.remaining).encode()),
+                 (b"ratelimit-reset", str(self.reset).encode())]
+        if not self.allowed:
+            found.append((b"retry-after", str(self.retry_after).encode()))
+        return found
+
+
+def _decide(plan: Plan, tokens: float, allowed: bool) -> Decision:
+    missing = plan.burst - tokens
+    return Decision(allowed=allowed, limit=plan.burst, remaining=max(0, int(tokens)),
+                    reset=max(0, math.ceil(missing / plan.rate)) if plan.rate > 0 else 0,
+                    retry_after=max(1, math.ceil((1 - tokens) / plan.rate))
+                    if plan.rate > 0 else 60)
+
+
+class MemoryBuckets:
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, tenant_id: str, key: str, plan: Plan, now: float | None = None) -> Decision:
+        now = time.time() if now is None else now
+        with self._lock:
+            tokens, stamp = self._buckets.get((tenant_id, key), (float(plan.burst), now))
+            tokens = min(float(plan.burst), tokens + max(0.0, now - stamp) * plan.rate)
+            allowed = tokens >= 1
+            if allowed:
+                tokens -= 1
+            self._buckets[(tenant_id, key)] = (tokens, now)
+        return _decide(plan, tokens, allowed)
+
+
+# one statement: refill by the time since the last request, take a token if there is one
+_AVAILABLE = "{least}(:burst, b.tokens + ({greatest}(0, :now - b.stamp)) * :rate)"
+_UPSERT = (
+    "INSERT INTO rate_buckets AS b (tenant_id, key, tokens, stamp, allowed) "
+    "VALUES (:tenant_id, :key, :burst - 1, :now, TRUE) "
+    "ON CONFLICT (tenant_id, key) DO UPDATE SET "
+    "tokens = CASE WHEN {avail} >= 1 THEN {avail} - 1 ELSE {avail} END, "
+    "allowed = {avail} >= 1, stamp = {greatest}(b.stamp, :now) "
+    "RETURNING tokens, allowed")
+
+
+class DatabaseBuckets:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=4,
+                                            max_overflow=8, pool_pre_ping=False)
+        sqlite = self.engine.dialect.name == "sqlite"
+        least, greatest = ("min", "max") if sqlite else ("LEAST", "GREATEST")
+        avail = _AVAILABLE.format(least=least, greatest=greatest)
+        self.sql = _UPSERT.format(avail=avail, greatest=greatest)
+        if sqlite:
+            self.sql = self.sql.replace("TRUE", "1")
+
+    def take(self, tenant_id: str, key: str, plan: Plan, now: float | None = None) -> Decision:
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            tokens, allowed = conn.exec_driver_sql(
+                self._paramstyle(), self._params(tenant_id, key, plan, now)).one()
+        return _decide(plan, float(tokens), bool(allowed))
+
+    def _paramstyle(self) -> str:
+        # the driver's own placeholders (exec_driver_sql bypasses SQLAlchemy's compiler)
+        if not hasattr(self, "_driver_sql"):
+            style = self.engine.dialect.paramstyle
+            sql = self.sql
+            for name in ("tenant_id", "key", "burst", "now", "rate"):
+                sql = sql.replace(f":{name}", f"%({name})s" if style == "pyformat"
+                                  else f":{name}")
+            self._driver_sql = sql
+        return self._driver_sql
+
+    @staticmethod
+    def _params(tenant_id: str, key: str, plan: Plan, now: float) -> dict[str, object]:
+        return {"tenant_id": tenant_id, "key": key, "burst": float(plan.burst), "now": now,
+                "rate": float(plan.rate)}
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+Buckets = MemoryBuckets | DatabaseBuckets
+
+
+def make_buckets(backend: str, url: str, workers: int) -> Buckets | None:
+    if backend == "off":
+        return None
+    if backend == "auto":
+        backend = "memory" if url.startswith("sqlite") and workers <= 1 else "database"
+    if backend == "memory":
+        return MemoryBuckets()
+    if backend == "database":
+        return DatabaseBuckets(url)
+    raise ValueError(f"HAINA_RATE_LIMIT_BACKEND must be auto, database, memory or off, "
+                     f"not {backend!r}")

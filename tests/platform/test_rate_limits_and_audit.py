@@ -1,0 +1,137 @@
+"""Rate limits per (app, merchant) and per staff token, shared by every API process through
+the database; and the audit trail (issue 10)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from oauth_flow import install, make_app, make_staff
+from support import make_tenant
+
+from haina.api import create_app
+from haina.core.config import Settings
+from haina.core.db import transaction
+from haina.core.ratelimit import DatabaseBuckets, MemoryBuckets, Plan
+from haina.platform import service
+
+PLANS = {"standard": (20.0, 40), "tiny": (0.5, 3), "staff": (1000.0, 2000)}
+
+
+def _app(engine, backend="database"):
+    return create_app(Settings(database_url=str(engine.url), token_cache_seconds=0,
+                               rate_limit_backend=backend, rate_limit_plans=PLANS),
+                      engine=engine)
+
+
+@pytest.fixture
+def tiny_app_token(engine, sessions):
+    """An app on the tiny plan (a burst of 3, one more every 2 s), installed by acme."""
+    make_tenant(sessions, "acme")
+    make_staff(sessions, "acme", "owner@acme.example")
+    client_id, secret = make_app(sessions)
+    with transaction(sessions) as s:
+        service.set_app_plan(s, client_id, "tiny", list(PLANS))
+    with TestClient(_app(engine), base_url="http://localhost") as browser:
+        token = install(browser, sessions, client_id, secret, "owner@acme.example")
+    return token["access_token"], client_id
+
+
+def test_a_bucket_is_shared_by_every_api_process(engine, sessions, tiny_app_token):
+    token, _ = tiny_app_token
+    bearer = {"Authorization": f"Bearer {token}"}
+    # two API processes' worth of apps: separate bucket stores, one database
+    with TestClient(_app(engine)) as one, TestClient(_app(engine)) as two:
+        answers = [(one if i % 2 else two).get("/v1/orders", headers=bearer) for i in range(5)]
+    codes = [r.status_code for r in answers]
+    assert codes == [200, 200, 200, 429, 429]
+    assert [r.headers["ratelimit-remaining"] for r in answers] == ["2", "1", "0", "0", "0"]
+    assert all(r.headers["ratelimit-limit"] == "3" for r in answers)
+    refused = answers[3]
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/rate-limited")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert int(refused.headers["ratelimit-reset"]) >= 2
+
+
+def test_each_merchant_has_its_own_bucket_for_an_app(engine, sessions, tiny_app_token):
+    token, client_id = tiny_app_token
+    with TestClient(_app(engine)) as c:
+        for _ in range(3):
+            assert c.get("/v1/orders", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert c.get("/v1/orders", headers={"Authorization": f"Bearer {token}"}).status_code == 429
+    # the same app at another merchant: another bucket, full
+    make_tenant(sessions, "other")
+    make_staff(sessions, "other", "owner@other.example")
+    with TestClient(_app(engine), base_url="http://localhost") as browser:
+        secret = _new_secret(sessions, client_id)
+        other = install(browser, sessions, client_id, secret, "owner@other.example")
+        r = browser.get("/v1/orders", headers={"Authorization": f"Bearer {other['access_token']}"})
+    assert r.status_code == 200 and r.headers["ratelimit-remaining"] == "2"
+
+
+def _new_secret(sessions, client_id: str) -> str:
+    """A fresh client secret for the app (tests only know it at registration)."""
+    from haina.platform.apps import SECRET_PREFIX, _digest
+    from haina.platform.models import App
+    secret = SECRET_PREFIX + "test-" + client_id
+    with transaction(sessions) as s:
+        s.get(App, client_id).secret_hash = _digest(secret)
+    return secret
+
+
+def test_staff_tokens_have_their_plan_and_headers(engine, sessions):
+    _, token = make_tenant(sessions, "acme")
+    with TestClient(_app(engine)) as c:
+        r = c.get("/v1/orders", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.headers["ratelimit-limit"] == "2000"
+    assert r.headers["ratelimit-remaining"] == "1999"
+
+
+@pytest.mark.parametrize("store", ["memory", "database"])
+def test_the_bucket_refills_at_its_rate_and_never_above_its_burst(engine, store):
+    buckets = MemoryBuckets() if store == "memory" else \
+        DatabaseBuckets(engine.url.render_as_string(hide_password=False))
+    plan = Plan(rate=2.0, burst=4)
+    t0 = 1_000_000.0
+    taken = [buckets.take("ten_x", "app_y", plan, now=t0).allowed for _ in range(5)]
+    assert taken == [True, True, True, True, False]
+    assert buckets.take("ten_x", "app_y", plan, now=t0 + 0.25).allowed is False  # 0.5 token
+    half = buckets.take("ten_x", "app_y", plan, now=t0 + 0.5)  # 1 token back, taken
+    assert half.allowed and half.remaining == 0
+    full = buckets.take("ten_x", "app_y", plan, now=t0 + 100)  # capped at the burst
+    assert full.allowed and full.remaining == 3 and full.reset == 1
+    refused = [buckets.take("ten_x", "app_y", plan, now=t0 + 100) for _ in range(4)][-1]
+    assert not refused.allowed and refused.retry_after == 1
+    assert buckets.take("ten_other", "app_y", plan, now=t0 + 100).allowed  # its own bucket
+    if store == "database":
+        buckets.dispose()
+
+
+def test_every_write_names_its_actor_in_the_audit_trail(engine, sessions):
+    make_tenant(sessions, "acme")
+    make_staff(sessions, "acme", "owner@acme.example")
+    client_id, secret = make_app(sessions, scopes="members:write")
+    with transaction(sessions) as s:
+        staff_token = service.create_token(s, "acme", "*")
+    staff = {"Authorization": f"Bearer {staff_token.token}"}
+    with TestClient(_app(engine), base_url="http://localhost") as c:
+        app_token = install(c, sessions, client_id, secret, "owner@acme.example",
+                            scope="members:write")["access_token"]
+        by_staff = c.post("/v1/members", json={"name": "Li Lei"}, headers=staff)
+        assert by_staff.status_code == 201, by_staff.text
+        by_app = c.post("/v1/members", json={"name": "Han Meimei"},
+                        headers={"Authorization": f"Bearer {app_token}"})
+        assert by_app.status_code == 201, by_app.text
+        events = c.get("/v1/audit-events", headers=staff).json()["data"]
+        who = {e["subject_id"]: e["actor"] for e in events if e["type"] == "member.created"}
+        assert who == {by_staff.json()["id"]: {"type": "staff_token", "id": staff_token.id},
+                       by_app.json()["id"]: {"type": "app", "id": client_id}}
+        installed = next(e for e in events if e["type"] == "app.installed")
+        assert installed["actor"]["type"] == "staff"  # the owner who consented
+        only_app = c.get("/v1/audit-events", params={"actor_type": "app"}, headers=staff).json()
+        assert [e["subject_id"] for e in only_app["data"]] == [by_app.json()["id"]]
+        assert all(e["actor"] for e in events)
+        # the platform's own work (the command line made the merchant) is no one's write
+        made = c.get("/v1/events", params={"type": "tenant.created"}, headers=staff).json()
+        assert made["data"][0]["actor"] is None
+        assert "tenant.created" not in {e["type"] for e in events}
