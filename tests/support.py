@@ -25,6 +25,33 @@ def make_tenant(sessions, slug: str = "acme") -> tuple[Tenant, str]:
     return Tenant(id=t.id, slug=t.slug, currency=t.currency), token
 
 
+def app_token(sessions, slug: str, scopes: str) -> str:
+    """An access token of an app installed by merchant ``slug`` with ``scopes``, as the
+    token endpoint would issue it (the OAuth dance itself is tested in tests/platform)."""
+    import datetime as dt
+    import secrets
+
+    from haina.core.db import utcnow
+    from haina.core.ids import new_id
+    from haina.platform import apps, service
+    from haina.platform.models import OAuthToken
+    from haina.platform.oauth import ACCESS_PREFIX, digest
+    from haina.platform.schemas import AppIn
+    token = ACCESS_PREFIX + secrets.token_urlsafe(32)
+    with transaction(sessions) as s:
+        app = apps.register_app(s, AppIn(name="An app", category="analytics",
+                                         redirect_uris=["https://app.example/cb"],
+                                         scopes=scopes.split()))
+        tenant = service.tenant_for_slug(s, slug)
+        grant = apps.install(s, tenant.id, app.client_id, scopes.split(), None)
+        now = utcnow()
+        s.add(OAuthToken(id=new_id("oauth_token"), token_hash=digest(token), kind="access",
+                         family_id=new_id("oauth_token"), app_id=app.client_id,
+                         tenant_id=tenant.id, grant_id=grant.id, scope=" ".join(scopes.split()),
+                         expires_at=now + dt.timedelta(hours=1), created_at=now))
+    return token
+
+
 def database_from_template(request, backend: str, directory: Path, prefix: str) -> Iterator[str]:
     """Yield the URL of a fresh copy of the migrated template database of ``backend`` (a file
     in ``directory`` for SQLite, a database named ``prefix…`` on the test cluster for

@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -15,10 +16,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from support import build_schema, make_tenant
+from support import app_token, build_schema, make_tenant
 
 from haina.api import create_app
 from haina.core.config import Settings
+from haina.core.context import COMPONENTS
 from haina.core.db import make_engine, make_sessionmaker
 
 # Built at collection (schemathesis needs the schema then): a fresh SQLite database in a temp
@@ -30,11 +32,15 @@ _engine = make_engine(_url)
 
 def _build():
     build_schema(_engine)
-    _, token = make_tenant(make_sessionmaker(_engine), "fuzz-shop")
-    return create_app(Settings(database_url=_url, media_dir=_dir / "media"), engine=_engine), token
+    sessions = make_sessionmaker(_engine)
+    _, token = make_tenant(sessions, "fuzz-shop")
+    every_scope = " ".join(f"{c}:write" for c in COMPONENTS)
+    return (create_app(Settings(database_url=_url, media_dir=_dir / "media",
+                                rate_limit_backend="off"), engine=_engine),
+            token, app_token(sessions, "fuzz-shop", every_scope))
 
 
-app, TOKEN = _build()
+app, TOKEN, APP_TOKEN = _build()
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
@@ -42,8 +48,11 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 @settings(max_examples=int(os.environ.get("HAINA_FUZZ_EXAMPLES", "12")), deadline=None,
           derandomize=os.environ.get("HAINA_FUZZ_EXAMPLES") is None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-def test_no_operation_crashes_or_leaves_its_contract(case):
-    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKEN}"}
+@pytest.mark.parametrize("credential", ["staff token", "app token"])
+def test_no_operation_crashes_or_leaves_its_contract(case, credential):
+    """With a staff token and with an app's token (all scopes, through a merchant's grant)."""
+    token = TOKEN if credential == "staff token" else APP_TOKEN
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
     response = case.call()
     case.validate_response(response, checks=(not_a_server_error, status_code_conformance,
                                              content_type_conformance,

@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.catalog.api import router as catalog
     from haina.catalog.stock_api import router as stock
     from haina.checkout.api import router as checkout
+    from haina.installations.api import router as installations
     from haina.inventory.api import router as inventory
     from haina.members.api import router as members
     from haina.orders.api import router as orders
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     # routes are matched in turn: the busiest first
     for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
-                   apps, *optional):
+                   apps, installations, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(webhooks, responses=PROBLEM_RESPONSES)

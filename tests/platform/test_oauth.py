@@ -147,12 +147,18 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(browser, 
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
-def test_uninstall_revokes_every_token_of_the_grant(browser, sessions, shop):
-    client_id, secret = make_app(sessions)
-    token = install(browser, sessions, client_id, secret, "owner@acme.example")
+def test_uninstall_revokes_every_token_and_stops_the_apps_webhooks(browser, sessions, shop):
+    scopes = "orders:read members:read webhooks:write"
+    client_id, secret = make_app(sessions, scopes=scopes)
+    token = install(browser, sessions, client_id, secret, "owner@acme.example", scope=scopes)
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     assert browser.get("/v1/orders", headers=bearer).status_code == 200
+    hook = browser.post("/v1/webhook-endpoints", headers=bearer, json={
+        "url": "https://app.example/hooks", "event_types": ["order.*"]})
+    assert hook.status_code == 201, hook.text
     staff = {"Authorization": f"Bearer {shop[1]}"}
+    mine = browser.post("/v1/webhook-endpoints", headers=staff, json={
+        "url": "https://shop.example/hooks", "event_types": ["order.*"]}).json()
     grant = browser.get("/v1/app-grants", headers=staff).json()["data"][0]
     r = browser.post(f"/v1/app-grants/{grant['id']}/uninstall", headers=staff)
     assert r.status_code == 200 and r.json()["status"] == "uninstalled"
@@ -163,6 +169,11 @@ def test_uninstall_revokes_every_token_of_the_grant(browser, sessions, shop):
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     again = browser.post(f"/v1/app-grants/{grant['id']}/uninstall", headers=staff)
     assert again.status_code == 409
+    # the app's endpoint at this merchant is disabled; the merchant's own is untouched
+    app_hook = browser.get(f"/v1/webhook-endpoints/{hook.json()['id']}", headers=staff).json()
+    assert app_hook["disabled"] is True
+    own = browser.get(f"/v1/webhook-endpoints/{mine['id']}", headers=staff).json()
+    assert own["disabled"] is False
     events = browser.get("/v1/events", params={"type": "app.*"}, headers=staff).json()["data"]
     assert [e["type"] for e in events] == ["app.uninstalled", "app.installed"]
 

@@ -77,9 +77,3 @@ def get_grants(session: SessionDep,
 @router.get("/app-grants/{grant_id}", response_model=GrantOut, summary="One installed app")
 def get_grant(session: SessionDep, grant_id: str, tenant: Tenant = READ) -> GrantOut:
     return service.get_grant(session, tenant, grant_id)
-
-
-@router.post("/app-grants/{grant_id}/uninstall", response_model=GrantOut,
-             summary="Uninstall an app: every token of the grant is revoked at once")
-def post_uninstall(session: SessionDep, grant_id: str, tenant: Tenant = WRITE) -> GrantOut:
-    return service.uninstall(session, tenant, grant_id)
