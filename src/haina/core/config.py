@@ -41,10 +41,13 @@ class Settings(BaseSettings):
         "staff": (1000.0, 2000)})
     # Echo every SQL statement (debugging).
     echo_sql: bool = False
-    # Webhook delivery (haina.webhooks.delivery): requests in flight per worker process, and
-    # how long a worker holds a message it is sending before another may send it again (a
-    # worker that died mid-way); longer than the 15 s a receiver is given.
-    webhook_concurrency: int = Field(128, ge=1, le=4096)
+    # Webhook delivery (haina.webhooks.delivery): messages a worker process holds at once
+    # (sending, or waiting for a connection), and how long a worker holds a message it is
+    # sending before another may send it again (a worker that died mid-way); longer than the
+    # 15 s a receiver is given.
+    webhook_concurrency: int = Field(512, ge=1, le=100_000)
+    # connections (and requests in flight) per receiving origin (scheme, host, port)
+    webhook_connections_per_origin: int = Field(8, ge=1, le=256)
     webhook_lease_seconds: float = Field(60.0, ge=1)
 
 
