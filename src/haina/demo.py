@@ -239,6 +239,39 @@ def _purchase_days(rnd: random.Random, first: int, horizon: int) -> list[int]:
         days.append(int(day))
 
 
+#: Gamma-Gamma's story of spend (Fader & Hardie's note 025): a member's orders are worth
+#: Gamma(SPEND_P, nu) around her own mean, and members' means vary as nu ~ Gamma(SPEND_Q, .) does,
+#: so the refresh's spend model has something to fit (q = 4 > 1: a finite population mean)
+SPEND_P = 4.0
+SPEND_Q = 4.0
+#: the population's mean order value, in minor units, per demo merchant kind
+BASE_ORDER_MINOR = {"tires": 90_000, "beauty": 70_000}
+
+
+def _member_mean_order(rnd: random.Random, kind: str) -> float:
+    """A member's own mean order value (minor units): the population mean times
+    ``(q-1)/Gamma(q)``, an inverse gamma of mean 1, as Gamma-Gamma's ``1/nu`` is."""
+    return BASE_ORDER_MINOR[kind] * (SPEND_Q - 1.0) / rnd.gammavariate(SPEND_Q, 1.0)
+
+
+def _basket(rnd: random.Random, target_minor: float, tires, other) -> list[tuple[str, int]]:
+    """Products and quantities for an order worth about ``target_minor`` (the last pick may
+    overshoot): tires while the rest is worth a tire, care or beauty products otherwise."""
+    picks: list[tuple[str, int]] = []
+    total = 0
+    while len(picks) < 6 and total < target_minor:
+        remaining = target_minor - total
+        if tires and (not other or (remaining >= 40_000 and rnd.random() < 0.8)):
+            sku, _, price = rnd.choice(tires)
+            qty = max(1, min(4, round(remaining / price)))
+        else:
+            sku, _, price = rnd.choice(other)
+            qty = max(1, min(3, round(remaining / price)))
+        picks.append((sku, qty))
+        total += price * qty
+    return picks or [(rnd.choice(other or tires)[0], 1)]
+
+
 def _members_and_history(session: Session, tenant: Tenant, rnd: random.Random, n: int,
                          catalogue: list[tuple[str, str, int]], console: Console,
                          today: dt.date, kind: str) -> None:
@@ -280,11 +313,13 @@ def _members_and_history(session: Session, tenant: Tenant, rnd: random.Random, n
                                     data_analysis=rnd.random() < 0.8)))
             first = int(rnd.random() ** 0.8 * (horizon - 1))  # acquisition grows over time
             home_channel = rnd.choices(channels, weights)[0]
+            mean_order = _member_mean_order(rnd, kind)
             for day in _purchase_days(rnd, first, horizon):
                 at = start + dt.timedelta(days=day, seconds=rnd.randrange(8 * 3600, 22 * 3600))
                 channel = home_channel if rnd.random() < 0.7 else rnd.choices(channels, weights)[0]
+                target = rnd.gammavariate(SPEND_P, mean_order / SPEND_P)
                 order, lines = _historical_order(rnd, tenant, member.id, channel, at, refs,
-                                                 tires, other, today)
+                                                 _basket(rnd, target, tires, other), today)
                 order_rows.append(order)
                 line_rows += lines
                 if order["paid_minor"]:
@@ -302,13 +337,8 @@ def _members_and_history(session: Session, tenant: Tenant, rnd: random.Random, n
 
 
 def _historical_order(rnd: random.Random, tenant: Tenant, member_id: str, channel: str,
-                      at: dt.datetime, refs, tires, other, today: dt.date):
+                      at: dt.datetime, refs, picks: list[tuple[str, int]], today: dt.date):
     order_id = new_id("order", int(at.timestamp() * 1000))
-    picks: list[tuple[str, int]] = []
-    if tires and rnd.random() < 0.45:
-        picks.append((rnd.choice(tires)[0], rnd.choice([2, 4, 4, 1])))
-    for _ in range(rnd.choice([1, 1, 1, 2, 3]) if not picks or rnd.random() < 0.4 else 0):
-        picks.append((rnd.choice(other or tires)[0], rnd.randint(1, 3)))
     lines: list[OrderLineRecord] = []
     seen: set[str] = set()
     for sku, qty in picks:

@@ -105,6 +105,11 @@ def test_the_refresh_job_succeeds_with_progress_100_and_a_run(demo):
     assert run["holdout"]["customers"] > 20 and run["holdout"]["buckets"]
     assert run["clv_months"] == 12 and run["discount_rate"] == 0.01
     assert demo.client.get("/v1/analytics/runs").json()["data"][0]["id"] == job["run_id"]
+    # the demo's spend is drawn per member around her own mean: Gamma-Gamma fits, and is served
+    assert run["spend"]["degenerate"] == [] and run["spend"]["fallback"] is None, run["spend"]
+    assert run["clv_basis"] == "gamma_gamma"
+    assert all(v is not None and v > 0 for v in run["spend"]["standard_errors"].values())
+    assert run["spend"]["params"]["q"] > 1
 
 
 def test_every_member_with_a_paid_order_has_scores_and_no_one_else(demo):
@@ -130,6 +135,7 @@ def test_a_members_scores_count_its_purchase_days(demo):
     assert got.status_code == 200, got.text
     body = got.json()
     assert body["member_id"] == member and body["unit"] == "day"
+    assert body["clv_basis"] == "gamma_gamma"
     assert body["frequency"] == len(days) - 1
     assert body["recency"] == (days[-1] - days[0]).days
     assert body["clv"]["currency"] == "CNY" and Decimal(body["clv"]["amount"]) >= 0
