@@ -7,11 +7,10 @@ import operator
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import utcnow
+from haina.core.db import add_unique, utcnow
 from haina.core.errors import Conflict, Invalid, NotFound
 from haina.core.ids import new_id
 from haina.core.money import Money, MoneyError, to_minor
@@ -94,12 +93,8 @@ def create_segment(session: Session, tenant: Tenant, data: SegmentCreate) -> Sav
                        slug="analytics-segment-name-taken", segment_id=taken)
     row = SavedSegment(id=new_id("segment"), tenant_id=tenant.id, name=data.name,
                        rule=data.rule.conditions(), created_at=utcnow())
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        raise Conflict(f"a segment named {data.name!r} exists",
-                       slug="analytics-segment-name-taken") from None
+    add_unique(session, row, lambda: Conflict(f"a segment named {data.name!r} exists",
+                                              slug="analytics-segment-name-taken"))
     return _segment_out(session, tenant, row)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import CursorResult, Dialect, Result, make_url
 from sqlalchemy.engine.default import DefaultDialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -312,6 +312,16 @@ def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]]) -> Preco
     for i, statement in enumerate(statements[:-1]):
         combined = combined.add_cte(statement.cte(f"ins_{i}"))
     return Precompiled(combined)
+
+
+def add_unique(session: Session, row: Any, taken: Callable[[], Exception]) -> None:
+    """Insert ``row`` in a savepoint; if a unique constraint refuses it (a concurrent request
+    took the name, the slug, the slot …), undo that insert only and raise ``taken()``."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        raise taken() from None
 
 
 def tenant_row(session: Session, tenant_id: str, model: Any, ident: str, kind: str, *,

@@ -277,13 +277,17 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
 
+def find_token(session: Session, token_string: str) -> Token | None:
+    """Any token of ours (access or refresh), for revocation and introspection."""
+    row = session.scalar(select(OAuthToken).where(OAuthToken.token_hash == digest(token_string)))
+    return Token(row) if row is not None else None
+
+
 class Revocation(RevocationEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        row = self.server.session.scalar(select(OAuthToken).where(
-            OAuthToken.token_hash == digest(token_string)))
-        return Token(row) if row is not None else None
+        return find_token(self.server.session, token_string)
 
     def revoke_token(self, token: Token, request: OAuth2Request) -> None:
         # a refresh token ends its whole family (RFC 7009 §2.1: the access tokens of the same
@@ -301,9 +305,7 @@ class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        row = self.server.session.scalar(select(OAuthToken).where(
-            OAuthToken.token_hash == digest(token_string)))
-        return Token(row) if row is not None else None
+        return find_token(self.server.session, token_string)
 
     def check_permission(self, token: Token, client: Client, request: OAuth2Request) -> bool:
         return token.row.app_id == client.id  # an app learns about its own tokens only

@@ -9,11 +9,10 @@ import threading
 import time
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant, parse_scopes
-from haina.core.db import utcnow
+from haina.core.db import add_unique, utcnow
 from haina.core.errors import Conflict, Invalid, Unauthorized, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -49,12 +48,8 @@ def create_tenant(session: Session, slug: str, name: str | None = None,
         raise Invalid(str(exc)) from None
     row = TenantRow(id=new_id("tenant"), slug=slug, name=name or slug, currency=currency,
                     settings=(settings or TenantSettings()).model_dump(), created_at=utcnow())
-    try:
-        with session.begin_nested():  # a taken slug undoes this insert only
-            session.add(row)
-    except IntegrityError:
-        raise Conflict(f"a tenant with slug {slug!r} already exists",
-                       slug="tenant-exists") from None
+    add_unique(session, row, lambda: Conflict(f"a tenant with slug {slug!r} already exists",
+                                              slug="tenant-exists"))
     record_event(session, row.id, "tenant.created", row.id, {"slug": slug})
     return _tenant_out(row)
 

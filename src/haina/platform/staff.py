@@ -18,10 +18,9 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from haina.core.db import utcnow
+from haina.core.db import add_unique, utcnow
 from haina.core.errors import Conflict, Invalid, Problem
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -74,12 +73,8 @@ def create_staff(session: Session, tenant_slug: str, email: str, password: str,
     row = StaffAccount(id=new_id("staff"), tenant_id=tenant.id, email=email,
                        password_hash=_hasher.hash(password), role=role, failed_logins=0,
                        created_at=utcnow())
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        raise Conflict(f"a staff account with email {email!r} already exists",
-                       slug="staff-exists") from None
+    add_unique(session, row, lambda: Conflict(
+        f"a staff account with email {email!r} already exists", slug="staff-exists"))
     record_event(session, tenant.id, "staff.created", row.id, {"email": email, "role": role})
     return _out(row, tenant.slug)
 
