@@ -16,6 +16,7 @@ in a process of its own that answers 200 and notes when each ``webhook-id`` arri
 3. **Latency**: events commit at 80 % of the peak rate (a small transaction every 10 ms) for
    a while; p50 and p99 of each event's commit → arrival time (target: p99 < 1 s).
 4. **API overhead**: the auth and scope dependency of a route (``require("webhooks:read")``)
+   and the rate limit and audit actor taken before the work (``core.http.admit``)
    timed in-process over many calls with the token cache as configured by default (5 s), and
    with the cache off (every call verifies the token in the database).
 
@@ -240,28 +241,40 @@ def latency(sessions, tenant, receiver: Receiver, rate: float, seconds: float) -
 
 
 def api_overhead(engine, token: str, calls: int) -> dict:
-    """ms per call of a route's auth + scope dependency, in-process."""
+    """ms per call of what every API request pays before its work, in-process: the route's
+    auth + scope dependency, then ``core.http.admit`` — the rate limit (the bucket shared by
+    every API process: one UPSERT on PostgreSQL, with a plan that never refuses) and the
+    audit actor."""
     from starlette.requests import Request
 
     from haina.api import create_app
     from haina.core.config import Settings
+    from haina.core.context import current_actor
+    from haina.core.http import admit
     from haina.platform.auth import require
 
     dependency = require("webhooks:read")
     result = {}
     for name, ttl, n in (("api_overhead_ms", 5.0, calls),
                          ("api_overhead_uncached_ms", 0.0, max(200, calls // 20))):
-        app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=ttl),
+        app = create_app(Settings(database_url=engine.url.render_as_string(hide_password=False),
+                                  token_cache_seconds=ttl, rate_limit_backend="database",
+                                  rate_limit_plans={"staff": (1e9, 10**9)}),
                          engine=engine, check_schema=False)
         scope = {"type": "http", "method": "GET", "path": "/v1/webhook-endpoints",
                  "headers": [(b"authorization", f"Bearer {token}".encode())], "app": app,
-                 "query_string": b""}
+                 "query_string": b"", "state": {}}
+
+        async def one(scope: dict) -> None:
+            request = Request(scope)
+            tenant = await dependency(request)
+            current_actor.reset(admit(request, {"tenant": tenant}))
 
         async def run(n: int = n, scope: dict = scope) -> float:
-            await dependency(Request(scope))  # warm
+            await one(scope)  # warm
             start = time.perf_counter()
             for _ in range(n):
-                await dependency(Request(scope))
+                await one(scope)
             return (time.perf_counter() - start) / n * 1000
 
         result[name] = round(asyncio.run(run()), 4)
