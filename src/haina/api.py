@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.checkout.api import router as checkout
     from haina.installations.api import router as installations
     from haina.inventory.api import router as inventory
+    from haina.marketing.api import router as marketing
     from haina.members.api import router as members
     from haina.orders.api import router as orders
     from haina.payments.api import router as payments
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     # routes are matched in turn: the busiest first
     for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
-                   apps, installations, *optional):
+                   apps, installations, marketing, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(webhooks, responses=PROBLEM_RESPONSES)

@@ -45,7 +45,7 @@ ID_SOURCES = {
     "job_id": ("analytics_jobs", "id"), "run_id": ("analytics_runs", "id"),
     "segment_id": ("analytics_segments", "id"),
     "endpoint_id": ("webhook_endpoints", "id"), "delivery_id": ("webhook_deliveries", "id"),
-    "event_id": ("events", "id"),
+    "event_id": ("events", "id"), "coupon_id": ("coupons", "id"),
 }
 # parameters that name no merchant's object (a plot of the caller's own latest run)
 NOT_IDS = {"name", "fmt"}
@@ -122,6 +122,8 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
         "url": "https://hooks.tires.example/in", "event_types": ["order.*"]})
     if hook.status_code != 404:  # the webhooks module is mounted: B's endpoint, deliveries
         ok(hook)
+    ok(client.post("/v1/coupons", headers=b, json={"code": "TIRES10", "kind": "percent",
+                                                    "percent_off": 10}))
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
     cart = ok(client.post("/v1/carts", headers=b, json={"member_id": member["id"]}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", headers=b, json={"sku": "ISO-1", "quantity": 1}))
@@ -224,6 +226,7 @@ BODIES = {
     "/v1/members/{member_id}/consents": {"email_marketing": True},
     "/v1/tiers/{tier_id}": {"name": "x"},
     "/v1/webhook-endpoints/{endpoint_id}": {"description": "x"},
+    "/v1/coupons/{coupon_id}": {"description": "x"},
     "/v1/webhook-endpoints/{endpoint_id}/replay": {"since": "2024-01-01T00:00:00Z"},
 }
 

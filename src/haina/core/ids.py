@@ -20,7 +20,8 @@ PREFIXES = {
     "payment_intent": "pi", "refund": "re", "journal_entry": "je", "journal_line": "jl",
     "payout": "po", "attribute": "attr", "analytics_job": "job", "analytics_run": "run",
     "segment": "seg", "staff": "stf", "app": "app", "certification": "cert",
-    "app_grant": "grant", "oauth_code": "code", "oauth_token": "otok",
+    "app_grant": "grant", "oauth_code": "code", "oauth_token": "otok", "coupon": "cpn",
+    "coupon_redemption": "cred",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
 }
 

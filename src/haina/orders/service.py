@@ -106,9 +106,6 @@ def _check_size(subtotal_minor: int, currency: str) -> None:
 
 def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut:
     """Price, claim stock and record an order awaiting payment, in the caller's transaction."""
-    if data.coupon:
-        # the marketing component (coupons) is not built yet: no code can be valid
-        raise NotFound(f"no coupon {data.coupon!r}", slug="coupon-not-found")
     settings = platform.tenant_settings(session, tenant)
     refs, currency = resolve_lines(session, tenant, data.lines)
     _check_size(sum(refs[ln.sku].price_minor * ln.quantity for ln in data.lines), currency)
@@ -150,14 +147,21 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
         if points_discount > subtotal:
             raise Invalid("the points redeemed are worth more than the goods",
                           slug="too-many-points")
-    t = price_lines(settings, currency, subtotal, points_discount, data.channel)
+    coupon_code, coupon_discount = None, 0
+    if data.coupon:  # claimed last (the lock order: stock, the member's points, coupons)
+        from haina.marketing import service as marketing
+        coupon_code, coupon_discount = marketing.claim(
+            session, tenant, data.coupon, order_id=order_id, member_id=member_id,
+            goods_minor=subtotal, currency=currency, now=now)
+    t = price_lines(settings, currency, subtotal, points_discount + coupon_discount,
+                    data.channel)
     order: OrderRecord = {
         "id": order_id, "tenant_id": tenant.id, "member_id": member_id, "channel": data.channel,
         "app_id": tenant.app_id, "location_id": data.location_id, "status": "pending_payment",
         "refund_status": "none", "currency": currency, "subtotal_minor": t["subtotal"],
         "discount_minor": t["discount"], "shipping_minor": t["shipping"], "tax_minor": t["tax"],
         "total_minor": t["total"], "paid_minor": 0, "refunded_minor": 0,
-        "points_redeemed": data.points, "coupon_code": None,
+        "points_redeemed": data.points, "coupon_code": coupon_code,
         "address": data.address.model_dump() if data.address else None, "note": data.note,
         "metadata": data.metadata, "hold_expires_at": hold_until, "created_at": now,
         "updated_at": now}
@@ -384,6 +388,9 @@ def cancel(session: Session, tenant: Tenant, order_id: str, reason: str,
     if order.points_redeemed and order.member_id and order.paid_minor == 0:
         from haina.members import service as members
         members.restore_points(session, tenant, order.member_id, order.id)
+    if order.coupon_code:  # a cancelled order (unpaid, or refunded in full) gives it back
+        from haina.marketing import service as marketing
+        marketing.release(session, tenant, order.id)
     order.cancelled_at, order.cancel_reason = now, reason
     order.updated_at, order.hold_expires_at = now, None
     extra = {}

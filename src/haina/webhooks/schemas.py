@@ -26,7 +26,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "member.points_adjusted", "member.points_expired", "tier.created", "tier.updated",
     "tenant.created", "tenant.updated", "token.created", "token.revoked",
     "staff.created", "staff.locked", "app.installed", "app.scopes_changed", "app.uninstalled",
-    "endpoint.attempts_exhausted", "endpoint.disabled",
+    "endpoint.attempts_exhausted", "endpoint.disabled", "coupon.created", "coupon.updated",
 )
 MAX_URL_LENGTH = 2048
 MAX_EVENT_TYPES = 100

@@ -1,0 +1,49 @@
+"""Marketing API: coupons (promotions and campaigns come next)."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import Response
+
+from haina.core.context import Tenant
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
+from haina.core.pagination import Page
+from haina.marketing import service
+from haina.marketing.schemas import CouponCreate, CouponOut, CouponUpdate
+from haina.platform.auth import require
+
+router = Router(prefix="/v1", tags=["marketing"])
+
+READ = Depends(require("marketing:read"))
+WRITE = Depends(require("marketing:write"))
+
+
+@router.post("/coupons", status_code=201, response_model=CouponOut,
+             summary="Create a coupon (percent or fixed off the goods, with its limits)")
+def post_coupon(session: SessionDep, request: Request, body: CouponCreate,
+                idempotency_key: str | None = IdempotencyKeyHeader,
+                tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.create_coupon(session, tenant, body))
+
+
+@router.get("/coupons", response_model=Page[CouponOut], summary="Coupons, newest first")
+def get_coupons(session: SessionDep,
+                status: str | None = Query(None, pattern="^(active|disabled)$"),
+                code: str | None = Query(None, max_length=64),
+                limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                tenant: Tenant = READ) -> Page[CouponOut]:
+    return service.list_coupons(session, tenant, status=status, code=code, limit=limit,
+                                cursor=cursor)
+
+
+@router.get("/coupons/{coupon_id}", response_model=CouponOut, summary="One coupon")
+def get_coupon(session: SessionDep, coupon_id: str, tenant: Tenant = READ) -> CouponOut:
+    return service.get_coupon(session, tenant, coupon_id)
+
+
+@router.patch("/coupons/{coupon_id}", response_model=CouponOut,
+              summary="Disable or re-enable a coupon, move its end, change its limit")
+def patch_coupon(session: SessionDep, coupon_id: str, body: CouponUpdate,
+                 tenant: Tenant = WRITE) -> CouponOut:
+    return service.update_coupon(session, tenant, coupon_id, body)

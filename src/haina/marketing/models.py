@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Index, Integer, PrimaryKeyConstraint, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from haina.core.db import Base, Minor, UTCDateTime, tenant_fk
+
+
+class Coupon(Base):
+    """A code worth a percentage or a fixed amount off an order's goods. ``redeemed`` counts
+    the claims that hold (a cancelled order gives its claim back); a claim is one conditional
+    UPDATE, so ``max_redemptions`` is never exceeded, whatever runs at once."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      # codes compare case-insensitively: stored upper-cased
+                      UniqueConstraint("tenant_id", "code", name="uq_coupons_tenant_code"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # percent | fixed
+    percent_bps: Mapped[int | None] = mapped_column(Integer)  # percent: basis points off
+    amount_minor: Mapped[int | None] = mapped_column(Minor)   # fixed: minor units off
+    currency: Mapped[str] = mapped_column(String(3))
+    min_spend_minor: Mapped[int] = mapped_column(Minor, default=0)
+    max_discount_minor: Mapped[int | None] = mapped_column(Minor)
+    max_redemptions: Mapped[int | None] = mapped_column(Integer)  # in all; None: no limit
+    per_member_limit: Mapped[int | None] = mapped_column(Integer)
+    redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    starts_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # active | disabled
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CouponRedemption(Base):
+    """One coupon's claim by one order: ``claimed`` while the order holds it, ``released``
+    when the order is cancelled."""
+
+    __tablename__ = "coupon_redemptions"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      tenant_fk("coupon_id", "coupons"),
+                      Index("ix_coupon_redemptions_coupon_member", "tenant_id", "coupon_id",
+                            "member_id"),
+                      Index("ix_coupon_redemptions_order", "tenant_id", "order_id"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    coupon_id: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str | None] = mapped_column(String(40))
+    discount_minor: Mapped[int] = mapped_column(Minor)
+    status: Mapped[str] = mapped_column(String(16))  # claimed | released
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
