@@ -59,6 +59,7 @@ class Haina:
         self.payments = r.Payments(self)
         self.ledger = r.Ledger(self)
         self.analytics = r.Analytics(self)
+        self.coupons = r.Coupons(self)
         self.webhooks = r.Webhooks(self)
         self.apps = r.Apps(self)
         self.events = r.Events(self)

@@ -15,6 +15,7 @@ from haina.catalog.schemas import CategoryOut, MediaOut, ProductOut
 from haina.core.events import EventOut
 from haina.core.pagination import Page
 from haina.inventory.schemas import AdjustmentOut, LevelOut, LocationOut, ReservationOut
+from haina.marketing.schemas import CouponOut
 from haina.members.schemas import IdentityOut, MemberOut, PointsEntryOut, TierOut
 from haina.orders.schemas import OrderOut
 from haina.payments.schemas import (
@@ -355,6 +356,23 @@ class Apps(_Api):
     def installations(self) -> list[InstallationOut]:
         """The merchants that installed the calling app (a client-credentials token)."""
         return self._c.call(list[InstallationOut], "GET", "/v1/apps/me/installations")
+
+
+class Coupons(_Api):
+    def create(self, **fields: Any) -> CouponOut:
+        return self._c.call(CouponOut, "POST", "/v1/coupons", json=_json(fields))
+
+    def get(self, coupon_id: str) -> CouponOut:
+        return self._c.call(CouponOut, "GET", f"/v1/coupons/{coupon_id}")
+
+    def update(self, coupon_id: str, **fields: Any) -> CouponOut:
+        return self._c.call(CouponOut, "PATCH", f"/v1/coupons/{coupon_id}", json=fields)
+
+    def list(self, **params: Any) -> Page[CouponOut]:
+        return self._c.call(Page[CouponOut], "GET", "/v1/coupons", params=params)
+
+    def iterate(self, **params: Any) -> Iterator[CouponOut]:
+        return self._c.iterate(CouponOut, "/v1/coupons", **params)
 
 
 class Events(_Api):
