@@ -272,3 +272,18 @@ def test_two_merchants_events_go_to_their_own_endpoints(sessions, tenant, receiv
     drain(Dispatcher(sessions))
     by_id = {r.headers["webhook-id"]: json.loads(r.body) for r in receiver.received}
     assert set(by_id) == {a, b} and len(receiver.received) == 2
+
+
+def test_two_dispatchers_share_the_work_without_sending_twice(sessions, tenant, receiver, engine):
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: there is nothing to share")
+    from concurrent.futures import ThreadPoolExecutor
+    endpoint(sessions, tenant, receiver.url)
+    with transaction(sessions) as s:
+        ids = {record_event(s, tenant.id, "order.created", new_id("order"),
+                            {"status": "pending_payment"}) for _ in range(300)}
+    a, b = Dispatcher(sessions, batch=25), Dispatcher(sessions, batch=25)
+    with ThreadPoolExecutor(2) as pool:
+        made = [f.result() for f in [pool.submit(drain, a), pool.submit(drain, b)]]
+    assert sum(made) == 300, made
+    assert receiver.ids() == dict.fromkeys(ids, 1)
