@@ -5,6 +5,9 @@ Pareto/NBD log-likelihood is exact against mpmath on a drawn grid up to thousand
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -224,3 +227,29 @@ def test_pareto_nbd_log_likelihood_is_exact_against_mpmath(path, r, alpha, s, be
     with path():
         got = pnbd.log_likelihood((r, alpha, s, beta), [x], [tx], [T])
     assert got == pytest.approx(expected, rel=1e-10, abs=1e-10)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_fits_on_threads_of_its_own():
+    """The pool of threads is the parent's: a child forked after a fit starts its own (a child
+    submitting to the parent's would wait for threads it does not have)."""
+    x, tx, T = continuous_bgnbd(60_000)
+    expected = BetaGeoFitter().fit(x, tx, T).params_["r"]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write, repr(BetaGeoFitter().fit(x, tx, T).params_["r"]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
+        time.sleep(0.05)
+    else:
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the forked child's fit did not finish")
+    got = float(os.read(read, 100).decode())
+    os.close(read)
+    assert got == pytest.approx(expected, rel=1e-12)
