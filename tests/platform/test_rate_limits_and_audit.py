@@ -135,3 +135,22 @@ def test_every_write_names_its_actor_in_the_audit_trail(engine, sessions):
         made = c.get("/v1/events", params={"type": "tenant.created"}, headers=staff).json()
         assert made["data"][0]["actor"] is None
         assert "tenant.created" not in {e["type"] for e in events}
+
+
+def test_an_upload_is_limited_and_audited_like_any_request(engine, sessions):
+    """The media upload is an async endpoint (it reads the body first): admitted all the same."""
+    _, token = make_tenant(sessions, "acme")
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000154a24f5d00000000"
+                        "49454e44ae426082")
+    staff = {"Authorization": f"Bearer {token}"}
+    with TestClient(_app(engine)) as c:
+        p = c.post("/v1/products", headers=staff, json={
+            "sku": "P-1", "title": "Tire", "price": {"amount": "1.00", "currency": "CNY"}}).json()
+        r = c.post(f"/v1/products/{p['id']}/media", headers=staff,
+                   files={"file": ("a.png", png, "image/png")})
+        assert r.status_code == 201, r.text
+        assert r.headers["ratelimit-limit"] == "2000"
+        trail = c.get("/v1/audit-events", params={"type": "product.media_added"},
+                      headers=staff).json()["data"]
+        assert len(trail) == 1 and trail[0]["actor"]["type"] == "staff_token"

@@ -97,7 +97,7 @@ async def upload_media(product_id: str, request: Request, file: UploadFile = Fil
         session, tenant, product_id, filename=file.filename or "upload",
         content_type=(file.content_type or "").split(";")[0].strip(), content=content,
         media_dir=request.app.state.settings.media_dir, alt=alt,
-        uploaded_by=tenant.app_id or tenant.token_id))
+        uploaded_by=tenant.app_id or tenant.token_id), tenant=tenant)
     return json_out(out, 201)
 
 

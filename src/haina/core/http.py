@@ -160,15 +160,22 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-async def in_unit_of_work(request: Request, work: Callable[[Session], T]) -> T:
+async def in_unit_of_work(request: Request, work: Callable[[Session], T],
+                          tenant: Tenant | None = None) -> T:
     """For an async endpoint (one that must ``await`` the body first, such as an upload): run
     ``work(session)`` in the thread pool as the request's unit of work (committed if it
-    returns, rolled back if it raises)."""
+    returns, rolled back if it raises). Given the credential's ``tenant``, the request is
+    admitted first as a sync endpoint's is (rate limit, audit actor: :func:`admit`)."""
     factory = request.app.state.sessionmaker
 
     def call() -> T:
-        with transaction(factory) as session:
-            return work(session)
+        admitted = admit(request, {"tenant": tenant}) if tenant is not None else None
+        try:
+            with transaction(factory) as session:
+                return work(session)
+        finally:
+            if admitted is not None:
+                current_actor.reset(admitted)
 
     return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
