@@ -187,3 +187,41 @@ def test_twenty_buyers_at_once_never_claim_more_than_the_limit(client, sessions)
     assert errors == []
     assert len(placed) == 5 and refusals == ["used-up"] * 15
     assert client.get(f"/v1/coupons/{c['id']}").json()["redeemed"] == 5
+
+
+def test_targets_narrow_the_goods_and_the_buyers(client):
+    cat = client.post("/v1/categories", json={"name": "Tires", "slug": "tires"}).json()
+    tire = client.post("/v1/products", json={
+        "sku": "TIRE-1", "title": "Tire", "category_id": cat["id"], "stock": 10,
+        "price": {"amount": "100.00", "currency": "CNY"}}).json()
+    client.post("/v1/products", json={"sku": "WIPER-1", "title": "Wiper", "stock": 10,
+                                      "price": {"amount": "20.00", "currency": "CNY"}})
+    both = [{"sku": "TIRE-1", "quantity": 1}, {"sku": "WIPER-1", "quantity": 1}]
+    coupon(client, code="TIRES10", percent_off=10, category_ids=[cat["id"]])
+    coupon(client, code="WIPEROFF", kind="fixed", percent_off=None,
+           amount_off={"amount": "5.00", "currency": "CNY"}, product_ids=[tire["id"]],
+           min_spend={"amount": "150.00", "currency": "CNY"})
+    r = client.post("/v1/orders", json={"lines": both, "coupon": "tires10"})
+    assert r.json()["totals"]["discount"]["amount"] == "10.00"  # 10 % of the tire only
+    # the minimum spend counts the targeted goods: 100.00 of tires, not 120.00 of all
+    refused(client.post("/v1/orders", json={"lines": both, "coupon": "WIPEROFF"}), 422,
+            "coupon-not-usable", "min-spend")
+    refused(client.post("/v1/orders", json={"lines": [{"sku": "WIPER-1", "quantity": 1}],
+                                            "coupon": "TIRES10"}),
+            422, "coupon-not-usable", "no-eligible-goods")
+    gold = client.post("/v1/tiers", json={"name": "Gold", "rank": 2, "min_spend": {
+        "amount": "100000.00", "currency": "CNY"}}).json()
+    coupon(client, code="GOLDONLY", percent_off=5, tier_ids=[gold["id"]])
+    buyer = member(client)
+    refused(client.post("/v1/orders", json={"lines": both, "coupon": "GOLDONLY",
+                                            "member_id": buyer}),
+            422, "coupon-not-usable", "tier")
+    refused(client.post("/v1/orders", json={"lines": both, "coupon": "GOLDONLY"}),
+            422, "coupon-not-usable", "member-required")
+    for bad, slug in ((["prod_00000000000000000000000000"], "product-not-found"),):
+        r = client.post("/v1/coupons", json={"code": "BAD1", "kind": "percent",
+                                             "percent_off": 5, "product_ids": bad})
+        refused(r, 404, slug)
+    r = client.post("/v1/coupons", json={"code": "BAD2", "kind": "percent", "percent_off": 5,
+                                         "tier_ids": ["tier_00000000000000000000000000"]})
+    assert r.status_code == 404, r.text

@@ -159,6 +159,19 @@ def _category(session: Session, tenant: Tenant, category_id: str) -> Category:
     return tenant_row(session, tenant.id, Category, category_id, "category")
 
 
+def check_category(session: Session, tenant: Tenant, category_id: str) -> None:
+    """404 ``category-not-found`` unless the merchant has this category."""
+    _category(session, tenant, category_id)
+
+
+def product_categories(session: Session, tenant: Tenant,
+                       product_ids: Sequence[str]) -> dict[str, str | None]:
+    """Each product's category (one query)."""
+    rows = session.execute(select(Product.id, Product.category_id).where(
+        Product.tenant_id == tenant.id, Product.id.in_(sorted(set(product_ids))))).all()
+    return {pid: cid for pid, cid in rows}
+
+
 def list_categories(session: Session, tenant: Tenant) -> Page[CategoryOut]:
     """All of the merchant's categories, by slug (a short list: one page)."""
     return Page[CategoryOut](data=[_category_out(r) for r in session.scalars(

@@ -5,7 +5,7 @@ import datetime as dt
 from sqlalchemy import Index, Integer, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from haina.core.db import Base, Minor, UTCDateTime, tenant_fk
+from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
 
 
 class Coupon(Base):
@@ -33,6 +33,11 @@ class Coupon(Base):
     starts_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))  # active | disabled
+    # targets: the discount is on these products' or categories' goods only (None: all goods),
+    # for members of these tiers only (None: anyone)
+    product_ids: Mapped[list | None] = mapped_column(JSONType)
+    category_ids: Mapped[list | None] = mapped_column(JSONType)
+    tier_ids: Mapped[list | None] = mapped_column(JSONType)
     description: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from haina.core.money import Money, Price
-from haina.core.schema_types import RequestModel
+from haina.core.schema_types import Id, RequestModel
 
 CODE = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
 
@@ -27,6 +27,12 @@ class CouponCreate(RequestModel):
                                          description="claims per member (none: no limit)")
     starts_at: dt.datetime | None = Field(None, strict=False)
     ends_at: dt.datetime | None = Field(None, strict=False)
+    product_ids: list[Id] | None = Field(None, min_length=1, max_length=100,
+                                         description="only these products' goods count")
+    category_ids: list[Id] | None = Field(None, min_length=1, max_length=100,
+                                          description="only these categories' goods count")
+    tier_ids: list[Id] | None = Field(None, min_length=1, max_length=20,
+                                      description="only members of these tiers")
     description: str = Field("", max_length=500)
 
     @model_validator(mode="after")
@@ -66,6 +72,9 @@ class CouponOut(BaseModel):
     redeemed: int = Field(description="claims held by orders (cancelled orders give theirs back)")
     starts_at: dt.datetime | None
     ends_at: dt.datetime | None
+    product_ids: list[str] | None
+    category_ids: list[str] | None
+    tier_ids: list[str] | None
     status: str
     description: str
     created_at: dt.datetime

@@ -14,6 +14,7 @@ import datetime as dt
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from haina.catalog import service as catalog
 from haina.core.context import Tenant
 from haina.core.db import add_unique, rowcount, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, NotFound
@@ -23,6 +24,7 @@ from haina.core.money import Money, bps
 from haina.core.pagination import Page, paginate
 from haina.marketing.models import Coupon, CouponRedemption
 from haina.marketing.schemas import CouponCreate, CouponOut, CouponUpdate
+from haina.members import service as members
 
 
 class CouponNotUsable(Invalid):
@@ -41,7 +43,8 @@ def _out(c: Coupon) -> CouponOut:
                      max_discount=_money(c.max_discount_minor, c.currency),
                      max_redemptions=c.max_redemptions, per_member_limit=c.per_member_limit,
                      redeemed=c.redeemed, starts_at=c.starts_at, ends_at=c.ends_at,
-                     status=c.status, description=c.description, created_at=c.created_at)
+                     product_ids=c.product_ids, category_ids=c.category_ids,
+                     tier_ids=c.tier_ids, status=c.status, description=c.description, created_at=c.created_at)
 
 
 def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> CouponOut:
@@ -51,6 +54,12 @@ def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> Coupo
         if value is not None and value.currency != currency:
             raise Invalid(f"{name} must be in the merchant's currency {currency}",
                           slug="wrong-currency")
+    for product_id in data.product_ids or ():
+        catalog.get_product(session, tenant, product_id)  # 404 product-not-found
+    for category_id in data.category_ids or ():
+        catalog.check_category(session, tenant, category_id)
+    for tier_id in data.tier_ids or ():
+        members.get_tier(session, tenant, tier_id)
     code = data.code.upper()
     row = Coupon(id=new_id("coupon"), tenant_id=tenant.id, code=code, kind=data.kind,
                  percent_bps=data.percent_off * 100 if data.percent_off else None,
@@ -60,6 +69,8 @@ def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> Coupo
                  max_discount_minor=data.max_discount.minor if data.max_discount else None,
                  max_redemptions=data.max_redemptions, per_member_limit=data.per_member_limit,
                  redeemed=0, starts_at=data.starts_at, ends_at=data.ends_at, status="active",
+                 product_ids=data.product_ids, category_ids=data.category_ids,
+                 tier_ids=data.tier_ids,
                  description=data.description, created_at=utcnow())
     add_unique(session, row, lambda: Conflict(f"a coupon with code {code!r} exists",
                                               slug="coupon-code-taken"))
@@ -106,11 +117,14 @@ def update_coupon(session: Session, tenant: Tenant, coupon_id: str,
 
 
 def claim(session: Session, tenant: Tenant, code: str, *, order_id: str, member_id: str | None,
-          goods_minor: int, currency: str, now: dt.datetime | None = None) -> tuple[str, int]:
-    """Claim coupon ``code`` for an order whose goods are worth ``goods_minor``: (the stored
-    code, the discount in minor units). 404 ``coupon-not-found``; 422 ``coupon-not-usable``
-    with the reason (not yet valid, expired, disabled, below the minimum spend, used up, the
-    member's limit reached, another currency)."""
+          lines: list[tuple[str, int]], currency: str,
+          now: dt.datetime | None = None) -> tuple[str, int]:
+    """Claim coupon ``code`` for an order whose goods are ``lines`` ((product id, minor
+    units), one per line): (the stored code, the discount in minor units). Targets narrow the
+    goods the discount and the minimum spend count. 404 ``coupon-not-found``; 422
+    ``coupon-not-usable`` with the reason (not yet valid, expired, disabled, another currency,
+    no goods it targets, below the minimum spend, not the member's tier, used up, the member's
+    limit reached)."""
     now = now or utcnow()
     code = code.upper()
     coupon = session.scalar(select(Coupon).where(Coupon.tenant_id == tenant.id,
@@ -128,10 +142,21 @@ def claim(session: Session, tenant: Tenant, code: str, *, order_id: str, member_
     if coupon.currency != currency:
         raise CouponNotUsable(f"coupon {code} is in {coupon.currency}, the order in {currency}",
                               reason="currency")
+    goods_minor = _eligible_goods(session, tenant, coupon, lines)
+    if goods_minor == 0 and (coupon.product_ids or coupon.category_ids):
+        raise CouponNotUsable(f"coupon {code} is for other goods than this order's",
+                              reason="no-eligible-goods")
     if goods_minor < coupon.min_spend_minor:
         spend = Money.of(coupon.min_spend_minor, currency)
         raise CouponNotUsable(f"coupon {code} needs goods worth {spend.amount} {currency}",
                               reason="min-spend")
+    if coupon.tier_ids:
+        tier = members.get_member(session, tenant, member_id).tier if member_id else None
+        if member_id is None:
+            raise CouponNotUsable(f"coupon {code} is for members of some tiers: the order "
+                                  "needs a member", reason="member-required")
+        if tier is None or tier.id not in coupon.tier_ids:
+            raise CouponNotUsable(f"coupon {code} is for members of other tiers", reason="tier")
     if coupon.per_member_limit is not None and member_id is None:
         raise CouponNotUsable(f"coupon {code} is limited per member: the order needs a member",
                               reason="member-required")
@@ -164,6 +189,19 @@ def claim(session: Session, tenant: Tenant, code: str, *, order_id: str, member_
                                  coupon_id=coupon.id, order_id=order_id, member_id=member_id,
                                  discount_minor=discount, status="claimed", created_at=now))
     return code, discount
+
+
+def _eligible_goods(session: Session, tenant: Tenant, coupon: Coupon,
+                    lines: list[tuple[str, int]]) -> int:
+    """The worth of the lines the coupon targets (all lines when it targets none)."""
+    if not coupon.product_ids and not coupon.category_ids:
+        return sum(minor for _, minor in lines)
+    products = set(coupon.product_ids or ())
+    categories = set(coupon.category_ids or ())
+    category_of = catalog.product_categories(session, tenant, [p for p, _ in lines]) \
+        if categories else {}
+    return sum(minor for product_id, minor in lines
+               if product_id in products or category_of.get(product_id) in categories)
 
 
 def release(session: Session, tenant: Tenant, order_id: str) -> None:

@@ -152,7 +152,8 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
         from haina.marketing import service as marketing
         coupon_code, coupon_discount = marketing.claim(
             session, tenant, data.coupon, order_id=order_id, member_id=member_id,
-            goods_minor=subtotal, currency=currency, now=now)
+            lines=[(r["product_id"], r["total_minor"]) for r in line_rows], currency=currency,
+            now=now)
     t = price_lines(settings, currency, subtotal, points_discount + coupon_discount,
                     data.channel)
     order: OrderRecord = {

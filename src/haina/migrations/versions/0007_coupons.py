@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql
 
 import haina.core.db
 from haina.migrations.partitioning import partition_by_tenant
@@ -17,6 +19,7 @@ branch_labels = None
 depends_on = None
 
 TS = haina.core.db.UTCDateTime(timezone=True)
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql')
 
 
 def upgrade() -> None:
@@ -36,6 +39,9 @@ def upgrade() -> None:
     sa.Column('starts_at', TS, nullable=True),
     sa.Column('ends_at', TS, nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('product_ids', JSON, nullable=True),
+    sa.Column('category_ids', JSON, nullable=True),
+    sa.Column('tier_ids', JSON, nullable=True),
     sa.Column('description', sa.String(length=500), nullable=False),
     sa.Column('created_at', TS, nullable=False),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_coupons')),
