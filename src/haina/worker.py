@@ -26,6 +26,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.checkout import service as checkout
     from haina.inventory import service as inventory
     from haina.members import service as members
+    from haina.platform import service as platform
     ttl = get_settings().idempotency_ttl_hours
     return [
         ("orders_expired", lambda s: checkout.cancel_expired_orders(s, utcnow())),
@@ -34,6 +35,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
         ("points_expired", lambda s: members.expire_points(s, utcnow())),
         ("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())),
         ("analytics_refreshes_run", run_queued_jobs),
+        ("staff_sessions_purged", lambda s: platform.purge_staff_sessions(s, utcnow())),
     ]
 
 

@@ -304,3 +304,17 @@ def test_client_credentials_reach_the_apps_own_routes_and_no_merchant(browser, s
     # a merchant's token is not an app's own
     r = browser.get("/v1/apps/me", headers={"Authorization": f"Bearer {shop[1]}"})
     assert r.status_code == 403
+
+
+def test_the_worker_purges_expired_sign_in_sessions(browser, sessions, shop):
+    import datetime as dt
+
+    from haina.core.db import transaction
+    from haina.platform import staff
+    from haina.worker import run_once
+    login(browser, "owner@acme.example")
+    with transaction(sessions) as s:
+        who = staff.authenticate_staff(s, "owner@acme.example", "correct horse battery")
+        staff.open_session(s, who.id, now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))  # long expired
+    assert run_once(sessions)["staff_sessions_purged"] == 1
+    assert browser.get("/logout").text.count("owner@acme.example") == 1  # the live one stays

@@ -205,18 +205,6 @@ def install(session: Session, tenant_id: str, app_id: str, scopes: list[str],
     return _grant_out(row, app.name)
 
 
-def active_grant(session: Session, tenant_id: str, app_id: str) -> AppGrant | None:
-    return session.scalar(select(AppGrant).where(
-        AppGrant.tenant_id == tenant_id, AppGrant.app_id == app_id,
-        AppGrant.status == "installed"))
-
-
-def grant_active(session: Session, tenant_id: str, app_id: str) -> bool:
-    """Whether the merchant has the app installed now (webhook delivery asks before sending
-    an app's endpoint anything)."""
-    return active_grant(session, tenant_id, app_id) is not None
-
-
 def list_grants(session: Session, tenant: Tenant, *, status: str | None = None,
                 limit: int = 50, cursor: str | None = None) -> Page[GrantOut]:
     stmt = select(AppGrant).where(AppGrant.tenant_id == tenant.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -248,6 +249,11 @@ def create_staff(session: Session, tenant_slug: str, email: str, password: str,
     return staff.create_staff(session, tenant_slug, email, password, role)
 
 
+def purge_staff_sessions(session: Session, now: dt.datetime) -> int:
+    """Delete expired sign-in sessions (the worker's housekeeping)."""
+    return staff.purge_sessions(session, now)
+
+
 def demo_staff(session: Session, tenant_slug: str, email: str, password: str) -> StaffOut:
     """The demo's owner account with ``password`` (made, or its password replaced)."""
     try:
@@ -265,7 +271,6 @@ list_grants = apps.list_grants
 get_grant = apps.get_grant
 uninstall = apps.uninstall
 installations = apps.installations
-grant_active = apps.grant_active
 
 
 def set_app_plan(session: Session, app_id: str, plan: str, plans: list[str]) -> AppOut:

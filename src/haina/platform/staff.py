@@ -11,16 +11,17 @@ CSRF token, which every form posted in the session must carry.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from haina.core.db import add_unique, utcnow
+from haina.core.db import add_unique, rowcount, utcnow
 from haina.core.errors import Conflict, Invalid, Problem
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -36,9 +37,14 @@ LOCK_FOR = dt.timedelta(minutes=15)
 SESSION_FOR = dt.timedelta(hours=12)
 
 _hasher = PasswordHasher()
-# verified against when the email is unknown, so an unknown email takes as long as a wrong
-# password (no account enumeration by timing)
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so that an unknown email takes as long as a
+    wrong password (no account enumeration by timing). Made on first use, not at import (an
+    argon2 hash costs every process that imports the platform ~50 ms)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class LoginRefused(Problem):
@@ -94,7 +100,7 @@ def authenticate_staff(session: Session, email: str, password: str,
                          .with_for_update())
     if row is None or row.disabled_at is not None:
         try:
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         except VerificationError:
             pass
         raise LoginRefused("wrong email or password")
@@ -158,8 +164,8 @@ def close_session(session: Session, token: str | None) -> None:
 
 def purge_sessions(session: Session, now: dt.datetime | None = None) -> int:
     """Delete expired sessions (the worker's housekeeping)."""
-    result = session.execute(delete(StaffSession).where(StaffSession.expires_at <= (now or utcnow())))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(session.execute(delete(StaffSession).where(
+        StaffSession.expires_at <= (now or utcnow()))))
 
 
 def set_password(session: Session, email: str, password: str) -> StaffOut:
@@ -175,8 +181,3 @@ def set_password(session: Session, email: str, password: str) -> StaffOut:
     slug = session.scalar(select(TenantRow.slug).where(TenantRow.id == row.tenant_id))
     session.flush()
     return _out(row, slug or "")
-
-
-def unlock(session: Session, email: str) -> None:
-    session.execute(update(StaffAccount).where(StaffAccount.email == email.strip().lower())
-                    .values(failed_logins=0, locked_until=None))
