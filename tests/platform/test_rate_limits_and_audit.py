@@ -14,7 +14,7 @@ from haina.core.db import transaction
 from haina.core.ratelimit import DatabaseBuckets, MemoryBuckets, Plan
 from haina.platform import service
 
-PLANS = {"standard": (20.0, 40), "tiny": (0.5, 3), "staff": (1000.0, 2000)}
+PLANS = {"standard": (20.0, 40), "tiny": (0.01, 3), "staff": (1000.0, 2000)}
 
 
 def _app(engine, backend="database"):
@@ -25,7 +25,7 @@ def _app(engine, backend="database"):
 
 @pytest.fixture
 def tiny_app_token(engine, sessions):
-    """An app on the tiny plan (a burst of 3, one more every 2 s), installed by acme."""
+    """An app on the tiny plan (a burst of 3, one more every 100 s: no refill within a test, however slow the machine), installed by acme."""
     make_tenant(sessions, "acme")
     make_staff(sessions, "acme", "owner@acme.example")
     client_id, secret = make_app(sessions)
