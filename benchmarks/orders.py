@@ -81,9 +81,9 @@ def run_pgbench(cluster: PgCluster, seconds: int) -> float:
 def haina_env(url: str, port: int, partitioned: bool = False) -> dict[str, str]:
     env = {**os.environ, "HAINA_DATABASE_URL": url, "HAINA_PORT": str(port),
            "HAINA_THREADS": str(THREADS), "PYTHONPATH": str(ROOT / "src"),
-           # the rate limiter runs on every order (one UPSERT of the token's bucket, shared by
-           # both server processes) with a plan high enough never to refuse: its cost is
-           # measured, not its limit
+           # the rate limiter runs on every order (the token's bucket, shared by both server
+           # processes: one UPSERT per lease of 32 tokens) with a plan high enough never to
+           # refuse: its cost is measured, not its limit
            "HAINA_RATE_LIMIT_BACKEND": "database",
            "HAINA_RATE_LIMIT_PLANS": '{"staff": [1000000, 1000000]}'}
     env.pop("HAINA_PARTITION_BY_TENANT", None)

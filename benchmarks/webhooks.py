@@ -243,8 +243,8 @@ def latency(sessions, tenant, receiver: Receiver, rate: float, seconds: float) -
 def api_overhead(engine, token: str, calls: int) -> dict:
     """ms per call of what every API request pays before its work, in-process: the route's
     auth + scope dependency, then ``core.http.admit`` — the rate limit (the bucket shared by
-    every API process: one UPSERT on PostgreSQL, with a plan that never refuses) and the
-    audit actor."""
+    every API process on PostgreSQL, with a plan that never refuses: one UPSERT per lease of
+    32 tokens, see core.ratelimit) and the audit actor."""
     from starlette.requests import Request
 
     from haina.api import create_app

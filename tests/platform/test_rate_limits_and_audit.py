@@ -154,3 +154,68 @@ def test_an_upload_is_limited_and_audited_like_any_request(engine, sessions):
         trail = c.get("/v1/audit-events", params={"type": "product.media_added"},
                       headers=staff).json()["data"]
         assert len(trail) == 1 and trail[0]["actor"]["type"] == "staff_token"
+
+
+def _db_buckets(engine, **lease) -> DatabaseBuckets:
+    return DatabaseBuckets(engine.url.render_as_string(hide_password=False), **lease)
+
+
+def test_a_busy_credential_leases_tokens_instead_of_a_statement_per_request(engine):
+    """Two processes' stores, one bucket of 1,000: each store takes 32 tokens at a time (at
+    most 1/16 of what the bucket holds), so 200 requests cost 8 statements, not 200."""
+    one, two = _db_buckets(engine), _db_buckets(engine)
+    plan = Plan(rate=0.001, burst=1000)
+    t0 = 2_000_000.0
+    decisions = [(one if i % 2 else two).take("ten_x", "app_y", plan, now=t0 + i / 1000)
+                 for i in range(200)]
+    assert all(d.allowed for d in decisions)
+    assert (one.statements, two.statements) == (4, 4)
+    # what the bucket holds plus what the two leases hold is exactly what was not spent
+    with engine.connect() as conn:
+        shared = conn.exec_driver_sql("SELECT tokens FROM rate_buckets").scalar_one()
+    held = sum(lease.tokens for store in (one, two) for lease in store._leases.values())
+    assert shared + held == pytest.approx(1000 - 200, abs=0.5)
+    for store in (one, two):
+        store.dispose()
+
+
+def test_a_lease_ends_after_its_time_and_its_leftover_is_dropped(engine):
+    store = _db_buckets(engine, lease_seconds=1.0)
+    plan = Plan(rate=0.001, burst=1000)
+    t0 = 3_000_000.0
+    assert store.take("ten_x", "app_y", plan, now=t0).allowed  # leases 32, spends 1
+    assert store.take("ten_x", "app_y", plan, now=t0 + 0.5).allowed
+    assert store.statements == 1
+    late = store.take("ten_x", "app_y", plan, now=t0 + 1.5)  # the lease has ended
+    assert late.allowed and store.statements == 2
+    # 32 + 32 taken from the bucket (the first lease's 30 left over are gone, not returned)
+    assert late.remaining == 1000 - 64 + 31
+    store.dispose()
+
+
+def test_leases_never_overdraw_a_bucket_under_concurrency(engine):
+    """Four stores (four API processes), two threads each, 400 requests at a bucket of 100
+    that does not refill: never more than 100 allowed, and no more lost to unspent leases
+    than the four stores can hold (6 tokens each: 1/16 of 100)."""
+    import threading
+
+    stores = [_db_buckets(engine) for _ in range(4)]
+    plan = Plan(rate=1e-6, burst=100)
+    allowed = []
+    lock = threading.Lock()
+
+    def hammer(store: DatabaseBuckets) -> None:
+        mine = sum(store.take("ten_x", "app_y", plan).allowed for _ in range(50))
+        with lock:
+            allowed.append(mine)
+
+    threads = [threading.Thread(target=hammer, args=(s,)) for s in stores for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 100 - 4 * 6 <= sum(allowed) <= 100
+    held = sum(lease.tokens for s in stores for lease in s._leases.values())
+    assert sum(allowed) + held == 100
+    for store in stores:
+        store.dispose()

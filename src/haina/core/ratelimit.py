@@ -10,7 +10,14 @@ Two stores:
 - ``database``: one row per bucket in ``rate_buckets``, updated by one UPSERT statement in
   autocommit on a small pool of its own. Every API process (and every machine) shares the
   bucket. The statement never runs inside the request's transaction, whose row lock would
-  serialise a merchant's requests until each commits.
+  serialise a merchant's requests until each commits. A process does not run it for every
+  request: it **leases** tokens, taking up to ``lease_max`` at once but never more than
+  ``lease_share`` of what the bucket holds (so a small bucket is still taken from one token at a
+  time, exactly), and spends them on the credential's next requests for at most
+  ``lease_seconds``; what is left when a lease ends is dropped, never given back. The shared
+  bucket is never overdrawn (a request always spends a token taken from it); a busy credential
+  costs one statement per ``lease_max`` requests instead of one per request, and another process
+  may be refused at most the tokens the others hold in their leases early.
 - ``memory``: a dict in the process, exact when one process serves the API (the SQLite
   default with one worker).
 
@@ -25,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, Engine, Float, PrimaryKeyConstraint, String, create_engine
+from sqlalchemy import Boolean, Engine, Float, Integer, PrimaryKeyConstraint, String, create_engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haina.core.db import Base
@@ -44,6 +51,7 @@ class RateBucket(Base):
     tokens: Mapped[float] = mapped_column(Float)
     stamp: Mapped[float] = mapped_column(Float)  # seconds since the epoch of the last request
     allowed: Mapped[bool] = mapped_column(Boolean)
+    taken: Mapped[int] = mapped_column(Integer, server_default="0")  # the last lease's size
 
 
 class RateLimited(Problem):
@@ -98,50 +106,92 @@ class MemoryBuckets:
         return _decide(plan, tokens, allowed)
 
 
-# one statement: refill by the time since the last request, take a token if there is one
+# one statement: refill by the time since the last request, then take a lease of ``want``
+# tokens (at least one, at most :lease, at most :share of what is there) if there is one
 _AVAILABLE = "{least}(:burst, b.tokens + ({greatest}(0, :now - b.stamp)) * :rate)"
+_WANT = "CASE WHEN {avail} >= 1 THEN {greatest}(1, {least}(:lease, {share})) ELSE 0 END"
 _UPSERT = (
-    "INSERT INTO rate_buckets AS b (tenant_id, key, tokens, stamp, allowed) "
-    "VALUES (:tenant_id, :key, :burst - 1, :now, TRUE) "
+    "INSERT INTO rate_buckets AS b (tenant_id, key, tokens, stamp, allowed, taken) "
+    "VALUES (:tenant_id, :key, :burst - :first, :now, TRUE, :first) "
     "ON CONFLICT (tenant_id, key) DO UPDATE SET "
-    "tokens = CASE WHEN {avail} >= 1 THEN {avail} - 1 ELSE {avail} END, "
-    "allowed = {avail} >= 1, stamp = {greatest}(b.stamp, :now) "
-    "RETURNING tokens, allowed")
+    "tokens = {avail} - {want}, taken = {want}, allowed = {want} >= 1, "
+    "stamp = {greatest}(b.stamp, :now) "
+    "RETURNING tokens, taken")
+
+
+@dataclass
+class _Lease:
+    tokens: int  # still to spend in this process
+    shared: float  # what the shared bucket held when the lease was taken
+    expires: float
 
 
 class DatabaseBuckets:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lease_max: int = 32, lease_share: float = 1 / 16,
+                 lease_seconds: float = 1.0) -> None:
         self.engine: Engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=4,
                                             max_overflow=8, pool_pre_ping=False)
         sqlite = self.engine.dialect.name == "sqlite"
         least, greatest = ("min", "max") if sqlite else ("LEAST", "GREATEST")
+        # CAST truncates on SQLite (floor for these non-negative values); PostgreSQL's rounds
+        floor = "CAST({} AS INTEGER)" if sqlite else "floor({})"
         avail = _AVAILABLE.format(least=least, greatest=greatest)
-        self.sql = _UPSERT.format(avail=avail, greatest=greatest)
+        want = _WANT.format(avail=avail, least=least, greatest=greatest,
+                            share=floor.format(f"{avail} * :share"))
+        self.sql = _UPSERT.format(avail=avail, want=want, greatest=greatest)
         if sqlite:
             self.sql = self.sql.replace("TRUE", "1")
+        self.lease_max = max(1, lease_max)
+        self.lease_share = min(1.0, max(0.0, lease_share))
+        self.lease_seconds = lease_seconds
+        self._leases: dict[tuple[str, str], _Lease] = {}
+        self._lock = threading.Lock()
+        self.statements = 0  # UPSERTs run (what leasing saves; read by tests and benchmarks)
 
     def take(self, tenant_id: str, key: str, plan: Plan, now: float | None = None) -> Decision:
         now = time.time() if now is None else now
+        with self._lock:
+            lease = self._leases.get((tenant_id, key))
+            if lease is not None and lease.tokens >= 1 and now < lease.expires:
+                lease.tokens -= 1
+                return _decide(plan, lease.shared + lease.tokens, True)
         with self.engine.connect() as conn:
-            tokens, allowed = conn.exec_driver_sql(
+            tokens, taken = conn.exec_driver_sql(
                 self._paramstyle(), self._params(tenant_id, key, plan, now)).one()
-        return _decide(plan, float(tokens), bool(allowed))
+        tokens, taken = float(tokens), int(taken)
+        with self._lock:
+            self.statements += 1
+            if taken < 1:
+                return _decide(plan, tokens, False)
+            if len(self._leases) > 10_000:
+                self._leases = {k: v for k, v in self._leases.items() if v.expires > now}
+            lease = self._leases.get((tenant_id, key))
+            if lease is not None and now < lease.expires:
+                # another thread of this process took a lease meanwhile: keep both
+                lease.tokens += taken - 1
+                lease.shared = tokens
+            else:
+                lease = self._leases[(tenant_id, key)] = _Lease(
+                    taken - 1, tokens, now + self.lease_seconds)
+            return _decide(plan, lease.shared + lease.tokens, True)
 
     def _paramstyle(self) -> str:
         # the driver's own placeholders (exec_driver_sql bypasses SQLAlchemy's compiler)
         if not hasattr(self, "_driver_sql"):
             style = self.engine.dialect.paramstyle
             sql = self.sql
-            for name in ("tenant_id", "key", "burst", "now", "rate"):
+            for name in ("tenant_id", "key", "burst", "now", "rate", "lease", "share",
+                         "first"):
                 sql = sql.replace(f":{name}", f"%({name})s" if style == "pyformat"
                                   else f":{name}")
             self._driver_sql = sql
         return self._driver_sql
 
-    @staticmethod
-    def _params(tenant_id: str, key: str, plan: Plan, now: float) -> dict[str, object]:
+    def _params(self, tenant_id: str, key: str, plan: Plan, now: float) -> dict[str, object]:
+        first = max(1, min(self.lease_max, int(plan.burst * self.lease_share)))
         return {"tenant_id": tenant_id, "key": key, "burst": float(plan.burst), "now": now,
-                "rate": float(plan.rate)}
+                "rate": float(plan.rate), "lease": self.lease_max,
+                "share": self.lease_share, "first": min(first, plan.burst)}
 
     def dispose(self) -> None:
         self.engine.dispose()
