@@ -124,8 +124,8 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
         "url": "https://hooks.tires.example/in", "event_types": ["order.*"]})
     if hook.status_code != 404:  # the webhooks module is mounted: B's endpoint, deliveries
         ok(hook)
-    ok(client.post("/v1/coupons", headers=b, json={"code": "TIRES10", "kind": "percent",
-                                                    "percent_off": 10}))
+    ok(client.post("/v1/coupons", headers=b, json={"code": "TIRES10", "discount": {
+        "type": "percent", "percent": "10"}}))
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
     cart = ok(client.post("/v1/carts", headers=b, json={"member_id": member["id"]}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", headers=b, json={"sku": "ISO-1", "quantity": 1}))

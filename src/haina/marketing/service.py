@@ -23,7 +23,14 @@ from haina.core.ids import new_id
 from haina.core.money import Money, bps
 from haina.core.pagination import Page, paginate
 from haina.marketing.models import Coupon, CouponRedemption
-from haina.marketing.schemas import CouponCreate, CouponOut, CouponUpdate
+from haina.marketing.schemas import (
+    CouponCreate,
+    CouponDiscountOut,
+    CouponOut,
+    CouponUpdate,
+    bps_percent,
+    percent_bps,
+)
 from haina.members import service as members
 
 
@@ -31,17 +38,22 @@ class CouponNotUsable(Invalid):
     slug, title = "coupon-not-usable", "This coupon cannot be used on this order"
 
 
+class CouponExhausted(Conflict):
+    slug, title = "coupon-exhausted", "This coupon has been used up"
+
+
 def _money(minor: int | None, currency: str) -> Money | None:
     return Money.of(minor, currency) if minor is not None else None
 
 
 def _out(c: Coupon) -> CouponOut:
-    return CouponOut(id=c.id, code=c.code, kind=c.kind,
-                     percent_off=c.percent_bps // 100 if c.percent_bps is not None else None,
-                     amount_off=_money(c.amount_minor, c.currency),
+    discount = CouponDiscountOut(
+        type=c.kind, amount=_money(c.amount_minor, c.currency),
+        percent=str(bps_percent(c.percent_bps)) if c.percent_bps is not None else None)
+    return CouponOut(id=c.id, code=c.code, discount=discount,
                      min_spend=_money(c.min_spend_minor or None, c.currency),
                      max_discount=_money(c.max_discount_minor, c.currency),
-                     max_redemptions=c.max_redemptions, per_member_limit=c.per_member_limit,
+                     usage_limit=c.max_redemptions, per_member_limit=c.per_member_limit,
                      redeemed=c.redeemed, starts_at=c.starts_at, ends_at=c.ends_at,
                      product_ids=c.product_ids, category_ids=c.category_ids,
                      tier_ids=c.tier_ids, status=c.status, description=c.description, created_at=c.created_at)
@@ -49,8 +61,8 @@ def _out(c: Coupon) -> CouponOut:
 
 def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> CouponOut:
     currency = tenant.currency
-    for name in ("amount_off", "min_spend", "max_discount"):
-        value = getattr(data, name)
+    for name, value in (("discount.amount", data.discount.amount), ("min_spend", data.min_spend),
+                        ("max_discount", data.max_discount)):
         if value is not None and value.currency != currency:
             raise Invalid(f"{name} must be in the merchant's currency {currency}",
                           slug="wrong-currency")
@@ -61,20 +73,21 @@ def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> Coupo
     for tier_id in data.tier_ids or ():
         members.get_tier(session, tenant, tier_id)
     code = data.code.upper()
-    row = Coupon(id=new_id("coupon"), tenant_id=tenant.id, code=code, kind=data.kind,
-                 percent_bps=data.percent_off * 100 if data.percent_off else None,
-                 amount_minor=data.amount_off.minor if data.amount_off else None,
+    d = data.discount
+    row = Coupon(id=new_id("coupon"), tenant_id=tenant.id, code=code, kind=d.type,
+                 percent_bps=percent_bps(d.percent) if d.percent is not None else None,
+                 amount_minor=d.amount.minor if d.amount else None,
                  currency=currency,
                  min_spend_minor=data.min_spend.minor if data.min_spend else 0,
                  max_discount_minor=data.max_discount.minor if data.max_discount else None,
-                 max_redemptions=data.max_redemptions, per_member_limit=data.per_member_limit,
+                 max_redemptions=data.usage_limit, per_member_limit=data.per_member_limit,
                  redeemed=0, starts_at=data.starts_at, ends_at=data.ends_at, status="active",
                  product_ids=data.product_ids, category_ids=data.category_ids,
                  tier_ids=data.tier_ids,
                  description=data.description, created_at=utcnow())
     add_unique(session, row, lambda: Conflict(f"a coupon with code {code!r} exists",
                                               slug="coupon-code-taken"))
-    record_event(session, tenant.id, "coupon.created", row.id, {"code": code, "kind": data.kind})
+    record_event(session, tenant.id, "coupon.created", row.id, {"code": code, "kind": d.type})
     return _out(row)
 
 
@@ -103,12 +116,12 @@ def update_coupon(session: Session, tenant: Tenant, coupon_id: str,
             raise Invalid("ends_at needs a time zone", slug="validation-error")
         if row.starts_at and changes["ends_at"] <= row.starts_at:
             raise Invalid("ends_at must be after starts_at", slug="validation-error")
-    if changes.get("max_redemptions") is not None and changes["max_redemptions"] < row.redeemed:
-        raise Invalid(f"{row.redeemed} claims are held already; max_redemptions cannot be "
+    if changes.get("usage_limit") is not None and changes["usage_limit"] < row.redeemed:
+        raise Invalid(f"{row.redeemed} claims are held already; usage_limit cannot be "
                       "lower", slug="below-redeemed")
     for name, value in changes.items():
         if value is not None or name == "ends_at":
-            setattr(row, name, value)
+            setattr(row, "max_redemptions" if name == "usage_limit" else name, value)
     record_event(session, tenant.id, "coupon.updated", row.id,
                  {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
                   for k, v in changes.items()})
@@ -169,7 +182,8 @@ def claim(session: Session, tenant: Tenant, code: str, *, order_id: str, member_
         .values(redeemed=Coupon.redeemed + 1)
         .execution_options(synchronize_session=False)))
     if not taken:
-        raise CouponNotUsable(f"coupon {code} has been used up", reason="used-up")
+        raise CouponExhausted(f"coupon {code} has been used up ({coupon.max_redemptions} "
+                              "claims held)", reason="used-up")
     if coupon.per_member_limit is not None:
         held = session.scalar(select(func.count()).select_from(CouponRedemption).where(
             CouponRedemption.tenant_id == tenant.id, CouponRedemption.coupon_id == coupon.id,
