@@ -284,7 +284,7 @@ def _brute_force(c, rs, coupon):
         for combo in itertools.combinations(options, k):
             if k > 1 and any(o.rule.exclusive for o in combo):
                 continue
-            if any(a.rule.group == b.rule.group and a.mask & b.mask
+            if any(a.group == b.group and a.mask & b.mask
                    for a, b in itertools.combinations(combo, 2)):
                 continue
             best = min(best, _key(_value(combo, caps), list(combo)))

@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from haina.core.money import bps, format_amount
 
@@ -53,10 +54,10 @@ class CartLine:
     category_id: str | None
     unit_price: int  # minor units
     quantity: int
+    total: int = field(init=False, compare=False)  # unit price × quantity
 
-    @property
-    def total(self) -> int:
-        return self.unit_price * self.quantity
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total", self.unit_price * self.quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,12 @@ class Cart:
     member_id: str | None = None
     tier_id: str | None = None
     first_order: bool = False  # the member has no order yet (a first-order rule needs it)
+    every_line: tuple[int, ...] = field(init=False, compare=False, repr=False)
+    goods: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "every_line", tuple(range(len(self.lines))))
+        object.__setattr__(self, "goods", sum(ln.total for ln in self.lines))
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +193,9 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
 
 # ---------------------------------------------------------------- one rule on one cart
 
-def _eligible(rule: Rule, cart: Cart) -> list[int]:
+def _eligible(rule: Rule, cart: Cart) -> Sequence[int]:
     if rule.product_ids is None and rule.category_ids is None:
-        return list(range(len(cart.lines)))
+        return cart.every_line
     products, categories = rule.product_ids or (), rule.category_ids or ()
     return [i for i, ln in enumerate(cart.lines)
             if ln.product_id in products or (ln.category_id is not None
@@ -196,8 +203,14 @@ def _eligible(rule: Rule, cart: Cart) -> list[int]:
 
 
 def _spread(amount: int, lines: Sequence[CartLine], idx: Sequence[int]) -> dict[int, int]:
-    parts = allocate(amount, [lines[i].total for i in idx])
+    parts = _allocate_once(amount, tuple(lines[i].total for i in idx))
     return {i: a for i, a in zip(idx, parts, strict=True) if a}
+
+
+@lru_cache(maxsize=8192)
+def _allocate_once(amount: int, weights: tuple[int, ...]) -> tuple[int, ...]:
+    # many order-level rules of a cart spread the same amount over the same lines
+    return tuple(allocate(amount, weights))
 
 
 def shares(rule: Rule, cart: Cart, now: dt.datetime | None = None) -> dict[int, int]:
@@ -219,7 +232,7 @@ def shares(rule: Rule, cart: Cart, now: dt.datetime | None = None) -> dict[int, 
         out = _bundle(rule, lines)
     else:
         idx = _eligible(rule, cart)
-        base = sum(lines[i].total for i in idx)
+        base = cart.goods if idx is cart.every_line else sum(lines[i].total for i in idx)
         if not idx or base <= 0 or base < rule.min_subtotal:
             return {}
         out = _kind_shares(rule, cart, idx, base)
@@ -236,7 +249,7 @@ def _capped(amount: int, rule: Rule, base: int) -> int:
     return max(0, min(amount, base))
 
 
-def _kind_shares(rule: Rule, cart: Cart, idx: list[int], base: int) -> dict[int, int]:
+def _kind_shares(rule: Rule, cart: Cart, idx: Sequence[int], base: int) -> dict[int, int]:
     lines, kind = cart.lines, rule.kind
     if kind in ("percent", "coupon", "first_order"):
         if rule.percent_bps is not None:
@@ -340,6 +353,10 @@ class _Option:
     shares: dict[int, int]
     amount: int
     mask: int  # lines it touches (bit per line; the last bit is shipping)
+    group: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.group = self.rule.group
 
 
 def _value(options: Sequence[_Option], caps: Sequence[int]) -> int:
@@ -372,7 +389,7 @@ def best_combination(options: Sequence[_Option], caps: Sequence[int]) -> tuple[l
     for o in options:
         if o.rule.exclusive:
             continue
-        same = (o.rule.group, tuple(sorted(o.shares.items())))
+        same = (o.group, tuple(sorted(o.shares.items())))
         other = kept.get(same)
         if other is None or (-o.rule.priority, o.rule.id) < (-other.rule.priority,
                                                               other.rule.id):
@@ -381,8 +398,8 @@ def best_combination(options: Sequence[_Option], caps: Sequence[int]) -> tuple[l
     top: dict[tuple[str, int], int] = {}
     for o in pool:
         for i, a in o.shares.items():
-            if a > top.get((o.rule.group, i), 0):
-                top[(o.rule.group, i)] = a
+            if a > top.get((o.group, i), 0):
+                top[(o.group, i)] = a
     most = [0] * width
     for (_, i), a in top.items():
         most[i] += a
@@ -398,7 +415,7 @@ def best_combination(options: Sequence[_Option], caps: Sequence[int]) -> tuple[l
     first: dict[object, int] = {}
     for k, o in enumerate(pool):
         for i in o.shares:
-            for key in ((o.rule.group, i), i if i in tight else None):
+            for key in ((o.group, i), i if i in tight else None):
                 if key is None:
                     continue
                 if key in first:
@@ -435,7 +452,7 @@ def _search(options: Sequence[_Option], caps: Sequence[int],
     conflicts = [0] * n
     for a in range(n):
         for b in range(a + 1, n):
-            if pool[a].rule.group == pool[b].rule.group and pool[a].mask & pool[b].mask:
+            if pool[a].group == pool[b].group and pool[a].mask & pool[b].mask:
                 conflicts[a] |= 1 << b
                 conflicts[b] |= 1 << a
     best: list[_Option] = []
@@ -449,7 +466,7 @@ def _search(options: Sequence[_Option], caps: Sequence[int],
         # rule of the group gives that line bounds what the group can add there
         top: dict[tuple[str, int], int] = {}
         for j in open_:
-            g = pool[j].rule.group
+            g = pool[j].group
             for i, a in pool[j].shares.items():
                 if a > top.get((g, i), 0):
                     top[(g, i)] = a
