@@ -24,8 +24,10 @@ def product(client, sku="TIRE-1", stock=50, amount="100.00"):
     return r.json()
 
 
-def coupon(client, **fields):
-    body = {"code": "save15", "kind": "percent", "percent_off": 15, **fields}
+def coupon(client, percent="15", amount=None, **fields):
+    discount = ({"type": "fixed", "amount": {"amount": amount, "currency": "CNY"}} if amount
+                else {"type": "percent", "percent": percent})
+    body = {"code": "save15", "discount": discount, **fields}
     r = client.post("/v1/coupons", json=body)
     assert r.status_code == 201, r.text
     return r.json()
@@ -50,6 +52,27 @@ def refused(r, status, slug, reason=None):
         assert body["reason"] == reason, body
 
 
+def test_the_issue_contract_fixed_and_percent_coupons_and_exhaustion(client):
+    product(client, amount="100.00")
+    r = client.post("/v1/coupons", json={"code": "SAVE5", "discount": {
+        "type": "fixed", "amount": {"amount": "5.00", "currency": "CNY"}}, "usage_limit": 2})
+    assert r.status_code == 201, r.text
+    c = r.json()
+    assert c["discount"] == {"type": "fixed", "percent": None,
+                             "amount": {"amount": "5.00", "currency": "CNY"}}
+    assert c["usage_limit"] == 2
+    r = client.post("/v1/coupons", json={"code": "TEN", "discount": {"type": "percent",
+                                                                     "percent": "12.5"}})
+    assert r.status_code == 201 and r.json()["discount"]["percent"] == "12.5", r.text
+    assert order(client, "TEN").json()["totals"]["discount"]["amount"] == "12.50"
+    for _ in range(2):
+        r = order(client, "SAVE5")
+        assert r.status_code == 201 and r.json()["totals"]["discount"]["amount"] == "5.00"
+    r = order(client, "SAVE5")
+    assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith("coupon-exhausted")
+
+
 def test_a_percent_coupon_takes_its_share_of_the_goods_and_counts_one_claim(client):
     product(client, amount="100.00")
     c = coupon(client)
@@ -64,11 +87,10 @@ def test_a_percent_coupon_takes_its_share_of_the_goods_and_counts_one_claim(clie
 
 def test_a_percent_coupon_stops_at_its_cap_and_a_fixed_one_never_exceeds_the_goods(client):
     product(client, amount="100.00")
-    coupon(client, code="BIG", percent_off=50, max_discount={"amount": "20.00",
-                                                              "currency": "CNY"})
+    coupon(client, code="BIG", percent="50", max_discount={"amount": "20.00",
+                                                            "currency": "CNY"})
     assert order(client, "big").json()["totals"]["discount"]["amount"] == "20.00"
-    coupon(client, code="HUGE", kind="fixed", percent_off=None,
-           amount_off={"amount": "500.00", "currency": "CNY"})
+    coupon(client, code="HUGE", amount="500.00")
     o = order(client, "huge").json()
     assert o["totals"]["discount"]["amount"] == "100.00"
     assert o["totals"]["subtotal"]["amount"] == "100.00"
@@ -76,8 +98,7 @@ def test_a_percent_coupon_stops_at_its_cap_and_a_fixed_one_never_exceeds_the_goo
 
 def test_below_the_minimum_spend_nothing_is_claimed_or_stored(client):
     p = product(client, amount="100.00", stock=5)
-    c = coupon(client, code="MIN300", kind="fixed", percent_off=None,
-               amount_off={"amount": "40.00", "currency": "CNY"},
+    c = coupon(client, code="MIN300", amount="40.00",
                min_spend={"amount": "300.00", "currency": "CNY"})
     refused(order(client, "MIN300", quantity=2), 422, "coupon-not-usable", "min-spend")
     assert client.get(f"/v1/coupons/{c['id']}").json()["redeemed"] == 0
@@ -88,9 +109,9 @@ def test_below_the_minimum_spend_nothing_is_claimed_or_stored(client):
 
 def test_a_used_up_coupon_comes_back_when_its_order_is_cancelled(client):
     product(client)
-    c = coupon(client, code="ONCE", max_redemptions=1)
+    c = coupon(client, code="ONCE", usage_limit=1)
     first = order(client, "ONCE").json()
-    refused(order(client, "ONCE"), 422, "coupon-not-usable", "used-up")
+    refused(order(client, "ONCE"), 409, "coupon-exhausted", "used-up")
     r = client.post(f"/v1/orders/{first['id']}/cancel", json={"reason": "changed_mind"})
     assert r.status_code == 200, r.text
     assert client.get(f"/v1/coupons/{c['id']}").json()["redeemed"] == 0
@@ -122,14 +143,20 @@ def test_validity_window_disabled_and_unknown_codes(client):
     refused(order(client, "NOSUCH"), 404, "coupon-not-found")
 
 
+P5 = {"type": "percent", "percent": "5"}
+
+
 @pytest.mark.parametrize("body,where", [
-    ({"code": "A1B", "kind": "percent"}, "percent_off"),
-    ({"code": "A1B", "kind": "fixed", "amount_off": {"amount": "5.00", "currency": "CNY"},
+    ({"code": "A1B", "discount": {"type": "percent"}}, "percent"),
+    ({"code": "A1B", "discount": {"type": "fixed", "amount": {"amount": "5.00",
+                                                              "currency": "CNY"}},
       "max_discount": {"amount": "1.00", "currency": "CNY"}}, "max_discount"),
-    ({"code": "A1B", "kind": "percent", "percent_off": 101}, "percent_off"),
-    ({"code": "a b", "kind": "percent", "percent_off": 5}, "code"),
-    ({"code": "A1B", "kind": "percent", "percent_off": 5, "ends_at": "2026-12-12T00:00:00"},
-     "time zone"),
+    ({"code": "A1B", "discount": {"type": "percent", "percent": "101"}}, "percent"),
+    ({"code": "A1B", "discount": {"type": "percent", "percent": 10}}, "JSON number"),
+    ({"code": "A1B", "discount": {"type": "percent", "percent": "0"}}, "more than 0"),
+    ({"code": "A1B", "kind": "percent", "percent_off": 5}, "discount"),
+    ({"code": "a b", "discount": P5}, "code"),
+    ({"code": "A1B", "discount": P5, "ends_at": "2026-12-12T00:00:00"}, "time zone"),
 ])
 def test_bad_coupons_are_refused_with_the_field_named(client, body, where):
     r = client.post("/v1/coupons", json=body)
@@ -138,7 +165,7 @@ def test_bad_coupons_are_refused_with_the_field_named(client, body, where):
 
 def test_a_code_is_taken_once_per_merchant_and_merchants_do_not_see_each_others(client, sessions):
     c = coupon(client)
-    r = client.post("/v1/coupons", json={"code": "SAVE15", "kind": "percent", "percent_off": 5})
+    r = client.post("/v1/coupons", json={"code": "SAVE15", "discount": P5})
     refused(r, 409, "coupon-code-taken")
     _, other = make_tenant(sessions, "other")
     theirs = {"Authorization": f"Bearer {other}"}
@@ -151,7 +178,7 @@ def test_a_code_is_taken_once_per_merchant_and_merchants_do_not_see_each_others(
         "coupon-not-found")
     # the same code is free for the other merchant
     assert client.post("/v1/coupons", headers=theirs, json={
-        "code": "SAVE15", "kind": "percent", "percent_off": 5}).status_code == 201
+        "code": "SAVE15", "discount": P5}).status_code == 201
 
 
 def test_twenty_buyers_at_once_never_claim_more_than_the_limit(client, sessions):
@@ -159,7 +186,7 @@ def test_twenty_buyers_at_once_never_claim_more_than_the_limit(client, sessions)
     with transaction(sessions) as s:
         tenant = platform.tenant_for_slug(s, "acme")
     product(client, stock=100)
-    c = coupon(client, code="FIVE", max_redemptions=5)
+    c = coupon(client, code="FIVE", usage_limit=5)
     start, lock = threading.Barrier(20), threading.Lock()
     placed: list[str] = []
     refusals: list[str] = []
@@ -197,9 +224,8 @@ def test_targets_narrow_the_goods_and_the_buyers(client):
     client.post("/v1/products", json={"sku": "WIPER-1", "title": "Wiper", "stock": 10,
                                       "price": {"amount": "20.00", "currency": "CNY"}})
     both = [{"sku": "TIRE-1", "quantity": 1}, {"sku": "WIPER-1", "quantity": 1}]
-    coupon(client, code="TIRES10", percent_off=10, category_ids=[cat["id"]])
-    coupon(client, code="WIPEROFF", kind="fixed", percent_off=None,
-           amount_off={"amount": "5.00", "currency": "CNY"}, product_ids=[tire["id"]],
+    coupon(client, code="TIRES10", percent="10", category_ids=[cat["id"]])
+    coupon(client, code="WIPEROFF", amount="5.00", product_ids=[tire["id"]],
            min_spend={"amount": "150.00", "currency": "CNY"})
     r = client.post("/v1/orders", json={"lines": both, "coupon": "tires10"})
     assert r.json()["totals"]["discount"]["amount"] == "10.00"  # 10 % of the tire only
@@ -211,7 +237,7 @@ def test_targets_narrow_the_goods_and_the_buyers(client):
             422, "coupon-not-usable", "no-eligible-goods")
     gold = client.post("/v1/tiers", json={"name": "Gold", "rank": 2, "min_spend": {
         "amount": "100000.00", "currency": "CNY"}}).json()
-    coupon(client, code="GOLDONLY", percent_off=5, tier_ids=[gold["id"]])
+    coupon(client, code="GOLDONLY", percent="5", tier_ids=[gold["id"]])
     buyer = member(client)
     refused(client.post("/v1/orders", json={"lines": both, "coupon": "GOLDONLY",
                                             "member_id": buyer}),
@@ -219,9 +245,9 @@ def test_targets_narrow_the_goods_and_the_buyers(client):
     refused(client.post("/v1/orders", json={"lines": both, "coupon": "GOLDONLY"}),
             422, "coupon-not-usable", "member-required")
     for bad, slug in ((["prod_00000000000000000000000000"], "product-not-found"),):
-        r = client.post("/v1/coupons", json={"code": "BAD1", "kind": "percent",
-                                             "percent_off": 5, "product_ids": bad})
+        r = client.post("/v1/coupons", json={"code": "BAD1", "discount": P5,
+                                             "product_ids": bad})
         refused(r, 404, slug)
-    r = client.post("/v1/coupons", json={"code": "BAD2", "kind": "percent", "percent_off": 5,
+    r = client.post("/v1/coupons", json={"code": "BAD2", "discount": P5,
                                          "tier_ids": ["tier_00000000000000000000000000"]})
     assert r.status_code == 404, r.text

@@ -46,6 +46,7 @@ ID_SOURCES = {
     "segment_id": ("analytics_segments", "id"),
     "endpoint_id": ("webhook_endpoints", "id"), "delivery_id": ("webhook_deliveries", "id"),
     "event_id": ("events", "id"), "coupon_id": ("coupons", "id"),
+    "promotion_id": ("promotions", "id"),
 }
 # parameters that name no merchant's object (a plot of the caller's own latest run)
 NOT_IDS = {"name", "fmt"}
@@ -124,8 +125,11 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
         "url": "https://hooks.tires.example/in", "event_types": ["order.*"]})
     if hook.status_code != 404:  # the webhooks module is mounted: B's endpoint, deliveries
         ok(hook)
-    ok(client.post("/v1/coupons", headers=b, json={"code": "TIRES10", "kind": "percent",
-                                                    "percent_off": 10}))
+    ok(client.post("/v1/coupons", headers=b, json={"code": "TIRES10", "discount": {
+        "type": "percent", "percent": "10"}}))
+    ok(client.post("/v1/promotions", headers=b, json={
+        "name": "满300减40", "kind": "threshold",
+        "tiers": [{"min_subtotal": "300.00", "off": "40.00"}], "repeat": True}))
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
     cart = ok(client.post("/v1/carts", headers=b, json={"member_id": member["id"]}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", headers=b, json={"sku": "ISO-1", "quantity": 1}))
@@ -229,6 +233,7 @@ BODIES = {
     "/v1/tiers/{tier_id}": {"name": "x"},
     "/v1/webhook-endpoints/{endpoint_id}": {"description": "x"},
     "/v1/coupons/{coupon_id}": {"description": "x"},
+    "/v1/promotions/{promotion_id}": {"description": "x"},
     "/v1/webhook-endpoints/{endpoint_id}/replay": {"since": "2024-01-01T00:00:00Z"},
 }
 

@@ -58,7 +58,7 @@ def test_typed_calls_and_the_pagination_iterator(served, sessions):
         assert [m.id for m in haina.members.iterate(limit=3)] == [m.id for m in reversed(made)]
         haina.products.create(title="Tire", sku="T-1", stock=3,
                               price={"amount": "100.00", "currency": "CNY"})
-        code = haina.coupons.create(code="save10", kind="percent", percent_off=10)
+        code = haina.coupons.create(code="save10", discount={"type": "percent", "percent": "10"})
         placed = haina.orders.create(lines=[{"sku": "T-1", "quantity": 1}], coupon="SAVE10")
         assert placed.totals.discount.amount == 10 and placed.coupon == code.code
         assert haina.coupons.get(code.id).redeemed == 1

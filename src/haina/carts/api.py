@@ -7,6 +7,7 @@ from haina.carts import service
 from haina.carts.schemas import CartCreate, CartOut, QuantityIn
 from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
+from haina.marketing.schemas import PriceOut, PriceRequest
 from haina.orders.schemas import LineIn
 from haina.platform.auth import require
 
@@ -20,6 +21,14 @@ def create_cart(session: SessionDep, body: CartCreate, request: Request,
                 idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.create_cart(session, tenant, body))
+
+
+@router.post("/carts/price", response_model=PriceOut,
+             summary="Price lines now: the best combination of promotions and the coupon, "
+                     "each line's discount explained (nothing is claimed)")
+def price_lines(session: SessionDep, body: PriceRequest,
+                tenant: Tenant = Depends(READ)) -> PriceOut:
+    return service.price(session, tenant, body)
 
 
 @router.get("/carts/{cart_id}", response_model=CartOut, summary="A cart, priced now")

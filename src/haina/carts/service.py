@@ -13,9 +13,15 @@ from haina.core.db import tenant_row, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound
 from haina.core.ids import new_id
 from haina.core.money import Money
+from haina.marketing.schemas import (
+    AppliedOut,
+    ExplanationOut,
+    PricedLineOut,
+    PriceOut,
+    PriceRequest,
+)
 from haina.orders import service as orders
 from haina.orders.schemas import LineIn, OrderLineOut
-from haina.platform import service as platform
 
 # the lines an order takes (orders.schemas.OrderCreate): a cart must fit into one
 MAX_CART_LINES = 200
@@ -37,22 +43,47 @@ def _cart_out(session: Session, tenant: Tenant, cart: Cart) -> CartOut:
     lines: list[OrderLineOut] = []
     totals = None
     if cart.lines:
-        refs, currency = orders.resolve_lines(
-            session, tenant, [LineIn.model_construct(**ln) for ln in cart.lines])
-        for i, ln in enumerate(cart.lines):
+        wanted = [LineIn.model_construct(**ln) for ln in cart.lines]
+        refs, currency = orders.resolve_lines(session, tenant, wanted)
+        priced, t = orders.quote(session, tenant, wanted, member_id=cart.member_id,
+                                 channel=cart.channel)
+        for i, (ln, pl) in enumerate(zip(cart.lines, priced.lines, strict=True)):
             ref = refs[ln["sku"]]
             lines.append(OrderLineOut(
                 id=f"{cart.id}:{i}", variant_id=ref.id, product_id=ref.product_id, sku=ref.sku,
                 title=ref.title, unit_price=Money.of(ref.price_minor, currency),
                 quantity=ln["quantity"],
-                total=Money.of(ref.price_minor * ln["quantity"], currency)))
-        subtotal = sum(ln.total.minor for ln in lines)
-        totals = orders.totals_of(orders.price_lines(platform.tenant_settings(session, tenant),
-                                                     currency, subtotal, 0, cart.channel),
-                                  currency)
+                total=Money.of(ref.price_minor * ln["quantity"], currency),
+                discount=Money.of(pl.discount, currency)))
+        totals = orders.totals_of(t, currency)
     return CartOut(id=cart.id, status=cart.status, member_id=cart.member_id, channel=cart.channel,
                    order_id=cart.order_id, lines=lines, totals=totals,
                    created_at=cart.created_at, updated_at=cart.updated_at)
+
+
+def price(session: Session, tenant: Tenant, data: PriceRequest) -> PriceOut:
+    """``POST /v1/carts/price``: lines priced as an order placed now would be, explained."""
+    lines = [LineIn.model_construct(sku=ln.sku, quantity=ln.quantity) for ln in data.lines]
+    priced, t = orders.quote(session, tenant, lines, member_id=data.member_id,
+                             coupon=data.coupon, channel=data.channel)
+    c = priced.currency
+
+    def m(minor: int) -> Money:
+        return Money.of(minor, c)
+
+    return PriceOut(
+        currency=c, subtotal=m(t["subtotal"]), discount=m(t["discount"]),
+        shipping=m(t["shipping"]), tax=m(t["tax"]), total=m(t["total"]),
+        lines=[PricedLineOut(
+            sku=pl.sku, quantity=pl.quantity, unit_price=m(pl.unit_price),
+            subtotal=m(pl.subtotal), discount=m(pl.discount), total=m(pl.total),
+            explanation=[ExplanationOut(rule_id=e.rule_id, source=e.source, kind=e.kind,
+                                        name=e.name, amount=m(e.amount), text=e.text)
+                         for e in pl.explanation])
+            for pl in priced.lines],
+        applied=[AppliedOut(id=a.rule_id, source=a.source, kind=a.kind, name=a.name,
+                            amount=m(a.amount), shipping=m(a.shipping))
+                 for a in priced.applied])
 
 
 def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:

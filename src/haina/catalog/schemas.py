@@ -187,3 +187,4 @@ class VariantRef(BaseModel):
     price_minor: int
     currency: str
     status: str
+    category_id: str | None = None  # the product's (promotions and coupons target it)

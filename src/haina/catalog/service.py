@@ -449,7 +449,7 @@ def _variants_by_sku_statement(n: int) -> Precompiled:
     if found is None:
         found = _VARIANTS_BY_SKU[n] = Precompiled(
             select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
-                   _P.status)
+                   _P.status, _P.category_id)
             .join_from(Variant.__table__, Product.__table__,
                        and_(_P.tenant_id == _V.tenant_id, _P.id == _V.product_id))
             .where(_V.tenant_id == bindparam("tenant_id"),
@@ -462,7 +462,7 @@ def _variants_by_lower_sku(n: int) -> Precompiled:
     if found is None:
         found = _VARIANTS_BY_LOWER_SKU[n] = Precompiled(
             select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
-                   _P.status, func.lower(_V.sku))
+                   _P.status, _P.category_id, func.lower(_V.sku))
             .join_from(Variant.__table__, Product.__table__,
                        and_(_P.tenant_id == _V.tenant_id, _P.id == _V.product_id))
             .where(_V.tenant_id == bindparam("tenant_id"),
@@ -476,7 +476,7 @@ _VARIANTS_BY_LOWER_SKU: dict[int, Precompiled] = {}
 
 def _ref(r: Sequence[Any]) -> VariantRef:
     return VariantRef(id=r[0], product_id=r[1], sku=r[2], title=r[3], product_title=r[4],
-                      price_minor=r[5], currency=r[6], status=r[7])
+                      price_minor=r[5], currency=r[6], status=r[7], category_id=r[8])
 
 
 def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> dict[str, VariantRef]:
@@ -495,7 +495,7 @@ def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> di
         params["tenant_id"] = tenant.id
         by_lower: dict[str, VariantRef] = {}
         for r in _variants_by_lower_sku(len(lowered)).rows(session, params):
-            by_lower.setdefault(r[8], _ref(r))
+            by_lower.setdefault(r[9], _ref(r))
         for sku in missing:
             if sku.lower() in by_lower:
                 found[sku] = by_lower[sku.lower()]

@@ -21,7 +21,8 @@ PREFIXES = {
     "payout": "po", "attribute": "attr", "analytics_job": "job", "analytics_run": "run",
     "segment": "seg", "staff": "stf", "app": "app", "certification": "cert",
     "app_grant": "grant", "oauth_code": "code", "oauth_token": "otok", "coupon": "cpn",
-    "coupon_redemption": "cred",
+    "coupon_redemption": "cred", "promotion": "promo", "promotion_target": "ptgt",
+    "promotion_redemption": "pred",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
 }
 

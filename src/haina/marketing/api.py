@@ -1,4 +1,4 @@
-"""Marketing API: coupons (promotions and campaigns come next)."""
+"""Marketing API: coupons and promotions (pricing a cart is ``POST /v1/carts/price``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
 from haina.core.pagination import Page
 from haina.marketing import service
-from haina.marketing.schemas import CouponCreate, CouponOut, CouponUpdate
+from haina.marketing.schemas import (
+    CouponCreate,
+    CouponOut,
+    CouponUpdate,
+    PromotionCreate,
+    PromotionOut,
+    PromotionUpdate,
+)
 from haina.platform.auth import require
 
 router = Router(prefix="/v1", tags=["marketing"])
@@ -47,3 +54,39 @@ def get_coupon(session: SessionDep, coupon_id: str, tenant: Tenant = READ) -> Co
 def patch_coupon(session: SessionDep, coupon_id: str, body: CouponUpdate,
                  tenant: Tenant = WRITE) -> CouponOut:
     return service.update_coupon(session, tenant, coupon_id, body)
+
+
+@router.post("/promotions", status_code=201, response_model=PromotionOut,
+             summary="Create an automatic promotion (percent, fixed, threshold 满减, buy X get "
+                     "Y, bundle, tier price, first order, free shipping)")
+def post_promotion(session: SessionDep, request: Request, body: PromotionCreate,
+                   idempotency_key: str | None = IdempotencyKeyHeader,
+                   tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.create_promotion(session, tenant, body))
+
+
+@router.get("/promotions", response_model=Page[PromotionOut], summary="Promotions, newest first")
+def get_promotions(session: SessionDep,
+                   status: str | None = Query(None, pattern="^(active|paused)$"),
+                   kind: str | None = Query(None, pattern="^(percent|fixed|threshold|"
+                                            "buy_x_get_y|bundle|tier_price|first_order|"
+                                            "free_shipping)$"),
+                   limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                   tenant: Tenant = READ) -> Page[PromotionOut]:
+    return service.list_promotions(session, tenant, status=status, kind=kind, limit=limit,
+                                   cursor=cursor)
+
+
+@router.get("/promotions/{promotion_id}", response_model=PromotionOut, summary="One promotion")
+def get_promotion(session: SessionDep, promotion_id: str,
+                  tenant: Tenant = READ) -> PromotionOut:
+    return service.get_promotion(session, tenant, promotion_id)
+
+
+@router.patch("/promotions/{promotion_id}", response_model=PromotionOut,
+              summary="Pause or resume a promotion, rename it, move its end, change its "
+                      "priority or budget")
+def patch_promotion(session: SessionDep, promotion_id: str, body: PromotionUpdate,
+                    tenant: Tenant = WRITE) -> PromotionOut:
+    return service.update_promotion(session, tenant, promotion_id, body)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, Integer, PrimaryKeyConstraint, String, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
@@ -56,6 +56,76 @@ class CouponRedemption(Base):
     id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     coupon_id: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str | None] = mapped_column(String(40))
+    discount_minor: Mapped[int] = mapped_column(Minor)
+    status: Mapped[str] = mapped_column(String(16))  # claimed | released
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Promotion(Base):
+    """An automatic discount: its kind, its parameters (``params``: what the kind needs, in
+    minor units and basis points), its targets, its window, how it combines, and a budget.
+    ``spent`` counts the discount held by orders; a claim is one conditional UPDATE
+    (``spent + :amount <= budget``), so the budget is never exceeded."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      Index("ix_promotions_tenant_status", "tenant_id", "status"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # active | paused
+    currency: Mapped[str] = mapped_column(String(3))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    stacking_group: Mapped[str | None] = mapped_column(String(64))
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    product_ids: Mapped[list | None] = mapped_column(JSONType)
+    category_ids: Mapped[list | None] = mapped_column(JSONType)
+    tier_ids: Mapped[list | None] = mapped_column(JSONType)
+    min_subtotal_minor: Mapped[int] = mapped_column(Minor, default=0)
+    params: Mapped[dict] = mapped_column(JSONType)
+    budget_minor: Mapped[int | None] = mapped_column(Minor)
+    spent_minor: Mapped[int] = mapped_column(Minor, default=0)
+    starts_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PromotionTarget(Base):
+    """The index of promotions by what they target: ``*`` (all goods), ``p:<product id>``,
+    ``c:<category id>``. A cart's rules are one indexed query on ``(tenant_id, target)``."""
+
+    __tablename__ = "promotion_targets"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      tenant_fk("promotion_id", "promotions"),
+                      Index("ix_promotion_targets_target", "tenant_id", "target",
+                            "promotion_id"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    promotion_id: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(48))
+
+
+class PromotionRedemption(Base):
+    """One promotion's part in one order: ``claimed`` while the order holds it (its amount
+    counts towards the budget), ``released`` when the order is cancelled."""
+
+    __tablename__ = "promotion_redemptions"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      tenant_fk("promotion_id", "promotions"),
+                      Index("ix_promotion_redemptions_order", "tenant_id", "order_id"),
+                      Index("ix_promotion_redemptions_promotion", "tenant_id", "promotion_id"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    promotion_id: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str] = mapped_column(String(40))
     member_id: Mapped[str | None] = mapped_column(String(40))
     discount_minor: Mapped[int] = mapped_column(Minor)

@@ -1,4 +1,6 @@
-"""Coupons: create, read, change, and the claim an order makes inside its own transaction.
+"""Marketing's public face: coupons (create, read, change, the claim an order makes inside
+its own transaction), promotions (``promotions.py``), and pricing a cart through the engine
+(``pricing.py``: pure, no database) with the claims an order makes of what its price uses.
 
 A claim is one conditional UPDATE of the coupon's row (``redeemed < max_redemptions``), which
 also locks the row until the order's transaction ends: the per-member count read after it
@@ -10,8 +12,10 @@ come last, in placing and in cancelling alike (orders.service.lock_order's rule)
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
@@ -20,10 +24,24 @@ from haina.core.db import add_unique, rowcount, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, NotFound
 from haina.core.events import record_event
 from haina.core.ids import new_id
-from haina.core.money import Money, bps
+from haina.core.money import Money
 from haina.core.pagination import Page, paginate
+from haina.marketing import pricing, promotions
 from haina.marketing.models import Coupon, CouponRedemption
-from haina.marketing.schemas import CouponCreate, CouponOut, CouponUpdate
+from haina.marketing.pricing import Cart, PricedCart, Rule
+from haina.marketing.pricing import with_points as with_points
+from haina.marketing.promotions import create_promotion as create_promotion
+from haina.marketing.promotions import get_promotion as get_promotion
+from haina.marketing.promotions import list_promotions as list_promotions
+from haina.marketing.promotions import update_promotion as update_promotion
+from haina.marketing.schemas import (
+    CouponCreate,
+    CouponDiscountOut,
+    CouponOut,
+    CouponUpdate,
+    bps_percent,
+    percent_bps,
+)
 from haina.members import service as members
 
 
@@ -31,17 +49,22 @@ class CouponNotUsable(Invalid):
     slug, title = "coupon-not-usable", "This coupon cannot be used on this order"
 
 
+class CouponExhausted(Conflict):
+    slug, title = "coupon-exhausted", "This coupon has been used up"
+
+
 def _money(minor: int | None, currency: str) -> Money | None:
     return Money.of(minor, currency) if minor is not None else None
 
 
 def _out(c: Coupon) -> CouponOut:
-    return CouponOut(id=c.id, code=c.code, kind=c.kind,
-                     percent_off=c.percent_bps // 100 if c.percent_bps is not None else None,
-                     amount_off=_money(c.amount_minor, c.currency),
+    discount = CouponDiscountOut(
+        type=c.kind, amount=_money(c.amount_minor, c.currency),
+        percent=str(bps_percent(c.percent_bps)) if c.percent_bps is not None else None)
+    return CouponOut(id=c.id, code=c.code, discount=discount,
                      min_spend=_money(c.min_spend_minor or None, c.currency),
                      max_discount=_money(c.max_discount_minor, c.currency),
-                     max_redemptions=c.max_redemptions, per_member_limit=c.per_member_limit,
+                     usage_limit=c.max_redemptions, per_member_limit=c.per_member_limit,
                      redeemed=c.redeemed, starts_at=c.starts_at, ends_at=c.ends_at,
                      product_ids=c.product_ids, category_ids=c.category_ids,
                      tier_ids=c.tier_ids, status=c.status, description=c.description, created_at=c.created_at)
@@ -49,8 +72,8 @@ def _out(c: Coupon) -> CouponOut:
 
 def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> CouponOut:
     currency = tenant.currency
-    for name in ("amount_off", "min_spend", "max_discount"):
-        value = getattr(data, name)
+    for name, value in (("discount.amount", data.discount.amount), ("min_spend", data.min_spend),
+                        ("max_discount", data.max_discount)):
         if value is not None and value.currency != currency:
             raise Invalid(f"{name} must be in the merchant's currency {currency}",
                           slug="wrong-currency")
@@ -61,20 +84,21 @@ def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> Coupo
     for tier_id in data.tier_ids or ():
         members.get_tier(session, tenant, tier_id)
     code = data.code.upper()
-    row = Coupon(id=new_id("coupon"), tenant_id=tenant.id, code=code, kind=data.kind,
-                 percent_bps=data.percent_off * 100 if data.percent_off else None,
-                 amount_minor=data.amount_off.minor if data.amount_off else None,
+    d = data.discount
+    row = Coupon(id=new_id("coupon"), tenant_id=tenant.id, code=code, kind=d.type,
+                 percent_bps=percent_bps(d.percent) if d.percent is not None else None,
+                 amount_minor=d.amount.minor if d.amount else None,
                  currency=currency,
                  min_spend_minor=data.min_spend.minor if data.min_spend else 0,
                  max_discount_minor=data.max_discount.minor if data.max_discount else None,
-                 max_redemptions=data.max_redemptions, per_member_limit=data.per_member_limit,
+                 max_redemptions=data.usage_limit, per_member_limit=data.per_member_limit,
                  redeemed=0, starts_at=data.starts_at, ends_at=data.ends_at, status="active",
                  product_ids=data.product_ids, category_ids=data.category_ids,
                  tier_ids=data.tier_ids,
                  description=data.description, created_at=utcnow())
     add_unique(session, row, lambda: Conflict(f"a coupon with code {code!r} exists",
                                               slug="coupon-code-taken"))
-    record_event(session, tenant.id, "coupon.created", row.id, {"code": code, "kind": data.kind})
+    record_event(session, tenant.id, "coupon.created", row.id, {"code": code, "kind": d.type})
     return _out(row)
 
 
@@ -103,12 +127,12 @@ def update_coupon(session: Session, tenant: Tenant, coupon_id: str,
             raise Invalid("ends_at needs a time zone", slug="validation-error")
         if row.starts_at and changes["ends_at"] <= row.starts_at:
             raise Invalid("ends_at must be after starts_at", slug="validation-error")
-    if changes.get("max_redemptions") is not None and changes["max_redemptions"] < row.redeemed:
-        raise Invalid(f"{row.redeemed} claims are held already; max_redemptions cannot be "
+    if changes.get("usage_limit") is not None and changes["usage_limit"] < row.redeemed:
+        raise Invalid(f"{row.redeemed} claims are held already; usage_limit cannot be "
                       "lower", slug="below-redeemed")
     for name, value in changes.items():
         if value is not None or name == "ends_at":
-            setattr(row, name, value)
+            setattr(row, "max_redemptions" if name == "usage_limit" else name, value)
     record_event(session, tenant.id, "coupon.updated", row.id,
                  {k: (v.isoformat() if isinstance(v, dt.datetime) else v)
                   for k, v in changes.items()})
@@ -116,16 +140,14 @@ def update_coupon(session: Session, tenant: Tenant, coupon_id: str,
     return _out(row)
 
 
-def claim(session: Session, tenant: Tenant, code: str, *, order_id: str, member_id: str | None,
-          lines: list[tuple[str, int]], currency: str,
-          now: dt.datetime | None = None) -> tuple[str, int]:
-    """Claim coupon ``code`` for an order whose goods are ``lines`` ((product id, minor
-    units), one per line): (the stored code, the discount in minor units). Targets narrow the
-    goods the discount and the minimum spend count. 404 ``coupon-not-found``; 422
-    ``coupon-not-usable`` with the reason (not yet valid, expired, disabled, another currency,
-    no goods it targets, below the minimum spend, not the member's tier, used up, the member's
-    limit reached)."""
-    now = now or utcnow()
+def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
+                now: dt.datetime, preview: bool = False) -> tuple[str, Rule]:
+    """The coupon ``code`` as a pricing rule for ``cart`` (its stored code, the rule), or a
+    refusal: 404 ``coupon-not-found``; 409 ``coupon-exhausted`` when its limit is reached;
+    422 ``coupon-not-usable`` with the reason (not yet valid, expired, disabled, another
+    currency, no goods it targets, below the minimum spend, not the member's tier, the member's
+    limit reached). Targets narrow the goods its discount and minimum spend count (list
+    prices). A ``preview`` also reads the member's count, which a claim checks under lock."""
     code = code.upper()
     coupon = session.scalar(select(Coupon).where(Coupon.tenant_id == tenant.id,
                                                  Coupon.code == code))
@@ -139,73 +161,164 @@ def claim(session: Session, tenant: Tenant, code: str, *, order_id: str, member_
     if coupon.ends_at and now >= coupon.ends_at:
         raise CouponNotUsable(f"coupon {code} expired at {coupon.ends_at.isoformat()}",
                               reason="expired")
+    currency = cart.currency
     if coupon.currency != currency:
         raise CouponNotUsable(f"coupon {code} is in {coupon.currency}, the order in {currency}",
                               reason="currency")
-    goods_minor = _eligible_goods(session, tenant, coupon, lines)
-    if goods_minor == 0 and (coupon.product_ids or coupon.category_ids):
+    rule = Rule(id=coupon.id, kind="coupon", currency=coupon.currency, name=code,
+                source="coupon", stacking_group="coupon",
+                product_ids=frozenset(coupon.product_ids) if coupon.product_ids else None,
+                category_ids=frozenset(coupon.category_ids) if coupon.category_ids else None,
+                tier_ids=frozenset(coupon.tier_ids) if coupon.tier_ids else None,
+                min_subtotal=coupon.min_spend_minor, percent_bps=coupon.percent_bps,
+                off=coupon.amount_minor, max_discount=coupon.max_discount_minor)
+    goods = eligible_goods(rule, cart)
+    if goods == 0 and (coupon.product_ids or coupon.category_ids):
         raise CouponNotUsable(f"coupon {code} is for other goods than this order's",
                               reason="no-eligible-goods")
-    if goods_minor < coupon.min_spend_minor:
+    if goods < coupon.min_spend_minor:
         spend = Money.of(coupon.min_spend_minor, currency)
         raise CouponNotUsable(f"coupon {code} needs goods worth {spend.amount} {currency}",
                               reason="min-spend")
     if coupon.tier_ids:
-        tier = members.get_member(session, tenant, member_id).tier if member_id else None
-        if member_id is None:
+        if cart.member_id is None:
             raise CouponNotUsable(f"coupon {code} is for members of some tiers: the order "
                                   "needs a member", reason="member-required")
-        if tier is None or tier.id not in coupon.tier_ids:
+        if cart.tier_id not in coupon.tier_ids:
             raise CouponNotUsable(f"coupon {code} is for members of other tiers", reason="tier")
-    if coupon.per_member_limit is not None and member_id is None:
+    if coupon.per_member_limit is not None and cart.member_id is None:
         raise CouponNotUsable(f"coupon {code} is limited per member: the order needs a member",
                               reason="member-required")
-    # the claim: one conditional UPDATE (it also locks the row for the checks below)
+    if coupon.max_redemptions is not None and coupon.redeemed >= coupon.max_redemptions:
+        raise CouponExhausted(f"coupon {code} has been used up ({coupon.max_redemptions} "
+                              "claims held)", reason="used-up")
+    if preview and coupon.per_member_limit is not None:
+        _check_member_limit(session, tenant, coupon, cart.member_id)
+    return code, rule
+
+
+def _check_member_limit(session: Session, tenant: Tenant, coupon: Coupon,
+                        member_id: str | None) -> None:
+    held = session.scalar(select(func.count()).select_from(CouponRedemption).where(
+        CouponRedemption.tenant_id == tenant.id, CouponRedemption.coupon_id == coupon.id,
+        CouponRedemption.member_id == member_id, CouponRedemption.status == "claimed"))
+    if (held or 0) >= (coupon.per_member_limit or 0):
+        raise CouponNotUsable(f"this member has used coupon {coupon.code} "
+                              f"{coupon.per_member_limit} time(s) already",
+                              reason="member-limit")
+
+
+def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: str,
+                 member_id: str | None, discount_minor: int, now: dt.datetime) -> None:
+    """Claim the coupon for an order that uses it: one conditional UPDATE (which also locks
+    the row, so the per-member count read after it cannot be raced), then its record."""
     taken = rowcount(session.execute(
-        update(Coupon).where(Coupon.tenant_id == tenant.id, Coupon.id == coupon.id,
+        update(Coupon).where(Coupon.tenant_id == tenant.id, Coupon.id == coupon_id,
                              Coupon.status == "active",
                              (Coupon.max_redemptions.is_(None))
                              | (Coupon.redeemed < Coupon.max_redemptions))
         .values(redeemed=Coupon.redeemed + 1)
         .execution_options(synchronize_session=False)))
+    coupon = session.get_one(Coupon, (tenant.id, coupon_id))
     if not taken:
-        raise CouponNotUsable(f"coupon {code} has been used up", reason="used-up")
+        raise CouponExhausted(f"coupon {coupon.code} has been used up "
+                              f"({coupon.max_redemptions} claims held)", reason="used-up")
     if coupon.per_member_limit is not None:
-        held = session.scalar(select(func.count()).select_from(CouponRedemption).where(
-            CouponRedemption.tenant_id == tenant.id, CouponRedemption.coupon_id == coupon.id,
-            CouponRedemption.member_id == member_id, CouponRedemption.status == "claimed"))
-        if (held or 0) >= coupon.per_member_limit:
-            raise CouponNotUsable(f"this member has used coupon {code} "
-                                  f"{coupon.per_member_limit} time(s) already",
-                                  reason="member-limit")
-    if coupon.kind == "percent":
-        discount = bps(goods_minor, coupon.percent_bps or 0)
-        if coupon.max_discount_minor is not None:
-            discount = min(discount, coupon.max_discount_minor)
-    else:
-        discount = coupon.amount_minor or 0
-    discount = min(discount, goods_minor)
+        _check_member_limit(session, tenant, coupon, member_id)
     session.add(CouponRedemption(id=new_id("coupon_redemption"), tenant_id=tenant.id,
-                                 coupon_id=coupon.id, order_id=order_id, member_id=member_id,
-                                 discount_minor=discount, status="claimed", created_at=now))
-    return code, discount
+                                 coupon_id=coupon_id, order_id=order_id, member_id=member_id,
+                                 discount_minor=discount_minor, status="claimed",
+                                 created_at=now))
 
 
-def _eligible_goods(session: Session, tenant: Tenant, coupon: Coupon,
-                    lines: list[tuple[str, int]]) -> int:
-    """The worth of the lines the coupon targets (all lines when it targets none)."""
-    if not coupon.product_ids and not coupon.category_ids:
-        return sum(minor for _, minor in lines)
-    products = set(coupon.product_ids or ())
-    categories = set(coupon.category_ids or ())
-    category_of = catalog.product_categories(session, tenant, [p for p, _ in lines]) \
-        if categories else {}
-    return sum(minor for product_id, minor in lines
-               if product_id in products or category_of.get(product_id) in categories)
+def eligible_goods(rule: Rule, cart: Cart) -> int:
+    """The list worth of the cart's lines a rule targets (all lines when it targets none)."""
+    if rule.product_ids is None and rule.category_ids is None:
+        return sum(ln.total for ln in cart.lines)
+    products, categories = rule.product_ids or frozenset(), rule.category_ids or frozenset()
+    return sum(ln.total for ln in cart.lines
+               if ln.product_id in products or ln.category_id in categories)
+
+
+# ---------------------------------------------------------------- pricing
+
+def _facts(session: Session, tenant: Tenant, cart: Cart, rules: list[Rule],
+           first_order: Callable[[], bool] | None, with_coupon: bool) -> Cart:
+    """The buyer's facts the rules need, read only when a rule needs them: the member's tier
+    (a tier-targeted rule or coupon), whether this is the member's first order."""
+    if cart.member_id is None:
+        return cart
+    tier_id, first = cart.tier_id, cart.first_order
+    if with_coupon or any(r.tier_ids is not None for r in rules):
+        tier = members.get_member(session, tenant, cart.member_id).tier
+        tier_id = tier.id if tier else None
+    if first_order is not None and any(r.kind == "first_order" for r in rules):
+        first = first_order()
+    return replace(cart, tier_id=tier_id, first_order=first)
+
+
+def price_cart(session: Session, tenant: Tenant, cart: Cart, coupon: str | None = None, *,
+               first_order: Callable[[], bool] | None = None,
+               now: dt.datetime | None = None) -> PricedCart:
+    """Price ``cart`` now (nothing claimed): the live promotions that target its goods (one
+    indexed query) and the coupon, through the pricing engine."""
+    return _price(session, tenant, cart, coupon, first_order, now or utcnow(), preview=True)[0]
+
+
+def _price(session: Session, tenant: Tenant, cart: Cart, coupon: str | None,
+           first_order: Callable[[], bool] | None, now: dt.datetime, *, preview: bool,
+           budgets: dict[str, int] | None = None) -> tuple[PricedCart, str | None]:
+    rules = promotions.rules_for(session, tenant, [ln.product_id for ln in cart.lines],
+                                 [ln.category_id for ln in cart.lines], now)
+    if budgets:
+        rules = [replace(r, budget_left=budgets.get(r.id, r.budget_left)) for r in rules]
+    cart = _facts(session, tenant, cart, rules, first_order, coupon is not None)
+    code, rule = (coupon_rule(session, tenant, coupon, cart, now=now, preview=preview)
+                  if coupon else (None, None))
+    return pricing.price_cart(pricing.RuleBook(rules), cart, rule, now), code
+
+
+def price_and_claim(session: Session, tenant: Tenant, cart: Cart, coupon: str | None, *,
+                    order_id: str, first_order: Callable[[], bool] | None = None,
+                    now: dt.datetime | None = None) -> tuple[PricedCart, str | None]:
+    """Price an order's cart and claim what the price uses, in the order's transaction: the
+    coupon (if the best combination uses it) and the promotions' budgets. A budget taken by a
+    concurrent order since it was read makes the cart priced again with what is left (at most
+    three times; then 409 ``promotion-budget-contended``). Returns the price and the stored
+    code of the coupon used (None if none)."""
+    now = now or utcnow()
+    budgets: dict[str, int] = {}
+    for _ in range(3):
+        priced, code = _price(session, tenant, cart, coupon, first_order, now, preview=False,
+                              budgets=budgets)
+        amounts = {a.rule_id: a.amount for a in priced.applied if a.source == "promotion"}
+        used = next((a for a in priced.applied if a.source == "coupon"), None)
+        if used is not None:  # claimed first (the lock order: the coupon, then promotions)
+            claim_coupon(session, tenant, used.rule_id, order_id=order_id,
+                         member_id=cart.member_id, discount_minor=used.amount, now=now)
+        budgeted = {a.rule_id: a.amount for a in priced.applied if a.budgeted}
+        lost = promotions.claim_budgets(session, tenant, budgeted)
+        if lost is None:
+            promotions.record_redemptions(session, tenant, order_id, cart.member_id, amounts,
+                                          now)
+            return priced, code if used is not None else None
+        if used is not None:
+            release_coupon(session, tenant, order_id)
+            session.execute(delete(CouponRedemption).where(
+                CouponRedemption.tenant_id == tenant.id, CouponRedemption.order_id == order_id))
+        budgets = promotions.budgets_left(session, tenant, list(amounts))
+    raise Conflict("promotions' budgets changed while this order was priced; try again",
+                   slug="promotion-budget-contended")
 
 
 def release(session: Session, tenant: Tenant, order_id: str) -> None:
-    """Give back the claim of a cancelled order (if it held one)."""
+    """Give back what a cancelled order held: its coupon claim and its promotions' budget."""
+    release_coupon(session, tenant, order_id)
+    promotions.release_budgets(session, tenant, order_id)
+
+
+def release_coupon(session: Session, tenant: Tenant, order_id: str) -> None:
+    """Give back the coupon claim of a cancelled order (if it held one)."""
     now = utcnow()
     for r in session.scalars(select(CouponRedemption).where(
             CouponRedemption.tenant_id == tenant.id, CouponRedemption.order_id == order_id,

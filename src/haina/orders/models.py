@@ -72,6 +72,9 @@ class OrderLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     total_minor: Mapped[int] = mapped_column(Minor)
     shipped_quantity: Mapped[int] = mapped_column(Integer, default=0)
+    # the line's part of the order's discounts (promotions, coupon, points), allocated by the
+    # pricing engine (marketing.pricing): a refund of this line returns total - discount
+    discount_minor: Mapped[int] = mapped_column(Minor, server_default="0")
 
 
 class Shipment(Base):

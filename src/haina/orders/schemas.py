@@ -65,8 +65,11 @@ class OrderLineOut(BaseModel):
     title: str
     unit_price: Money
     quantity: int
-    total: Money
+    total: Money = Field(description="unit price × quantity, before discounts")
     shipped_quantity: int = 0
+    discount: Money | None = Field(None, description="the line's part of the order's discounts "
+                                   "(allocated by largest remainder): a refund of the line "
+                                   "returns total − discount")
 
 
 class Totals(BaseModel):
@@ -189,7 +192,11 @@ class OrderRecord(_OrderMilestones):
     updated_at: dt.datetime
 
 
-class OrderLineRecord(TypedDict):
+class _LineDiscount(TypedDict, total=False):
+    discount_minor: int  # default 0 (an import of history)
+
+
+class OrderLineRecord(_LineDiscount):
     """One ``order_lines`` row: the price as it was when the order was placed."""
 
     id: str

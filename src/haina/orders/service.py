@@ -15,7 +15,7 @@ a paid order) live in ``haina.checkout``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import and_, func, insert, or_, select, type_coerce
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from haina.core.pagination import Page, paginate
 from haina.core.trusted import construct
 from haina.inventory import service as inventory
 from haina.inventory.schemas import Claim
+from haina.marketing.schemas import Cart, CartLine, PricedCart
 from haina.orders.lifecycle import ORDER_LIFECYCLE as ORDER_LIFECYCLE
 from haina.orders.models import Order, OrderLine, Shipment
 from haina.orders.schemas import (
@@ -56,18 +57,79 @@ _INSERT_ORDER, _INSERT_LINES = insert(Order.__table__), insert(OrderLine.__table
 
 # ---------------------------------------------------------------- pricing (one place)
 
+def shipping_fee(settings: TenantSettings, currency: str, subtotal: int, channel: str) -> int:
+    """The merchant's flat fee (none at a POS counter or above the free-shipping threshold),
+    before any free-shipping promotion."""
+    if channel == "pos":
+        return 0
+    if settings.free_shipping_over is not None and \
+            subtotal >= to_minor(settings.free_shipping_over, currency):
+        return 0
+    return to_minor(settings.shipping_fee, currency)
+
+
+def _totals(settings: TenantSettings, subtotal: int, discount: int,
+            shipping: int) -> dict[str, int]:
+    # tax is added on (subtotal − discount + shipping) at the merchant's rate, rounded
+    # half-even once
+    taxed = subtotal - discount + shipping
+    tax = bps(taxed, settings.tax_rate_bps)
+    return {"subtotal": subtotal, "discount": discount, "shipping": shipping, "tax": tax,
+            "total": taxed + tax}
+
+
+def totals(settings: TenantSettings, priced: PricedCart) -> dict[str, int]:
+    """Totals in minor units of a cart the pricing engine priced."""
+    return _totals(settings, priced.subtotal, priced.discount, priced.shipping)
+
+
 def price_lines(settings: TenantSettings, currency: str, subtotal: int, discount: int,
                 channel: str) -> dict[str, int]:
-    """Totals in minor units. Shipping is the merchant's flat fee (none at a POS counter or
-    above the free-shipping threshold); tax is added on (subtotal − discount + shipping) at the
-    merchant's rate, rounded half-even once."""
+    """Totals of goods priced outside the engine (an import of history, the demo's): one
+    discount amount, the merchant's shipping fee, tax."""
     discount = min(discount, subtotal)
-    shipping = 0 if channel == "pos" else to_minor(settings.shipping_fee, currency)
-    if settings.free_shipping_over is not None and subtotal >= to_minor(settings.free_shipping_over, currency):
-        shipping = 0
-    tax = bps(subtotal - discount + shipping, settings.tax_rate_bps)
-    return {"subtotal": subtotal, "discount": discount, "shipping": shipping, "tax": tax,
-            "total": subtotal - discount + shipping + tax}
+    return _totals(settings, subtotal, discount,
+                   shipping_fee(settings, currency, subtotal, channel))
+
+
+def cart_of(refs, lines: Sequence[LineIn], currency: str, shipping: int,
+            member_id: str | None) -> Cart:
+    return Cart(tuple(CartLine(ln.sku, refs[ln.sku].product_id, refs[ln.sku].category_id,
+                               refs[ln.sku].price_minor, ln.quantity) for ln in lines),
+                currency, shipping, member_id)
+
+
+def first_order(session: Session, tenant: Tenant, member_id: str) -> Callable[[], bool]:
+    """Whether the member (and every member merged into it) has no order yet but cancelled
+    ones: asked by the pricing engine only when a first-order promotion could apply."""
+    def ask() -> bool:
+        from haina.members import service as members
+        ids = members.member_history_ids(session, tenant, member_id)
+        return session.scalar(select(Order.id).where(
+            Order.tenant_id == tenant.id, Order.member_id.in_(ids),
+            Order.status != "cancelled").limit(1)) is None
+    return ask
+
+
+def quote(session: Session, tenant: Tenant, lines: Sequence[LineIn], *,
+          member_id: str | None = None, coupon: str | None = None,
+          channel: str = "web") -> tuple[PricedCart, dict[str, int]]:
+    """Price lines as an order placed now would be (nothing claimed): the pricing engine's
+    result and the totals. Carts and ``POST /v1/carts/price`` use it."""
+    from haina.marketing import service as marketing
+    settings = platform.tenant_settings(session, tenant)
+    refs, currency = resolve_lines(session, tenant, lines)
+    subtotal = sum(refs[ln.sku].price_minor * ln.quantity for ln in lines)
+    _check_size(subtotal, currency)
+    if member_id:
+        from haina.members import service as members
+        member_id = members.resolve_member_id(session, tenant, member_id)
+    cart = cart_of(refs, lines, currency, shipping_fee(settings, currency, subtotal, channel),
+                   member_id)
+    priced = marketing.price_cart(session, tenant, cart, coupon,
+                                  first_order=first_order(session, tenant, member_id)
+                                  if member_id else None)
+    return priced, totals(settings, priced)
 
 
 def totals_of(t: dict[str, int], currency: str) -> Totals:
@@ -137,25 +199,28 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
             "variant_id": ref.id, "product_id": ref.product_id, "sku": ref.sku,
             "title": ref.title if ref.title == ref.product_title else f"{ref.product_title} {ref.title}",
             "unit_price_minor": ref.price_minor, "quantity": ln.quantity,
-            "total_minor": ref.price_minor * ln.quantity, "shipped_quantity": 0})
+            "total_minor": ref.price_minor * ln.quantity, "shipped_quantity": 0,
+            "discount_minor": 0})
     subtotal = sum(r["total_minor"] for r in line_rows)
     points_discount = 0
     if data.points:
         from haina.members import service as members
         assert member_id is not None  # OrderCreate refuses points without a member_id
         points_discount = members.redeem_points(session, tenant, member_id, data.points, order_id)
-        if points_discount > subtotal:
-            raise Invalid("the points redeemed are worth more than the goods",
-                          slug="too-many-points")
-    coupon_code, coupon_discount = None, 0
-    if data.coupon:  # claimed last (the lock order: stock, the member's points, coupons)
-        from haina.marketing import service as marketing
-        coupon_code, coupon_discount = marketing.claim(
-            session, tenant, data.coupon, order_id=order_id, member_id=member_id,
-            lines=[(r["product_id"], r["total_minor"]) for r in line_rows], currency=currency,
-            now=now)
-    t = price_lines(settings, currency, subtotal, points_discount + coupon_discount,
-                    data.channel)
+    # the pricing engine (marketing): promotions and the coupon, claimed after stock and points
+    from haina.marketing import service as marketing
+    cart = cart_of(refs, data.lines, currency,
+                   shipping_fee(settings, currency, subtotal, data.channel), member_id)
+    priced, coupon_code = marketing.price_and_claim(
+        session, tenant, cart, data.coupon, order_id=order_id,
+        first_order=first_order(session, tenant, member_id) if member_id else None, now=now)
+    if points_discount > subtotal - priced.discount:
+        raise Invalid("the points redeemed are worth more than the goods",
+                      slug="too-many-points")
+    priced = marketing.with_points(priced, points_discount)
+    for r, pl in zip(line_rows, priced.lines, strict=True):
+        r["discount_minor"] = pl.discount
+    t = totals(settings, priced)
     order: OrderRecord = {
         "id": order_id, "tenant_id": tenant.id, "member_id": member_id, "channel": data.channel,
         "app_id": tenant.app_id, "location_id": data.location_id, "status": "pending_payment",
@@ -186,7 +251,8 @@ def _line_out(r: OrderLineRecord | dict, currency: str) -> OrderLineOut:
                      product_id=r["product_id"], sku=r["sku"], title=r["title"],
                      unit_price=Money.of(r["unit_price_minor"], currency),
                      quantity=r["quantity"], total=Money.of(r["total_minor"], currency),
-                     shipped_quantity=r["shipped_quantity"])
+                     shipped_quantity=r["shipped_quantity"],
+                     discount=Money.of(r.get("discount_minor") or 0, currency))
 
 
 def _out_from_values(o: OrderRecord | dict, lines: Sequence[OrderLineRecord | dict],
@@ -389,9 +455,9 @@ def cancel(session: Session, tenant: Tenant, order_id: str, reason: str,
     if order.points_redeemed and order.member_id and order.paid_minor == 0:
         from haina.members import service as members
         members.restore_points(session, tenant, order.member_id, order.id)
-    if order.coupon_code:  # a cancelled order (unpaid, or refunded in full) gives it back
-        from haina.marketing import service as marketing
-        marketing.release(session, tenant, order.id)
+    # a cancelled order (unpaid, or refunded in full) gives back its coupon and budgets
+    from haina.marketing import service as marketing
+    marketing.release(session, tenant, order.id)
     order.cancelled_at, order.cancel_reason = now, reason
     order.updated_at, order.hold_expires_at = now, None
     extra = {}

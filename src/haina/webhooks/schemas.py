@@ -27,6 +27,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "tenant.created", "tenant.updated", "token.created", "token.revoked",
     "staff.created", "staff.locked", "app.installed", "app.scopes_changed", "app.uninstalled",
     "endpoint.attempts_exhausted", "endpoint.disabled", "coupon.created", "coupon.updated",
+    "promotion.created", "promotion.updated",
 )
 MAX_URL_LENGTH = 2048
 MAX_EVENT_TYPES = 100
