@@ -21,7 +21,8 @@ PREFIXES = {
     "payout": "po", "attribute": "attr", "analytics_job": "job", "analytics_run": "run",
     "segment": "seg", "staff": "stf", "app": "app", "certification": "cert",
     "app_grant": "grant", "oauth_code": "code", "oauth_token": "otok", "coupon": "cpn",
-    "coupon_redemption": "cred",
+    "coupon_redemption": "cred", "service_point": "sp", "point_service": "svc",
+    "fitment_rule": "fit", "booking_slot": "bslot", "booking": "bkg",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
 }
 
