@@ -44,6 +44,15 @@ def test_demo_loads_once_and_its_books_balance(sessions):
             "points_entries WHERE tenant_id = :t GROUP BY member_id) l ON l.member_id = m.id "
             "WHERE m.tenant_id = :t AND m.points_balance <> coalesce(l.p, 0)"), t).all()
         assert mismatched == []
+        # 30 partner shops, 15 around Shanghai, and tires found with the ones that fit them
+        from haina.o2o import service as o2o
+        assert s.execute(text("SELECT count(*) FROM service_points WHERE tenant_id = :t"),
+                         t).scalar() == 30
+        near = o2o.nearby(s, tenant, 31.2304, 121.4737, 40, service="tire-fitting", limit=30)
+        assert len(near.data) == 15 and near.data[0].next_slots
+        found = o2o.search(s, tenant, "轮胎", 31.2304, 121.4737, 20).products
+        assert found and all(p.service == "tire-fitting" for p in found)
+        assert any(p.service_points for p in found)
     per_member = Counter(o.member_id for o in orders)
     last: dict[str, dt.datetime] = {}
     for o in orders:

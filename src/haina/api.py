@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.inventory.api import router as inventory
     from haina.marketing.api import router as marketing
     from haina.members.api import router as members
+    from haina.o2o.api import router as o2o
     from haina.orders.api import router as orders
     from haina.payments.api import router as payments
     from haina.platform.api import router as platform
@@ -131,7 +132,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     # routes are matched in turn: the busiest first
     for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
-                   apps, installations, marketing, *optional):
+                   apps, installations, marketing, o2o, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(webhooks, responses=PROBLEM_RESPONSES)

@@ -205,8 +205,54 @@ def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Cons
             category_id=care.id))
         catalogue.append((sku, title, care_price.minor))
 
+    # the shops draw from their own generator: the buying history stays as it was
+    _partner_shops(session, tenant, tires.id, random.Random(13))
     n_members = 200 if quick else 2000
     _members_and_history(session, tenant, rnd, n_members, catalogue, console, today, "tires")
+
+
+#: (city, district, WGS-84 centre) of the tire merchant's partner shops: 15 around each city
+SHOP_CITIES = [("上海 Shanghai", ["徐汇 Xuhui", "浦东 Pudong", "闵行 Minhang", "静安 Jing'an",
+                                  "宝山 Baoshan"], (31.2304, 121.4737)),
+               ("杭州 Hangzhou", ["西湖 Xihu", "滨江 Binjiang", "余杭 Yuhang", "拱墅 Gongshu",
+                                  "萧山 Xiaoshan"], (30.2741, 120.1551))]
+
+
+def _partner_shops(session: Session, tenant: Tenant, tires_category: str,
+                   rnd: random.Random) -> None:
+    """30 partner shops that fit tires, with their hours, bays and rim ranges; a fitment rule
+    says tires need fitting (GET /v1/search?q=轮胎&lat=31.23&lng=121.47 shows them)."""
+    from haina.o2o import service as o2o
+    from haina.o2o.schemas import FitmentRuleIn, ServicePointCreate
+
+    o2o.create_rule(session, tenant, FitmentRuleIn(service="tire-fitting",
+                                                   category_id=tires_category))
+    for city, districts, (lat, lng) in SHOP_CITIES:
+        for i in range(15):
+            district = districts[i % len(districts)]
+            late = rnd.random() < 0.3
+            hours = [{"weekday": d, "open": "08:30" if late else "09:00",
+                      "close": "21:00" if late else "18:00"} for d in range(1, 8)]
+            low = rnd.choice([14, 15, 15, 16])
+            o2o.create_point(session, tenant, ServicePointCreate.model_validate({
+                "name": f"驰途合作店 {district} #{i // len(districts) + 1}",
+                "address": f"{city.split()[0]}{district.split()[0]}区",
+                "location": {"lat": round(lat + rnd.uniform(-0.15, 0.15), 6),
+                             "lng": round(lng + rnd.uniform(-0.18, 0.18), 6),
+                             "datum": "wgs84"},
+                "timezone": "Asia/Shanghai", "opening_hours": hours,
+                "exceptions": [{"date": "2027-01-01"}, {"date": "2027-02-06"},
+                               {"date": "2027-02-07"}],
+                "services": [
+                    {"code": "tire-fitting", "name": "换胎 Tire fitting",
+                     "duration_minutes": 60, "capacity": rnd.randint(1, 4),
+                     "buffer_after_minutes": 10,
+                     "price": {"amount": f"{rnd.choice([60, 80, 100])}.00", "currency": "CNY"}},
+                    {"code": "wheel-alignment", "name": "四轮定位 Wheel alignment",
+                     "duration_minutes": 45, "capacity": 1,
+                     "price": {"amount": "150.00", "currency": "CNY"}}],
+                "fitment": {"rim_diameter": [low, low + rnd.choice([3, 4, 5])]}},
+                strict=False))
 
 
 def _load_beauty(session: Session, rnd: random.Random, quick: bool, console: Console,

@@ -7,6 +7,7 @@ from haina.core import events, idempotency, ratelimit  # noqa: F401
 from haina.inventory import models as inventory_models  # noqa: F401
 from haina.marketing import models as marketing_models  # noqa: F401
 from haina.members import models as members_models  # noqa: F401
+from haina.o2o import models as o2o_models  # noqa: F401
 from haina.orders import models as orders_models  # noqa: F401
 from haina.payments import models as payments_models  # noqa: F401
 from haina.platform import models as platform_models  # noqa: F401

@@ -26,11 +26,13 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.checkout import service as checkout
     from haina.inventory import service as inventory
     from haina.members import service as members
+    from haina.o2o import service as o2o
     from haina.platform import service as platform
     ttl = get_settings().idempotency_ttl_hours
     return [
         ("orders_expired", lambda s: checkout.cancel_expired_orders(s, utcnow())),
         ("holds_expired", lambda s: inventory.expire_holds(s, utcnow())),
+        ("booking_holds_expired", lambda s: o2o.expire_holds(s, utcnow())),
         ("idempotency_keys_purged", lambda s: purge_expired_keys(s, ttl)),
         ("points_expired", lambda s: members.expire_points(s, utcnow())),
         ("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())),

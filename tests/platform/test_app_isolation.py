@@ -47,6 +47,8 @@ ID_SOURCES = {
     "endpoint_id": ("webhook_endpoints", "id"), "delivery_id": ("webhook_deliveries", "id"),
     "event_id": ("events", "id"), "coupon_id": ("coupons", "id"),
     "promotion_id": ("promotions", "id"),
+    "point_id": ("service_points", "id"), "code": ("point_services", "code"),
+    "rule_id": ("fitment_rules", "id"), "booking_id": ("bookings", "id"),
 }
 # parameters that name no merchant's object (a plot of the caller's own latest run)
 NOT_IDS = {"name", "fmt"}
@@ -130,6 +132,16 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
     ok(client.post("/v1/promotions", headers=b, json={
         "name": "满300减40", "kind": "threshold",
         "tiers": [{"min_subtotal": "300.00", "off": "40.00"}], "repeat": True}))
+    point = ok(client.post("/v1/service-points", headers=b, json={
+        "name": "Iso bay", "location": {"lat": 31.2, "lng": 121.4},
+        "opening_hours": [{"weekday": d, "open": "09:00", "close": "18:00"} for d in range(1, 8)],
+        "services": [{"code": "tire-fitting", "duration_minutes": 60, "capacity": 2,
+                      "price": {"amount": "80.00", "currency": "CNY"}}]}))
+    ok(client.post("/v1/fitment-rules", headers=b, json={"service": "tire-fitting",
+                                                          "attribute": "rim_diameter"}))
+    ok(client.post("/v1/bookings", headers=b, json={
+        "service_point_id": point["id"], "service": "tire-fitting",
+        "start": "2030-01-07T10:00:00+08:00"}))
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
     cart = ok(client.post("/v1/carts", headers=b, json={"member_id": member["id"]}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", headers=b, json={"sku": "ISO-1", "quantity": 1}))
@@ -235,7 +247,15 @@ BODIES = {
     "/v1/coupons/{coupon_id}": {"description": "x"},
     "/v1/promotions/{promotion_id}": {"description": "x"},
     "/v1/webhook-endpoints/{endpoint_id}/replay": {"since": "2024-01-01T00:00:00Z"},
+    "/v1/service-points/{point_id}": {"name": "x"},
+    "/v1/service-points/{point_id}/services": {
+        "code": "iso", "duration_minutes": 30, "price": {"amount": "1.00", "currency": "CNY"}},
+    "/v1/service-points/{point_id}/services/{code}": {"capacity": 1},
+    "/v1/bookings/{booking_id}/reschedule": {"start": "2030-01-07T11:00:00+08:00"},
 }
+# query parameters a route needs to reach its lookup
+QUERIES = {"/v1/service-points/{point_id}/slots": {"service": "tire-fitting",
+                                                   "date": "2030-01-07"}}
 
 
 def _body_for(method: str, path: str) -> dict:
@@ -245,6 +265,8 @@ def _body_for(method: str, path: str) -> dict:
         return {"files": {"file": ("p.png", PNG, "image/png")}}
     if method in ("POST", "PUT", "PATCH") and path in BODIES:
         return {"json": BODIES[path]}
+    if path in QUERIES:
+        return {"params": QUERIES[path]}
     return {}
 
 

@@ -4,7 +4,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from haina.checkout import service
-from haina.checkout.schemas import CancelIn, CheckoutIn
+from haina.checkout.schemas import AppointmentOrderIn, AppointmentOrderOut, CancelIn, CheckoutIn
 from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
 from haina.orders.schemas import OrderOut
@@ -31,3 +31,12 @@ def cancel_order(session: SessionDep, order_id: str, request: Request,
     reason = (body or CancelIn()).reason
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.cancel_order(session, tenant, order_id, reason), status=200)
+
+
+@router.post("/checkout/orders", status_code=201, response_model=AppointmentOrderOut,
+             summary="Place an order whose lines carry bookings (holds confirmed with it)")
+def place_with_bookings(session: SessionDep, body: AppointmentOrderIn, request: Request,
+                        tenant: Tenant = Depends(WRITE),
+                        idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.place_with_bookings(session, tenant, body))

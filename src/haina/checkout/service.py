@@ -2,7 +2,8 @@
 
 Lock order (every flow here, and payments' captures and refunds, take locks in this order, so
 no two of them can deadlock): the cart, then the order row, then its payment intents, then the
-merchant's row (refunds), then stock, then the member's rows (points).
+merchant's row (refunds), then stock, then the member's rows (points), then the order's
+bookings and their slot rows (o2o).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from haina.carts import service as carts
-from haina.checkout.schemas import CheckoutIn
+from haina.checkout.schemas import AppointmentOrderIn, AppointmentOrderOut, CheckoutIn
 from haina.core.context import Tenant
 from haina.core.db import utcnow
 from haina.core.errors import InvalidState
+from haina.o2o import service as o2o
 from haina.orders import service as orders
 from haina.orders.schemas import OrderCreate, OrderOut
 from haina.payments import service as payments
@@ -45,8 +47,22 @@ def cancel_order(session: Session, tenant: Tenant, order_id: str,
                            status_now=order.status)
     payments.void_open_intents(session, tenant, order.id)
     refunds = payments.refund_order(session, tenant, order.id, reason="order_cancelled")
-    return orders.cancel(session, tenant, order.id, reason,
-                         [(r.id, r.amount.minor) for r in refunds])
+    cancelled = orders.cancel(session, tenant, order.id, reason,
+                              [(r.id, r.amount.minor) for r in refunds])
+    o2o.release_for_order(session, tenant, order.id)  # its appointments' slots come back
+    return cancelled
+
+
+def place_with_bookings(session: Session, tenant: Tenant,
+                        data: AppointmentOrderIn) -> AppointmentOrderOut:
+    """Place an order and confirm its lines' held bookings in the same transaction: a hold
+    that has expired (409 ``hold-expired``) or belongs to another order places nothing."""
+    if data.bookings:
+        tenant.require("geo:write")  # bookings are the service points' data
+    order = orders.place_order(session, tenant, data.order())
+    booked = [o2o.confirm(session, tenant, b.booking_id, order_id=order.id, sku=b.sku)
+              for b in sorted(data.bookings, key=lambda b: b.booking_id)]
+    return AppointmentOrderOut(**order.model_dump(), bookings=booked)
 
 
 def cancel_expired_orders(session: Session, now: dt.datetime | None = None,
@@ -60,5 +76,6 @@ def cancel_expired_orders(session: Session, now: dt.datetime | None = None,
             continue  # paid (or cancelled) since it was listed
         payments.void_open_intents(session, tenant, order_id)
         orders.cancel(session, tenant, order_id, "payment_timeout")
+        o2o.release_for_order(session, tenant, order_id)
         cancelled += 1
     return cancelled

@@ -22,7 +22,8 @@ PREFIXES = {
     "segment": "seg", "staff": "stf", "app": "app", "certification": "cert",
     "app_grant": "grant", "oauth_code": "code", "oauth_token": "otok", "coupon": "cpn",
     "coupon_redemption": "cred", "promotion": "promo", "promotion_target": "ptgt",
-    "promotion_redemption": "pred",
+    "promotion_redemption": "pred", "service_point": "sp", "point_service": "svc",
+    "fitment_rule": "fit", "booking_slot": "bslot", "booking": "bkg",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
 }
 

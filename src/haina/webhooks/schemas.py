@@ -28,6 +28,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "staff.created", "staff.locked", "app.installed", "app.scopes_changed", "app.uninstalled",
     "endpoint.attempts_exhausted", "endpoint.disabled", "coupon.created", "coupon.updated",
     "promotion.created", "promotion.updated",
+    "service_point.created", "service_point.updated", "fitment_rule.created",
+    "fitment_rule.deleted", "booking.held", "booking.confirmed", "booking.rescheduled",
+    "booking.checked_in", "booking.completed", "booking.cancelled", "booking.expired",
 )
 MAX_URL_LENGTH = 2048
 MAX_EVENT_TYPES = 100

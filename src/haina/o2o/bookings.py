@@ -1,0 +1,389 @@
+"""Slots and bookings: availability, holds that expire, claims that never overbook.
+
+A slot's counter row (``booking_slots``) holds how many holds and bookings it has. Taking a
+place is one conditional UPDATE (``taken < capacity``): on PostgreSQL the row lock makes a
+concurrent claim wait and re-check, on SQLite transactions take the write lock first; either
+way no slot ever holds more than its capacity. The row is made on the first claim (INSERT …
+ON CONFLICT DO NOTHING on (tenant_id, service_id, start_at), which Citus and the partitioned
+mode allow: the key leads with tenant_id).
+
+Holds expire lazily (a claim of the slot first turns its overdue holds into ``expired`` and
+gives their places back) and by the worker (``expire_holds``), whichever comes first: the
+UPDATE of a hold's status is conditional, so a place is given back once.
+
+Lock order: the booking's own row, then overdue holds of the slot it claims, then the slot
+rows in start order (a reschedule touches two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from haina.core.context import Tenant
+from haina.core.db import is_postgres, rowcount, tenant_row, utcnow
+from haina.core.errors import Conflict, Invalid
+from haina.core.events import record_event
+from haina.core.ids import new_id
+from haina.core.money import Money
+from haina.core.pagination import Page, paginate
+from haina.members import service as members
+from haina.o2o import hours
+from haina.o2o.lifecycle import BOOKING_LIFECYCLE
+from haina.o2o.models import Booking, BookingSlot, PointService, ServicePoint
+from haina.o2o.points import point_row, service_row
+from haina.o2o.schemas import HOLD_MINUTES, BookingCreate, BookingOut, SlotOut, SlotsOut
+
+#: the states that hold a place in their slot
+HOLDING = ("held", "confirmed", "checked_in", "completed")
+
+
+class SlotFull(Conflict):
+    slug, title = "slot-full", "This slot is fully booked"
+
+
+class NotASlot(Invalid):
+    slug, title = "not-a-slot", "No slot of this service starts at this time"
+
+
+class HoldExpired(Conflict):
+    slug, title = "hold-expired", "The hold on this slot has expired"
+
+
+def shape(service: PointService) -> hours.Shape:
+    return hours.Shape(service.duration_minutes, service.buffer_before_minutes,
+                       service.buffer_after_minutes)
+
+
+def _zone(point: ServicePoint) -> ZoneInfo:
+    return ZoneInfo(point.timezone)
+
+
+def _out(b: Booking, zone: ZoneInfo | None = None) -> BookingOut:
+    local = (lambda t: t.astimezone(zone)) if zone else (lambda t: t)
+    return BookingOut(id=b.id, status=b.status, service_point_id=b.point_id,
+                      service=b.service_code, start=local(b.start_at), end=local(b.end_at),
+                      expires_at=b.expires_at, member_id=b.member_id, order_id=b.order_id,
+                      sku=b.sku, price=Money.of(b.price_minor, b.currency), note=b.note,
+                      created_at=b.created_at, updated_at=b.updated_at)
+
+
+def _booking_out(session: Session, tenant: Tenant, b: Booking) -> BookingOut:
+    return _out(b, _zone(point_row(session, tenant, b.point_id)))
+
+
+# ---------------------------------------------------------------- availability
+
+def _counts(session: Session, tenant: Tenant, service_id: str, since: dt.datetime,
+            until: dt.datetime, now: dt.datetime) -> dict[dt.datetime, int]:
+    """Places taken per slot start in [since, until], overdue holds not counted."""
+    taken: dict[dt.datetime, int] = {start: n for start, n in session.execute(
+        select(BookingSlot.start_at, BookingSlot.taken).where(
+            BookingSlot.tenant_id == tenant.id, BookingSlot.service_id == service_id,
+            BookingSlot.start_at >= since, BookingSlot.start_at <= until))}
+    if taken:
+        for start, overdue in session.execute(
+                select(Booking.start_at, func.count()).where(
+                    Booking.tenant_id == tenant.id, Booking.service_id == service_id,
+                    Booking.start_at >= since, Booking.start_at <= until,
+                    Booking.status == "held", Booking.expires_at <= now)
+                .group_by(Booking.start_at)):
+            taken[start] = taken.get(start, 0) - overdue
+    return taken
+
+
+def _slot(start: dt.datetime, service: PointService, zone: ZoneInfo, available: int) -> SlotOut:
+    return SlotOut(start=start.astimezone(zone),
+                   end=(start + dt.timedelta(minutes=service.duration_minutes)).astimezone(zone),
+                   capacity=service.capacity, available=available)
+
+
+def slots(session: Session, tenant: Tenant, point_id: str, code: str, day: dt.date,
+          now: dt.datetime | None = None) -> SlotsOut:
+    """The slots of ``code`` that start on the point's local ``day``, each with the places
+    left (0 for a slot that has begun)."""
+    now = now or utcnow()
+    point = point_row(session, tenant, point_id)
+    service = service_row(session, tenant, point.id, code)
+    zone = _zone(point)
+    starts = hours.slot_starts(day, point.opening_hours, point.exceptions, zone, shape(service))
+    taken = _counts(session, tenant, service.id, starts[0], starts[-1], now) if starts else {}
+    open_ = point.status == "active"
+    data = [_slot(s, service, zone, max(0, service.capacity - taken.get(s, 0))
+                  if open_ and s > now else 0) for s in starts]
+    return SlotsOut(service_point_id=point.id, service=code, date=day, timezone=point.timezone,
+                    data=data)
+
+
+def next_free_slots(session: Session, tenant: Tenant,
+                    points: Sequence[tuple[ServicePoint, PointService]], now: dt.datetime,
+                    n: int = 3, days: int = 7) -> dict[str, list[SlotOut]]:
+    """Each point's next ``n`` slots of its service with a place left, within ``days`` days
+    (point id → slots): the counters of all the points in one query."""
+    starts: dict[str, list[dt.datetime]] = {}
+    for point, service in points:
+        zone = _zone(point)
+        first = now.astimezone(zone).date()
+        starts[point.id] = [s for d in range(days + 1) for s in hours.slot_starts(
+            first + dt.timedelta(days=d), point.opening_hours, point.exceptions, zone,
+            shape(service)) if s > now]
+    taken: dict[tuple[str, dt.datetime], int] = {}
+    ids = [service.id for point, service in points if starts[point.id]]
+    if ids:
+        until = max(starts[p.id][-1] for p, _ in points if starts[p.id])
+        for service_id, start, n_taken in session.execute(
+                select(BookingSlot.service_id, BookingSlot.start_at, BookingSlot.taken).where(
+                    BookingSlot.tenant_id == tenant.id, BookingSlot.service_id.in_(ids),
+                    BookingSlot.start_at > now, BookingSlot.start_at <= until)):
+            taken[(service_id, start)] = n_taken
+        if taken:  # holds past their time do not count
+            for service_id, start, overdue in session.execute(
+                    select(Booking.service_id, Booking.start_at, func.count()).where(
+                        Booking.tenant_id == tenant.id, Booking.service_id.in_(ids),
+                        Booking.start_at > now, Booking.start_at <= until,
+                        Booking.status == "held", Booking.expires_at <= now)
+                    .group_by(Booking.service_id, Booking.start_at)):
+                taken[(service_id, start)] -= overdue
+    out: dict[str, list[SlotOut]] = {}
+    for point, service in points:
+        free = out[point.id] = []
+        for s in starts[point.id]:
+            left = service.capacity - taken.get((service.id, s), 0)
+            if left > 0:
+                free.append(_slot(s, service, _zone(point), left))
+                if len(free) == n:
+                    break
+    return out
+
+
+# ---------------------------------------------------------------- claims
+
+def _insert_ignore(session: Session):
+    return postgresql.insert if is_postgres(session) else sqlite.insert
+
+
+def _expire_rows(session: Session, tenant_id: str, rows: Sequence[Booking],
+                 now: dt.datetime) -> None:
+    """Turn locked overdue holds into ``expired`` and give their places back."""
+    for b in rows:
+        b.status, b.updated_at = "expired", now
+        _release_place(session, tenant_id, b.service_id, b.start_at)
+        record_event(session, tenant_id, "booking.expired", b.id, {"status": "expired"})
+    session.flush()
+
+
+def _expire_overdue_in_slot(session: Session, tenant: Tenant, service_id: str,
+                            start: dt.datetime, now: dt.datetime) -> None:
+    rows = session.scalars(select(Booking).where(
+        Booking.tenant_id == tenant.id, Booking.service_id == service_id,
+        Booking.start_at == start, Booking.status == "held", Booking.expires_at <= now)
+        .order_by(Booking.id).with_for_update()).all()
+    # a hold expired by someone else meanwhile is read again after its lock: skip it
+    _expire_rows(session, tenant.id, [b for b in rows if b.status == "held"], now)
+
+
+def _take_place(session: Session, tenant: Tenant, service: PointService,
+                start: dt.datetime) -> None:
+    insert = _insert_ignore(session)
+    session.execute(insert(BookingSlot).values(
+        id=new_id("booking_slot"), tenant_id=tenant.id, service_id=service.id, start_at=start,
+        taken=0).on_conflict_do_nothing(index_elements=["tenant_id", "service_id", "start_at"]))
+    got = rowcount(session.execute(
+        update(BookingSlot).where(BookingSlot.tenant_id == tenant.id,
+                                  BookingSlot.service_id == service.id,
+                                  BookingSlot.start_at == start,
+                                  BookingSlot.taken < service.capacity)
+        .values(taken=BookingSlot.taken + 1).execution_options(synchronize_session=False)))
+    if not got:
+        raise SlotFull(f"the {start.isoformat()} slot of {service.code} is fully booked "
+                       f"({service.capacity} of {service.capacity})", start=start.isoformat())
+
+
+def _release_place(session: Session, tenant_id: str, service_id: str,
+                   start: dt.datetime) -> None:
+    session.execute(update(BookingSlot).where(
+        BookingSlot.tenant_id == tenant_id, BookingSlot.service_id == service_id,
+        BookingSlot.start_at == start, BookingSlot.taken > 0)
+        .values(taken=BookingSlot.taken - 1).execution_options(synchronize_session=False))
+
+
+def _check_start(point: ServicePoint, service: PointService, start: dt.datetime,
+                 now: dt.datetime) -> dt.datetime:
+    start = start.astimezone(dt.UTC)
+    if point.status != "active":
+        raise Conflict(f"service point {point.id} is closed", slug="service-point-closed")
+    if start <= now:
+        raise Invalid("this slot has begun or is past", slug="slot-in-past")
+    if not hours.is_slot(start, point.opening_hours, point.exceptions, _zone(point),
+                         shape(service)):
+        raise NotASlot(f"no {service.code} slot starts at {start.isoformat()} here: "
+                       "see GET /v1/service-points/{id}/slots")
+    return start
+
+
+def book(session: Session, tenant: Tenant, data: BookingCreate, *,
+         now: dt.datetime | None = None) -> BookingOut:
+    """Hold (``data.hold``) or confirm a place in a slot; 409 ``slot-full`` when none is
+    left, 422 ``not-a-slot`` for a time no slot starts at."""
+    now = now or utcnow()
+    point = point_row(session, tenant, data.service_point_id)
+    service = service_row(session, tenant, point.id, data.service)
+    if data.member_id is not None:
+        members.get_member(session, tenant, data.member_id)  # 404 member-not-found
+    start = _check_start(point, service, data.start, now)
+    _expire_overdue_in_slot(session, tenant, service.id, start, now)
+    _take_place(session, tenant, service, start)
+    status = "held" if data.hold else "confirmed"
+    row = Booking(id=new_id("booking"), tenant_id=tenant.id, point_id=point.id,
+                  service_id=service.id, service_code=service.code, start_at=start,
+                  end_at=start + dt.timedelta(minutes=service.duration_minutes), status=status,
+                  expires_at=now + dt.timedelta(minutes=HOLD_MINUTES) if data.hold else None,
+                  member_id=data.member_id, price_minor=service.price_minor,
+                  currency=service.currency, note=data.note, created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    record_event(session, tenant.id, f"booking.{status}", row.id,
+                 {"status": status, "service_point_id": point.id, "service": service.code,
+                  "start": start.isoformat()})
+    return _out(row, _zone(point))
+
+
+def _lock(session: Session, tenant: Tenant, booking_id: str) -> Booking:
+    return tenant_row(session, tenant.id, Booking, booking_id, "booking", lock=True)
+
+
+def _move(session: Session, tenant: Tenant, b: Booking, event: str, to: str,
+          now: dt.datetime, **data: object) -> None:
+    BOOKING_LIFECYCLE.check(event, b.status, to)
+    b.status, b.updated_at = to, now
+    session.flush()
+    record_event(session, tenant.id, event, b.id, {"status": to, **data})
+
+
+def get_booking(session: Session, tenant: Tenant, booking_id: str) -> BookingOut:
+    b = tenant_row(session, tenant.id, Booking, booking_id, "booking")
+    return _booking_out(session, tenant, b)
+
+
+def list_bookings(session: Session, tenant: Tenant, *, point_id: str | None = None,
+                  status: str | None = None, order_id: str | None = None, limit: int = 50,
+                  cursor: str | None = None) -> Page[BookingOut]:
+    """Newest first; a point's bookings (the installer's day), by state, or an order's."""
+    stmt = select(Booking).where(Booking.tenant_id == tenant.id)
+    if point_id:
+        stmt = stmt.where(Booking.point_id == point_id)
+    if status:
+        stmt = stmt.where(Booking.status == status)
+    if order_id:
+        stmt = stmt.where(Booking.order_id == order_id)
+    zones: dict[str, ZoneInfo] = {}
+
+    def convert(b: Booking) -> BookingOut:
+        if b.point_id not in zones:
+            zones[b.point_id] = _zone(point_row(session, tenant, b.point_id))
+        return _out(b, zones[b.point_id])
+    return paginate(session, stmt, Booking.id, limit=limit, cursor=cursor, convert=convert,
+                    kind="booking")
+
+
+def confirm(session: Session, tenant: Tenant, booking_id: str, *, order_id: str | None = None,
+            sku: str | None = None, now: dt.datetime | None = None) -> BookingOut:
+    """Turn a hold into a booking (an order's, when ``order_id`` is given); 409
+    ``hold-expired`` once its time is up."""
+    now = now or utcnow()
+    b = _lock(session, tenant, booking_id)
+    if b.status == "held" and b.expires_at is not None and b.expires_at <= now:
+        raise HoldExpired(f"the hold on booking {b.id} expired at {b.expires_at.isoformat()}",
+                          status_now="expired")
+    if order_id is not None and b.order_id is not None and b.order_id != order_id:
+        raise Conflict(f"booking {b.id} belongs to order {b.order_id}", slug="booking-taken")
+    b.expires_at = None
+    if order_id is not None:
+        b.order_id, b.sku = order_id, sku
+    _move(session, tenant, b, "booking.confirmed", "confirmed", now, order_id=b.order_id)
+    return _booking_out(session, tenant, b)
+
+
+def cancel(session: Session, tenant: Tenant, booking_id: str,
+           reason: str = "requested_by_customer", now: dt.datetime | None = None) -> BookingOut:
+    """Cancel a held or confirmed booking: its place is given back."""
+    now = now or utcnow()
+    b = _lock(session, tenant, booking_id)
+    BOOKING_LIFECYCLE.check("booking.cancelled", b.status, "cancelled")
+    _release_place(session, tenant.id, b.service_id, b.start_at)
+    _move(session, tenant, b, "booking.cancelled", "cancelled", now, reason=reason)
+    return _booking_out(session, tenant, b)
+
+
+def check_in(session: Session, tenant: Tenant, booking_id: str) -> BookingOut:
+    b = _lock(session, tenant, booking_id)
+    _move(session, tenant, b, "booking.checked_in", "checked_in", utcnow())
+    return _booking_out(session, tenant, b)
+
+
+def complete(session: Session, tenant: Tenant, booking_id: str) -> BookingOut:
+    b = _lock(session, tenant, booking_id)
+    _move(session, tenant, b, "booking.completed", "completed", utcnow(), order_id=b.order_id,
+          sku=b.sku)
+    return _booking_out(session, tenant, b)
+
+
+def reschedule(session: Session, tenant: Tenant, booking_id: str, start: dt.datetime,
+               now: dt.datetime | None = None) -> BookingOut:
+    """Move a held or confirmed booking to another slot of its service, at once: the new
+    place is taken and the old one given back in one transaction (409 ``slot-full``: nothing
+    moves)."""
+    now = now or utcnow()
+    b = _lock(session, tenant, booking_id)
+    BOOKING_LIFECYCLE.check("booking.rescheduled", b.status, b.status)
+    if b.status == "held" and b.expires_at is not None and b.expires_at <= now:
+        raise HoldExpired(f"the hold on booking {b.id} expired", status_now="expired")
+    point = point_row(session, tenant, b.point_id)
+    service = session.get_one(PointService, (tenant.id, b.service_id))
+    new = _check_start(point, service, start, now)
+    old = b.start_at
+    if new == old:
+        return _out(b, _zone(point))
+    _expire_overdue_in_slot(session, tenant, service.id, new, now)
+    if new < old:  # slot rows in start order
+        _take_place(session, tenant, service, new)
+        _release_place(session, tenant.id, service.id, old)
+    else:
+        _release_place(session, tenant.id, service.id, old)
+        _take_place(session, tenant, service, new)
+    b.start_at, b.end_at = new, new + dt.timedelta(minutes=service.duration_minutes)
+    _move(session, tenant, b, "booking.rescheduled", b.status, now, start=new.isoformat(),
+          previous_start=old.isoformat())
+    return _out(b, _zone(point))
+
+
+def expire_holds(session: Session, now: dt.datetime | None = None, batch: int = 500) -> int:
+    """Worker: expire overdue holds across merchants, giving their places back."""
+    now = now or utcnow()
+    rows = session.scalars(select(Booking).where(
+        Booking.status == "held", Booking.expires_at <= now)
+        .order_by(Booking.tenant_id, Booking.id).limit(batch).with_for_update()).all()
+    rows = [b for b in rows if b.status == "held"]
+    by_tenant: dict[str, list[Booking]] = {}
+    for b in rows:
+        by_tenant.setdefault(b.tenant_id, []).append(b)
+    for tenant_id, items in by_tenant.items():
+        _expire_rows(session, tenant_id, items, now)
+    return len(rows)
+
+
+def release_for_order(session: Session, tenant: Tenant, order_id: str,
+                      reason: str = "order_cancelled") -> list[str]:
+    """Cancel an order's held or confirmed bookings (the order was cancelled): their places
+    come back. Returns their ids."""
+    ids = list(session.scalars(select(Booking.id).where(
+        Booking.tenant_id == tenant.id, Booking.order_id == order_id,
+        Booking.status.in_(("held", "confirmed"))).order_by(Booking.id)))
+    for booking_id in ids:
+        cancel(session, tenant, booking_id, reason)
+    return ids

@@ -1,0 +1,159 @@
+"""Coordinates: GCJ-02 ↔ WGS-84, great-circle distance, and the h3 cells of a nearby search.
+
+GCJ-02 is the datum China's maps (AMap, Tencent, Baidu's base) show: WGS-84 shifted by an
+obfuscating function of the position, published in many open implementations (e.g.
+googollee/eviltransform). WGS-84 → GCJ-02 is that function; the inverse has no closed form and
+is found by fixed-point iteration to well under a millimetre. Outside China both are the same.
+A pure library: no database, no other module.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import h3
+
+Datum = Literal["wgs84", "gcj02"]
+
+EARTH_RADIUS_KM = 6371.0088  # the mean radius (IUGG)
+# the Krasovsky 1940 ellipsoid GCJ-02 is defined on
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+#: the resolutions stored per point; a search picks the finest whose disk stays small
+RESOLUTIONS = (5, 7)
+#: the search radius up to which resolution 7 (cells ~1.4 km across an edge) is used
+FINE_RADIUS_KM = 15.0
+MAX_RADIUS_KM = 100.0
+
+
+def out_of_china(lat: float, lng: float) -> bool:
+    """The box GCJ-02 is applied in (as every open implementation draws it)."""
+    return not (73.66 < lng < 135.05 and 3.86 < lat < 53.55)
+
+
+def _shift(lat: float, lng: float) -> tuple[float, float]:
+    x, y = lng - 105.0, lat - 35.0
+    pi = math.pi
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+            + (20.0 * math.sin(6.0 * x * pi) + 20.0 * math.sin(2.0 * x * pi)) * 2.0 / 3.0
+            + (20.0 * math.sin(y * pi) + 40.0 * math.sin(y / 3.0 * pi)) * 2.0 / 3.0
+            + (160.0 * math.sin(y / 12.0 * pi) + 320.0 * math.sin(y * pi / 30.0)) * 2.0 / 3.0)
+    dlng = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+            + (20.0 * math.sin(6.0 * x * pi) + 20.0 * math.sin(2.0 * x * pi)) * 2.0 / 3.0
+            + (20.0 * math.sin(x * pi) + 40.0 * math.sin(x / 3.0 * pi)) * 2.0 / 3.0
+            + (150.0 * math.sin(x / 12.0 * pi) + 300.0 * math.sin(x / 30.0 * pi)) * 2.0 / 3.0)
+    radlat = lat / 180.0 * pi
+    magic = 1 - _EE * math.sin(radlat) ** 2
+    sqrtmagic = math.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrtmagic) * pi)
+    dlng = (dlng * 180.0) / (_A / sqrtmagic * math.cos(radlat) * pi)
+    return dlat, dlng
+
+
+def wgs84_to_gcj02(lat: float, lng: float) -> tuple[float, float]:
+    if out_of_china(lat, lng):
+        return lat, lng
+    dlat, dlng = _shift(lat, lng)
+    return lat + dlat, lng + dlng
+
+
+def gcj02_to_wgs84(lat: float, lng: float) -> tuple[float, float]:
+    """The WGS-84 point whose GCJ-02 image is (lat, lng): iterate w ← w − (gcj(w) − g); the
+    shift varies slowly (its derivative is ~1e-5), so each step gains five digits."""
+    if out_of_china(lat, lng):
+        return lat, lng
+    wlat, wlng = lat, lng
+    for _ in range(10):
+        glat, glng = wgs84_to_gcj02(wlat, wlng)
+        dlat, dlng = glat - lat, glng - lng
+        wlat, wlng = wlat - dlat, wlng - dlng
+        if abs(dlat) < 1e-12 and abs(dlng) < 1e-12:
+            break
+    return wlat, wlng
+
+
+def to_wgs84(lat: float, lng: float, datum: Datum) -> tuple[float, float]:
+    return gcj02_to_wgs84(lat, lng) if datum == "gcj02" else (lat, lng)
+
+
+def from_wgs84(lat: float, lng: float, datum: Datum) -> tuple[float, float]:
+    return wgs84_to_gcj02(lat, lng) if datum == "gcj02" else (lat, lng)
+
+
+def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Distance on the sphere of the Earth's mean radius (error < 0.5 % against the
+    ellipsoid: well inside what "3.2 km away" promises)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def cells_of(lat: float, lng: float) -> dict[int, str]:
+    """The point's h3 cell at each stored resolution."""
+    return {res: h3.latlng_to_cell(lat, lng, res) for res in RESOLUTIONS}
+
+
+def resolution_for(radius_km: float) -> int:
+    return RESOLUTIONS[1] if radius_km <= FINE_RADIUS_KM else RESOLUTIONS[0]
+
+
+def _local_scale(centre: str) -> tuple[float, float]:
+    """(circumradius e, spacing d) of the cells around ``centre``, in km."""
+    clat, clng = h3.cell_to_latlng(centre)
+    e = max(haversine_km(clat, clng, vlat, vlng) for vlat, vlng in h3.cell_to_boundary(centre))
+    d = min(haversine_km(clat, clng, *h3.cell_to_latlng(n)) for n in h3.grid_ring(centre, 1))
+    return e, d
+
+
+def rings_for(radius_km: float, e: float, d: float) -> int:
+    """Rings of a disk that holds every point within ``radius_km`` (see covering_cells)."""
+    return math.ceil((radius_km + 2 * e) / (d * math.cos(math.pi / 6))) + 1
+
+
+def covered_km(rings: int, e: float, d: float) -> float:
+    """How far from the query a disk of ``rings`` rings surely holds every point: the
+    inverse of ``rings_for`` (one ring of margin)."""
+    return max(0.0, (rings - 1) * d * math.cos(math.pi / 6) - 2 * e)
+
+
+class RingSearch:
+    """A nearest-first search: the disk around the query grows ring by ring (in batches) until
+    the points found are closer than what the disk surely covers. In a dense city the ten
+    nearest are found a few rings out; the full disk of the radius is searched only when the
+    points are sparse."""
+
+    def __init__(self, lat: float, lng: float, radius_km: float) -> None:
+        self.res = resolution_for(radius_km)
+        self.centre = h3.latlng_to_cell(lat, lng, self.res)
+        self.e, self.d = _local_scale(self.centre)
+        self.max_rings = rings_for(radius_km, self.e, self.d)
+        self.done = -1  # rings searched so far
+
+    def next_cells(self) -> list[str]:
+        """The cells of the next batch of rings (empty when the radius is covered)."""
+        if self.done >= self.max_rings:
+            return []
+        last = min(self.max_rings, max(2, 2 * self.done + 1))
+        cells = [c for k in range(self.done + 1, last + 1) for c in h3.grid_ring(self.centre, k)]
+        self.done = last
+        return cells
+
+    def covered_km(self) -> float:
+        return covered_km(self.done, self.e, self.d)
+
+
+def covering_cells(lat: float, lng: float, radius_km: float) -> tuple[int, list[str]]:
+    """(resolution, cells) such that every point within ``radius_km`` of (lat, lng) lies in
+    one of the cells: the prefilter of a nearby search (distances are then computed exactly).
+
+    A point p within R of q lies in a cell whose centre is within R + 2e of q's cell centre
+    (e: a cell's circumradius). A grid disk of k rings holds every centre within
+    k · d · cos 30° (d: the distance between neighbouring centres). Both e and d are measured
+    around q (cells vary in size over the globe, slowly), with a margin of one ring."""
+    res = resolution_for(radius_km)
+    centre = h3.latlng_to_cell(lat, lng, res)
+    e, d = _local_scale(centre)
+    return res, sorted(h3.grid_disk(centre, rings_for(radius_km, e, d)))

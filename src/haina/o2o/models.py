@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Double, Index, Integer, PrimaryKeyConstraint, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
+
+
+class ServicePoint(Base):
+    """A shop or bay where services are done: located in WGS-84 (GCJ-02 is converted on the
+    way in and out), indexed by its h3 cells, open by its hours in its own time zone."""
+
+    __tablename__ = "service_points"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      Index("ix_service_points_tenant_h3_r7", "tenant_id", "h3_r7"),
+                      Index("ix_service_points_tenant_h3_r5", "tenant_id", "h3_r5"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    lat: Mapped[float] = mapped_column(Double)  # WGS-84
+    lng: Mapped[float] = mapped_column(Double)
+    h3_r5: Mapped[str] = mapped_column(String(16))
+    h3_r7: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # [{"weekday": 1, "open": "09:00", "close": "18:00"}, …] (1 = Monday)
+    opening_hours: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    # [{"date": "2026-12-25", "open": null, "close": null, "note": …}, …]: closed, or other hours
+    exceptions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    # attribute code → [min, max] (numbers) or [allowed values] (text): which goods it fits
+    fitment: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16))  # active | closed
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PointService(Base):
+    """A service a point offers (``tire-fitting``): how long, how many at once (bays or
+    staff), the buffers around each job, and its price."""
+
+    __tablename__ = "point_services"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      UniqueConstraint("tenant_id", "point_id", "code",
+                                       name="uq_point_services_tenant_point_code"),
+                      Index("ix_point_services_tenant_code", "tenant_id", "code"),
+                      tenant_fk("point_id", "service_points"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    point_id: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    buffer_before_minutes: Mapped[int] = mapped_column(Integer)
+    buffer_after_minutes: Mapped[int] = mapped_column(Integer)
+    price_minor: Mapped[int] = mapped_column(Minor)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class FitmentRule(Base):
+    """Goods that need a service: every product of ``category_id``, or every product that has
+    the attribute ``attribute``, needs ``service_code`` (tires → tire-fitting)."""
+
+    __tablename__ = "fitment_rules"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      Index("ix_fitment_rules_tenant_service", "tenant_id", "service_code"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    service_code: Mapped[str] = mapped_column(String(64))
+    category_id: Mapped[str | None] = mapped_column(String(40))
+    attribute: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class BookingSlot(Base):
+    """The counter of one slot of one service: ``taken`` holds and bookings. A claim is one
+    conditional UPDATE (``taken < capacity``), exact at any concurrency; the row is made on
+    first claim (INSERT … ON CONFLICT DO NOTHING on the unique key)."""
+
+    __tablename__ = "booking_slots"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      UniqueConstraint("tenant_id", "service_id", "start_at",
+                                       name="uq_booking_slots_tenant_service_start"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    service_id: Mapped[str] = mapped_column(String(40))
+    start_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    taken: Mapped[int] = mapped_column(Integer)
+
+
+class Booking(Base):
+    """One customer's appointment: ``held`` (until ``expires_at``) → ``confirmed`` →
+    ``checked_in`` → ``completed``; or ``cancelled`` / ``expired``, which give the slot back."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      Index("ix_bookings_tenant_service_start", "tenant_id", "service_id",
+                            "start_at"),
+                      Index("ix_bookings_tenant_point_start", "tenant_id", "point_id",
+                            "start_at"),
+                      Index("ix_bookings_tenant_order", "tenant_id", "order_id"),
+                      Index("ix_bookings_status_expiry", "status", "expires_at"),
+                      tenant_fk("point_id", "service_points"),
+                      tenant_fk("service_id", "point_services"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    point_id: Mapped[str] = mapped_column(String(40))
+    service_id: Mapped[str] = mapped_column(String(40))
+    service_code: Mapped[str] = mapped_column(String(64))
+    start_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    member_id: Mapped[str | None] = mapped_column(String(40))
+    order_id: Mapped[str | None] = mapped_column(String(40))
+    sku: Mapped[str | None] = mapped_column(String(100))  # the order line it serves
+    price_minor: Mapped[int] = mapped_column(Minor)
+    currency: Mapped[str] = mapped_column(String(3))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,163 @@
+"""Nearby points and the search that shows, beside goods that need a service, the points that
+fit them, nearest first, with their next free slots.
+
+The prefilter is the h3 grid disk covering the radius (``geo.covering_cells``), served by the
+(tenant_id, h3 cell) index; distances are then exact on the sphere (haversine), so the radius
+and the order are exact too. No PostGIS needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from haina.catalog import service as catalog
+from haina.core.context import Tenant
+from haina.core.db import utcnow
+from haina.o2o import geo
+from haina.o2o.bookings import next_free_slots
+from haina.o2o.models import FitmentRule, PointService, ServicePoint
+from haina.o2o.points import fits, location_out, product_attributes, service_needed
+from haina.o2o.schemas import NearbyOut, NearbyPoint, SearchOut, SearchProduct
+
+#: points listed per product in a search
+POINTS_PER_PRODUCT = 5
+NEXT_SLOTS = 3
+
+
+def points_within(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: float,
+                  service: str | None = None) -> list[tuple[float, ServicePoint]]:
+    """The merchant's active points within ``radius_km`` of (lat, lng) (WGS-84) that offer
+    ``service`` (if given), as (distance in km, point), nearest first (ties by id)."""
+    res, cells = geo.covering_cells(lat, lng, radius_km)
+    column = ServicePoint.h3_r7 if res == 7 else ServicePoint.h3_r5
+    stmt = select(ServicePoint).where(ServicePoint.tenant_id == tenant.id,
+                                      ServicePoint.status == "active", column.in_(cells))
+    if service is not None:
+        stmt = stmt.where(select(PointService.id).where(
+            PointService.tenant_id == ServicePoint.tenant_id,
+            PointService.point_id == ServicePoint.id, PointService.code == service).exists())
+    found = []
+    for p in session.scalars(stmt):
+        d = geo.haversine_km(lat, lng, p.lat, p.lng)
+        if d <= radius_km:
+            found.append((d, p))
+    found.sort(key=lambda dp: (dp[0], dp[1].id))
+    return found
+
+
+def nearest(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: float,
+            limit: int, service: str | None = None,
+            attrs: Mapping[str, Any] | None = None) -> list[tuple[float, str]]:
+    """The ``limit`` nearest active points within ``radius_km`` of (lat, lng) (WGS-84) that
+    offer ``service`` and fit goods with ``attrs`` (when given), as (km, id), nearest first
+    (ties by id). The disk grows ring by ring (``geo.RingSearch``); only ids, positions and
+    fitment are read."""
+    search = geo.RingSearch(lat, lng, radius_km)
+    column = ServicePoint.h3_r7 if search.res == 7 else ServicePoint.h3_r5
+    found: list[tuple[float, str]] = []
+    while cells := search.next_cells():
+        stmt = select(ServicePoint.id, ServicePoint.lat, ServicePoint.lng,
+                      ServicePoint.fitment).where(ServicePoint.tenant_id == tenant.id,
+                                                  ServicePoint.status == "active",
+                                                  column.in_(cells))
+        if service is not None:
+            stmt = stmt.where(select(PointService.id).where(
+                PointService.tenant_id == ServicePoint.tenant_id,
+                PointService.point_id == ServicePoint.id,
+                PointService.code == service).exists())
+        for point_id, plat, plng, fitment in session.execute(stmt):
+            d = geo.haversine_km(lat, lng, plat, plng)
+            if d <= radius_km and (attrs is None or fits(fitment, attrs)):
+                found.append((d, point_id))
+        found.sort()
+        if len(found) >= limit and found[limit - 1][0] <= search.covered_km():
+            break
+    return found[:limit]
+
+
+def _services(session: Session, tenant: Tenant, points: Sequence[ServicePoint],
+              ) -> dict[str, dict[str, PointService]]:
+    out: dict[str, dict[str, PointService]] = {p.id: {} for p in points}
+    if points:
+        for s in session.scalars(select(PointService).where(
+                PointService.tenant_id == tenant.id,
+                PointService.point_id.in_([p.id for p in points]))):
+            out[s.point_id][s.code] = s
+    return out
+
+
+def _listed(session: Session, tenant: Tenant, found: Sequence[tuple[float, str]],
+            service: str | None, now: dt.datetime) -> list[NearbyPoint]:
+    """The points found, as listed: with their services and (for ``service``) their next
+    free slots, in four queries whatever their number."""
+    points = _points(session, tenant, [i for _, i in found])
+    services = _services(session, tenant, list(points.values()))
+    slots = next_free_slots(session, tenant, [(p, services[p.id][service])
+                                              for p in points.values()
+                                              if service in services[p.id]],
+                            now, NEXT_SLOTS) if service is not None else {}
+    out = []
+    for d, i in found:
+        p = points[i]
+        out.append(NearbyPoint(id=p.id, name=p.name, address=p.address,
+                               location=location_out(p.lat, p.lng), distance_km=round(d, 3),
+                               services=sorted(services[i]), next_slots=slots.get(i, [])))
+    return out
+
+
+def _points(session: Session, tenant: Tenant, ids: Sequence[str]) -> dict[str, ServicePoint]:
+    if not ids:
+        return {}
+    return {p.id: p for p in session.scalars(select(ServicePoint).where(
+        ServicePoint.tenant_id == tenant.id, ServicePoint.id.in_(list(ids))))}
+
+
+def nearby(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: float, *,
+           datum: geo.Datum = "wgs84", service: str | None = None,
+           product_id: str | None = None, limit: int = 20,
+           now: dt.datetime | None = None) -> NearbyOut:
+    """Points near a place (in ``datum``), nearest first; with ``product_id`` only those that
+    fit the product; with ``service`` only those offering it, each with its next free slots."""
+    now = now or utcnow()
+    lat, lng = geo.to_wgs84(lat, lng, datum)
+    attrs: dict[str, Any] | None = None
+    if product_id is not None:
+        attrs = product_attributes(catalog.get_product(session, tenant, product_id))
+    found = nearest(session, tenant, lat, lng, radius_km, limit + 1, service, attrs)
+    has_more = len(found) > limit
+    return NearbyOut(data=_listed(session, tenant, found[:limit], service, now),
+                     has_more=has_more)
+
+
+def search(session: Session, tenant: Tenant, q: str, lat: float, lng: float,
+           radius_km: float, *, datum: geo.Datum = "wgs84", limit: int = 10,
+           now: dt.datetime | None = None) -> SearchOut:
+    """Active products matching ``q``; each that needs a service (a fitment rule) comes with
+    the nearest points within ``radius_km`` that offer it and fit the product."""
+    tenant.require("catalog:read")  # the products are the catalogue's
+    now = now or utcnow()
+    lat, lng = geo.to_wgs84(lat, lng, datum)
+    products = catalog.list_products(session, tenant, q=q, status="active", limit=limit).data
+    rules = session.scalars(select(FitmentRule).where(FitmentRule.tenant_id == tenant.id)
+                            .order_by(FitmentRule.id)).all()
+    listed: dict[tuple[str, str], NearbyPoint] = {}
+    out = []
+    for product in products:
+        attrs = product_attributes(product)
+        needed = service_needed(rules, product.category_id, attrs)
+        found: list[tuple[float, str]] = []
+        if needed is not None:
+            found = nearest(session, tenant, lat, lng, radius_km, POINTS_PER_PRODUCT, needed,
+                            attrs)
+            new = [(d, i) for d, i in found if (i, needed) not in listed]
+            for item in _listed(session, tenant, new, needed, now):
+                listed[(item.id, needed)] = item
+        out.append(SearchProduct(id=product.id, sku=product.sku, title=product.title,
+                                 price=product.price, service=needed,
+                                 service_points=[listed[(i, str(needed))] for _, i in found]))
+    return SearchOut(products=out)

@@ -1,0 +1,46 @@
+"""O2O's public face: service points, services, fitment, slots, bookings and search.
+
+The work is split along its aggregates in private files (``points``, ``bookings``,
+``search``; ``geo`` and ``hours`` are pure libraries) and re-exported here.
+"""
+
+from __future__ import annotations
+
+from haina.o2o.bookings import (
+    HoldExpired,
+    NotASlot,
+    SlotFull,
+    book,
+    cancel,
+    check_in,
+    complete,
+    confirm,
+    expire_holds,
+    get_booking,
+    list_bookings,
+    release_for_order,
+    reschedule,
+    slots,
+)
+from haina.o2o.lifecycle import BOOKING_LIFECYCLE
+from haina.o2o.points import (
+    add_service,
+    create_point,
+    create_rule,
+    delete_rule,
+    fits,
+    get_point,
+    list_points,
+    list_rules,
+    update_point,
+    update_service,
+)
+from haina.o2o.search import nearby, nearest, points_within, search
+
+__all__ = [
+    "BOOKING_LIFECYCLE", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
+    "check_in", "complete", "confirm", "create_point", "create_rule", "delete_rule",
+    "expire_holds", "fits", "get_booking", "get_point", "list_bookings", "list_points",
+    "list_rules", "nearby", "nearest", "points_within", "release_for_order", "reschedule", "search",
+    "slots", "update_point", "update_service",
+]

@@ -1,0 +1,115 @@
+"""Nearby points and search against brute force on random data (hypothesis): only open,
+in-radius points that offer the service and fit the goods, nearest first — SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from o2o_support import make_point
+
+from haina.core.db import transaction
+from haina.o2o import geo
+from haina.o2o import service as o2o
+from haina.platform import service as platform
+
+CENTRE = (31.2304, 121.4737)  # Shanghai, WGS-84
+
+
+@pytest.fixture
+def scattered(client, sessions):
+    """60 points within ~60 km of the centre: some closed, some without the service, with
+    rim ranges of their own."""
+    rnd = random.Random(5)
+    points = []
+    for i in range(60):
+        lat = CENTRE[0] + rnd.uniform(-0.5, 0.5)
+        lng = CENTRE[1] + rnd.uniform(-0.6, 0.6)
+        lo = rnd.choice([13, 15, 16, 17])
+        body = dict(name=f"P{i}", lat=lat, lng=lng, fitment={"rim_diameter": [lo, lo + 3]})
+        if i % 7 == 0:
+            body["services"] = [{"code": "car-wash", "duration_minutes": 30,
+                                 "price": {"amount": "30.00", "currency": "CNY"}}]
+        p = make_point(client, **body)
+        closed = i % 5 == 0
+        if closed:
+            client.patch(f"/v1/service-points/{p['id']}", json={"status": "closed"})
+        points.append({"id": p["id"], "lat": p["location"]["lat"], "lng": p["location"]["lng"],
+                       "rim": (lo, lo + 3), "open": not closed, "tires": i % 7 != 0})
+    with transaction(sessions) as s:
+        tenant = platform.tenant_for_slug(s, "acme")
+    return tenant, points
+
+
+def brute_force(points, lat, lng, radius, rim=None):
+    found = [(geo.haversine_km(lat, lng, p["lat"], p["lng"]), p["id"]) for p in points
+             if p["open"] and p["tires"] and (rim is None or p["rim"][0] <= rim <= p["rim"][1])]
+    return [pid for d, pid in sorted(found) if d <= radius]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dlat=st.floats(-0.5, 0.5), dlng=st.floats(-0.6, 0.6), radius=st.floats(0.5, 60),
+       rim=st.none() | st.integers(13, 20), limit=st.integers(1, 12))
+def test_nearby_points_are_exactly_the_open_fitting_ones_in_the_radius_nearest_first(
+        scattered, sessions, dlat, dlng, radius, rim, limit):
+    tenant, points = scattered
+    lat, lng = CENTRE[0] + dlat, CENTRE[1] + dlng
+    attrs = {"rim_diameter": rim} if rim is not None else {}
+    expected = brute_force(points, lat, lng, radius, rim)
+    with transaction(sessions) as s:
+        found = o2o.points_within(s, tenant, lat, lng, radius, "tire-fitting")
+        # the ring-by-ring search of the k nearest
+        knn = o2o.nearest(s, tenant, lat, lng, radius, limit, "tire-fitting", attrs)
+    ours = [p.id for d, p in found if o2o.fits(p.fitment, attrs)]
+    assert ours == expected
+    distances = [d for d, _ in found]
+    assert distances == sorted(distances)
+    assert [i for _, i in knn] == expected[:limit]
+
+
+def test_search_shows_beside_tires_the_points_that_fit_them_with_free_slots(client, sessions):
+    cat = client.post("/v1/categories", json={"name": "轮胎 Tires", "slug": "tires"}).json()
+    client.post("/v1/fitment-rules", json={"service": "tire-fitting", "category_id": cat["id"]})
+    for sku, rim in (("T-16", 16), ("T-21", 21)):
+        r = client.post("/v1/products", json={
+            "sku": sku, "title": f"米其林 轮胎 R{rim}", "category_id": cat["id"],
+            "price": {"amount": "500.00", "currency": "CNY"},
+            "attributes": {"rim_diameter": rim}})
+        assert r.status_code == 201, r.text
+    client.post("/v1/products", json={"sku": "CAP", "title": "轮胎 气门帽 valve caps",
+                                      "price": {"amount": "15.00", "currency": "CNY"}})
+    near = make_point(client, name="Near", lat=CENTRE[0] + 0.01, lng=CENTRE[1])
+    far = make_point(client, name="Far", lat=CENTRE[0] + 0.05, lng=CENTRE[1])
+    make_point(client, name="Too far", lat=CENTRE[0] + 0.5, lng=CENTRE[1])
+    make_point(client, name="Small rims", lat=CENTRE[0], lng=CENTRE[1] + 0.01,
+               fitment={"rim_diameter": [13, 15]})
+    glat, glng = geo.wgs84_to_gcj02(*CENTRE)  # the buyer's phone map speaks GCJ-02
+    r = client.get("/v1/search", params={"q": "轮胎", "lat": glat, "lng": glng,
+                                         "radius_km": 10, "datum": "gcj02"})
+    assert r.status_code == 200, r.text
+    by_sku = {p["sku"]: p for p in r.json()["products"]}
+    assert set(by_sku) == {"T-16", "T-21", "CAP"}
+    t16 = by_sku["T-16"]
+    assert t16["service"] == "tire-fitting"
+    assert [p["id"] for p in t16["service_points"]] == [near["id"], far["id"]]
+    assert 1.0 < t16["service_points"][0]["distance_km"] < 1.2  # 0.01° of latitude: 1.11 km
+    slots = t16["service_points"][0]["next_slots"]
+    assert len(slots) == 3 and all(s["available"] == 2 for s in slots)
+    assert slots[0]["start"] < slots[1]["start"] < slots[2]["start"]
+    assert by_sku["T-21"]["service_points"] == []  # no point fits 21" rims
+    assert by_sku["CAP"]["service"] is None and by_sku["CAP"]["service_points"] == []
+    # nearby on its own, for one product
+    t16_id = t16["id"]
+    near_list = client.get("/v1/service-points/nearby", params={
+        "lat": CENTRE[0], "lng": CENTRE[1], "radius_km": 10, "service": "tire-fitting",
+        "product_id": t16_id}).json()["data"]
+    assert [p["name"] for p in near_list] == ["Near", "Far"]
+    all_near = client.get("/v1/service-points/nearby", params={
+        "lat": CENTRE[0], "lng": CENTRE[1], "radius_km": 10}).json()["data"]
+    # 0.01° of longitude is 0.95 km here, of latitude 1.11 km
+    assert [p["name"] for p in all_near] == ["Small rims", "Near", "Far"]
+    assert all(p["next_slots"] == [] for p in all_near)  # no service named: no slots
