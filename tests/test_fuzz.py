@@ -88,7 +88,7 @@ def test_generated_requests_never_get_a_5xx(fuzz_client):
                 def run(case):
                     nonlocal tried
                     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
-                    response = case.call()
+                    response = case.call(timeout=120)
                     tried += 1
                     if response.status_code >= 500:
                         crashes.append(f"{case.method} {case.formatted_path} "
