@@ -51,7 +51,7 @@ console-messages: install
 	cd src/haina && ../../$(VENV)/bin/pybabel extract -F console/babel.cfg -k N_ -k _t:2 \
 	  --no-location --sort-output --project=haina-console -o console/locale/console.pot .
 	$(VENV)/bin/pybabel update -i src/haina/console/locale/console.pot \
-	  -d src/haina/console/locale -D console -l zh_CN --no-location --ignore-obsolete
+	  -d src/haina/console/locale -D console -l zh_CN --ignore-obsolete
 	$(VENV)/bin/pybabel compile -d src/haina/console/locale -D console --statistics
 
 clean:

@@ -17,7 +17,7 @@ from haina.webhooks.delivery import Dispatcher
 from haina.webhooks.schemas import EndpointIn
 
 PAGES = ("/console", "/console/members", "/console/lifecycle", "/console/orders",
-         "/console/coupons", "/console/apps", "/console/webhooks")
+         "/console/coupons", "/console/promotions", "/console/apps", "/console/webhooks")
 
 
 def test_the_console_without_a_session_shows_a_sign_in_form_with_a_password_field(app, shop):
@@ -32,7 +32,12 @@ def test_the_console_without_a_session_shows_a_sign_in_form_with_a_password_fiel
         assert anonymous.get("/", follow_redirects=False).headers["location"] == "/console"
 
 
-def test_a_signed_in_owner_sees_every_page_with_the_shops_data(browser_as, shop):
+def test_a_signed_in_owner_sees_every_page_with_the_shops_data(browser_as, shop, client):
+    r = client.post("/v1/promotions", json={
+        "name": "满300减40", "kind": "threshold", "repeat": True,
+        "tiers": [{"min_subtotal": "300.00", "off": "40.00"}],
+        "budget": {"amount": "5000.00", "currency": "CNY"}})
+    assert r.status_code == 201, r.text
     owner = browser_as("owner")
     for path in PAGES:
         r = owner.get(path)
@@ -52,6 +57,9 @@ def test_a_signed_in_owner_sees_every_page_with_the_shops_data(browser_as, shop)
     for shown in ("order.created", "order.paid", shop["intent"]["id"], "platform_cash",
                   "Not shipped yet"):
         assert shown in order, shown
+    promotions = owner.get("/console/promotions").text
+    assert "满300减40" in promotions and "spend threshold" in promotions
+    assert "CN¥0.00 / CN¥5,000.00" in promotions
     paid = owner.get("/console/orders", params={"status": "paid", "since": "2000-01-01"}).text
     assert shop["order"]["id"] in paid
     assert shop["order"]["id"] not in owner.get("/console/orders",

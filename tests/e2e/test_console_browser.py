@@ -271,6 +271,9 @@ def test_lifecycle_orders_coupons_and_apps_pages(owner, site):
     owner.get_by_role("button", name="Create coupon").click()
     assert owner.get_by_role("status").inner_text() == "Coupon SPRING20 created."
     check(owner, "coupons")
+    owner.get_by_role("navigation").get_by_role("link", name="Promotions").click()
+    assert owner.get_by_role("heading", level=1).inner_text() == "Promotions"
+    check(owner, "promotions")
     owner.goto(site["base"] + "/console/apps")
     assert owner.get_by_role("heading", name="Win-back").count() == 2  # installed, and listed
     assert "orders:read" in owner.locator("ul.scopes").first.inner_text()

@@ -13,7 +13,8 @@ def N_(text: str) -> str:
 LABELS = {
     # the sections
     "dashboard": N_("Dashboard"), "members": N_("Members"), "lifecycle": N_("Lifecycle"),
-    "orders": N_("Orders"), "coupons": N_("Coupons"), "apps": N_("Apps"),
+    "orders": N_("Orders"), "coupons": N_("Coupons"), "promotions": N_("Promotions"),
+    "apps": N_("Apps"),
     "webhooks": N_("Webhooks"),
     # lifecycle stages and RFM segments (haina.analytics.schemas)
     "new": N_("new"), "active": N_("active"), "at_risk": N_("at risk"), "lapsed": N_("lapsed"),
@@ -27,6 +28,10 @@ LABELS = {
     "canceled": N_("cancelled"), "pending": N_("pending"), "disabled": N_("disabled"),
     "expired": N_("expired"), "partial": N_("partly"), "full": N_("in full"),
     "none": N_("none"), "percent": N_("percent off"), "fixed": N_("amount off"),
+    # promotion kinds (haina.marketing.schemas.PromotionKind; percent and fixed above)
+    "threshold": N_("spend threshold"), "buy_x_get_y": N_("buy X get Y"),
+    "bundle": N_("bundle"), "tier_price": N_("tier price"), "first_order": N_("first order"),
+    "free_shipping": N_("free shipping"), "paused": N_("paused"),
     # channels
     "web": N_("web"), "mini_program": N_("mini program"), "pos": N_("point of sale"),
     "app": N_("app"), "marketplace": N_("marketplace"),

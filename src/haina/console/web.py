@@ -71,7 +71,8 @@ PAGE_SIZE = 25
 WEEKS = 12
 NAV = (("dashboard", "/console"), ("members", "/console/members"),
        ("lifecycle", "/console/lifecycle"), ("orders", "/console/orders"),
-       ("coupons", "/console/coupons"), ("apps", "/console/apps"),
+       ("coupons", "/console/coupons"), ("promotions", "/console/promotions"),
+       ("apps", "/console/apps"),
        ("webhooks", "/console/webhooks"))
 PLOTS = ("clv_distribution", "p_alive_vs_recency", "holdout_fit")
 ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "completed", "cancelled", "refunded")
@@ -481,6 +482,16 @@ async def create_coupon(request: Request) -> Response:
         return _back("/console/coupons", created=created.code)
 
     return await _act(request, "create_coupon", work)
+
+
+@router.get("/console/promotions")
+@_view
+def promotion_list(request: Request, session: SessionDep, v: Visit,
+                   cursor: str | None = None) -> Response:
+    page = marketing.list_promotions(session, v.tenant, limit=PAGE_SIZE, cursor=cursor)
+    return _page(request, v, "console/promotions.html", title=_t(v, "Promotions"),
+                 promotions=page.data,
+                 more=f"{request.url.path}?cursor={page.next_cursor}" if page.next_cursor else None)
 
 
 # ---------------------------------------------------------------- apps and webhooks

@@ -575,7 +575,8 @@ def import_orders(session: Session, tenant: Tenant, orders: Sequence[OrderRecord
     if orders:
         conn = session.connection()
         conn.execute(_INSERT_ORDER, [dict(row) for row in orders])
-        conn.execute(_INSERT_LINES, [dict(row) for row in lines])
+    if lines:  # (an empty executemany would insert one row of defaults)
+        session.connection().execute(_INSERT_LINES, [dict(row) for row in lines])
     return len(orders)
 
 
