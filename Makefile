@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-partitioned test-fast bench lint lock migrate clean
+.PHONY: install run test test-partitioned test-fast bench lint lock migrate clean console-messages
 
 install: $(STAMP)
 
@@ -44,6 +44,15 @@ migrate: install
 lock:
 	$(PY) -m pip install --quiet uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+# the console's message catalog: extract the strings of its templates and code, merge them
+# into the zh_CN catalog (translate the new entries in console.po), compile console.mo
+console-messages: install
+	cd src/haina && ../../$(VENV)/bin/pybabel extract -F console/babel.cfg -k N_ -k _t:2 \
+	  --no-location --sort-output --project=haina-console -o console/locale/console.pot .
+	$(VENV)/bin/pybabel update -i src/haina/console/locale/console.pot \
+	  -d src/haina/console/locale -D console -l zh_CN --ignore-obsolete
+	$(VENV)/bin/pybabel compile -d src/haina/console/locale -D console --statistics
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

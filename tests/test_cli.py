@@ -66,11 +66,12 @@ def test_serve_with_demo_prints_url_and_a_working_token(tmp_path):
     try:
         output = ""
         deadline = time.time() + 60
-        while "sign in at" not in output and time.time() < deadline:
+        while "merchant console:" not in output and time.time() < deadline:
             output += proc.stdout.readline()
         assert f"http://127.0.0.1:{port}" in output
+        assert f"merchant console: http://127.0.0.1:{port}/console" in output
         token = re.search(r"token: (hn_\S+)", output).group(1)
-        email, password = re.search(r"as (\S+), password (\S+)", output).groups()
+        email, password = re.search(r"sign in as (\S+), password (\S+)", output).groups()
         for _ in range(100):
             try:
                 r = httpx.get(f"http://127.0.0.1:{port}/v1/products?q=轮胎",
@@ -79,13 +80,14 @@ def test_serve_with_demo_prints_url_and_a_working_token(tmp_path):
             except httpx.ConnectError:
                 time.sleep(0.1)
         assert r.status_code == 200 and len(r.json()["data"]) > 0
-        # the printed owner account signs in
+        # the printed owner account signs in to the console
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
-            page = browser.get("/login")
+            page = browser.get("/console")
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
             r = browser.post("/login", data={"email": email, "password": password,
-                                             "csrf_token": csrf, "next": "/"})
+                                             "csrf_token": csrf, "next": "/console"})
             assert r.status_code == 303 and "haina_session" in r.cookies
+            assert "<h1>Dashboard</h1>" in browser.get("/console").text
     finally:
         proc.terminate()
         proc.wait(10)

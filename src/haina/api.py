@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.catalog.api import router as catalog
     from haina.catalog.stock_api import router as stock
     from haina.checkout.api import router as checkout
+    from haina.console.web import router as console
     from haina.installations.api import router as installations
     from haina.inventory.api import router as inventory
     from haina.marketing.api import router as marketing
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
                    apps, installations, marketing, o2o, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
+    app.include_router(console)  # the merchant console's pages (not in the API document)
     app.include_router(webhooks, responses=PROBLEM_RESPONSES)
     check_units_of_work(app)
     # media uploads may be as large as the largest media file the catalog takes (+ multipart)
@@ -161,8 +163,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:  # the merchant console will live here (issue 15)
-        return RedirectResponse("/docs")
+    async def home() -> RedirectResponse:  # the merchant console
+        return RedirectResponse("/console")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -286,6 +286,25 @@ def _stop_worker(proc: subprocess.Popen) -> None:
 DEMO_OWNER = "owner@demo-tires.example"
 
 
+def _queue_demo_refresh(sessions) -> None:
+    """Queue demo-tires' first analytics refresh, unless it has scores or one is queued."""
+    try:
+        from haina.analytics import service as analytics
+        from haina.analytics.schemas import RefreshIn
+    except ImportError:  # the [analytics] extra is not installed
+        return
+    from haina.core.errors import Problem
+    from haina.platform import service
+    with transaction(sessions) as session:
+        tenant = service.tenant_for_slug(session, "demo-tires")
+        if analytics.list_runs(session, tenant, limit=1).data:
+            return
+        try:
+            analytics.start_refresh(session, tenant, RefreshIn())
+        except Problem:  # one is queued or running already
+            pass
+
+
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 127.0.0.1")] = None,
           port: Annotated[int | None, typer.Option(help="default HAINA_PORT or 8000")] = None,
@@ -313,13 +332,14 @@ def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 1
             import secrets
             password = secrets.token_urlsafe(12)
             service.demo_staff(session, "demo-tires", DEMO_OWNER, password)
+        _queue_demo_refresh(sessions)  # the console's lifecycle pages (the worker runs it)
     _sessions()  # refuses to start on a database that is behind
     out.print(f"Haina is serving on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
     if demo_data:
         out.print(f"demo merchant demo-tires, token: [bold]{token}[/]")
         out.print(f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/v1/products")
-        out.print(f"sign in at http://{host}:{port}/login as [bold]{DEMO_OWNER}[/], "
-                  f"password [bold]{password}[/] (OAuth consent for apps: docs/apps.md)")
+        out.print(f"merchant console: [bold]http://{host}:{port}/console[/]  sign in as "
+                  f"[bold]{DEMO_OWNER}[/], password [bold]{password}[/]")
     os.environ.setdefault("HAINA_DATABASE_URL", settings.database_url)
     worker_process = _start_worker(settings.database_url) if with_worker else None
     # uvicorn re-raises the SIGTERM it shut down for: make it an exit that runs the finally

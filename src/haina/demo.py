@@ -72,12 +72,17 @@ CHANNELS = [("web", 0.40), ("mini_program", 0.35), ("pos", 0.20), ("app", 0.05)]
 
 
 def load_demo(sessions: sessionmaker[Session], *, quick: bool = False, seed: int = 7,
-              console: Console | None = None, today: dt.date | None = None) -> dict[str, str]:
-    """Create the demo merchants that do not exist yet; returns slug → what happened."""
+              console: Console | None = None, today: dt.date | None = None,
+              members: int | None = None, only: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Create the demo merchants that do not exist yet; returns slug → what happened.
+    ``members`` overrides how many members each merchant gets and ``only`` names the merchants
+    to load (the browser tests load a small demo-tires)."""
     console = console or Console(stderr=True)
     today = today or utcnow().date()
     done = {}
     for slug, loader in (("demo-tires", _load_tires), ("demo-beauty", _load_beauty)):
+        if only is not None and slug not in only:
+            continue
         with transaction(sessions) as session:
             try:
                 platform.get_tenant_by_slug(session, slug)
@@ -87,7 +92,7 @@ def load_demo(sessions: sessionmaker[Session], *, quick: bool = False, seed: int
                 pass
             console.print(f"demo merchant {slug}: loading"
                           + ("" if quick else " (a minute or two)") + "…", highlight=False)
-            loader(session, random.Random(seed), quick, console, today)
+            loader(session, random.Random(seed), quick, console, today, members)
             done[slug] = "created"
     for slug, what in done.items():
         console.print(f"demo merchant {slug}: {what}")
@@ -149,7 +154,7 @@ def _progress(console: Console) -> Iterator[Any]:
 
 
 def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Console,
-                today: dt.date) -> None:
+                today: dt.date, n_members: int | None = None) -> None:
     from haina.members import service as members
     from haina.members.schemas import TierCreate
 
@@ -207,7 +212,7 @@ def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Cons
 
     # the shops draw from their own generator: the buying history stays as it was
     _partner_shops(session, tenant, tires.id, random.Random(13))
-    n_members = 200 if quick else 2000
+    n_members = n_members or (200 if quick else 2000)
     _members_and_history(session, tenant, rnd, n_members, catalogue, console, today, "tires")
 
 
@@ -256,7 +261,7 @@ def _partner_shops(session: Session, tenant: Tenant, tires_category: str,
 
 
 def _load_beauty(session: Session, rnd: random.Random, quick: bool, console: Console,
-                 today: dt.date) -> None:
+                 today: dt.date, n_members: int | None = None) -> None:
     tenant = _tenant(session, "demo-beauty", "海纳美妆跨境 Haina Beauty Global",
                      TenantSettings(shipping_fee="0.00"))
     cat = catalog.create_category(session, tenant, CategoryCreate(name="美妆 Beauty", slug="beauty"))
@@ -267,8 +272,8 @@ def _load_beauty(session: Session, rnd: random.Random, quick: bool, console: Con
         catalog.create_product(session, tenant, ProductCreate(
             title=title, sku=sku, price=price, stock=rnd.randint(100, 500), category_id=cat.id))
         catalogue.append((sku, title, price.minor))
-    _members_and_history(session, tenant, rnd, 50 if quick else 300, catalogue, console, today,
-                         "beauty")
+    _members_and_history(session, tenant, rnd, n_members or (50 if quick else 300), catalogue,
+                         console, today, "beauty")
 
 
 def _purchase_days(rnd: random.Random, first: int, horizon: int) -> list[int]:

@@ -4,6 +4,7 @@ over the latest run's scores, whose members follow each refresh."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -111,10 +112,22 @@ def segment_members(session: Session, tenant: Tenant, segment_id: str, *, limit:
                     cursor: str | None = None) -> Page[SegmentMemberOut]:
     """The members matching a saved segment in the latest run, by member id descending."""
     rule = SegmentRule.model_validate(_segment_row(session, tenant, segment_id).rule)
+    return members_matching(session, tenant, rule, limit=limit, cursor=cursor)
+
+
+def members_matching(session: Session, tenant: Tenant, rule: SegmentRule | None, *,
+                     member_ids: Sequence[str] | None = None, limit: int = 100,
+                     cursor: str | None = None) -> Page[SegmentMemberOut]:
+    """The members meeting ``rule`` in the latest run (among ``member_ids`` when given), by
+    member id descending: an unsaved segment (the console's filters and member lists). No
+    rule: every scored member."""
     run = latest_run(session, tenant)
     currency = run.currency if run else tenant.currency
     basis = clv_basis(run)  # every score is the latest run's
-    stmt = select(MemberScore).where(*_rule_conditions(rule, tenant, currency))
+    stmt = select(MemberScore).where(
+        *(_rule_conditions(rule, tenant, currency) if rule else [MemberScore.tenant_id == tenant.id]))
+    if member_ids is not None:
+        stmt = stmt.where(MemberScore.member_id.in_(list(member_ids)))
 
     def convert(row: MemberScore) -> SegmentMemberOut:
         return SegmentMemberOut(member_id=row.member_id, p_alive=row.p_alive,

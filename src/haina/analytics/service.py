@@ -34,6 +34,7 @@ from .segments import (
     create_segment,
     delete_segment,
     get_segment,
+    members_matching,
     segment_members,
     segments_overview,
 )
@@ -41,7 +42,8 @@ from .segments import (
 __all__ = [
     "HEARTBEAT", "MEDIA_TYPES", "SEGMENT_NAMES", "STAGE_NAMES", "STALE_AFTER", "UNITS",
     "OnProgress", "cohorts", "create_segment", "delete_segment", "fail_stale_jobs", "get_job",
-    "get_run", "get_segment", "list_jobs", "list_runs", "member_scores", "plot", "run_job",
+    "get_run", "get_segment", "list_jobs", "list_runs", "member_scores", "members_matching",
+    "plot", "run_job",
     "run_queued_jobs", "segment_members", "segments_overview", "start_refresh", "stop_worker_job",
     "wait_for_worker_job",
 ]

@@ -210,3 +210,14 @@ class OrderLineRecord(_LineDiscount):
     quantity: int
     total_minor: int
     shipped_quantity: int
+
+
+class SalesPeriodOut(BaseModel):
+    """What one period (a week from Monday, UTC) sold: orders paid in it, their net value, and
+    the members who bought in it, new (first purchase in that period) or returning."""
+
+    start: dt.date
+    orders: int
+    sales: Money = Field(description="paid minus refunded, of the orders paid in the period")
+    new_members: int
+    returning_members: int

@@ -44,6 +44,7 @@ from haina.orders.schemas import (
     OrderOut,
     OrderRecord,
     OrderState,
+    SalesPeriodOut,
     ShipmentIn,
     ShipmentOut,
     TimelineEntry,
@@ -574,7 +575,8 @@ def import_orders(session: Session, tenant: Tenant, orders: Sequence[OrderRecord
     if orders:
         conn = session.connection()
         conn.execute(_INSERT_ORDER, [dict(row) for row in orders])
-        conn.execute(_INSERT_LINES, [dict(row) for row in lines])
+    if lines:  # (an empty executemany would insert one row of defaults)
+        session.connection().execute(_INSERT_LINES, [dict(row) for row in lines])
     return len(orders)
 
 
@@ -615,3 +617,49 @@ def purchase_page(session: Session, tenant: Tenant, currency: str, *, after: tup
         .where(_purchases(tenant), _O.currency == currency, _O.member_id >= last_member,
                or_(_O.member_id > last_member, _O.id > last_id))
         .order_by(_O.member_id, _O.id).limit(limit)).all())
+
+
+def sales_by_week(session: Session, tenant: Tenant, since: dt.date,
+                  until: dt.date) -> list[SalesPeriodOut]:
+    """Weekly sales in the merchant's currency for the weeks (Monday to Sunday, UTC) from the
+    one holding ``since`` to the one holding ``until``, every week present (zeros included).
+
+    Orders count in the week they were paid, net of refunds, if not refunded in full. A member
+    is new in the week of their first paid order ever (before ``since`` too), returning in any
+    later week they buy in. Two grouped reads: the paid orders of the window, and each buyer's
+    first paid order."""
+    first_week = since - dt.timedelta(days=since.weekday())
+    last_week = until - dt.timedelta(days=until.weekday())
+    start = dt.datetime.combine(first_week, dt.time(), dt.UTC)
+    end = dt.datetime.combine(last_week + dt.timedelta(days=7), dt.time(), dt.UTC)
+    paid = and_(_O.tenant_id == tenant.id, _O.paid_at.is_not(None), _O.currency == tenant.currency,
+                _O.paid_minor - _O.refunded_minor > 0)
+    weeks: dict[dt.date, list] = {}
+    day = first_week
+    while day <= last_week:
+        weeks[day] = [0, 0, set(), set()]  # orders, net minor, new members, returning members
+        day += dt.timedelta(days=7)
+    rows = session.execute(select(_O.paid_at, _O.member_id, _O.paid_minor - _O.refunded_minor)
+                           .where(paid, _O.paid_at >= start, _O.paid_at < end)).all()
+    window_buyers = select(_O.member_id).where(paid, _O.paid_at >= start, _O.paid_at < end,
+                                               _O.member_id.is_not(None))
+    first = {member_id: _week_of(at) for member_id, at in session.execute(
+        select(_O.member_id, func.min(_O.paid_at))
+        .where(paid, _O.member_id.in_(window_buyers.scalar_subquery()))
+        .group_by(_O.member_id))}
+    for at, member_id, net in rows:
+        week = weeks[_week_of(at)]
+        week[0] += 1
+        week[1] += int(net)
+        if member_id is not None:
+            week[2 if first.get(member_id) == _week_of(at) else 3].add(member_id)
+    return [SalesPeriodOut(start=w, orders=v[0], sales=Money.of(v[1], tenant.currency),
+                           new_members=len(v[2]), returning_members=len(v[3] - v[2]))
+            for w, v in weeks.items()]
+
+
+def _week_of(at: dt.datetime | str) -> dt.date:
+    if isinstance(at, str):  # min() over the column on SQLite: the stored text
+        at = dt.datetime.fromisoformat(at)
+    day = at.astimezone(dt.UTC).date() if at.tzinfo else at.date()
+    return day - dt.timedelta(days=day.weekday())

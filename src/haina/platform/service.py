@@ -249,6 +249,17 @@ def create_staff(session: Session, tenant_slug: str, email: str, password: str,
     return staff.create_staff(session, tenant_slug, email, password, role)
 
 
+SESSION_COOKIE = staff.SESSION_COOKIE
+LOGIN_CSRF_COOKIE = staff.LOGIN_CSRF_COOKIE
+STAFF_ROLES = staff.ROLES
+
+
+def signed_in_staff(session: Session, token: str | None) -> tuple[StaffOut, str] | None:
+    """The staff account a browser's session cookie signs in, and the session's CSRF token
+    (every form posted in the session carries it), or None."""
+    return staff.session_staff(session, token)
+
+
 def purge_staff_sessions(session: Session, now: dt.datetime) -> int:
     """Delete expired sign-in sessions (the worker's housekeeping)."""
     return staff.purge_sessions(session, now)

@@ -29,6 +29,9 @@ from haina.platform.models import StaffAccount, StaffSession, TenantRow
 from haina.platform.schemas import StaffOut
 
 ROLES = ("owner", "staff", "read-only")
+# the browser's cookies: the signed-in session, and the sign-in form's double-submit CSRF token
+SESSION_COOKIE = "haina_session"
+LOGIN_CSRF_COOKIE = "haina_login_csrf"
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # argon2 takes any length; an unbounded one is a denial-of-service lever

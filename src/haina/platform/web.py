@@ -33,8 +33,8 @@ router = Router(include_in_schema=False)
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
 
-SESSION_COOKIE = "haina_session"
-LOGIN_CSRF_COOKIE = "haina_login_csrf"
+SESSION_COOKIE = staff.SESSION_COOKIE
+LOGIN_CSRF_COOKIE = staff.LOGIN_CSRF_COOKIE
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self' "
                                "http: https:; base-uri 'none'",

@@ -1,0 +1,89 @@
+"""The console's languages: English (the source strings) and Simplified Chinese (a Babel message
+catalog), with dates, numbers and money formatted by Babel's CLDR data for the reader's locale.
+
+The catalog is ``locale/zh_CN/LC_MESSAGES/console.po``; its compiled ``console.mo`` is committed
+beside it (no build step before ``haina serve``), and tests/console/test_console_i18n.py fails
+when the two differ or when a template uses a string the catalog lacks. After editing a
+template: ``make console-messages`` (extract, update, compile), then translate the new entries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from decimal import Decimal
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+from babel.support import NullTranslations, Translations
+
+from haina.core.money import Money
+
+LOCALES = Path(__file__).resolve().parent / "locale"
+DOMAIN = "console"
+# the console's language codes (also the ``lang`` cookie's values) and their CLDR locales
+LANGUAGES = {"en": "en", "zh": "zh_CN"}
+NAMES = {"en": "English", "zh": "中文"}
+
+
+@functools.cache
+def translations(lang: str) -> NullTranslations:
+    if lang == "en":
+        return NullTranslations()
+    return Translations.load(LOCALES, [LANGUAGES[lang]], DOMAIN)
+
+
+def pick(explicit: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The reader's language: asked for (``?lang=``), remembered (cookie), or the browser's."""
+    for value in (explicit, cookie):
+        if value in LANGUAGES:
+            return value
+    for part in (accept_language or "").lower().split(","):
+        tag = part.split(";")[0].strip()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+class Formats:
+    """Formatting for one locale, handed to the templates as ``fmt``."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.locale = Locale.parse(LANGUAGES[lang])
+
+    def money(self, value: Money | None) -> str:
+        if value is None:
+            return "—"
+        return format_currency(Decimal(value.amount), value.currency, locale=self.locale)
+
+    def money_short(self, amount: float, currency: str) -> str:
+        """An axis tick: whole units, grouped (¥12,000)."""
+        return format_currency(Decimal(round(amount)), currency, locale=self.locale,
+                               format="¤#,##0", currency_digits=False)
+
+    def number(self, value: float | int, digits: int = 0) -> str:
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=pattern, locale=self.locale)
+
+    def percent(self, value: float) -> str:
+        return format_percent(value, format="#,##0%", locale=self.locale)
+
+    def date(self, value: dt.date | dt.datetime | None, form: str = "medium") -> str:
+        if value is None:
+            return "—"
+        return format_date(value, format=form, locale=self.locale)
+
+    def week(self, value: dt.date) -> str:
+        """A week's start on a chart axis: 3 Nov / 11月3日."""
+        return format_date(value, format="M月d日" if self.lang == "zh" else "d MMM",
+                           locale=self.locale)
+
+    def datetime(self, value: dt.datetime | None) -> str:
+        if value is None:
+            return "—"
+        return format_datetime(value, format="medium", locale=self.locale, tzinfo=dt.UTC)

@@ -1,0 +1,57 @@
+"""Words the console shows that come from data (stages, segments, statuses, channels, roles,
+scopes' components) or from its own keys (sections, plots): each key's English label, marked
+for the message catalog with ``N_`` (which only marks a string for ``make console-messages``).
+Templates show a key with ``w(key)``: its label in the reader's language."""
+
+from __future__ import annotations
+
+
+def N_(text: str) -> str:
+    return text
+
+
+LABELS = {
+    # the sections
+    "dashboard": N_("Dashboard"), "members": N_("Members"), "lifecycle": N_("Lifecycle"),
+    "orders": N_("Orders"), "coupons": N_("Coupons"), "promotions": N_("Promotions"),
+    "apps": N_("Apps"),
+    "webhooks": N_("Webhooks"),
+    # lifecycle stages and RFM segments (haina.analytics.schemas)
+    "new": N_("new"), "active": N_("active"), "at_risk": N_("at risk"), "lapsed": N_("lapsed"),
+    "reactivated": N_("reactivated"), "champions": N_("champions"), "loyal": N_("loyal"),
+    "potential": N_("potential loyalists"), "cant_lose": N_("can't lose"),
+    "hibernating": N_("hibernating"), "lost": N_("lost"),
+    # order, payment, delivery and coupon states
+    "pending_payment": N_("awaiting payment"), "paid": N_("paid"), "fulfilled": N_("fulfilled"),
+    "completed": N_("completed"), "cancelled": N_("cancelled"), "refunded": N_("refunded"),
+    "requires_capture": N_("authorised"), "succeeded": N_("succeeded"), "failed": N_("failed"),
+    "canceled": N_("cancelled"), "pending": N_("pending"), "disabled": N_("disabled"),
+    "expired": N_("expired"), "partial": N_("partly"), "full": N_("in full"),
+    "none": N_("none"), "percent": N_("percent off"), "fixed": N_("amount off"),
+    # promotion kinds (haina.marketing.schemas.PromotionKind; percent and fixed above)
+    "threshold": N_("spend threshold"), "buy_x_get_y": N_("buy X get Y"),
+    "bundle": N_("bundle"), "tier_price": N_("tier price"), "first_order": N_("first order"),
+    "free_shipping": N_("free shipping"), "paused": N_("paused"),
+    # channels
+    "web": N_("web"), "mini_program": N_("mini program"), "pos": N_("point of sale"),
+    "app": N_("app"), "marketplace": N_("marketplace"),
+    # points entries
+    "earn": N_("earned"), "redeem": N_("redeemed"), "restore": N_("restored"),
+    "expire": N_("expired"), "adjust": N_("adjusted"), "clawback": N_("clawed back"),
+    # staff roles
+    "owner": N_("owner"), "staff": N_("staff"), "read-only": N_("read-only"),
+    # scopes' components (haina.core.context.COMPONENTS) and app categories
+    "catalog": N_("products"), "inventory": N_("stock"), "payments": N_("payments"),
+    "ledger": N_("ledger"), "events": N_("event log"), "analytics": N_("customer analytics"),
+    "marketing": N_("marketing"), "geo": N_("service points"),
+    "crossborder": N_("cross-border"), "settings": N_("settings"),
+    # the fit plots
+    "clv_distribution": N_("Distribution of customer lifetime value"),
+    "p_alive_vs_recency": N_("Probability alive by recency and frequency"),
+    "holdout_fit": N_("Model check on the held-out months"),
+}
+
+
+def label(key: str) -> str:
+    """The English label of a key (the key itself when it has none)."""
+    return LABELS.get(key, key)

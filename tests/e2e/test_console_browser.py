@@ -1,0 +1,327 @@
+"""The merchant console in a real browser: Debian's chromium driven by Playwright against the
+app on a real uvicorn server (in a thread), on a small demo-tires (60 members, two years of
+history, one analytics refresh). One server and one browser for the module.
+
+Every page visited is checked with axe-core (vendored in tests/e2e/vendor) against the WCAG
+2.1 A and AA rules, at desk width and at phone width (360 px, where nothing may scroll
+sideways but the tables and the cohort grid inside their own boxes). With HAINA_SCREENSHOTS=1
+each page is saved as docs/screenshots/<page>-desk.png and -phone.png (the README shows them).
+
+Without chromium the module is skipped, unless HAINA_REQUIRE_BROWSER=1 (CI) makes that a
+failure. Never `playwright install`: the browser is the system's."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from rich.console import Console
+from sqlalchemy import text
+
+from haina.core.db import make_engine, make_sessionmaker, transaction
+from haina.core.pgtemp import free_port
+from haina.core.schema import upgrade
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+OWNER, VIEWER, PASSWORD = "owner@demo-tires.example", "viewer@demo-tires.example", "demo password 1"
+DESK, PHONE = {"width": 1280, "height": 800}, {"width": 360, "height": 740}
+
+
+def _browser_missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"no chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - it is in requirements.lock
+        return f"playwright is not installed: {exc}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The demo on a real server: its base URL, sessionmaker, and ids the tests look for."""
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("HAINA_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"HAINA_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    from haina.analytics import service as analytics
+    from haina.analytics.schemas import RefreshIn
+    from haina.api import create_app
+    from haina.core.config import Settings
+    from haina.demo import load_demo
+    from haina.platform import apps
+    from haina.platform import service as platform
+    from haina.platform.schemas import AppIn
+    from haina.webhooks import service as webhooks
+    from haina.webhooks.delivery import Dispatcher
+    from haina.webhooks.schemas import EndpointIn
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'demo.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    load_demo(sessions, quick=True, members=60, only=("demo-tires",), console=Console(quiet=True))
+    with transaction(sessions) as s:
+        tenant = platform.tenant_for_slug(s, "demo-tires")
+        job = analytics.start_refresh(s, tenant, RefreshIn())
+        platform.demo_staff(s, "demo-tires", OWNER, PASSWORD)
+        platform.create_staff(s, "demo-tires", VIEWER, PASSWORD, "read-only")
+        app = apps.register_app(s, AppIn(
+            name="Win-back", category="marketing", description="Brings lapsed buyers back "
+            "with a coupon at the right time.", redirect_uris=["https://winback.example/cb"],
+            scopes=["orders:read", "members:read", "webhooks:write"], pricing="free"))
+        apps.install(s, tenant.id, app.client_id, ["orders:read", "members:read"], None)
+        webhooks.create_endpoint(s, tenant, EndpointIn(url="http://127.0.0.1:9/winback",
+                                                       event_types=["staff.*"]))
+        platform.create_staff(s, "demo-tires", "clerk@demo-tires.example", PASSWORD, "staff")
+    assert analytics.run_job(sessions, job.id) == "succeeded"
+    jobs, dispatcher = [], Dispatcher(sessions)
+    for _ in range(100):  # past the demo's events (nothing wants them) to the clerk's
+        jobs += dispatcher.fan_out(1000)
+        if jobs:
+            break
+    delivery = jobs[-1]  # the clerk's staff.created (the owner's and viewer's came before)
+    with transaction(sessions) as s:  # every attempt failed (the schedule: tests/webhooks)
+        s.execute(text("UPDATE webhook_deliveries SET status = 'failed', attempts = 8, "
+                       "last_status_code = 503, last_error = 'HTTP 503 from the receiver'"))
+        member_id, name = s.execute(text(
+            "SELECT m.id, m.name FROM members m JOIN analytics_member_scores s "
+            "ON s.tenant_id = m.tenant_id AND s.member_id = m.id "
+            "WHERE m.tenant_id = :t AND m.name IS NOT NULL ORDER BY s.clv_minor DESC LIMIT 1"),
+            {"t": tenant.id}).one()
+        order_id = s.execute(text("SELECT id FROM orders WHERE tenant_id = :t AND member_id = :m "
+                                  "ORDER BY id DESC LIMIT 1"),
+                             {"t": tenant.id, "m": member_id}).scalar_one()
+
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(Settings(database_url=url, token_cache_seconds=0), engine=engine),
+        host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield {"base": f"http://127.0.0.1:{server.config.port}", "sessions": sessions,
+           "tenant": tenant, "member_id": member_id, "member_name": name,
+           "order_id": order_id, "delivery_id": delivery.delivery_id}
+    server.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser(site: dict[str, Any]) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+def _sign_in(browser: Any, site: dict[str, Any], email: str) -> Any:
+    context = browser.new_context(viewport=DESK, locale="en-US")
+    page = context.new_page()
+    page.goto(site["base"] + "/console")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(site["base"] + "/console")
+    return page
+
+
+@pytest.fixture(scope="module")
+def owner(browser: Any, site: dict[str, Any]) -> Iterator[Any]:
+    """A page signed in as the demo's owner."""
+    page = _sign_in(browser, site, OWNER)
+    yield page
+    page.context.close()
+
+
+def axe(page: Any) -> None:
+    """No WCAG 2.1 A/AA violation on the page as it is."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())  # evaluated, not a <script>: the console's CSP stays on
+    result = page.evaluate("""() => axe.run(document, {runOnly: {type: 'tag',
+        values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})""")
+    violations = [{"rule": v["id"], "impact": v["impact"], "help": v["help"],
+                   "where": [n["target"] for n in v["nodes"][:5]]} for v in result["violations"]]
+    assert violations == [], f"{page.url}: " + json.dumps(violations, indent=1)
+
+
+def check(page: Any, name: str) -> None:
+    """axe at desk and phone width; at phone width nothing scrolls sideways; screenshots."""
+    for width, size in (("desk", DESK), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        page.wait_for_load_state("load")
+        axe(page)
+        if width == "phone":
+            overflow = page.evaluate("() => document.documentElement.scrollWidth")
+            assert overflow <= PHONE["width"], f"{page.url} is {overflow} px wide on a phone"
+        if os.environ.get("HAINA_SCREENSHOTS") == "1":
+            _save(page.screenshot(full_page=False), SCREENSHOTS / f"{name}-{width}.png")
+    page.set_viewport_size(DESK)
+
+
+def _save(png: bytes, path: Path) -> None:
+    """A small PNG: the screenshot reduced to a 64-colour palette."""
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64)
+    image.save(path, optimize=True)
+
+
+def test_sign_in_and_the_dashboard_draws_its_charts(browser, site):
+    context = browser.new_context(viewport=DESK, locale="en-US")
+    page = context.new_page()
+    page.goto(site["base"] + "/console")
+    assert page.locator("input[type=password]").count() == 1
+    check(page, "sign-in")
+    page.get_by_label("Email").fill(OWNER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")  # the form submits from the keyboard
+    page.wait_for_url(site["base"] + "/console")
+    assert page.get_by_role("heading", level=1).inner_text() == "Dashboard"
+    charts = page.locator("svg.chart")
+    assert charts.count() == 3
+    for i in range(3):
+        box = charts.nth(i).bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 100
+        marks = charts.nth(i).locator("rect.bar, circle.dot")
+        assert marks.count() >= 12  # a mark per week
+    drawn = page.evaluate("""() => [...document.querySelectorAll('svg.chart rect.bar')]
+        .filter(r => r.getBBox().height > 0).length""")
+    assert drawn >= 11  # bars with sales have height
+    check(page, "dashboard")
+    context.close()
+
+
+def test_keyboard_users_skip_to_the_content_and_reach_every_section(owner, site):
+    owner.goto(site["base"] + "/console/orders")
+    owner.keyboard.press("Tab")
+    assert owner.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    owner.keyboard.press("Enter")
+    assert owner.evaluate("() => document.activeElement.id") == "main"
+    owner.goto(site["base"] + "/console")
+    reached = []
+    for _ in range(12):
+        owner.keyboard.press("Tab")
+        reached.append(owner.evaluate("() => document.activeElement.getAttribute('href')"))
+    for section in ("/console/members", "/console/lifecycle", "/console/webhooks"):
+        assert section in reached
+
+
+def test_find_a_member_and_open_their_page(owner, site):
+    owner.goto(site["base"] + "/console/members")
+    check(owner, "members")
+    search = owner.get_by_label("Name, email or phone begins with")
+    search.fill(site["member_name"][:3])
+    search.press("Enter")
+    owner.wait_for_url(re.compile(r".*/console/members\?q="))
+    owner.get_by_role("link", name=site["member_name"]).first.click()
+    owner.wait_for_url(f"{site['base']}/console/members/{site['member_id']}")
+    assert owner.get_by_role("heading", level=1).inner_text() == site["member_name"]
+    lifecycle = owner.locator("section", has=owner.get_by_role("heading", name="Lifecycle"))
+    assert re.search(r"P\(alive\)\s+\d+%", lifecycle.inner_text())
+    assert re.search(r"CLV, next 12 months\s+CN¥[\d,]+\.\d\d", lifecycle.inner_text())
+    assert owner.get_by_role("link", name=site["order_id"]).count() >= 1
+    check(owner, "member")
+    owner.get_by_role("link", name=site["order_id"]).first.click()
+    assert owner.get_by_role("heading", name="Ledger entries").is_visible()
+    check(owner, "order")
+
+
+def test_lifecycle_orders_coupons_and_apps_pages(owner, site):
+    owner.goto(site["base"] + "/console/lifecycle")
+    assert owner.locator("svg.heatmap rect.heat").count() > 20
+    assert owner.locator("svg.chart").count() == 3  # stages, segments, cohorts
+    owner.wait_for_function("""() => [...document.images].every(i => i.complete)""",
+                            timeout=120_000)
+    loaded = owner.evaluate("() => [...document.images].map(i => i.naturalWidth)")
+    assert len(loaded) >= 2 and all(w > 0 for w in loaded)  # the fit plots, as SVG
+    check(owner, "lifecycle")
+    owner.get_by_role("link", name="at risk:").first.click()
+    assert "stage=at_risk" in owner.url and owner.locator("span.stage-at_risk").count() > 0
+    owner.goto(site["base"] + "/console/orders")
+    owner.get_by_label("Status").select_option("completed")
+    owner.get_by_role("button", name="Filter").click()
+    statuses = owner.locator("tbody span.tag").all_inner_texts()
+    assert statuses and set(statuses) == {"completed"}
+    check(owner, "orders")
+    owner.goto(site["base"] + "/console/coupons")
+    owner.get_by_label("Code").fill("SPRING20")
+    owner.get_by_label("Percent off (percent coupons)").fill("20")
+    owner.get_by_label("Minimum spend, CNY").fill("300")
+    owner.get_by_role("button", name="Create coupon").click()
+    assert owner.get_by_role("status").inner_text() == "Coupon SPRING20 created."
+    check(owner, "coupons")
+    owner.get_by_role("navigation").get_by_role("link", name="Promotions").click()
+    assert owner.get_by_role("heading", level=1).inner_text() == "Promotions"
+    check(owner, "promotions")
+    owner.goto(site["base"] + "/console/apps")
+    assert owner.get_by_role("heading", name="Win-back").count() == 2  # installed, and listed
+    assert "orders:read" in owner.locator("ul.scopes").first.inner_text()
+    check(owner, "apps")
+
+
+def test_an_owner_replays_a_failed_webhook_delivery(owner, site):
+    owner.goto(site["base"] + "/console/webhooks?status=failed")
+    row = owner.locator(f"tr#{site['delivery_id']}")
+    assert "HTTP 503" in row.inner_text()
+    check(owner, "webhooks")
+    row.get_by_role("button", name="Replay").click()
+    assert "is queued to be sent again" in owner.get_by_role("status").inner_text()
+    with transaction(site["sessions"]) as s:
+        status = s.execute(text("SELECT status, attempts FROM webhook_deliveries WHERE id = :d"),
+                           {"d": site["delivery_id"]}).one()
+    assert tuple(status) == ("pending", 0)
+
+
+def test_switching_the_language_translates_the_console(owner, site):
+    owner.goto(site["base"] + "/console")
+    owner.get_by_role("link", name="中文").click()
+    assert owner.evaluate("() => document.documentElement.lang") == "zh-CN"
+    assert owner.get_by_role("heading", level=1).inner_text() == "概览"
+    assert owner.get_by_role("navigation").get_by_role("link", name="会员").is_visible()
+    assert "¥" in owner.locator("ul.figures").inner_text()
+    check(owner, "dashboard-zh")
+    owner.goto(site["base"] + "/console/members")  # remembered
+    assert owner.get_by_role("heading", level=1).inner_text() == "会员"
+    owner.get_by_role("link", name="English").click()
+    assert owner.get_by_role("heading", level=1).inner_text() == "Members"
+
+
+def test_a_read_only_account_is_refused_a_write(browser, site):
+    page = _sign_in(browser, site, VIEWER)
+    page.goto(site["base"] + "/console/coupons")
+    assert page.get_by_role("button", name="Create coupon").count() == 0
+    assert "can look but not change anything" in page.inner_text("main")
+    page.goto(site["base"] + "/console/webhooks?status=failed")
+    assert page.get_by_role("button", name="Replay").count() == 0
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    r = page.request.post(site["base"] + "/console/coupons", form={
+        "csrf_token": token, "code": "VIEWER10", "kind": "percent", "percent": "10"})
+    assert r.status == 403 and "read-only" in r.text()
+    r = page.request.post(
+        f"{site['base']}/console/webhooks/deliveries/{site['delivery_id']}/replay",
+        form={"csrf_token": token})
+    assert r.status == 403
+    with transaction(site["sessions"]) as s:
+        assert s.execute(text("SELECT count(*) FROM coupons WHERE code = 'VIEWER10'")).scalar() == 0
+    page.context.close()
