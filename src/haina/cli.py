@@ -18,6 +18,7 @@ from haina.core.config import get_settings
 from haina.core.db import make_engine, make_sessionmaker, transaction
 from haina.core.errors import Problem
 from haina.core.schema import SchemaBehind, ensure_current, upgrade
+from haina.crossborder.cli import app as crossborder_app
 from haina.webhooks.cli import app as webhooks_app
 
 app = typer.Typer(help="Haina, an open commerce platform.", no_args_is_help=True,
@@ -369,6 +370,7 @@ def _mount_optional() -> None:
 
 _mount_optional()
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(crossborder_app, name="crossborder")
 
 
 def _fail(message: str, code: int) -> None:

@@ -4,6 +4,7 @@ from haina.analytics import models as analytics_models  # noqa: F401
 from haina.carts import models as carts_models  # noqa: F401
 from haina.catalog import models as catalog_models  # noqa: F401
 from haina.core import events, idempotency, ratelimit  # noqa: F401
+from haina.crossborder import models as crossborder_models  # noqa: F401
 from haina.inventory import models as inventory_models  # noqa: F401
 from haina.marketing import models as marketing_models  # noqa: F401
 from haina.members import models as members_models  # noqa: F401

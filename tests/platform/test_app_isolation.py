@@ -32,7 +32,7 @@ PNG = bytes.fromhex(  # the smallest valid PNG: a 1×1 transparent pixel
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d00000000"
     "49454e44ae426082")
-ALL_SCOPES = " ".join(f"{c}:write" for c in COMPONENTS)
+ALL_SCOPES = " ".join(f"{c}:write" for c in COMPONENTS) + " crossborder:identity"
 # path parameter → where merchant B's ids of that kind are (table, column); a route with a
 # parameter missing here fails the test until it is added
 ID_SOURCES = {
@@ -246,6 +246,9 @@ BODIES = {
     "/v1/webhook-endpoints/{endpoint_id}": {"description": "x"},
     "/v1/coupons/{coupon_id}": {"description": "x"},
     "/v1/promotions/{promotion_id}": {"description": "x"},
+    "/v1/crossborder/products/{product_id}": {
+        "hs_code": "3304990099", "origin_country": "FR", "net_weight_kg": "0.050",
+        "gross_weight_kg": "0.120"},
     "/v1/webhook-endpoints/{endpoint_id}/replay": {"since": "2024-01-01T00:00:00Z"},
     "/v1/service-points/{point_id}": {"name": "x"},
     "/v1/service-points/{point_id}/services": {

@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     # connections (and requests in flight) per receiving origin (scheme, host, port)
     webhook_connections_per_origin: int = Field(8, ge=1, le=256)
     webhook_lease_seconds: float = Field(60.0, ge=1)
+    # Cross-border import (haina.crossborder): the keys that encrypt buyers' ID numbers at rest,
+    # "id:base64key[,id:base64key…]" (32-byte keys; the first encrypts, every one decrypts, so
+    # a new key goes first and old ones stay until re-encrypted), and the key of the blind
+    # index that finds an identity's orders (never rotated: the index would change). Unset: a
+    # development key (never for production).
+    crossborder_keys: str | None = None
+    crossborder_index_key: str | None = None
+    # the quotas of cross-border retail import, in CNY: per order, per buyer per calendar year
+    crossborder_order_limit: int = Field(5_000, ge=1)
+    crossborder_year_limit: int = Field(26_000, ge=1)
 
 
 @lru_cache

@@ -24,6 +24,7 @@ PREFIXES = {
     "coupon_redemption": "cred", "promotion": "promo", "promotion_target": "ptgt",
     "promotion_redemption": "pred", "service_point": "sp", "point_service": "svc",
     "fitment_rule": "fit", "booking_slot": "bslot", "booking": "bkg",
+    "crossborder_quota": "xbq", "declaration": "decl",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
 }
 

@@ -14,6 +14,7 @@ from haina.core.schema_types import (
     Quantity,
     RequestModel,
 )
+from haina.crossborder.schemas import CrossborderIn, CrossborderOrderOut
 
 Channel = Literal["web", "mini_program", "pos", "app", "marketplace"]
 # the states of ORDER_LIFECYCLE (orders/lifecycle.py; a test keeps the two the same)
@@ -49,6 +50,9 @@ class OrderCreate(RequestModel):
                         description="member points to redeem as a discount, 0 to 10^12")
     note: str | None = Field(None, max_length=1000)
     metadata: Metadata | None = None
+    crossborder: CrossborderIn | None = Field(
+        None, description="a cross-border import order: the buyer (orderer) whose identity "
+                          "the quotas count; the composite tax replaces the merchant's tax")
 
     @model_validator(mode="after")
     def _points_need_member(self) -> OrderCreate:
@@ -123,6 +127,7 @@ class OrderOut(BaseModel):
     cancelled_at: dt.datetime | None = None
     cancel_reason: str | None = None
     shipments: list[ShipmentOut] = Field(default_factory=list)
+    crossborder: CrossborderOrderOut | None = None
 
 
 

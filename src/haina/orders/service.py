@@ -30,6 +30,7 @@ from haina.core.ids import new_id
 from haina.core.money import MAX_AMOUNT, Money, bps, to_minor
 from haina.core.pagination import Page, paginate
 from haina.core.trusted import construct
+from haina.crossborder.schemas import CrossborderOrderOut
 from haina.inventory import service as inventory
 from haina.inventory.schemas import Claim
 from haina.marketing.schemas import Cart, CartLine, PricedCart
@@ -222,6 +223,17 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
     for r, pl in zip(line_rows, priced.lines, strict=True):
         r["discount_minor"] = pl.discount
     t = totals(settings, priced)
+    xb = None
+    if data.crossborder:  # claimed last (its quota row after coupon and budgets: see crossborder)
+        from haina.crossborder import service as crossborder
+        net = [(r["product_id"], r["total_minor"] - r["discount_minor"]) for r in line_rows]
+        xb = crossborder.claim_order(
+            session, tenant, data.crossborder, order_id=order_id, lines=net,
+            discount_minor=max(t["discount"] - sum(r["discount_minor"] for r in line_rows), 0),
+            shipping_minor=t["shipping"], currency=currency, now=now)
+        # the composite tax replaces the merchant's tax
+        t["total"] += xb.tax_minor - t["tax"]
+        t["tax"] = xb.tax_minor
     order: OrderRecord = {
         "id": order_id, "tenant_id": tenant.id, "member_id": member_id, "channel": data.channel,
         "app_id": tenant.app_id, "location_id": data.location_id, "status": "pending_payment",
@@ -239,7 +251,7 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
                   "total": Money.of(t["total"], currency).model_dump(mode="json"),
                   "channel": data.channel, "member_id": member_id,
                   "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in line_rows]})
-    return _out_from_values(order, line_rows, [])
+    return _out_from_values(order, line_rows, [], xb.record if xb else None)
 
 
 def _default_hold_minutes() -> int:
@@ -257,7 +269,8 @@ def _line_out(r: OrderLineRecord | dict, currency: str) -> OrderLineOut:
 
 
 def _out_from_values(o: OrderRecord | dict, lines: Sequence[OrderLineRecord | dict],
-                     shipments: list[ShipmentOut]) -> OrderOut:
+                     shipments: list[ShipmentOut],
+                     crossborder: CrossborderOrderOut | None = None) -> OrderOut:
     c = o["currency"]
     return construct(
         OrderOut, object="order", id=o["id"], status=o["status"],
@@ -272,7 +285,7 @@ def _out_from_values(o: OrderRecord | dict, lines: Sequence[OrderLineRecord | di
         metadata=o["metadata"], hold_expires_at=o["hold_expires_at"], created_at=o["created_at"],
         paid_at=o.get("paid_at"), fulfilled_at=o.get("fulfilled_at"),
         completed_at=o.get("completed_at"), cancelled_at=o.get("cancelled_at"),
-        cancel_reason=o.get("cancel_reason"), shipments=shipments)
+        cancel_reason=o.get("cancel_reason"), shipments=shipments, crossborder=crossborder)
 
 
 def _row_values(o: Order) -> dict:
@@ -304,7 +317,10 @@ def _orders_out(session: Session, tenant: Tenant, orders: Sequence[Order]) -> li
                                                     Shipment.order_id.in_(ids))
                              .order_by(Shipment.id)):
         shipments[s.order_id].append(_shipment_out(s))
-    return [_out_from_values(_row_values(o), lines[o.id], shipments[o.id]) for o in orders]
+    from haina.crossborder import service as crossborder
+    xb = crossborder.order_records(session, tenant, ids)
+    return [_out_from_values(_row_values(o), lines[o.id], shipments[o.id], xb.get(o.id))
+            for o in orders]
 
 
 def _order(session: Session, tenant: Tenant, order_id: str, lock: bool = False) -> Order:
@@ -419,6 +435,8 @@ def record_refund(session: Session, tenant: Tenant, order_id: str, amount_minor:
     if order.refund_status == "full":
         if order.status == "paid":
             inventory.release_order_stock(session, tenant, order.id)
+        from haina.crossborder import service as crossborder
+        crossborder.release_order(session, tenant, order.id)  # refunded in full: the quota
         to = "refunded"
     _move(session, tenant, order, "order.refunded", to, refund_id=refund_id,
           amount=Money.of(amount_minor, order.currency).model_dump(mode="json"),
@@ -459,6 +477,8 @@ def cancel(session: Session, tenant: Tenant, order_id: str, reason: str,
     # a cancelled order (unpaid, or refunded in full) gives back its coupon and budgets
     from haina.marketing import service as marketing
     marketing.release(session, tenant, order.id)
+    from haina.crossborder import service as crossborder
+    crossborder.release_order(session, tenant, order.id)  # the quota, last (lock order)
     order.cancelled_at, order.cancel_reason = now, reason
     order.updated_at, order.hold_expires_at = now, None
     extra = {}

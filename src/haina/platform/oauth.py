@@ -40,7 +40,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from haina.core.context import COMPONENTS
+from haina.core.context import COMPONENTS, EXTRA_ACTIONS
 from haina.core.db import rowcount, utcnow
 from haina.core.ids import new_id
 from haina.platform.apps import check_client_secret
@@ -60,7 +60,7 @@ def digest(value: str) -> str:
 
 
 def all_scopes() -> list[str]:
-    return [f"{c}:{a}" for c in COMPONENTS for a in ("read", "write")]
+    return [f"{c}:{a}" for c in COMPONENTS for a in ("read", "write", *EXTRA_ACTIONS.get(c, ()))]
 
 
 # ---------------------------------------------------------------- Authlib's model faces

@@ -59,6 +59,7 @@ TEXT = {
         "bad_request": "This authorization request cannot be served",
         "forbidden": "Not allowed",
         "read": "see {what}", "write": "see and change {what}", "all": "fully manage {what}",
+        "identity": "see buyers' ID numbers unmasked in {what}",
     },
     "zh": {
         "other_lang": "English", "sign_in": "登录", "email": "邮箱", "password": "密码",
@@ -72,6 +73,7 @@ TEXT = {
         "failed": "邮箱或密码错误。", "locked": "登录失败次数过多，请十五分钟后再试。",
         "bad_request": "无法处理此授权请求", "forbidden": "不允许此操作",
         "read": "查看{what}", "write": "查看和修改{what}", "all": "全面管理{what}",
+        "identity": "查看{what}中买家的完整身份证号",
     },
 }
 # what each component's data is, in plain words

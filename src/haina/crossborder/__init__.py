@@ -1,0 +1,1 @@
+"""Cross-border retail import: composite tax, buyer identity, quotas, customs messages."""

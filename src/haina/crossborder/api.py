@@ -1,0 +1,56 @@
+"""Cross-border API: tax quotes, products' cross-border facts, orders' cross-border parts."""
+
+from __future__ import annotations
+
+from fastapi import Depends
+
+from haina.core.context import Tenant
+from haina.core.http import Router, SessionDep
+from haina.crossborder import service
+from haina.crossborder.schemas import (
+    CrossborderOrderOut,
+    CrossborderProductIn,
+    CrossborderProductOut,
+    TaxQuoteIn,
+    TaxQuoteOut,
+)
+from haina.platform.auth import require
+
+router = Router(prefix="/v1/crossborder", tags=["crossborder"])
+
+READ = Depends(require("crossborder:read"))
+WRITE = Depends(require("crossborder:write"))
+IDENTITY = Depends(require("crossborder:identity"))
+
+
+@router.post("/tax-quotes", response_model=TaxQuoteOut,
+             summary="The composite tax of goods before they are ordered, line by line")
+def post_tax_quote(session: SessionDep, body: TaxQuoteIn, tenant: Tenant = READ) -> TaxQuoteOut:
+    return service.quote_tax(session, tenant, body)
+
+
+@router.put("/products/{product_id}", response_model=CrossborderProductOut,
+            summary="Set a product's cross-border facts (HS code, origin, rates, weights, mode)")
+def put_product(session: SessionDep, product_id: str, body: CrossborderProductIn,
+                tenant: Tenant = WRITE) -> CrossborderProductOut:
+    return service.put_product(session, tenant, product_id, body)
+
+
+@router.get("/products/{product_id}", response_model=CrossborderProductOut,
+            summary="A product's cross-border facts")
+def get_product(session: SessionDep, product_id: str,
+                tenant: Tenant = READ) -> CrossborderProductOut:
+    return service.get_product(session, tenant, product_id)
+
+
+@router.get("/orders/{order_id}", response_model=CrossborderOrderOut,
+            summary="An order's cross-border part: buyer (ID number masked), tax, quota")
+def get_order(session: SessionDep, order_id: str, tenant: Tenant = READ) -> CrossborderOrderOut:
+    return service.get_order_record(session, tenant, order_id)
+
+
+@router.get("/orders/{order_id}/identity", response_model=CrossborderOrderOut,
+            summary="The same with the buyer's ID number unmasked (scope crossborder:identity)")
+def get_order_identity(session: SessionDep, order_id: str,
+                       tenant: Tenant = IDENTITY) -> CrossborderOrderOut:
+    return service.get_order_record(session, tenant, order_id, reveal=True)

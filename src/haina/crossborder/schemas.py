@@ -1,0 +1,196 @@
+"""The cross-border API's types: tax quotes, cross-border products, buyers, order records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from haina.core.money import AmountStr, Money
+from haina.core.schema_types import Id, NotBlank, RequestModel
+from haina.crossborder.identity import id_number_problem, normalise
+
+_RATE = re.compile(r"0(\.[0-9]{1,4})?")
+_WEIGHT = re.compile(r"[0-9]{1,6}(\.[0-9]{1,3})?")
+
+
+def _decimal_text(pattern: re.Pattern[str], what: str, example: str) -> Callable[[object], object]:
+    def parse(v: object) -> object:
+        if isinstance(v, Decimal):
+            return v
+        if not isinstance(v, str) or not pattern.fullmatch(v):
+            raise ValueError(f"{what} is a decimal string such as \"{example}\"")
+        return Decimal(v)
+    return parse
+
+
+Rate = Annotated[
+    Decimal, BeforeValidator(_decimal_text(_RATE, "a rate", "0.13")),
+    PlainSerializer(lambda d: str(d), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": "^" + _RATE.pattern + "$"}),
+    Field(description="a rate as a decimal string from 0 to below 1, e.g. \"0.13\""),
+]
+Weight = Annotated[
+    Decimal, BeforeValidator(_decimal_text(_WEIGHT, "a weight in kg", "0.250")),
+    PlainSerializer(lambda d: str(d), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": "^" + _WEIGHT.pattern + "$"}),
+    Field(description="kilograms as a decimal string with at most 3 decimals, e.g. \"0.250\""),
+]
+Mode = Literal["bonded", "direct_mail"]  # customs' 1210 (bonded warehouse) and 9610 (direct mail)
+
+
+# ---------------------------------------------------------------- tax quotes
+
+class TaxLineIn(RequestModel):
+    amount: AmountStr = Field(description="the line's dutiable price in CNY (goods and freight, "
+                                          "less discounts), e.g. \"1000.00\"")
+    product_id: Id | None = Field(None, description="take the rates from this cross-border "
+                                                    "product (then give no rates)")
+    vat_rate: Rate | None = Field(None, description="default 0.13 (or the product's)")
+    consumption_rate: Rate | None = Field(None, description="default 0 (or the product's)")
+
+    @model_validator(mode="after")
+    def _checks(self) -> TaxLineIn:
+        if self.amount < 0 or self.amount > Decimal(10) ** 12 or \
+                self.amount != self.amount.quantize(Decimal("0.01")):
+            raise ValueError("amount is CNY from 0 to 10^12 with at most 2 decimals")
+        if self.product_id and (self.vat_rate is not None or self.consumption_rate is not None):
+            raise ValueError("give a product_id or rates, not both")
+        return self
+
+
+class TaxQuoteIn(RequestModel):
+    lines: list[TaxLineIn] = Field(min_length=1, max_length=200)
+
+
+class TaxLineOut(BaseModel):
+    product_id: str | None = None
+    amount: AmountStr
+    vat_rate: Rate
+    consumption_rate: Rate
+    consumption_tax: AmountStr
+    vat: AmountStr
+    tariff: AmountStr
+    total: AmountStr
+
+
+class TaxQuoteOut(BaseModel):
+    object: str = "tax_quote"
+    currency: str = "CNY"
+    lines: list[TaxLineOut]
+    consumption_tax: AmountStr
+    vat: AmountStr
+    tariff: AmountStr
+    total: AmountStr
+
+
+# ---------------------------------------------------------------- products
+
+class CrossborderProductIn(RequestModel):
+    enabled: bool = Field(True, description="sold cross-border (an order may carry it)")
+    hs_code: str = Field(pattern=r"^[0-9]{10}$", description="the 10-digit HS code, e.g. 3304990099")
+    origin_country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. FR")
+    vat_rate: Rate = Decimal("0.13")
+    consumption_rate: Rate = Decimal("0")
+    net_weight_kg: Weight
+    gross_weight_kg: Weight
+    mode: Mode = "bonded"
+
+    @model_validator(mode="after")
+    def _weights(self) -> CrossborderProductIn:
+        if self.gross_weight_kg < self.net_weight_kg:
+            raise ValueError("the gross weight is at least the net weight")
+        return self
+
+
+class CrossborderProductOut(BaseModel):
+    object: str = "crossborder_product"
+    product_id: str
+    enabled: bool
+    hs_code: str
+    origin_country: str
+    vat_rate: Rate
+    consumption_rate: Rate
+    net_weight_kg: Weight
+    gross_weight_kg: Weight
+    mode: Mode
+    updated_at: dt.datetime
+
+
+# ---------------------------------------------------------------- buyers and orders
+
+def _valid_id_number(value: str) -> str:
+    problem = id_number_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return normalise(value)
+
+
+class PayerIn(RequestModel):
+    name: Annotated[str, NotBlank] = Field(min_length=1, max_length=60)
+    id_number: str = Field(min_length=1, max_length=32,
+                           description="the payer's resident ID number (GB 11643-1999)")
+
+    _id = field_validator("id_number")(_valid_id_number)
+
+
+class BuyerIn(PayerIn):
+    """The orderer (订购人): real name, resident ID number, phone."""
+
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{4,19}$", examples=["13800138000"])
+
+
+class CrossborderIn(RequestModel):
+    buyer: BuyerIn
+    payer: PayerIn | None = Field(None, description="who pays, if given: must be the buyer "
+                                                    "(name and ID number)")
+
+
+class BuyerOut(BaseModel):
+    name: str
+    id_number: str = Field(description="masked (3604**********0071) unless read with the "
+                                       "crossborder:identity scope")
+    phone: str
+
+
+class CrossborderOrderOut(BaseModel):
+    object: str = "crossborder_order"
+    order_id: str
+    buyer: BuyerOut
+    dutiable: Money = Field(description="goods − discount + shipping: what the quotas count")
+    tax: Money
+    tax_lines: list[TaxLineOut]
+    quota_year: int
+    quota_status: str = Field(description="claimed, or released (cancelled or refunded)")
+    created_at: dt.datetime
+
+
+class CrossborderClaim(BaseModel):
+    """What claiming an order's cross-border part answers to orders: the tax to carry."""
+
+    tax_minor: int
+    record: CrossborderOrderOut
+
+
+class QuotaOut(BaseModel):
+    object: str = "crossborder_quota"
+    year: int
+    limit: Money
+    used: Money
+    remaining: Money
+
+
+def record_data(record: CrossborderOrderOut) -> dict[str, Any]:
+    return record.model_dump(mode="json")
