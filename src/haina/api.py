@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.catalog.api import router as catalog
     from haina.catalog.stock_api import router as stock
     from haina.checkout.api import router as checkout
+    from haina.checkout.crossborder_api import router as declarations
     from haina.console.web import router as console
     from haina.crossborder.api import router as crossborder
     from haina.installations.api import router as installations
@@ -134,7 +135,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
 
     # routes are matched in turn: the busiest first
     for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
-                   apps, installations, marketing, o2o, crossborder, *optional):
+                   apps, installations, marketing, o2o, crossborder, declarations,
+                   *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(console)  # the merchant console's pages (not in the API document)

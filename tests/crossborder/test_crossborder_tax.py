@@ -81,25 +81,40 @@ def test_sealed_numbers_open_under_their_key_after_rotation_and_the_index_stays(
         load_keys("k1:c2hvcnQ=", "B" * 43 + "=")
 
 
-def _haina(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "haina.cli", "crossborder", *args],
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
+def _haina(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
+    """``haina crossborder …`` through the command's own entry point (its exit status and
+    one-line errors included), in this process: a subprocess per call costs seconds."""
+    from haina.cli import main
+    monkeypatch.setattr(sys, "argv", ["haina", "crossborder", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_the_command_line_contract():
-    out = _haina("tax", "--amount", "1000", "--vat-rate", "0.13", "--consumption-rate", "0.15",
-                 "--json")
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"consumption_tax": "123.53", "vat": "107.06",
-                                      "tariff": "0.00", "total": "230.59"}
-    assert list(json.loads(out.stdout)) == ["consumption_tax", "vat", "tariff", "total"]
-    ok = _haina("check-id", VALID_IDS[0])
-    assert (ok.returncode, ok.stdout) == (0, "valid\n")
-    bad = _haina("check-id", "110105194912310021")
-    assert bad.returncode == 1 and bad.stdout == ""
-    assert "check character" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    rate = _haina("tax", "--amount", "10", "--vat-rate", "abc")
-    assert rate.returncode == 1 and "--vat-rate" in rate.stderr
+def test_the_command_line_contract(capsys, monkeypatch):
+    code, out, err = _haina(capsys, monkeypatch, "tax", "--amount", "1000", "--vat-rate",
+                            "0.13", "--consumption-rate", "0.15", "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"consumption_tax": "123.53", "vat": "107.06",
+                               "tariff": "0.00", "total": "230.59"}
+    assert list(json.loads(out)) == ["consumption_tax", "vat", "tariff", "total"]
+    assert _haina(capsys, monkeypatch, "check-id", VALID_IDS[0])[:2] == (0, "valid\n")
+    code, out, err = _haina(capsys, monkeypatch, "check-id", "110105194912310021")
+    assert code == 1 and out == ""
+    assert "check character" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _haina(capsys, monkeypatch, "tax", "--amount", "10", "--vat-rate", "abc")
+    assert code == 1 and "--vat-rate" in err
+
+
+def test_the_command_runs_as_a_program():
+    out = subprocess.run([sys.executable, "-m", "haina.cli", "crossborder", "tax", "--amount",
+                          "1000", "--json"], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ))
+    assert out.returncode == 0 and json.loads(out.stdout)["total"] == "91.00"
 
 
 def test_the_quote_route_breaks_the_tax_down_per_line(client):

@@ -49,6 +49,7 @@ ID_SOURCES = {
     "promotion_id": ("promotions", "id"),
     "point_id": ("service_points", "id"), "code": ("point_services", "code"),
     "rule_id": ("fitment_rules", "id"), "booking_id": ("bookings", "id"),
+    "declaration_id": ("crossborder_declarations", "id"),
 }
 # parameters that name no merchant's object (a plot of the caller's own latest run)
 NOT_IDS = {"name", "fmt"}
@@ -149,6 +150,23 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
         "member_id": member["id"], "lines": [{"sku": "ISO-1", "quantity": 1}]}))
     ok(client.post("/v1/payment_intents", headers=b, json={
         "order_id": order["id"], "payment_method": {"type": "cash"}, "capture_method": "manual"}))
+    # a cross-border order of B's, paid and declared
+    ok(client.put(f"/v1/crossborder/products/{product['id']}", headers=b,
+                  json=BODIES["/v1/crossborder/products/{product_id}"]))
+    xb = ok(client.post("/v1/orders", headers=b, json={
+        "lines": [{"sku": "ISO-1", "quantity": 1}],
+        "address": {"name": "Wang", "phone": "13800138000", "line1": "1 Road"},
+        "crossborder": {"buyer": {"name": "Wang", "id_number": "11010519491231002X",
+                                  "phone": "13800138000"}}}))
+    ok(client.post("/v1/payment_intents", headers=b, json={
+        "order_id": xb["id"], "payment_method": {"type": "cash"}}))
+    code = {"ebp_code": "E1", "ebp_name": "E", "ebc_code": "C1", "ebc_name": "C",
+            "agent_code": "A1", "agent_name": "A", "customs_code": "2991",
+            "port_code": "2991", "dxp_id": "DXP1"}
+    ok(client.post("/v1/crossborder/declarations", headers=b, json={
+        "order_id": xb["id"], "enterprise": code,
+        "payment": {"pay_code": "P1", "pay_name": "P", "transaction_id": "T1"},
+        "waybill": {"logistics_code": "L1", "logistics_name": "L", "logistics_no": "N1"}}))
     if hook.status_code != 404:  # B's order events become deliveries to B's endpoint
         from haina.webhooks.delivery import Dispatcher
         dispatcher, made = Dispatcher(sessions), 0
@@ -255,6 +273,7 @@ BODIES = {
         "code": "iso", "duration_minutes": 30, "price": {"amount": "1.00", "currency": "CNY"}},
     "/v1/service-points/{point_id}/services/{code}": {"capacity": 1},
     "/v1/bookings/{booking_id}/reschedule": {"start": "2030-01-07T11:00:00+08:00"},
+    "/v1/crossborder/declarations/{declaration_id}/receipts": {"message": "<x/>"},
 }
 # query parameters a route needs to reach its lookup
 QUERIES = {"/v1/service-points/{point_id}/slots": {"service": "tire-fitting",

@@ -9,7 +9,7 @@ from haina.webhooks.schemas import EVENT_TYPES
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "haina"
 # record_event(session, tenant, "type.name", …) and payments' _event(…, "type.name", …)
-CALL = re.compile(r"(?:record_event|_event)\((?:[^()\"]|\([^()]*\))*?\"([a-z_]+\.[a-z_]+)\"", re.S)
+CALL = re.compile(r"(?:record_event|_event)\((?:[^()\"]|\([^()]*\))*?\"([a-z_]+\.[a-z_]+(?:\.[a-z_]+)?)\"", re.S)
 
 
 def recorded_types() -> set[str]:
@@ -32,4 +32,4 @@ def test_every_recorded_event_type_can_be_subscribed_to():
 
 def test_event_types_are_unique_and_well_formed():
     assert len(set(EVENT_TYPES)) == len(EVENT_TYPES)
-    assert all(re.fullmatch(r"[a-z_]+\.[a-z_]+", t) for t in EVENT_TYPES)
+    assert all(re.fullmatch(r"[a-z_]+\.[a-z_]+(\.[a-z_]+)?", t) for t in EVENT_TYPES)

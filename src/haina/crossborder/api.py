@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.responses import Response
 
 from haina.core.context import Tenant
-from haina.core.http import Router, SessionDep
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
 from haina.crossborder import service
 from haina.crossborder.schemas import (
     CrossborderOrderOut,
     CrossborderProductIn,
     CrossborderProductOut,
+    DeclarationMessages,
+    DeclarationOut,
+    ReceiptIn,
     TaxQuoteIn,
     TaxQuoteOut,
 )
@@ -54,3 +58,27 @@ def get_order(session: SessionDep, order_id: str, tenant: Tenant = READ) -> Cros
 def get_order_identity(session: SessionDep, order_id: str,
                        tenant: Tenant = IDENTITY) -> CrossborderOrderOut:
     return service.get_order_record(session, tenant, order_id, reveal=True)
+
+
+@router.get("/declarations/{declaration_id}", response_model=DeclarationOut,
+            summary="A customs declaration: status, messages (ID numbers masked), receipts")
+def get_declaration(session: SessionDep, declaration_id: str,
+                    tenant: Tenant = READ) -> DeclarationOut:
+    return service.get_declaration(session, tenant, declaration_id)
+
+
+@router.get("/declarations/{declaration_id}/messages", response_model=DeclarationMessages,
+            summary="The messages as sent to customs (scope crossborder:identity)")
+def get_declaration_messages(session: SessionDep, declaration_id: str,
+                             tenant: Tenant = IDENTITY) -> DeclarationMessages:
+    return service.declaration_messages(session, tenant, declaration_id)
+
+
+@router.post("/declarations/{declaration_id}/receipts", response_model=DeclarationOut,
+             summary="Post a customs receipt (CEB312/412/512/622) or tax bill (CEB816)")
+def post_receipt(session: SessionDep, declaration_id: str, body: ReceiptIn, request: Request,
+                 tenant: Tenant = WRITE,
+                 idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.ingest_receipt(session, tenant, declaration_id, body),
+                  status=200)

@@ -194,3 +194,126 @@ class QuotaOut(BaseModel):
 
 def record_data(record: CrossborderOrderOut) -> dict[str, Any]:
     return record.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- customs declarations
+
+Code18 = Annotated[str, Field(min_length=1, max_length=18, pattern=r"^[0-9A-Za-z]+$")]
+Name100 = Annotated[str, NotBlank, Field(min_length=1, max_length=100)]
+No60 = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[0-9A-Za-z_-]+$")]
+
+
+class EnterpriseIn(RequestModel):
+    """Who declares: the platform (ebp), the merchant (ebc), the customs broker (agent), and
+    where (customs and port codes, 4 digits)."""
+
+    ebp_code: Code18
+    ebp_name: Name100
+    ebc_code: Code18
+    ebc_name: Name100
+    agent_code: Code18
+    agent_name: Name100
+    customs_code: str = Field(pattern=r"^[0-9]{4}$", examples=["5141"])
+    port_code: str = Field(pattern=r"^[0-9]{4}$", examples=["5141"])
+    dxp_id: No60 = Field(description="the sender's data-exchange id (BaseTransfer dxpId)")
+    traf_mode: str = Field("5", pattern=r"^[0-9A-Z]$", description="customs transport mode")
+
+
+class PaymentDocIn(RequestModel):
+    """The payment as the payment enterprise reports it; left out: the order's."""
+
+    pay_code: Code18
+    pay_name: Name100
+    transaction_id: No60
+    payer_name: Name100 | None = Field(None, description="default: the buyer's")
+    payer_id_number: str | None = Field(None, min_length=1, max_length=32,
+                                        description="default: the buyer's")
+    amount: AmountStr | None = Field(None, description="default: what the order was paid")
+    paid_at: dt.datetime | None = None
+
+    _id = field_validator("payer_id_number")(
+        lambda v: None if v is None else _valid_id_number(v))
+
+
+class WaybillIn(RequestModel):
+    """The waybill as the logistics enterprise reports it; left out: the order's."""
+
+    logistics_code: Code18
+    logistics_name: Name100
+    logistics_no: No60
+    order_no: No60 | None = None
+    freight: AmountStr | None = None
+    consignee: Name100 | None = None
+    consignee_phone: str | None = Field(None, min_length=1, max_length=50)
+    consignee_address: str | None = Field(None, min_length=1, max_length=1000)
+
+
+class DeclarationIn(RequestModel):
+    order_id: Id
+    enterprise: EnterpriseIn
+    payment: PaymentDocIn
+    waybill: WaybillIn
+
+
+class DeclaredLine(BaseModel):
+    product_id: str
+    sku: str
+    title: str
+    quantity: int
+    unit_price_minor: int
+    total_minor: int
+
+
+class DeclaredOrder(BaseModel):
+    """What a declaration needs of an order (the checkout flow reads it from orders)."""
+
+    order_id: str
+    status: str
+    member_id: str | None
+    currency: str
+    subtotal_minor: int
+    discount_minor: int
+    shipping_minor: int
+    tax_minor: int
+    total_minor: int
+    paid_minor: int
+    paid_at: dt.datetime | None
+    consignee_name: str | None
+    consignee_phone: str | None
+    consignee_address: str | None
+    lines: list[DeclaredLine]
+
+
+class ReceiptIn(RequestModel):
+    message: str = Field(min_length=1, max_length=200_000,
+                         description="a CEB312, CEB412, CEB512, CEB622 receipt or CEB816 tax "
+                                     "bill, as XML")
+
+
+class ReceiptOut(BaseModel):
+    kind: str
+    answers: str
+    return_status: str
+    return_info: str
+    return_time: str
+    received_at: dt.datetime
+
+
+class DeclarationOut(BaseModel):
+    object: str = "declaration"
+    id: str
+    order_id: str
+    status: str
+    messages: dict[str, str] = Field(description="CEB311, CEB411, CEB511, CEB621 as XML, the "
+                                                 "buyer's ID number masked")
+    receipts: list[ReceiptOut]
+    tax_bill: dict[str, str] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DeclarationMessages(BaseModel):
+    object: str = "declaration_messages"
+    id: str
+    order_id: str
+    messages: dict[str, str] = Field(description="as sent to customs (ID numbers unmasked)")

@@ -288,3 +288,12 @@ def get_order_record(session: Session, tenant: Tenant, order_id: str, *,
     row = tenant_row(session, tenant.id, CrossborderOrder, order_id, "crossborder order")
     number = keys_from_settings().open(row.id_key, row.id_cipher) if reveal else None
     return _record_out(_values(row), number)
+
+
+# the customs declarations (their own file: they are an aggregate of their own)
+from haina.crossborder.declarations import (  # noqa: E402
+    declaration_messages as declaration_messages,
+)
+from haina.crossborder.declarations import declare as declare  # noqa: E402
+from haina.crossborder.declarations import get_declaration as get_declaration  # noqa: E402
+from haina.crossborder.declarations import ingest_receipt as ingest_receipt  # noqa: E402

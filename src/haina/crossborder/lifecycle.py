@@ -1,0 +1,21 @@
+"""The customs declaration's lifecycle as data (see ``haina.core.lifecycle``).
+
+ready (messages generated, the three documents agree) → accepted (a receipt that the customs
+or the China e-port took a message in) → released (CEB622 800 放行 or 899 结关); rejected from
+ready or accepted (a negative status, CEB622 100 退单, 4 failed, 700 returned). Each further
+receipt or the CEB816 tax bill is recorded without moving the state.
+"""
+
+from __future__ import annotations
+
+from haina.core.lifecycle import START, Lifecycle, pairs
+
+DECLARATION_LIFECYCLE = Lifecycle("declaration", "crossborder.", {
+    "crossborder.declaration.ready": pairs((START, "ready")),
+    "crossborder.declaration.accepted": pairs(("ready", "accepted"), ("accepted", "accepted")),
+    "crossborder.declaration.released": pairs(("ready", "released"), ("accepted", "released")),
+    "crossborder.declaration.rejected": pairs(("ready", "rejected"), ("accepted", "rejected")),
+    "crossborder.declaration.receipt": pairs(("ready", "ready"), ("accepted", "accepted"),
+                                             ("released", "released"),
+                                             ("rejected", "rejected")),
+})

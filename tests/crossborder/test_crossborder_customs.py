@@ -1,0 +1,137 @@
+"""Issue 14, customs: the four CEB messages generated from a paid cross-border order, each
+valid against the package's XSD; the three-document check naming every disagreeing field;
+the declaration's lifecycle moved by receipts and the tax bill; the messages masked
+everywhere but the crossborder:identity route."""
+
+from __future__ import annotations
+
+from crossborder_support import BUYER, OTHER, product, refused
+
+from haina.crossborder import customs
+
+ENTERPRISE = {"ebp_code": "3301960000", "ebp_name": "Haina", "ebc_code": "3301960001",
+              "ebc_name": "Demo Beauty", "agent_code": "3301980000",
+              "agent_name": "Hangzhou Broker", "customs_code": "2991", "port_code": "2991",
+              "dxp_id": "DXPENT0000000001"}
+PAYMENT = {"pay_code": "312226T001", "pay_name": "Alipay", "transaction_id": "PAY0001"}
+WAYBILL = {"logistics_code": "3122480063", "logistics_name": "SF", "logistics_no": "SF0001"}
+ADDRESS = {"name": "王芳", "phone": "13800138000", "province": "浙江省", "city": "杭州市",
+           "line1": "西湖区文三路 1 号"}
+
+
+def paid_order(client, new_product: bool = True) -> dict:
+    if new_product:
+        product(client)
+    r = client.post("/v1/orders", json={"lines": [{"sku": "SERUM-1", "quantity": 1}],
+                                        "address": ADDRESS, "crossborder": {"buyer": BUYER}})
+    assert r.status_code == 201, r.text
+    o = r.json()
+    pi = client.post("/v1/payment_intents", json={"order_id": o["id"],
+                                                  "payment_method": {"type": "cash"}})
+    assert pi.status_code == 201, pi.text
+    return o
+
+
+def declare(client, o, **changes):
+    body = {"order_id": o["id"], "enterprise": ENTERPRISE, "payment": PAYMENT,
+            "waybill": WAYBILL}
+    for part, fields in changes.items():
+        body[part] = {**body[part], **fields}
+    return client.post("/v1/crossborder/declarations", json=body)
+
+
+def test_a_paid_order_is_declared_with_four_valid_messages_masked_outside_the_identity_route(
+        scanned):
+    product(scanned)
+    unpaid = scanned.post("/v1/orders", json={"lines": [{"sku": "SERUM-1", "quantity": 1}],
+                                              "address": ADDRESS,
+                                              "crossborder": {"buyer": BUYER}}).json()
+    refused(declare(scanned, unpaid), 409, "invalid-state")
+    o = paid_order(scanned, new_product=False)
+    r = declare(scanned, o)
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert d["status"] == "ready" and set(d["messages"]) == set(customs.KINDS)
+    assert "3604**********0075" in d["messages"]["CEB311"]
+    sent = scanned.get(f"/v1/crossborder/declarations/{d['id']}/messages").json()["messages"]
+    for kind, xml in sent.items():
+        assert customs.problems(kind, xml) == [], kind
+    head = customs.head_of(sent["CEB311"])
+    assert (head["buyerIdNumber"], head["taxTotal"], head["acturalPaid"]) == (
+        BUYER["id_number"], "230.59", "1230.59")
+    assert customs.head_of(sent["CEB621"])["tradeMode"] == "1210"
+    assert 'xmlns:ceb="http://www.chinaport.gov.cn/ceb"' in sent["CEB411"]
+    assert "<ceb:BaseTransfer>" in sent["CEB511"]
+    refused(declare(scanned, o), 409, "declaration-exists")
+    events = scanned.get("/v1/events", params={"type": "crossborder.declaration.ready"})
+    ready = [e for e in events.json()["data"] if e["type"] == "crossborder.declaration.ready"]
+    assert ready and ready[0]["data"]["messages"] == d["messages"]
+
+
+MISMATCHES = [
+    ({"payment": {"payer_id_number": OTHER["id_number"]}}, ["payment.payerIdNumber"]),
+    ({"payment": {"payer_name": "李雷", "amount": "1000.00"}},
+     ["payment.amountPaid", "payment.payerName"]),
+    ({"waybill": {"order_no": "ord_other", "freight": "10.00", "consignee": "张三",
+                  "consignee_phone": "1", "consignee_address": "elsewhere"}},
+     ["waybill.orderNo", "waybill.freight", "waybill.consignee",
+      "waybill.consigneeTelephone", "waybill.consigneeAddress"]),
+]
+
+
+def test_the_three_document_check_names_every_field_that_disagrees(scanned):
+    o = paid_order(scanned)
+    for changes, fields in MISMATCHES:
+        body = refused(declare(scanned, o, **changes), 422, "documents-disagree")
+        assert sorted(d["field"] for d in body["disagreements"]) == sorted(fields)
+        assert all("*" in d["order_value"] for d in body["disagreements"]
+                   if d["field"] == "payment.payerIdNumber")
+    assert declare(scanned, o).status_code == 201  # nothing was kept of the refused ones
+
+
+def _receipt(kind: str, guid: str, status: str, order_no: str = "") -> str:
+    answers, tag = customs.RECEIPTS[kind]
+    return (f'<ceb:{kind}Message xmlns:ceb="{customs.NS}" guid="{customs.new_guid()}" '
+            f'version="1.0"><ceb:{tag}><ceb:guid>{guid}</ceb:guid>'
+            f"<ceb:orderNo>{order_no}</ceb:orderNo>"
+            f"<ceb:returnStatus>{status}</ceb:returnStatus><ceb:returnTime>20261201120000"
+            f"</ceb:returnTime><ceb:returnInfo>ok</ceb:returnInfo></ceb:{tag}>"
+            f"</ceb:{kind}Message>")
+
+
+def test_receipts_and_the_tax_bill_move_the_declaration(scanned):
+    o = paid_order(scanned)
+    d = declare(scanned, o).json()
+    sent = scanned.get(f"/v1/crossborder/declarations/{d['id']}/messages").json()["messages"]
+    guid = {k: customs.head_of(x)["guid"] for k, x in sent.items()}
+    url = f"/v1/crossborder/declarations/{d['id']}/receipts"
+    refused(scanned.post(url, json={"message": _receipt("CEB312", customs.new_guid(), "120")}),
+            422, "receipt-mismatch")
+    refused(scanned.post(url, json={"message": "<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"}),
+            422, "bad-customs-message")
+    r = scanned.post(url, json={"message": _receipt("CEB312", guid["CEB311"], "120")})
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    r = scanned.post(url, json={"message": _receipt("CEB622", guid["CEB621"], "800")})
+    assert r.json()["status"] == "released"
+    bill = (f'<ceb:CEB816Message xmlns:ceb="{customs.NS}" guid="{customs.new_guid()}" '
+            f'version="1.0"><ceb:Tax><ceb:TaxHeadRd><ceb:guid>{customs.new_guid()}</ceb:guid>'
+            f"<ceb:returnTime>20261201130000</ceb:returnTime><ceb:orderNo>{o['id']}"
+            "</ceb:orderNo><ceb:taxNo>T1</ceb:taxNo><ceb:valueAddedTax>107.06"
+            "</ceb:valueAddedTax><ceb:consumptionTax>123.53</ceb:consumptionTax>"
+            "<ceb:status>1</ceb:status></ceb:TaxHeadRd></ceb:Tax></ceb:CEB816Message>")
+    r = scanned.post(url, json={"message": bill})
+    out = r.json()
+    assert out["status"] == "released" and out["tax_bill"]["valueAddedTax"] == "107.06"
+    assert [x["kind"] for x in out["receipts"]] == ["CEB312", "CEB622", "CEB816"]
+    types = [e["type"] for e in scanned.get("/v1/events").json()["data"]
+             if e["type"].startswith("crossborder.")]
+    assert types == ["crossborder.declaration.receipt", "crossborder.declaration.released",
+                     "crossborder.declaration.accepted", "crossborder.declaration.ready"]
+
+
+def test_a_rejection_is_final():
+    from haina.crossborder.declarations import _status_after
+    assert _status_after("CEB622", "100", "accepted") == "rejected"
+    assert _status_after("CEB312", "-301010", "ready") == "rejected"
+    assert _status_after("CEB622", "800", "rejected") == "rejected"
+    assert _status_after("CEB622", "399", "ready") == "accepted"
