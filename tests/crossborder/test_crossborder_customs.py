@@ -123,10 +123,20 @@ def test_receipts_and_the_tax_bill_move_the_declaration(scanned):
     out = r.json()
     assert out["status"] == "released" and out["tax_bill"]["valueAddedTax"] == "107.06"
     assert [x["kind"] for x in out["receipts"]] == ["CEB312", "CEB622", "CEB816"]
-    types = [e["type"] for e in scanned.get("/v1/events").json()["data"]
-             if e["type"].startswith("crossborder.")]
-    assert types == ["crossborder.declaration.receipt", "crossborder.declaration.released",
-                     "crossborder.declaration.accepted", "crossborder.declaration.ready"]
+    r = scanned.post(f"/v1/crossborder/orders/{o['id']}/tracking", json={
+        "carrier": "SF", "tracking_number": "SF0001", "status": "delivered",
+        "at": "2026-12-03T10:00:00+08:00", "location": "杭州"})
+    assert r.status_code == 201, r.text
+    timeline = scanned.get(f"/v1/orders/{o['id']}/timeline").json()["data"]
+    assert [e["type"] for e in timeline if not e["type"].startswith(("order.", "payment"))] == [
+        "crossborder.declaration.ready", "crossborder.declaration.accepted",
+        "crossborder.declaration.released", "crossborder.declaration.receipt",
+        "tracking.updated"]
+    assert timeline[-1]["data"]["status"] == "delivered"
+    naive = scanned.post(f"/v1/crossborder/orders/{o['id']}/tracking", json={
+        "carrier": "SF", "tracking_number": "SF0001", "status": "delivered",
+        "at": "2026-12-03T10:00:00"})
+    assert naive.status_code == 422
 
 
 def test_a_rejection_is_final():

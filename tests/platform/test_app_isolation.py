@@ -274,6 +274,9 @@ BODIES = {
     "/v1/service-points/{point_id}/services/{code}": {"capacity": 1},
     "/v1/bookings/{booking_id}/reschedule": {"start": "2030-01-07T11:00:00+08:00"},
     "/v1/crossborder/declarations/{declaration_id}/receipts": {"message": "<x/>"},
+    "/v1/crossborder/orders/{order_id}/tracking": {
+        "carrier": "SF", "tracking_number": "SF1", "status": "in_transit",
+        "at": "2026-12-01T08:00:00+08:00"},
 }
 # query parameters a route needs to reach its lookup
 QUERIES = {"/v1/service-points/{point_id}/slots": {"service": "tire-fitting",

@@ -17,6 +17,8 @@ from haina.crossborder.schemas import (
     ReceiptIn,
     TaxQuoteIn,
     TaxQuoteOut,
+    TrackingIn,
+    TrackingOut,
 )
 from haina.platform.auth import require
 
@@ -82,3 +84,12 @@ def post_receipt(session: SessionDep, declaration_id: str, body: ReceiptIn, requ
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.ingest_receipt(session, tenant, declaration_id, body),
                   status=200)
+
+
+@router.post("/orders/{order_id}/tracking", status_code=201, response_model=TrackingOut,
+             summary="A carrier's tracking event (logistics apps): joins the order's timeline")
+def post_tracking(session: SessionDep, order_id: str, body: TrackingIn, request: Request,
+                  tenant: Tenant = WRITE,
+                  idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.record_tracking(session, tenant, order_id, body))

@@ -32,6 +32,8 @@ from haina.crossborder.schemas import (
     DeclaredOrder,
     ReceiptIn,
     ReceiptOut,
+    TrackingIn,
+    TrackingOut,
 )
 
 DECLARABLE = ("paid", "fulfilled", "completed")
@@ -105,7 +107,9 @@ def declare(session: Session, tenant: Tenant, order: DeclaredOrder,
     add_unique(session, row, lambda: Conflict(f"order {order.order_id} is declared already",
                                               slug="declaration-exists"))
     DECLARATION_LIFECYCLE.check("crossborder.declaration.ready", None, "ready")
-    record_event(session, tenant.id, "crossborder.declaration.ready", row.id,
+    # the order is the subject: customs events join the order's timeline (one declaration
+    # per order, so the lifecycle walk per subject is the declaration's)
+    record_event(session, tenant.id, "crossborder.declaration.ready", order.order_id,
                  {"declaration_id": row.id, "order_id": order.order_id, "status": "ready",
                   "messages": masked})
     return _out(row)
@@ -250,9 +254,20 @@ def ingest_receipt(session: Session, tenant: Tenant, declaration_id: str,
                        return_time=receipt.return_time[:20], received_at=now)
     row.receipts = [*row.receipts, entry.model_dump(mode="json")]
     row.status, row.updated_at = after, now
-    record_event(session, tenant.id, event_type, row.id,
+    record_event(session, tenant.id, event_type, row.order_id,
                  {"declaration_id": row.id, "order_id": row.order_id, "status": after,
                   "kind": receipt.kind, "return_status": receipt.return_status,
                   "return_info": entry.return_info})
     session.flush()
     return _out(row)
+
+
+def record_tracking(session: Session, tenant: Tenant, order_id: str,
+                    data: TrackingIn) -> TrackingOut:
+    """A carrier's tracking event of a cross-border order (posted by a logistics app): the
+    event ``tracking.updated`` on the order's timeline (404 for an order without a
+    cross-border part)."""
+    tenant_row(session, tenant.id, CrossborderOrder, order_id, "crossborder order")
+    payload = {"order_id": order_id, **data.model_dump(mode="json")}
+    event_id = record_event(session, tenant.id, "tracking.updated", order_id, payload)
+    return TrackingOut(event_id=event_id, **payload)

@@ -229,7 +229,7 @@ class PaymentDocIn(RequestModel):
     payer_id_number: str | None = Field(None, min_length=1, max_length=32,
                                         description="default: the buyer's")
     amount: AmountStr | None = Field(None, description="default: what the order was paid")
-    paid_at: dt.datetime | None = None
+    paid_at: dt.datetime | None = Field(None, strict=False)
 
     _id = field_validator("payer_id_number")(
         lambda v: None if v is None else _valid_id_number(v))
@@ -317,3 +317,35 @@ class DeclarationMessages(BaseModel):
     id: str
     order_id: str
     messages: dict[str, str] = Field(description="as sent to customs (ID numbers unmasked)")
+
+
+TrackingStatus = Literal["picked_up", "in_transit", "arrived_in_china", "customs_cleared",
+                         "out_for_delivery", "delivered", "exception"]
+
+
+class TrackingIn(RequestModel):
+    carrier: Annotated[str, NotBlank] = Field(min_length=1, max_length=64)
+    tracking_number: str = Field(min_length=1, max_length=60)
+    status: TrackingStatus
+    at: dt.datetime = Field(strict=False, description="when it happened, with a time zone")
+    location: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=500)
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, v: dt.datetime) -> dt.datetime:
+        if v.tzinfo is None:
+            raise ValueError("at needs a time zone")
+        return v
+
+
+class TrackingOut(BaseModel):
+    object: str = "tracking_event"
+    event_id: str
+    order_id: str
+    carrier: str
+    tracking_number: str
+    status: str
+    at: dt.datetime
+    location: str | None
+    description: str | None

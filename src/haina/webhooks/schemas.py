@@ -33,7 +33,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "booking.checked_in", "booking.completed", "booking.cancelled", "booking.expired",
     "crossborder.declaration.ready", "crossborder.declaration.accepted",
     "crossborder.declaration.released", "crossborder.declaration.rejected",
-    "crossborder.declaration.receipt",
+    "crossborder.declaration.receipt", "tracking.updated",
 )
 MAX_URL_LENGTH = 2048
 MAX_EVENT_TYPES = 100
