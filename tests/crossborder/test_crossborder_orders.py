@@ -148,3 +148,18 @@ def test_twenty_concurrent_orders_of_one_buyer_take_exactly_what_the_quota_leave
         t.join(120)
     assert errors == []
     assert len(placed) == 3 and refusals == ["quota-exceeded"] * 17
+
+
+def test_discounts_lower_the_dutiable_price_and_the_tax(scanned):
+    product(scanned)
+    r = scanned.post("/v1/coupons", json={"code": "XB100", "discount": {
+        "type": "fixed", "amount": {"amount": "100.00", "currency": "CNY"}}})
+    assert r.status_code == 201, r.text
+    o = scanned.post("/v1/orders", json={
+        "lines": [{"sku": "SERUM-1", "quantity": 1}], "coupon": "XB100",
+        "crossborder": {"buyer": BUYER}})
+    assert o.status_code == 201, o.text
+    xb = o.json()["crossborder"]
+    # 900 ÷ 0.85 × 0.15 × 70 % = 111.176… → 111.18; 900 ÷ 0.85 × 0.13 × 70 % = 96.352… → 96.35
+    assert xb["dutiable"]["amount"] == "900.00" and xb["tax"]["amount"] == "207.53"
+    assert o.json()["totals"]["total"]["amount"] == "1107.53"
