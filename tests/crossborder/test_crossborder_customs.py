@@ -145,3 +145,45 @@ def test_a_rejection_is_final():
     assert _status_after("CEB312", "-301010", "ready") == "rejected"
     assert _status_after("CEB622", "800", "rejected") == "rejected"
     assert _status_after("CEB622", "399", "ready") == "accepted"
+
+
+def test_rotating_keys_reseals_numbers_and_messages_and_old_keys_can_go(
+        scanned, sessions, engine, monkeypatch):
+    import base64
+    import hashlib
+
+    from sqlalchemy import text
+
+    from haina.core.config import get_settings
+    from haina.core.db import transaction
+    from haina.crossborder import identity, service
+
+    o = paid_order(scanned)
+    d = declare(scanned, o).json()
+    secret = identity._DEV_SECRET
+    dev = base64.b64encode(hashlib.sha256(secret).digest()).decode()
+    index = base64.b64encode(hashlib.sha256(secret + b"/index").digest()).decode()
+    new = base64.b64encode(b"n" * 32).decode()
+
+    def use(keys: str) -> None:
+        monkeypatch.setenv("HAINA_CROSSBORDER_KEYS", keys)
+        monkeypatch.setenv("HAINA_CROSSBORDER_INDEX_KEY", index)
+        get_settings.cache_clear()
+
+    try:
+        use(f"k2:{new},dev:{dev}")
+        with transaction(sessions) as s:
+            assert service.reseal(s) == 2  # the buyer's record and the declaration
+        with transaction(sessions) as s:
+            assert service.reseal(s) == 0
+        use(f"k2:{new}")  # the old key dropped: everything still opens
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id_key FROM crossborder_orders")).scalar() == "k2"
+        assert scanned.get(f"/v1/crossborder/orders/{o['id']}/identity").json()[
+            "buyer"]["id_number"] == BUYER["id_number"]
+        sent = scanned.get(f"/v1/crossborder/declarations/{d['id']}/messages").json()
+        assert customs.head_of(sent["messages"]["CEB411"])["payerIdNumber"] == \
+            BUYER["id_number"]
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

@@ -4,6 +4,7 @@
 
     haina crossborder check-id ID          # "valid", or exit 1 with the reason
     haina crossborder tax --amount 1000 --vat-rate 0.13 --consumption-rate 0.15 [--json]
+    haina crossborder reseal               # re-encrypt ID numbers under the newest key
 """
 
 from __future__ import annotations
@@ -62,3 +63,28 @@ def tax(amount: Annotated[str, typer.Option(help="the dutiable price in CNY")],
     for name in ("consumption_tax", "vat", "tariff", "total"):
         table.add_row(name.replace("_", " "), summary[name])
     Console().print(table)
+
+
+@app.command("reseal")
+def reseal() -> None:
+    """Re-encrypt buyers' ID numbers and declarations sealed under older keys with the first
+    key of HAINA_CROSSBORDER_KEYS, so that the older keys can be dropped."""
+    from haina.core.config import get_settings
+    from haina.core.db import make_engine, make_sessionmaker, transaction
+    from haina.core.schema import ensure_current
+    from haina.crossborder import service
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        ensure_current(engine)
+        sessions = make_sessionmaker(engine)
+        total = 0
+        while True:
+            with transaction(sessions) as session:
+                done = service.reseal(session)
+            total += done
+            if not done:
+                break
+    finally:
+        engine.dispose()
+    print(f"resealed {total}")

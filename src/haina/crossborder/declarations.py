@@ -271,3 +271,29 @@ def record_tracking(session: Session, tenant: Tenant, order_id: str,
     payload = {"order_id": order_id, **data.model_dump(mode="json")}
     event_id = record_event(session, tenant.id, "tracking.updated", order_id, payload)
     return TrackingOut(event_id=event_id, **payload)
+
+
+def reseal(session: Session, batch: int = 200) -> int:
+    """Re-encrypt, under the current key, up to ``batch`` buyers' ID numbers and declarations'
+    messages sealed under an older key, across merchants; how many were changed (0: none is
+    left, the old keys may be dropped from ``HAINA_CROSSBORDER_KEYS``)."""
+    keys = keys_from_settings()
+    done = 0
+    for row in session.scalars(select(CrossborderOrder).where(
+            CrossborderOrder.id_key != keys.current).limit(batch).with_for_update()):
+        row.id_key, row.id_cipher = keys.seal(keys.open(row.id_key, row.id_cipher))
+        done += 1
+    last = ""
+    while done < batch:  # the key id is inside JSON: read declarations in pages
+        rows = session.scalars(select(Declaration).where(Declaration.id > last)
+                               .order_by(Declaration.id).limit(batch)).all()
+        if not rows:
+            break
+        for d in rows:
+            if d.messages["key"] != keys.current and done < batch:
+                key_id, sealed = keys.seal(keys.open(d.messages["key"], d.messages["sealed"]))
+                d.messages = {**d.messages, "key": key_id, "sealed": sealed}
+                done += 1
+        last = rows[-1].id
+    session.flush()
+    return done

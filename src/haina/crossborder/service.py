@@ -298,3 +298,4 @@ from haina.crossborder.declarations import declare as declare  # noqa: E402
 from haina.crossborder.declarations import get_declaration as get_declaration  # noqa: E402
 from haina.crossborder.declarations import ingest_receipt as ingest_receipt  # noqa: E402
 from haina.crossborder.declarations import record_tracking as record_tracking  # noqa: E402
+from haina.crossborder.declarations import reseal as reseal  # noqa: E402
