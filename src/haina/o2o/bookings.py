@@ -124,18 +124,12 @@ def next_free_slots(session: Session, tenant: Tenant,
                     points: Sequence[tuple[ServicePoint, PointService]], now: dt.datetime,
                     n: int = 3, days: int = 7) -> dict[str, list[SlotOut]]:
     """Each point's next ``n`` slots of its service with a place left, within ``days`` days
-    (point id → slots): the counters of all the points in one query."""
-    starts: dict[str, list[dt.datetime]] = {}
-    for point, service in points:
-        zone = _zone(point)
-        first = now.astimezone(zone).date()
-        starts[point.id] = [s for d in range(days + 1) for s in hours.slot_starts(
-            first + dt.timedelta(days=d), point.opening_hours, point.exceptions, zone,
-            shape(service)) if s > now]
+    (point id → slots): the counters of all the points in one query, the slots of each point
+    cut day by day until ``n`` are found."""
+    until = now + dt.timedelta(days=days + 1)
     taken: dict[tuple[str, dt.datetime], int] = {}
-    ids = [service.id for point, service in points if starts[point.id]]
+    ids = [service.id for _, service in points]
     if ids:
-        until = max(starts[p.id][-1] for p, _ in points if starts[p.id])
         for service_id, start, n_taken in session.execute(
                 select(BookingSlot.service_id, BookingSlot.start_at, BookingSlot.taken).where(
                     BookingSlot.tenant_id == tenant.id, BookingSlot.service_id.in_(ids),
@@ -151,13 +145,19 @@ def next_free_slots(session: Session, tenant: Tenant,
                 taken[(service_id, start)] -= overdue
     out: dict[str, list[SlotOut]] = {}
     for point, service in points:
+        zone, cut = _zone(point), shape(service)
+        first = now.astimezone(zone).date()
         free = out[point.id] = []
-        for s in starts[point.id]:
-            left = service.capacity - taken.get((service.id, s), 0)
-            if left > 0:
-                free.append(_slot(s, service, _zone(point), left))
-                if len(free) == n:
-                    break
+        for d in range(days + 1):
+            for s in hours.slot_starts(first + dt.timedelta(days=d), point.opening_hours,
+                                       point.exceptions, zone, cut):
+                left = service.capacity - taken.get((service.id, s), 0)
+                if s > now and left > 0:
+                    free.append(_slot(s, service, zone, left))
+                    if len(free) == n:
+                        break
+            if len(free) == n:
+                break
     return out
 
 
