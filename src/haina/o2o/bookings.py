@@ -39,6 +39,9 @@ from haina.o2o.models import Booking, BookingSlot, PointService, ServicePoint
 from haina.o2o.points import point_row, service_row
 from haina.o2o.schemas import HOLD_MINUTES, BookingCreate, BookingOut, SlotOut, SlotsOut
 
+#: how far ahead slots are listed and booked
+HORIZON = dt.timedelta(days=366)
+
 #: the states that hold a place in their slot
 HOLDING = ("held", "confirmed", "checked_in", "completed")
 
@@ -110,6 +113,9 @@ def slots(session: Session, tenant: Tenant, point_id: str, code: str, day: dt.da
     now = now or utcnow()
     point = point_row(session, tenant, point_id)
     service = service_row(session, tenant, point.id, code)
+    if abs(day - now.date()) > HORIZON:
+        raise Invalid(f"slots are listed up to {HORIZON.days} days from today",
+                      slug="date-out-of-range")
     zone = _zone(point)
     starts = hours.slot_starts(day, point.opening_hours, point.exceptions, zone, shape(service))
     taken = _counts(session, tenant, service.id, starts[0], starts[-1], now) if starts else {}
@@ -219,6 +225,9 @@ def _check_start(point: ServicePoint, service: PointService, start: dt.datetime,
         raise Conflict(f"service point {point.id} is closed", slug="service-point-closed")
     if start <= now:
         raise Invalid("this slot has begun or is past", slug="slot-in-past")
+    if start > now + HORIZON:
+        raise Invalid(f"slots are booked up to {HORIZON.days} days ahead",
+                      slug="date-out-of-range")
     if not hours.is_slot(start, point.opening_hours, point.exceptions, _zone(point),
                          shape(service)):
         raise NotASlot(f"no {service.code} slot starts at {start.isoformat()} here: "
