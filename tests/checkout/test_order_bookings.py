@@ -115,3 +115,24 @@ def test_an_order_left_unpaid_gives_its_appointment_back_when_it_expires(client,
                                      + dt.timedelta(seconds=1)) == 1
     assert client.get(f"/v1/bookings/{hold['id']}").json()["status"] == "cancelled"
     assert _free(client, point, start) == 1
+
+
+def test_a_booking_alone_is_an_order_when_the_service_is_sold_as_a_product(client):
+    # nails at home: the merchant sells the service as a product (its stock: jobs it takes)
+    r = client.post("/v1/products", json={"sku": "NAILS", "title": "美甲上门 Nails at home",
+                                          "price": {"amount": "120.00", "currency": "CNY"},
+                                          "stock": 1000})
+    assert r.status_code == 201, r.text
+    point = client.post("/v1/service-points", json={
+        "name": "Nail studio", "location": {"lat": 31.23, "lng": 121.47}, "opening_hours": HOURS,
+        "services": [{"code": "nails", "duration_minutes": 90, "capacity": 3,
+                      "price": {"amount": "120.00", "currency": "CNY"}}]}).json()
+    start = _start(9)
+    hold = client.post("/v1/bookings", json={"service_point_id": point["id"], "service": "nails",
+                                             "start": start, "hold": True}).json()
+    r = client.post("/v1/checkout/orders", json={
+        "lines": [{"sku": "NAILS", "quantity": 1}],
+        "bookings": [{"sku": "NAILS", "booking_id": hold["id"]}]})
+    assert r.status_code == 201, r.text
+    assert r.json()["totals"]["subtotal"]["amount"] == "120.00"
+    assert r.json()["bookings"][0]["status"] == "confirmed"

@@ -55,6 +55,11 @@ def test_a_booking_is_201_with_its_status_until_the_slot_is_full_then_409(client
     assert odd.status_code == 422 and odd.json()["type"].endswith("not-a-slot")
     past = book(client, point, slot_at(days=-1))
     assert past.status_code == 422 and past.json()["type"].endswith("slot-in-past")
+    assert book(client, point, "9999-12-31T23:00:00-12:00").status_code == 422
+    for far in (book(client, point, "2999-12-31T10:00:00+08:00"),
+                client.get(f"/v1/service-points/{point['id']}/slots",
+                           params={"service": "tire-fitting", "date": "0001-01-01"})):
+        assert far.status_code == 422 and far.json()["type"].endswith("date-out-of-range")
     check_event_streams(db_url)
 
 

@@ -140,9 +140,11 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
                       "price": {"amount": "80.00", "currency": "CNY"}}]}))
     ok(client.post("/v1/fitment-rules", headers=b, json={"service": "tire-fitting",
                                                           "attribute": "rim_diameter"}))
+    import datetime as dt  # a slot a month ahead (bookings are taken up to a year ahead)
+    day = dt.date.today() + dt.timedelta(days=30)
     ok(client.post("/v1/bookings", headers=b, json={
         "service_point_id": point["id"], "service": "tire-fitting",
-        "start": "2030-01-07T10:00:00+08:00"}))
+        "start": f"{day.isoformat()}T10:00:00+08:00"}))
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
     cart = ok(client.post("/v1/carts", headers=b, json={"member_id": member["id"]}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", headers=b, json={"sku": "ISO-1", "quantity": 1}))

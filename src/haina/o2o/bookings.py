@@ -39,6 +39,9 @@ from haina.o2o.models import Booking, BookingSlot, PointService, ServicePoint
 from haina.o2o.points import point_row, service_row
 from haina.o2o.schemas import HOLD_MINUTES, BookingCreate, BookingOut, SlotOut, SlotsOut
 
+#: how far ahead slots are listed and booked
+HORIZON = dt.timedelta(days=366)
+
 #: the states that hold a place in their slot
 HOLDING = ("held", "confirmed", "checked_in", "completed")
 
@@ -110,6 +113,9 @@ def slots(session: Session, tenant: Tenant, point_id: str, code: str, day: dt.da
     now = now or utcnow()
     point = point_row(session, tenant, point_id)
     service = service_row(session, tenant, point.id, code)
+    if abs(day - now.date()) > HORIZON:
+        raise Invalid(f"slots are listed up to {HORIZON.days} days from today",
+                      slug="date-out-of-range")
     zone = _zone(point)
     starts = hours.slot_starts(day, point.opening_hours, point.exceptions, zone, shape(service))
     taken = _counts(session, tenant, service.id, starts[0], starts[-1], now) if starts else {}
@@ -124,18 +130,12 @@ def next_free_slots(session: Session, tenant: Tenant,
                     points: Sequence[tuple[ServicePoint, PointService]], now: dt.datetime,
                     n: int = 3, days: int = 7) -> dict[str, list[SlotOut]]:
     """Each point's next ``n`` slots of its service with a place left, within ``days`` days
-    (point id → slots): the counters of all the points in one query."""
-    starts: dict[str, list[dt.datetime]] = {}
-    for point, service in points:
-        zone = _zone(point)
-        first = now.astimezone(zone).date()
-        starts[point.id] = [s for d in range(days + 1) for s in hours.slot_starts(
-            first + dt.timedelta(days=d), point.opening_hours, point.exceptions, zone,
-            shape(service)) if s > now]
+    (point id → slots): the counters of all the points in one query, the slots of each point
+    cut day by day until ``n`` are found."""
+    until = now + dt.timedelta(days=days + 1)
     taken: dict[tuple[str, dt.datetime], int] = {}
-    ids = [service.id for point, service in points if starts[point.id]]
+    ids = [service.id for _, service in points]
     if ids:
-        until = max(starts[p.id][-1] for p, _ in points if starts[p.id])
         for service_id, start, n_taken in session.execute(
                 select(BookingSlot.service_id, BookingSlot.start_at, BookingSlot.taken).where(
                     BookingSlot.tenant_id == tenant.id, BookingSlot.service_id.in_(ids),
@@ -151,13 +151,19 @@ def next_free_slots(session: Session, tenant: Tenant,
                 taken[(service_id, start)] -= overdue
     out: dict[str, list[SlotOut]] = {}
     for point, service in points:
+        zone, cut = _zone(point), shape(service)
+        first = now.astimezone(zone).date()
         free = out[point.id] = []
-        for s in starts[point.id]:
-            left = service.capacity - taken.get((service.id, s), 0)
-            if left > 0:
-                free.append(_slot(s, service, _zone(point), left))
-                if len(free) == n:
-                    break
+        for d in range(days + 1):
+            for s in hours.slot_starts(first + dt.timedelta(days=d), point.opening_hours,
+                                       point.exceptions, zone, cut):
+                left = service.capacity - taken.get((service.id, s), 0)
+                if s > now and left > 0:
+                    free.append(_slot(s, service, zone, left))
+                    if len(free) == n:
+                        break
+            if len(free) == n:
+                break
     return out
 
 
@@ -219,6 +225,9 @@ def _check_start(point: ServicePoint, service: PointService, start: dt.datetime,
         raise Conflict(f"service point {point.id} is closed", slug="service-point-closed")
     if start <= now:
         raise Invalid("this slot has begun or is past", slug="slot-in-past")
+    if start > now + HORIZON:
+        raise Invalid(f"slots are booked up to {HORIZON.days} days ahead",
+                      slug="date-out-of-range")
     if not hours.is_slot(start, point.opening_hours, point.exceptions, _zone(point),
                          shape(service)):
         raise NotASlot(f"no {service.code} slot starts at {start.isoformat()} here: "

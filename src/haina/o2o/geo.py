@@ -21,8 +21,12 @@ EARTH_RADIUS_KM = 6371.0088  # the mean radius (IUGG)
 _A = 6378245.0
 _EE = 0.00669342162296594323
 
-#: the resolutions stored per point; a search picks the finest whose disk stays small
-RESOLUTIONS = (5, 7)
+#: the resolutions stored per point: a search of the whole radius picks the finest whose disk
+#: stays small (5 or 7); a nearest-first search starts at 9 (cells ~0.2 km across an edge), so
+#: that in a dense city it reads a few dozen points, not thousands
+RESOLUTIONS = (5, 7, 9)
+#: rings of the finest resolution searched before a nearest-first search widens (~2 km)
+FINE_RINGS = 8
 #: the search radius up to which resolution 7 (cells ~1.4 km across an edge) is used
 FINE_RADIUS_KM = 15.0
 MAX_RADIUS_KM = 100.0
@@ -97,7 +101,7 @@ def cells_of(lat: float, lng: float) -> dict[int, str]:
 
 
 def resolution_for(radius_km: float) -> int:
-    return RESOLUTIONS[1] if radius_km <= FINE_RADIUS_KM else RESOLUTIONS[0]
+    return 7 if radius_km <= FINE_RADIUS_KM else 5
 
 
 def _local_scale(centre: str) -> tuple[float, float]:
@@ -120,26 +124,42 @@ def covered_km(rings: int, e: float, d: float) -> float:
 
 
 class RingSearch:
-    """A nearest-first search: the disk around the query grows ring by ring (in batches) until
-    the points found are closer than what the disk surely covers. In a dense city the ten
-    nearest are found a few rings out; the full disk of the radius is searched only when the
-    points are sparse."""
+    """A nearest-first search: a disk around the query grows ring by ring (in batches) until
+    the points found are closer than what the disk surely covers (``covered_km``). It starts
+    with resolution 9 cells, up to ``FINE_RINGS`` rings; if that is not enough it starts
+    again with the coarser cells of ``resolution_for`` (7, then 5 for a wide radius), up to
+    the disk of the whole radius. In a dense city the ten nearest are a ring or two of fine
+    cells away; where points are sparse, coarse cells reach the radius in a few queries."""
 
     def __init__(self, lat: float, lng: float, radius_km: float) -> None:
-        self.res = resolution_for(radius_km)
-        self.centre = h3.latlng_to_cell(lat, lng, self.res)
-        self.e, self.d = _local_scale(self.centre)
-        self.max_rings = rings_for(radius_km, self.e, self.d)
-        self.done = -1  # rings searched so far
+        self.lat, self.lng, self.radius_km = lat, lng, radius_km
+        phases = [9, 7] if resolution_for(radius_km) == 7 else [9, 7, 5]
+        self.phases = phases
+        self._start(phases[0])
 
-    def next_cells(self) -> list[str]:
-        """The cells of the next batch of rings (empty when the radius is covered)."""
+    def _start(self, res: int) -> None:
+        self.res = res
+        self.centre = h3.latlng_to_cell(self.lat, self.lng, res)
+        self.e, self.d = _local_scale(self.centre)
+        full = rings_for(self.radius_km, self.e, self.d)
+        last = res == self.phases[-1]
+        if res == 7 and not last:  # up to the fine radius, then resolution 5
+            full = rings_for(FINE_RADIUS_KM, self.e, self.d)
+        self.max_rings = full if last or res != 9 else min(full, FINE_RINGS)
+        self.done = -1  # rings of this resolution searched so far
+
+    def next_cells(self) -> tuple[int, list[str]]:
+        """(resolution, cells) of the next batch of rings; no cells when the radius is
+        covered. A new resolution starts from its centre cell again."""
         if self.done >= self.max_rings:
-            return []
-        last = min(self.max_rings, max(2, 2 * self.done + 1))
+            i = self.phases.index(self.res)
+            if i + 1 == len(self.phases):
+                return self.res, []
+            self._start(self.phases[i + 1])
+        last = min(self.max_rings, max(1, 2 * self.done + 2))
         cells = [c for k in range(self.done + 1, last + 1) for c in h3.grid_ring(self.centre, k)]
         self.done = last
-        return cells
+        return self.res, cells
 
     def covered_km(self) -> float:
         return covered_km(self.done, self.e, self.d)

@@ -16,7 +16,8 @@ class ServicePoint(Base):
     __tablename__ = "service_points"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
                       Index("ix_service_points_tenant_h3_r7", "tenant_id", "h3_r7"),
-                      Index("ix_service_points_tenant_h3_r5", "tenant_id", "h3_r5"))
+                      Index("ix_service_points_tenant_h3_r5", "tenant_id", "h3_r5"),
+                      Index("ix_service_points_tenant_h3_r9", "tenant_id", "h3_r9"))
 
     id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
@@ -27,6 +28,7 @@ class ServicePoint(Base):
     lng: Mapped[float] = mapped_column(Double)
     h3_r5: Mapped[str] = mapped_column(String(16))
     h3_r7: Mapped[str] = mapped_column(String(16))
+    h3_r9: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str] = mapped_column(String(64))
     # [{"weekday": 1, "open": "09:00", "close": "18:00"}, …] (1 = Monday)
     opening_hours: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)

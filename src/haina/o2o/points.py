@@ -48,7 +48,7 @@ def point_out(p: ServicePoint, services: Sequence[PointService]) -> ServicePoint
     return ServicePointOut(
         id=p.id, name=p.name, address=p.address, phone=p.phone, location=location_out(p.lat, p.lng),
         location_gcj02=Location(lat=round(glat, 7), lng=round(glng, 7), datum="gcj02"),
-        h3_cells={"5": p.h3_r5, "7": p.h3_r7}, timezone=p.timezone,
+        h3_cells={"5": p.h3_r5, "7": p.h3_r7, "9": p.h3_r9}, timezone=p.timezone,
         opening_hours=p.opening_hours, exceptions=p.exceptions,
         services=[_service_out(s) for s in services], fitment=p.fitment, status=p.status,
         created_at=p.created_at, updated_at=p.updated_at)
@@ -67,7 +67,7 @@ def _services_of(session: Session, tenant: Tenant,
 def _place(row: ServicePoint, location: LocationIn) -> None:
     row.lat, row.lng = geo.to_wgs84(location.lat, location.lng, location.datum)
     cells = geo.cells_of(row.lat, row.lng)
-    row.h3_r5, row.h3_r7 = cells[5], cells[7]
+    row.h3_r5, row.h3_r7, row.h3_r9 = cells[5], cells[7], cells[9]
 
 
 def _new_service(tenant: Tenant, point_id: str, data: ServiceIn) -> PointService:

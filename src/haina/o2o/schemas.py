@@ -255,6 +255,8 @@ class SlotsOut(BaseModel):
 def _aware(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         raise ValueError("start needs its UTC offset (e.g. 2026-12-07T09:00:00+08:00)")
+    if not 2000 <= value.year <= 2999:
+        raise ValueError("start must be a date of this millennium")
     return value
 
 

@@ -8,11 +8,14 @@ and the order are exact too. No PostGIS needed.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Select, Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
@@ -50,6 +53,25 @@ def points_within(session: Session, tenant: Tenant, lat: float, lng: float, radi
     return found
 
 
+H3_COLUMNS = {5: ServicePoint.h3_r5, 7: ServicePoint.h3_r7, 9: ServicePoint.h3_r9}
+
+
+@functools.cache
+def _near_statement(res: int, with_service: bool) -> Select[str, float, float, str]:
+    """Positions and fitment of the active points in some cells (built once: a search runs
+    it a few times)."""
+    where = [ServicePoint.tenant_id == bindparam("tenant_id"), ServicePoint.status == "active",
+             H3_COLUMNS[res].in_(bindparam("cells", expanding=True))]
+    if with_service:
+        where.append(select(PointService.id).where(
+            PointService.tenant_id == ServicePoint.tenant_id,
+            PointService.point_id == ServicePoint.id,
+            PointService.code == bindparam("code")).exists())
+    # fitment as text: parsed only for the points near enough to be among the nearest
+    return select(ServicePoint.id, ServicePoint.lat, ServicePoint.lng,
+                  cast(ServicePoint.fitment, Text)).where(*where)
+
+
 def nearest(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: float,
             limit: int, service: str | None = None,
             attrs: Mapping[str, Any] | None = None) -> list[tuple[float, str]]:
@@ -58,26 +80,29 @@ def nearest(session: Session, tenant: Tenant, lat: float, lng: float, radius_km:
     (ties by id). The disk grows ring by ring (``geo.RingSearch``); only ids, positions and
     fitment are read."""
     search = geo.RingSearch(lat, lng, radius_km)
-    column = ServicePoint.h3_r7 if search.res == 7 else ServicePoint.h3_r5
-    found: list[tuple[float, str]] = []
-    while cells := search.next_cells():
-        stmt = select(ServicePoint.id, ServicePoint.lat, ServicePoint.lng,
-                      ServicePoint.fitment).where(ServicePoint.tenant_id == tenant.id,
-                                                  ServicePoint.status == "active",
-                                                  column.in_(cells))
-        if service is not None:
-            stmt = stmt.where(select(PointService.id).where(
-                PointService.tenant_id == ServicePoint.tenant_id,
-                PointService.point_id == ServicePoint.id,
-                PointService.code == service).exists())
-        for point_id, plat, plng, fitment in session.execute(stmt):
-            d = geo.haversine_km(lat, lng, plat, plng)
-            if d <= radius_km and (attrs is None or fits(fitment, attrs)):
-                found.append((d, point_id))
-        found.sort()
-        if len(found) >= limit and found[limit - 1][0] <= search.covered_km():
+    seen: set[str] = set()
+    best: list[tuple[float, str]] = []  # the nearest so far, at most ``limit``, sorted
+    while True:
+        res, cells = search.next_cells()
+        if not cells:
             break
-    return found[:limit]
+        params: dict[str, Any] = {"tenant_id": tenant.id, "cells": cells}
+        if service is not None:
+            params["code"] = service
+        for point_id, plat, plng, fitment in session.execute(
+                _near_statement(res, service is not None), params):
+            if point_id in seen:  # a coarser disk reads the finer disk's points again
+                continue
+            seen.add(point_id)
+            d = geo.haversine_km(lat, lng, plat, plng)
+            if d > radius_km or (len(best) == limit and (d, point_id) >= best[-1]):
+                continue
+            if attrs is None or fits(orjson.loads(fitment), attrs):
+                bisect.insort(best, (d, point_id))
+                del best[limit:]
+        if len(best) == limit and best[-1][0] <= search.covered_km():
+            break
+    return best
 
 
 def _services(session: Session, tenant: Tenant, points: Sequence[ServicePoint],

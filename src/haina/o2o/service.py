@@ -18,6 +18,7 @@ from haina.o2o.bookings import (
     expire_holds,
     get_booking,
     list_bookings,
+    next_free_slots,
     release_for_order,
     reschedule,
     slots,
@@ -41,6 +42,6 @@ __all__ = [
     "BOOKING_LIFECYCLE", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
     "check_in", "complete", "confirm", "create_point", "create_rule", "delete_rule",
     "expire_holds", "fits", "get_booking", "get_point", "list_bookings", "list_points",
-    "list_rules", "nearby", "nearest", "points_within", "release_for_order", "reschedule", "search",
+    "list_rules", "nearby", "nearest", "next_free_slots", "points_within", "release_for_order", "reschedule", "search",
     "slots", "update_point", "update_service",
 ]

@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('lng', sa.Double(), nullable=False),
     sa.Column('h3_r5', sa.String(length=16), nullable=False),
     sa.Column('h3_r7', sa.String(length=16), nullable=False),
+    sa.Column('h3_r9', sa.String(length=16), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('opening_hours', JSON, nullable=False),
     sa.Column('exceptions', JSON, nullable=False),
@@ -45,6 +46,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_service_points_tenant_h3_r7', 'service_points', ['tenant_id', 'h3_r7'])
     op.create_index('ix_service_points_tenant_h3_r5', 'service_points', ['tenant_id', 'h3_r5'])
+    op.create_index('ix_service_points_tenant_h3_r9', 'service_points', ['tenant_id', 'h3_r9'])
     op.create_table('point_services',
     sa.Column('id', ID, nullable=False),
     sa.Column('tenant_id', ID, nullable=False),
