@@ -62,6 +62,11 @@ def test_typed_calls_and_the_pagination_iterator(served, sessions):
         placed = haina.orders.create(lines=[{"sku": "T-1", "quantity": 1}], coupon="SAVE10")
         assert placed.totals.discount.amount == 10 and placed.coupon == code.code
         assert haina.coupons.get(code.id).redeemed == 1
+        promo = haina.promotions.create(name="满100减20", kind="threshold",
+                                        tiers=[{"min_subtotal": "100.00", "off": "20.00"}])
+        quoted = haina.carts.price([{"sku": "T-1", "quantity": 1}], coupon="SAVE10")
+        assert quoted.discount.amount == 30 and [a.id for a in quoted.applied][0] == promo.id
+        assert haina.promotions.update(promo.id, status="paused").status == "paused"
         with pytest.raises(HainaError) as problem:
             haina.members.get("mem_00000000000000000000000000")
         assert problem.value.status == 404 and problem.value.slug == "member-not-found"

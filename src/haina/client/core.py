@@ -60,6 +60,7 @@ class Haina:
         self.ledger = r.Ledger(self)
         self.analytics = r.Analytics(self)
         self.coupons = r.Coupons(self)
+        self.promotions = r.Promotions(self)
         self.webhooks = r.Webhooks(self)
         self.apps = r.Apps(self)
         self.events = r.Events(self)

@@ -15,7 +15,7 @@ from haina.catalog.schemas import CategoryOut, MediaOut, ProductOut
 from haina.core.events import EventOut
 from haina.core.pagination import Page
 from haina.inventory.schemas import AdjustmentOut, LevelOut, LocationOut, ReservationOut
-from haina.marketing.schemas import CouponOut
+from haina.marketing.schemas import CouponOut, PriceOut, PromotionOut
 from haina.members.schemas import IdentityOut, MemberOut, PointsEntryOut, TierOut
 from haina.orders.schemas import OrderOut
 from haina.payments.schemas import (
@@ -190,6 +190,11 @@ class Carts(_Api):
     def checkout(self, cart_id: str, **fields: Any) -> OrderOut:
         return self._c.call(OrderOut, "POST", f"/v1/carts/{cart_id}/checkout",
                             json=_json(fields))
+
+    def price(self, lines: list[dict[str, Any]], **fields: Any) -> PriceOut:
+        """Price lines now (promotions and a coupon, each line explained); nothing claimed."""
+        return self._c.call(PriceOut, "POST", "/v1/carts/price",
+                            json=_json({"lines": lines, **fields}))
 
 
 class Orders(_Api):
@@ -374,6 +379,24 @@ class Coupons(_Api):
     def iterate(self, **params: Any) -> Iterator[CouponOut]:
         return self._c.iterate(CouponOut, "/v1/coupons", **params)
 
+
+
+class Promotions(_Api):
+    def create(self, **fields: Any) -> PromotionOut:
+        return self._c.call(PromotionOut, "POST", "/v1/promotions", json=_json(fields))
+
+    def get(self, promotion_id: str) -> PromotionOut:
+        return self._c.call(PromotionOut, "GET", f"/v1/promotions/{promotion_id}")
+
+    def update(self, promotion_id: str, **fields: Any) -> PromotionOut:
+        return self._c.call(PromotionOut, "PATCH", f"/v1/promotions/{promotion_id}",
+                            json=_json(fields))
+
+    def list(self, **params: Any) -> Page[PromotionOut]:
+        return self._c.call(Page[PromotionOut], "GET", "/v1/promotions", params=params)
+
+    def iterate(self, **params: Any) -> Iterator[PromotionOut]:
+        return self._c.iterate(PromotionOut, "/v1/promotions", **params)
 
 class Events(_Api):
     def list(self, **params: Any) -> Page[EventOut]:
