@@ -251,3 +251,26 @@ def test_targets_narrow_the_goods_and_the_buyers(client):
     r = client.post("/v1/coupons", json={"code": "BAD2", "discount": P5,
                                          "tier_ids": ["tier_00000000000000000000000000"]})
     assert r.status_code == 404, r.text
+
+
+def test_a_batch_of_generated_single_use_codes(client):
+    product(client, amount="100.00")
+    r = client.post("/v1/coupons/batch", headers={"Idempotency-Key": "batch-1"}, json={
+        "prefix": "d11", "count": 25, "discount": {"type": "fixed", "amount": {
+            "amount": "8.00", "currency": "CNY"}}})
+    assert r.status_code == 201, r.text
+    batch = r.json()
+    assert batch["count"] == 25 and len(set(batch["codes"])) == 25
+    assert all(c.startswith("D11-") and len(c) == 12 and not set(c[4:]) & set("01OI")
+               for c in batch["codes"])
+    again = client.post("/v1/coupons/batch", headers={"Idempotency-Key": "batch-1"}, json={
+        "prefix": "d11", "count": 25, "discount": {"type": "fixed", "amount": {
+            "amount": "8.00", "currency": "CNY"}}})
+    assert again.json() == batch  # a replay: no second batch
+    assert len(client.get("/v1/coupons", params={"limit": 200}).json()["data"]) == 25
+    code = batch["codes"][0]
+    assert order(client, code).json()["totals"]["discount"]["amount"] == "8.00"
+    refused(order(client, code), 409, "coupon-exhausted", "used-up")
+    assert order(client, batch["codes"][1]).status_code == 201
+    r = client.post("/v1/coupons/batch", json={"prefix": "x", "count": 1001, "discount": P5})
+    assert r.status_code == 422 and "count" in r.text

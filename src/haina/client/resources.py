@@ -15,7 +15,7 @@ from haina.catalog.schemas import CategoryOut, MediaOut, ProductOut
 from haina.core.events import EventOut
 from haina.core.pagination import Page
 from haina.inventory.schemas import AdjustmentOut, LevelOut, LocationOut, ReservationOut
-from haina.marketing.schemas import CouponOut, PriceOut, PromotionOut
+from haina.marketing.schemas import CouponBatchOut, CouponOut, PriceOut, PromotionOut
 from haina.members.schemas import IdentityOut, MemberOut, PointsEntryOut, TierOut
 from haina.orders.schemas import OrderOut
 from haina.payments.schemas import (
@@ -366,6 +366,10 @@ class Apps(_Api):
 class Coupons(_Api):
     def create(self, **fields: Any) -> CouponOut:
         return self._c.call(CouponOut, "POST", "/v1/coupons", json=_json(fields))
+
+    def batch(self, **fields: Any) -> CouponBatchOut:
+        """Up to 1,000 coupons of the same terms with generated codes."""
+        return self._c.call(CouponBatchOut, "POST", "/v1/coupons/batch", json=_json(fields))
 
     def get(self, coupon_id: str) -> CouponOut:
         return self._c.call(CouponOut, "GET", f"/v1/coupons/{coupon_id}")

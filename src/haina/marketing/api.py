@@ -10,6 +10,8 @@ from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
 from haina.core.pagination import Page
 from haina.marketing import service
 from haina.marketing.schemas import (
+    CouponBatchCreate,
+    CouponBatchOut,
     CouponCreate,
     CouponOut,
     CouponUpdate,
@@ -32,6 +34,15 @@ def post_coupon(session: SessionDep, request: Request, body: CouponCreate,
                 tenant: Tenant = WRITE) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.create_coupon(session, tenant, body))
+
+
+@router.post("/coupons/batch", status_code=201, response_model=CouponBatchOut,
+             summary="Create up to 1,000 coupons of the same terms with generated codes")
+def post_coupon_batch(session: SessionDep, request: Request, body: CouponBatchCreate,
+                      idempotency_key: str | None = IdempotencyKeyHeader,
+                      tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.create_coupon_batch(session, tenant, body))
 
 
 @router.get("/coupons", response_model=Page[CouponOut], summary="Coupons, newest first")

@@ -74,11 +74,9 @@ class CouponDiscount(RequestModel):
         return self
 
 
-class CouponCreate(RequestModel):
-    """A coupon: a code and its ``discount``; every other field is optional. Codes are
-    case-insensitive (stored upper-case)."""
+class _CouponTerms(RequestModel):
+    """What a coupon gives and to whom: ``discount``; every other field is optional."""
 
-    code: str = Field(pattern=CODE, description="3-64 letters, digits, - or _")
     discount: CouponDiscount
     usage_limit: int | None = Field(None, ge=1, le=10_000_000,
                                     description="claims in all (none: no limit)")
@@ -97,7 +95,7 @@ class CouponCreate(RequestModel):
     description: str = Field("", max_length=500)
 
     @model_validator(mode="after")
-    def _consistent(self) -> CouponCreate:
+    def _consistent(self) -> _CouponTerms:
         if self.discount.type == "fixed" and self.max_discount is not None:
             raise ValueError("max_discount is for percent discounts")
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
@@ -107,6 +105,30 @@ class CouponCreate(RequestModel):
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"{name} needs a time zone (e.g. 2026-12-12T00:00:00+08:00)")
         return self
+
+
+class CouponCreate(_CouponTerms):
+    """A coupon: a code and its ``discount``; every other field is optional. Codes are
+    case-insensitive (stored upper-case)."""
+
+    code: str = Field(pattern=CODE, description="3-64 letters, digits, - or _")
+
+
+class CouponBatchCreate(_CouponTerms):
+    """``count`` coupons of the same terms with generated codes ``PREFIX-XXXXXXXX`` (eight
+    characters of an alphabet without 0, O, 1 or I), single-use unless ``usage_limit`` says
+    otherwise: codes to hand out one each (a flyer, a partner's list)."""
+
+    prefix: str = Field(pattern=r"^[A-Za-z0-9]{1,16}$", description="1-16 letters or digits")
+    count: int = Field(ge=1, le=1000)
+    usage_limit: int | None = Field(1, ge=1, le=10_000_000,
+                                    description="claims of each code (default 1)")
+
+
+class CouponBatchOut(BaseModel):
+    object: str = "coupon_batch"
+    count: int
+    codes: list[str]
 
 
 class CouponUpdate(RequestModel):

@@ -12,10 +12,12 @@ come last, in placing and in cancelling alike (orders.service.lock_order's rule)
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
@@ -35,10 +37,13 @@ from haina.marketing.promotions import get_promotion as get_promotion
 from haina.marketing.promotions import list_promotions as list_promotions
 from haina.marketing.promotions import update_promotion as update_promotion
 from haina.marketing.schemas import (
+    CouponBatchCreate,
+    CouponBatchOut,
     CouponCreate,
     CouponDiscountOut,
     CouponOut,
     CouponUpdate,
+    _CouponTerms,
     bps_percent,
     percent_bps,
 )
@@ -70,7 +75,7 @@ def _out(c: Coupon) -> CouponOut:
                      tier_ids=c.tier_ids, status=c.status, description=c.description, created_at=c.created_at)
 
 
-def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> CouponOut:
+def _check_terms(session: Session, tenant: Tenant, data: _CouponTerms) -> None:
     currency = tenant.currency
     for name, value in (("discount.amount", data.discount.amount), ("min_spend", data.min_spend),
                         ("max_discount", data.max_discount)):
@@ -83,23 +88,62 @@ def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> Coupo
         catalog.check_category(session, tenant, category_id)
     for tier_id in data.tier_ids or ():
         members.get_tier(session, tenant, tier_id)
-    code = data.code.upper()
+
+
+def _row_values(tenant: Tenant, data: _CouponTerms, code: str, now: dt.datetime) -> dict:
     d = data.discount
-    row = Coupon(id=new_id("coupon"), tenant_id=tenant.id, code=code, kind=d.type,
-                 percent_bps=percent_bps(d.percent) if d.percent is not None else None,
-                 amount_minor=d.amount.minor if d.amount else None,
-                 currency=currency,
-                 min_spend_minor=data.min_spend.minor if data.min_spend else 0,
-                 max_discount_minor=data.max_discount.minor if data.max_discount else None,
-                 max_redemptions=data.usage_limit, per_member_limit=data.per_member_limit,
-                 redeemed=0, starts_at=data.starts_at, ends_at=data.ends_at, status="active",
-                 product_ids=data.product_ids, category_ids=data.category_ids,
-                 tier_ids=data.tier_ids,
-                 description=data.description, created_at=utcnow())
+    return dict(id=new_id("coupon"), tenant_id=tenant.id, code=code, kind=d.type,
+                percent_bps=percent_bps(d.percent) if d.percent is not None else None,
+                amount_minor=d.amount.minor if d.amount else None, currency=tenant.currency,
+                min_spend_minor=data.min_spend.minor if data.min_spend else 0,
+                max_discount_minor=data.max_discount.minor if data.max_discount else None,
+                max_redemptions=data.usage_limit, per_member_limit=data.per_member_limit,
+                redeemed=0, starts_at=data.starts_at, ends_at=data.ends_at, status="active",
+                product_ids=data.product_ids, category_ids=data.category_ids,
+                tier_ids=data.tier_ids, description=data.description, created_at=now)
+
+
+def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> CouponOut:
+    _check_terms(session, tenant, data)
+    code = data.code.upper()
+    row = Coupon(**_row_values(tenant, data, code, utcnow()))
     add_unique(session, row, lambda: Conflict(f"a coupon with code {code!r} exists",
                                               slug="coupon-code-taken"))
-    record_event(session, tenant.id, "coupon.created", row.id, {"code": code, "kind": d.type})
+    record_event(session, tenant.id, "coupon.created", row.id,
+                 {"code": code, "kind": data.discount.type})
     return _out(row)
+
+
+_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud, typed by hand
+
+
+def create_coupon_batch(session: Session, tenant: Tenant,
+                        data: CouponBatchCreate) -> CouponBatchOut:
+    """``count`` coupons with generated codes (32^8 per prefix: a code already taken is drawn
+    again; a concurrent batch drawing the same code fails this one with 409)."""
+    _check_terms(session, tenant, data)
+    prefix = data.prefix.upper()
+    codes: set[str] = set()
+    for _ in range(5):
+        while len(codes) < data.count:
+            codes.add(f"{prefix}-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8)))
+        taken = set(session.scalars(select(Coupon.code).where(
+            Coupon.tenant_id == tenant.id, Coupon.code.in_(sorted(codes)))))
+        if not taken:
+            break
+        codes -= taken
+    now = utcnow()
+    ordered = sorted(codes)
+    try:
+        with session.begin_nested():
+            session.execute(insert(Coupon.__table__),
+                            [_row_values(tenant, data, code, now) for code in ordered])
+    except IntegrityError:
+        raise Conflict("a concurrent request took one of the generated codes; try again",
+                       slug="coupon-code-taken") from None
+    record_event(session, tenant.id, "coupon.batch_created", None,
+                 {"prefix": prefix, "count": len(ordered), "kind": data.discount.type})
+    return CouponBatchOut(count=len(ordered), codes=ordered)
 
 
 def get_coupon(session: Session, tenant: Tenant, coupon_id: str) -> CouponOut:

@@ -27,7 +27,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "tenant.created", "tenant.updated", "token.created", "token.revoked",
     "staff.created", "staff.locked", "app.installed", "app.scopes_changed", "app.uninstalled",
     "endpoint.attempts_exhausted", "endpoint.disabled", "coupon.created", "coupon.updated",
-    "promotion.created", "promotion.updated",
+    "promotion.created", "promotion.updated", "coupon.batch_created",
     "service_point.created", "service_point.updated", "fitment_rule.created",
     "fitment_rule.deleted", "booking.held", "booking.confirmed", "booking.rescheduled",
     "booking.checked_in", "booking.completed", "booking.cancelled", "booking.expired",
