@@ -106,6 +106,16 @@ class Rule:
     budget_left: int | None = None  # None: no budget
     starts_at: dt.datetime | None = None
     ends_at: dt.datetime | None = None
+    # what decides the rule's shares of a cart (not its name, id, priority or combining):
+    # rules alike in it are evaluated once per cart
+    terms: tuple = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "terms", (
+            self.kind, self.currency, self.product_ids, self.category_ids, self.tier_ids,
+            self.min_subtotal, self.percent_bps, self.off, self.max_discount, self.tiers,
+            self.repeat, self.buy, self.get, self.bundle, self.bundle_price, self.budget_left,
+            self.starts_at, self.ends_at))
 
     @property
     def stage(self) -> int:
@@ -517,13 +527,17 @@ def price_cart(book: RuleBook | Sequence[Rule], cart: Cart, coupon: Rule | None 
     n = len(cart.lines)
     caps = [ln.total for ln in cart.lines] + [cart.shipping]
     options = []
+    seen: dict[tuple, tuple[dict[int, int], int, int]] = {}
     for rule in candidates:
-        s = shares(rule, cart, now)
-        if s:
+        found = seen.get(rule.terms)
+        if found is None:
+            s = shares(rule, cart, now)
             mask = 0
             for i in s:
                 mask |= 1 << i
-            options.append(_Option(rule, s, sum(s.values()), mask))
+            found = seen[rule.terms] = (s, sum(s.values()), mask)
+        if found[0]:
+            options.append(_Option(rule, *found))
     chosen, exhaustive = best_combination(options, caps)
     # attribution (rule 2): stage, priority (higher first), id; each takes what is left
     left = list(caps)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -169,7 +170,8 @@ def update_promotion(session: Session, tenant: Tenant, promotion_id: str,
 
 # ---------------------------------------------------------------- the rules of a cart
 
-def rule_of(p: Promotion, budget_left: int | None = None) -> Rule:
+def rule_of(p: Any) -> Rule:
+    """A promotion (its ORM row, or a row of its table's columns) as the engine's rule."""
     q = p.params
     return Rule(
         id=p.id, kind=p.kind, currency=p.currency, name=p.name, priority=p.priority,
@@ -193,14 +195,15 @@ def rules_for(session: Session, tenant: Tenant, product_ids: Iterable[str],
     one query on the ``(tenant_id, target)`` index."""
     keys = ["*"] + sorted({f"p:{p}" for p in product_ids}) + \
         sorted({f"c:{c}" for c in category_ids if c})
+    # the table's columns, not ORM objects: the order path converts them to rules at once
     rows = session.execute(
-        select(Promotion).join(PromotionTarget, and_(
+        select(*Promotion.__table__.c).join(PromotionTarget, and_(
             PromotionTarget.tenant_id == Promotion.tenant_id,
             PromotionTarget.promotion_id == Promotion.id))
         .where(PromotionTarget.tenant_id == tenant.id, PromotionTarget.target.in_(keys),
                Promotion.status == "active",
                or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
-               or_(Promotion.ends_at.is_(None), Promotion.ends_at > now))).scalars()
+               or_(Promotion.ends_at.is_(None), Promotion.ends_at > now)))
     seen: dict[str, Rule] = {}
     for p in rows:
         if p.id not in seen:
