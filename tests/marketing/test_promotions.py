@@ -245,3 +245,9 @@ def test_two_hundred_buyers_on_a_fifty_use_coupon_take_exactly_fifty(client, ses
     placed, refusals = _concurrently(buyers, buy)
     assert len(placed) == limit and refusals == ["used-up"] * (buyers - limit)
     assert client.get(f"/v1/coupons/{c['id']}").json()["redeemed"] == limit
+
+
+def test_tier_amounts_finer_than_the_currency_are_refused(client):
+    r = client.post("/v1/promotions", json={"name": "x", "kind": "threshold", "tiers": [
+        {"min_subtotal": "300.001", "off": "40.00"}]})
+    assert r.status_code == 422 and "decimals" in r.text, r.text

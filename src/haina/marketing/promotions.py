@@ -21,7 +21,7 @@ from haina.core.db import rowcount, tenant_row, utcnow
 from haina.core.errors import Invalid
 from haina.core.events import record_event
 from haina.core.ids import new_id
-from haina.core.money import Money
+from haina.core.money import Money, MoneyError, to_minor
 from haina.core.pagination import Page, paginate
 from haina.marketing.models import Promotion, PromotionRedemption, PromotionTarget
 from haina.marketing.pricing import Rule
@@ -77,7 +77,10 @@ def create_promotion(session: Session, tenant: Tenant, data: PromotionCreate) ->
                           slug="wrong-currency")
 
     def minor(amount) -> int:
-        return Money(amount=amount, currency=currency).minor
+        try:
+            return to_minor(amount, currency)
+        except MoneyError as exc:
+            raise Invalid(f"tiers: {exc}", slug="validation-error") from None
 
     products = set(data.product_ids or ()) | {b.product_id for b in data.bundle or ()}
     for product_id in sorted(products):
