@@ -12,12 +12,12 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
-from haina.core.db import rowcount, tenant_row, utcnow
+from haina.core.db import Precompiled, rowcount, tenant_row, utcnow
 from haina.core.errors import Invalid
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -192,21 +192,46 @@ def rule_of(p: Any) -> Rule:
         starts_at=p.starts_at, ends_at=p.ends_at)
 
 
+_LIVE_IDS: dict[int, Precompiled] = {}
+
+
+def _live_ids_statement(n: int) -> Precompiled:
+    found = _LIVE_IDS.get(n)
+    if found is None:
+        t, p = PromotionTarget.__table__.c, Promotion.__table__.c
+        now = bindparam("now", type_=Promotion.__table__.c.starts_at.type)
+        found = _LIVE_IDS[n] = Precompiled(
+            select(t.promotion_id).join_from(
+                PromotionTarget.__table__, Promotion.__table__,
+                and_(p.tenant_id == t.tenant_id, p.id == t.promotion_id))
+            .where(t.tenant_id == bindparam("tenant_id"),
+                   t.target.in_([bindparam(f"k{i}") for i in range(n)]),
+                   p.status == bindparam("status"),
+                   or_(p.starts_at.is_(None), p.starts_at <= now),
+                   or_(p.ends_at.is_(None), p.ends_at > now)))
+    return found
+
+
 def rules_for(session: Session, tenant: Tenant, product_ids: Iterable[str],
               category_ids: Iterable[str | None], now: dt.datetime) -> list[Rule]:
     """The live promotions that target any of these products or categories, or all goods:
     one query on the ``(tenant_id, target)`` index."""
     keys = ["*"] + sorted({f"p:{p}" for p in product_ids}) + \
         sorted({f"c:{c}" for c in category_ids if c})
+    # first which live promotions there are, by a statement compiled once (most carts of most
+    # merchants meet none: then this is all the order path pays); then their rows
+    params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(keys)}
+    params.update(tenant_id=tenant.id, now=now, status="active")
+    ids = sorted({r[0] for r in _live_ids_statement(len(keys)).rows(session, params)})
+    if not ids:
+        return []
     # the table's columns, not ORM objects: the order path converts them to rules at once
     rows = session.execute(
         select(*Promotion.__table__.c).join(PromotionTarget, and_(
             PromotionTarget.tenant_id == Promotion.tenant_id,
             PromotionTarget.promotion_id == Promotion.id))
-        .where(PromotionTarget.tenant_id == tenant.id, PromotionTarget.target.in_(keys),
-               Promotion.status == "active",
-               or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
-               or_(Promotion.ends_at.is_(None), Promotion.ends_at > now)))
+        .where(Promotion.tenant_id == tenant.id, Promotion.id.in_(ids),
+               PromotionTarget.target.in_(keys)))
     seen: dict[str, Rule] = {}
     for p in rows:
         if p.id not in seen:
