@@ -126,6 +126,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.platform.api import router as platform
     from haina.platform.apps_api import router as apps
     from haina.platform.web import router as platform_pages
+    from haina.privacy.api import router as privacy
     from haina.webhooks.api import router as webhooks
     try:
         from haina.analytics.api import router as analytics
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     # routes are matched in turn: the busiest first
     for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
                    apps, installations, marketing, o2o, crossborder, declarations,
-                   *optional):
+                   privacy, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(console)  # the merchant console's pages (not in the API document)

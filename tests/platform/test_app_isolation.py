@@ -50,6 +50,7 @@ ID_SOURCES = {
     "point_id": ("service_points", "id"), "code": ("point_services", "code"),
     "rule_id": ("fitment_rules", "id"), "booking_id": ("bookings", "id"),
     "declaration_id": ("crossborder_declarations", "id"),
+    "data_request_id": ("data_requests", "id"),
 }
 # parameters that name no merchant's object (a plot of the caller's own latest run)
 NOT_IDS = {"name", "fmt"}
@@ -146,6 +147,8 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
         "service_point_id": point["id"], "service": "tire-fitting",
         "start": f"{day.isoformat()}T10:00:00+08:00"}))
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
+    ok(client.post(f"/v1/members/{member['id']}/data-requests", headers=b,
+                   json={"kind": "export"}))
     cart = ok(client.post("/v1/carts", headers=b, json={"member_id": member["id"]}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", headers=b, json={"sku": "ISO-1", "quantity": 1}))
     order = ok(client.post("/v1/orders", headers=b, json={
@@ -262,6 +265,7 @@ BODIES = {
     "/v1/members/{member_id}/merge": {"other_id": "mem_00000000000000000000000000"},
     "/v1/members/{member_id}/points/adjustments": {"points": 5, "reason": "x"},
     "/v1/members/{member_id}/consents": {"email_marketing": True},
+    "/v1/members/{member_id}/data-requests": {"kind": "export"},
     "/v1/tiers/{tier_id}": {"name": "x"},
     "/v1/webhook-endpoints/{endpoint_id}": {"description": "x"},
     "/v1/coupons/{coupon_id}": {"description": "x"},

@@ -20,6 +20,7 @@ from haina.core.context import Tenant
 from haina.core.db import rowcount, transaction, utcnow
 from haina.core.errors import Invalid
 from haina.core.ids import new_id
+from haina.members import service as members
 
 from .models import AnalyticsJob, AnalyticsRun, MemberScore
 from .schemas import RefreshIn
@@ -133,6 +134,10 @@ def _replace_scores(session: Session, tenant: Tenant, job: AnalyticsJob, params:
     if not owned:
         raise _JobTakenAway(job.id)
     session.execute(delete(MemberScore).where(MemberScore.tenant_id == tenant.id))
+    # PIPL Art. 15/24: a member who withdrew data_analysis (or was erased) is not scored
+    refused = members.withdrawn_member_ids(session, tenant, "data_analysis")
+    if refused:
+        customers = customers[~customers.index.astype(str).isin(refused)]
     columns = {
         "member_id": customers.index.astype(str).tolist(),
         "frequency": customers["frequency"].astype(int).tolist(),

@@ -27,6 +27,7 @@ from .jobs import (
     stop_worker_job,
     wait_for_worker_job,
 )
+from .personal import erase_member_analytics, export_member_analytics
 from .runs import MEDIA_TYPES, UNITS, cohorts, get_run, list_runs, member_scores, plot
 from .segments import (
     SEGMENT_NAMES,
@@ -41,9 +42,9 @@ from .segments import (
 
 __all__ = [
     "HEARTBEAT", "MEDIA_TYPES", "SEGMENT_NAMES", "STAGE_NAMES", "STALE_AFTER", "UNITS",
-    "OnProgress", "cohorts", "create_segment", "delete_segment", "fail_stale_jobs", "get_job",
-    "get_run", "get_segment", "list_jobs", "list_runs", "member_scores", "members_matching",
-    "plot", "run_job",
+    "OnProgress", "cohorts", "create_segment", "delete_segment", "erase_member_analytics",
+    "export_member_analytics", "fail_stale_jobs", "get_job", "get_run", "get_segment",
+    "list_jobs", "list_runs", "member_scores", "members_matching", "plot", "run_job",
     "run_queued_jobs", "segment_members", "segments_overview", "start_refresh", "stop_worker_job",
     "wait_for_worker_job",
 ]

@@ -3,16 +3,22 @@ time the cart is read. Turning a cart into an order is a flow of ``haina.checkou
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from haina.carts.models import Cart
 from haina.carts.schemas import MAX_LINE_QUANTITY, CartContents, CartCreate, CartOut
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
-from haina.core.db import tenant_row, utcnow
+from haina.core.db import rowcount, tenant_row, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound
 from haina.core.ids import new_id
 from haina.core.money import Money
+from haina.core.personal import export_rows
 from haina.marketing.schemas import (
     AppliedOut,
     ExplanationOut,
@@ -159,3 +165,29 @@ def mark_ordered(session: Session, tenant: Tenant, cart_id: str, order_id: str) 
     cart = _open_cart(session, tenant, cart_id)
     cart.status, cart.order_id, cart.updated_at = "ordered", order_id, utcnow()
     session.flush()
+
+
+# --- a person's data (haina.privacy) and retention ------------------------------------------
+
+def export_carts(session: Session, tenant: Tenant, member_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    return {"carts": export_rows(session, Cart.__table__, tenant.id, "member_id", member_ids)}
+
+
+def erase_carts(session: Session, tenant: Tenant, member_ids: Sequence[str]) -> int:
+    """Open carts of the person are deleted; carts that became orders lose their member
+    (the order keeps the history). Returns how many carts changed."""
+    ids = list(member_ids)
+    deleted = rowcount(session.execute(delete(Cart).where(
+        Cart.tenant_id == tenant.id, Cart.member_id.in_(ids), Cart.status == "open")))
+    kept = list(session.scalars(select(Cart).where(Cart.tenant_id == tenant.id,
+                                                   Cart.member_id.in_(ids))))
+    for cart in kept:
+        cart.member_id = None
+    session.flush()
+    return deleted + len(kept)
+
+
+def purge_abandoned_carts(session: Session, tenant_id: str, before: dt.datetime) -> int:
+    """Delete the merchant's open carts not touched since ``before`` (retention)."""
+    return rowcount(session.execute(delete(Cart).where(
+        Cart.tenant_id == tenant_id, Cart.status == "open", Cart.updated_at < before)))

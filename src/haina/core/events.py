@@ -12,13 +12,14 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Boolean, Index, PrimaryKeyConstraint, String, select, text, true
+from sqlalchemy import Boolean, Index, PrimaryKeyConstraint, String, delete, select, text, true
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant, current_actor
-from haina.core.db import Base, JSONType, UTCDateTime, insert_rows, utcnow
+from haina.core.db import Base, JSONType, UTCDateTime, insert_rows, rowcount, utcnow
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
+from haina.core.personal import scrub
 
 
 class Event(Base):
@@ -109,3 +110,36 @@ def list_events(session: Session, tenant: Tenant, *, type: str | None = None,
         stmt = stmt.where(Event.created_at < created_lt)
     return paginate(session, stmt, Event.id, limit=limit, cursor=cursor, convert=event_out,
                     kind="event")
+
+
+def redact_events(session: Session, tenant_id: str, subject_ids: list[str],
+                  found: frozenset[str]) -> int:
+    """Replace the personal values ``found`` in the payloads of the events about
+    ``subject_ids`` (a member, its orders …) by ``core.personal.ERASED``; the event rows stay
+    (the timeline, the audit trail). Returns how many events changed."""
+    changed = 0
+    for start in range(0, len(subject_ids), 500):
+        for e in session.scalars(select(Event).where(
+                Event.tenant_id == tenant_id, Event.subject_id.in_(subject_ids[start:start + 500]))):
+            data, hit = scrub(e.data, found)
+            if hit:
+                e.data = data
+                changed += 1
+    session.flush()
+    return changed
+
+
+def purge_events(session: Session, tenant_id: str, before: dt.datetime) -> int:
+    """Delete the merchant's events older than ``before`` that the webhook dispatcher has
+    fanned out (retention of the audit trail)."""
+    return rowcount(session.execute(delete(Event).where(
+        Event.tenant_id == tenant_id, Event.created_at < before, Event.pending.is_(None))))
+
+
+def events_about(session: Session, tenant_id: str, subject_ids: list[str]) -> list[str]:
+    """The ids of the merchant's events about any of ``subject_ids``."""
+    out: list[str] = []
+    for start in range(0, len(subject_ids), 500):
+        out += session.scalars(select(Event.id).where(
+            Event.tenant_id == tenant_id, Event.subject_id.in_(subject_ids[start:start + 500])))
+    return out

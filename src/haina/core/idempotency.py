@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Integer, String, delete, update
+from sqlalchemy import Integer, String, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from haina.core.context import Tenant
 from haina.core.db import Base, JSONType, UTCDateTime, rowcount, utcnow
 from haina.core.errors import IdempotencyInProgress, IdempotencyMismatch, Invalid, Problem
+from haina.core.personal import scrub
 
 MAX_KEY_LENGTH = 255
 
@@ -132,3 +133,18 @@ def purge_expired_keys(session: Session, ttl_hours: int = 24) -> int:
     cutoff = utcnow() - dt.timedelta(hours=ttl_hours)
     result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
     return rowcount(result) or 0
+
+
+def redact_keys(session: Session, tenant_id: str, since: dt.datetime,
+                found: frozenset[str]) -> int:
+    """Replace the personal values ``found`` in the stored responses of the merchant's keys
+    made since ``since`` (a replay then answers the redacted body). Returns how many changed."""
+    changed = 0
+    for row in session.scalars(select(IdempotencyKey).where(
+            IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.created_at >= since)):
+        body, hit = scrub(row.body, found)
+        if hit:
+            row.body = body
+            changed += 1
+    session.flush()
+    return changed

@@ -25,6 +25,7 @@ PREFIXES = {
     "promotion_redemption": "pred", "service_point": "sp", "point_service": "svc",
     "fitment_rule": "fit", "booking_slot": "bslot", "booking": "bkg",
     "crossborder_quota": "xbq", "declaration": "decl",
+    "consent_record": "cns", "data_request": "dreq", "data_request_ack": "dack",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
 }
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +29,7 @@ from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import Money
 from haina.core.pagination import Page, paginate
+from haina.core.personal import export_rows
 from haina.marketing import pricing, promotions
 from haina.marketing.models import Coupon, CouponRedemption
 from haina.marketing.pricing import Cart, PricedCart, Rule
@@ -373,3 +375,10 @@ def release_coupon(session: Session, tenant: Tenant, order_id: str) -> None:
                         .values(redeemed=Coupon.redeemed - 1)
                         .execution_options(synchronize_session=False))
     session.flush()
+
+
+def export_redemptions(session: Session, tenant: Tenant, member_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The person's coupon redemptions (a data request's export). Erasure leaves them: they
+    hold ids and amounts only, and per-member limits count them."""
+    return {"coupon_redemptions": export_rows(session, CouponRedemption.__table__, tenant.id,
+                                              "member_id", member_ids)}

@@ -10,6 +10,7 @@ from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
 from haina.core.pagination import Page
 from haina.members import service
 from haina.members.schemas import (
+    ConsentRecordOut,
     ConsentsIn,
     IdentityIn,
     IdentityOut,
@@ -117,6 +118,14 @@ def put_consents(session: SessionDep, member_id: str, body: ConsentsIn,
                  tenant: Tenant = WRITE) -> MemberOut:
     out = service.update_consents(session, tenant, member_id, body)
     return out
+
+
+@router.get("/members/{member_id}/consent-log", response_model=Page[ConsentRecordOut],
+            summary="Every grant and withdrawal of the member's consents, newest first")
+def get_consent_log(session: SessionDep, member_id: str,
+                    limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                    tenant: Tenant = READ) -> Page[ConsentRecordOut]:
+    return service.list_consent_log(session, tenant, member_id, limit=limit, cursor=cursor)
 
 
 @router.post("/tiers", status_code=201, response_model=TierOut, summary="Create a tier")

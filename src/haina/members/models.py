@@ -167,3 +167,26 @@ class MemberSpend(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(60))
     spend_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ConsentRecord(Base):
+    """One grant or withdrawal of a consent (PIPL Art. 14-15: the record that consent was
+    given, to what text, and when it was withdrawn). Rows are only ever added."""
+
+    __tablename__ = "member_consent_log"
+    __table_args__ = (
+        Index("ix_member_consent_log_tenant_member", "tenant_id", "member_id", "id"),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        tenant_fk("member_id", "members"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str] = mapped_column(String(32))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    channel: Mapped[str | None] = mapped_column(String(64))
+    text_version: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(String(4000))
+    source: Mapped[str] = mapped_column(String(16))  # api | merge | erasure
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

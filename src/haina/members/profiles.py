@@ -25,6 +25,7 @@ from haina.members.identities import (
     parse_identity,
 )
 from haina.members.models import Member, MemberIdentity, MemberSpend, PointsEntry, Tier
+from haina.members.personal import _log_consents
 from haina.members.points import _take_from_lots
 from haina.members.records import (
     _identities,
@@ -51,10 +52,13 @@ def create_member(session: Session, tenant: Tenant, data: MemberCreate) -> Membe
                     phone=data.phone, birthday=data.birthday,
                     tier_id=entry_tier.id if entry_tier else None, points_balance=0,
                     created_at=now, updated_at=now)
+    decided: dict[str, bool] = {}
     for c in CONSENTS:
         granted = getattr(data.consents, c) if data.consents else None
         setattr(member, c, bool(granted))
         setattr(member, f"{c}_at", now if granted is not None else None)
+        if granted is not None:
+            decided[c] = granted
     wanted: dict[tuple[str, str], str | None] = {}
     if data.email:
         wanted[("email", data.email)] = "profile"
@@ -69,6 +73,10 @@ def create_member(session: Session, tenant: Tenant, data: MemberCreate) -> Membe
     with _claiming_identities(session, tenant.id, list(wanted)):
         session.add(member)
         session.add_all(idents)
+        if decided and data.consents is not None:
+            session.flush()  # the log rows point at the member
+            _log_consents(session, member, decided, now, channel=data.consents.channel,
+                          text_version=data.consents.text_version, text=data.consents.text)
         record_event(session, tenant.id, "member.created", member.id,
                      {"name": data.name, "tier_id": member.tier_id,
                       "identities": [{"kind": k, "value": v} for k, v in wanted]})
@@ -148,6 +156,8 @@ def update_consents(session: Session, tenant: Tenant, member_id: str, data: Cons
             changes[c] = value
     if changes:
         member.updated_at = now
+        _log_consents(session, member, changes, now, channel=data.channel,
+                      text_version=data.text_version, text=data.text)
         record_event(session, tenant.id, "member.updated", member.id, {"consents": changes})
         session.flush()
     return get_member(session, tenant, member.id)
@@ -194,11 +204,15 @@ def merge_members(session: Session, tenant: Tenant, survivor_id: str, other_id: 
     settled = int(lots_total or 0) - max(survivor.points_balance, 0)  # coalesce: never None
     if settled > 0:
         _take_from_lots(session, survivor, settled)
+    taken_over: dict[str, bool] = {}
     for c in CONSENTS:
         theirs, ours = getattr(other, f"{c}_at"), getattr(survivor, f"{c}_at")
         if theirs is not None and (ours is None or theirs > ours):
+            if getattr(survivor, c) != getattr(other, c):
+                taken_over[c] = getattr(other, c)
             setattr(survivor, c, getattr(other, c))
             setattr(survivor, f"{c}_at", theirs)
+    _log_consents(session, survivor, taken_over, now, source="merge")
     for name in ("name", "email", "phone", "birthday"):
         if getattr(survivor, name) is None and getattr(other, name) is not None:
             setattr(survivor, name, getattr(other, name))

@@ -85,6 +85,12 @@ class ConsentsIn(RequestModel):
     email_marketing: bool | None = None
     sms_marketing: bool | None = None
     data_analysis: bool | None = None
+    channel: str | None = Field(None, min_length=1, max_length=64,
+                                description="where the member decided (web, mini_program, pos …)")
+    text_version: str | None = Field(None, min_length=1, max_length=64,
+                                     description="the version of the consent text shown")
+    text: str | None = Field(None, min_length=1, max_length=4000,
+                             description="the consent text shown to the member")
 
 
 class ConsentOut(BaseModel):
@@ -236,3 +242,18 @@ class TierOut(BaseModel):
     window_days: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ConsentRecordOut(BaseModel):
+    """One grant or withdrawal of a consent, as it was decided (the consent log)."""
+
+    id: str
+    object: str = "consent_record"
+    member_id: str
+    purpose: str = Field(description="email_marketing, sms_marketing or data_analysis")
+    granted: bool
+    channel: str | None
+    text_version: str | None
+    text: str | None
+    source: str = Field(description="api (the member's decision, as told), merge or erasure")
+    created_at: dt.datetime

@@ -8,7 +8,8 @@ done in private modules, one per aggregate:
 * ``profiles``: enrolling, listing, changing and merging members;
 * ``identities``: channel identities and who holds one;
 * ``points``: the points ledger (its rules are in that module's docstring and docs/members.md);
-* ``tiers``: tiers and placing members in them.
+* ``tiers``: tiers and placing members in them;
+* ``personal``: the consent log, campaign audiences, a person's export and erasure.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from haina.members.identities import add_identity as add_identity
 from haina.members.identities import find_member_by_identity as find_member_by_identity
 from haina.members.identities import parse_identity as parse_identity
 from haina.members.identities import remove_identity as remove_identity
+from haina.members.personal import campaign_audience as campaign_audience
+from haina.members.personal import erase_members as erase_members
+from haina.members.personal import export_member_data as export_member_data
+from haina.members.personal import list_consent_log as list_consent_log
+from haina.members.personal import personal_values as personal_values
+from haina.members.personal import withdrawn_member_ids as withdrawn_member_ids
 from haina.members.points import adjust_points as adjust_points
 from haina.members.points import expire_points as expire_points
 from haina.members.points import list_points as list_points
@@ -43,7 +50,9 @@ from haina.members.tiers import reevaluate_tiers as reevaluate_tiers
 from haina.members.tiers import update_tier as update_tier
 
 __all__ = [
-    "add_identity", "adjust_points", "consenting_member_ids", "create_member", "create_tier",
+    "add_identity", "adjust_points", "campaign_audience", "consenting_member_ids",
+    "erase_members", "export_member_data", "list_consent_log", "personal_values",
+    "withdrawn_member_ids", "create_member", "create_tier",
     "expire_points", "find_member_by_identity", "get_member", "get_tier", "list_members",
     "list_points", "list_tiers", "member_history_ids", "merge_members", "merge_survivors",
     "parse_identity", "points_for", "points_ledger_sum", "record_purchase", "record_refund",

@@ -36,6 +36,10 @@ from haina.inventory.schemas import Claim
 from haina.marketing.schemas import Cart, CartLine, PricedCart
 from haina.orders.lifecycle import ORDER_LIFECYCLE as ORDER_LIFECYCLE
 from haina.orders.models import Order, OrderLine, Shipment
+from haina.orders.personal import erase_orders as erase_orders
+from haina.orders.personal import export_orders as export_orders
+from haina.orders.personal import member_order_ids as member_order_ids
+from haina.orders.personal import order_personal_values as order_personal_values
 from haina.orders.schemas import (
     Address,
     LineIn,

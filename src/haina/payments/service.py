@@ -9,6 +9,8 @@ flow of ``haina.checkout``. Intents move as ``PAYMENT_INTENT_LIFECYCLE`` allows.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -21,6 +23,7 @@ from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import Money, bps, share
 from haina.core.pagination import Page, paginate
+from haina.core.personal import export_rows
 from haina.orders import service as orders
 from haina.payments import ledger
 from haina.payments.lifecycle import PAYMENT_INTENT_LIFECYCLE as PAYMENT_INTENT_LIFECYCLE
@@ -353,3 +356,31 @@ def import_captures(session: Session, tenant: Tenant,
 
 # the ledger's reads, for callers outside payments (the console's order page)
 list_journal_entries = ledger.list_entries
+
+
+# --- a person's data (haina.privacy) ------------------------------------------------------------
+
+def export_payments(session: Session, tenant: Tenant, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The payment intents and refunds of the orders; the method as stored: its type, the
+    card's brand and last four digits (the number is never stored)."""
+    return {
+        "payment_intents": export_rows(session, PaymentIntent.__table__, tenant.id, "order_id",
+                                       order_ids),
+        "refunds": export_rows(session, Refund.__table__, tenant.id, "order_id", order_ids),
+    }
+
+
+def erase_payments(session: Session, tenant: Tenant, order_ids: Sequence[str]) -> int:
+    """Keep only the method's type (brand and last four digits go); amounts, provider
+    references and the ledger stay (the books). Returns how many intents changed."""
+    changed = 0
+    for start in range(0, len(order_ids), 500):
+        for pi in session.scalars(select(PaymentIntent).where(
+                PaymentIntent.tenant_id == tenant.id,
+                PaymentIntent.order_id.in_(list(order_ids[start:start + 500])))):
+            kept = {"type": (pi.payment_method or {}).get("type", "card")}
+            if pi.payment_method != kept:
+                pi.payment_method = kept
+                changed += 1
+    session.flush()
+    return changed

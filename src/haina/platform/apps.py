@@ -7,6 +7,7 @@ the merchant consented to; uninstalling revokes every token issued under the gra
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -256,3 +257,26 @@ def installations(session: Session, app_id: str) -> list[InstallationOut]:
     return [InstallationOut(tenant_id=g.tenant_id, tenant_slug=slug, tenant_name=name,
                             scopes=g.scopes.split(), installed_at=g.installed_at)
             for g, slug, name in rows]
+
+
+def apps_holding(session: Session, tenant_id: str, component: str) -> list[str]:
+    """The apps installed at the merchant whose grant covers ``component`` (any action):
+    those a privacy request about that component must reach."""
+    out = []
+    for app_id, scopes in session.execute(
+            select(AppGrant.app_id, AppGrant.scopes).where(AppGrant.tenant_id == tenant_id,
+                                                           AppGrant.status == "installed")
+            .order_by(AppGrant.app_id)):
+        granted = set(scopes.split())
+        if "*" in granted or any(s.split(":", 1)[0] == component for s in granted):
+            out.append(app_id)
+    return out
+
+
+def uninstalled_since(session: Session, before: dt.datetime) -> list[tuple[str, str, dt.datetime]]:
+    """(merchant, app, when) of every grant uninstalled before ``before`` and not
+    reinstalled since, across merchants, oldest first."""
+    return [(g.tenant_id, g.app_id, g.uninstalled_at or before) for g in session.scalars(
+        select(AppGrant).where(AppGrant.status == "uninstalled",
+                               AppGrant.uninstalled_at < before)
+        .order_by(AppGrant.uninstalled_at))]

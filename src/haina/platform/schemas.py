@@ -9,6 +9,27 @@ from haina.core.schema_types import RequestModel
 AMOUNT = r"^\d{1,12}(\.\d{1,4})?$"
 
 
+class RetentionDays(BaseModel):
+    """How long the platform keeps each kind of data before the worker deletes it (days);
+    the lower bounds are the legal minimums (docs/privacy.md, "Retention")."""
+
+    abandoned_carts: int = Field(90, ge=1, le=3650,
+                                 description="open carts not touched for this long")
+    webhook_attempts: int = Field(30, ge=7, le=3650,
+                                  description="the log of each request to an endpoint")
+    delivered_messages: int = Field(30, ge=7, le=3650,
+                                    description="webhook messages delivered (and their attempts)")
+    audit_events: int = Field(365, ge=180, le=3650,
+                              description="events (the audit trail); at least 6 months, "
+                                          "Cybersecurity Law Art. 21")
+    export_archives: int = Field(7, ge=1, le=30,
+                                 description="a data export's archive stays downloadable")
+
+
+class RetentionDaysIn(RequestModel, RetentionDays):
+    """The retention periods as a request gives them."""
+
+
 class TenantSettings(BaseModel):
     """A merchant's commercial settings; defaults suit a Chinese shop pricing tax-inclusive."""
 
@@ -26,10 +47,20 @@ class TenantSettings(BaseModel):
                                     description="points expire this long after earning")
     order_hold_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60,
                                            description="unpaid orders are cancelled after this")
+    privacy_deadline_days: int = Field(
+        15, ge=1, le=30, description="apps must acknowledge a data request within this")
+    privacy_reminder_days: int = Field(
+        3, ge=1, le=30, description="apps that have not acknowledged are reminded this often")
+    merchant_redact_grace_hours: int = Field(
+        48, ge=0, le=30 * 24,
+        description="after an uninstall, the app is asked to erase the merchant's data")
+    retention: RetentionDays = Field(default_factory=RetentionDays)
 
 
 class TenantSettingsIn(RequestModel, TenantSettings):
     """The settings as a request gives them: strict types, no unknown field."""
+
+    retention: RetentionDaysIn = Field(default_factory=RetentionDaysIn)
 
 
 class TenantOut(BaseModel):

@@ -282,6 +282,8 @@ list_grants = apps.list_grants
 get_grant = apps.get_grant
 uninstall = apps.uninstall
 installations = apps.installations
+apps_holding = apps.apps_holding
+uninstalled_since = apps.uninstalled_since
 
 
 def set_app_plan(session: Session, app_id: str, plan: str, plans: list[str]) -> AppOut:

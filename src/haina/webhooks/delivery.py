@@ -52,6 +52,7 @@ from haina.core.events import Event, record_event
 from haina.core.ids import new_id
 from haina.webhooks import service
 from haina.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from haina.webhooks.schemas import MANDATORY_EVENT_TYPES
 
 log = logging.getLogger("haina.webhooks")
 
@@ -158,7 +159,7 @@ class Dispatcher:
             for ep in session.execute(
                     select(WebhookEndpoint.tenant_id, WebhookEndpoint.id,
                            WebhookEndpoint.url, WebhookEndpoint.secret,
-                           WebhookEndpoint.event_types)
+                           WebhookEndpoint.event_types, WebhookEndpoint.app_id)
                     .where(WebhookEndpoint.tenant_id.in_(tenants),
                            WebhookEndpoint.disabled == false())):
                 endpoints.setdefault(ep.tenant_id, []).append(ep)
@@ -167,8 +168,11 @@ class Dispatcher:
             leased = now + dt.timedelta(seconds=self.lease)
             for e in events:
                 body = None
+                # privacy events reach the apps they name, subscribed or not (parsed only here)
+                named = orjson.loads(e.data) if e.type in MANDATORY_EVENT_TYPES else None
                 for ep in endpoints.get(e.tenant_id, ()):
-                    if not service.wants(ep.id, ep.event_types, e.type, e.subject_id):
+                    if not (service.wants(ep.id, ep.event_types, e.type, e.subject_id)
+                            or service.mandatory_for(ep.app_id, e.type, named)):
                         continue
                     body = body or payload(e.type, e.created_at, e.data)
                     delivery_id = new_id("webhook_delivery")

@@ -34,6 +34,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "crossborder.declaration.ready", "crossborder.declaration.accepted",
     "crossborder.declaration.released", "crossborder.declaration.rejected",
     "crossborder.declaration.receipt", "tracking.updated",
+    "member.data_requested", "member.redact_requested", "merchant.redact_requested",
+    "data_request.acknowledged", "data_request.overdue", "data_request.archive_downloaded",
+)
+#: privacy events every app holding a members scope at the merchant must receive, subscribed
+#: or not (the apps are named in the event's ``app_ids``; docs/privacy.md)
+MANDATORY_EVENT_TYPES: tuple[str, ...] = (
+    "member.data_requested", "member.redact_requested", "merchant.redact_requested",
 )
 MAX_URL_LENGTH = 2048
 MAX_EVENT_TYPES = 100

@@ -19,14 +19,16 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import insert_rows, utcnow
+from haina.core.db import insert_rows, rowcount, utcnow
 from haina.core.errors import Invalid, not_found
 from haina.core.events import Event, record_event
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
+from haina.core.personal import export_rows, scrub
 from haina.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from haina.webhooks.schemas import (
     EVENT_TYPES,
+    MANDATORY_EVENT_TYPES,
     AttemptOut,
     DeliveryOut,
     EndpointCreated,
@@ -93,6 +95,14 @@ def wants(endpoint_id: str, patterns: Sequence[str], event_type: str,
     if subject_id == endpoint_id and event_type.startswith("endpoint."):
         return False
     return matches(patterns, event_type)
+
+
+def mandatory_for(app_id: str | None, event_type: str, data: Any) -> bool:
+    """Whether an app's endpoint must receive this event whatever it subscribed to: the
+    privacy events (``MANDATORY_EVENT_TYPES``) go to every app named in their ``app_ids``."""
+    if app_id is None or event_type not in MANDATORY_EVENT_TYPES:
+        return False
+    return isinstance(data, dict) and app_id in (data.get("app_ids") or ())
 
 
 def new_secret() -> str:
@@ -397,3 +407,59 @@ def count_undelivered(session: Session, tenant_id: str | None = None) -> dict[st
     return {"events_pending": session.scalar(ev) or 0,
             "deliveries_pending": session.scalar(dl) or 0}
 
+
+
+# --- a person's data (haina.privacy) and retention --------------------------------------------
+
+def export_deliveries(session: Session, tenant: Tenant, event_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Where the events about the person went: one row per delivery (endpoint, its app,
+    status, when delivered): the recipients a person may ask about (PIPL Art. 45)."""
+    rows = export_rows(session, WebhookDelivery.__table__, tenant.id, "event_id", event_ids)
+    endpoint_ids = sorted({r["endpoint_id"] for r in rows})
+    apps = dict(session.execute(select(WebhookEndpoint.id, WebhookEndpoint.app_id).where(
+        WebhookEndpoint.tenant_id == tenant.id, WebhookEndpoint.id.in_(endpoint_ids))).all())
+    for r in rows:
+        r["app_id"] = apps.get(r["endpoint_id"])
+    return {"webhook_deliveries": rows}
+
+
+def redact_attempts(session: Session, tenant: Tenant, event_ids: Sequence[str],
+                    found: frozenset[str]) -> int:
+    """Replace the personal values in the logged responses and errors of the attempts to
+    deliver these events (a receiver may have echoed the payload). What was sent cannot be
+    recalled: the apps are told by ``member.redact_requested``."""
+    changed = 0
+    ids = list(event_ids)
+    for start in range(0, len(ids), 500):
+        for a in session.scalars(select(WebhookAttempt).where(
+                WebhookAttempt.tenant_id == tenant.id,
+                WebhookAttempt.event_id.in_(ids[start:start + 500]))):
+            excerpt, hit1 = scrub(a.response_excerpt, found)
+            error, hit2 = scrub(a.error, found)
+            if hit1 or hit2:
+                a.response_excerpt, a.error = excerpt, error
+                changed += 1
+    session.flush()
+    return changed
+
+
+def purge_attempts(session: Session, tenant_id: str, before: dt.datetime) -> int:
+    """Delete the merchant's attempt logs older than ``before`` (retention)."""
+    return rowcount(session.execute(WebhookAttempt.__table__.delete().where(
+        WebhookAttempt.tenant_id == tenant_id, WebhookAttempt.created_at < before)))
+
+
+def purge_delivered(session: Session, tenant_id: str, before: dt.datetime) -> int:
+    """Delete the merchant's delivered messages older than ``before``, with their attempts
+    (retention); failed ones stay until the attempts' own period (they may be replayed)."""
+    old = select(WebhookDelivery.id).where(
+        WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.status == "succeeded",
+        WebhookDelivery.created_at < before)
+    ids = list(session.scalars(old))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        session.execute(WebhookAttempt.__table__.delete().where(
+            WebhookAttempt.tenant_id == tenant_id, WebhookAttempt.delivery_id.in_(chunk)))
+        session.execute(WebhookDelivery.__table__.delete().where(
+            WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.id.in_(chunk)))
+    return len(ids)

@@ -1,0 +1,71 @@
+"""Where a person's data lives: one section per module, each with the module's own export
+and erase functions (its ``service`` face). A new module that stores personal data adds its
+section here (cross-border identity numbers and O2O bookings will: docs/ROADMAP.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from haina.analytics import service as analytics
+from haina.carts import service as carts
+from haina.core.context import Tenant
+from haina.marketing import service as marketing
+from haina.members import service as members
+from haina.orders import service as orders
+from haina.payments import service as payments
+from haina.webhooks import service as webhooks
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who a request is about: the member ids (survivor first, then those merged into it),
+    their orders, the personal values found before anything was erased, and the ids of the
+    events about them."""
+
+    tenant: Tenant
+    member_ids: list[str]
+    order_ids: list[str]
+    values: frozenset[str]
+    event_ids: list[str]
+
+    @property
+    def keys(self) -> list[str]:
+        """Member ids and identity values: how an imported log may name the person."""
+        return [*self.member_ids, *sorted(self.values)]
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    export: Callable[[Session, Person], Rows]
+    # returns rows changed; None: nothing personal to erase (kept for the books or limits)
+    erase: Callable[[Session, Person, dt.datetime], int] | None
+
+
+def _members_erase(s: Session, p: Person, now: dt.datetime) -> int:
+    return sum(members.erase_members(s, p.tenant, p.member_ids, now).values())
+
+
+SECTIONS: list[Section] = [
+    Section("members", lambda s, p: members.export_member_data(s, p.tenant, p.member_ids),
+            _members_erase),
+    Section("orders", lambda s, p: orders.export_orders(s, p.tenant, p.order_ids),
+            lambda s, p, now: orders.erase_orders(s, p.tenant, p.order_ids)),
+    Section("payments", lambda s, p: payments.export_payments(s, p.tenant, p.order_ids),
+            lambda s, p, now: payments.erase_payments(s, p.tenant, p.order_ids)),
+    Section("carts", lambda s, p: carts.export_carts(s, p.tenant, p.member_ids),
+            lambda s, p, now: carts.erase_carts(s, p.tenant, p.member_ids)),
+    Section("marketing", lambda s, p: marketing.export_redemptions(s, p.tenant, p.member_ids),
+            None),
+    Section("analytics", lambda s, p: analytics.export_member_analytics(s, p.tenant, p.keys),
+            lambda s, p, now: analytics.erase_member_analytics(s, p.tenant, p.keys)),
+    Section("webhooks", lambda s, p: webhooks.export_deliveries(s, p.tenant, p.event_ids),
+            lambda s, p, now: webhooks.redact_attempts(s, p.tenant, p.event_ids, p.values)),
+]
