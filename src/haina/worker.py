@@ -1,4 +1,5 @@
-"""The background worker: webhook delivery, scheduled housekeeping, analytics refreshes. It
+"""The background worker: webhook delivery, scheduled housekeeping (expiries, privacy
+follow-ups, retention), analytics refreshes. It
 runs as a process of its own (``haina worker``, or the one ``haina serve`` starts), so
 background work never runs inside an API process.
 
@@ -21,6 +22,22 @@ from haina.core.idempotency import purge_expired_keys
 log = logging.getLogger("haina.worker")
 
 
+_last_run: dict[str, float] = {}
+
+
+def _at_most_hourly(key: str, job: Callable[[Session], int]) -> Callable[[Session], int]:
+    """A job that scans every merchant (retention) runs once an hour per process, not on
+    every 5-second pass; in between it reports 0."""
+    def run(session: Session) -> int:
+        now = time.monotonic()
+        if now - _last_run.get(key, -3600.0) < 3600:
+            return 0
+        _last_run[key] = now
+        return job(session)
+
+    return run
+
+
 def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.analytics.service import run_queued_jobs
     from haina.checkout import service as checkout
@@ -28,6 +45,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.members import service as members
     from haina.o2o import service as o2o
     from haina.platform import service as platform
+    from haina.privacy import service as privacy
     ttl = get_settings().idempotency_ttl_hours
     return [
         ("orders_expired", lambda s: checkout.cancel_expired_orders(s, utcnow())),
@@ -38,6 +56,9 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
         ("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())),
         ("analytics_refreshes_run", run_queued_jobs),
         ("staff_sessions_purged", lambda s: platform.purge_staff_sessions(s, utcnow())),
+        ("privacy_followed_up", lambda s: privacy.follow_up(s, utcnow())),
+        ("merchant_redactions_asked", lambda s: privacy.ask_uninstalled_apps(s, utcnow())),
+        ("retention_applied", _at_most_hourly("retention", lambda s: privacy.apply_retention(s, utcnow()))),
     ]
 
 

@@ -295,3 +295,26 @@ def test_consented_only_with_no_consenting_member_fails_saying_so(sessions, tena
 def test_consented_only_is_refused_for_an_imported_log():
     with pytest.raises(ValueError, match="imported log"):
         RefreshIn(source="import", consented_only=True)
+
+
+def test_a_member_who_withdrew_data_analysis_is_not_scored_at_the_next_refresh(sessions, tenant):
+    from haina.core.errors import NotFound as Missing
+    from haina.members.schemas import ConsentsIn
+
+    ids = new_members(sessions, tenant, 40)
+    write_orders(sessions, tenant, list(zip(*buying_history(tenant.id, ids, end=END),
+                                            strict=True)))
+    assert refresh(sessions, tenant)[0] == "succeeded"
+    with transaction(sessions) as s:
+        assert service.member_scores(s, tenant, ids[0]).member_id == ids[0]
+        members.update_consents(s, tenant, ids[0], ConsentsIn(data_analysis=False,
+                                                              channel="app"))
+        members.update_consents(s, tenant, ids[1], ConsentsIn(data_analysis=True))
+    status, job = refresh(sessions, tenant)  # not consented_only: everyone else is scored
+    assert status == "succeeded", job.message
+    with transaction(sessions) as s:
+        with pytest.raises(Missing):
+            service.member_scores(s, tenant, ids[0])
+        assert service.member_scores(s, tenant, ids[1]).member_id == ids[1]
+        assert s.scalar(select(func.count()).select_from(MemberScore).where(
+            MemberScore.tenant_id == tenant.id)) >= 30
