@@ -19,6 +19,7 @@ from haina.core.db import make_engine, make_sessionmaker, transaction
 from haina.core.errors import Problem
 from haina.core.schema import SchemaBehind, ensure_current, upgrade
 from haina.crossborder.cli import app as crossborder_app
+from haina.privacy.cli import app as privacy_app
 from haina.webhooks.cli import app as webhooks_app
 
 app = typer.Typer(help="Haina, an open commerce platform.", no_args_is_help=True,
@@ -371,6 +372,7 @@ def _mount_optional() -> None:
 _mount_optional()
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(crossborder_app, name="crossborder")
+app.add_typer(privacy_app, name="privacy")
 
 
 def _fail(message: str, code: int) -> None:

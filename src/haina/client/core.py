@@ -50,6 +50,7 @@ class Haina:
                                   transport=transport)
         from haina.client import resources as r
         self.members = r.Members(self)
+        self.data_requests = r.DataRequests(self)
         self.tiers = r.Tiers(self)
         self.products = r.Products(self)
         self.categories = r.Categories(self)

@@ -16,7 +16,13 @@ from haina.core.events import EventOut
 from haina.core.pagination import Page
 from haina.inventory.schemas import AdjustmentOut, LevelOut, LocationOut, ReservationOut
 from haina.marketing.schemas import CouponBatchOut, CouponOut, PriceOut, PromotionOut
-from haina.members.schemas import IdentityOut, MemberOut, PointsEntryOut, TierOut
+from haina.members.schemas import (
+    ConsentRecordOut,
+    IdentityOut,
+    MemberOut,
+    PointsEntryOut,
+    TierOut,
+)
 from haina.orders.schemas import OrderOut
 from haina.payments.schemas import (
     BalanceOut,
@@ -26,6 +32,7 @@ from haina.payments.schemas import (
     RefundOut,
 )
 from haina.platform.schemas import AppCreated, AppOut, GrantOut, InstallationOut, TenantOut
+from haina.privacy.schemas import DataRequestOut, RetentionKindOut
 from haina.webhooks.schemas import (
     AttemptOut,
     DeliveryOut,
@@ -84,9 +91,52 @@ class Members(_Api):
                             f"/v1/members/{member_id}/points/adjustments",
                             json={"points": points, "reason": reason})
 
-    def set_consents(self, member_id: str, **consents: bool) -> MemberOut:
+    def set_consents(self, member_id: str, **consents: bool | str) -> MemberOut:
         return self._c.call(MemberOut, "PUT", f"/v1/members/{member_id}/consents",
                             json=consents)
+
+    def consent_log(self, member_id: str, **params: Any) -> Page[ConsentRecordOut]:
+        return self._c.call(Page[ConsentRecordOut], "GET",
+                            f"/v1/members/{member_id}/consent-log", params=params)
+
+
+class DataRequests(_Api):
+    """A member's data exported or erased (PIPL), and the apps' acknowledgements."""
+
+    def create(self, member_id: str, kind: str) -> DataRequestOut:
+        """``kind``: ``export`` or ``erase`` (a second erasure answers the first)."""
+        return self._c.call(DataRequestOut, "POST", f"/v1/members/{member_id}/data-requests",
+                            json={"kind": kind})
+
+    def get(self, data_request_id: str) -> DataRequestOut:
+        return self._c.call(DataRequestOut, "GET", f"/v1/data-requests/{data_request_id}")
+
+    def list(self, member_id: str | None = None, **params: Any) -> Page[DataRequestOut]:
+        path = (f"/v1/members/{member_id}/data-requests" if member_id
+                else "/v1/data-requests")
+        return self._c.call(Page[DataRequestOut], "GET", path, params=params)
+
+    def archive(self, data_request_id: str) -> bytes:
+        """An export's zip (data.json and one CSV per table)."""
+        return self._c.request("GET", f"/v1/data-requests/{data_request_id}/archive").content
+
+    def acknowledge(self, data_request_id: str) -> DataRequestOut:
+        """An app confirms it carried out the request (its token for the merchant)."""
+        return self._c.call(DataRequestOut, "POST",
+                            f"/v1/data-requests/{data_request_id}/acknowledgements")
+
+    def addressed_to_me(self, **params: Any) -> Page[DataRequestOut]:
+        """Requests addressed to the calling app across merchants (its own token)."""
+        return self._c.call(Page[DataRequestOut], "GET", "/v1/apps/me/data-requests",
+                            params=params)
+
+    def acknowledge_as_app(self, data_request_id: str) -> DataRequestOut:
+        """The same with the app's own token (after an uninstall, the only way)."""
+        return self._c.call(DataRequestOut, "POST", "/v1/apps/me/acknowledgements",
+                            json={"data_request_id": data_request_id})
+
+    def retention(self) -> builtins.list[RetentionKindOut]:
+        return self._c.call(builtins.list[RetentionKindOut], "GET", "/v1/retention")
 
 
 class Tiers(_Api):
