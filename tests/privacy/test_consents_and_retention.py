@@ -57,6 +57,15 @@ def test_retention_periods_are_settable_within_the_legal_bounds(client):
     kinds = {k["kind"]: k["days"] for k in client.get("/v1/retention").json()}
     assert kinds["abandoned_carts"] == 10 and kinds["export_archives"] == 2
     assert kinds["audit_events"] == 365
+    # one kind at a time: the others are kept
+    r = client.patch("/v1/retention", json={"audit_events": 200})
+    assert r.status_code == 200, r.text
+    kinds = {k["kind"]: k["days"] for k in r.json()}
+    assert kinds == {"abandoned_carts": 10, "webhook_attempts": 30, "delivered_messages": 30,
+                     "audit_events": 200, "export_archives": 2}
+    assert client.patch("/v1/retention", json={"webhook_attempts": 1}).status_code == 422
+    assert client.patch("/v1/retention", json={"audit_events": None}).status_code == 422
+    assert client.get("/v1/tenant").json()["settings"]["retention"]["audit_events"] == 200
 
 
 def test_the_worker_deletes_each_kind_after_its_period_only(client, sessions, engine):

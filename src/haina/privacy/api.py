@@ -16,13 +16,15 @@ from haina.privacy.schemas import (
     DataRequestIn,
     DataRequestOut,
     RetentionKindOut,
+    RetentionPatch,
 )
 
 router = Router(prefix="/v1", tags=["privacy"])
 
 READ = Depends(require("members:read"))
 WRITE = Depends(require("members:write"))
-SETTINGS = Depends(require("settings:write"))
+SETTINGS = Depends(require("settings:read"))
+SETTINGS_WRITE = Depends(require("settings:write"))
 APP = Depends(app_only())
 
 
@@ -110,5 +112,13 @@ def post_my_acknowledgement(session: SessionDep, body: AcknowledgementIn,
 
 @router.get("/retention", response_model=list[RetentionKindOut],
             summary="The merchant's retention periods (set them in PUT /v1/tenant/settings)")
-def get_retention(session: SessionDep, tenant: Tenant = READ) -> list[RetentionKindOut]:
+def get_retention(session: SessionDep, tenant: Tenant = SETTINGS) -> list[RetentionKindOut]:
     return service.retention(session, tenant)
+
+
+@router.patch("/retention", response_model=list[RetentionKindOut],
+              summary="Change some retention periods (the others are kept)")
+def patch_retention(session: SessionDep, body: RetentionPatch,
+                    tenant: Tenant = SETTINGS_WRITE) -> list[RetentionKindOut]:
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    return service.set_retention(session, tenant, changes)

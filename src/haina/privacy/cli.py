@@ -89,29 +89,20 @@ def retention(tenant: Annotated[str, typer.Option(help="merchant slug")],
               kind: Annotated[str | None, typer.Option(help="a kind to change")] = None,
               days: Annotated[int | None, typer.Option(help="its new period")] = None) -> None:
     """Show a merchant's retention periods, or change one (--kind K --days N)."""
-    from pydantic import ValidationError
-
     from haina.core.db import transaction
     from haina.platform import service as platform
-    from haina.platform.schemas import TenantSettings
     from haina.privacy import service
     if (kind is None) != (days is None):
         raise Invalid("give both --kind and --days, or neither")
     with transaction(_sessions()) as session:
         t = platform.tenant_for_slug(session, tenant)
-        if kind is not None:
+        if kind is not None and days is not None:
             if kind not in service.RETENTION_ACTIONS:
                 raise Invalid(f"unknown kind {kind!r}; one of "
                               + ", ".join(service.RETENTION_ACTIONS))
-            current = platform.tenant_settings(session, t).model_dump()
-            current["retention"][kind] = days
-            try:
-                settings = TenantSettings(**current)
-            except ValidationError as exc:
-                raise Invalid(f"--days {days}: {exc.errors()[0]['msg']}") from None
-            platform.update_tenant_settings(session, t, settings)
-            t = platform.tenant_for_slug(session, tenant)
-        kinds = service.retention(session, t)
+            kinds = service.set_retention(session, t, {kind: days})
+        else:
+            kinds = service.retention(session, t)
     table = Table("kind", "days", "default", "bounds", "after the period",
                   title=f"retention at {tenant}")
     for k in kinds:

@@ -53,15 +53,17 @@ def _members_erase(s: Session, p: Person, now: dt.datetime) -> int:
     return sum(members.erase_members(s, p.tenant, p.member_ids, now).values())
 
 
+#: in the platform's lock order (cart → order → payment intents → member: docs/architecture.md),
+#: so an erasure never deadlocks with a checkout or a refund of the same person
 SECTIONS: list[Section] = [
-    Section("members", lambda s, p: members.export_member_data(s, p.tenant, p.member_ids),
-            _members_erase),
+    Section("carts", lambda s, p: carts.export_carts(s, p.tenant, p.member_ids),
+            lambda s, p, now: carts.erase_carts(s, p.tenant, p.member_ids)),
     Section("orders", lambda s, p: orders.export_orders(s, p.tenant, p.order_ids),
             lambda s, p, now: orders.erase_orders(s, p.tenant, p.order_ids)),
     Section("payments", lambda s, p: payments.export_payments(s, p.tenant, p.order_ids),
             lambda s, p, now: payments.erase_payments(s, p.tenant, p.order_ids)),
-    Section("carts", lambda s, p: carts.export_carts(s, p.tenant, p.member_ids),
-            lambda s, p, now: carts.erase_carts(s, p.tenant, p.member_ids)),
+    Section("members", lambda s, p: members.export_member_data(s, p.tenant, p.member_ids),
+            _members_erase),
     Section("marketing", lambda s, p: marketing.export_redemptions(s, p.tenant, p.member_ids),
             None),
     Section("analytics", lambda s, p: analytics.export_member_analytics(s, p.tenant, p.keys),

@@ -66,3 +66,15 @@ class RetentionKindOut(BaseModel):
     minimum_days: int
     maximum_days: int
     action: str
+
+
+class RetentionPatch(RequestModel):
+    """Periods to change, in days (omitted kinds are kept); each within its legal bounds."""
+
+    abandoned_carts: int | None = Field(None, ge=1, le=3650)
+    webhook_attempts: int | None = Field(None, ge=7, le=3650)
+    delivered_messages: int | None = Field(None, ge=7, le=3650)
+    audit_events: int | None = Field(None, ge=180, le=3650)
+    export_archives: int | None = Field(None, ge=1, le=30)
+    not_null = ("abandoned_carts", "webhook_attempts", "delivered_messages", "audit_events",
+                "export_archives")

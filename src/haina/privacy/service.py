@@ -15,16 +15,18 @@ import io
 import json
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from haina.carts import service as carts
 from haina.core.context import Tenant
 from haina.core.db import utcnow
-from haina.core.errors import Forbidden, Problem, not_found
+from haina.core.errors import Forbidden, Invalid, Problem, not_found
 from haina.core.events import Event, events_about, purge_events, record_event, redact_events
 from haina.core.idempotency import redact_keys
 from haina.core.ids import new_id
@@ -63,8 +65,33 @@ def _ack_status(a: DataRequestAck, now: dt.datetime) -> str:
     return "overdue" if a.overdue_at is not None or a.due_at <= now else "pending"
 
 
+def _page_out(session: Session, page: Page[DataRequest]) -> Page[DataRequestOut]:
+    """A page of requests read out with two more queries in all (acknowledgements, archives)."""
+    rows = list(page.data)
+    by_tenant: dict[str, list[str]] = {}
+    for r in rows:
+        by_tenant.setdefault(r.tenant_id, []).append(r.id)
+    acks: dict[str, list[DataRequestAck]] = {r.id: [] for r in rows}
+    archives: dict[str, Any] = {}
+    for tenant_id, ids in by_tenant.items():
+        for a in session.scalars(select(DataRequestAck).where(
+                DataRequestAck.tenant_id == tenant_id, DataRequestAck.request_id.in_(ids))
+                .order_by(DataRequestAck.app_id)):
+            acks[a.request_id].append(a)
+        for row in session.execute(select(DataArchive.id, DataArchive.size_bytes,
+                                          DataArchive.sha256, DataArchive.expires_at).where(
+                DataArchive.tenant_id == tenant_id, DataArchive.id.in_(ids))):
+            archives[row.id] = row[1:]
+    now = utcnow()
+    return Page[DataRequestOut](
+        data=[_out(session, r, acks[r.id], now, archives.get(r.id, False)) for r in rows],
+        has_more=page.has_more, next_cursor=page.next_cursor)
+
+
 def _out(session: Session, r: DataRequest, acks: list[DataRequestAck] | None = None,
-         now: dt.datetime | None = None) -> DataRequestOut:
+         now: dt.datetime | None = None, stored: Any = None) -> DataRequestOut:
+    """``stored``: the archive's (size, sha256, expires_at) when known, False when known to
+    be absent, None to look it up."""
     now = now or utcnow()
     if acks is None:
         acks = list(session.scalars(select(DataRequestAck).where(
@@ -72,9 +99,9 @@ def _out(session: Session, r: DataRequest, acks: list[DataRequestAck] | None = N
             .order_by(DataRequestAck.app_id)))
     archive = None
     if r.kind == "export":
-        a = session.execute(select(DataArchive.size_bytes, DataArchive.sha256,
-                                   DataArchive.expires_at).where(
-            DataArchive.tenant_id == r.tenant_id, DataArchive.id == r.id)).first()
+        a = stored if stored is not None else session.execute(
+            select(DataArchive.size_bytes, DataArchive.sha256, DataArchive.expires_at).where(
+                DataArchive.tenant_id == r.tenant_id, DataArchive.id == r.id)).first()
         size, digest, expires = a if a else (0, "", r.completed_at or r.created_at)
         archive = ArchiveOut(url=f"/v1/data-requests/{r.id}/archive", size_bytes=size,
                              sha256=digest, expires_at=expires,
@@ -127,8 +154,9 @@ def list_requests(session: Session, tenant: Tenant, *, member_id: str | None = N
     if tenant.app_id:
         stmt = stmt.where(DataRequest.id.in_(select(DataRequestAck.request_id).where(
             DataRequestAck.tenant_id == tenant.id, DataRequestAck.app_id == tenant.app_id)))
-    return paginate(session, stmt, DataRequest.id, limit=limit, cursor=cursor,
-                    convert=lambda r: _out(session, r), kind="data_request")
+    return _page_out(session, paginate(session, stmt, DataRequest.id, limit=limit,
+                                       cursor=cursor, convert=lambda r: r,
+                                       kind="data_request"))
 
 
 # ---------------------------------------------------------------- a person's request
@@ -315,8 +343,9 @@ def requests_for_app(session: Session, app_id: str, *, pending_only: bool = True
     if pending_only:
         acks = acks.where(DataRequestAck.status == "pending")
     stmt = select(DataRequest).where(DataRequest.id.in_(acks))
-    return paginate(session, stmt, DataRequest.id, limit=limit, cursor=cursor,
-                    convert=lambda r: _out(session, r), kind="data_request")
+    return _page_out(session, paginate(session, stmt, DataRequest.id, limit=limit,
+                                       cursor=cursor, convert=lambda r: r,
+                                       kind="data_request"))
 
 
 # ---------------------------------------------------------------- the worker
@@ -406,6 +435,20 @@ def retention(session: Session, tenant: Tenant) -> list[RetentionKindOut]:
             minimum_days=bounds["Ge"].ge, maximum_days=bounds["Le"].le,
             action=action))
     return out
+
+
+def set_retention(session: Session, tenant: Tenant, changes: dict[str, int]) -> list[RetentionKindOut]:
+    """Change some of the merchant's retention periods (the others are kept); the bounds
+    are ``RetentionDays``'s (422 ``invalid`` outside them)."""
+    current = _settings(session, tenant).model_dump()
+    current["retention"].update(changes)
+    try:
+        settings = TenantSettings(**current)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise Invalid(f"{'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}") from None
+    platform.update_tenant_settings(session, tenant, settings)
+    return retention(session, replace(tenant, settings=settings))
 
 
 def _drop_archives_of(session: Session, tenant_id: str, member_ids: list[str]) -> int:
