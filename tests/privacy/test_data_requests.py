@@ -72,6 +72,16 @@ def shop(client: TestClient) -> dict:
     ok(client.post(f"/v1/members/{a}/points/adjustments",
                    json={"points": 50, "reason": f"goodwill for {A['name']}"}))
     ok(client.put(f"/v1/members/{a}/consents", json={"sms_marketing": True, "channel": "pos"}))
+    point = ok(client.post("/v1/service-points", json={
+        "name": "Xuhui bay", "location": {"lat": 31.23, "lng": 121.47},
+        "timezone": "Asia/Shanghai",
+        "opening_hours": [{"weekday": d, "open": "09:00", "close": "18:00"} for d in range(1, 8)],
+        "services": [{"code": "tire-fitting", "duration_minutes": 60,
+                      "price": {"amount": "80.00", "currency": "CNY"}}]}))
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
+    ok(client.post("/v1/bookings", json={
+        "service_point_id": point["id"], "service": "tire-fitting", "member_id": a,
+        "start": f"{tomorrow}T10:00:00+08:00", "note": f"{A['name']} will call {A['phone']}"}))
     cart = ok(client.post("/v1/carts", json={"member_id": a}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "TIRE-1", "quantity": 1}))
     return {"a": a, "a2": a2, "b": b, "orders": orders, "cart": cart["id"]}
@@ -227,6 +237,7 @@ def test_an_export_holds_every_order_and_identity_of_the_member_and_nothing_of_o
                                                                   "sms_marketing"}
     assert data["member_consent_log"][0]["text"] == "同意接收营销邮件"
     assert len(data["coupon_redemptions"]) == 2 and len(data["carts"]) == 1
+    assert len(data["bookings"]) == 1 and "promotion_redemptions" in data
     everything = "".join(files.read(n).decode("utf-8") for n in files.namelist())
     assert [v for v in B_VALUES if v in everything] == []
     assert w["b"] not in everything and not set(w["orders"][w["b"]]) & set(everything.split('"'))

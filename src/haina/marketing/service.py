@@ -31,7 +31,7 @@ from haina.core.money import Money
 from haina.core.pagination import Page, paginate
 from haina.core.personal import export_rows
 from haina.marketing import pricing, promotions
-from haina.marketing.models import Coupon, CouponRedemption
+from haina.marketing.models import Coupon, CouponRedemption, PromotionRedemption
 from haina.marketing.pricing import Cart, PricedCart, Rule
 from haina.marketing.pricing import with_points as with_points
 from haina.marketing.promotions import create_promotion as create_promotion
@@ -378,7 +378,9 @@ def release_coupon(session: Session, tenant: Tenant, order_id: str) -> None:
 
 
 def export_redemptions(session: Session, tenant: Tenant, member_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """The person's coupon redemptions (a data request's export). Erasure leaves them: they
-    hold ids and amounts only, and per-member limits count them."""
+    """The person's coupon and promotion redemptions (a data request's export). Erasure
+    leaves them: they hold ids and amounts only, and per-member limits count them."""
     return {"coupon_redemptions": export_rows(session, CouponRedemption.__table__, tenant.id,
-                                              "member_id", member_ids)}
+                                              "member_id", member_ids),
+            "promotion_redemptions": export_rows(session, PromotionRedemption.__table__,
+                                                 tenant.id, "member_id", member_ids)}

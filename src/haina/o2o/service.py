@@ -24,6 +24,7 @@ from haina.o2o.bookings import (
     slots,
 )
 from haina.o2o.lifecycle import BOOKING_LIFECYCLE
+from haina.o2o.personal import erase_bookings, export_bookings
 from haina.o2o.points import (
     add_service,
     create_point,
@@ -41,6 +42,7 @@ from haina.o2o.search import nearby, nearest, points_within, search
 __all__ = [
     "BOOKING_LIFECYCLE", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
     "check_in", "complete", "confirm", "create_point", "create_rule", "delete_rule",
+    "erase_bookings", "export_bookings",
     "expire_holds", "fits", "get_booking", "get_point", "list_bookings", "list_points",
     "list_rules", "nearby", "nearest", "next_free_slots", "points_within", "release_for_order", "reschedule", "search",
     "slots", "update_point", "update_service",

@@ -1,6 +1,6 @@
 """Where a person's data lives: one section per module, each with the module's own export
 and erase functions (its ``service`` face). A new module that stores personal data adds its
-section here (cross-border identity numbers and O2O bookings will: docs/ROADMAP.md)."""
+section here (cross-border identity numbers will: docs/ROADMAP.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from haina.carts import service as carts
 from haina.core.context import Tenant
 from haina.marketing import service as marketing
 from haina.members import service as members
+from haina.o2o import service as o2o
 from haina.orders import service as orders
 from haina.payments import service as payments
 from haina.webhooks import service as webhooks
@@ -66,6 +67,8 @@ SECTIONS: list[Section] = [
             _members_erase),
     Section("marketing", lambda s, p: marketing.export_redemptions(s, p.tenant, p.member_ids),
             None),
+    Section("o2o", lambda s, p: o2o.export_bookings(s, p.tenant, p.member_ids),
+            lambda s, p, now: o2o.erase_bookings(s, p.tenant, p.member_ids)),
     Section("analytics", lambda s, p: analytics.export_member_analytics(s, p.tenant, p.keys),
             lambda s, p, now: analytics.erase_member_analytics(s, p.tenant, p.keys)),
     Section("webhooks", lambda s, p: webhooks.export_deliveries(s, p.tenant, p.event_ids),
