@@ -142,3 +142,24 @@ def build_schema(engine: Engine) -> None:
         conn.execute(text("DELETE FROM alembic_version"))
         if head:
             conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+
+
+def run_cli(url: str, argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    """``haina.cli.main`` on ``argv`` in this process, against the database at ``url`` (a new
+    interpreter per case would take seconds): exit code, stdout, stderr."""
+    import sys
+
+    from haina import cli
+    from haina.core.config import get_settings
+    monkeypatch.setenv("HAINA_DATABASE_URL", url)
+    monkeypatch.setattr(sys, "argv", ["haina", *argv])
+    get_settings.cache_clear()
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr()
+    return code, out.out, out.err

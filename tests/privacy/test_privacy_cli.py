@@ -3,10 +3,9 @@ one line on stderr and exit status 1."""
 
 from __future__ import annotations
 
-import sys
 import zipfile
 
-from support import make_tenant
+from support import make_tenant, run_cli
 
 from haina.core.db import make_engine, make_sessionmaker, transaction
 from haina.members import service as members
@@ -14,20 +13,7 @@ from haina.members.schemas import MemberCreate
 
 
 def haina_here(url: str, args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    from haina import cli
-    from haina.core.config import get_settings
-    monkeypatch.setenv("HAINA_DATABASE_URL", url)
-    monkeypatch.setattr(sys, "argv", ["haina", "privacy", *args])
-    get_settings.cache_clear()
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        get_settings.cache_clear()
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(url, ["privacy", *args], monkeypatch, capsys)
 
 
 def test_export_and_erase_from_the_terminal(db_url, monkeypatch, capsys, tmp_path):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from support import run_cli
 
 from haina.core.db import transaction
 from haina.core.events import record_event
@@ -23,21 +24,7 @@ def haina(url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def haina_here(url: str, args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """``haina.cli.main`` in this process (a new interpreter per case would take seconds)."""
-    from haina import cli
-    from haina.core.config import get_settings
-    monkeypatch.setenv("HAINA_DATABASE_URL", url)
-    monkeypatch.setattr(sys, "argv", ["haina", "webhooks", *args])
-    get_settings.cache_clear()
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        get_settings.cache_clear()
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(url, ["webhooks", *args], monkeypatch, capsys)
 
 
 @pytest.fixture
