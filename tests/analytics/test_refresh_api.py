@@ -113,11 +113,16 @@ def test_the_refresh_job_succeeds_with_progress_100_and_a_run(demo):
 
 
 def test_every_member_with_a_paid_order_has_scores_and_no_one_else(demo):
+    """Every buyer but those who said no to data analysis (their scores are dropped)."""
     with transaction(demo.sessions) as s:
         buyers = set(s.execute(text(f"SELECT DISTINCT member_id FROM orders WHERE {PAID}"),
                                {"t": demo.tires.id}).scalars())
+        refused = set(s.execute(text(
+            "SELECT id FROM members WHERE tenant_id = :t AND data_analysis = :no "
+            "AND data_analysis_at IS NOT NULL"), {"t": demo.tires.id, "no": False}).scalars())
     scores = all_scores(demo, demo.tires)
-    assert {row.member_id for row in scores} == buyers and len(buyers) > 100
+    assert refused & buyers, "the demo has buyers who refused data analysis"
+    assert {row.member_id for row in scores} == buyers - refused and len(buyers) > 100
     for row in scores:
         assert 0 <= row.p_alive <= 1 and row.expected_purchases_90d >= 0 and row.clv_minor >= 0
         assert 0 <= row.recency <= row.age and row.frequency >= 0
