@@ -6,6 +6,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+# argon2's cheapest parameters for the staff accounts the tests make and sign in with
+# (platform/staff.py); set before haina is imported, and inherited by the servers tests start
+os.environ.setdefault("HAINA_PASSWORD_HASHING", "cheapest-for-tests")
+
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from support import (  # noqa: F401  (tests import them from support)

@@ -6,6 +6,11 @@ profile). A run of failed sign-ins locks the account for a while; the lock is co
 account, so guessing one account's password cannot lock another's. A signed-in browser holds
 a random session token in an HttpOnly cookie; the server keeps its SHA-256 and the session's
 CSRF token, which every form posted in the session must carry.
+
+The test suite sets ``HAINA_PASSWORD_HASHING=cheapest-for-tests`` (tests/conftest.py): argon2's
+cheapest parameters (8 KiB, one pass), so that its hundreds of sign-ins do not spend minutes
+hashing. Any other value, or none, is the production profile. A hash records its own
+parameters, so an account made under one profile still signs in under the other.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import os
 import re
 import secrets
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -39,7 +45,9 @@ LOCK_AFTER = 5  # failed sign-ins in a row
 LOCK_FOR = dt.timedelta(minutes=15)
 SESSION_FOR = dt.timedelta(hours=12)
 
-_hasher = PasswordHasher()
+_hasher = (PasswordHasher.from_parameters(profiles.CHEAPEST)
+           if os.environ.get("HAINA_PASSWORD_HASHING") == "cheapest-for-tests"
+           else PasswordHasher())
 
 
 @functools.cache
