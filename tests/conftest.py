@@ -9,6 +9,9 @@ from pathlib import Path
 # argon2's cheapest parameters for the staff accounts the tests make and sign in with
 # (platform/staff.py); set before haina is imported, and inherited by the servers tests start
 os.environ.setdefault("HAINA_PASSWORD_HASHING", "cheapest-for-tests")
+# the tests' webhook receivers listen on loopback (tests/webhooks/test_egress.py turns the
+# guard back on where it is the subject)
+os.environ.setdefault("HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "1")
 
 import pytest
 from sqlalchemy import Engine, create_engine, text

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # connections (and requests in flight) per receiving origin (scheme, host, port)
     webhook_connections_per_origin: int = Field(8, ge=1, le=256)
     webhook_lease_seconds: float = Field(60.0, ge=1)
+    # Webhooks go to public addresses only (haina.webhooks.egress): an endpoint on a private,
+    # loopback or link-local address is refused when saved and when connected to. On for local
+    # development (a receiver on this machine) and the test suite; never in production.
+    webhook_allow_private_addresses: bool = False
     # Cross-border import (haina.crossborder): the keys that encrypt buyers' ID numbers at rest,
     # "id:base64key[,id:base64key…]" (32-byte keys; the first encrypts, every one decrypts, so
     # a new key goes first and old ones stay until re-encrypted), and the key of the blind

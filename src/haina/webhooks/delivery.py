@@ -50,7 +50,7 @@ from haina import __version__
 from haina.core.db import insert_rows, transaction, utcnow
 from haina.core.events import Event, record_event
 from haina.core.ids import new_id
-from haina.webhooks import service
+from haina.webhooks import egress, service
 from haina.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from haina.webhooks.schemas import MANDATORY_EVENT_TYPES
 
@@ -132,6 +132,8 @@ class Dispatcher:
     poll: float | None = None  # seconds between claims when idle (default by database)
     timeout: float = TIMEOUT
     transport: httpx.AsyncBaseTransport | None = None
+    # None: the deployment's setting (HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES; see .egress)
+    allow_private: bool | None = None
     _signers: dict[str, Webhook] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -303,7 +305,11 @@ class Dispatcher:
     # --- HTTP ----------------------------------------------------------------------------------
 
     def pools(self) -> Pools:
-        return Pools(self.per_origin, self.timeout, self.transport)
+        allow = self.allow_private
+        if allow is None:
+            from haina.core.config import get_settings
+            allow = get_settings().webhook_allow_private_addresses
+        return Pools(self.per_origin, self.timeout, self.transport, allow_private=allow)
 
     def headers(self, job: Job) -> dict[str, str]:
         signer = self._signers.get(job.secret)
@@ -479,10 +485,12 @@ class Pools:
     ~106/s against ~284/s on a loaded 2-core VM); and a slow receiver only holds up its own."""
 
     def __init__(self, per_origin: int, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, *,
+                 allow_private: bool = False) -> None:
         self.per_origin = per_origin
         self.timeout = timeout
         self.transport = transport
+        self.allow_private = allow_private
         self._pools: dict[tuple[str, str, int | None], tuple[httpx.AsyncClient, asyncio.Semaphore]] = {}
 
     def for_url(self, url: str) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
@@ -491,8 +499,11 @@ class Pools:
         if found is None:
             limits = httpx.Limits(max_connections=self.per_origin,
                                   max_keepalive_connections=self.per_origin)
+            transport = self.transport
+            if transport is None and not self.allow_private:
+                transport = egress.public_transport(limits)
             client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits,
-                                       follow_redirects=False, transport=self.transport,
+                                       follow_redirects=False, transport=transport,
                                        headers={"user-agent": USER_AGENT})
             found = self._pools[key] = (client, asyncio.Semaphore(self.per_origin))
         return found

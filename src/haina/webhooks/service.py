@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from haina.core.config import get_settings
 from haina.core.context import Tenant
 from haina.core.db import insert_rows, rowcount, utcnow
 from haina.core.errors import Invalid, not_found
@@ -25,6 +26,7 @@ from haina.core.events import Event, record_event
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
 from haina.core.personal import export_rows, scrub
+from haina.webhooks import egress
 from haina.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from haina.webhooks.schemas import (
     EVENT_TYPES,
@@ -73,10 +75,22 @@ def check_event_types(types: Iterable[str]) -> list[str]:
 
 
 def check_url(url: str) -> str:
+    """An endpoint's URL: http(s) with a host, and (unless the deployment allows private
+    addresses) not an address inside the platform's network (see :mod:`.egress`)."""
     parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host or any(
             c.isspace() for c in url.strip()):
         raise InvalidURL(f"{url[:200]!r} is not an http(s) URL with a host", url=url[:200])
+    if not get_settings().webhook_allow_private_addresses:
+        reason = egress.refusal_for_host(host)
+        if reason:
+            raise InvalidURL(f"webhooks go to public hosts only: {reason} "
+                             f"({egress.ALLOW_HINT})", url=url[:200])
     return url.strip()
 
 

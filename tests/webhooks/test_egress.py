@@ -1,0 +1,135 @@
+"""Webhooks go to public addresses only: endpoints on private, loopback or link-local hosts are
+refused when saved and when the worker connects (SSRF), unless the deployment allows them
+(tests/conftest.py allows them for the rest of the suite, whose receivers are on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpcore
+import pytest
+from test_delivery import drain, endpoint, event
+
+from haina.core.config import get_settings
+from haina.core.db import transaction
+from haina.webhooks import egress, service
+from haina.webhooks.delivery import Dispatcher
+
+
+@pytest.fixture
+def guarded(monkeypatch):
+    """The production setting: private addresses refused."""
+    monkeypatch.setenv("HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "0")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("address", [
+    "10.0.0.5", "172.16.3.4", "192.168.1.1", "127.0.0.1", "169.254.169.254", "100.64.0.1",
+    "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1",
+    "::ffff:10.0.0.1", "::"])
+def test_addresses_inside_a_network_are_not_public(address):
+    assert not egress.is_public(address)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888",
+                                     "::ffff:8.8.8.8"])
+def test_routable_addresses_are_public(address):
+    assert egress.is_public(address)
+
+
+@pytest.mark.parametrize(("host", "refused"), [
+    ("localhost", True), ("LOCALHOST.", True), ("api.localhost", True), ("127.0.0.1", True),
+    ("[::1]", True), ("10.1.2.3", True), ("169.254.169.254", True), ("example.com", False),
+    ("8.8.8.8", False), ("localhost.example.com", False)])
+def test_hosts_refused_when_an_endpoint_is_saved(host, refused):
+    assert (egress.refusal_for_host(host) is not None) is refused
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/hook",
+    "http://169.254.169.254/latest/meta-data/", "https://10.0.0.5/admin"])
+def test_the_api_refuses_an_endpoint_on_a_private_host(client, guarded, url):
+    r = client.post("/v1/webhook-endpoints", json={"url": url, "event_types": ["order.*"]})
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["type"].endswith("invalid-webhook-url")
+    assert "public hosts only" in problem["detail"]
+    assert "HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES" in problem["detail"]
+
+
+def test_a_public_endpoint_is_saved_and_cannot_be_moved_inside(client, guarded):
+    r = client.post("/v1/webhook-endpoints",
+                    json={"url": "https://hooks.example.com/haina", "event_types": ["order.*"]})
+    assert r.status_code == 201, r.text
+    moved = client.patch(f"/v1/webhook-endpoints/{r.json()['id']}",
+                         json={"url": "http://192.168.0.10/hook"})
+    assert moved.status_code == 422 and moved.json()["type"].endswith("invalid-webhook-url")
+    kept = client.get(f"/v1/webhook-endpoints/{r.json()['id']}").json()
+    assert kept["url"] == "https://hooks.example.com/haina"  # the refusal changed nothing
+
+
+def test_a_url_with_a_port_out_of_range_is_refused(client):
+    r = client.post("/v1/webhook-endpoints",
+                    json={"url": "http://example.com:99999/hook", "event_types": ["order.*"]})
+    assert r.status_code == 422 and r.json()["type"].endswith("invalid-webhook-url")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_the_worker_does_not_connect_to_a_private_address(sessions, tenant, receiver, host):
+    """An endpoint saved while private addresses were allowed (or a name whose address changed
+    since): the guarded worker records a refused attempt and the receiver hears nothing."""
+    ep = endpoint(sessions, tenant, receiver.url.replace("127.0.0.1", host))
+    event(sessions, tenant)
+    assert drain(Dispatcher(sessions, allow_private=False)) == 1
+    assert receiver.received == []
+    with transaction(sessions) as s:
+        [attempt] = service.list_attempts(s, tenant, endpoint_id=ep.id).data
+    assert not attempt.succeeded and attempt.status_code is None
+    assert "not a public address: refused" in attempt.error
+    # allowed again (development), the same message is delivered on its next try
+    assert drain(Dispatcher(sessions, allow_private=True, clock=lambda: _later())) == 1
+    assert len(receiver.received) == 1
+
+
+def _later():
+    import datetime as dt
+    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+
+
+class _Recording(httpcore.AsyncNetworkBackend):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None,
+                          socket_options=None):
+        self.calls.append((host, port))
+        raise httpcore.ConnectError("recorded")
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise AssertionError("not used")
+
+    async def sleep(self, seconds):
+        await asyncio.sleep(seconds)
+
+
+def test_the_guard_connects_to_the_address_it_checked():
+    inner = _Recording()
+    guard = egress.PublicOnly(inner)
+    with pytest.raises(httpcore.ConnectError, match="recorded"):
+        asyncio.run(guard.connect_tcp("8.8.8.8", 443))
+    with pytest.raises(egress.EgressRefused):
+        asyncio.run(guard.connect_tcp("localhost", 80))
+    with pytest.raises(egress.EgressRefused):
+        asyncio.run(guard.connect_unix_socket("/var/run/docker.sock"))
+    assert inner.calls == [("8.8.8.8", 443)]
+
+
+def test_the_guard_sits_in_httpx_transport():
+    """The seam this module relies on (httpx's transport holds httpcore's pool, whose network
+    backend is replaceable): fails loudly if an httpx upgrade moves it."""
+    import httpx
+    transport = egress.public_transport(httpx.Limits(max_connections=2))
+    assert isinstance(transport._pool._network_backend, egress.PublicOnly)
