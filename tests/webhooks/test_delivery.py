@@ -287,3 +287,46 @@ def test_two_dispatchers_share_the_work_without_sending_twice(sessions, tenant, 
         made = [f.result() for f in [pool.submit(drain, a), pool.submit(drain, b)]]
     assert sum(made) == 300, made
     assert receiver.ids() == dict.fromkeys(ids, 1)
+
+
+def test_a_rotated_secret_signs_beside_the_new_one_for_its_grace(sessions, tenant, receiver,
+                                                                   client):
+    """The receiver can move to the new secret without refusing a request: during the grace
+    every request carries both signatures; after it, only the new one's."""
+    ep = endpoint(sessions, tenant, receiver.url)
+    old = client.get(f"/v1/webhook-endpoints/{ep.id}")  # never the secret
+    assert "secret" not in old.json()
+    r = client.post(f"/v1/webhook-endpoints/{ep.id}/rotate-secret", json={"grace_hours": 2})
+    assert r.status_code == 200, r.text
+    new, until = r.json()["secret"], dt.datetime.fromisoformat(r.json()["previous_secret_expires_at"])
+    assert dt.timedelta(hours=1.9) < until - dt.datetime.now(dt.UTC) <= dt.timedelta(hours=2)
+    clock = FakeClock()
+    event(sessions, tenant)
+    assert drain(Dispatcher(sessions, clock=clock)) == 1
+    got = receiver.received[-1]
+    assert len(got.headers["webhook-signature"].split(" ")) == 2
+    for secret in (new, ep.secret):
+        Webhook(secret).verify(got.body, got.headers)  # either secret verifies it
+    clock.advance(2 * 3600 + 1)
+    event(sessions, tenant)
+    assert drain(Dispatcher(sessions, clock=clock)) == 1
+    got = receiver.received[-1]
+    assert len(got.headers["webhook-signature"].split(" ")) == 1
+    Webhook(new).verify(got.body, got.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(ep.secret).verify(got.body, got.headers)
+
+
+def test_a_rotation_without_grace_stops_the_old_secret_at_once(sessions, tenant, receiver,
+                                                               client):
+    ep = endpoint(sessions, tenant, receiver.url)
+    assert client.post(f"/v1/webhook-endpoints/{ep.id}/rotate-secret",
+                       json={"grace_hours": 169}).status_code == 422
+    r = client.post(f"/v1/webhook-endpoints/{ep.id}/rotate-secret", json={"grace_hours": 0})
+    assert r.status_code == 200 and r.json()["previous_secret_expires_at"] is None
+    event(sessions, tenant)
+    assert drain(Dispatcher(sessions)) == 1
+    got = receiver.received[-1]
+    Webhook(r.json()["secret"]).verify(got.body, got.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(ep.secret).verify(got.body, got.headers)

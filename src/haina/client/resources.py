@@ -367,9 +367,12 @@ class Webhooks(_Api):
     def delete_endpoint(self, endpoint_id: str) -> None:
         self._c.request("DELETE", f"/v1/webhook-endpoints/{endpoint_id}")
 
-    def rotate_secret(self, endpoint_id: str) -> SecretOut:
+    def rotate_secret(self, endpoint_id: str, grace_hours: int | None = None) -> SecretOut:
+        """A new secret; the old one signs beside it for ``grace_hours`` (the server's
+        default, 24, when not given; 0 stops it at once)."""
+        body = None if grace_hours is None else {"grace_hours": grace_hours}
         return self._c.call(SecretOut, "POST",
-                            f"/v1/webhook-endpoints/{endpoint_id}/rotate-secret")
+                            f"/v1/webhook-endpoints/{endpoint_id}/rotate-secret", json=body)
 
     def attempts(self, endpoint_id: str, **params: Any) -> Page[AttemptOut]:
         return self._c.call(Page[AttemptOut], "GET",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
@@ -21,6 +23,7 @@ from haina.webhooks.schemas import (
     EndpointUpdate,
     ReplayIn,
     ReplayOut,
+    RotateIn,
     SecretOut,
 )
 
@@ -73,10 +76,12 @@ def delete_endpoint(session: SessionDep, endpoint_id: str,
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=SecretOut,
-             summary="A new signing secret (shown once); the old one stops at once")
-def rotate_secret(session: SessionDep, endpoint_id: str,
+             summary="A new signing secret (shown once); the old one signs beside it for "
+                     "grace_hours (24 by default)")
+def rotate_secret(session: SessionDep, endpoint_id: str, body: RotateIn | None = None,
                   tenant: Tenant = Depends(WRITE)) -> SecretOut:
-    return service.rotate_secret(session, tenant, endpoint_id)
+    grace = dt.timedelta(hours=(body or RotateIn()).grace_hours)
+    return service.rotate_secret(session, tenant, endpoint_id, grace)
 
 
 @router.get("/webhook-endpoints/{endpoint_id}/attempts", response_model=Page[AttemptOut],

@@ -83,6 +83,7 @@ class Job:
     url: str
     secret: str
     body: str
+    previous_secret: str | None = None  # still signing after a rotation (its grace period)
 
 
 @dataclass(slots=True)
@@ -161,6 +162,8 @@ class Dispatcher:
             for ep in session.execute(
                     select(WebhookEndpoint.tenant_id, WebhookEndpoint.id,
                            WebhookEndpoint.url, WebhookEndpoint.secret,
+                           WebhookEndpoint.previous_secret,
+                           WebhookEndpoint.previous_secret_until,
                            WebhookEndpoint.event_types, WebhookEndpoint.app_id)
                     .where(WebhookEndpoint.tenant_id.in_(tenants),
                            WebhookEndpoint.disabled == false())):
@@ -183,7 +186,7 @@ class Dispatcher:
                                  "status": "pending", "attempts": 0,
                                  "next_attempt_at": leased, "created_at": now})
                     jobs.append(Job(e.tenant_id, delivery_id, ep.id, e.id, 0, ep.url,
-                                    ep.secret, body))
+                                    ep.secret, body, _previous(ep, now)))
             if rows:
                 insert_rows(session, WebhookDelivery.__table__, rows)
             # one statement (ids are unique across merchants; naming the merchants keeps it to
@@ -203,7 +206,7 @@ class Dispatcher:
             rows = session.execute(
                 select(d.tenant_id, d.id, d.endpoint_id, d.event_id, d.attempts, e.type,
                        e.created_at, cast(e.data, Text).label("data"), ep.url, ep.secret,
-                       ep.disabled)
+                       ep.previous_secret, ep.previous_secret_until, ep.disabled)
                 .join(e, and_(e.tenant_id == d.tenant_id, e.id == d.event_id))
                 .join(ep, and_(ep.tenant_id == d.tenant_id, ep.id == d.endpoint_id))
                 .where(_DUE, d.next_attempt_at <= now)
@@ -224,7 +227,7 @@ class Dispatcher:
                                              last_error="endpoint disabled"),
                                 [{"t_": r.tenant_id, "i_": r.id} for r in dead])
         return [Job(r.tenant_id, r.id, r.endpoint_id, r.event_id, r.attempts, r.url, r.secret,
-                    payload(r.type, r.created_at, r.data)) for r in live]
+                    payload(r.type, r.created_at, r.data), _previous(r, now)) for r in live]
 
     def record(self, outcomes: list[Outcome]) -> None:
         """Log a batch of attempts and move their deliveries on, in one transaction."""
@@ -311,16 +314,22 @@ class Dispatcher:
             allow = get_settings().webhook_allow_private_addresses
         return Pools(self.per_origin, self.timeout, self.transport, allow_private=allow)
 
-    def headers(self, job: Job) -> dict[str, str]:
-        signer = self._signers.get(job.secret)
+    def signer(self, secret: str) -> Webhook:
+        signer = self._signers.get(secret)
         if signer is None:
             if len(self._signers) > 10_000:
                 self._signers.clear()
-            signer = self._signers[job.secret] = Webhook(job.secret)
+            signer = self._signers[secret] = Webhook(secret)
+        return signer
+
+    def headers(self, job: Job) -> dict[str, str]:
         now = dt.datetime.now(dt.UTC)  # the real time: receivers refuse a stale timestamp
+        secrets = [job.secret] if job.previous_secret is None else [job.secret, job.previous_secret]
+        # Standard Webhooks: several signatures, space-delimited; a receiver accepts any one
+        signature = " ".join(self.signer(s).sign(job.event_id, now, job.body) for s in secrets)
         return {"content-type": "application/json", "webhook-id": job.event_id,
                 "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": signer.sign(job.event_id, now, job.body)}
+                "webhook-signature": signature}
 
     async def send(self, pools: Pools, job: Job) -> Outcome:
         """One request, waiting for a connection of the origin's pool (tests, ``drain``)."""
@@ -460,6 +469,16 @@ class Dispatcher:
             held[0] = 0  # what was never sent stays leased: it is sent again after the lease
             stopping.set()
             await recorder
+
+
+def _previous(endpoint: Any, now: dt.datetime) -> str | None:
+    """The rotated-out secret while its grace period lasts."""
+    until = endpoint.previous_secret_until
+    if endpoint.previous_secret is None or until is None:
+        return None
+    if until.tzinfo is None:  # SQLite hands back naive UTC
+        until = until.replace(tzinfo=dt.UTC)
+    return endpoint.previous_secret if until > now else None
 
 
 def origin(url: str) -> tuple[str, str, int | None]:

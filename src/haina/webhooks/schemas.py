@@ -85,10 +85,20 @@ class EndpointCreated(EndpointOut):
     secret: str = Field(description="the signing secret (whsec_…): shown only now")
 
 
+class RotateIn(RequestModel):
+    grace_hours: int = Field(
+        24, ge=0, le=168,
+        description="hours during which the old secret still signs beside the new one (every "
+                    "request carries both signatures), so a receiver can move to the new "
+                    "secret without refusing a request; 0 stops the old secret at once")
+
+
 class SecretOut(BaseModel):
     id: str
     object: str = "webhook_endpoint_secret"
     secret: str = Field(description="the new signing secret (whsec_…): shown only now")
+    previous_secret_expires_at: dt.datetime | None = Field(
+        None, description="until when the old secret signs too (none: it stopped at once)")
 
 
 class DeliveryOut(BaseModel):

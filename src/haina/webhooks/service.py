@@ -191,12 +191,22 @@ def update_endpoint(session: Session, tenant: Tenant, endpoint_id: str,
     return _endpoint_out(row)
 
 
-def rotate_secret(session: Session, tenant: Tenant, endpoint_id: str) -> SecretOut:
-    """A new signing secret, used from the next attempt on; the old one stops at once."""
+def rotate_secret(session: Session, tenant: Tenant, endpoint_id: str,
+                  grace: dt.timedelta = dt.timedelta(hours=24)) -> SecretOut:
+    """A new signing secret, used from the next attempt on. For ``grace`` the old one signs
+    too (Standard Webhooks' several signatures in one header), so that the receiver can switch
+    without refusing a request; a zero grace stops it at once. Rotating again within a grace
+    period drops the secret before the current one."""
     row = _endpoint(session, tenant, endpoint_id, lock=True)
-    row.secret, row.updated_at = new_secret(), utcnow()
+    now = utcnow()
+    if grace > dt.timedelta(0):
+        row.previous_secret, row.previous_secret_until = row.secret, now + grace
+    else:
+        row.previous_secret, row.previous_secret_until = None, None
+    row.secret, row.updated_at = new_secret(), now
     session.flush()
-    return SecretOut(id=row.id, secret=row.secret)
+    return SecretOut(id=row.id, secret=row.secret,
+                     previous_secret_expires_at=row.previous_secret_until)
 
 
 def delete_endpoint(session: Session, tenant: Tenant, endpoint_id: str) -> None:
