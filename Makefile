@@ -20,11 +20,11 @@ run: install
 	$(VENV)/bin/haina serve --demo
 
 test: install
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q --durations=30
 
 # the PostgreSQL tests again on tenant tables hash-partitioned by tenant_id (docs/scaling.md)
 test-partitioned: install
-	HAINA_PARTITION_BY_TENANT=1 $(PY) -m pytest -n 2 -q -m pg
+	HAINA_PARTITION_BY_TENANT=1 $(PY) -m pytest -n 2 -q -m pg --durations=15
 
 test-fast: install
 	$(PY) -m pytest -q -x -k "not pg"
