@@ -19,7 +19,16 @@ by a second server: its halves alternate with the plain schema's around the one 
 and the JSON gains ``partitioned_ratio`` (its orders/s ÷ the same pgbench tps) and
 ``partitioned_vs_plain`` (the target: at least 0.90).
 
-    .venv/bin/python benchmarks/orders.py [--quick] [--partitioned]
+With ``--full`` a third database holds what a real shop's order meets (issue 12): 10,000 live
+promotions (9,998 on other goods, stored through ``marketing.service`` so their target index is
+the real one), 500 members and 200 coupons, and every order carries a member, a coupon (one
+of the 200, picked at random) and meets two live promotions (5 % off all goods, and 满 100 减 10
+in another stacking group), so each order claims a coupon use and records two promotion
+redemptions. Its halves alternate with the others' around the same pgbench run; the JSON
+gains ``full_ratio`` (its orders/s ÷ pgbench tps; target at least 0.2) and
+``full_statements_per_order``.
+
+    .venv/bin/python benchmarks/orders.py [--quick] [--partitioned] [--full]
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ from haina.core.pgtemp import PgCluster, free_port  # noqa: E402
 
 CLIENTS = 16
 SKUS = 200
+# --full: what every order carries and the promotions table holds
+FULL_MEMBERS, FULL_COUPONS, FULL_PROMOTIONS = 500, 200, 10_000
 THREADS = 4  # HAINA_THREADS per server worker (docs/operations.md)
 console = Console()
 
@@ -130,14 +141,72 @@ def seed_products(port: int, token: str) -> None:
             r.raise_for_status()
 
 
+def seed_full(url: str, port: int, token: str) -> tuple[list[str], list[str]]:
+    """--full: members and coupons over the API, two live promotions that every order meets
+    over the API, and 9,998 more on goods the orders never hold through the service (one
+    transaction: 10,000 API calls would take minutes)."""
+    import haina.models_registry  # noqa: F401
+    from haina.core.context import Tenant
+    from haina.core.db import make_engine, make_sessionmaker, transaction
+    from haina.marketing import service as marketing
+    from haina.marketing.schemas import PromotionCreate
+
+    h = {"Authorization": f"Bearer {token}"}
+    members, codes = [], []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=h, timeout=60) as c:
+        for i in range(FULL_MEMBERS):
+            r = c.post("/v1/members", json={"name": f"Buyer {i}", "phone": f"139{i:08d}"})
+            r.raise_for_status()
+            members.append(r.json()["id"])
+        for i in range(FULL_COUPONS):
+            code = f"BENCH{i:03d}"
+            r = c.post("/v1/coupons", json={"code": code, "discount": {
+                "type": "fixed", "amount": {"amount": "3.00", "currency": "CNY"}}})
+            r.raise_for_status()
+            codes.append(code)
+        for body in ({"name": "5% off everything", "kind": "percent", "percent": "5",
+                      "stacking_group": "storewide"},
+                     {"name": "满100减10", "kind": "threshold",
+                      "tiers": [{"min_subtotal": "100.00", "off": "10.00"}]}):
+            c.post("/v1/promotions", json=body).raise_for_status()
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    with engine.connect() as conn:
+        tenant_id = conn.execute(text("SELECT id FROM tenants WHERE slug = 'bench-shop'")).scalar()
+    tenant = Tenant(id=tenant_id, slug="bench-shop", currency="CNY")
+    rnd = random.Random(12)
+    kinds = [("percent", {"percent": "10"}), ("fixed", {"off": {"amount": "5.00", "currency": "CNY"}}),
+             ("threshold", {"tiers": [{"min_subtotal": "200.00", "off": "20.00"}]})]
+    with transaction(sessions) as session:
+        for i in range(FULL_PROMOTIONS - 2):
+            kind, params = rnd.choice(kinds)
+            marketing.create_promotion(session, tenant, PromotionCreate.model_validate({
+                "name": f"other goods {i}", "kind": kind, **params,
+                "product_ids": [f"prod_other{rnd.randrange(50_000):05d}"
+                                for _ in range(rnd.randint(1, 3))]}))
+    engine.dispose()
+    return members, codes
+
+
 # ------------------------------------------------------------ load generator (own process)
 
+Mix = tuple[list[str], list[str]] | None  # --full: (member ids, coupon codes)
+
+
+def order_body(rnd: random.Random, mix: Mix) -> dict:
+    body: dict = {"lines": [{"sku": f"SKU-{rnd.randrange(SKUS):04d}", "quantity": 1}]}
+    if mix is not None:
+        members, codes = mix
+        body["member_id"], body["coupon"] = rnd.choice(members), rnd.choice(codes)
+    return body
+
+
 async def _client(port: int, token: str, deadline: float, latencies: list, errors: list,
-                  seed: int) -> None:
+                  seed: int, mix: Mix = None) -> None:
     rnd = random.Random(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     while time.perf_counter() < deadline:
-        body = json.dumps({"lines": [{"sku": f"SKU-{rnd.randrange(SKUS):04d}", "quantity": 1}]}).encode()
+        body = json.dumps(order_body(rnd, mix)).encode()
         req = (f"POST /v1/orders HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
         t0 = time.perf_counter()
@@ -157,12 +226,12 @@ async def _client(port: int, token: str, deadline: float, latencies: list, error
     writer.close()
 
 
-def _load(port: int, token: str, seconds: float, queue: mp.Queue) -> None:
+def _load(port: int, token: str, seconds: float, queue: mp.Queue, mix: Mix = None) -> None:
     async def main() -> tuple[list, list, float]:
         latencies: list[float] = []
         errors: list[str] = []
         start = time.perf_counter()
-        await asyncio.gather(*(_client(port, token, start + seconds, latencies, errors, i)
+        await asyncio.gather(*(_client(port, token, start + seconds, latencies, errors, i, mix)
                                for i in range(CLIENTS)))
         return latencies, errors, time.perf_counter() - start
     queue.put(asyncio.run(main()))
@@ -181,16 +250,17 @@ def server_cpu_seconds(server: subprocess.Popen) -> float:
     return total
 
 
-def drive(port: int, token: str, seconds: float) -> tuple[list[float], list[str], float]:
+def drive(port: int, token: str, seconds: float,
+          mix: Mix = None) -> tuple[list[float], list[str], float]:
     queue: mp.Queue = mp.Queue()
-    proc = mp.Process(target=_load, args=(port, token, seconds, queue))
+    proc = mp.Process(target=_load, args=(port, token, seconds, queue, mix))
     proc.start()
     result = queue.get()
     proc.join()
     return result
 
 
-def statements_per_order(url: str, port: int, token: str, n: int) -> float:
+def statements_per_order(url: str, port: int, token: str, n: int, mix: Mix = None) -> float:
     """Sequential orders between two pg_stat_statements snapshots (all statements, BEGIN and
     COMMIT included, of every session of the haina database)."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -204,8 +274,11 @@ def statements_per_order(url: str, port: int, token: str, n: int) -> float:
             for _ in range(20):  # warm both workers' token caches and connection pools
                 c.post("/v1/orders", json={"lines": [{"sku": "SKU-0000", "quantity": 1}]})
             before = conn.execute(count_sql).scalar()
+            rnd = random.Random(7)
             for i in range(n):
-                r = c.post("/v1/orders", json={"lines": [{"sku": f"SKU-{i % SKUS:04d}", "quantity": 1}]})
+                body = order_body(rnd, mix)
+                body["lines"][0]["sku"] = f"SKU-{i % SKUS:04d}"
+                r = c.post("/v1/orders", json=body)
                 assert r.status_code == 201, r.text
             after = conn.execute(count_sql).scalar()
     engine.dispose()
@@ -220,8 +293,9 @@ def percentile(values: list[float], q: float) -> float:
 class Schema:
     """One database of the cluster with its own Haina server, and what its load measured."""
 
-    def __init__(self, name: str, partitioned: bool) -> None:
-        self.name, self.partitioned = name, partitioned
+    def __init__(self, name: str, partitioned: bool, full: bool = False) -> None:
+        self.name, self.partitioned, self.full = name, partitioned, full
+        self.mix: Mix = None
         self.server: subprocess.Popen | None = None
         self.latencies: list[float] = []
         self.errors: list[str] = []
@@ -234,12 +308,14 @@ class Schema:
         self.port = free_port()
         self.server = start_server(url, self.port, self.partitioned)
         seed_products(self.port, self.token)
-        self.spo = statements_per_order(url, self.port, self.token, 200)
-        drive(self.port, self.token, 3)  # warm-up
+        if self.full:
+            self.mix = seed_full(url, self.port, self.token)
+        self.spo = statements_per_order(url, self.port, self.token, 200, self.mix)
+        drive(self.port, self.token, 3, self.mix)  # warm-up
 
     def half(self, seconds: float) -> None:
         cpu0 = server_cpu_seconds(self.server)
-        lat, err, took = drive(self.port, self.token, seconds)
+        lat, err, took = drive(self.port, self.token, seconds, self.mix)
         self.cpu += server_cpu_seconds(self.server) - cpu0
         self.latencies += lat
         self.errors += err
@@ -262,16 +338,22 @@ def main() -> None:
                         "(under a minute in all)")
     parser.add_argument("--partitioned", action="store_true", help="also run the load on "
                         "tenant tables hash-partitioned by tenant_id (partitioned_ratio)")
+    parser.add_argument("--full", action="store_true", help="also run orders that carry a "
+                        "member and a coupon and meet two live promotions among 10,000 "
+                        "(full_ratio)")
     args = parser.parse_args()
     seconds = 10 if args.quick else 30
     cluster = PgCluster(durable=True, extra={"shared_preload_libraries": "pg_stat_statements",
                                              "shared_buffers": "256MB"})
     schemas = [Schema("haina", False)] + ([Schema("haina_part", True)] if args.partitioned
                                           else [])
+    if args.full:
+        schemas.append(Schema("haina_full", False, full=True))
     try:
         for schema in schemas:
             with console.status(f"migrating, seeding and starting Haina on {schema.name} "
-                                "(2 workers) …"):
+                                "(2 workers)" + (": 10,000 promotions, members, coupons"
+                                                 if schema.full else "") + " …"):
                 schema.start(cluster)
         with console.status("pgbench -i …"):
             init_pgbench(cluster)
@@ -305,6 +387,9 @@ def main() -> None:
         "clients": CLIENTS, "server_workers": 2, "threads_per_worker": THREADS,
         "seconds": seconds, "skus": SKUS,
         "quick": args.quick, "cpu_count": os.cpu_count(),
+        # how busy the machine was (1-minute load average at the end): other work on it
+        # shares the cores with the server, PostgreSQL and the load generator
+        "load_average": round(os.getloadavg()[0], 2),
     }
     keys = ["orders_per_s", "orders_per_s_halves", "pgbench_tps", "ratio", "p50_ms", "p99_ms",
             "statements_per_order", "server_cpu_ms_per_order", "errors"]
@@ -322,6 +407,20 @@ def main() -> None:
         keys += ["partitioned_orders_per_s", "partitioned_orders_per_s_halves",
                  "partitioned_ratio", "partitioned_vs_plain", "partitioned_p99_ms",
                  "partitioned_statements_per_order", "partitioned_errors"]
+    if args.full:
+        full = schemas[-1]
+        result.update({
+            "full_ratio": round(full.orders_per_s / tps, 4),
+            "full_orders_per_s": round(full.orders_per_s, 1),
+            "full_orders_per_s_halves": full.halves,
+            "full_p99_ms": round(percentile(full.latencies, 0.99) * 1000, 2),
+            "full_statements_per_order": round(full.spo, 2),
+            "full_server_cpu_ms_per_order": round(full.cpu / max(len(full.latencies), 1) * 1000, 3),
+            "full_errors": len(full.errors),
+            "full_promotions": FULL_PROMOTIONS,
+        })
+        keys += ["full_orders_per_s", "full_orders_per_s_halves", "full_ratio", "full_p99_ms",
+                 "full_statements_per_order", "full_server_cpu_ms_per_order", "full_errors"]
     table = Table(title="Place order over HTTP vs pgbench TPC-B (same PostgreSQL cluster)")
     for key in keys:
         table.add_row(key, str(result[key]))

@@ -86,6 +86,27 @@ def test_a_duplicate_sku_is_a_409_sku_exists_problem(client):
     assert search(client) == ["DUP-1", "OTHER-1"]
 
 
+def test_the_database_refuses_a_second_case_of_a_sku(client, engine):
+    """Two creations of ``abc-1`` and ``ABC-1`` racing both pass the service's check; the
+    unique index on (tenant_id, lower(sku)) lets one of them in."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session, make_transient
+
+    from haina.catalog.models import Variant
+    p = new_product(client, sku="abc-1")
+    with Session(engine) as s:
+        v = s.scalars(select(Variant).where(Variant.sku == "abc-1")).one()
+        s.expunge(v)
+        make_transient(v)
+        v.id, v.sku = v.id + "x", "ABC-1"
+        s.add(v)
+        with pytest.raises(IntegrityError):
+            s.flush()
+        s.rollback()
+    assert search(client) == ["abc-1"] and p["variants"][0]["sku"] == "abc-1"
+
+
 def test_the_same_sku_may_be_used_by_another_merchant(client, sessions):
     from support import make_tenant
     new_product(client, sku="SHARED-1")

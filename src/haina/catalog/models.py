@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -98,6 +99,12 @@ class Variant(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# SKUs are one merchant's without regard to case (``abc-1`` takes ``ABC-1``): the service checks
+# first for a clear answer, this index settles two creations racing (SKUs are ASCII, so SQLite's
+# lower() and Python's agree)
+Index("ux_variants_tenant_lower_sku", Variant.tenant_id, func.lower(Variant.sku), unique=True)
 
 
 class Media(Base):

@@ -405,7 +405,11 @@ def add_variant(session: Session, tenant: Tenant, product_id: str, data: Variant
     variant = _new_variant(tenant, product_id, data, position, _defs(session, tenant),
                            product.title, utcnow())
     session.add(variant)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same SKU made at the same moment (ux_variants_tenant_lower_sku)
+        raise Conflict(f"SKU {data.sku!r} is already used", slug="sku-exists",
+                       sku=data.sku) from None
     if data.stock:
         inventory.adjust_stock(session, tenant, variant.id, data.stock, "initial")
     _refresh_search(session, tenant, product)
