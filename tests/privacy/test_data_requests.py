@@ -254,6 +254,28 @@ def test_a_second_erasure_answers_with_the_first(client):
     assert [d["id"] for d in listed] == [first["id"]]
 
 
+def test_an_erased_member_refuses_every_write(client):
+    a = ok(client.post("/v1/members", json={"name": "Lin Tao", "phone": "13712345678"}))["id"]
+    other = ok(client.post("/v1/members", json={"name": "Lin Tao (POS)"}))["id"]
+    ok(client.post(f"/v1/members/{a}/data-requests", json={"kind": "erase"}), 201)
+    writes = [
+        client.patch(f"/v1/members/{a}", json={"name": "Lin Tao"}),
+        client.post(f"/v1/members/{a}/identities", json={"kind": "email", "value": "l@t.cn"}),
+        client.put(f"/v1/members/{a}/consents", json={"email_marketing": True}),
+        client.post(f"/v1/members/{a}/points/adjustments", json={"points": 5, "reason": "x"}),
+        client.post(f"/v1/members/{a}/merge", json={"other_id": other}),
+        client.post(f"/v1/members/{other}/merge", json={"other_id": a}),
+    ]
+    for r in writes:
+        assert r.status_code == 409, r.text
+        assert r.json()["type"].endswith("/member-erased") and r.json()["member_id"] == a
+    assert client.get(f"/v1/members/{a}").json()["name"] is None
+    # the other member is untouched and still writable; a second erasure changes nothing
+    assert ok(client.patch(f"/v1/members/{other}", json={"name": "Lin T."}))["name"] == "Lin T."
+    assert client.post(f"/v1/members/{a}/data-requests", json={"kind": "erase"}).status_code \
+        == 200
+
+
 def test_an_export_holds_every_order_and_identity_of_the_member_and_nothing_of_others(client):
     w = shop(client)
     r = client.post(f"/v1/members/{w['a']}/data-requests", headers={"Idempotency-Key": "x1"},
