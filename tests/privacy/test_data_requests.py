@@ -27,12 +27,25 @@ A2 = {"name": "赵一鸣", "phone": "13933334444"}
 A_ADDRESS = {"name": "赵一鸣收", "phone": "13955556666", "province": "上海", "city": "上海",
              "line1": "幸福路 88 号甲单元", "postal_code": "200031"}
 A_TRACKING = "SF7788990011"
+# A's cross-border order: the buyer as customs knows them (an ID number, sealed at rest)
+A_BUYER = {"name": "Zhao Y. Ming", "id_number": "11010519491231002X", "phone": "13966667777"}
+XB_FACTS = {"hs_code": "3304990099", "origin_country": "FR", "vat_rate": "0.13",
+            "consumption_rate": "0.15", "net_weight_kg": "0.050", "gross_weight_kg": "0.120",
+            "mode": "bonded"}
+XB_DECLARATION = {
+    "enterprise": {"ebp_code": "3301960000", "ebp_name": "Haina", "ebc_code": "3301960001",
+                   "ebc_name": "Acme", "agent_code": "3301980000", "agent_name": "Broker",
+                   "customs_code": "2991", "port_code": "2991", "dxp_id": "DXPENT0000000001"},
+    "payment": {"pay_code": "312226T001", "pay_name": "Alipay", "transaction_id": "PAY0001"},
+    "waybill": {"logistics_code": "3122480063", "logistics_name": "SF",
+                "logistics_no": "SF0001"}}
 B = {"name": "Qian Lan", "email": "qian.lan@example.cn", "phone": "13800001111"}
 B_ADDRESS = {"name": "钱兰收", "phone": "13877778888", "province": "上海", "city": "上海",
              "line1": "和平路 12 号"}
 
 A_VALUES = [A["name"], A["email"], A["phone"], A_OPENID, A_EXTERNAL, A2["name"], A2["phone"],
-            A_ADDRESS["name"], A_ADDRESS["phone"], A_ADDRESS["line1"], A_TRACKING]
+            A_ADDRESS["name"], A_ADDRESS["phone"], A_ADDRESS["line1"], A_TRACKING,
+            A_BUYER["name"], A_BUYER["phone"]]
 B_VALUES = [B["name"], B["email"], B["phone"], B_ADDRESS["name"], B_ADDRESS["line1"]]
 
 
@@ -68,6 +81,19 @@ def shop(client: TestClient) -> dict:
                                                     "payment_method": method}))
         ok(client.post(f"/v1/orders/{o['id']}/shipments", json={
             "carrier": "SF", "tracking_number": A_TRACKING if member != b else "SFB0001"}))
+    # a cross-border order of A's, paid and declared to customs
+    serum = ok(client.post("/v1/products", json={
+        "sku": "SERUM-1", "title": "Serum", "stock": 5,
+        "price": {"amount": "300.00", "currency": "CNY"}}))
+    ok(client.put(f"/v1/crossborder/products/{serum['id']}", json=XB_FACTS))
+    o = ok(client.post("/v1/orders", json={
+        "member_id": a, "lines": [{"sku": "SERUM-1", "quantity": 1}], "address": A_ADDRESS,
+        "crossborder": {"buyer": A_BUYER}}))
+    orders[a].append(o["id"])
+    ok(client.post("/v1/payment_intents", json={"order_id": o["id"],
+                                                "payment_method": {"type": "cash"}}))
+    declaration = ok(client.post("/v1/crossborder/declarations", json={
+        "order_id": o["id"], **XB_DECLARATION}))
     ok(client.post(f"/v1/members/{a}/merge", json={"other_id": a2}))
     ok(client.post(f"/v1/members/{a}/points/adjustments",
                    json={"points": 50, "reason": f"goodwill for {A['name']}"}))
@@ -84,7 +110,8 @@ def shop(client: TestClient) -> dict:
         "start": f"{tomorrow}T10:00:00+08:00", "note": f"{A['name']} will call {A['phone']}"}))
     cart = ok(client.post("/v1/carts", json={"member_id": a}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "TIRE-1", "quantity": 1}))
-    return {"a": a, "a2": a2, "b": b, "orders": orders, "cart": cart["id"]}
+    return {"a": a, "a2": a2, "b": b, "orders": orders, "cart": cart["id"],
+            "xb_order": o["id"], "declaration": declaration["id"]}
 
 
 def score(engine, tenant_id: str, member_id: str) -> None:
@@ -164,7 +191,8 @@ def test_an_erasure_leaves_no_personal_value_in_any_table_or_response(client, en
                     json={"kind": "erase"})  # a merged id: the whole person goes
     erased = ok(r, 201)
     assert erased["member_ids"] == [w["a"], w["a2"]]
-    assert erased["result"]["members"] >= 2 and erased["result"]["orders"] == 2
+    assert erased["result"]["members"] >= 2 and erased["result"]["orders"] == 3
+    assert erased["result"]["crossborder"] == 2  # the order's buyer and its declaration
 
     stored = text_in_tables(engine)
     assert [v for v in A_VALUES if v in stored] == []
@@ -172,8 +200,19 @@ def test_an_erasure_leaves_no_personal_value_in_any_table_or_response(client, en
     ids = {"member_id": w["a"], "order_id": a_orders[0], "cart_id": w["cart"],
            "data_request_id": erased["id"]}
     answers = get_responses(client, ids) + get_responses(client, {**ids, "member_id": w["a2"],
-                                                                  "order_id": a_orders[1]})
+                                                                  "order_id": a_orders[2]})
+    answers += get_responses(client, {**ids, "order_id": w["xb_order"],
+                                      "declaration_id": w["declaration"]})
     assert [v for v in A_VALUES if v in answers] == []
+    # the ID number's ciphertext is gone (the identity route shows the masked form), the
+    # masked form, the tax and the quota stay: customs and tax records
+    assert A_BUYER["id_number"] not in answers
+    xb = ok(client.get(f"/v1/crossborder/orders/{w['xb_order']}/identity"))
+    assert xb["buyer"] == {"name": "[erased]", "id_number": "1101**********002X",
+                           "phone": "[erased]"}
+    assert xb["tax"]["amount"] == "69.18" and xb["quota_status"] == "claimed"
+    sent = ok(client.get(f"/v1/crossborder/declarations/{w['declaration']}/messages"))
+    assert "<ceb:buyerIdNumber>[erased]<" in sent["messages"]["CEB311"]
     assert B["name"] in answers
     # the books stand: totals, payments, ledger; points closed; scores gone; export gone
     for o in a_orders:
@@ -215,6 +254,28 @@ def test_a_second_erasure_answers_with_the_first(client):
     assert [d["id"] for d in listed] == [first["id"]]
 
 
+def test_an_erased_member_refuses_every_write(client):
+    a = ok(client.post("/v1/members", json={"name": "Lin Tao", "phone": "13712345678"}))["id"]
+    other = ok(client.post("/v1/members", json={"name": "Lin Tao (POS)"}))["id"]
+    ok(client.post(f"/v1/members/{a}/data-requests", json={"kind": "erase"}), 201)
+    writes = [
+        client.patch(f"/v1/members/{a}", json={"name": "Lin Tao"}),
+        client.post(f"/v1/members/{a}/identities", json={"kind": "email", "value": "l@t.cn"}),
+        client.put(f"/v1/members/{a}/consents", json={"email_marketing": True}),
+        client.post(f"/v1/members/{a}/points/adjustments", json={"points": 5, "reason": "x"}),
+        client.post(f"/v1/members/{a}/merge", json={"other_id": other}),
+        client.post(f"/v1/members/{other}/merge", json={"other_id": a}),
+    ]
+    for r in writes:
+        assert r.status_code == 409, r.text
+        assert r.json()["type"].endswith("/member-erased") and r.json()["member_id"] == a
+    assert client.get(f"/v1/members/{a}").json()["name"] is None
+    # the other member is untouched and still writable; a second erasure changes nothing
+    assert ok(client.patch(f"/v1/members/{other}", json={"name": "Lin T."}))["name"] == "Lin T."
+    assert client.post(f"/v1/members/{a}/data-requests", json={"kind": "erase"}).status_code \
+        == 200
+
+
 def test_an_export_holds_every_order_and_identity_of_the_member_and_nothing_of_others(client):
     w = shop(client)
     r = client.post(f"/v1/members/{w['a']}/data-requests", headers={"Idempotency-Key": "x1"},
@@ -238,6 +299,12 @@ def test_an_export_holds_every_order_and_identity_of_the_member_and_nothing_of_o
     assert data["member_consent_log"][0]["text"] == "同意接收营销邮件"
     assert len(data["coupon_redemptions"]) == 2 and len(data["carts"]) == 1
     assert len(data["bookings"]) == 1 and "promotion_redemptions" in data
+    # the cross-border buyer with the ID number opened (the person's own copy) and the
+    # customs messages as sent
+    assert [(x["id"], x["id_number"], x["buyer_name"]) for x in data["crossborder_orders"]] \
+        == [(w["xb_order"], A_BUYER["id_number"], A_BUYER["name"])]
+    assert [d["order_id"] for d in data["crossborder_declarations"]] == [w["xb_order"]]
+    assert A_BUYER["id_number"] in data["crossborder_declarations"][0]["messages"]["CEB311"]
     everything = "".join(files.read(n).decode("utf-8") for n in files.namelist())
     assert [v for v in B_VALUES if v in everything] == []
     assert w["b"] not in everything and not set(w["orders"][w["b"]]) & set(everything.split('"'))

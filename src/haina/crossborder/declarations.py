@@ -78,6 +78,9 @@ def declare(session: Session, tenant: Tenant, order: DeclaredOrder,
     modes = {products[ln.product_id].mode for ln in order.lines}
     if len(modes) > 1:
         raise Invalid("one declaration is bonded or direct mail, not both", slug="mixed-modes")
+    if not xb.id_cipher:
+        raise InvalidState("the buyer of this order was erased at their request: it can no "
+                           "longer be declared", slug="buyer-erased")
     keys = keys_from_settings()
     id_number = keys.open(xb.id_key, xb.id_cipher)
     messages = _messages(order, data, xb, id_number, products, TRADE_MODES[modes.pop()])
@@ -280,7 +283,8 @@ def reseal(session: Session, batch: int = 200) -> int:
     keys = keys_from_settings()
     done = 0
     for row in session.scalars(select(CrossborderOrder).where(
-            CrossborderOrder.id_key != keys.current).limit(batch).with_for_update()):
+            CrossborderOrder.id_key != keys.current, CrossborderOrder.id_cipher != "")
+            .limit(batch).with_for_update()):
         row.id_key, row.id_cipher = keys.seal(keys.open(row.id_key, row.id_cipher))
         done += 1
     last = ""
@@ -290,7 +294,8 @@ def reseal(session: Session, batch: int = 200) -> int:
         if not rows:
             break
         for d in rows:
-            if d.messages["key"] != keys.current and done < batch:
+            if d.messages.get("sealed") and d.messages["key"] != keys.current \
+                    and done < batch:
                 key_id, sealed = keys.seal(keys.open(d.messages["key"], d.messages["sealed"]))
                 d.messages = {**d.messages, "key": key_id, "sealed": sealed}
                 done += 1

@@ -286,7 +286,9 @@ def get_order_record(session: Session, tenant: Tenant, order_id: str, *,
     """An order's cross-border part; the ID number unmasked only if ``reveal`` (the caller
     has checked the ``crossborder:identity`` scope)."""
     row = tenant_row(session, tenant.id, CrossborderOrder, order_id, "crossborder order")
-    number = keys_from_settings().open(row.id_key, row.id_cipher) if reveal else None
+    # an erased buyer's number is gone: only its masked form is left to show
+    number = keys_from_settings().open(row.id_key, row.id_cipher) \
+        if reveal and row.id_cipher else None
     return _record_out(_values(row), number)
 
 
@@ -299,3 +301,10 @@ from haina.crossborder.declarations import get_declaration as get_declaration  #
 from haina.crossborder.declarations import ingest_receipt as ingest_receipt  # noqa: E402
 from haina.crossborder.declarations import record_tracking as record_tracking  # noqa: E402
 from haina.crossborder.declarations import reseal as reseal  # noqa: E402
+
+# a buyer's personal information, for the privacy module's data requests
+from haina.crossborder.personal import erase_orders as erase_orders  # noqa: E402
+from haina.crossborder.personal import export_orders as export_orders  # noqa: E402
+from haina.crossborder.personal import (  # noqa: E402
+    order_personal_values as order_personal_values,
+)

@@ -190,3 +190,16 @@ class ConsentRecord(Base):
     text: Mapped[str | None] = mapped_column(String(4000))
     source: Mapped[str] = mapped_column(String(16))  # api | merge | erasure
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class MemberErasure(Base):
+    """A member erased at the person's request (PIPL Art. 47): its writes are refused from
+    then on. Its own table rather than a column on ``members``, so the members table keeps
+    the shape older migrations and the demo-into-0002 test know; ``id`` is the member's id."""
+
+    __tablename__ = "member_erasures"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"), tenant_fk("id", "members"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    erased_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -21,6 +21,7 @@ from haina.core.personal import export_rows
 from haina.members.models import (
     ConsentRecord,
     Member,
+    MemberErasure,
     MemberIdentity,
     MemberSpend,
     PointsEntry,
@@ -128,10 +129,16 @@ def erase_members(session: Session, tenant: Tenant, member_ids: Sequence[str],
     """Erase the person: profile fields emptied, identities deleted, consents withdrawn
     (logged), tier cleared, the points balance closed by a final ``expire`` entry (the
     ledger keeps its lines, so it still sums to the balance: 0). Spend rows stay (amounts
-    and order ids: the books). Locks the members in id order. Idempotent."""
+    and order ids: the books). Each member is marked erased (``member_erasures``): writes to
+    it are refused from then on (409 ``member-erased``). Locks the members in id order.
+    Idempotent."""
     out = {"members": 0, "identities": 0, "points_closed": 0}
+    already = set(session.scalars(select(MemberErasure.id).where(
+        MemberErasure.tenant_id == tenant.id, MemberErasure.id.in_(list(member_ids)))))
     for mid in sorted(member_ids):
         member = _lock(session, tenant, mid)
+        if mid not in already:
+            session.add(MemberErasure(id=mid, tenant_id=tenant.id, erased_at=now))
         if member.points_balance > 0:
             closing = member.points_balance
             taken = _take_from_lots(session, member, closing)

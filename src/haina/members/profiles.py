@@ -32,6 +32,7 @@ from haina.members.records import (
     _lock_live,
     _member_out,
     _merged_problem,
+    _refuse_erased,
     get_member,
 )
 from haina.members.schemas import CONSENTS, ConsentsIn, MemberCreate, MemberOut, MemberUpdate
@@ -180,6 +181,7 @@ def merge_members(session: Session, tenant: Tenant, survivor_id: str, other_id: 
             raise not_found("member", mid)
         if rows[mid].merged_into is not None:
             raise _merged_problem(rows[mid])
+    _refuse_erased(session, tenant, [survivor_id, other_id])
     survivor, other = rows[survivor_id], rows[other_id]
     now = utcnow()
     moved_identities = rowcount(session.execute(

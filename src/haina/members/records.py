@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
 from haina.core.db import tenant_row
-from haina.core.errors import Invalid, InvalidState, not_found
-from haina.members.models import Member, MemberIdentity, Tier
+from haina.core.errors import Conflict, Invalid, InvalidState, not_found
+from haina.members.models import Member, MemberErasure, MemberIdentity, Tier
 from haina.members.schemas import (
     CONSENTS,
     ConsentOut,
@@ -126,11 +126,29 @@ def _merged_problem(row: Member) -> InvalidState:
                         slug="member-merged", merged_into=row.merged_into)
 
 
+class MemberErased(Conflict):
+    slug, title = "member-erased", "The member was erased"
+
+
+def _refuse_erased(session: Session, tenant: Tenant, member_ids: Sequence[str]) -> None:
+    """409 ``member-erased`` if any of these members was erased at the person's request:
+    an erased member is kept for the books, never written to again (docs/privacy.md)."""
+    erased = session.scalar(select(MemberErasure.id).where(
+        MemberErasure.tenant_id == tenant.id, MemberErasure.id.in_(list(member_ids)))
+        .order_by(MemberErasure.id).limit(1))
+    if erased is not None:
+        raise MemberErased(f"member {erased} was erased at the person's request; it cannot "
+                           "be changed (create a new member if the person comes back)",
+                           member_id=erased)
+
+
 def _lock_live(session: Session, tenant: Tenant, member_id: str) -> Member:
-    """Lock a member that has not been merged away (API writes act on survivors only)."""
+    """Lock a member that has not been merged away nor erased (API writes act on live
+    survivors only)."""
     row = _lock(session, tenant, member_id)
     if row.merged_into is not None:
         raise _merged_problem(row)
+    _refuse_erased(session, tenant, [row.id])
     return row
 
 

@@ -1,6 +1,6 @@
 """Where a person's data lives: one section per module, each with the module's own export
 and erase functions (its ``service`` face). A new module that stores personal data adds its
-section here (cross-border identity numbers will: docs/ROADMAP.md)."""
+section here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from haina.analytics import service as analytics
 from haina.carts import service as carts
 from haina.core.context import Tenant
+from haina.crossborder import service as crossborder
 from haina.marketing import service as marketing
 from haina.members import service as members
 from haina.o2o import service as o2o
@@ -65,6 +66,9 @@ SECTIONS: list[Section] = [
             lambda s, p, now: payments.erase_payments(s, p.tenant, p.order_ids)),
     Section("members", lambda s, p: members.export_member_data(s, p.tenant, p.member_ids),
             _members_erase),
+    # after the member (cancelling an order locks the quota after the member's points)
+    Section("crossborder", lambda s, p: crossborder.export_orders(s, p.tenant, p.order_ids),
+            lambda s, p, now: crossborder.erase_orders(s, p.tenant, p.order_ids, p.values)),
     Section("marketing", lambda s, p: marketing.export_redemptions(s, p.tenant, p.member_ids),
             None),
     Section("o2o", lambda s, p: o2o.export_bookings(s, p.tenant, p.member_ids),

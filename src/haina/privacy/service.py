@@ -32,6 +32,7 @@ from haina.core.idempotency import redact_keys
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
 from haina.core.personal import export_rows, needles
+from haina.crossborder import service as crossborder
 from haina.members import service as members
 from haina.orders import service as orders
 from haina.platform import service as platform
@@ -165,7 +166,8 @@ def _person(session: Session, tenant: Tenant, member_id: str) -> Person:
     ids = members.member_history_ids(session, tenant, member_id)  # 404 if not the merchant's
     order_ids = orders.member_order_ids(session, tenant, ids)
     values = needles([*members.personal_values(session, tenant, ids),
-                      *orders.order_personal_values(session, tenant, order_ids)])
+                      *orders.order_personal_values(session, tenant, order_ids),
+                      *crossborder.order_personal_values(session, tenant, order_ids)])
     event_ids = events_about(session, tenant.id, [*ids, *order_ids])
     return Person(tenant, ids, order_ids, values, event_ids)
 
