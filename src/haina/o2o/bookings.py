@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, tuple_, update
@@ -215,12 +216,14 @@ def next_free_slots(session: Session, tenant: Tenant,
     return out
 
 
-def _store_next_free(session: Session, tenant_id: str, point: ServicePoint,
-                     service: PointService, now: dt.datetime) -> None:
-    """Compute and keep the service's next free slots, and until when they hold: while no
-    claim or release touches them (those recompute), no hold among them runs out, fewer
-    than ``NEXT_FREE_READ`` of them have begun (when all ``NEXT_FREE_KEPT`` were found),
-    or the week looked at has not moved on (when fewer were: a new day may add some)."""
+def kept_next_free(session: Session, tenant_id: str, point: ServicePoint,
+                   service: PointService, now: dt.datetime,
+                   ) -> tuple[dict[str, Any], dt.datetime]:
+    """The service's next free slots as kept (``point_services.next_free``) and until when
+    they hold: while no claim or release touches them (those recompute), no hold among them
+    runs out, fewer than ``NEXT_FREE_READ`` of them have begun (when all ``NEXT_FREE_KEPT``
+    were found), and the week looked at has not moved on (when fewer were: a new day may add
+    some)."""
     free = _computed(session, tenant_id, [(point, service)], now, NEXT_FREE_KEPT,
                      NEXT_FREE_DAYS)[point.id]
     if len(free) == NEXT_FREE_KEPT:
@@ -234,10 +237,15 @@ def _store_next_free(session: Session, tenant_id: str, point: ServicePoint,
         Booking.status == "held", Booking.expires_at > now, Booking.start_at > now))
     if hold_ends is not None:
         until = min(until, hold_ends)
-    service.next_free = {"since": now.isoformat(),
-                         "slots": [[s.start.astimezone(dt.UTC).isoformat(), s.available]
-                                   for s in free]}
-    service.next_free_until = until
+    kept = {"since": now.isoformat(),
+            "slots": [[s.start.astimezone(dt.UTC).isoformat(), s.available] for s in free]}
+    return kept, until
+
+
+def _store_next_free(session: Session, tenant_id: str, point: ServicePoint,
+                     service: PointService, now: dt.datetime) -> None:
+    service.next_free, service.next_free_until = kept_next_free(session, tenant_id, point,
+                                                                service, now)
 
 
 def _keep_next_free(session: Session, tenant_id: str, service_id: str, start: dt.datetime,

@@ -18,6 +18,7 @@ from haina.o2o.bookings import (
     confirm,
     expire_holds,
     get_booking,
+    kept_next_free,
     list_bookings,
     next_free_slots,
     refresh_next_free,
@@ -45,7 +46,7 @@ __all__ = [
     "BOOKING_LIFECYCLE", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
     "check_in", "complete", "computed_next_free_slots", "confirm", "create_point", "create_rule", "delete_rule",
     "erase_bookings", "export_bookings",
-    "expire_holds", "fits", "get_booking", "get_point", "list_bookings", "list_points",
+    "expire_holds", "fits", "get_booking", "kept_next_free", "get_point", "list_bookings", "list_points",
     "list_rules", "nearby", "nearest", "next_free_slots", "points_within", "refresh_next_free", "release_for_order", "reschedule", "search",
     "slots", "update_point", "update_service",
 ]
