@@ -9,7 +9,8 @@ near a random city (within 20 km of its centre) with a random rim size from 15 t
 
 * **ours**: ``o2o.nearest`` (the disk grows ring by ring until the ten found are closer than
   what it surely covers; positions and fitment read from the (tenant_id, h3 cell) index) and
-  the next free slot of each of the ten (``o2o.next_free_slots``: two queries);
+  the next free slot of each of the ten (``o2o.next_free_slots``: read from the slots each
+  point service keeps, ``point_services.next_free``, loaded with the points' rows);
 * **PostGIS**: ``ORDER BY geom <-> q LIMIT 10`` on a ``geography`` column with a GiST index,
   with ``ST_DWithin(geom, q, 10 km)``, the same fitment filter (rim range) and active status,
   then the same next-free-slot step.
@@ -94,7 +95,7 @@ POINT_COLUMNS = ("id", "tenant_id", "name", "lat", "lng", "h3_r5", "h3_r7", "h3_
                  "timezone", "opening_hours", "exceptions", "fitment", "status", "created_at", "updated_at")
 SERVICE_COLUMNS = ("id", "tenant_id", "point_id", "code", "name", "duration_minutes", "capacity",
                    "buffer_before_minutes", "buffer_after_minutes", "price_minor", "currency",
-                   "created_at")
+                   "created_at", "next_free", "next_free_until")
 
 
 def load_ours(engine, points, chunk: int = 50_000) -> None:
@@ -106,6 +107,16 @@ def load_ours(engine, points, chunk: int = 50_000) -> None:
     pg = engine.dialect.name == "postgresql"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f") + ("+00" if pg else "")
     hours = json.dumps(HOURS)
+    # every point has the same hours, bays and no booking: their kept next free slots (what
+    # the worker would store) are the same, computed once
+    with Session(engine) as session:
+        kept, until = o2o.kept_next_free(
+            session, TENANT.id, ServicePoint(id="sp_x", timezone="Asia/Shanghai",
+                                             opening_hours=HOURS, exceptions=[]),
+            PointService(id="svc_x", capacity=2, duration_minutes=60, buffer_before_minutes=0,
+                         buffer_after_minutes=0), NOW)
+    next_free = json.dumps(kept)
+    until_text = until.strftime("%Y-%m-%d %H:%M:%S.%f") + ("+00" if pg else "")
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -118,7 +129,8 @@ def load_ours(engine, points, chunk: int = 50_000) -> None:
                              hours, "[]", json.dumps({"rim_diameter": [lo, hi]}), status,
                              stamp, stamp))
                 services.append(("svc" + pid[2:], TENANT.id, pid, "tire-fitting",
-                                 "Tire fitting", 60, 2, 0, 0, 8000, "CNY", stamp))
+                                 "Tire fitting", 60, 2, 0, 0, 8000, "CNY", stamp, next_free,
+                                 until_text))
             for table, columns, values in (("service_points", POINT_COLUMNS, rows),
                                            ("point_services", SERVICE_COLUMNS, services)):
                 if pg:

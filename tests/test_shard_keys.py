@@ -31,6 +31,7 @@ CROSS_TENANT_INDEXES = {
     "ix_orders_status_hold": "unpaid-order expiry",
     "ix_reservations_status_expiry": "hold expiry",
     "ix_bookings_status_expiry": "booking-hold expiry",
+    "ix_point_services_next_free_until": "the worker's refresh of precomputed next free slots",
     "ix_points_entries_expiring": "points expiry",
     "ix_idempotency_keys_created_at": "idempotency-key purge",
     "ix_analytics_jobs_status": "the worker's queue of analytics refreshes",

@@ -51,6 +51,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
         ("orders_expired", lambda s: checkout.cancel_expired_orders(s, utcnow())),
         ("holds_expired", lambda s: inventory.expire_holds(s, utcnow())),
         ("booking_holds_expired", lambda s: o2o.expire_holds(s, utcnow())),
+        ("next_free_slots_refreshed", lambda s: o2o.refresh_next_free(s, utcnow())),
         ("idempotency_keys_purged", lambda s: purge_expired_keys(s, ttl)),
         ("points_expired", lambda s: members.expire_points(s, utcnow())),
         ("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())),

@@ -12,16 +12,18 @@ gives their places back) and by the worker (``expire_holds``), whichever comes f
 UPDATE of a hold's status is conditional, so a place is given back once.
 
 Lock order: the booking's own row, then overdue holds of the slot it claims, then the slot
-rows in start order (a reschedule touches two).
+rows in start order (a reschedule touches two), then the service's row (its precomputed next
+free slots, ``next_free``, recomputed by every claim or release that can change them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +43,12 @@ from haina.o2o.schemas import HOLD_MINUTES, BookingCreate, BookingOut, SlotOut, 
 
 #: how far ahead slots are listed and booked
 HORIZON = dt.timedelta(days=366)
+
+#: free slots kept per service (``point_services.next_free``), how many a read may take of
+#: them (search and nearby show 3), and the days looked at (a week, as the computed path)
+NEXT_FREE_KEPT = 16
+NEXT_FREE_READ = 3
+NEXT_FREE_DAYS = 7
 
 #: the states that hold a place in their slot
 HOLDING = ("held", "confirmed", "checked_in", "completed")
@@ -126,25 +134,33 @@ def slots(session: Session, tenant: Tenant, point_id: str, code: str, day: dt.da
                     data=data)
 
 
-def next_free_slots(session: Session, tenant: Tenant,
-                    points: Sequence[tuple[ServicePoint, PointService]], now: dt.datetime,
-                    n: int = 3, days: int = 7) -> dict[str, list[SlotOut]]:
+def computed_next_free_slots(session: Session, tenant: Tenant,
+                             points: Sequence[tuple[ServicePoint, PointService]],
+                             now: dt.datetime, n: int = 3,
+                             days: int = 7) -> dict[str, list[SlotOut]]:
     """Each point's next ``n`` slots of its service with a place left, within ``days`` days
-    (point id → slots): the counters of all the points in one query, the slots of each point
-    cut day by day until ``n`` are found."""
+    (point id → slots), computed: the counters of all the points in one query, the slots of
+    each point cut day by day until ``n`` are found. The slow path ``next_free_slots`` falls
+    back on, and what the precomputed slots are proved equal to."""
+    return _computed(session, tenant.id, points, now, n, days)
+
+
+def _computed(session: Session, tenant_id: str,
+              points: Sequence[tuple[ServicePoint, PointService]], now: dt.datetime, n: int,
+              days: int) -> dict[str, list[SlotOut]]:
     until = now + dt.timedelta(days=days + 1)
     taken: dict[tuple[str, dt.datetime], int] = {}
     ids = [service.id for _, service in points]
     if ids:
         for service_id, start, n_taken in session.execute(
                 select(BookingSlot.service_id, BookingSlot.start_at, BookingSlot.taken).where(
-                    BookingSlot.tenant_id == tenant.id, BookingSlot.service_id.in_(ids),
+                    BookingSlot.tenant_id == tenant_id, BookingSlot.service_id.in_(ids),
                     BookingSlot.start_at > now, BookingSlot.start_at <= until)):
             taken[(service_id, start)] = n_taken
         if taken:  # holds past their time do not count
             for service_id, start, overdue in session.execute(
                     select(Booking.service_id, Booking.start_at, func.count()).where(
-                        Booking.tenant_id == tenant.id, Booking.service_id.in_(ids),
+                        Booking.tenant_id == tenant_id, Booking.service_id.in_(ids),
                         Booking.start_at > now, Booking.start_at <= until,
                         Booking.status == "held", Booking.expires_at <= now)
                     .group_by(Booking.service_id, Booking.start_at)):
@@ -167,6 +183,109 @@ def next_free_slots(session: Session, tenant: Tenant,
     return out
 
 
+def _kept(service: PointService, now: dt.datetime) -> list[tuple[dt.datetime, int]] | None:
+    """The precomputed free slots of ``service`` still ahead of ``now``, or None when they
+    cannot be trusted at ``now`` (never computed, computed later than ``now``, or stale)."""
+    kept, until = service.next_free, service.next_free_until
+    if kept is None or until is None or not now < until:
+        return None
+    if dt.datetime.fromisoformat(kept["since"]) > now:
+        return None
+    return [(start, left) for start, left in
+            ((dt.datetime.fromisoformat(text), left) for text, left in kept["slots"])
+            if start > now]
+
+
+def next_free_slots(session: Session, tenant: Tenant,
+                    points: Sequence[tuple[ServicePoint, PointService]], now: dt.datetime,
+                    n: int = 3, days: int = 7) -> dict[str, list[SlotOut]]:
+    """Each point's next ``n`` slots of its service with a place left, within ``days`` days
+    (point id → slots): read from the precomputed ``next_free`` of each service where it is
+    fresh (no query, no hours cut), computed for the others."""
+    out: dict[str, list[SlotOut]] = {}
+    stale = []
+    for point, service in points:
+        kept = _kept(service, now) if days == NEXT_FREE_DAYS and n <= NEXT_FREE_READ else None
+        if kept is None:
+            stale.append((point, service))
+        else:
+            zone = _zone(point)
+            out[point.id] = [_slot(start, service, zone, left) for start, left in kept[:n]]
+    if stale:
+        out.update(_computed(session, tenant.id, stale, now, n, days))
+    return out
+
+
+def kept_next_free(session: Session, tenant_id: str, point: ServicePoint,
+                   service: PointService, now: dt.datetime,
+                   ) -> tuple[dict[str, Any], dt.datetime]:
+    """The service's next free slots as kept (``point_services.next_free``) and until when
+    they hold: while no claim or release touches them (those recompute), no hold among them
+    runs out, fewer than ``NEXT_FREE_READ`` of them have begun (when all ``NEXT_FREE_KEPT``
+    were found), and the week looked at has not moved on (when fewer were: a new day may add
+    some)."""
+    free = _computed(session, tenant_id, [(point, service)], now, NEXT_FREE_KEPT,
+                     NEXT_FREE_DAYS)[point.id]
+    if len(free) == NEXT_FREE_KEPT:
+        until = free[NEXT_FREE_KEPT - NEXT_FREE_READ].start.astimezone(dt.UTC)
+    else:
+        zone = _zone(point)
+        tomorrow = now.astimezone(zone).date() + dt.timedelta(days=1)
+        until = dt.datetime.combine(tomorrow, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    hold_ends = session.scalar(select(func.min(Booking.expires_at)).where(
+        Booking.tenant_id == tenant_id, Booking.service_id == service.id,
+        Booking.status == "held", Booking.expires_at > now, Booking.start_at > now))
+    if hold_ends is not None:
+        until = min(until, hold_ends)
+    kept = {"since": now.isoformat(),
+            "slots": [[s.start.astimezone(dt.UTC).isoformat(), s.available] for s in free]}
+    return kept, until
+
+
+def _store_next_free(session: Session, tenant_id: str, point: ServicePoint,
+                     service: PointService, now: dt.datetime) -> None:
+    service.next_free, service.next_free_until = kept_next_free(session, tenant_id, point,
+                                                                service, now)
+
+
+def _keep_next_free(session: Session, tenant_id: str, service_id: str, start: dt.datetime,
+                    now: dt.datetime) -> None:
+    """After a place at ``start`` was taken or given back: recompute the service's next free
+    slots unless the change lies beyond all of them. The service row is locked (after the
+    slot counters: the lock order), so concurrent claims recompute one after the other, each
+    seeing the counters the others committed."""
+    session.flush()  # a hold just marked expired must not count (the session does not autoflush)
+    service = session.execute(select(PointService).where(
+        PointService.tenant_id == tenant_id, PointService.id == service_id)
+        .with_for_update().execution_options(populate_existing=True)).scalar_one()
+    kept = _kept(service, now)
+    if (kept is not None and service.next_free is not None
+            and len(service.next_free["slots"]) == NEXT_FREE_KEPT
+            and start > dt.datetime.fromisoformat(service.next_free["slots"][-1][0])):
+        return
+    point = session.get_one(ServicePoint, (tenant_id, service.point_id))
+    _store_next_free(session, tenant_id, point, service, now)
+
+
+def refresh_next_free(session: Session, now: dt.datetime | None = None,
+                      batch: int = 1000) -> int:
+    """Worker: recompute the next free slots of services whose precomputed ones went stale
+    (a slot began, a hold ran out, a day passed, the point changed), across merchants."""
+    now = now or utcnow()
+    rows = session.scalars(select(PointService).where(
+        or_(PointService.next_free_until.is_(None), PointService.next_free_until <= now))
+        .order_by(PointService.tenant_id, PointService.id).limit(batch)
+        .with_for_update(skip_locked=True)).all()
+    points = {(p.tenant_id, p.id): p for p in session.scalars(select(ServicePoint).where(
+        tuple_(ServicePoint.tenant_id, ServicePoint.id).in_(
+            {(s.tenant_id, s.point_id) for s in rows})))} if rows else {}
+    for service in rows:
+        _store_next_free(session, service.tenant_id, points[(service.tenant_id,
+                                                             service.point_id)], service, now)
+    session.flush()
+    return len(rows)
+
+
 # ---------------------------------------------------------------- claims
 
 def _insert_ignore(session: Session):
@@ -178,7 +297,7 @@ def _expire_rows(session: Session, tenant_id: str, rows: Sequence[Booking],
     """Turn locked overdue holds into ``expired`` and give their places back."""
     for b in rows:
         b.status, b.updated_at = "expired", now
-        _release_place(session, tenant_id, b.service_id, b.start_at)
+        _release_place(session, tenant_id, b.service_id, b.start_at, now)
         record_event(session, tenant_id, "booking.expired", b.id, {"status": "expired"})
     session.flush()
 
@@ -194,7 +313,9 @@ def _expire_overdue_in_slot(session: Session, tenant: Tenant, service_id: str,
 
 
 def _take_place(session: Session, tenant: Tenant, service: PointService,
-                start: dt.datetime) -> None:
+                start: dt.datetime, now: dt.datetime, keep: bool = True) -> None:
+    """Take a place; with ``keep``, recompute the next free slots at once (a caller that
+    writes the booking row after passes False and calls ``_keep_next_free`` itself)."""
     insert = _insert_ignore(session)
     session.execute(insert(BookingSlot).values(
         id=new_id("booking_slot"), tenant_id=tenant.id, service_id=service.id, start_at=start,
@@ -208,14 +329,18 @@ def _take_place(session: Session, tenant: Tenant, service: PointService,
     if not got:
         raise SlotFull(f"the {start.isoformat()} slot of {service.code} is fully booked "
                        f"({service.capacity} of {service.capacity})", start=start.isoformat())
+    if keep:
+        _keep_next_free(session, tenant.id, service.id, start, now)
 
 
 def _release_place(session: Session, tenant_id: str, service_id: str,
-                   start: dt.datetime) -> None:
+                   start: dt.datetime, now: dt.datetime, keep: bool = True) -> None:
     session.execute(update(BookingSlot).where(
         BookingSlot.tenant_id == tenant_id, BookingSlot.service_id == service_id,
         BookingSlot.start_at == start, BookingSlot.taken > 0)
         .values(taken=BookingSlot.taken - 1).execution_options(synchronize_session=False))
+    if keep:
+        _keep_next_free(session, tenant_id, service_id, start, now)
 
 
 def _check_start(point: ServicePoint, service: PointService, start: dt.datetime,
@@ -246,7 +371,7 @@ def book(session: Session, tenant: Tenant, data: BookingCreate, *,
         members.get_member(session, tenant, data.member_id)  # 404 member-not-found
     start = _check_start(point, service, data.start, now)
     _expire_overdue_in_slot(session, tenant, service.id, start, now)
-    _take_place(session, tenant, service, start)
+    _take_place(session, tenant, service, start, now, keep=False)
     status = "held" if data.hold else "confirmed"
     row = Booking(id=new_id("booking"), tenant_id=tenant.id, point_id=point.id,
                   service_id=service.id, service_code=service.code, start_at=start,
@@ -256,6 +381,7 @@ def book(session: Session, tenant: Tenant, data: BookingCreate, *,
                   currency=service.currency, note=data.note, created_at=now, updated_at=now)
     session.add(row)
     session.flush()
+    _keep_next_free(session, tenant.id, service.id, start, now)  # after the row: its hold's end
     record_event(session, tenant.id, f"booking.{status}", row.id,
                  {"status": status, "service_point_id": point.id, "service": service.code,
                   "start": start.isoformat()})
@@ -324,8 +450,10 @@ def cancel(session: Session, tenant: Tenant, booking_id: str,
     now = now or utcnow()
     b = _lock(session, tenant, booking_id)
     BOOKING_LIFECYCLE.check("booking.cancelled", b.status, "cancelled")
-    _release_place(session, tenant.id, b.service_id, b.start_at)
+    _release_place(session, tenant.id, b.service_id, b.start_at, now, keep=False)
     _move(session, tenant, b, "booking.cancelled", "cancelled", now, reason=reason)
+    # after the status: a hold cancelled past its time must not be taken off twice
+    _keep_next_free(session, tenant.id, b.service_id, b.start_at, now)
     return _booking_out(session, tenant, b)
 
 
@@ -360,14 +488,15 @@ def reschedule(session: Session, tenant: Tenant, booking_id: str, start: dt.date
         return _out(b, _zone(point))
     _expire_overdue_in_slot(session, tenant, service.id, new, now)
     if new < old:  # slot rows in start order
-        _take_place(session, tenant, service, new)
-        _release_place(session, tenant.id, service.id, old)
+        _take_place(session, tenant, service, new, now, keep=False)
+        _release_place(session, tenant.id, service.id, old, now, keep=False)
     else:
-        _release_place(session, tenant.id, service.id, old)
-        _take_place(session, tenant, service, new)
+        _release_place(session, tenant.id, service.id, old, now, keep=False)
+        _take_place(session, tenant, service, new, now, keep=False)
     b.start_at, b.end_at = new, new + dt.timedelta(minutes=service.duration_minutes)
     _move(session, tenant, b, "booking.rescheduled", b.status, now, start=new.isoformat(),
           previous_start=old.isoformat())
+    _keep_next_free(session, tenant.id, service.id, min(new, old), now)
     return _out(b, _zone(point))
 
 

@@ -50,6 +50,7 @@ class PointService(Base):
                       UniqueConstraint("tenant_id", "point_id", "code",
                                        name="uq_point_services_tenant_point_code"),
                       Index("ix_point_services_tenant_code", "tenant_id", "code"),
+                      Index("ix_point_services_next_free_until", "next_free_until"),
                       tenant_fk("point_id", "service_points"))
 
     id: Mapped[str] = mapped_column(String(40))
@@ -64,6 +65,11 @@ class PointService(Base):
     price_minor: Mapped[int] = mapped_column(Minor)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # the next free slots, precomputed at ``since``: {"since": …, "slots": [[start (UTC ISO
+    # 8601), places left], …]}, the first ``bookings.NEXT_FREE_KEPT`` within a week; exact
+    # from ``since`` while now < ``next_free_until`` (None: stale, computed on read)
+    next_free: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    next_free_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class FitmentRule(Base):

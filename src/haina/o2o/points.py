@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
@@ -145,6 +145,11 @@ def update_point(session: Session, tenant: Tenant, point_id: str, data: Any) -> 
         if name in changes:
             setattr(row, name, changes[name])
     row.updated_at = utcnow()
+    # hours, exceptions, time zone or status may move the next free slots: stale until
+    # recomputed (by the next claim or the worker; reads compute them meanwhile)
+    session.execute(update(PointService).where(
+        PointService.tenant_id == tenant.id, PointService.point_id == row.id)
+        .values(next_free_until=None).execution_options(synchronize_session="fetch"))
     session.flush()
     record_event(session, tenant.id, "service_point.updated", row.id,
                  {"changed": sorted(changes)})
@@ -180,6 +185,7 @@ def update_service(session: Session, tenant: Tenant, point_id: str, code: str,
         row.name = data.name
     if data.capacity is not None:
         row.capacity = data.capacity
+        row.next_free_until = None  # places left change: stale until recomputed
     if data.price is not None:
         if data.price.currency != tenant.currency:
             raise Invalid(f"prices of this merchant are in {tenant.currency}",

@@ -14,11 +14,14 @@ from haina.o2o.bookings import (
     cancel,
     check_in,
     complete,
+    computed_next_free_slots,
     confirm,
     expire_holds,
     get_booking,
+    kept_next_free,
     list_bookings,
     next_free_slots,
+    refresh_next_free,
     release_for_order,
     reschedule,
     slots,
@@ -41,9 +44,9 @@ from haina.o2o.search import nearby, nearest, points_within, search
 
 __all__ = [
     "BOOKING_LIFECYCLE", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
-    "check_in", "complete", "confirm", "create_point", "create_rule", "delete_rule",
+    "check_in", "complete", "computed_next_free_slots", "confirm", "create_point", "create_rule", "delete_rule",
     "erase_bookings", "export_bookings",
-    "expire_holds", "fits", "get_booking", "get_point", "list_bookings", "list_points",
-    "list_rules", "nearby", "nearest", "next_free_slots", "points_within", "release_for_order", "reschedule", "search",
+    "expire_holds", "fits", "get_booking", "kept_next_free", "get_point", "list_bookings", "list_points",
+    "list_rules", "nearby", "nearest", "next_free_slots", "points_within", "refresh_next_free", "release_for_order", "reschedule", "search",
     "slots", "update_point", "update_service",
 ]
