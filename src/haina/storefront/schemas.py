@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from haina.checkout.schemas import LineBooking
-from haina.core.schema_types import MAX_POINTS, RequestModel
+from haina.core.schema_types import MAX_POINTS, Id, RequestModel
 from haina.members.schemas import normalize_phone
+from haina.o2o.schemas import BookingCreate, ServiceCode
 from haina.orders.schemas import Address, LineIn
 from haina.payments.schemas import PaymentMethodIn
 
@@ -121,16 +122,23 @@ class StoreCartIn(RequestModel):
 class StoreBookingIn(RequestModel):
     """Hold a slot for the signed-in buyer (10 minutes; checkout confirms it)."""
 
-    service_point_id: str = Field(min_length=1, max_length=40)
-    service: str = Field(min_length=1, max_length=64, examples=["tire-fitting"])
+    service_point_id: Id
+    service: ServiceCode
     start: dt.datetime = Field(strict=False, description="a free slot's start, with its offset")
 
-    @field_validator("start")
-    @classmethod
-    def _aware(cls, v: dt.datetime) -> dt.datetime:
-        if v.tzinfo is None:
-            raise ValueError("give the start with its UTC offset")
-        return v
+    @model_validator(mode="after")
+    def _as_o2o_would(self) -> StoreBookingIn:
+        """o2o's own rules for a booking's start (an offset, a date in range)."""
+        try:
+            BookingCreate(service_point_id=self.service_point_id, service=self.service,
+                          start=self.start, hold=True)
+        except ValidationError as exc:
+            raise ValueError("; ".join(e["msg"] for e in exc.errors())) from None
+        return self
+
+    def booking(self, member_id: str) -> BookingCreate:
+        return BookingCreate(service_point_id=self.service_point_id, service=self.service,
+                             start=self.start, hold=True, member_id=member_id)
 
 
 class StoreCheckoutIn(RequestModel):

@@ -24,7 +24,7 @@ from haina.marketing.schemas import PriceOut, PriceRequest
 from haina.members import service as members
 from haina.members.schemas import PointsEntryOut
 from haina.o2o import service as o2o
-from haina.o2o.schemas import BookingCreate, BookingOut, SearchOut, SlotsOut
+from haina.o2o.schemas import BookingOut, SearchOut, SlotsOut
 from haina.orders import service as orders
 from haina.orders.schemas import LineIn, OrderOut
 from haina.payments import service as payments
@@ -135,9 +135,7 @@ def price_cart(session: Session, shop: Shop, cart_id: str, coupon: str | None) -
 
 def hold_booking(session: Session, shop: Shop, data: StoreBookingIn) -> BookingOut:
     """Hold a slot for the buyer (10 minutes); checkout confirms it with the order."""
-    return o2o.book(session, shop, BookingCreate(
-        service_point_id=data.service_point_id, service=data.service, start=data.start,
-        hold=True, member_id=_buyer(shop)))
+    return o2o.book(session, shop, data.booking(_buyer(shop)))
 
 
 def get_booking(session: Session, shop: Shop, booking_id: str) -> BookingOut:
