@@ -127,6 +127,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.platform.apps_api import router as apps
     from haina.platform.web import router as platform_pages
     from haina.privacy.api import router as privacy
+    from haina.storefront.api import router as storefront_keys
+    from haina.storefront.api import store, store_openapi
+    from haina.storefront.cors import StoreCors
     from haina.webhooks.api import router as webhooks
     try:
         from haina.analytics.api import router as analytics
@@ -137,8 +140,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     # routes are matched in turn: the busiest first
     for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
                    apps, installations, marketing, o2o, crossborder, declarations,
-                   privacy, *optional):
+                   privacy, storefront_keys, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
+    # the buyer-facing API: documented apart (/store/v1/openapi.json), CORS per key
+    app.include_router(store, include_in_schema=False)
+    app.add_middleware(StoreCors)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(console)  # the merchant console's pages (not in the API document)
     app.include_router(webhooks, responses=PROBLEM_RESPONSES)
@@ -169,6 +175,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:  # the merchant console
         return RedirectResponse("/console")
+
+    @app.get("/store/v1/openapi.json", include_in_schema=False)
+    async def storefront_openapi() -> dict:
+        if getattr(app.state, "store_openapi", None) is None:
+            app.state.store_openapi = store_openapi(__version__)
+        return app.state.store_openapi
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

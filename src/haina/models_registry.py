@@ -13,4 +13,5 @@ from haina.orders import models as orders_models  # noqa: F401
 from haina.payments import models as payments_models  # noqa: F401
 from haina.platform import models as platform_models  # noqa: F401
 from haina.privacy import models as privacy_models  # noqa: F401
+from haina.storefront import models as storefront_models  # noqa: F401
 from haina.webhooks import models as webhooks_models  # noqa: F401

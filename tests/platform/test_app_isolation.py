@@ -51,6 +51,7 @@ ID_SOURCES = {
     "rule_id": ("fitment_rules", "id"), "booking_id": ("bookings", "id"),
     "declaration_id": ("crossborder_declarations", "id"),
     "data_request_id": ("data_requests", "id"),
+    "key_id": ("storefront_keys", "id"),
 }
 # parameters that name no merchant's object (a plot of the caller's own latest run)
 NOT_IDS = {"name", "fmt"}
@@ -146,6 +147,7 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
     ok(client.post("/v1/bookings", headers=b, json={
         "service_point_id": point["id"], "service": "tire-fitting",
         "start": f"{day.isoformat()}T10:00:00+08:00"}))
+    ok(client.post("/v1/storefront/keys", headers=b, json={"name": "B's app", "channel": "app"}))
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
     ok(client.post(f"/v1/members/{member['id']}/data-requests", headers=b,
                    json={"kind": "export"}))

@@ -122,6 +122,15 @@ def _add_units(cart: Cart, line: LineIn) -> None:
         {"sku": line.sku, "quantity": quantity}]
 
 
+def cart_owner(session: Session, tenant: Tenant, cart_id: str) -> str | None:
+    """The member a cart is for (404 ``cart-not-found`` for no cart of the tenant's)."""
+    owner = session.execute(select(Cart.member_id).where(
+        Cart.tenant_id == tenant.id, Cart.id == cart_id)).first()
+    if owner is None:
+        raise NotFound(f"no cart {cart_id!r}", slug="cart-not-found")
+    return owner[0]
+
+
 def get_cart(session: Session, tenant: Tenant, cart_id: str) -> CartOut:
     return _cart_out(session, tenant, _cart(session, tenant, cart_id))
 

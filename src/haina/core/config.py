@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     rate_limit_backend: str = "auto"
     rate_limit_plans: dict[str, tuple[float, int]] = Field(default_factory=lambda: {
         "standard": (20.0, 40), "plus": (100.0, 200), "premium": (500.0, 1000),
-        "staff": (1000.0, 2000)})
+        "staff": (1000.0, 2000),
+        # the storefront: one bucket per publishable key (all its buyers), one per buyer
+        "storefront": (500.0, 1000), "buyer": (20.0, 60)})
     # Echo every SQL statement (debugging).
     echo_sql: bool = False
     # Webhook delivery (haina.webhooks.delivery): messages a worker process holds at once

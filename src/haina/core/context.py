@@ -9,9 +9,10 @@ from typing import Any
 from haina.core.errors import Forbidden
 
 # what a scope grants access to ("<component>:read|write|*"); "settings" is the merchant's own
-# settings (PUT /v1/tenant/settings)
+# settings (PUT /v1/tenant/settings); "storefront" the publishable keys of the buyer-facing API
 COMPONENTS = ("members", "catalog", "inventory", "orders", "payments", "ledger", "events",
-              "analytics", "marketing", "geo", "crossborder", "apps", "webhooks", "settings")
+              "analytics", "marketing", "geo", "crossborder", "apps", "webhooks", "settings",
+              "storefront")
 # actions a component grants besides read, write and * (never implied by write):
 # crossborder:identity reads buyers' ID numbers unmasked
 EXTRA_ACTIONS = {"crossborder": ("identity",)}
@@ -34,9 +35,18 @@ class Tenant:
     rate_plan: str | None = field(default=None, compare=False)
     # the signed-in staff account behind the request (web pages), if any
     staff_id: str | None = None
+    # the storefront (/store/v1): the publishable key of the request (its own rate-limit
+    # bucket), and the signed-in buyer (a member; a bucket of their own too)
+    publishable_key_id: str | None = None
+    buyer_id: str | None = None
 
     def actor(self) -> tuple[str, str] | None:
-        """Who acts, for the audit trail: an app, a staff account, or a staff token."""
+        """Who acts, for the audit trail: an app, a staff account, a staff token, or on the
+        storefront a signed-in buyer or a publishable key."""
+        if self.buyer_id:
+            return "buyer", self.buyer_id
+        if self.publishable_key_id:
+            return "storefront_key", self.publishable_key_id
         if self.app_id:
             return "app", self.app_id
         if self.staff_id:

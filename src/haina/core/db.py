@@ -89,6 +89,7 @@ GLOBAL_TABLES = {
     "app_certifications": "the platform's badges on apps",
     "oauth_codes": "authorization codes, looked up by their hash before the merchant is known",
     "oauth_tokens": "apps' tokens, looked up by their hash before the merchant is known",
+    "storefront_keys": "publishable keys, looked up by the key before the merchant is known",
 }
 
 

@@ -49,7 +49,7 @@ class Event(Base):
 
 
 class ActorOut(BaseModel):
-    type: str = Field(description="app, staff or staff_token")
+    type: str = Field(description="app, staff, staff_token, buyer or storefront_key")
     id: str
 
 

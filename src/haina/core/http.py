@@ -142,14 +142,24 @@ def admit(request: Request, kwargs: dict[str, Any]) -> Token[tuple[str, str] | N
     if buckets is not None and tenant.rate_plan is not None:
         plan = state.settings.rate_limit_plans.get(tenant.rate_plan)
         if plan is not None:
-            decision = buckets.take(tenant.id, tenant.app_id or tenant.token_id or "",
-                                    Plan(*plan))
-            request.scope.setdefault("state", {})[RATE_STATE] = decision
-            if not decision.allowed:
-                raise RateLimited(f"more than {plan[0]:g} requests per second (a burst of "
-                                  f"{plan[1]}) for this credential; retry after "
-                                  f"{decision.retry_after} s", retry_after=decision.retry_after)
+            _take(request, buckets, tenant.id, tenant.app_id or tenant.token_id
+                  or tenant.publishable_key_id or "", plan, "this credential")
+        # a storefront buyer has a bucket of their own, besides the publishable key's
+        buyer_plan = state.settings.rate_limit_plans.get("buyer")
+        if tenant.buyer_id is not None and buyer_plan is not None:
+            _take(request, buckets, tenant.id, f"buyer:{tenant.buyer_id}", buyer_plan,
+                  "this buyer")
     return current_actor.set(tenant.actor())
+
+
+def _take(request: Request, buckets: Any, tenant_id: str, key: str, plan: tuple[float, int],
+          whose: str) -> None:
+    decision = buckets.take(tenant_id, key, Plan(*plan))
+    request.scope.setdefault("state", {})[RATE_STATE] = decision
+    if not decision.allowed:
+        raise RateLimited(f"more than {plan[0]:g} requests per second (a burst of "
+                          f"{plan[1]}) for {whose}; retry after "
+                          f"{decision.retry_after} s", retry_after=decision.retry_after)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -407,9 +407,12 @@ def get_booking(session: Session, tenant: Tenant, booking_id: str) -> BookingOut
 
 def list_bookings(session: Session, tenant: Tenant, *, point_id: str | None = None,
                   status: str | None = None, order_id: str | None = None, limit: int = 50,
-                  cursor: str | None = None) -> Page[BookingOut]:
-    """Newest first; a point's bookings (the installer's day), by state, or an order's."""
+                  cursor: str | None = None, member_id: str | None = None) -> Page[BookingOut]:
+    """Newest first; a point's bookings (the installer's day), by state, an order's, or a
+    member's (the storefront's buyer)."""
     stmt = select(Booking).where(Booking.tenant_id == tenant.id)
+    if member_id:
+        stmt = stmt.where(Booking.member_id == member_id)
     if point_id:
         stmt = stmt.where(Booking.point_id == point_id)
     if status:

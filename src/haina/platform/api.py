@@ -29,7 +29,7 @@ def get_events(session: SessionDep,
 @router.get("/audit-events", response_model=Page[EventOut],
             summary="The audit trail: changes made by a credential, newest first, with who")
 def get_audit_events(session: SessionDep,
-                     actor_type: str | None = Query(None, pattern="^(app|staff|staff_token)$"),
+                     actor_type: str | None = Query(None, pattern="^(app|staff|staff_token|buyer|storefront_key)$"),
                      actor_id: str | None = Query(None, max_length=40,
                                                   description="an app, staff or token id"),
                      type: str | None = Query(None, description="exact type, or a prefix.*"),

@@ -36,6 +36,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "crossborder.declaration.receipt", "tracking.updated",
     "member.data_requested", "member.redact_requested", "merchant.redact_requested",
     "data_request.acknowledged", "data_request.overdue", "data_request.archive_downloaded",
+    "publishable_key.created", "publishable_key.revoked", "storefront.sign_in_code_requested",
 )
 #: privacy events every app holding a members scope at the merchant must receive, subscribed
 #: or not (the apps are named in the event's ``app_ids``; docs/privacy.md)

@@ -1,0 +1,83 @@
+"""Who calls ``/store/v1``: the publishable key (header ``X-Publishable-Key``) and, for the
+buyer's own objects, the buyer's access token (``Authorization: Bearer bst_…``).
+
+Both dependencies give a :class:`~haina.storefront.keys.Shop`, a ``Tenant`` that carries the
+key (its rate-limit bucket) and, signed in, the buyer (``buyer_id``, a bucket of their own):
+the router's ``admit`` takes both before the unit of work opens."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from fastapi import Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from haina.core.errors import Unauthorized
+from haina.storefront import buyers, keys
+from haina.storefront.keys import Shop
+
+KEY_HEADER = "X-Publishable-Key"
+# declared for the OpenAPI document (the dependencies read the headers themselves)
+key_scheme = APIKeyHeader(name=KEY_HEADER, auto_error=False, scheme_name="publishableKey",
+                          description="a publishable key (pk_…) of the merchant")
+buyer_scheme = HTTPBearer(auto_error=False, scheme_name="buyerToken",
+                          description="a buyer's access token (bst_…)")
+
+
+def _lookup(sessions: sessionmaker[Session], key: str, ttl: float) -> Shop | None:
+    with sessions() as session:
+        return keys.lookup_shop(session, key, ttl)
+
+
+async def shop_of(request: Request) -> Shop:
+    """The live publishable key of the request (401 otherwise)."""
+    key = (request.headers.get(KEY_HEADER) or "").strip()
+    if not key:
+        raise Unauthorized(f"send the merchant's publishable key in {KEY_HEADER}",
+                           slug="publishable-key-required")
+    ttl = request.app.state.settings.token_cache_seconds
+    cached = keys.cached_shop(key, ttl)
+    shop = cached if cached is not False else await run_in_threadpool(
+        _lookup, request.app.state.sessionmaker, key, ttl)
+    return keys.require_shop(shop if isinstance(shop, Shop) else None)
+
+
+def _buyer(sessions: sessionmaker[Session], shop: Shop, token: str, ttl: float) -> str:
+    with sessions() as session:
+        return buyers.authenticate_buyer(session, shop, token, ttl)
+
+
+async def buyer_of(request: Request) -> Shop:
+    """The key's shop with the signed-in buyer (401 without a live buyer token)."""
+    shop = await shop_of(request)
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(buyers.ACCESS_PREFIX):
+        raise Unauthorized("sign in: send Authorization: Bearer <the buyer's access token>",
+                           slug="buyer-token-required")
+    ttl = request.app.state.settings.token_cache_seconds
+    member_id = await run_in_threadpool(_buyer, request.app.state.sessionmaker, shop, token, ttl)
+    return dataclasses.replace(shop, buyer_id=member_id, access_token=token)
+
+
+def store_key() -> Callable[..., object]:
+    """The dependency of the public routes (marked ``storefront = "key"`` for the tests'
+    route walk)."""
+    async def dependency(request: Request, _: object = Security(key_scheme)) -> Shop:
+        return await shop_of(request)
+
+    dependency.storefront = "key"  # type: ignore[attr-defined]
+    return dependency
+
+
+def signed_in() -> Callable[..., object]:
+    """The dependency of the buyer's routes (``storefront = "buyer"``)."""
+    async def dependency(request: Request, _: object = Security(key_scheme),
+                         __: object = Security(buyer_scheme)) -> Shop:
+        return await buyer_of(request)
+
+    dependency.storefront = "buyer"  # type: ignore[attr-defined]
+    return dependency

@@ -1,0 +1,259 @@
+"""Buyers sign in by phone: a one-time code, then a session of two tokens.
+
+Codes: 6 digits, valid 5 minutes, 5 wrong tries end a code; a phone may ask for a new code
+once a minute and 5 times an hour. A code is kept as a salted SHA-256 only (the sandbox inbox
+of a sandbox key keeps the code too). A 6-digit code's hash can be reversed by anyone who
+reads the table, in a moment: what protects a code is its short life and its few tries, so a
+slow KDF would add CPU and no safety. The code reaches the buyer through the outbox event
+``storefront.sign_in_code_requested``, which the merchant's SMS app subscribes to; it is
+never logged.
+
+Sessions: an access token (``bst_…``, 15 minutes) and a refresh token (``bsr_…``, 30 days)
+that rotates on use; both 256 random bits, kept as SHA-256. A session belongs to the
+publishable key it was opened with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from haina.core.context import Tenant
+from haina.core.db import utcnow
+from haina.core.errors import Conflict, Problem, Unauthorized
+from haina.core.events import record_event
+from haina.core.ids import new_id
+from haina.members import service as members
+from haina.members.schemas import IdentityIn, MemberCreate
+from haina.storefront.keys import Shop
+from haina.storefront.models import BuyerSession, SignInCode
+from haina.storefront.schemas import (
+    BuyerSessionOut,
+    CodeRequested,
+    InboxMessage,
+    InboxOut,
+)
+
+CODE_MINUTES = 5
+MAX_ATTEMPTS = 5
+RESEND_SECONDS = 60
+CODES_PER_HOUR = 5
+ACCESS_MINUTES = 15
+REFRESH_DAYS = 30
+ACCESS_PREFIX, REFRESH_PREFIX = "bst_", "bsr_"
+INBOX_SIZE = 20
+
+
+class CodeThrottled(Problem):
+    status, slug, title = 429, "code-throttled", "Too many codes"
+
+
+class CodeRejected(Problem):
+    status, slug, title = 401, "code-invalid", "Wrong or expired code"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _code_hash(salt: str, code: str) -> str:
+    return _digest(f"{salt}:{code}")
+
+
+def request_code(session: Session, shop: Shop, phone: str,
+                 now: dt.datetime | None = None) -> CodeRequested:
+    """Send a new code to ``phone`` (through the outbox); 429 ``code-throttled`` when the
+    phone asked less than a minute ago or 5 times in the last hour."""
+    now = now or utcnow()
+    tenant = shop
+    recent = session.execute(select(func.count(), func.max(SignInCode.created_at)).where(
+        SignInCode.tenant_id == tenant.id, SignInCode.phone == phone,
+        SignInCode.created_at > now - dt.timedelta(hours=1))).one()
+    count, last = recent
+    if last is not None and last > now - dt.timedelta(seconds=RESEND_SECONDS):
+        wait = RESEND_SECONDS - int((now - last).total_seconds())
+        raise CodeThrottled(f"a code was sent to this phone less than {RESEND_SECONDS} s ago; "
+                            f"ask again in {wait} s", retry_after=max(1, wait))
+    if count >= CODES_PER_HOUR:
+        raise CodeThrottled(f"{CODES_PER_HOUR} codes were sent to this phone in the last hour; "
+                            "try again later", retry_after=3600)
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    salt = secrets.token_hex(16)
+    expires = now + dt.timedelta(minutes=CODE_MINUTES)
+    row = SignInCode(id=new_id("sign_in_code"), tenant_id=tenant.id, key_id=shop.key_id,
+                     phone=phone, code_hash=_code_hash(salt, code), salt=salt,
+                     sandbox_code=code if shop.sandbox else None, attempts=0, created_at=now,
+                     expires_at=expires)
+    session.add(row)
+    session.flush()
+    # the SMS app's message: the only place the code goes (never a log line)
+    record_event(session, tenant.id, "storefront.sign_in_code_requested", row.id,
+                 {"phone": phone, "code": code, "expires_at": expires.isoformat(),
+                  "publishable_key_id": shop.key_id, "channel": shop.channel,
+                  "sandbox": shop.sandbox})
+    return CodeRequested(phone=phone, expires_in=CODE_MINUTES * 60,
+                         resend_after=RESEND_SECONDS)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The outcome of a verification: a session, or the problem to answer. A wrong code is
+    answered, not raised, so that the request's unit of work commits the spent attempt."""
+
+    session: BuyerSessionOut | None = None
+    problem: Problem | None = None
+
+
+def verify_code(session: Session, shop: Shop, phone: str, code: str,
+                now: dt.datetime | None = None) -> Verified:
+    """Check the phone's latest code; right → the buyer's member (found by the phone
+    identity, or made) and a new session. Every wrong try counts; the 5th ends the code."""
+    now = now or utcnow()
+    tenant = shop
+    row = session.scalars(select(SignInCode).where(
+        SignInCode.tenant_id == tenant.id, SignInCode.phone == phone)
+        .order_by(SignInCode.created_at.desc(), SignInCode.id.desc()).limit(1)
+        .with_for_update()).first()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        return Verified(problem=CodeRejected("no live code for this phone: ask for a new one",
+                                             slug="code-expired"))
+    if row.attempts >= MAX_ATTEMPTS:
+        return Verified(problem=CodeRejected(f"{MAX_ATTEMPTS} wrong codes: ask for a new one",
+                                             slug="code-attempts-exhausted"))
+    if not hmac.compare_digest(row.code_hash, _code_hash(row.salt, code)):
+        row.attempts += 1
+        session.flush()
+        left = MAX_ATTEMPTS - row.attempts
+        return Verified(problem=CodeRejected(f"wrong code; {left} tries left",
+                                             attempts_left=left))
+    row.used_at = now
+    member_id = _member_for_phone(session, shop, phone)
+    return Verified(session=open_session(session, shop, member_id, now))
+
+
+def _member_for_phone(session: Session, shop: Shop, phone: str) -> str:
+    """The member holding the phone identity, or a new member with it (the channel named)."""
+    tenant = shop
+    try:
+        return members.find_member_by_identity(session, tenant, "phone", phone).id
+    except Problem as exc:
+        if exc.status != 404:
+            raise
+    identity = IdentityIn(kind="phone", value=phone, channel=f"storefront:{shop.channel}")
+    try:
+        return members.create_member(session, tenant, MemberCreate(identities=[identity])).id
+    except Conflict:  # taken at the same moment by a concurrent sign-in: that member
+        return members.find_member_by_identity(session, tenant, "phone", phone).id
+
+
+def open_session(session: Session, shop: Shop, member_id: str,
+                 now: dt.datetime | None = None) -> BuyerSessionOut:
+    now = now or utcnow()
+    access = ACCESS_PREFIX + secrets.token_urlsafe(32)
+    refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    row = BuyerSession(id=new_id("buyer_session"), tenant_id=shop.id, key_id=shop.key_id,
+                       member_id=member_id, access_hash=_digest(access),
+                       refresh_hash=_digest(refresh),
+                       access_expires_at=now + dt.timedelta(minutes=ACCESS_MINUTES),
+                       refresh_expires_at=now + dt.timedelta(days=REFRESH_DAYS), created_at=now)
+    session.add(row)
+    session.flush()
+    return _session_out(row, access, refresh, now)
+
+
+def _session_out(row: BuyerSession, access: str, refresh: str,
+                 now: dt.datetime) -> BuyerSessionOut:
+    return BuyerSessionOut(
+        access_token=access, refresh_token=refresh, member_id=row.member_id,
+        expires_in=int((row.access_expires_at - now).total_seconds()),
+        refresh_expires_in=int((row.refresh_expires_at - now).total_seconds()))
+
+
+def refresh_session(session: Session, shop: Shop, refresh_token: str,
+                    now: dt.datetime | None = None) -> BuyerSessionOut:
+    """New tokens for a refresh token (which is then spent): 401 if unknown, spent, expired,
+    revoked, or another key's."""
+    now = now or utcnow()
+    row = session.scalar(select(BuyerSession).where(
+        BuyerSession.tenant_id == shop.id,
+        BuyerSession.refresh_hash == _digest(refresh_token)).with_for_update())
+    if row is None or row.revoked_at is not None or row.refresh_expires_at <= now \
+            or row.key_id != shop.key_id:
+        raise Unauthorized("unknown, spent or expired refresh token: sign in again",
+                           slug="invalid-refresh-token")
+    access = ACCESS_PREFIX + secrets.token_urlsafe(32)
+    refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    row.access_hash, row.refresh_hash = _digest(access), _digest(refresh)
+    row.access_expires_at = now + dt.timedelta(minutes=ACCESS_MINUTES)
+    session.flush()
+    forget_cached_buyers()
+    return _session_out(row, access, refresh, now)
+
+
+def sign_out(session: Session, shop: Shop, member_id: str, access_token: str) -> None:
+    session.execute(update(BuyerSession).where(
+        BuyerSession.tenant_id == shop.id, BuyerSession.member_id == member_id,
+        BuyerSession.access_hash == _digest(access_token)).values(revoked_at=utcnow()))
+    forget_cached_buyers()
+
+
+def end_sessions_of_key(session: Session, tenant: Tenant, key_id: str) -> None:
+    session.execute(update(BuyerSession).where(
+        BuyerSession.tenant_id == tenant.id, BuyerSession.key_id == key_id,
+        BuyerSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    forget_cached_buyers()
+
+
+def sandbox_inbox(session: Session, shop: Shop) -> InboxOut:
+    """The latest codes sent through the merchant's sandbox keys (only a sandbox key may
+    read it: the route checks)."""
+    rows = session.scalars(select(SignInCode).where(
+        SignInCode.tenant_id == shop.id, SignInCode.sandbox_code.is_not(None))
+        .order_by(SignInCode.created_at.desc(), SignInCode.id.desc()).limit(INBOX_SIZE))
+    return InboxOut(data=[InboxMessage(phone=r.phone, code=r.sandbox_code or "",
+                                       created_at=r.created_at, expires_at=r.expires_at,
+                                       used=r.used_at is not None) for r in rows])
+
+
+# ------------------------------------------------------------------ lookup (every request)
+
+_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
+_lock = threading.Lock()
+
+
+def forget_cached_buyers() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def authenticate_buyer(session: Session, shop: Shop, access_token: str, ttl: float,
+                       now: dt.datetime | None = None) -> str:
+    """The member of a live access token opened with this key (401 otherwise)."""
+    cache_key = (shop.key_id, access_token)
+    with _lock:
+        hit = _cache.get(cache_key)
+    if hit is not None and time.monotonic() - hit[0] <= ttl and hit[1] is not None:
+        return hit[1]
+    now = now or utcnow()
+    row = session.execute(select(BuyerSession.member_id, BuyerSession.key_id,
+                                 BuyerSession.revoked_at, BuyerSession.access_expires_at).where(
+        BuyerSession.tenant_id == shop.id,
+        BuyerSession.access_hash == _digest(access_token))).first()
+    if row is None or row.revoked_at is not None or row.access_expires_at <= now \
+            or row.key_id != shop.key_id:
+        raise Unauthorized("unknown, expired or signed-out buyer token: refresh it or sign in",
+                           slug="invalid-buyer-token")
+    if ttl > 0:
+        with _lock:
+            if len(_cache) > 10_000:
+                _cache.clear()
+            _cache[cache_key] = (time.monotonic(), row.member_id)
+    return str(row.member_id)

@@ -1,0 +1,58 @@
+"""The storefront's public face: publishable keys (``keys``), buyers' sign-in and sessions
+(``buyers``) and what a buyer does on ``/store/v1`` (``shop``)."""
+
+from __future__ import annotations
+
+from haina.storefront.buyers import (
+    CodeRejected,
+    CodeThrottled,
+    Verified,
+    authenticate_buyer,
+    end_sessions_of_key,
+    open_session,
+    refresh_session,
+    request_code,
+    sandbox_inbox,
+    sign_out,
+    verify_code,
+)
+from haina.storefront.keys import (
+    STORE_SCOPES,
+    Shop,
+    create_key,
+    get_key,
+    list_keys,
+    lookup_shop,
+    revoke_key,
+    shop_key,
+)
+from haina.storefront.shop import (
+    add_cart_line,
+    checkout_cart,
+    create_cart,
+    get_booking,
+    get_cart,
+    get_order,
+    get_product,
+    hold_booking,
+    list_bookings,
+    list_orders,
+    list_products,
+    me,
+    pay_order,
+    points,
+    price_cart,
+    search,
+    set_cart_line,
+    slots,
+)
+
+__all__ = [
+    "STORE_SCOPES", "CodeRejected", "CodeThrottled", "Shop", "Verified", "add_cart_line",
+    "authenticate_buyer", "checkout_cart", "create_cart", "create_key", "end_sessions_of_key",
+    "get_booking", "get_cart", "get_key", "get_order", "get_product", "hold_booking",
+    "list_bookings", "list_keys", "list_orders", "list_products", "lookup_shop", "me",
+    "open_session", "pay_order", "points", "price_cart", "refresh_session", "request_code",
+    "revoke_key", "sandbox_inbox", "search", "set_cart_line", "shop_key", "sign_out", "slots",
+    "verify_code",
+]

@@ -1,0 +1,186 @@
+"""What a buyer does on ``/store/v1``, composed from the modules' services: the catalogue's
+listed products, search with the nearby service points and their free slots, the buyer's
+carts, bookings, checkout into an order (on the key's channel, bookings confirmed with it),
+payment through the sandbox provider, and the buyer's own orders, bookings and points.
+
+Ownership: an object of the buyer's (cart, order, booking) that belongs to someone else, or
+to no one, is answered 404, as another merchant's is on the merchant API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from haina.carts import service as carts
+from haina.carts.schemas import CartCreate, CartOut
+from haina.catalog import service as catalog
+from haina.catalog.schemas import ProductOut
+from haina.checkout import service as checkout
+from haina.checkout.schemas import AppointmentOrderIn, AppointmentOrderOut
+from haina.core.errors import Invalid, not_found
+from haina.core.pagination import Page
+from haina.marketing.schemas import PriceOut, PriceRequest
+from haina.members import service as members
+from haina.members.schemas import PointsEntryOut
+from haina.o2o import service as o2o
+from haina.o2o.schemas import BookingOut, SearchOut, SlotsOut
+from haina.orders import service as orders
+from haina.orders.schemas import LineIn, OrderOut
+from haina.payments import service as payments
+from haina.payments.schemas import PaymentIntentCreate, PaymentIntentOut
+from haina.storefront.keys import Shop
+from haina.storefront.schemas import (
+    BuyerOut,
+    StoreBookingIn,
+    StoreCartIn,
+    StoreCheckoutIn,
+    StorePaymentIn,
+)
+
+LISTED = "active"
+
+
+def _buyer(shop: Shop) -> str:
+    assert shop.buyer_id is not None, "a buyer's route without a signed-in buyer"
+    return shop.buyer_id
+
+
+# ------------------------------------------------------------------ public: the catalogue
+
+def list_products(session: Session, shop: Shop, *, q: str | None = None,
+                  category_id: str | None = None, limit: int = 20,
+                  cursor: str | None = None) -> Page[ProductOut]:
+    """Listed products only (drafts and archived ones are not the public's)."""
+    return catalog.list_products(session, shop, q=q, category_id=category_id, status=LISTED,
+                                 limit=limit, cursor=cursor)
+
+
+def get_product(session: Session, shop: Shop, product_id: str) -> ProductOut:
+    product = catalog.get_product(session, shop, product_id)
+    if product.status != LISTED:
+        raise not_found("product", product_id)
+    return product
+
+
+def search(session: Session, shop: Shop, q: str, lat: float, lng: float, radius_km: float,
+           datum: str = "wgs84", limit: int = 10) -> SearchOut:
+    """Listed products matching ``q``, each needing a service with the nearest points that
+    fit it and their next free slots (o2o's search)."""
+    return o2o.search(session, shop, q, lat, lng, radius_km, datum=datum,  # type: ignore[arg-type]
+                      limit=limit)
+
+
+def slots(session: Session, shop: Shop, point_id: str, service: str, day: dt.date) -> SlotsOut:
+    return o2o.slots(session, shop, point_id, service, day)
+
+
+# ------------------------------------------------------------------ the buyer's own
+
+def me(session: Session, shop: Shop) -> BuyerOut:
+    m = members.get_member(session, shop, _buyer(shop))
+    return BuyerOut(member_id=m.id, name=m.name, phone=m.phone,
+                    tier=m.tier.name if m.tier else None, points_balance=m.points_balance)
+
+
+def points(session: Session, shop: Shop, limit: int = 50,
+           cursor: str | None = None) -> Page[PointsEntryOut]:
+    return members.list_points(session, shop, _buyer(shop), limit=limit, cursor=cursor)
+
+
+def _check_listed(session: Session, shop: Shop, lines: list[LineIn]) -> None:
+    for line in lines:
+        if catalog.variant_by_sku(session, shop, line.sku).status != LISTED:
+            raise not_found("sku", line.sku)
+
+
+def create_cart(session: Session, shop: Shop, data: StoreCartIn) -> CartOut:
+    _check_listed(session, shop, data.lines)
+    return carts.create_cart(session, shop, CartCreate(
+        member_id=_buyer(shop), channel=shop.channel, lines=data.lines))  # type: ignore[arg-type]
+
+
+def _own_cart(session: Session, shop: Shop, cart_id: str) -> None:
+    if carts.cart_owner(session, shop, cart_id) != _buyer(shop):
+        raise not_found("cart", cart_id)
+
+
+def get_cart(session: Session, shop: Shop, cart_id: str) -> CartOut:
+    _own_cart(session, shop, cart_id)
+    return carts.get_cart(session, shop, cart_id)
+
+
+def add_cart_line(session: Session, shop: Shop, cart_id: str, line: LineIn) -> CartOut:
+    _own_cart(session, shop, cart_id)
+    _check_listed(session, shop, [line])
+    return carts.add_cart_line(session, shop, cart_id, line)
+
+
+def set_cart_line(session: Session, shop: Shop, cart_id: str, sku: str,
+                  quantity: int) -> CartOut:
+    _own_cart(session, shop, cart_id)
+    return carts.set_cart_line(session, shop, cart_id, sku, quantity)
+
+
+def price_cart(session: Session, shop: Shop, cart_id: str, coupon: str | None) -> PriceOut:
+    """The cart priced now with ``coupon`` (promotions, the coupon, each line explained)."""
+    _own_cart(session, shop, cart_id)
+    cart = carts.get_cart(session, shop, cart_id)
+    if not cart.lines:
+        raise Invalid("the cart is empty", slug="cart-empty")
+    return carts.price(session, shop, PriceRequest.model_validate({
+        "lines": [{"sku": ln.sku, "quantity": ln.quantity} for ln in cart.lines],
+        "member_id": _buyer(shop), "coupon": coupon, "channel": shop.channel}))
+
+
+def hold_booking(session: Session, shop: Shop, data: StoreBookingIn) -> BookingOut:
+    """Hold a slot for the buyer (10 minutes); checkout confirms it with the order."""
+    return o2o.book(session, shop, data.booking(_buyer(shop)))
+
+
+def get_booking(session: Session, shop: Shop, booking_id: str) -> BookingOut:
+    booking = o2o.get_booking(session, shop, booking_id)
+    if booking.member_id != _buyer(shop):
+        raise not_found("booking", booking_id)
+    return booking
+
+
+def list_bookings(session: Session, shop: Shop, limit: int = 50,
+                  cursor: str | None = None) -> Page[BookingOut]:
+    return o2o.list_bookings(session, shop, member_id=_buyer(shop), limit=limit, cursor=cursor)
+
+
+def checkout_cart(session: Session, shop: Shop, cart_id: str,
+                  data: StoreCheckoutIn) -> AppointmentOrderOut:
+    """The buyer's cart becomes an order on the key's channel, the buyer's held bookings
+    confirmed with it (all or nothing); the cart is closed."""
+    _own_cart(session, shop, cart_id)
+    contents = carts.contents_for_checkout(session, shop, cart_id)  # locks the cart
+    for b in data.bookings:
+        get_booking(session, shop, b.booking_id)  # the buyer's own, or 404
+    order = checkout.place_with_bookings(session, shop, AppointmentOrderIn(
+        lines=contents.lines, member_id=_buyer(shop), channel=shop.channel,  # type: ignore[arg-type]
+        coupon=data.coupon, points=data.points, address=data.address, note=data.note,
+        bookings=data.bookings))
+    carts.mark_ordered(session, shop, cart_id, order.id)
+    return order
+
+
+def get_order(session: Session, shop: Shop, order_id: str) -> OrderOut:
+    order = orders.get_order(session, shop, order_id)
+    if order.member_id != _buyer(shop):
+        raise not_found("order", order_id)
+    return order
+
+
+def list_orders(session: Session, shop: Shop, limit: int = 50,
+                cursor: str | None = None) -> Page[OrderOut]:
+    return orders.list_orders(session, shop, member_id=_buyer(shop), limit=limit, cursor=cursor)
+
+
+def pay_order(session: Session, shop: Shop, order_id: str,
+              data: StorePaymentIn) -> PaymentIntentOut:
+    """Pay the buyer's order through the sandbox provider (captured at once)."""
+    get_order(session, shop, order_id)
+    return payments.create_intent(session, shop, PaymentIntentCreate(
+        order_id=order_id, payment_method=data.payment_method))

@@ -1,0 +1,110 @@
+"""A buyer's way through /store/v1: search with the fitting shops and their slots, a cart
+priced by the pricing engine, a held slot, checkout into an order on the key's channel with
+the booking confirmed (idempotent), a sandbox card payment, and the buyer's own lists."""
+
+from __future__ import annotations
+
+from storefront_support import HERE, buyer_headers, make_key, ok, sign_in, slot_start, tire_shop
+
+
+def test_search_to_a_paid_order_with_its_booking(client):
+    shop = tire_shop(client)
+    ok(client.post("/v1/promotions", json={
+        "name": "满1000减100", "kind": "threshold",
+        "tiers": [{"min_subtotal": "1000.00", "off": "100.00"}]}))
+    ok(client.post("/v1/coupons", json={"code": "TIRE50", "discount": {
+        "type": "fixed", "amount": {"amount": "50.00", "currency": "CNY"}}}))
+    key = make_key(client, channel="mini_program")
+    public = {"X-Publishable-Key": key}
+    found = ok(client.get("/store/v1/search", headers=public,
+                          params={"q": "轮胎", **HERE, "radius_km": 10}))
+    [tire] = found["products"]  # the draft is not listed
+    assert tire["sku"] == "TIRE-16" and tire["service"] == "tire-fitting"
+    [point] = tire["service_points"]
+    assert point["id"] == shop["point"]["id"] and point["next_slots"]
+    listed = ok(client.get("/store/v1/products", headers=public))["data"]
+    assert [p["id"] for p in listed] == [shop["tire"]["id"]]
+    assert client.get(f"/store/v1/products/{shop['draft']['id']}", headers=public).status_code == 404
+    start = slot_start()
+    slots = ok(client.get(f"/store/v1/service-points/{point['id']}/slots", headers=public,
+                          params={"service": "tire-fitting", "date": start[:10]}))
+    assert {s["start"]: s["available"] for s in slots["data"]}[start] == 2
+
+    buyer = buyer_headers(key, sign_in(client, key, "13800138000"))
+    cart = ok(client.post("/store/v1/carts", headers=buyer,
+                          json={"lines": [{"sku": "TIRE-16", "quantity": 2}]}))
+    assert cart["channel"] == "mini_program"
+    cart = ok(client.put(f"/store/v1/carts/{cart['id']}/lines/TIRE-16", headers=buyer,
+                         json={"quantity": 4}))
+    assert cart["totals"]["discount"]["amount"] == "100.00"  # the promotion, priced
+    draft_line = client.post(f"/store/v1/carts/{cart['id']}/lines", headers=buyer,
+                             json={"sku": "TIRE-16-DRAFT", "quantity": 1})
+    assert draft_line.status_code == 404
+    priced = ok(client.get(f"/store/v1/carts/{cart['id']}/price", headers=buyer,
+                           params={"coupon": "TIRE50"}))
+    assert priced["discount"]["amount"] == "150.00"
+    hold = ok(client.post("/store/v1/bookings", headers=buyer, json={
+        "service_point_id": point["id"], "service": "tire-fitting", "start": start}))
+    assert hold["status"] == "held" and hold["member_id"] is not None
+    body = {"coupon": "TIRE50", "bookings": [{"sku": "TIRE-16", "booking_id": hold["id"]}]}
+    order = ok(client.post(f"/store/v1/carts/{cart['id']}/checkout",
+                           headers={**buyer, "Idempotency-Key": "co-1"}, json=body))
+    assert order["channel"] == "mini_program" and order["status"] == "pending_payment"
+    assert order["totals"]["total"]["amount"] == "1850.00"
+    assert [(b["id"], b["status"]) for b in order["bookings"]] == [(hold["id"], "confirmed")]
+    replay = client.post(f"/store/v1/carts/{cart['id']}/checkout",
+                         headers={**buyer, "Idempotency-Key": "co-1"}, json=body)
+    assert replay.json()["id"] == order["id"] and replay.headers["idempotent-replayed"] == "true"
+    declined = client.post(f"/store/v1/orders/{order['id']}/payments", headers=buyer, json={
+        "payment_method": {"type": "card", "number": "4000000000000002"}})
+    assert declined.status_code == 402
+    paid = ok(client.post(f"/store/v1/orders/{order['id']}/payments", headers=buyer, json={
+        "payment_method": {"type": "card", "number": "4242424242424242", "exp_month": 12,
+                           "exp_year": 2030, "cvc": "123"}}))
+    assert paid["status"] == "succeeded"
+    mine = ok(client.get("/store/v1/orders", headers=buyer))["data"]
+    assert [(o["id"], o["status"]) for o in mine] == [(order["id"], "paid")]
+    assert ok(client.get(f"/store/v1/orders/{order['id']}", headers=buyer))["status"] == "paid"
+    bookings = ok(client.get("/store/v1/bookings", headers=buyer))["data"]
+    assert [(b["id"], b["order_id"], b["status"]) for b in bookings] == [
+        (hold["id"], order["id"], "confirmed")]
+    me = ok(client.get("/store/v1/me", headers=buyer))
+    assert me["points_balance"] > 0  # earned by the paid order
+    assert ok(client.get("/store/v1/me/points", headers=buyer))["data"]
+    # the merchant sees the order on the channel, with the buyer as member
+    merchant_view = ok(client.get(f"/v1/orders/{order['id']}"))
+    assert merchant_view["member_id"] == me["member_id"]
+
+
+def test_a_buyer_cannot_check_out_with_another_buyers_booking(client):
+    shop = tire_shop(client)
+    key = make_key(client, channel="app")
+    x = buyer_headers(key, sign_in(client, key, "13800138000"))
+    y = buyer_headers(key, sign_in(client, key, "13900139000"))
+    start = slot_start(hour=11)
+    held_by_y = ok(client.post("/store/v1/bookings", headers=y, json={
+        "service_point_id": shop["point"]["id"], "service": "tire-fitting", "start": start}))
+    cart = ok(client.post("/store/v1/carts", headers=x,
+                          json={"lines": [{"sku": "TIRE-16", "quantity": 1}]}))
+    r = client.post(f"/store/v1/carts/{cart['id']}/checkout", headers=x, json={
+        "bookings": [{"sku": "TIRE-16", "booking_id": held_by_y["id"]}]})
+    assert r.status_code == 404 and r.json()["type"].endswith("/booking-not-found")
+    assert ok(client.get(f"/store/v1/carts/{cart['id']}", headers=x))["status"] == "open"
+    # the same Idempotency-Key from two buyers: two carts, not a replay of the other's
+    a = ok(client.post("/store/v1/carts", headers={**x, "Idempotency-Key": "same"}, json={}))
+    b = ok(client.post("/store/v1/carts", headers={**y, "Idempotency-Key": "same"}, json={}))
+    assert a["id"] != b["id"] and a["member_id"] != b["member_id"]
+
+
+def test_rate_limits_per_buyer(client, app):
+    tire_shop(client)
+    key = make_key(client)
+    buyer = buyer_headers(key, sign_in(client, key, "13800138000"))
+    app.state.settings.rate_limit_plans["buyer"] = (0.001, 3)
+    try:
+        codes = [client.get("/store/v1/me", headers=buyer).status_code for _ in range(5)]
+    finally:
+        app.state.settings.rate_limit_plans["buyer"] = (20.0, 60)
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    # the key's public routes are not the buyer's bucket
+    assert client.get("/store/v1/products", headers={"X-Publishable-Key": key}).status_code == 200
