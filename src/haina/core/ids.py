@@ -27,6 +27,7 @@ PREFIXES = {
     "crossborder_quota": "xbq", "declaration": "decl",
     "consent_record": "cns", "data_request": "dreq", "data_request_ack": "dack",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
+    "wallet_coupon": "wcpn", "campaign": "cmp", "campaign_member": "cmem", "first_order_claim": "foc",
 }
 
 

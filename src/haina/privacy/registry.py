@@ -66,7 +66,7 @@ SECTIONS: list[Section] = [
     Section("members", lambda s, p: members.export_member_data(s, p.tenant, p.member_ids),
             _members_erase),
     Section("marketing", lambda s, p: marketing.export_redemptions(s, p.tenant, p.member_ids),
-            None),
+            lambda s, p, now: marketing.erase_wallet(s, p.tenant, p.member_ids)),
     Section("o2o", lambda s, p: o2o.export_bookings(s, p.tenant, p.member_ids),
             lambda s, p, now: o2o.erase_bookings(s, p.tenant, p.member_ids)),
     Section("analytics", lambda s, p: analytics.export_member_analytics(s, p.tenant, p.keys),
