@@ -271,6 +271,7 @@ BODIES = {
     "/v1/tiers/{tier_id}": {"name": "x"},
     "/v1/webhook-endpoints/{endpoint_id}": {"description": "x"},
     "/v1/coupons/{coupon_id}": {"description": "x"},
+    "/v1/coupons/{coupon_id}/issue": {"member_ids": ["mem_00000000000000000000000000"]},
     "/v1/promotions/{promotion_id}": {"description": "x"},
     "/v1/crossborder/products/{product_id}": {
         "hs_code": "3304990099", "origin_country": "FR", "net_weight_kg": "0.050",

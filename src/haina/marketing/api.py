@@ -13,11 +13,14 @@ from haina.marketing.schemas import (
     CouponBatchCreate,
     CouponBatchOut,
     CouponCreate,
+    CouponIssue,
+    CouponIssueOut,
     CouponOut,
     CouponUpdate,
     PromotionCreate,
     PromotionOut,
     PromotionUpdate,
+    WalletCouponOut,
 )
 from haina.platform.auth import require
 
@@ -65,6 +68,27 @@ def get_coupon(session: SessionDep, coupon_id: str, tenant: Tenant = READ) -> Co
 def patch_coupon(session: SessionDep, coupon_id: str, body: CouponUpdate,
                  tenant: Tenant = WRITE) -> CouponOut:
     return service.update_coupon(session, tenant, coupon_id, body)
+
+
+@router.post("/coupons/{coupon_id}/issue", status_code=200, response_model=CouponIssueOut,
+             summary="Issue a coupon to members (their wallets); members holding it already "
+                     "are left alone")
+def post_coupon_issue(session: SessionDep, request: Request, coupon_id: str, body: CouponIssue,
+                      idempotency_key: str | None = IdempotencyKeyHeader,
+                      tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.issue_coupon(session, tenant, coupon_id, body.member_ids),
+                  status=200)
+
+
+@router.get("/members/{member_id}/coupons", response_model=Page[WalletCouponOut],
+            summary="A member's coupon wallet, newest first")
+def get_member_coupons(session: SessionDep, member_id: str,
+                       status: str | None = Query(None, pattern="^(issued|used|expired)$"),
+                       limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                       tenant: Tenant = READ) -> Page[WalletCouponOut]:
+    return service.member_wallet(session, tenant, member_id, status=status, limit=limit,
+                                 cursor=cursor)
 
 
 @router.post("/promotions", status_code=201, response_model=PromotionOut,

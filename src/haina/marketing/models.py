@@ -40,6 +40,33 @@ class Coupon(Base):
     tier_ids: Mapped[list | None] = mapped_column(JSONType)
     description: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # public: anyone with the code; issued: only members holding it in their wallet
+    audience: Mapped[str] = mapped_column(String(16), default="public")
+    issued: Mapped[int] = mapped_column(Integer, default=0)  # wallet entries made (0: no wallet)
+
+
+class WalletCoupon(Base):
+    """A coupon issued to a member (their wallet): ``issued`` until an order's claim marks it
+    ``used`` (naming the order); the order's cancellation gives it back. One entry per
+    coupon and member; ``expired`` is read from the coupon's end, never stored."""
+
+    __tablename__ = "coupon_wallet"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      tenant_fk("coupon_id", "coupons"),
+                      UniqueConstraint("tenant_id", "coupon_id", "member_id",
+                                       name="uq_coupon_wallet_coupon_member"),
+                      Index("ix_coupon_wallet_member", "tenant_id", "member_id", "id"),
+                      Index("ix_coupon_wallet_order", "tenant_id", "order_id"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    coupon_id: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))  # issued | used
+    source: Mapped[str] = mapped_column(String(48))  # "api" or the campaign's id
+    order_id: Mapped[str | None] = mapped_column(String(40))
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class CouponRedemption(Base):

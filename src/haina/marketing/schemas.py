@@ -93,6 +93,9 @@ class _CouponTerms(RequestModel):
     tier_ids: list[Id] | None = Field(None, min_length=1, max_length=20,
                                       description="only members of these tiers")
     description: str = Field("", max_length=500)
+    audience: Literal["public", "issued"] = Field(
+        "public", description="public: anyone with the code; issued: only members it was "
+                              "issued to (POST /v1/coupons/{id}/issue), once each")
 
     @model_validator(mode="after")
     def _consistent(self) -> _CouponTerms:
@@ -162,6 +165,39 @@ class CouponOut(BaseModel):
     status: str
     description: str
     created_at: dt.datetime
+    audience: str = Field("public", description="public or issued (members' wallets only)")
+    issued: int = Field(0, description="wallet entries made (members it was issued to)")
+
+
+class CouponIssue(RequestModel):
+    """Issue the coupon to these members (their wallets): a member who holds it already is
+    left as they are, so a repeated request issues nothing twice."""
+
+    member_ids: list[Id] = Field(min_length=1, max_length=500)
+
+
+class CouponIssueOut(BaseModel):
+    object: Literal["coupon_issue"] = "coupon_issue"
+    coupon_id: str
+    issued: list[str] = Field(description="members who got the coupon now")
+    already_held: list[str] = Field(description="members who held it already (any status)")
+
+
+class WalletCouponOut(BaseModel):
+    id: str
+    object: Literal["wallet_coupon"] = "wallet_coupon"
+    member_id: str
+    coupon_id: str
+    code: str
+    discount: CouponDiscountOut
+    status: Literal["issued", "used", "expired"] = Field(
+        description="issued (usable), used (an order holds it), expired (the coupon ended "
+                    "or was disabled before it was used)")
+    source: str = Field(description='"api" or the campaign that issued it')
+    order_id: str | None
+    issued_at: dt.datetime
+    used_at: dt.datetime | None
+    ends_at: dt.datetime | None
 
 
 # ---------------------------------------------------------------- promotions

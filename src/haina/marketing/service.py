@@ -31,7 +31,7 @@ from haina.core.money import Money
 from haina.core.pagination import Page, paginate
 from haina.core.personal import export_rows
 from haina.marketing import pricing, promotions
-from haina.marketing.models import Coupon, CouponRedemption, PromotionRedemption
+from haina.marketing.models import Coupon, CouponRedemption, PromotionRedemption, WalletCoupon
 from haina.marketing.pricing import Cart, PricedCart, Rule
 from haina.marketing.pricing import with_points as with_points
 from haina.marketing.promotions import create_promotion as create_promotion
@@ -43,8 +43,10 @@ from haina.marketing.schemas import (
     CouponBatchOut,
     CouponCreate,
     CouponDiscountOut,
+    CouponIssueOut,
     CouponOut,
     CouponUpdate,
+    WalletCouponOut,
     _CouponTerms,
     bps_percent,
     percent_bps,
@@ -60,21 +62,30 @@ class CouponExhausted(Conflict):
     slug, title = "coupon-exhausted", "This coupon has been used up"
 
 
+class CouponNotIssued(Invalid):
+    slug, title = "coupon-not-issued", "This coupon was not issued to this member"
+
+
 def _money(minor: int | None, currency: str) -> Money | None:
     return Money.of(minor, currency) if minor is not None else None
 
 
-def _out(c: Coupon) -> CouponOut:
-    discount = CouponDiscountOut(
+def _discount_out(c: Coupon) -> CouponDiscountOut:
+    return CouponDiscountOut(
         type=c.kind, amount=_money(c.amount_minor, c.currency),
         percent=str(bps_percent(c.percent_bps)) if c.percent_bps is not None else None)
+
+
+def _out(c: Coupon) -> CouponOut:
+    discount = _discount_out(c)
     return CouponOut(id=c.id, code=c.code, discount=discount,
                      min_spend=_money(c.min_spend_minor or None, c.currency),
                      max_discount=_money(c.max_discount_minor, c.currency),
                      usage_limit=c.max_redemptions, per_member_limit=c.per_member_limit,
                      redeemed=c.redeemed, starts_at=c.starts_at, ends_at=c.ends_at,
                      product_ids=c.product_ids, category_ids=c.category_ids,
-                     tier_ids=c.tier_ids, status=c.status, description=c.description, created_at=c.created_at)
+                     tier_ids=c.tier_ids, status=c.status, description=c.description,
+                     created_at=c.created_at, audience=c.audience, issued=c.issued)
 
 
 def _check_terms(session: Session, tenant: Tenant, data: _CouponTerms) -> None:
@@ -102,7 +113,8 @@ def _row_values(tenant: Tenant, data: _CouponTerms, code: str, now: dt.datetime)
                 max_redemptions=data.usage_limit, per_member_limit=data.per_member_limit,
                 redeemed=0, starts_at=data.starts_at, ends_at=data.ends_at, status="active",
                 product_ids=data.product_ids, category_ids=data.category_ids,
-                tier_ids=data.tier_ids, description=data.description, created_at=now)
+                tier_ids=data.tier_ids, description=data.description, created_at=now,
+                audience=data.audience, issued=0)
 
 
 def create_coupon(session: Session, tenant: Tenant, data: CouponCreate) -> CouponOut:
@@ -235,9 +247,14 @@ def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
     if coupon.per_member_limit is not None and cart.member_id is None:
         raise CouponNotUsable(f"coupon {code} is limited per member: the order needs a member",
                               reason="member-required")
+    if coupon.audience == "issued" and cart.member_id is None:
+        raise CouponNotIssued(f"coupon {code} is for the members it was issued to: the order "
+                              "needs a member", reason="member-required")
     if coupon.max_redemptions is not None and coupon.redeemed >= coupon.max_redemptions:
         raise CouponExhausted(f"coupon {code} has been used up ({coupon.max_redemptions} "
                               "claims held)", reason="used-up")
+    if preview and coupon.audience == "issued":
+        _check_held(session, tenant, coupon, cart.member_id)
     if preview and coupon.per_member_limit is not None:
         _check_member_limit(session, tenant, coupon, cart.member_id)
     return code, rule
@@ -254,10 +271,25 @@ def _check_member_limit(session: Session, tenant: Tenant, coupon: Coupon,
                               reason="member-limit")
 
 
+def _check_held(session: Session, tenant: Tenant, coupon: Coupon,
+                member_id: str | None) -> None:
+    status = session.scalar(select(WalletCoupon.status).where(
+        WalletCoupon.tenant_id == tenant.id, WalletCoupon.coupon_id == coupon.id,
+        WalletCoupon.member_id == member_id))
+    if status is None:
+        raise CouponNotIssued(f"coupon {coupon.code} was not issued to this member",
+                              reason="not-held")
+    if status != "issued":
+        raise CouponNotIssued(f"this member has used coupon {coupon.code} already",
+                              reason="used")
+
+
 def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: str,
                  member_id: str | None, discount_minor: int, now: dt.datetime) -> None:
     """Claim the coupon for an order that uses it: one conditional UPDATE (which also locks
-    the row, so the per-member count read after it cannot be raced), then its record."""
+    the row, so the per-member count read after it cannot be raced), then its record. A
+    coupon that was ever issued also marks the member's wallet entry used (another
+    conditional UPDATE); an issued-only coupon without one is refused."""
     taken = rowcount(session.execute(
         update(Coupon).where(Coupon.tenant_id == tenant.id, Coupon.id == coupon_id,
                              Coupon.status == "active",
@@ -271,6 +303,19 @@ def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: 
                               f"({coupon.max_redemptions} claims held)", reason="used-up")
     if coupon.per_member_limit is not None:
         _check_member_limit(session, tenant, coupon, member_id)
+    if coupon.issued and member_id is not None:  # coupons never issued skip the wallet
+        used = rowcount(session.execute(
+            update(WalletCoupon).where(WalletCoupon.tenant_id == tenant.id,
+                                       WalletCoupon.coupon_id == coupon_id,
+                                       WalletCoupon.member_id == member_id,
+                                       WalletCoupon.status == "issued")
+            .values(status="used", order_id=order_id, used_at=now)
+            .execution_options(synchronize_session=False)))
+        if not used and coupon.audience == "issued":
+            _check_held(session, tenant, coupon, member_id)  # says which refusal
+    elif coupon.audience == "issued":
+        raise CouponNotIssued(f"coupon {coupon.code} was not issued to this member",
+                              reason="not-held" if member_id else "member-required")
     session.add(CouponRedemption(id=new_id("coupon_redemption"), tenant_id=tenant.id,
                                  coupon_id=coupon_id, order_id=order_id, member_id=member_id,
                                  discount_minor=discount_minor, status="claimed",
@@ -374,13 +419,130 @@ def release_coupon(session: Session, tenant: Tenant, order_id: str) -> None:
                                              Coupon.id == r.coupon_id)
                         .values(redeemed=Coupon.redeemed - 1)
                         .execution_options(synchronize_session=False))
+        # the wallet entry the order used (if any) is the member's again
+        session.execute(update(WalletCoupon).where(WalletCoupon.tenant_id == tenant.id,
+                                                   WalletCoupon.order_id == order_id)
+                        .values(status="issued", order_id=None, used_at=None)
+                        .execution_options(synchronize_session=False))
     session.flush()
 
 
 def export_redemptions(session: Session, tenant: Tenant, member_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """The person's coupon and promotion redemptions (a data request's export). Erasure
-    leaves them: they hold ids and amounts only, and per-member limits count them."""
-    return {"coupon_redemptions": export_rows(session, CouponRedemption.__table__, tenant.id,
+    """The person's coupon wallet and their coupon and promotion redemptions (a data
+    request's export)."""
+    return {"coupon_wallet": export_rows(session, WalletCoupon.__table__, tenant.id,
+                                         "member_id", member_ids),
+            "coupon_redemptions": export_rows(session, CouponRedemption.__table__, tenant.id,
                                               "member_id", member_ids),
             "promotion_redemptions": export_rows(session, PromotionRedemption.__table__,
                                                  tenant.id, "member_id", member_ids)}
+
+
+def erase_wallet(session: Session, tenant: Tenant, member_ids: Sequence[str]) -> int:
+    """Erasure: the person's unused wallet entries go (what coupons were aimed at them);
+    used ones stay, as redemptions do: they hold ids only, and cancelling their order gives
+    the use back. Returns the entries removed."""
+    if not member_ids:
+        return 0
+    return rowcount(session.execute(
+        delete(WalletCoupon).where(WalletCoupon.tenant_id == tenant.id,
+                                   WalletCoupon.member_id.in_(list(member_ids)),
+                                   WalletCoupon.status == "issued")
+        .execution_options(synchronize_session=False)))
+
+
+# ---------------------------------------------------------------- the wallet
+
+def issue_coupon(session: Session, tenant: Tenant, coupon_id: str,
+                 member_ids: Sequence[str]) -> CouponIssueOut:
+    """Issue a coupon to members (``POST /v1/coupons/{id}/issue``): each id is resolved to the
+    member it is now part of (404 for an unknown one); members holding it already are left
+    alone, so a repeated request issues nothing twice."""
+    tenant_row(session, tenant.id, Coupon, coupon_id, "coupon")  # 404 first
+    wanted: list[str] = []
+    for member_id in member_ids:
+        survivor = members.resolve_member_id(session, tenant, member_id)
+        if survivor not in wanted:
+            wanted.append(survivor)
+    issued, held = issue_to_members(session, tenant, coupon_id, wanted, source="api")
+    return CouponIssueOut(coupon_id=coupon_id, issued=issued, already_held=held)
+
+
+def issue_to_members(session: Session, tenant: Tenant, coupon_id: str,
+                     member_ids: Sequence[str], *, source: str,
+                     now: dt.datetime | None = None) -> tuple[list[str], list[str]]:
+    """Put the coupon in these (resolved, live) members' wallets: (issued now, held
+    already). The coupon's row is locked first, so two issues of one coupon queue and never
+    fail on the wallet's unique (coupon, member). 422 ``coupon-not-usable`` for a disabled or
+    ended coupon."""
+    now = now or utcnow()
+    coupon = tenant_row(session, tenant.id, Coupon, coupon_id, "coupon", lock=True)
+    if coupon.status != "active":
+        raise CouponNotUsable(f"coupon {coupon.code} is disabled", reason="disabled")
+    if coupon.ends_at and now >= coupon.ends_at:
+        raise CouponNotUsable(f"coupon {coupon.code} expired at {coupon.ends_at.isoformat()}",
+                              reason="expired")
+    held: set[str] = set()
+    ids = list(dict.fromkeys(member_ids))
+    for start in range(0, len(ids), 500):
+        held |= set(session.scalars(select(WalletCoupon.member_id).where(
+            WalletCoupon.tenant_id == tenant.id, WalletCoupon.coupon_id == coupon_id,
+            WalletCoupon.member_id.in_(ids[start:start + 500]))))
+    new = [m for m in ids if m not in held]
+    if new:
+        session.execute(insert(WalletCoupon.__table__), [
+            {"id": new_id("wallet_coupon"), "tenant_id": tenant.id, "coupon_id": coupon_id,
+             "member_id": m, "status": "issued", "source": source, "order_id": None,
+             "issued_at": now, "used_at": None} for m in new])
+        coupon.issued += len(new)
+        record_event(session, tenant.id, "coupon.issued", coupon_id,
+                     {"coupon_id": coupon_id, "code": coupon.code, "source": source,
+                      "members": len(new)})
+        session.flush()
+    return new, [m for m in ids if m in held]
+
+
+def coupon_claims(session: Session, tenant: Tenant,
+                  coupon_id: str) -> list[tuple[str, str | None, int]]:
+    """The claims orders hold of a coupon: ``(order_id, member_id, discount_minor)``."""
+    return [(o, m, int(d)) for o, m, d in session.execute(
+        select(CouponRedemption.order_id, CouponRedemption.member_id,
+               CouponRedemption.discount_minor).where(
+            CouponRedemption.tenant_id == tenant.id, CouponRedemption.coupon_id == coupon_id,
+            CouponRedemption.status == "claimed"))]
+
+
+def _wallet_out(session: Session, tenant: Tenant, w: WalletCoupon,
+                now: dt.datetime) -> WalletCouponOut:
+    c = session.get_one(Coupon, (tenant.id, w.coupon_id))  # one read per coupon (identity map)
+    status = w.status
+    if status == "issued" and (c.status != "active" or (c.ends_at and now >= c.ends_at)):
+        status = "expired"
+    return WalletCouponOut(id=w.id, member_id=w.member_id, coupon_id=c.id, code=c.code,
+                           discount=_discount_out(c), status=status, source=w.source,
+                           order_id=w.order_id, issued_at=w.issued_at, used_at=w.used_at,
+                           ends_at=c.ends_at)
+
+
+def member_wallet(session: Session, tenant: Tenant, member_id: str, *,
+                  status: str | None = None, limit: int = 50,
+                  cursor: str | None = None) -> Page[WalletCouponOut]:
+    """The coupons issued to a member (and to members merged into them), newest first;
+    ``status`` issued|used|expired filters (expired: not used, and the coupon has ended or
+    was disabled)."""
+    ids = members.member_history_ids(session, tenant, member_id)  # 404 for an unknown member
+    now = utcnow()
+    stmt = select(WalletCoupon).where(WalletCoupon.tenant_id == tenant.id,
+                                      WalletCoupon.member_id.in_(ids))
+    if status == "used":
+        stmt = stmt.where(WalletCoupon.status == "used")
+    elif status in ("issued", "expired"):
+        ended = select(Coupon.id).where(
+            Coupon.tenant_id == tenant.id,
+            (Coupon.status != "active") | (Coupon.ends_at <= now))
+        live = WalletCoupon.coupon_id.in_(ended)
+        stmt = stmt.where(WalletCoupon.status == "issued",
+                          live if status == "expired" else ~live)
+    return paginate(session, stmt, WalletCoupon.id, limit=limit, cursor=cursor,
+                    convert=lambda w: _wallet_out(session, tenant, w, now),
+                    kind="wallet_coupon")

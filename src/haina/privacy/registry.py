@@ -70,7 +70,7 @@ SECTIONS: list[Section] = [
     Section("crossborder", lambda s, p: crossborder.export_orders(s, p.tenant, p.order_ids),
             lambda s, p, now: crossborder.erase_orders(s, p.tenant, p.order_ids, p.values)),
     Section("marketing", lambda s, p: marketing.export_redemptions(s, p.tenant, p.member_ids),
-            None),
+            lambda s, p, now: marketing.erase_wallet(s, p.tenant, p.member_ids)),
     Section("o2o", lambda s, p: o2o.export_bookings(s, p.tenant, p.member_ids),
             lambda s, p, now: o2o.erase_bookings(s, p.tenant, p.member_ids)),
     Section("analytics", lambda s, p: analytics.export_member_analytics(s, p.tenant, p.keys),
