@@ -143,9 +143,12 @@ def seed_products(port: int, token: str) -> None:
 
 def seed_full(url: str, port: int, token: str) -> tuple[list[str], list[str]]:
     """--full: members and coupons over the API, two live promotions that every order meets
-    over the API, and 9,998 more on goods the orders never hold through the service (one
-    transaction: 10,000 API calls would take minutes)."""
+    over the API, and 9,998 more on goods the orders never hold (1,000 other products in 50
+    categories) through the services, in one transaction (10,000 API calls would take
+    minutes)."""
     import haina.models_registry  # noqa: F401
+    from haina.catalog import service as catalog
+    from haina.catalog.schemas import CategoryCreate, ProductCreate
     from haina.core.context import Tenant
     from haina.core.db import make_engine, make_sessionmaker, transaction
     from haina.marketing import service as marketing
@@ -175,15 +178,22 @@ def seed_full(url: str, port: int, token: str) -> tuple[list[str], list[str]]:
         tenant_id = conn.execute(text("SELECT id FROM tenants WHERE slug = 'bench-shop'")).scalar()
     tenant = Tenant(id=tenant_id, slug="bench-shop", currency="CNY")
     rnd = random.Random(12)
-    kinds = [("percent", {"percent": "10"}), ("fixed", {"off": {"amount": "5.00", "currency": "CNY"}}),
+    kinds = [("percent", {"percent": "10"}),
+             ("fixed", {"off": {"amount": "5.00", "currency": "CNY"}}),
              ("threshold", {"tiers": [{"min_subtotal": "200.00", "off": "20.00"}]})]
     with transaction(sessions) as session:
+        # goods the orders never hold: 1,000 other products in 50 categories
+        cats = [catalog.create_category(session, tenant, CategoryCreate(
+            name=f"Other {i}", slug=f"other-{i}")).id for i in range(50)]
+        others = [catalog.create_product(session, tenant, ProductCreate.model_validate({
+            "sku": f"OTHER-{i:04d}", "title": f"Other goods {i}", "category_id": rnd.choice(cats),
+            "price": {"amount": "50.00", "currency": "CNY"}})).id for i in range(1000)]
         for i in range(FULL_PROMOTIONS - 2):
             kind, params = rnd.choice(kinds)
+            target = ({"category_ids": [rnd.choice(cats)]} if i % 10 == 0 else
+                      {"product_ids": rnd.sample(others, rnd.randint(1, 3))})
             marketing.create_promotion(session, tenant, PromotionCreate.model_validate({
-                "name": f"other goods {i}", "kind": kind, **params,
-                "product_ids": [f"prod_other{rnd.randrange(50_000):05d}"
-                                for _ in range(rnd.randint(1, 3))]}))
+                "name": f"other goods {i}", "kind": kind, **params, **target}))
     engine.dispose()
     return members, codes
 
