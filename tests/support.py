@@ -96,22 +96,24 @@ def lifecycles() -> list:
 def event_stream_problems(url: str) -> list[str]:
     """Every object's events in the database, walked through its module's lifecycle table."""
     from haina.core.events import Event
-    streams: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+    # one stream per tenant: a partner's booking tells its story in both outboxes
+    streams: dict[tuple[str, str, str], list[tuple[str, str | None]]] = {}
     by_prefix = {lc.event_prefix: lc for lc in lifecycles()}
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             table = Event.__table__
-            for subject, type_, data in conn.execute(
-                    select(table.c.subject_id, table.c.type, table.c.data).order_by(table.c.id)):
+            for tenant_id, subject, type_, data in conn.execute(
+                    select(table.c.tenant_id, table.c.subject_id, table.c.type, table.c.data)
+                    .order_by(table.c.id)):
                 prefix = type_.split(".", 1)[0] + "."
                 if prefix in by_prefix and subject:
                     status = data.get("status") if isinstance(data, dict) else None
-                    streams.setdefault((prefix, subject), []).append((type_, status))
+                    streams.setdefault((prefix, tenant_id, subject), []).append((type_, status))
     finally:
         engine.dispose()
     problems = []
-    for (prefix, subject), stream in streams.items():
+    for (prefix, _, subject), stream in streams.items():
         problems += [f"{subject}: {p}" for p in by_prefix[prefix].walk(stream)]
     return problems
 

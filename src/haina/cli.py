@@ -19,6 +19,7 @@ from haina.core.db import make_engine, make_sessionmaker, transaction
 from haina.core.errors import Problem
 from haina.core.schema import SchemaBehind, ensure_current, upgrade
 from haina.crossborder.cli import app as crossborder_app
+from haina.o2o.cli import app as o2o_app
 from haina.privacy.cli import app as privacy_app
 from haina.webhooks.cli import app as webhooks_app
 
@@ -373,6 +374,7 @@ _mount_optional()
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(crossborder_app, name="crossborder")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(o2o_app, name="o2o")
 
 
 def _fail(message: str, code: int) -> None:

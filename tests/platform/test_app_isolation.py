@@ -49,6 +49,7 @@ ID_SOURCES = {
     "promotion_id": ("promotions", "id"),
     "point_id": ("service_points", "id"), "code": ("point_services", "code"),
     "rule_id": ("fitment_rules", "id"), "booking_id": ("bookings", "id"),
+    "partnership_id": ("o2o_partnerships", "id"),
     "declaration_id": ("crossborder_declarations", "id"),
     "data_request_id": ("data_requests", "id"),
     "key_id": ("storefront_keys", "id"),
@@ -148,6 +149,20 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
         "service_point_id": point["id"], "service": "tire-fitting",
         "start": f"{day.isoformat()}T10:00:00+08:00"}))
     ok(client.post("/v1/storefront/keys", headers=b, json={"name": "B's app", "channel": "app"}))
+    # B's installer partner, and a booking B made at its point (kept in the installer's tenant)
+    with transaction(sessions) as s:
+        platform.create_tenant(s, "iso-fitters", "Iso fitters")
+        fitters = {"Authorization": "Bearer " + platform.create_token(s, "iso-fitters", "*").token}
+    shop = ok(client.post("/v1/service-points", headers=fitters, json={
+        "name": "Iso fitters", "location": {"lat": 31.2, "lng": 121.41},
+        "opening_hours": [{"weekday": d, "open": "09:00", "close": "18:00"} for d in range(1, 8)],
+        "services": [{"code": "tire-fitting", "duration_minutes": 60, "capacity": 2,
+                      "price": {"amount": "80.00", "currency": "CNY"}}]}))
+    partnership = ok(client.post("/v1/partnerships", headers=b, json={"installer": "iso-fitters"}))
+    ok(client.post(f"/v1/partnerships/{partnership['id']}/accept", headers=fitters))
+    ok(client.post("/v1/bookings", headers=b, json={
+        "service_point_id": shop["id"], "service": "tire-fitting",
+        "start": f"{day.isoformat()}T11:00:00+08:00"}))
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
     ok(client.post(f"/v1/members/{member['id']}/data-requests", headers=b,
                    json={"kind": "export"}))

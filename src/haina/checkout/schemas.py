@@ -25,6 +25,10 @@ class LineBooking(RequestModel):
 
     sku: str = Field(min_length=1, max_length=100)
     booking_id: Id
+    fee_sku: str | None = Field(
+        None, min_length=1, max_length=100,
+        description="the catalogue's SKU of the service (a product without stock): the order "
+                    "gets a line of it priced at the booking's price")
 
 
 class AppointmentOrderIn(OrderCreate):

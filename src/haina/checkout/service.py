@@ -19,7 +19,7 @@ from haina.core.db import utcnow
 from haina.core.errors import InvalidState
 from haina.o2o import service as o2o
 from haina.orders import service as orders
-from haina.orders.schemas import OrderCreate, OrderOut
+from haina.orders.schemas import OrderCreate, OrderOut, ServiceFee
 from haina.payments import service as payments
 
 
@@ -59,7 +59,13 @@ def place_with_bookings(session: Session, tenant: Tenant,
     that has expired (409 ``hold-expired``) or belongs to another order places nothing."""
     if data.bookings:
         tenant.require("geo:write")  # bookings are the service points' data
-    order = orders.place_order(session, tenant, data.order())
+    fees = []
+    for b in data.bookings:  # the fitting fee, priced from the booking (the point's price)
+        if b.fee_sku is not None:
+            price = o2o.get_booking(session, tenant, b.booking_id).price
+            fees.append(ServiceFee(sku=b.fee_sku, booking_id=b.booking_id,
+                                   price_minor=price.minor, currency=price.currency))
+    order = orders.place_order(session, tenant, data.order(), fees)
     booked = [o2o.confirm(session, tenant, b.booking_id, order_id=order.id, sku=b.sku)
               for b in sorted(data.bookings, key=lambda b: b.booking_id)]
     return AppointmentOrderOut(**order.model_dump(), bookings=booked)

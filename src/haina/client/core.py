@@ -66,6 +66,10 @@ class Haina:
         self.apps = r.Apps(self)
         self.events = r.Events(self)
         self.tenant = r.TenantApi(self)
+        self.service_points = r.ServicePoints(self)
+        self.bookings = r.Bookings(self)
+        self.partnerships = r.Partnerships(self)
+        self.search = r.Search(self)
 
     def __enter__(self) -> Haina:
         return self

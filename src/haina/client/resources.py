@@ -23,6 +23,15 @@ from haina.members.schemas import (
     PointsEntryOut,
     TierOut,
 )
+from haina.o2o.schemas import (
+    BookingOut,
+    FitmentRuleOut,
+    NearbyOut,
+    PartnershipOut,
+    SearchOut,
+    ServicePointOut,
+    SlotsOut,
+)
 from haina.orders.schemas import OrderOut
 from haina.payments.schemas import (
     BalanceOut,
@@ -472,3 +481,121 @@ class TenantApi(_Api):
 
     def update_settings(self, **settings: Any) -> TenantOut:
         return self._c.call(TenantOut, "PUT", "/v1/tenant/settings", json=settings)
+
+
+class ServicePoints(_Api):
+    """Service points (O2O, docs/o2o.md): where services are done, their slots, nearby."""
+
+    def create(self, **fields: Any) -> ServicePointOut:
+        """``name``, ``location`` ({lat, lng, datum}), ``timezone``, ``opening_hours``,
+        ``exceptions``, ``services``, ``fitment``: the body of POST /v1/service-points."""
+        return self._c.call(ServicePointOut, "POST", "/v1/service-points", json=_json(fields))
+
+    def get(self, point_id: str) -> ServicePointOut:
+        return self._c.call(ServicePointOut, "GET", f"/v1/service-points/{point_id}")
+
+    def update(self, point_id: str, **fields: Any) -> ServicePointOut:
+        return self._c.call(ServicePointOut, "PATCH", f"/v1/service-points/{point_id}",
+                            json=_json(fields))
+
+    def add_service(self, point_id: str, **fields: Any) -> ServicePointOut:
+        return self._c.call(ServicePointOut, "POST", f"/v1/service-points/{point_id}/services",
+                            json=_json(fields))
+
+    def list(self, **params: Any) -> Page[ServicePointOut]:
+        return self._c.call(Page[ServicePointOut], "GET", "/v1/service-points", params=params)
+
+    def iterate(self, **params: Any) -> Iterator[ServicePointOut]:
+        return self._c.iterate(ServicePointOut, "/v1/service-points", **params)
+
+    def slots(self, point_id: str, service: str, date: dt.date | str) -> SlotsOut:
+        """A day's slots of ``service`` at the point (its local date), with places left."""
+        day = date.isoformat() if isinstance(date, dt.date) else date
+        return self._c.call(SlotsOut, "GET", f"/v1/service-points/{point_id}/slots",
+                            params={"service": service, "date": day})
+
+    def add_fitment_rule(self, service: str, *, category_id: str | None = None,
+                         attribute: str | None = None) -> FitmentRuleOut:
+        """Goods of ``category_id``, or having ``attribute``, need ``service``."""
+        return self._c.call(FitmentRuleOut, "POST", "/v1/fitment-rules", json=_json(
+            {"service": service, "category_id": category_id, "attribute": attribute}))
+
+    def fitment_rules(self) -> Page[FitmentRuleOut]:
+        return self._c.call(Page[FitmentRuleOut], "GET", "/v1/fitment-rules")
+
+    def nearby(self, lat: float, lng: float, **params: Any) -> NearbyOut:
+        """Active points near a place, nearest first (``radius_km``, ``datum``, ``service``,
+        ``product_id``, ``limit``); your partner installers' points too."""
+        return self._c.call(NearbyOut, "GET", "/v1/service-points/nearby",
+                            params={"lat": lat, "lng": lng, **params})
+
+
+class Bookings(_Api):
+    """Appointments in a point's slots: hold, confirm, reschedule, cancel, check in, complete."""
+
+    def create(self, service_point_id: str, service: str, start: dt.datetime | str,
+               **fields: Any) -> BookingOut:
+        """Book (or ``hold=True`` for checkout) the slot starting at ``start``; a full slot
+        raises HainaError with ``type`` ending in ``slot-full``."""
+        return self._c.call(BookingOut, "POST", "/v1/bookings", json=_json({
+            "service_point_id": service_point_id, "service": service, "start": start,
+            **fields}))
+
+    def get(self, booking_id: str) -> BookingOut:
+        return self._c.call(BookingOut, "GET", f"/v1/bookings/{booking_id}")
+
+    def list(self, **params: Any) -> Page[BookingOut]:
+        return self._c.call(Page[BookingOut], "GET", "/v1/bookings", params=params)
+
+    def iterate(self, **params: Any) -> Iterator[BookingOut]:
+        return self._c.iterate(BookingOut, "/v1/bookings", **params)
+
+    def at_partners(self, **params: Any) -> Page[BookingOut]:
+        """The bookings you made at your partner installers' points."""
+        return self._c.call(Page[BookingOut], "GET", "/v1/partner-bookings", params=params)
+
+    def confirm(self, booking_id: str) -> BookingOut:
+        return self._c.call(BookingOut, "POST", f"/v1/bookings/{booking_id}/confirm")
+
+    def reschedule(self, booking_id: str, start: dt.datetime | str) -> BookingOut:
+        return self._c.call(BookingOut, "POST", f"/v1/bookings/{booking_id}/reschedule",
+                            json=_json({"start": start}))
+
+    def cancel(self, booking_id: str) -> BookingOut:
+        return self._c.call(BookingOut, "POST", f"/v1/bookings/{booking_id}/cancel")
+
+    def check_in(self, booking_id: str) -> BookingOut:
+        return self._c.call(BookingOut, "POST", f"/v1/bookings/{booking_id}/check-in")
+
+    def complete(self, booking_id: str) -> BookingOut:
+        return self._c.call(BookingOut, "POST", f"/v1/bookings/{booking_id}/complete")
+
+
+class Partnerships(_Api):
+    """Merchant–installer partnerships: the installer's points in the merchant's search."""
+
+    def invite(self, *, installer: str | None = None,
+               merchant: str | None = None) -> PartnershipOut:
+        """Invite an installer (as a merchant) or a merchant (as an installer), by slug."""
+        return self._c.call(PartnershipOut, "POST", "/v1/partnerships",
+                            json=_json({"installer": installer, "merchant": merchant}))
+
+    def accept(self, partnership_id: str) -> PartnershipOut:
+        return self._c.call(PartnershipOut, "POST", f"/v1/partnerships/{partnership_id}/accept")
+
+    def end(self, partnership_id: str) -> PartnershipOut:
+        return self._c.call(PartnershipOut, "POST", f"/v1/partnerships/{partnership_id}/end")
+
+    def get(self, partnership_id: str) -> PartnershipOut:
+        return self._c.call(PartnershipOut, "GET", f"/v1/partnerships/{partnership_id}")
+
+    def list(self, **params: Any) -> Page[PartnershipOut]:
+        return self._c.call(Page[PartnershipOut], "GET", "/v1/partnerships", params=params)
+
+
+class Search(_Api):
+    def __call__(self, q: str, lat: float, lng: float, **params: Any) -> SearchOut:
+        """Products matching ``q`` and, for those that need a service, the nearby points that
+        fit them with their next free slots (``radius_km``, ``datum``, ``limit``)."""
+        return self._c.call(SearchOut, "GET", "/v1/search",
+                            params={"q": q, "lat": lat, "lng": lng, **params})

@@ -24,6 +24,7 @@ PREFIXES = {
     "coupon_redemption": "cred", "promotion": "promo", "promotion_target": "ptgt",
     "promotion_redemption": "pred", "service_point": "sp", "point_service": "svc",
     "fitment_rule": "fit", "booking_slot": "bslot", "booking": "bkg",
+    "partnership": "ptn",
     "crossborder_quota": "xbq", "declaration": "decl",
     "consent_record": "cns", "data_request": "dreq", "data_request_ack": "dack",
     "publishable_key": "pkey", "sign_in_code": "sic", "buyer_session": "bses",

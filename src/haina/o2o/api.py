@@ -19,6 +19,8 @@ from haina.o2o.schemas import (
     FitmentRuleIn,
     FitmentRuleOut,
     NearbyOut,
+    PartnershipInvite,
+    PartnershipOut,
     RescheduleIn,
     SearchOut,
     ServiceIn,
@@ -192,3 +194,50 @@ def get_search(session: SessionDep, q: str = Query(min_length=1, max_length=200)
                datum: Datum = DATUM, limit: int = Query(10, ge=1, le=50),
                tenant: Tenant = READ) -> SearchOut:
     return service.search(session, tenant, q, lat, lng, radius_km, datum=datum, limit=limit)
+
+
+@router.post("/partnerships", status_code=201, response_model=PartnershipOut,
+             summary="Invite an installer (or, as an installer, a merchant) to partner")
+def post_partnership(session: SessionDep, request: Request, body: PartnershipInvite,
+                     idempotency_key: str | None = IdempotencyKeyHeader,
+                     tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.invite_partner(session, tenant, body))
+
+
+@router.get("/partnerships", response_model=Page[PartnershipOut],
+            summary="Your partnerships, newest first")
+def get_partnerships(session: SessionDep,
+                     status: str | None = Query(None, pattern="^(invited|active|ended)$"),
+                     limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                     tenant: Tenant = READ) -> Page[PartnershipOut]:
+    return service.list_partnerships(session, tenant, status=status, limit=limit,
+                                     cursor=cursor)
+
+
+@router.get("/partnerships/{partnership_id}", response_model=PartnershipOut,
+            summary="One partnership")
+def get_partnership(session: SessionDep, partnership_id: str,
+                    tenant: Tenant = READ) -> PartnershipOut:
+    return service.get_partnership(session, tenant, partnership_id)
+
+
+@router.post("/partnerships/{partnership_id}/accept", response_model=PartnershipOut,
+             summary="Accept an invitation (the invited side)")
+def post_accept(session: SessionDep, partnership_id: str,
+                tenant: Tenant = WRITE) -> PartnershipOut:
+    return service.accept_partnership(session, tenant, partnership_id)
+
+
+@router.post("/partnerships/{partnership_id}/end", response_model=PartnershipOut,
+             summary="End a partnership (either side); bookings made stay")
+def post_end(session: SessionDep, partnership_id: str, tenant: Tenant = WRITE) -> PartnershipOut:
+    return service.end_partnership(session, tenant, partnership_id)
+
+
+@router.get("/partner-bookings", response_model=Page[BookingOut],
+            summary="Bookings you made at your partner installers' points, newest first")
+def get_partner_bookings(session: SessionDep, limit: int = Query(50, ge=1, le=200),
+                         cursor: str | None = None,
+                         tenant: Tenant = READ) -> Page[BookingOut]:
+    return service.list_partner_bookings(session, tenant, limit=limit, cursor=cursor)

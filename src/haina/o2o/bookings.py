@@ -35,7 +35,7 @@ from haina.core.ids import new_id
 from haina.core.money import Money
 from haina.core.pagination import Page, paginate
 from haina.members import service as members
-from haina.o2o import hours
+from haina.o2o import hours, partners
 from haina.o2o.lifecycle import BOOKING_LIFECYCLE
 from haina.o2o.models import Booking, BookingSlot, PointService, ServicePoint
 from haina.o2o.points import point_row, service_row
@@ -81,7 +81,17 @@ def _out(b: Booking, zone: ZoneInfo | None = None) -> BookingOut:
                       service=b.service_code, start=local(b.start_at), end=local(b.end_at),
                       expires_at=b.expires_at, member_id=b.member_id, order_id=b.order_id,
                       sku=b.sku, price=Money.of(b.price_minor, b.currency), note=b.note,
-                      created_at=b.created_at, updated_at=b.updated_at)
+                      created_at=b.created_at, updated_at=b.updated_at,
+                      partnership_id=b.partnership_id)
+
+
+def _record(session: Session, b: Booking, type_: str, data: dict[str, object]) -> None:
+    """A booking's event, in the outbox of the tenant that keeps it (the installer's, for a
+    partner's booking: its webhooks) and, for a partner's booking, the merchant's too."""
+    record_event(session, b.tenant_id, type_, b.id, data)
+    if b.merchant_tenant_id is not None:
+        record_event(session, b.merchant_tenant_id, type_, b.id,
+                     {**data, "partnership_id": b.partnership_id})
 
 
 def _booking_out(session: Session, tenant: Tenant, b: Booking) -> BookingOut:
@@ -119,6 +129,7 @@ def slots(session: Session, tenant: Tenant, point_id: str, code: str, day: dt.da
     """The slots of ``code`` that start on the point's local ``day``, each with the places
     left (0 for a slot that has begun)."""
     now = now or utcnow()
+    tenant, _ = partners.point_owner(session, tenant, point_id)  # a partner's point too
     point = point_row(session, tenant, point_id)
     service = service_row(session, tenant, point.id, code)
     if abs(day - now.date()) > HORIZON:
@@ -201,7 +212,8 @@ def next_free_slots(session: Session, tenant: Tenant,
                     n: int = 3, days: int = 7) -> dict[str, list[SlotOut]]:
     """Each point's next ``n`` slots of its service with a place left, within ``days`` days
     (point id → slots): read from the precomputed ``next_free`` of each service where it is
-    fresh (no query, no hours cut), computed for the others."""
+    fresh (no query, no hours cut), computed for the others (in each service's own tenant:
+    ``points`` may hold partner installers' points)."""
     out: dict[str, list[SlotOut]] = {}
     stale = []
     for point, service in points:
@@ -211,8 +223,11 @@ def next_free_slots(session: Session, tenant: Tenant,
         else:
             zone = _zone(point)
             out[point.id] = [_slot(start, service, zone, left) for start, left in kept[:n]]
-    if stale:
-        out.update(_computed(session, tenant.id, stale, now, n, days))
+    by_owner: dict[str, list[tuple[ServicePoint, PointService]]] = {}
+    for point, service in stale:  # a partner installer's points are counted in its tenant
+        by_owner.setdefault(service.tenant_id, []).append((point, service))
+    for owner, items in by_owner.items():
+        out.update(_computed(session, owner, items, now, n, days))
     return out
 
 
@@ -298,7 +313,7 @@ def _expire_rows(session: Session, tenant_id: str, rows: Sequence[Booking],
     for b in rows:
         b.status, b.updated_at = "expired", now
         _release_place(session, tenant_id, b.service_id, b.start_at, now)
-        record_event(session, tenant_id, "booking.expired", b.id, {"status": "expired"})
+        _record(session, b, "booking.expired", {"status": "expired"})
     session.flush()
 
 
@@ -365,10 +380,12 @@ def book(session: Session, tenant: Tenant, data: BookingCreate, *,
     """Hold (``data.hold``) or confirm a place in a slot; 409 ``slot-full`` when none is
     left, 422 ``not-a-slot`` for a time no slot starts at."""
     now = now or utcnow()
-    point = point_row(session, tenant, data.service_point_id)
-    service = service_row(session, tenant, point.id, data.service)
     if data.member_id is not None:
         members.get_member(session, tenant, data.member_id)  # 404 member-not-found
+    merchant = tenant
+    tenant, partnership_id = partners.point_owner(session, merchant, data.service_point_id)
+    point = point_row(session, tenant, data.service_point_id)
+    service = service_row(session, tenant, point.id, data.service)
     start = _check_start(point, service, data.start, now)
     _expire_overdue_in_slot(session, tenant, service.id, start, now)
     _take_place(session, tenant, service, start, now, keep=False)
@@ -378,13 +395,17 @@ def book(session: Session, tenant: Tenant, data: BookingCreate, *,
                   end_at=start + dt.timedelta(minutes=service.duration_minutes), status=status,
                   expires_at=now + dt.timedelta(minutes=HOLD_MINUTES) if data.hold else None,
                   member_id=data.member_id, price_minor=service.price_minor,
-                  currency=service.currency, note=data.note, created_at=now, updated_at=now)
+                  currency=service.currency, note=data.note, created_at=now, updated_at=now,
+                  merchant_tenant_id=merchant.id if partnership_id else None,
+                  partnership_id=partnership_id)
     session.add(row)
     session.flush()
+    if partnership_id is not None:
+        partners.link_booking(session, merchant, tenant.id, row.id, partnership_id)
     _keep_next_free(session, tenant.id, service.id, start, now)  # after the row: its hold's end
-    record_event(session, tenant.id, f"booking.{status}", row.id,
-                 {"status": status, "service_point_id": point.id, "service": service.code,
-                  "start": start.isoformat()})
+    _record(session, row, f"booking.{status}",
+            {"status": status, "service_point_id": point.id, "service": service.code,
+             "start": start.isoformat()})
     return _out(row, _zone(point))
 
 
@@ -397,10 +418,12 @@ def _move(session: Session, tenant: Tenant, b: Booking, event: str, to: str,
     BOOKING_LIFECYCLE.check(event, b.status, to)
     b.status, b.updated_at = to, now
     session.flush()
-    record_event(session, tenant.id, event, b.id, {"status": to, **data})
+    _record(session, b, event, {"status": to, **data})
 
 
 def get_booking(session: Session, tenant: Tenant, booking_id: str) -> BookingOut:
+    """A booking of the caller's, or one it made at a partner installer's point."""
+    tenant = partners.booking_owner(session, tenant, booking_id)
     b = tenant_row(session, tenant.id, Booking, booking_id, "booking")
     return _booking_out(session, tenant, b)
 
@@ -434,6 +457,8 @@ def confirm(session: Session, tenant: Tenant, booking_id: str, *, order_id: str 
     """Turn a hold into a booking (an order's, when ``order_id`` is given); 409
     ``hold-expired`` once its time is up."""
     now = now or utcnow()
+    merchant = tenant
+    tenant = partners.booking_owner(session, merchant, booking_id)
     b = _lock(session, tenant, booking_id)
     if b.status == "held" and b.expires_at is not None and b.expires_at <= now:
         raise HoldExpired(f"the hold on booking {b.id} expired at {b.expires_at.isoformat()}",
@@ -443,6 +468,8 @@ def confirm(session: Session, tenant: Tenant, booking_id: str, *, order_id: str 
     b.expires_at = None
     if order_id is not None:
         b.order_id, b.sku = order_id, sku
+        if tenant.id != merchant.id:
+            partners.link_order(session, merchant.id, b.id, order_id)
     _move(session, tenant, b, "booking.confirmed", "confirmed", now, order_id=b.order_id)
     return _booking_out(session, tenant, b)
 
@@ -451,6 +478,7 @@ def cancel(session: Session, tenant: Tenant, booking_id: str,
            reason: str = "requested_by_customer", now: dt.datetime | None = None) -> BookingOut:
     """Cancel a held or confirmed booking: its place is given back."""
     now = now or utcnow()
+    tenant = partners.booking_owner(session, tenant, booking_id)
     b = _lock(session, tenant, booking_id)
     BOOKING_LIFECYCLE.check("booking.cancelled", b.status, "cancelled")
     _release_place(session, tenant.id, b.service_id, b.start_at, now, keep=False)
@@ -479,6 +507,7 @@ def reschedule(session: Session, tenant: Tenant, booking_id: str, start: dt.date
     place is taken and the old one given back in one transaction (409 ``slot-full``: nothing
     moves)."""
     now = now or utcnow()
+    tenant = partners.booking_owner(session, tenant, booking_id)
     b = _lock(session, tenant, booking_id)
     BOOKING_LIFECYCLE.check("booking.rescheduled", b.status, b.status)
     if b.status == "held" and b.expires_at is not None and b.expires_at <= now:
@@ -525,6 +554,38 @@ def release_for_order(session: Session, tenant: Tenant, order_id: str,
     ids = list(session.scalars(select(Booking.id).where(
         Booking.tenant_id == tenant.id, Booking.order_id == order_id,
         Booking.status.in_(("held", "confirmed"))).order_by(Booking.id)))
+    ids += [i for i in partners.linked_for_order(session, tenant, order_id)
+            if partners_status(session, tenant, i) in ("held", "confirmed")]
     for booking_id in ids:
         cancel(session, tenant, booking_id, reason)
     return ids
+
+
+def partners_status(session: Session, tenant: Tenant, booking_id: str) -> str:
+    """The status of a booking the merchant made at a partner's point."""
+    owner = partners.booking_owner(session, tenant, booking_id)
+    return tenant_row(session, owner.id, Booking, booking_id, "booking").status
+
+
+def list_partner_bookings(session: Session, tenant: Tenant, *, limit: int = 50,
+                          cursor: str | None = None) -> Page[BookingOut]:
+    """The bookings the merchant made at its partner installers' points, newest first: a
+    page of its link rows, then the bookings read from each installer's tenant."""
+    page = partners.linked_page(session, tenant, limit, cursor)
+    by_installer: dict[str, list[str]] = {}
+    for link in page.data:
+        by_installer.setdefault(link.installer_tenant_id, []).append(link.id)
+    rows: dict[str, Booking] = {}
+    for installer_id, ids in by_installer.items():
+        for b in session.scalars(select(Booking).where(Booking.tenant_id == installer_id,
+                                                       Booking.id.in_(ids))):
+            rows[b.id] = b
+    zones: dict[tuple[str, str], ZoneInfo] = {}
+    out = []
+    for link in page.data:
+        b = rows[link.id]
+        key = (b.tenant_id, b.point_id)
+        if key not in zones:
+            zones[key] = _zone(session.get_one(ServicePoint, key))
+        out.append(_out(b, zones[key]))
+    return Page[BookingOut](data=out, has_more=page.has_more, next_cursor=page.next_cursor)

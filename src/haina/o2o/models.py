@@ -137,3 +137,43 @@ class Booking(Base):
     note: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # a booking a partner merchant made at this (the installer's) point: the merchant's tenant
+    # (its events are copied there) and the partnership it went through
+    merchant_tenant_id: Mapped[str | None] = mapped_column(String(40))
+    partnership_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class Partnership(Base):
+    """One side's copy of a partnership between a merchant and an installer (a tenant whose
+    service points the merchant's search and checkout show and book): the same ``id`` in both
+    tenants, one row each, so each side reads its partners in its own shard."""
+
+    __tablename__ = "o2o_partnerships"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      UniqueConstraint("tenant_id", "partner_tenant_id",
+                                       name="uq_o2o_partnerships_tenant_partner"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    partner_tenant_id: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(16))  # this side's: merchant | installer
+    status: Mapped[str] = mapped_column(String(16))  # invited | active | ended
+    invited_by: Mapped[str] = mapped_column(String(16))  # merchant | installer
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PartnerBooking(Base):
+    """The merchant's link to a booking it made at a partner installer's point (the booking
+    and its slot counter live in the installer's tenant): how the merchant finds it again."""
+
+    __tablename__ = "o2o_partner_bookings"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      Index("ix_o2o_partner_bookings_tenant_order", "tenant_id", "order_id"))
+
+    id: Mapped[str] = mapped_column(String(40))  # the booking's id
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    installer_tenant_id: Mapped[str] = mapped_column(String(40))
+    partnership_id: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

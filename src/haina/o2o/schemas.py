@@ -300,6 +300,8 @@ class BookingOut(BaseModel):
     note: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    partnership_id: str | None = Field(
+        None, description="a booking at a partner installer's point: the partnership")
 
 
 class NearbyPoint(BaseModel):
@@ -310,6 +312,8 @@ class NearbyPoint(BaseModel):
     distance_km: float
     services: list[str]
     next_slots: list[SlotOut]
+    partnership_id: str | None = Field(
+        None, description="a partner installer's point: the partnership (null: your own)")
 
 
 class NearbyOut(BaseModel):
@@ -332,3 +336,36 @@ class SearchOut(BaseModel):
 
 
 RadiusKm = Annotated[float, Field(gt=0, le=MAX_RADIUS_KM)]
+
+
+SLUG = r"^[a-z0-9][a-z0-9-]{1,62}$"
+TenantSlug = Annotated[str, Field(pattern=SLUG, examples=["tire-fitters-sh"])]
+
+
+class PartnershipInvite(RequestModel):
+    """Invite an installer (as a merchant) or a merchant (as an installer): exactly one."""
+
+    installer: TenantSlug | None = Field(None, description="the installer's slug")
+    merchant: TenantSlug | None = Field(None, description="the merchant's slug")
+
+    @model_validator(mode="after")
+    def _one(self) -> PartnershipInvite:
+        if (self.installer is None) == (self.merchant is None):
+            raise ValueError("give exactly one of installer or merchant")
+        return self
+
+
+class PartnerOut(BaseModel):
+    slug: str
+    name: str
+
+
+class PartnershipOut(BaseModel):
+    id: str
+    object: str = "partnership"
+    role: Literal["merchant", "installer"] = Field(description="your side")
+    partner: PartnerOut
+    status: Literal["invited", "active", "ended"]
+    invited_by: Literal["merchant", "installer"]
+    created_at: dt.datetime
+    updated_at: dt.datetime

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
 from haina.core.db import utcnow
-from haina.o2o import geo
+from haina.o2o import geo, partners
 from haina.o2o.bookings import next_free_slots
 from haina.o2o.models import FitmentRule, PointService, ServicePoint
 from haina.o2o.points import fits, location_out, product_attributes, service_needed
-from haina.o2o.schemas import NearbyOut, NearbyPoint, SearchOut, SearchProduct
+from haina.o2o.schemas import NearbyOut, NearbyPoint, SearchOut, SearchProduct, SlotOut
 
 #: points listed per product in a search
 POINTS_PER_PRODUCT = 5
@@ -75,6 +75,32 @@ def _near_statement(res: int, with_service: bool) -> Select[str, float, float, s
 def nearest(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: float,
             limit: int, service: str | None = None,
             attrs: Mapping[str, Any] | None = None) -> list[tuple[float, str]]:
+    """The ``limit`` nearest of the merchant's own points (see ``_nearest_in``)."""
+    return _nearest_in(session, tenant.id, lat, lng, radius_km, limit, service, attrs)
+
+
+#: a point found: (km, point id, the tenant that owns it)
+Found = tuple[float, str, str]
+
+
+def _nearest_with_partners(session: Session, tenant: Tenant, lat: float, lng: float,
+                           radius_km: float, limit: int, service: str | None,
+                           attrs: Mapping[str, Any] | None) -> list[Found]:
+    """The ``limit`` nearest among the merchant's own points and its active installer
+    partners': one search per tenant (each in its own shard), merged nearest first."""
+    found = [(d, i, tenant.id) for d, i in
+             _nearest_in(session, tenant.id, lat, lng, radius_km, limit, service, attrs)]
+    for installer_id in partners.installers(session, tenant):
+        found += [(d, i, installer_id) for d, i in
+                  _nearest_in(session, installer_id, lat, lng, radius_km, limit, service,
+                              attrs)]
+    found.sort()
+    return found[:limit]
+
+
+def _nearest_in(session: Session, tenant_id: str, lat: float, lng: float, radius_km: float,
+                limit: int, service: str | None = None,
+                attrs: Mapping[str, Any] | None = None) -> list[tuple[float, str]]:
     """The ``limit`` nearest active points within ``radius_km`` of (lat, lng) (WGS-84) that
     offer ``service`` and fit goods with ``attrs`` (when given), as (km, id), nearest first
     (ties by id). The disk grows ring by ring (``geo.RingSearch``); only ids, positions and
@@ -86,7 +112,7 @@ def nearest(session: Session, tenant: Tenant, lat: float, lng: float, radius_km:
         res, cells = search.next_cells()
         if not cells:
             break
-        params: dict[str, Any] = {"tenant_id": tenant.id, "cells": cells}
+        params: dict[str, Any] = {"tenant_id": tenant_id, "cells": cells}
         if service is not None:
             params["code"] = service
         for point_id, plat, plng, fitment in session.execute(
@@ -105,41 +131,52 @@ def nearest(session: Session, tenant: Tenant, lat: float, lng: float, radius_km:
     return best
 
 
-def _services(session: Session, tenant: Tenant, points: Sequence[ServicePoint],
+def _services(session: Session, tenant_id: str, points: Sequence[ServicePoint],
               ) -> dict[str, dict[str, PointService]]:
     out: dict[str, dict[str, PointService]] = {p.id: {} for p in points}
     if points:
         for s in session.scalars(select(PointService).where(
-                PointService.tenant_id == tenant.id,
+                PointService.tenant_id == tenant_id,
                 PointService.point_id.in_([p.id for p in points]))):
             out[s.point_id][s.code] = s
     return out
 
 
-def _listed(session: Session, tenant: Tenant, found: Sequence[tuple[float, str]],
+def _listed(session: Session, tenant: Tenant, found: Sequence[Found],
             service: str | None, now: dt.datetime) -> list[NearbyPoint]:
     """The points found, as listed: with their services and (for ``service``) their next
-    free slots, in four queries whatever their number."""
-    points = _points(session, tenant, [i for _, i in found])
-    services = _services(session, tenant, list(points.values()))
-    slots = next_free_slots(session, tenant, [(p, services[p.id][service])
-                                              for p in points.values()
-                                              if service in services[p.id]],
-                            now, NEXT_SLOTS) if service is not None else {}
+    free slots (kept per service: see ``bookings.next_free_slots``), in two queries per
+    tenant whose points are listed."""
+    owners: dict[str, list[str]] = {}
+    for _, i, owner in found:
+        owners.setdefault(owner, []).append(i)
+    partnership = partners.installers(session, tenant) if set(owners) - {tenant.id} else {}
+    points: dict[str, ServicePoint] = {}
+    services: dict[str, dict[str, PointService]] = {}
+    slots: dict[str, list[SlotOut]] = {}
+    for owner, ids in owners.items():
+        mine = _points(session, owner, ids)
+        points.update(mine)
+        services.update(_services(session, owner, list(mine.values())))
+        if service is not None:
+            slots.update(next_free_slots(session, tenant, [
+                (p, services[p.id][service]) for p in mine.values()
+                if service in services[p.id]], now, NEXT_SLOTS))
     out = []
-    for d, i in found:
+    for d, i, owner in found:
         p = points[i]
         out.append(NearbyPoint(id=p.id, name=p.name, address=p.address,
                                location=location_out(p.lat, p.lng), distance_km=round(d, 3),
-                               services=sorted(services[i]), next_slots=slots.get(i, [])))
+                               services=sorted(services[i]), next_slots=slots.get(i, []),
+                               partnership_id=partnership.get(owner)))
     return out
 
 
-def _points(session: Session, tenant: Tenant, ids: Sequence[str]) -> dict[str, ServicePoint]:
+def _points(session: Session, tenant_id: str, ids: Sequence[str]) -> dict[str, ServicePoint]:
     if not ids:
         return {}
     return {p.id: p for p in session.scalars(select(ServicePoint).where(
-        ServicePoint.tenant_id == tenant.id, ServicePoint.id.in_(list(ids))))}
+        ServicePoint.tenant_id == tenant_id, ServicePoint.id.in_(list(ids))))}
 
 
 def nearby(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: float, *,
@@ -153,7 +190,8 @@ def nearby(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: 
     attrs: dict[str, Any] | None = None
     if product_id is not None:
         attrs = product_attributes(catalog.get_product(session, tenant, product_id))
-    found = nearest(session, tenant, lat, lng, radius_km, limit + 1, service, attrs)
+    found = _nearest_with_partners(session, tenant, lat, lng, radius_km, limit + 1, service,
+                                   attrs)
     has_more = len(found) > limit
     return NearbyOut(data=_listed(session, tenant, found[:limit], service, now),
                      has_more=has_more)
@@ -175,14 +213,15 @@ def search(session: Session, tenant: Tenant, q: str, lat: float, lng: float,
     for product in products:
         attrs = product_attributes(product)
         needed = service_needed(rules, product.category_id, attrs)
-        found: list[tuple[float, str]] = []
+        found: list[Found] = []
         if needed is not None:
-            found = nearest(session, tenant, lat, lng, radius_km, POINTS_PER_PRODUCT, needed,
-                            attrs)
-            new = [(d, i) for d, i in found if (i, needed) not in listed]
+            found = _nearest_with_partners(session, tenant, lat, lng, radius_km,
+                                           POINTS_PER_PRODUCT, needed, attrs)
+            new = [f for f in found if (f[1], needed) not in listed]
             for item in _listed(session, tenant, new, needed, now):
                 listed[(item.id, needed)] = item
         out.append(SearchProduct(id=product.id, sku=product.sku, title=product.title,
                                  price=product.price, service=needed,
-                                 service_points=[listed[(i, str(needed))] for _, i in found]))
+                                 service_points=[listed[(i, str(needed))]
+                                                 for _, i, _ in found]))
     return SearchOut(products=out)

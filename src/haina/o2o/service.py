@@ -20,6 +20,7 @@ from haina.o2o.bookings import (
     get_booking,
     kept_next_free,
     list_bookings,
+    list_partner_bookings,
     next_free_slots,
     refresh_next_free,
     release_for_order,
@@ -27,6 +28,19 @@ from haina.o2o.bookings import (
     slots,
 )
 from haina.o2o.lifecycle import BOOKING_LIFECYCLE
+from haina.o2o.partners import (
+    accept as accept_partnership,
+)
+from haina.o2o.partners import (
+    end as end_partnership,
+)
+from haina.o2o.partners import (
+    get_partnership,
+    list_partnerships,
+)
+from haina.o2o.partners import (
+    invite as invite_partner,
+)
 from haina.o2o.personal import erase_bookings, export_bookings
 from haina.o2o.points import (
     add_service,
@@ -43,7 +57,8 @@ from haina.o2o.points import (
 from haina.o2o.search import nearby, nearest, points_within, search
 
 __all__ = [
-    "BOOKING_LIFECYCLE", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
+    "BOOKING_LIFECYCLE", "accept_partnership", "end_partnership", "get_partnership",
+    "invite_partner", "list_partner_bookings", "list_partnerships", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
     "check_in", "complete", "computed_next_free_slots", "confirm", "create_point", "create_rule", "delete_rule",
     "erase_bookings", "export_bookings",
     "expire_holds", "fits", "get_booking", "kept_next_free", "get_point", "list_bookings", "list_points",

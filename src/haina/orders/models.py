@@ -75,6 +75,9 @@ class OrderLine(Base):
     # the line's part of the order's discounts (promotions, coupon, points), allocated by the
     # pricing engine (marketing.pricing): a refund of this line returns total - discount
     discount_minor: Mapped[int] = mapped_column(Minor, server_default="0")
+    # a service fee's line (the fitting of the goods): the booking it pays for; no stock, not
+    # shipped, done when the booking is (``service_status`` on reads)
+    booking_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class Shipment(Base):

@@ -74,6 +74,10 @@ class OrderLineOut(BaseModel):
     discount: Money | None = Field(None, description="the line's part of the order's discounts "
                                    "(allocated by largest remainder): a refund of the line "
                                    "returns total − discount")
+    booking_id: str | None = Field(None, description="a service fee's line: its booking")
+    service_status: str | None = Field(
+        None, description="a service fee's line: scheduled, done (its booking completed) or "
+                          "cancelled")
 
 
 class Totals(BaseModel):
@@ -199,6 +203,17 @@ class OrderRecord(_OrderMilestones):
 
 class _LineDiscount(TypedDict, total=False):
     discount_minor: int  # default 0 (an import of history)
+    booking_id: str | None  # a service fee's line
+
+
+class ServiceFee(BaseModel):
+    """A service's fee priced into a goods order from its booking: the catalogue's service
+    SKU (a product without stock), the booking, and the booking's price."""
+
+    sku: str
+    booking_id: str
+    price_minor: int
+    currency: str
 
 
 class OrderLineRecord(_LineDiscount):

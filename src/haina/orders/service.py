@@ -50,6 +50,7 @@ from haina.orders.schemas import (
     OrderRecord,
     OrderState,
     SalesPeriodOut,
+    ServiceFee,
     ShipmentIn,
     ShipmentOut,
     TimelineEntry,
@@ -174,8 +175,10 @@ def _check_size(subtotal_minor: int, currency: str) -> None:
                       slug="order-too-large")
 
 
-def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut:
-    """Price, claim stock and record an order awaiting payment, in the caller's transaction."""
+def place_order(session: Session, tenant: Tenant, data: OrderCreate,
+                fees: Sequence[ServiceFee] = ()) -> OrderOut:
+    """Price, claim stock and record an order awaiting payment, in the caller's transaction;
+    with ``fees``, a line for each service fee (see ``_fee_lines``)."""
     settings = platform.tenant_settings(session, tenant)
     refs, currency = resolve_lines(session, tenant, data.lines)
     _check_size(sum(refs[ln.sku].price_minor * ln.quantity for ln in data.lines), currency)
@@ -189,12 +192,13 @@ def place_order(session: Session, tenant: Tenant, data: OrderCreate) -> OrderOut
     hold_until = now + dt.timedelta(minutes=hold_minutes)
     with deferred_inserts(session):  # PostgreSQL: reservations, order, lines, event in one go
         return _claim_and_record(session, tenant, data, refs, currency, settings, order_id,
-                                 member_id, now, hold_until)
+                                 member_id, now, hold_until, fees)
 
 
 def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs, currency: str,
                       settings: TenantSettings, order_id: str, member_id: str | None,
-                      now: dt.datetime, hold_until: dt.datetime) -> OrderOut:
+                      now: dt.datetime, hold_until: dt.datetime,
+                      fees: Sequence[ServiceFee] = ()) -> OrderOut:
     inventory.reserve_stock(
         session, tenant,
         [Claim(variant_id=refs[ln.sku].id, quantity=ln.quantity, sku=ln.sku) for ln in data.lines],
@@ -229,6 +233,9 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
     for r, pl in zip(line_rows, priced.lines, strict=True):
         r["discount_minor"] = pl.discount
     t = totals(settings, priced)
+    if fees:  # service fees (an appointment's): only orders that carry bookings come here
+        fee_total = _fee_lines(session, tenant, data, fees, currency, order_id, line_rows)
+        t = _totals(settings, priced.subtotal + fee_total, priced.discount, priced.shipping)
     xb = None
     if data.crossborder:  # claimed last (its quota row after coupon and budgets: see crossborder)
         from haina.crossborder import service as crossborder
@@ -260,6 +267,36 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
     return _out_from_values(order, line_rows, [], xb.record if xb else None)
 
 
+def _fee_lines(session: Session, tenant: Tenant, data: OrderCreate, fees: Sequence[ServiceFee],
+               currency: str, order_id: str, line_rows: list[OrderLineRecord]) -> int:
+    """Add a line per service fee to ``line_rows`` (its catalogue SKU, the booking's price,
+    quantity 1: no stock claimed, no promotion or coupon discount, taxed with the goods);
+    return their sum."""
+    if data.crossborder:
+        raise Invalid("a cross-border order carries goods only: book the service apart",
+                      slug="crossborder-service-fee")
+    refs, fee_currency = resolve_lines(session, tenant, [LineIn(sku=f.sku, quantity=1)
+                                                         for f in fees])
+    for f in fees:
+        if f.currency != currency or fee_currency != currency:
+            raise Invalid(f"the service fee of booking {f.booking_id} is in {f.currency}, the "
+                          f"order in {currency}", slug="mixed-currencies")
+    for r in line_rows:
+        r["booking_id"] = None  # every row of one insert has the same keys
+    for f in fees:
+        ref = refs[f.sku]
+        line_rows.append({
+            "id": new_id("order_line"), "tenant_id": tenant.id, "order_id": order_id,
+            "variant_id": ref.id, "product_id": ref.product_id, "sku": ref.sku,
+            "title": ref.product_title if ref.title == ref.product_title
+            else f"{ref.product_title} {ref.title}",
+            "unit_price_minor": f.price_minor, "quantity": 1, "total_minor": f.price_minor,
+            "shipped_quantity": 0, "discount_minor": 0, "booking_id": f.booking_id})
+    total = sum(f.price_minor for f in fees)
+    _check_size(sum(r["total_minor"] for r in line_rows), currency)
+    return total
+
+
 def _default_hold_minutes() -> int:
     from haina.core.config import get_settings
     return get_settings().order_hold_minutes
@@ -271,7 +308,9 @@ def _line_out(r: OrderLineRecord | dict, currency: str) -> OrderLineOut:
                      unit_price=Money.of(r["unit_price_minor"], currency),
                      quantity=r["quantity"], total=Money.of(r["total_minor"], currency),
                      shipped_quantity=r["shipped_quantity"],
-                     discount=Money.of(r.get("discount_minor") or 0, currency))
+                     discount=Money.of(r.get("discount_minor") or 0, currency),
+                     booking_id=r.get("booking_id"),
+                     service_status="scheduled" if r.get("booking_id") else None)
 
 
 def _out_from_values(o: OrderRecord | dict, lines: Sequence[OrderLineRecord | dict],
@@ -325,8 +364,28 @@ def _orders_out(session: Session, tenant: Tenant, orders: Sequence[Order]) -> li
         shipments[s.order_id].append(_shipment_out(s))
     from haina.crossborder import service as crossborder
     xb = crossborder.order_records(session, tenant, ids)
-    return [_out_from_values(_row_values(o), lines[o.id], shipments[o.id], xb.get(o.id))
-            for o in orders]
+    out = [_out_from_values(_row_values(o), lines[o.id], shipments[o.id], xb.get(o.id))
+           for o in orders]
+    _service_statuses(session, tenant, out)
+    return out
+
+
+#: a booking's status → its fee line's service status
+SERVICE_STATUS = {"held": "scheduled", "confirmed": "scheduled", "checked_in": "scheduled",
+                  "completed": "done", "cancelled": "cancelled", "expired": "cancelled"}
+
+
+def _service_statuses(session: Session, tenant: Tenant, orders: Sequence[OrderOut]) -> None:
+    """A service fee's line is done when its booking is completed: read from the booking
+    (kept by the merchant, or by a partner installer), only for orders that have such lines."""
+    fee_lines = [ln for o in orders for ln in o.lines if ln.booking_id is not None]
+    if not fee_lines:
+        return
+    from haina.o2o import service as o2o
+    for ln in fee_lines:
+        assert ln.booking_id is not None
+        ln.service_status = SERVICE_STATUS.get(
+            o2o.get_booking(session, tenant, ln.booking_id).status)
 
 
 def _order(session: Session, tenant: Tenant, order_id: str, lock: bool = False) -> Order:
@@ -506,6 +565,7 @@ def add_shipment(session: Session, tenant: Tenant, order_id: str, data: Shipment
                                                     OrderLine.order_id == order.id)
                             .order_by(OrderLine.id)).all()
     wanted: dict[str, int] = {}
+    lines = [ln for ln in lines if ln.booking_id is None]  # a service fee is not shipped
     if data.lines is None:
         wanted = {ln.sku: ln.quantity - ln.shipped_quantity for ln in lines
                   if ln.quantity > ln.shipped_quantity}

@@ -31,6 +31,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "service_point.created", "service_point.updated", "fitment_rule.created",
     "fitment_rule.deleted", "booking.held", "booking.confirmed", "booking.rescheduled",
     "booking.checked_in", "booking.completed", "booking.cancelled", "booking.expired",
+    "partnership.invited", "partnership.accepted", "partnership.ended",
     "crossborder.declaration.ready", "crossborder.declaration.accepted",
     "crossborder.declaration.released", "crossborder.declaration.rejected",
     "crossborder.declaration.receipt", "tracking.updated",
