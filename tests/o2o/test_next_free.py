@@ -23,7 +23,7 @@ from haina.o2o.schemas import (
 
 # the Saturday before Europe/Berlin's clocks go forward (2027-03-28, 02:00 → 03:00)
 START = dt.datetime(2027, 3, 26, 21, 0, tzinfo=dt.UTC)
-SEEDS = int(os.environ.get("HAINA_NEXT_FREE_SEEDS", "3"))
+SEEDS = int(os.environ.get("HAINA_NEXT_FREE_SEEDS", "2"))
 
 
 def _point(session, tenant, rnd: random.Random, zone: str) -> str:
