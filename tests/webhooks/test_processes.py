@@ -68,6 +68,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _wait(condition, timeout: float, what: str) -> None:
+    """Until ``condition()`` holds: generous timeouts, as these are waits, not speed checks
+    (a machine at load 16 took over 60 s to start a server)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -100,7 +102,7 @@ def test_orders_through_two_api_processes_are_all_delivered_once(pg_url, pg_sess
     serve = _start(["serve", "--workers", "2", "--port", str(port)], pg_url, tmp_path, "serve")
     request.addfinalizer(lambda: _stop(serve))
     base = f"http://127.0.0.1:{port}"
-    _wait(lambda: _healthy(base), 60, "haina serve")
+    _wait(lambda: _healthy(base), 300, "haina serve")
     api = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"})
     skus = []
     for i in range(20):
@@ -115,7 +117,7 @@ def test_orders_through_two_api_processes_are_all_delivered_once(pg_url, pg_sess
     order_ids = asyncio.run(_place(base, token, skus, N))
     print(f"placed {N} orders in {time.monotonic() - t0:.1f} s")
     assert len(set(order_ids)) == N
-    _wait(lambda: len(receiver.received) >= N, 120, f"{N} webhooks")
+    _wait(lambda: len(receiver.received) >= N, 600, f"{N} webhooks")
     print(f"all delivered {time.monotonic() - t0:.1f} s after the first order")
     time.sleep(1.0)  # anything sent twice would arrive by now
     got = receiver.ids(ok_only=False)
@@ -166,7 +168,7 @@ def test_a_worker_killed_mid_way_loses_nothing(pg_url, pg_sessions, tmp_path, re
     env = {"HAINA_WEBHOOK_LEASE_SECONDS": "3", "HAINA_WEBHOOK_CONCURRENCY": "32"}
     worker = _start(["worker"], pg_url, tmp_path, "worker1", **env)
     request.addfinalizer(lambda: _stop(worker))
-    _wait(lambda: len(receiver.received) >= N // 4, 60, "a quarter delivered")
+    _wait(lambda: len(receiver.received) >= N // 4, 300, "a quarter delivered")
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(10)
     before = len(receiver.received)
@@ -181,7 +183,7 @@ def test_a_worker_killed_mid_way_loses_nothing(pg_url, pg_sessions, tmp_path, re
         with transaction(pg_sessions) as s:
             return service.count_undelivered(s, tenant.id) == {"events_pending": 0,
                                                                "deliveries_pending": 0}
-    _wait(settled, 90, "every delivery recorded")
+    _wait(settled, 600, "every delivery recorded")
     got = receiver.ids()
     assert set(got) == set(ids), f"{len(set(ids) - set(got))} never delivered"
     # at least once: what the killed worker had sent but not yet recorded goes out again
