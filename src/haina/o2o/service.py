@@ -26,6 +26,7 @@ from haina.o2o.bookings import (
     reschedule,
     slots,
 )
+from haina.o2o.calendar import bookings_between
 from haina.o2o.lifecycle import BOOKING_LIFECYCLE
 from haina.o2o.personal import erase_bookings, export_bookings
 from haina.o2o.points import (
@@ -43,7 +44,8 @@ from haina.o2o.points import (
 from haina.o2o.search import nearby, nearest, points_within, search
 
 __all__ = [
-    "BOOKING_LIFECYCLE", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
+    "BOOKING_LIFECYCLE", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book",
+    "bookings_between", "cancel",
     "check_in", "complete", "computed_next_free_slots", "confirm", "create_point", "create_rule", "delete_rule",
     "erase_bookings", "export_bookings",
     "expire_holds", "fits", "get_booking", "kept_next_free", "get_point", "list_bookings", "list_points",
