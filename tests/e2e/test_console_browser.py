@@ -428,7 +428,38 @@ def test_a_declaration_and_its_three_document_check(owner, site):
     assert owner.locator("main table").first.locator("strong.bad").count() == 0
     owner.get_by_text("CEB311", exact=True).click()  # the message opens, masked
     assert "3604**********0075" in owner.locator("pre.xml").first.inner_text()
+    owner.evaluate("() => window.scrollTo(0, 0)")
     check(owner, "declaration")
     assert not re.search(r"\d{17}[\dX]", owner.locator("body").inner_text())
     owner.get_by_role("link", name=order["id"]).first.click()
     assert "ready" in owner.locator("#customs").inner_text()
+
+
+def test_export_a_members_data_and_download_the_archive(owner, site):
+    owner.goto(f"{site['base']}/console/members/{site['member_id']}")
+    owner.get_by_role("link", name="Export their data…").click()
+    assert "personal information?" in owner.get_by_role("heading", level=1).inner_text()
+    check(owner, "data-request-confirm")
+    owner.get_by_role("button", name="Export now").click()
+    assert "is done" in owner.get_by_role("status").inner_text()
+    assert "Win-back" in owner.locator("main").inner_text()  # it holds members' data: told
+    check(owner, "data-request")
+    with owner.expect_download() as download:
+        owner.get_by_role("button", name="Download the archive (zip)").click()
+    assert download.value.suggested_filename.endswith(".zip")
+    owner.goto(site["base"] + "/console/data-requests")
+    assert owner.locator("tbody tr").count() >= 1
+    check(owner, "data-requests")
+
+
+def test_an_owner_adds_a_webhook_endpoint_and_sees_its_secret_once(owner, site):
+    owner.goto(site["base"] + "/console/webhooks")
+    owner.get_by_label("URL").fill("https://erp.example.com/haina")
+    owner.get_by_label("Events (comma-separated; order.paid, order.*, or *)").fill("order.paid")
+    owner.get_by_role("button", name="Add endpoint").click()
+    assert owner.get_by_role("heading", level=1).inner_text() == "Endpoint added"
+    assert owner.locator("#secret").inner_text().startswith("whsec_")
+    check(owner, "endpoint-secret")
+    owner.get_by_role("link", name="Back to the webhooks").click()
+    owner.get_by_role("button", name="Disable https://erp.example.com/haina").click()
+    assert "is disabled" in owner.get_by_role("status").inner_text()

@@ -63,7 +63,8 @@ ROLE_RANK = {"read-only": 0, "staff": 1, "owner": 2}
 # the least role each action needs
 NEEDS = {"create_coupon": "staff", "replay_delivery": "staff", "uninstall_app": "owner",
          "book_slot": "staff", "create_promotion": "staff", "pause_promotion": "staff",
-         "request_data": "owner", "download_archive": "owner"}
+         "request_data": "owner", "download_archive": "owner", "manage_endpoints": "owner",
+         "change_member": "staff"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'none'; frame-ancestors 'none'; form-action 'self'; "
@@ -145,7 +146,11 @@ NOTICES = {"created": N_("Coupon %(value)s created."),
            "promoted": N_("Promotion %(value)s created."),
            "paused": N_("%(value)s is paused: carts and orders no longer get it."),
            "resumed": N_("%(value)s runs again."),
-           "requested": N_("Request %(value)s is done; the apps holding members' data are told.")}
+           "requested": N_("Request %(value)s is done; the apps holding members' data are told."),
+           "disabled": N_("%(value)s is disabled: nothing is sent to it."),
+           "enabled": N_("%(value)s is enabled again."),
+           "changed": N_("The profile of %(value)s is saved."),
+           "adjusted": N_("Points adjusted: %(value)s.")}
 
 
 def _notice(request: Request, lang: str) -> str | None:
@@ -572,3 +577,5 @@ from haina.console import points as _point_pages  # noqa: E402,F401,I001
 from haina.console import promotions as _promotion_pages  # noqa: E402,F401,I001
 from haina.console import customs as _customs_pages  # noqa: E402,F401,I001
 from haina.console import rights as _rights_pages  # noqa: E402,F401,I001
+from haina.console import endpoints as _endpoint_pages  # noqa: E402,F401,I001
+from haina.console import member_actions as _member_actions  # noqa: E402,F401,I001
