@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import form_token
+from console_support import form_token
 from sqlalchemy import text
 
 from haina.core.db import transaction

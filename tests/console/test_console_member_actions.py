@@ -4,7 +4,7 @@ accounts see no form and are refused. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from conftest import form_token
+from console_support import form_token
 from sqlalchemy import text
 
 from haina.core.db import transaction

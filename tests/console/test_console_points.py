@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import h3
 import pytest
-from conftest import form_token
+from console_support import form_token
 from sqlalchemy import text
 
 from haina.core.db import transaction

@@ -4,7 +4,7 @@ pause and resume, and read-only accounts refused. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from conftest import form_token
+from console_support import form_token
 from sqlalchemy import text
 
 from haina.core.db import transaction

@@ -9,7 +9,7 @@ import io
 import re
 import zipfile
 
-from conftest import form_token
+from console_support import form_token
 from sqlalchemy import text
 
 from haina.core.db import transaction
