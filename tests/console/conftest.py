@@ -3,35 +3,18 @@ endpoint, and one signed-in browser (a TestClient with cookies) per staff role."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from console_support import PASSWORD, form_token, sign_in  # noqa: F401  (re-exported)
 from fastapi.testclient import TestClient
 
 from haina.core.db import transaction
 from haina.platform import service as platform
 
-PASSWORD = "a long enough password"
 ROLES = ("owner", "staff", "read-only")
 CARD_OK = {"type": "card", "number": "4242424242424242"}
-
-
-def form_token(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, html[:2000]
-    return found.group(1)
-
-
-def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> TestClient:
-    """Sign in as a browser does: the form at /console, posted to /login."""
-    page = client.get("/console")
-    assert page.status_code == 200 and 'type="password"' in page.text
-    r = client.post("/login", data={"email": email, "password": password, "next": "/console",
-                                    "csrf_token": form_token(page.text)}, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/console", r.text
-    return client
 
 
 @pytest.fixture

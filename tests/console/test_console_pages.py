@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import form_token
+from console_support import form_token
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -17,7 +17,8 @@ from haina.webhooks.delivery import Dispatcher
 from haina.webhooks.schemas import EndpointIn
 
 PAGES = ("/console", "/console/members", "/console/lifecycle", "/console/orders",
-         "/console/coupons", "/console/promotions", "/console/apps", "/console/webhooks")
+         "/console/coupons", "/console/promotions", "/console/service-points",
+         "/console/crossborder", "/console/data-requests", "/console/apps", "/console/webhooks")
 
 
 def test_the_console_without_a_session_shows_a_sign_in_form_with_a_password_field(app, shop):

@@ -12,6 +12,7 @@ failure. Never `playwright install`: the browser is the system's."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -220,7 +221,7 @@ def test_keyboard_users_skip_to_the_content_and_reach_every_section(owner, site)
     assert owner.evaluate("() => document.activeElement.id") == "main"
     owner.goto(site["base"] + "/console")
     reached = []
-    for _ in range(12):
+    for _ in range(16):  # the skip link, the language, sign-out and the sections
         owner.keyboard.press("Tab")
         reached.append(owner.evaluate("() => document.activeElement.getAttribute('href')"))
     for section in ("/console/members", "/console/lifecycle", "/console/webhooks"):
@@ -325,3 +326,140 @@ def test_a_read_only_account_is_refused_a_write(browser, site):
     with transaction(site["sessions"]) as s:
         assert s.execute(text("SELECT count(*) FROM coupons WHERE code = 'VIEWER10'")).scalar() == 0
     page.context.close()
+
+
+def test_book_a_slot_for_an_order(owner, site):
+    """From an order's page to the map of service points, a point's week, a slot, booked."""
+    with transaction(site["sessions"]) as s:
+        order_id = s.execute(text(
+            "SELECT id FROM orders WHERE tenant_id = :t AND status IN ('paid', 'completed') "
+            "ORDER BY id DESC LIMIT 1"), {"t": site["tenant"].id}).scalar_one()
+    owner.goto(f"{site['base']}/console/orders/{order_id}")
+    owner.get_by_role("link", name="Book a slot for this order").click()
+    assert owner.locator("svg.map polygon.hex").count() >= 2  # Shanghai's and Hangzhou's cells
+    assert owner.locator("svg.map circle.pin").count() == 30
+    check(owner, "service-points")
+    owner.locator("main table a").first.click()
+    assert owner.get_by_label("Order").input_value() == order_id
+    check(owner, "service-point")
+    owner.get_by_label("Service").select_option("tire-fitting")
+    day = dt.date.today() + dt.timedelta(days=2)
+    owner.get_by_label("Day").fill(day.isoformat())
+    owner.get_by_role("button", name="Show slots").click()
+    owner.locator("input[name=start]").nth(2).check()
+    owner.get_by_label("Note").fill("winter tires, 4 pieces")
+    owner.get_by_role("button", name="Book", exact=True).click()
+    notice = owner.get_by_role("status").inner_text()
+    booked = re.search(r"Booking (\S+) is confirmed", notice).group(1)
+    entry = owner.locator(f"li#{booked}")
+    assert order_id in entry.inner_text() and "confirmed" in entry.inner_text()
+    with transaction(site["sessions"]) as s:
+        row = s.execute(text("SELECT order_id, status FROM bookings WHERE id = :b"),
+                        {"b": booked}).one()
+    assert tuple(row) == (order_id, "confirmed")
+    entry.get_by_role("link", name=order_id).click()
+    assert re.search(r"tire-fitting · .+ · confirmed", owner.locator("#booking").inner_text())
+
+
+def test_create_a_threshold_promotion_and_pause_it(owner, site):
+    owner.goto(site["base"] + "/console/promotions")
+    owner.get_by_label("Name").fill("满300减40")
+    owner.get_by_label("spend threshold").check()
+    owner.get_by_label("Step 1: spend, CNY").fill("300")
+    owner.get_by_label("Step 1: off, CNY").fill("40")
+    owner.get_by_label("Repeat for every multiple (每满减)").check()
+    owner.get_by_role("button", name="Create promotion").click()
+    assert owner.get_by_role("status").inner_text() == "Promotion 满300减40 created."
+    row = owner.locator("tr", has_text="满300减40")
+    assert "from 300.00, 40.00 off" in row.inner_text()
+    check(owner, "promotions")
+    row.get_by_role("button", name="Pause 满300减40").click()
+    assert "is paused" in owner.get_by_role("status").inner_text()
+    with transaction(site["sessions"]) as s:
+        assert s.execute(text("SELECT status FROM promotions WHERE name = '满300减40'")
+                         ).scalar_one() == "paused"
+
+
+def _api(site: dict[str, Any], token: str, method: str, path: str, body: Any) -> Any:
+    import httpx
+    r = httpx.request(method, site["base"] + path, json=body, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def test_a_declaration_and_its_three_document_check(owner, site):
+    """A cross-border order of demo-tires declared through the API (an app's token), then
+    read in the console: the list, the declaration's check, the order's customs status."""
+    from support import app_token
+    token = app_token(site["sessions"], "demo-tires", "catalog:write orders:write "
+                      "payments:write crossborder:write")
+    product = _api(site, token, "POST", "/v1/products", {
+        "sku": "XB-SERUM", "title": "Serum 精华", "stock": 5,
+        "price": {"amount": "1000.00", "currency": "CNY"}})
+    _api(site, token, "PUT", f"/v1/crossborder/products/{product['id']}", {
+        "hs_code": "3304990099", "origin_country": "FR", "vat_rate": "0.13",
+        "consumption_rate": "0.15", "net_weight_kg": "0.050", "gross_weight_kg": "0.120",
+        "mode": "bonded"})
+    order = _api(site, token, "POST", "/v1/orders", {
+        "lines": [{"sku": "XB-SERUM", "quantity": 1}],
+        "address": {"name": "王芳", "phone": "13800138000", "province": "浙江省",
+                    "city": "杭州市", "line1": "西湖区文三路 1 号"},
+        "crossborder": {"buyer": {"name": "王芳", "id_number": "360403198001010075",
+                                  "phone": "13800138000"}}})
+    _api(site, token, "POST", "/v1/payment_intents",
+         {"order_id": order["id"], "payment_method": {"type": "cash"}})
+    declared = _api(site, token, "POST", "/v1/crossborder/declarations", {
+        "order_id": order["id"],
+        "enterprise": {"ebp_code": "3301960000", "ebp_name": "Haina",
+                       "ebc_code": "3301960001", "ebc_name": "Demo Tires",
+                       "agent_code": "3301980000", "agent_name": "Broker",
+                       "customs_code": "2991", "port_code": "2991",
+                       "dxp_id": "DXPENT0000000001"},
+        "payment": {"pay_code": "312226T001", "pay_name": "Alipay", "transaction_id": "P1"},
+        "waybill": {"logistics_code": "3122480063", "logistics_name": "SF",
+                    "logistics_no": "SF0001"}})
+    owner.goto(site["base"] + "/console")
+    owner.get_by_role("navigation").get_by_role("link", name="Cross-border").click()
+    assert "3604**********0075" in owner.locator("main table").inner_text()
+    check(owner, "declarations")
+    owner.get_by_role("link", name=declared["id"]).click()
+    assert owner.get_by_text("The order, the payment and the waybill agree.").is_visible()
+    assert owner.locator("main table").first.locator("strong.bad").count() == 0
+    owner.get_by_text("CEB311", exact=True).click()  # the message opens, masked
+    assert "3604**********0075" in owner.locator("pre.xml").first.inner_text()
+    owner.evaluate("() => window.scrollTo(0, 0)")
+    check(owner, "declaration")
+    assert not re.search(r"\d{17}[\dX]", owner.locator("body").inner_text())
+    owner.get_by_role("link", name=order["id"]).first.click()
+    assert "ready" in owner.locator("#customs").inner_text()
+
+
+def test_export_a_members_data_and_download_the_archive(owner, site):
+    owner.goto(f"{site['base']}/console/members/{site['member_id']}")
+    owner.get_by_role("link", name="Export their data…").click()
+    assert "personal information?" in owner.get_by_role("heading", level=1).inner_text()
+    check(owner, "data-request-confirm")
+    owner.get_by_role("button", name="Export now").click()
+    assert "is done" in owner.get_by_role("status").inner_text()
+    assert "Win-back" in owner.locator("main").inner_text()  # it holds members' data: told
+    check(owner, "data-request")
+    with owner.expect_download() as download:
+        owner.get_by_role("button", name="Download the archive (zip)").click()
+    assert download.value.suggested_filename.endswith(".zip")
+    owner.goto(site["base"] + "/console/data-requests")
+    assert owner.locator("tbody tr").count() >= 1
+    check(owner, "data-requests")
+
+
+def test_an_owner_adds_a_webhook_endpoint_and_sees_its_secret_once(owner, site):
+    owner.goto(site["base"] + "/console/webhooks")
+    owner.get_by_label("URL").fill("https://erp.example.com/haina")
+    owner.get_by_label("Events (comma-separated; order.paid, order.*, or *)").fill("order.paid")
+    owner.get_by_role("button", name="Add endpoint").click()
+    assert owner.get_by_role("heading", level=1).inner_text() == "Endpoint added"
+    assert owner.locator("#secret").inner_text().startswith("whsec_")
+    check(owner, "endpoint-secret")
+    owner.get_by_role("link", name="Back to the webhooks").click()
+    owner.get_by_role("button", name="Disable https://erp.example.com/haina").click()
+    assert "is disabled" in owner.get_by_role("status").inner_text()

@@ -9,6 +9,7 @@ formatted for the reader's locale where they are shown as text (``label`` callab
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -159,3 +160,41 @@ def heatmap(title: str, rows: Sequence[tuple[str, int, Sequence[float]]],
                         f'x="{name_w + cell_w * (m + 0.5):.1f}" y="{y + 16}" '
                         f'text-anchor="middle">{round(share * 100)}</text>')
     return _svg(title, body, height, "chart heatmap", width, sized=True)
+
+
+def hex_map(title: str, hexes: Sequence[tuple[Sequence[tuple[float, float]], int, str]],
+            points: Sequence[tuple[float, float, str]], width: int = W) -> str:
+    """Points on their h3 hexagons, drawn from coordinates alone (no map tiles): an
+    equirectangular projection around the middle latitude, north up, the picture fitted to
+    ``width``. ``hexes``: each cell's boundary as (lat, lng) pairs, its point count and its
+    title; ``points``: (lat, lng, title). A cell with more points is darker."""
+    corners = [c for boundary, _, _ in hexes for c in boundary] + [(p[0], p[1]) for p in points]
+    if not corners:
+        return _svg(title, [], 60, "chart map", width)
+    lats, lngs = [c[0] for c in corners], [c[1] for c in corners]
+    squeeze = math.cos(math.radians((min(lats) + max(lats)) / 2))
+    pad = 16
+    dx = max((max(lngs) - min(lngs)) * squeeze, 1e-6)
+    dy = max(max(lats) - min(lats), 1e-6)
+    scale = (width - 2 * pad) / dx
+    height = int(min(max(dy * scale + 2 * pad, 200), 640))
+    scale = min(scale, (height - 2 * pad) / dy)
+    off_x = (width - dx * scale) / 2
+    off_y = (height - dy * scale) / 2
+
+    def xy(lat: float, lng: float) -> str:
+        return (f"{off_x + (lng - min(lngs)) * squeeze * scale:.1f},"
+                f"{off_y + (max(lats) - lat) * scale:.1f}")
+
+    most = max((n for _, n, _ in hexes), default=1) or 1
+    body = []
+    for boundary, n, name in hexes:
+        level = min(9, 2 + round(7 * n / most)) if n else 0
+        body.append(f'<polygon class="hex h{level}" points="'
+                    + " ".join(xy(*c) for c in boundary)
+                    + f'"><title>{escape(name)}</title></polygon>')
+    for lat, lng, name in points:
+        x, y = xy(lat, lng).split(",")
+        body.append(f'<circle class="pin" cx="{x}" cy="{y}" r="4">'
+                    f"<title>{escape(name)}</title></circle>")
+    return _svg(title, body, height, "chart map", width)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_day_names
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 
@@ -82,6 +82,14 @@ class Formats:
         """A week's start on a chart axis: 3 Nov / 11月3日."""
         return format_date(value, format="M月d日" if self.lang == "zh" else "d MMM",
                            locale=self.locale)
+
+    def weekday(self, iso: int) -> str:
+        """An ISO weekday's name (1 = Monday): Monday / 星期一."""
+        return str(get_day_names("wide", locale=self.locale)[iso - 1])
+
+    def clock(self, value: dt.datetime) -> str:
+        """A time of day as it reads where it happens (the value's own zone): 09:30."""
+        return value.strftime("%H:%M")
 
     def datetime(self, value: dt.datetime | None) -> str:
         if value is None:

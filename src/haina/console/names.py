@@ -15,7 +15,16 @@ LABELS = {
     "dashboard": N_("Dashboard"), "members": N_("Members"), "lifecycle": N_("Lifecycle"),
     "orders": N_("Orders"), "coupons": N_("Coupons"), "promotions": N_("Promotions"),
     "apps": N_("Apps"),
-    "webhooks": N_("Webhooks"),
+    "webhooks": N_("Webhooks"), "points": N_("Service points"),
+    "declarations": N_("Cross-border"), "privacy": N_("Data requests"),
+    # personal-information requests (haina.privacy) and the apps' acknowledgements
+    "export": N_("export"), "erase": N_("erasure"), "merchant_redact": N_("shop data, app removed"),
+    "acknowledged": N_("acknowledged"), "overdue": N_("overdue"),
+    # declaration states (haina.crossborder.lifecycle) and quota states
+    "ready": N_("ready"), "accepted": N_("accepted"), "released": N_("released"),
+    "rejected": N_("rejected"), "claimed": N_("claimed"),
+    # the three-document check's documents
+    "payment": N_("payment"), "waybill": N_("waybill"),
     # lifecycle stages and RFM segments (haina.analytics.schemas)
     "new": N_("new"), "active": N_("active"), "at_risk": N_("at risk"), "lapsed": N_("lapsed"),
     "reactivated": N_("reactivated"), "champions": N_("champions"), "loyal": N_("loyal"),
@@ -32,6 +41,8 @@ LABELS = {
     "threshold": N_("spend threshold"), "buy_x_get_y": N_("buy X get Y"),
     "bundle": N_("bundle"), "tier_price": N_("tier price"), "first_order": N_("first order"),
     "free_shipping": N_("free shipping"), "paused": N_("paused"),
+    # booking states (haina.o2o.lifecycle; completed, cancelled and expired above)
+    "held": N_("held"), "confirmed": N_("confirmed"), "checked_in": N_("checked in"),
     # channels
     "web": N_("web"), "mini_program": N_("mini program"), "pos": N_("point of sale"),
     "app": N_("app"), "marketplace": N_("marketplace"),

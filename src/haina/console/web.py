@@ -35,14 +35,17 @@ from haina.console.names import N_, label
 from haina.core.context import COMPONENTS, Tenant, current_actor
 from haina.core.errors import NotFound, Problem
 from haina.core.http import Router, SessionDep, in_unit_of_work
+from haina.crossborder import service as crossborder
 from haina.installations import service as installations
 from haina.marketing import service as marketing
 from haina.marketing.schemas import CouponCreate
 from haina.members import service as members
+from haina.o2o import service as o2o
 from haina.orders import service as orders
 from haina.payments import service as payments
 from haina.platform import service as platform
 from haina.platform.schemas import StaffOut
+from haina.privacy import service as privacy
 from haina.webhooks import service as webhooks
 
 try:  # lifecycle analytics are an optional extra (numpy, ibis …): without them, no such pages
@@ -58,7 +61,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 LANG_COOKIE = "haina_lang"
 ROLE_RANK = {"read-only": 0, "staff": 1, "owner": 2}
 # the least role each action needs
-NEEDS = {"create_coupon": "staff", "replay_delivery": "staff", "uninstall_app": "owner"}
+NEEDS = {"create_coupon": "staff", "replay_delivery": "staff", "uninstall_app": "owner",
+         "book_slot": "staff", "create_promotion": "staff", "pause_promotion": "staff",
+         "request_data": "owner", "download_archive": "owner", "manage_endpoints": "owner",
+         "change_member": "staff"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'none'; frame-ancestors 'none'; form-action 'self'; "
@@ -72,6 +78,8 @@ WEEKS = 12
 NAV = (("dashboard", "/console"), ("members", "/console/members"),
        ("lifecycle", "/console/lifecycle"), ("orders", "/console/orders"),
        ("coupons", "/console/coupons"), ("promotions", "/console/promotions"),
+       ("points", "/console/service-points"), ("declarations", "/console/crossborder"),
+       ("privacy", "/console/data-requests"),
        ("apps", "/console/apps"),
        ("webhooks", "/console/webhooks"))
 PLOTS = ("clv_distribution", "p_alive_vs_recency", "holdout_fit")
@@ -133,7 +141,16 @@ def _switch_url(request: Request, lang: str) -> str:
 
 NOTICES = {"created": N_("Coupon %(value)s created."),
            "replayed": N_("Delivery %(value)s is queued to be sent again."),
-           "uninstalled": N_("%(value)s was uninstalled: its tokens and webhooks no longer work.")}
+           "uninstalled": N_("%(value)s was uninstalled: its tokens and webhooks no longer work."),
+           "booked": N_("Booking %(value)s is confirmed."),
+           "promoted": N_("Promotion %(value)s created."),
+           "paused": N_("%(value)s is paused: carts and orders no longer get it."),
+           "resumed": N_("%(value)s runs again."),
+           "requested": N_("Request %(value)s is done; the apps holding members' data are told."),
+           "disabled": N_("%(value)s is disabled: nothing is sent to it."),
+           "enabled": N_("%(value)s is enabled again."),
+           "changed": N_("The profile of %(value)s is saved."),
+           "adjusted": N_("Points adjusted: %(value)s.")}
 
 
 def _notice(request: Request, lang: str) -> str | None:
@@ -331,8 +348,10 @@ def member_page(request: Request, session: SessionDep, v: Visit, member_id: str)
             scores = analytics.member_scores(session, v.tenant, member.id)
         except NotFound:
             scores = None
+    requests = privacy.list_requests(session, v.tenant, member_id=member.id, limit=10).data
     return _page(request, v, "console/member.html", title=member.name or member.id,
-                 member=member, orders=bought, points=points, scores=scores)
+                 member=member, orders=bought, points=points, scores=scores,
+                 requests=requests)
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -423,8 +442,15 @@ def order_page(request: Request, session: SessionDep, v: Visit, order_id: str) -
                for e in payments.list_journal_entries(session, v.tenant, ref_id=ref).data]
     entries.sort(key=lambda e: e.created_at)
     events = orders.timeline(session, v.tenant, order.id)
+    bookings = o2o.list_bookings(session, v.tenant, order_id=order.id, limit=20).data
+    places = {b.service_point_id: o2o.get_point(session, v.tenant, b.service_point_id).name
+              for b in bookings}
+    customs = crossborder.order_records(session, v.tenant, [order.id]).get(order.id)
+    declaration = crossborder.declaration_of_order(session, v.tenant, order.id) \
+        if customs else None
     return _page(request, v, "console/order.html", title=_t(v, "Order") + " " + order.id,
-                 order=order, intents=intents, refunds=refunds, entries=entries, events=events)
+                 order=order, intents=intents, refunds=refunds, entries=entries, events=events,
+                 bookings=bookings, places=places, customs=customs, declaration=declaration)
 
 
 # ---------------------------------------------------------------- coupons
@@ -482,16 +508,6 @@ async def create_coupon(request: Request) -> Response:
         return _back("/console/coupons", created=created.code)
 
     return await _act(request, "create_coupon", work)
-
-
-@router.get("/console/promotions")
-@_view
-def promotion_list(request: Request, session: SessionDep, v: Visit,
-                   cursor: str | None = None) -> Response:
-    page = marketing.list_promotions(session, v.tenant, limit=PAGE_SIZE, cursor=cursor)
-    return _page(request, v, "console/promotions.html", title=_t(v, "Promotions"),
-                 promotions=page.data,
-                 more=f"{request.url.path}?cursor={page.next_cursor}" if page.next_cursor else None)
 
 
 # ---------------------------------------------------------------- apps and webhooks
@@ -554,3 +570,12 @@ async def replay_delivery(request: Request, delivery_id: str) -> Response:
         return _back("/console/webhooks", **params)
 
     return await _act(request, "replay_delivery", work)
+
+
+# the pages of later modules, each in a file of its own, register on this router
+from haina.console import points as _point_pages  # noqa: E402,F401,I001
+from haina.console import promotions as _promotion_pages  # noqa: E402,F401,I001
+from haina.console import customs as _customs_pages  # noqa: E402,F401,I001
+from haina.console import rights as _rights_pages  # noqa: E402,F401,I001
+from haina.console import endpoints as _endpoint_pages  # noqa: E402,F401,I001
+from haina.console import member_actions as _member_actions  # noqa: E402,F401,I001

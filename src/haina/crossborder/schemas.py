@@ -349,3 +349,16 @@ class TrackingOut(BaseModel):
     at: dt.datetime
     location: str | None
     description: str | None
+
+
+class DocumentCheckOut(BaseModel):
+    """One rule of the three-document check (GAC announcement 2018 No. 194): a field of the
+    payment or the waybill against the order's, as the messages stored hold them (ID numbers
+    masked the same way on both sides)."""
+
+    document: Literal["payment", "waybill"]
+    field: str = Field(description="the document's field, e.g. payerIdNumber")
+    order_field: str = Field(description="the order's (CEB311) field it must agree with")
+    order_value: str
+    value: str
+    agrees: bool

@@ -293,6 +293,15 @@ def get_order_record(session: Session, tenant: Tenant, order_id: str, *,
 
 
 # the customs declarations (their own file: they are an aggregate of their own)
+# read for the merchant's screens (the console)
+from haina.crossborder.declaration_reads import (  # noqa: E402
+    DECLARATION_STATUSES as DECLARATION_STATUSES,
+)
+from haina.crossborder.declaration_reads import (  # noqa: E402
+    declaration_of_order as declaration_of_order,
+)
+from haina.crossborder.declaration_reads import document_check as document_check  # noqa: E402
+from haina.crossborder.declaration_reads import list_declarations as list_declarations  # noqa: E402
 from haina.crossborder.declarations import (  # noqa: E402
     declaration_messages as declaration_messages,
 )

@@ -27,6 +27,7 @@ from haina.o2o.bookings import (
     reschedule,
     slots,
 )
+from haina.o2o.calendar import bookings_between
 from haina.o2o.lifecycle import BOOKING_LIFECYCLE
 from haina.o2o.partners import (
     accept as accept_partnership,
@@ -58,7 +59,8 @@ from haina.o2o.search import nearby, nearest, points_within, search
 
 __all__ = [
     "BOOKING_LIFECYCLE", "accept_partnership", "end_partnership", "get_partnership",
-    "invite_partner", "list_partner_bookings", "list_partnerships", "HoldExpired", "NotASlot", "SlotFull", "add_service", "book", "cancel",
+    "invite_partner", "list_partner_bookings", "list_partnerships", "HoldExpired", "NotASlot",
+    "SlotFull", "add_service", "book", "bookings_between", "cancel",
     "check_in", "complete", "computed_next_free_slots", "confirm", "create_point", "create_rule", "delete_rule",
     "erase_bookings", "export_bookings",
     "expire_holds", "fits", "get_booking", "kept_next_free", "get_point", "list_bookings", "list_points",
