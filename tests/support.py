@@ -86,11 +86,12 @@ def pg_database(cluster, prefix: str, template: str | None = None) -> Iterator[s
 
 
 def lifecycles() -> list:
-    from haina.crossborder.lifecycle import DECLARATION_LIFECYCLE
+    from haina.crossborder.lifecycle import BRAND_LIFECYCLE, DECLARATION_LIFECYCLE
     from haina.o2o.service import BOOKING_LIFECYCLE
     from haina.orders.service import ORDER_LIFECYCLE
     from haina.payments.service import PAYMENT_INTENT_LIFECYCLE
-    return [ORDER_LIFECYCLE, PAYMENT_INTENT_LIFECYCLE, BOOKING_LIFECYCLE, DECLARATION_LIFECYCLE]
+    return [ORDER_LIFECYCLE, PAYMENT_INTENT_LIFECYCLE, BOOKING_LIFECYCLE, DECLARATION_LIFECYCLE,
+            BRAND_LIFECYCLE]
 
 
 def event_stream_problems(url: str) -> list[str]:

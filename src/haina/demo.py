@@ -1,5 +1,6 @@
 """Demo merchants: ``demo-tires`` (tires and car care, two years of members buying again and
-again, or drifting away) and ``demo-beauty`` (cosmetics, for cross-border work later).
+again, or drifting away) and ``demo-beauty`` (cosmetics; in the full demo also a qualified
+foreign brand with its operating agency, cross-border products and declared orders).
 
 ``load_demo`` is idempotent: a merchant that exists is left as it is. Each merchant loads in
 one transaction, so an interrupted load leaves nothing half done.
@@ -73,10 +74,13 @@ CHANNELS = [("web", 0.40), ("mini_program", 0.35), ("pos", 0.20), ("app", 0.05)]
 
 def load_demo(sessions: sessionmaker[Session], *, quick: bool = False, seed: int = 7,
               console: Console | None = None, today: dt.date | None = None,
-              members: int | None = None, only: tuple[str, ...] | None = None) -> dict[str, str]:
+              members: int | None = None, only: tuple[str, ...] | None = None,
+              crossborder: bool | None = None) -> dict[str, str]:
     """Create the demo merchants that do not exist yet; returns slug → what happened.
     ``members`` overrides how many members each merchant gets and ``only`` names the merchants
-    to load (the browser tests load a small demo-tires)."""
+    to load (the browser tests load a small demo-tires). ``crossborder``: demo-beauty's
+    cross-border part (default: in the full demo only, so the quick one keeps its shape)."""
+    with_crossborder = not quick if crossborder is None else crossborder
     console = console or Console(stderr=True)
     today = today or utcnow().date()
     done = {}
@@ -93,6 +97,9 @@ def load_demo(sessions: sessionmaker[Session], *, quick: bool = False, seed: int
             console.print(f"demo merchant {slug}: loading"
                           + ("" if quick else " (a minute or two)") + "…", highlight=False)
             loader(session, random.Random(seed), quick, console, today, members)
+            if slug == "demo-beauty" and with_crossborder:
+                _crossborder_beauty(session, platform.tenant_for_slug(session, slug),
+                                    random.Random(seed), today)
             done[slug] = "created"
     for slug, what in done.items():
         console.print(f"demo merchant {slug}: {what}")
@@ -274,6 +281,147 @@ def _load_beauty(session: Session, rnd: random.Random, quick: bool, console: Con
         catalogue.append((sku, title, price.minor))
     _members_and_history(session, tenant, rnd, n_members or (50 if quick else 300), catalogue,
                          console, today, "beauty")
+
+
+#: demo-beauty's cross-border goods: (sku, HS code, origin, consumption-tax rate, net and
+#: gross grams); the French brand's skincare and the lipstick (cosmetics: 15 % consumption tax
+#: at or above the threshold price, 0 below it; the demo shows both)
+CROSSBORDER_BEAUTY = [("SERUM-30", "3304990099", "FR", "0.15", 30, 120),
+                      ("CREAM-50", "3304990099", "FR", "0.15", 50, 180),
+                      ("EYE-CREAM-15", "3304990099", "FR", "0.15", 15, 90),
+                      ("LIPSTICK-RED", "3304100091", "FR", "0.15", 4, 40),
+                      ("TONER-200", "3304990099", "FR", "0", 200, 280)]
+#: demo-beauty's customs profile: the platform (ebp), the merchant (ebc), the broker (agent)
+BEAUTY_CUSTOMS = {"ebp_code": "3301960000", "ebp_name": "海纳 Haina",
+                  "ebc_code": "3301960888", "ebc_name": "海纳美妆跨境 Haina Beauty Global",
+                  "agent_code": "3302980123", "agent_name": "宁波报关 Ningbo Customs Broker",
+                  "customs_code": "2991", "port_code": "2991", "dxp_id": "DXPENT0000012345"}
+BUYER_REGIONS = ["330106", "310115", "440305", "110105", "320508"]
+
+
+def _id_number(rnd: random.Random) -> str:
+    """A valid resident ID number (GB 11643-1999) for a demo buyer."""
+    from haina.crossborder.identity import check_character
+    born = dt.date(1975, 1, 1) + dt.timedelta(days=rnd.randrange(30 * 365))
+    first17 = f"{rnd.choice(BUYER_REGIONS)}{born:%Y%m%d}{rnd.randrange(1000):03d}"
+    return first17 + check_character(first17)
+
+
+def _crossborder_beauty(session: Session, tenant: Tenant, rnd: random.Random,
+                        today: dt.date) -> None:
+    """demo-beauty as a foreign brand's shop: the operating agency's app and a customs
+    broker's app (certified, reviews delegated to it), the brand Maison Lumière qualified by
+    the broker, a second brand's file awaiting review, five cross-border products, the
+    customs profile, and six cross-border orders: four released by customs with their
+    receipts and delivered, one declared and awaiting customs, one paid and not declared."""
+    from haina.checkout.declarations import declare_order
+    from haina.crossborder import customs
+    from haina.crossborder import service as crossborder
+    from haina.crossborder.schemas import (
+        BrandDecisionIn,
+        BrandIn,
+        CrossborderProductIn,
+        DeclarationIn,
+        EnterpriseIn,
+        ReceiptIn,
+        TrackingIn,
+    )
+    from haina.orders import service as orders
+    from haina.orders.schemas import OrderCreate
+    from haina.payments import service as payments
+    from haina.payments.schemas import PaymentIntentCreate
+    from haina.platform.schemas import AppIn
+
+    scopes = ["crossborder:read", "crossborder:write", "orders:read"]
+    made = {}
+    for key, name, category in (("agency", "杭州跨境运营 Hangzhou Cross-border Ops",
+                                 "operations-agency"),
+                                ("broker", "宁波报关 Ningbo Customs Broker", "customs-broker")):
+        app = platform.register_app(session, AppIn(
+            name=name, category=category, redirect_uris=["https://apps.haina.example/cb"],
+            scopes=scopes, description=f"demo-beauty's {category.replace('-', ' ')}"))
+        platform.install_app(session, tenant.id, app.client_id, scopes, None)
+        made[key] = app.client_id
+    platform.certify_app(session, made["broker"], "customs-broker",
+                         "customs broker registration 3302980123 (demo)", "platform")
+    crossborder.delegate_review(session, made["broker"], "platform", "certified customs broker")
+    as_agency = Tenant(id=tenant.id, slug=tenant.slug, app_id=made["agency"])
+    as_broker = Tenant(id=tenant.id, slug=tenant.slug, app_id=made["broker"])
+    valid = {"valid_from": (today - dt.timedelta(days=200)).isoformat(),
+             "valid_until": (today + dt.timedelta(days=900)).isoformat()}
+    brand = crossborder.submit_brand(session, as_agency, BrandIn.model_validate({
+        "name": "Maison Lumière", "origin_country": "FR", "owner": "Lumière Cosmétiques SAS",
+        "agency_name": "杭州跨境运营 Hangzhou Cross-border Ops",
+        "authorisation": {"grantor": "Lumière Cosmétiques SAS",
+                          "grantee": "海纳美妆跨境 Haina Beauty Global",
+                          "reference": "LUM-CN-2026-007", **valid,
+                          "url": "https://docs.hz-ops.example/lumiere/authorisation.pdf"},
+        "documents": [{"kind": "trademark_registration", "title": "INPI 4512345",
+                       "reference": "4512345"},
+                      {"kind": "origin_certificate", "title": "Certificat d'origine",
+                       "url": "https://docs.hz-ops.example/lumiere/origin.pdf"}]},
+        strict=False))
+    crossborder.decide_brand(session, as_broker, brand.id, BrandDecisionIn(
+        decision="approve", reason="trademark, authorisation and origin checked"))
+    crossborder.submit_brand(session, as_agency, BrandIn.model_validate({
+        "name": "Kirei Tokyo", "origin_country": "JP", "owner": "Kirei K.K.",
+        "agency_name": "杭州跨境运营 Hangzhou Cross-border Ops",
+        "authorisation": {"grantor": "Kirei K.K.", "grantee": "海纳美妆跨境 Haina Beauty Global",
+                          "reference": "KRT-2026-02", **valid}}, strict=False))
+    skus = {}
+    for sku, hs, origin, rate, net, gross in CROSSBORDER_BEAUTY:
+        product_id = catalog.variant_by_sku(session, tenant, sku).product_id
+        crossborder.put_product(session, tenant, product_id, CrossborderProductIn.model_validate({
+            "hs_code": hs, "origin_country": origin, "consumption_rate": rate,
+            "net_weight_kg": f"{net / 1000:.3f}", "gross_weight_kg": f"{gross / 1000:.3f}",
+            "brand_id": brand.id}))
+        skus[sku] = product_id
+    crossborder.put_customs_profile(session, tenant, EnterpriseIn.model_validate(BEAUTY_CUSTOMS))
+    cities = [("浙江省", "杭州市", "西湖区"), ("上海市", "上海市", "浦东新区"),
+              ("广东省", "深圳市", "南山区")]
+    for i in range(6):
+        name = rnd.choice(SURNAMES) + rnd.choice(GIVEN) + rnd.choice(GIVEN)
+        phone = f"13{rnd.randrange(10**9):09d}"
+        province, city, district = rnd.choice(cities)
+        buyer = {"name": name, "id_number": _id_number(rnd), "phone": phone}
+        lines = [{"sku": sku, "quantity": rnd.randint(1, 2)}
+                 for sku in rnd.sample(list(skus), rnd.randint(1, 2))]
+        o = orders.place_order(session, tenant, OrderCreate.model_validate({
+            "lines": lines, "channel": "mini_program",
+            "address": {"name": name, "phone": phone, "province": province, "city": city,
+                        "district": district, "line1": f"文三路 {rnd.randint(1, 500)} 号"},
+            "crossborder": {"buyer": buyer, "payer": {"name": name,
+                                                      "id_number": buyer["id_number"]}}}))
+        payments.create_intent(session, tenant, PaymentIntentCreate.model_validate(
+            {"order_id": o.id, "payment_method": {"type": "cash"}}))
+        if i == 5:
+            continue  # paid, waiting to be declared
+        waybill = f"SF{1400000000 + i * 7919}"
+        d = declare_order(session, tenant, DeclarationIn.model_validate({
+            "order_id": o.id,
+            "payment": {"pay_code": "312226T001", "pay_name": "支付宝 Alipay",
+                        "transaction_id": f"2026{rnd.randrange(10**12):012d}"},
+            "waybill": {"logistics_code": "3122480063", "logistics_name": "顺丰 SF Express",
+                        "logistics_no": waybill}}))
+        if i == 4:
+            continue  # declared, waiting for customs
+        sent = crossborder.declaration_messages(session, tenant, d.id).messages
+        at = utcnow()
+        for kind, answers, status, info in (
+                ("CEB312", "CEB311", "120", "订单已入库 order accepted"),
+                ("CEB412", "CEB411", "120", "支付单已入库 payment accepted"),
+                ("CEB512", "CEB511", "120", "运单已入库 waybill accepted"),
+                ("CEB622", "CEB621", "800", "放行 released")):
+            crossborder.ingest_receipt(session, as_broker, d.id, ReceiptIn(
+                message=customs.receipt_xml(kind, customs.head_of(sent[answers])["guid"],
+                                            status, at, info)))
+        for hours, status, place in ((-30, "picked_up", "宁波保税区 Ningbo bonded zone"),
+                                     (-20, "customs_cleared", "宁波 Ningbo"),
+                                     (-8, "out_for_delivery", city),
+                                     (-2, "delivered", city)):
+            crossborder.record_tracking(session, tenant, o.id, TrackingIn.model_validate({
+                "carrier": "顺丰 SF Express", "tracking_number": waybill, "status": status,
+                "at": at + dt.timedelta(hours=hours), "location": place}))
 
 
 def _purchase_days(rnd: random.Random, first: int, horizon: int) -> list[int]:

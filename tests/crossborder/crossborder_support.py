@@ -38,6 +38,37 @@ def scanned(client, caplog):
     assert leaks == []
 
 
+BRAND = {"name": "Maison Lumière", "origin_country": "FR", "owner": "Lumière SAS",
+         "agency_name": "Hangzhou Cross-border Services",
+         "authorisation": {"grantor": "Lumière SAS", "grantee": "Acme", "reference": "AUT-2026-1",
+                           "valid_from": "2026-01-01", "valid_until": "2099-12-31"},
+         "documents": [{"kind": "trademark_registration", "title": "TM 12345",
+                        "reference": "TM12345"}]}
+
+
+def approve(client, brand_id: str, reason: str = "documents verified") -> dict:
+    """Platform staff approve a file (what ``haina crossborder brands review`` does)."""
+    from haina.core.db import transaction
+    from haina.crossborder import service
+    from haina.platform import service as platform
+    with transaction(client.app.state.sessionmaker) as s:
+        tenant = platform.tenant_for_slug(s, client.get("/v1/tenant").json()["slug"])
+        return service.review_brand(s, tenant, brand_id, "approve", reason,
+                                    "reviewer@haina").model_dump(mode="json")
+
+
+def qualified_brand(client, **changes) -> str:
+    """An approved brand of the client's merchant (made once per client unless changed)."""
+    if not changes and getattr(client, "_qualified_brand", None):
+        return client._qualified_brand
+    r = client.post("/v1/crossborder/brands", json={**BRAND, **changes})
+    assert r.status_code == 201, r.text
+    approve(client, r.json()["id"])
+    if not changes:
+        client._qualified_brand = r.json()["id"]
+    return r.json()["id"]
+
+
 def product(client, sku="SERUM-1", amount="1000.00", stock=100, facts=FACTS):
     r = client.post("/v1/products", json={"sku": sku, "title": "Serum",
                                           "price": {"amount": amount, "currency": "CNY"},
@@ -45,6 +76,8 @@ def product(client, sku="SERUM-1", amount="1000.00", stock=100, facts=FACTS):
     assert r.status_code == 201, r.text
     p = r.json()
     if facts is not None:
+        if facts.get("enabled", True) and "brand_id" not in facts:
+            facts = {**facts, "brand_id": qualified_brand(client)}
         r = client.put(f"/v1/crossborder/products/{p['id']}", json=facts)
         assert r.status_code == 200, r.text
     return p

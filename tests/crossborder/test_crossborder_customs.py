@@ -139,6 +139,45 @@ def test_receipts_and_the_tax_bill_move_the_declaration(scanned):
     assert naive.status_code == 422
 
 
+def test_tracking_keeps_the_latest_status_of_the_declared_waybill(scanned):
+    o = paid_order(scanned)
+    url = f"/v1/crossborder/orders/{o['id']}/tracking"
+    event = {"carrier": "SF", "tracking_number": "SF0001", "status": "in_transit",
+             "at": "2026-12-02T10:00:00+08:00", "location": "Hong Kong"}
+    refused(scanned.post(url, json=event), 409, "not-declared")
+    assert scanned.get(url).status_code == 404  # nothing tracked yet
+    # declared with the merchant's customs profile (the request names no enterprise)
+    body = {"order_id": o["id"], "payment": PAYMENT, "waybill": WAYBILL}
+    refused(scanned.post("/v1/crossborder/declarations", json=body), 422,
+            "customs-profile-required")
+    assert scanned.get("/v1/crossborder/customs-profile").status_code == 404
+    profile = scanned.put("/v1/crossborder/customs-profile", json=ENTERPRISE)
+    assert profile.status_code == 200 and profile.json()["ebc_name"] == "Demo Beauty"
+    assert scanned.get("/v1/crossborder/customs-profile").json() == profile.json()
+    d = scanned.post("/v1/crossborder/declarations", json=body)
+    assert d.status_code == 201, d.text
+    sent = scanned.get(f"/v1/crossborder/declarations/{d.json()['id']}/messages").json()
+    assert customs.head_of(sent["messages"]["CEB621"])["agentCode"] == ENTERPRISE["agent_code"]
+    got = refused(scanned.post(url, json={**event, "tracking_number": "SF9999"}), 422,
+                  "tracking-mismatch")
+    assert got["waybill"] == "SF0001"
+    assert scanned.post(url, json=event).status_code == 201
+    assert scanned.post(url, json={**event, "status": "customs_cleared",
+                                   "at": "2026-12-03T09:00:00+08:00",
+                                   "location": "Hangzhou"}).status_code == 201
+    # an earlier event arriving late is counted and on the timeline, but not the latest
+    late = scanned.post(url, json={**event, "status": "arrived_in_china",
+                                   "at": "2026-12-02T20:00:00+08:00"})
+    assert late.status_code == 201
+    latest = scanned.get(url).json()
+    assert (latest["status"], latest["location"], latest["events"], latest["tracking_number"]) \
+        == ("customs_cleared", "Hangzhou", 3, "SF0001")
+    assert latest["at"].startswith("2026-12-03T01:00:00")
+    timeline = scanned.get(f"/v1/orders/{o['id']}/timeline").json()["data"]
+    assert [e["data"]["status"] for e in timeline if e["type"] == "tracking.updated"] == [
+        "in_transit", "customs_cleared", "arrived_in_china"]
+
+
 def test_a_rejection_is_final():
     from haina.crossborder.declarations import _status_after
     assert _status_after("CEB622", "100", "accepted") == "rejected"

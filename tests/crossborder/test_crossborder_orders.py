@@ -114,6 +114,31 @@ def test_a_full_refund_gives_the_quota_back(scanned):
     assert order(scanned).status_code == 201
 
 
+def test_a_partial_refund_gives_back_the_quota_in_proportion_to_the_amount_refunded(scanned):
+    product(scanned, amount="5000.00")
+    o = [order(scanned).json() for _ in range(5)][0]  # 25,000 of 26,000 used
+    paid = o["totals"]["total"]["amount"]
+    assert (paid, o["crossborder"]["tax"]["amount"]) == ("6152.94", "1152.94")
+    pi = scanned.post("/v1/payment_intents", json={"order_id": o["id"],
+                                                   "payment_method": {"type": "cash"}}).json()
+    part = {"amount": "1000.00", "currency": "CNY"}
+    r = scanned.post("/v1/refunds", json={"payment_intent_id": pi["id"], "amount": part})
+    assert r.status_code == 201, r.text
+    xb = scanned.get(f"/v1/orders/{o['id']}").json()["crossborder"]
+    # 5,000.00 × 1,000 / 6,152.94 = 812.619… → 812.61 (down: never more than refunded);
+    # the tax's share 1,152.94 × 1,000 / 6,152.94 = 187.382… → 187.38 (half-even)
+    assert (xb["quota_status"], xb["quota_returned"]["amount"], xb["tax_refunded"]["amount"]) \
+        == ("claimed", "812.61", "187.38")
+    body = refused(order(scanned), 409, "quota-exceeded")
+    assert body["remaining"]["amount"] == "1812.61"
+    r = scanned.post("/v1/refunds", json={"payment_intent_id": pi["id"]})  # the rest
+    assert r.status_code == 201, r.text
+    xb = scanned.get(f"/v1/orders/{o['id']}").json()["crossborder"]
+    assert (xb["quota_status"], xb["quota_returned"]["amount"], xb["tax_refunded"]["amount"]) \
+        == ("released", "5000.00", "1152.94")
+    assert order(scanned).status_code == 201  # 6,000 left
+
+
 def test_twenty_concurrent_orders_of_one_buyer_take_exactly_what_the_quota_leaves(
         scanned, sessions):
     product(scanned, amount="2000.00", stock=100)

@@ -51,6 +51,7 @@ ID_SOURCES = {
     "rule_id": ("fitment_rules", "id"), "booking_id": ("bookings", "id"),
     "partnership_id": ("o2o_partnerships", "id"),
     "declaration_id": ("crossborder_declarations", "id"),
+    "brand_id": ("crossborder_brands", "id"),
     "data_request_id": ("data_requests", "id"),
     "key_id": ("storefront_keys", "id"),
 }
@@ -172,9 +173,16 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
         "member_id": member["id"], "lines": [{"sku": "ISO-1", "quantity": 1}]}))
     ok(client.post("/v1/payment_intents", headers=b, json={
         "order_id": order["id"], "payment_method": {"type": "cash"}, "capture_method": "manual"}))
-    # a cross-border order of B's, paid and declared
+    # a cross-border order of B's (its brand qualified by platform staff), paid and declared
+    brand = ok(client.post("/v1/crossborder/brands", headers=b,
+                           json=BODIES["/v1/crossborder/brands/{brand_id}/submissions"]))
+    from haina.crossborder import service as crossborder
+    with transaction(sessions) as s:
+        crossborder.review_brand(s, platform.tenant_for_slug(s, "demo-tires"), brand["id"],
+                                 "approve", "checked", "staff")
     ok(client.put(f"/v1/crossborder/products/{product['id']}", headers=b,
-                  json=BODIES["/v1/crossborder/products/{product_id}"]))
+                  json={**BODIES["/v1/crossborder/products/{product_id}"],
+                        "brand_id": brand["id"]}))
     xb = ok(client.post("/v1/orders", headers=b, json={
         "lines": [{"sku": "ISO-1", "quantity": 1}],
         "address": {"name": "Wang", "phone": "13800138000", "line1": "1 Road"},
@@ -298,6 +306,11 @@ BODIES = {
     "/v1/service-points/{point_id}/services/{code}": {"capacity": 1},
     "/v1/bookings/{booking_id}/reschedule": {"start": "2030-01-07T11:00:00+08:00"},
     "/v1/crossborder/declarations/{declaration_id}/receipts": {"message": "<x/>"},
+    "/v1/crossborder/brands/{brand_id}/submissions": {
+        "name": "Iso brand", "origin_country": "FR", "owner": "Iso SAS", "agency_name": "Iso",
+        "authorisation": {"grantor": "Iso SAS", "grantee": "B", "reference": "A1",
+                          "valid_from": "2026-01-01", "valid_until": "2099-01-01"}},
+    "/v1/crossborder/brands/{brand_id}/decisions": {"decision": "reject", "reason": "x"},
     "/v1/crossborder/orders/{order_id}/tracking": {
         "carrier": "SF", "tracking_number": "SF1", "status": "in_transit",
         "at": "2026-12-01T08:00:00+08:00"},

@@ -15,6 +15,8 @@ from sqlalchemy import JSON, LargeBinary, MetaData, String, Text, func, select, 
 
 from haina.core.db import transaction
 from haina.core.http import api_routes
+from haina.crossborder import service as crossborder
+from haina.platform import service as platform
 from haina.privacy import service as privacy
 
 # the person to erase (A, with A2 merged into it) and the one who must stay whole (B); the
@@ -85,7 +87,16 @@ def shop(client: TestClient) -> dict:
     serum = ok(client.post("/v1/products", json={
         "sku": "SERUM-1", "title": "Serum", "stock": 5,
         "price": {"amount": "300.00", "currency": "CNY"}}))
-    ok(client.put(f"/v1/crossborder/products/{serum['id']}", json=XB_FACTS))
+    brand = ok(client.post("/v1/crossborder/brands", json={
+        "name": "Maison A", "origin_country": "FR", "owner": "Maison A SAS",
+        "agency_name": "Agency", "authorisation": {
+            "grantor": "Maison A SAS", "grantee": "Acme", "reference": "AUT-1",
+            "valid_from": "2026-01-01", "valid_until": "2099-01-01"}}))
+    with transaction(client.app.state.sessionmaker) as s:
+        crossborder.review_brand(s, platform.tenant_for_slug(s, "acme"), brand["id"],
+                                 "approve", "checked", "staff")
+    ok(client.put(f"/v1/crossborder/products/{serum['id']}",
+                  json={**XB_FACTS, "brand_id": brand["id"]}))
     o = ok(client.post("/v1/orders", json={
         "member_id": a, "lines": [{"sku": "SERUM-1", "quantity": 1}], "address": A_ADDRESS,
         "crossborder": {"buyer": A_BUYER}}))
@@ -328,7 +339,7 @@ def test_an_archive_is_gone_after_its_period_and_the_worker_deletes_it(client, s
     created = dt.datetime.fromisoformat(req["created_at"])
     assert expires - created == dt.timedelta(days=7)
     with transaction(sessions) as s:
-        tenant = __import__("haina.platform.service").platform.service.tenant_for_slug(s, "acme")
+        tenant = platform.tenant_for_slug(s, "acme")
         later = expires + dt.timedelta(seconds=1)
         try:
             privacy.download_archive(s, tenant, req["id"], now=later)

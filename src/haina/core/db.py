@@ -90,6 +90,8 @@ GLOBAL_TABLES = {
     "oauth_codes": "authorization codes, looked up by their hash before the merchant is known",
     "oauth_tokens": "apps' tokens, looked up by their hash before the merchant is known",
     "storefront_keys": "publishable keys, looked up by the key before the merchant is known",
+    "crossborder_reviewers": "apps the platform delegated qualification reviews to, for "
+                             "every merchant",
 }
 
 

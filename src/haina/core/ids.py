@@ -26,6 +26,7 @@ PREFIXES = {
     "fitment_rule": "fit", "booking_slot": "bslot", "booking": "bkg",
     "partnership": "ptn",
     "crossborder_quota": "xbq", "declaration": "decl",
+    "brand": "brand", "brand_decision": "bdec",
     "consent_record": "cns", "data_request": "dreq", "data_request_ack": "dack",
     "publishable_key": "pkey", "sign_in_code": "sic", "buyer_session": "bses",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",

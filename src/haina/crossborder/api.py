@@ -1,24 +1,33 @@
-"""Cross-border API: tax quotes, products' cross-border facts, orders' cross-border parts."""
+"""Cross-border API: tax quotes, foreign brands' qualification files, products' cross-border
+facts, orders' cross-border parts, declarations' receipts, tracking."""
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
 from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
+from haina.core.pagination import Page
 from haina.crossborder import service
 from haina.crossborder.schemas import (
+    BrandDecisionIn,
+    BrandIn,
+    BrandOut,
+    BrandStatus,
     CrossborderOrderOut,
     CrossborderProductIn,
     CrossborderProductOut,
+    CustomsProfileOut,
     DeclarationMessages,
     DeclarationOut,
+    EnterpriseIn,
     ReceiptIn,
     TaxQuoteIn,
     TaxQuoteOut,
     TrackingIn,
     TrackingOut,
+    TrackingStatusOut,
 )
 from haina.platform.auth import require
 
@@ -33,6 +42,46 @@ IDENTITY = Depends(require("crossborder:identity"))
              summary="The composite tax of goods before they are ordered, line by line")
 def post_tax_quote(session: SessionDep, body: TaxQuoteIn, tenant: Tenant = READ) -> TaxQuoteOut:
     return service.quote_tax(session, tenant, body)
+
+
+@router.post("/brands", status_code=201, response_model=BrandOut,
+             summary="Submit a foreign brand's qualification file for review")
+def post_brand(session: SessionDep, body: BrandIn, request: Request, tenant: Tenant = WRITE,
+               idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.submit_brand(session, tenant, body))
+
+
+@router.get("/brands", response_model=Page[BrandOut],
+            summary="The merchant's qualification files, newest first")
+def get_brands(session: SessionDep, status: BrandStatus | None = None,
+               limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+               tenant: Tenant = READ) -> Page[BrandOut]:
+    return service.list_brands(session, tenant, status=status, limit=limit, cursor=cursor)
+
+
+@router.get("/brands/{brand_id}", response_model=BrandOut,
+            summary="A qualification file with every submission and decision")
+def get_brand(session: SessionDep, brand_id: str, tenant: Tenant = READ) -> BrandOut:
+    return service.get_brand(session, tenant, brand_id)
+
+
+@router.post("/brands/{brand_id}/submissions", response_model=BrandOut,
+             summary="Submit a rejected or revoked file again, corrected")
+def post_brand_submission(session: SessionDep, brand_id: str, body: BrandIn, request: Request,
+                          tenant: Tenant = WRITE,
+                          idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.resubmit_brand(session, tenant, brand_id, body), status=200)
+
+
+@router.post("/brands/{brand_id}/decisions", response_model=BrandOut,
+             summary="Approve, reject or revoke a file (a delegated reviewer app)")
+def post_brand_decision(session: SessionDep, brand_id: str, body: BrandDecisionIn,
+                        request: Request, tenant: Tenant = WRITE,
+                        idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.decide_brand(session, tenant, brand_id, body), status=200)
 
 
 @router.put("/products/{product_id}", response_model=CrossborderProductOut,
@@ -93,3 +142,23 @@ def post_tracking(session: SessionDep, order_id: str, body: TrackingIn, request:
                   idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, tenant, idempotency_key, body,
                   lambda: service.record_tracking(session, tenant, order_id, body))
+
+
+@router.get("/orders/{order_id}/tracking", response_model=TrackingStatusOut,
+            summary="The order's parcel as the carrier last reported it")
+def get_tracking(session: SessionDep, order_id: str,
+                 tenant: Tenant = READ) -> TrackingStatusOut:
+    return service.get_tracking(session, tenant, order_id)
+
+
+@router.put("/customs-profile", response_model=CustomsProfileOut,
+            summary="Set the merchant's customs profile (enterprise codes, customs and port)")
+def put_customs_profile(session: SessionDep, body: EnterpriseIn,
+                        tenant: Tenant = WRITE) -> CustomsProfileOut:
+    return service.put_customs_profile(session, tenant, body)
+
+
+@router.get("/customs-profile", response_model=CustomsProfileOut,
+            summary="The merchant's customs profile, which declarations use by default")
+def get_customs_profile(session: SessionDep, tenant: Tenant = READ) -> CustomsProfileOut:
+    return service.get_customs_profile(session, tenant)

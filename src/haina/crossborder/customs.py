@@ -195,3 +195,16 @@ def read_receipt(xml: str) -> Receipt:
         raise BadMessage(f"{kind} needs guid and returnStatus")
     return Receipt(kind, answers, f["guid"], f.get("orderNo"), f["returnStatus"],
                    f.get("returnInfo", ""), f.get("returnTime", ""), f)
+
+
+def receipt_xml(kind: str, answers_guid: str, return_status: str, at: dt.datetime,
+                info: str = "", order_no: str = "") -> str:
+    """A receipt as customs sends it (CEB312/412/512/622 answering the message whose head
+    guid is ``answers_guid``): for the demo and for brokers' test rigs."""
+    _, tag = RECEIPTS[kind]
+    text = info.replace("&", "&amp;").replace("<", "&lt;")
+    return (f'<ceb:{kind}Message xmlns:ceb="{NS}" guid="{new_guid()}" version="{VERSION}">'
+            f"<ceb:{tag}><ceb:guid>{answers_guid}</ceb:guid><ceb:orderNo>{order_no}"
+            f"</ceb:orderNo><ceb:returnStatus>{return_status}</ceb:returnStatus>"
+            f"<ceb:returnTime>{time14(at)}</ceb:returnTime><ceb:returnInfo>{text}"
+            f"</ceb:returnInfo></ceb:{tag}></ceb:{kind}Message>")

@@ -13,10 +13,11 @@ import json
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import add_unique, tenant_row, utcnow
+from haina.core.db import add_unique, is_postgres, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, InvalidState
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -24,16 +25,25 @@ from haina.core.money import from_minor
 from haina.crossborder import customs
 from haina.crossborder.identity import ID_NUMBER_PATTERN, keys_from_settings, mask
 from haina.crossborder.lifecycle import DECLARATION_LIFECYCLE
-from haina.crossborder.models import CrossborderOrder, CrossborderProduct, Declaration
+from haina.crossborder.models import (
+    CrossborderOrder,
+    CrossborderProduct,
+    CustomsProfile,
+    Declaration,
+    Tracking,
+)
 from haina.crossborder.schemas import (
+    CustomsProfileOut,
     DeclarationIn,
     DeclarationMessages,
     DeclarationOut,
     DeclaredOrder,
+    EnterpriseIn,
     ReceiptIn,
     ReceiptOut,
     TrackingIn,
     TrackingOut,
+    TrackingStatusOut,
 )
 
 DECLARABLE = ("paid", "fulfilled", "completed")
@@ -81,9 +91,11 @@ def declare(session: Session, tenant: Tenant, order: DeclaredOrder,
     if not xb.id_cipher:
         raise InvalidState("the buyer of this order was erased at their request: it can no "
                            "longer be declared", slug="buyer-erased")
+    enterprise = data.enterprise or _profile(session, tenant)
     keys = keys_from_settings()
     id_number = keys.open(xb.id_key, xb.id_cipher)
-    messages = _messages(order, data, xb, id_number, products, TRADE_MODES[modes.pop()])
+    messages = _messages(order, data, enterprise, xb, id_number, products,
+                         TRADE_MODES[modes.pop()])
     invalid = {kind: [_masked(p) for p in customs.problems(kind, xml)]
                for kind, xml in messages.items()}
     invalid = {kind: found for kind, found in invalid.items() if found}
@@ -106,6 +118,7 @@ def declare(session: Session, tenant: Tenant, order: DeclaredOrder,
                       status="ready", receipts=[], tax_bill=None, created_at=now,
                       updated_at=now, messages={
                           "masked": masked, "key": key_id, "sealed": sealed,
+                          "waybill_no": data.waybill.logistics_no,
                           "guids": {k: customs.head_of(x)["guid"] for k, x in messages.items()}})
     add_unique(session, row, lambda: Conflict(f"order {order.order_id} is declared already",
                                               slug="declaration-exists"))
@@ -118,10 +131,10 @@ def declare(session: Session, tenant: Tenant, order: DeclaredOrder,
     return _out(row)
 
 
-def _messages(order: DeclaredOrder, data: DeclarationIn, xb: CrossborderOrder,
-              id_number: str, products: dict[str, CrossborderProduct],
+def _messages(order: DeclaredOrder, data: DeclarationIn, enterprise: EnterpriseIn,
+              xb: CrossborderOrder, id_number: str, products: dict[str, CrossborderProduct],
               trade_mode: str) -> dict[str, str]:
-    e, pay, bill = data.enterprise, data.payment, data.waybill
+    e, pay, bill = enterprise, data.payment, data.waybill
     now = utcnow()
     app = {"appType": "1", "appTime": customs.time14(now), "appStatus": "2"}
     sender = {"copCode": e.ebp_code, "copName": e.ebp_name, "dxpMode": "DXP", "dxpId": e.dxp_id}
@@ -192,6 +205,36 @@ def _messages(order: DeclaredOrder, data: DeclarationIn, xb: CrossborderOrder,
             "CEB411": customs.build("CEB411", payment_head, None, sender),
             "CEB511": customs.build("CEB511", waybill_head, None, sender),
             "CEB621": customs.build("CEB621", inventory_head, inventory_goods, sender)}
+
+
+def _profile(session: Session, tenant: Tenant) -> EnterpriseIn:
+    row = session.get(CustomsProfile, (tenant.id, tenant.id))
+    if row is None:
+        raise Invalid("name the enterprise in the declaration, or set the merchant's customs "
+                      "profile (PUT /v1/crossborder/customs-profile)",
+                      slug="customs-profile-required")
+    return EnterpriseIn.model_validate(row.enterprise)
+
+
+def _profile_out(row: CustomsProfile) -> CustomsProfileOut:
+    return CustomsProfileOut(**row.enterprise, updated_at=row.updated_at)
+
+
+def put_customs_profile(session: Session, tenant: Tenant,
+                        data: EnterpriseIn) -> CustomsProfileOut:
+    """Set the merchant's customs profile: the enterprise its declarations name by default."""
+    row = session.get(CustomsProfile, (tenant.id, tenant.id), with_for_update=True)
+    if row is None:
+        row = CustomsProfile(id=tenant.id, tenant_id=tenant.id)
+        session.add(row)
+    row.enterprise, row.updated_at = data.model_dump(mode="json"), utcnow()
+    session.flush()
+    return _profile_out(row)
+
+
+def get_customs_profile(session: Session, tenant: Tenant) -> CustomsProfileOut:
+    return _profile_out(tenant_row(session, tenant.id, CustomsProfile, tenant.id,
+                                   "customs profile"))
 
 
 def _out(row: Declaration) -> DeclarationOut:
@@ -265,15 +308,59 @@ def ingest_receipt(session: Session, tenant: Tenant, declaration_id: str,
     return _out(row)
 
 
+def _waybill_no(d: Declaration) -> str:
+    """The declared waybill's number (kept beside the messages since tracking was added;
+    read from the masked CEB511 for older declarations)."""
+    return d.messages.get("waybill_no") or customs.head_of(d.messages["masked"]["CEB511"])[
+        "logisticsNo"]
+
+
 def record_tracking(session: Session, tenant: Tenant, order_id: str,
                     data: TrackingIn) -> TrackingOut:
-    """A carrier's tracking event of a cross-border order (posted by a logistics app): the
-    event ``tracking.updated`` on the order's timeline (404 for an order without a
-    cross-border part)."""
+    """A carrier's tracking event of a declared cross-border order (posted by a logistics
+    app): the event ``tracking.updated`` on the order's timeline, and the order's latest
+    status if the event is the latest so far. 404 for an order without a cross-border part,
+    409 ``not-declared`` before the declaration (the waybill is declared with it), 422
+    ``tracking-mismatch`` for a tracking number that is not the declared waybill's."""
     tenant_row(session, tenant.id, CrossborderOrder, order_id, "crossborder order")
+    declared = session.scalar(select(Declaration).where(Declaration.tenant_id == tenant.id,
+                                                        Declaration.order_id == order_id))
+    if declared is None:
+        raise InvalidState("this order's waybill is not declared yet: tracking follows the "
+                           "declaration", slug="not-declared")
+    waybill = _waybill_no(declared)
+    if data.tracking_number != waybill:
+        raise Invalid(f"tracking number {data.tracking_number!r} is not the declared waybill "
+                      f"{waybill!r}", slug="tracking-mismatch", waybill=waybill)
+    now = utcnow()
+    table = Tracking.__table__
+    dialect_insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    # the row is made once per order (two first events at once: one inserts, both update)
+    session.execute(dialect_insert(table).values(
+        id=order_id, tenant_id=tenant.id, carrier=data.carrier, tracking_number=waybill,
+        status=data.status, at=data.at, location=data.location, description=data.description,
+        events=0, updated_at=now).on_conflict_do_nothing(index_elements=["tenant_id", "id"]))
+    row = session.scalar(select(Tracking).where(Tracking.tenant_id == tenant.id,
+                                                Tracking.id == order_id)
+                         .with_for_update().execution_options(populate_existing=True))
+    assert row is not None
+    row.events, row.updated_at = row.events + 1, now
+    if data.at >= row.at:  # an older event arriving late does not hide the latest
+        row.carrier, row.status, row.at = data.carrier, data.status, data.at
+        row.location, row.description = data.location, data.description
+    session.flush()
     payload = {"order_id": order_id, **data.model_dump(mode="json")}
     event_id = record_event(session, tenant.id, "tracking.updated", order_id, payload)
     return TrackingOut(event_id=event_id, **payload)
+
+
+def get_tracking(session: Session, tenant: Tenant, order_id: str) -> TrackingStatusOut:
+    """The order's latest tracking status (404 before its first tracking event)."""
+    row = tenant_row(session, tenant.id, Tracking, order_id, "tracking")
+    return TrackingStatusOut(order_id=row.id, carrier=row.carrier,
+                             tracking_number=row.tracking_number, status=row.status,
+                             at=row.at, location=row.location, description=row.description,
+                             events=row.events, updated_at=row.updated_at)
 
 
 def reseal(session: Session, batch: int = 200) -> int:

@@ -19,3 +19,14 @@ DECLARATION_LIFECYCLE = Lifecycle("declaration", "crossborder.", {
                                              ("released", "released"),
                                              ("rejected", "rejected")),
 })
+
+#: a foreign brand's qualification file: submitted → approved or rejected (by platform staff
+#: or a delegated reviewer app); a rejected or revoked file is submitted again; an approved
+#: one revoked (its products are unlisted at once)
+BRAND_LIFECYCLE = Lifecycle("brand qualification", "brand.", {
+    "brand.submitted": pairs((START, "submitted"), ("rejected", "submitted"),
+                             ("revoked", "submitted")),
+    "brand.approved": pairs(("submitted", "approved")),
+    "brand.rejected": pairs(("submitted", "rejected")),
+    "brand.revoked": pairs(("approved", "revoked")),
+})

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from haina.core.context import Tenant
 from haina.core.personal import ERASED, MIN_NEEDLE, scrub
 from haina.crossborder.identity import keys_from_settings
-from haina.crossborder.models import CrossborderOrder, Declaration
+from haina.crossborder.models import CrossborderOrder, Declaration, Tracking
 
 
 def _plain(value: Any) -> Any:
@@ -85,7 +85,22 @@ def export_orders(session: Session, tenant: Tenant,
                              "messages": messages, "receipts": d.receipts,
                              "tax_bill": d.tax_bill, "created_at": _plain(d.created_at),
                              "updated_at": _plain(d.updated_at)})
-    return {"crossborder_orders": orders, "crossborder_declarations": declarations}
+    tracking = [{"id": t.id, "carrier": t.carrier, "tracking_number": t.tracking_number,
+                 "status": t.status, "at": _plain(t.at), "location": t.location,
+                 "description": t.description, "events": t.events}
+                for t in _tracking(session, tenant, order_ids)]
+    return {"crossborder_orders": orders, "crossborder_declarations": declarations,
+            "crossborder_tracking": tracking}
+
+
+def _tracking(session: Session, tenant: Tenant, order_ids: Sequence[str],
+              lock: bool = False) -> list[Tracking]:
+    ids = list(dict.fromkeys(order_ids))
+    if not ids:
+        return []
+    stmt = select(Tracking).where(Tracking.tenant_id == tenant.id,
+                                  Tracking.id.in_(ids)).order_by(Tracking.id)
+    return list(session.scalars(stmt.with_for_update() if lock else stmt))
 
 
 def _redact_xml(xml: str, values: frozenset[str]) -> str:
@@ -130,6 +145,13 @@ def erase_orders(session: Session, tenant: Tenant, order_ids: Sequence[str],
         tax_bill, c2 = scrub(d.tax_bill, found)
         if masked != d.messages["masked"] or sealed_changed or c1 or c2:
             d.messages, d.receipts, d.tax_bill = messages, receipts, tax_bill
+            changed += 1
+    for t in _tracking(session, tenant, order_ids, lock=True):
+        # a carrier's free text may name the person ("signed for by …")
+        before = (t.carrier, t.tracking_number, t.location, t.description)
+        after = tuple(scrub(v, found)[0] for v in before)
+        if after != before:
+            t.carrier, t.tracking_number, t.location, t.description = after
             changed += 1
     session.flush()
     return changed

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from haina.core.money import AmountStr, Money
-from haina.core.schema_types import Id, NotBlank, RequestModel
+from haina.core.schema_types import Id, LaxDate, NotBlank, RequestModel
 from haina.crossborder.identity import id_number_problem, normalise
 
 _RATE = re.compile(r"0(\.[0-9]{1,4})?")
@@ -107,6 +107,8 @@ class CrossborderProductIn(RequestModel):
     net_weight_kg: Weight
     gross_weight_kg: Weight
     mode: Mode = "bonded"
+    brand_id: Id | None = Field(None, description="the foreign brand it is sold under; an "
+                                                  "enabled product needs an approved brand")
 
     @model_validator(mode="after")
     def _weights(self) -> CrossborderProductIn:
@@ -126,6 +128,7 @@ class CrossborderProductOut(BaseModel):
     net_weight_kg: Weight
     gross_weight_kg: Weight
     mode: Mode
+    brand_id: str | None = None
     updated_at: dt.datetime
 
 
@@ -174,6 +177,11 @@ class CrossborderOrderOut(BaseModel):
     tax_lines: list[TaxLineOut]
     quota_year: int
     quota_status: str = Field(description="claimed, or released (cancelled or refunded)")
+    quota_returned: Money | None = Field(
+        None, description="what partial refunds gave back of the yearly quota (in proportion "
+                          "to the amount refunded); the whole dutiable price once released")
+    tax_refunded: Money | None = Field(
+        None, description="the share of the composite tax in what was refunded")
     created_at: dt.datetime
 
 
@@ -250,9 +258,18 @@ class WaybillIn(RequestModel):
 
 class DeclarationIn(RequestModel):
     order_id: Id
-    enterprise: EnterpriseIn
+    enterprise: EnterpriseIn | None = Field(
+        None, description="default: the merchant's customs profile (PUT "
+                          "/v1/crossborder/customs-profile)")
     payment: PaymentDocIn
     waybill: WaybillIn
+
+
+class CustomsProfileOut(EnterpriseIn):
+    """The merchant's customs profile: who declares its orders, and where."""
+
+    object: str = "crossborder_customs_profile"
+    updated_at: dt.datetime
 
 
 class DeclaredLine(BaseModel):
@@ -362,3 +379,124 @@ class DocumentCheckOut(BaseModel):
     order_value: str
     value: str
     agrees: bool
+
+
+class TrackingStatusOut(BaseModel):
+    """A cross-border order's parcel as the carrier last reported it."""
+
+    object: str = "crossborder_tracking"
+    order_id: str
+    carrier: str
+    tracking_number: str = Field(description="the declared waybill's number (CEB511 "
+                                             "logisticsNo)")
+    status: str
+    at: dt.datetime = Field(description="when the latest event happened")
+    location: str | None
+    description: str | None
+    events: int = Field(description="how many tracking events were received")
+    updated_at: dt.datetime
+
+
+# ---------------------------------------------------------------- qualification files
+
+DocumentKind = Literal["trademark_registration", "business_licence", "origin_certificate",
+                       "agency_agreement", "product_registration", "other"]
+BrandStatus = Literal["submitted", "approved", "rejected", "revoked"]
+_URL = r"^https://[^\s]{1,1990}$"
+_SHA256 = r"^[0-9a-f]{64}$"
+
+
+class DocumentIn(RequestModel):
+    """A document of the file: where it is kept (an https URL, e.g. the agency's document
+    store) and/or its reference number, and the digest of the file as reviewed."""
+
+    kind: DocumentKind
+    title: Annotated[str, NotBlank] = Field(max_length=200)
+    url: str | None = Field(None, pattern=_URL, description="where the file can be read")
+    reference: str | None = Field(None, min_length=1, max_length=200,
+                                  description="the document's number (a trademark "
+                                              "registration, a licence)")
+    sha256: str | None = Field(None, pattern=_SHA256, description="the file's SHA-256 digest")
+    valid_until: LaxDate | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> DocumentIn:
+        if not self.url and not self.reference:
+            raise ValueError("a document gives its url, its reference, or both")
+        return self
+
+
+class AuthorisationIn(RequestModel):
+    """The brand owner's authorisation of the seller (or its agency) to sell the brand's
+    goods to China cross-border: who granted it to whom, its number and validity."""
+
+    grantor: Annotated[str, NotBlank] = Field(max_length=200, description="the brand owner")
+    grantee: Annotated[str, NotBlank] = Field(max_length=200,
+                                              description="the merchant or agency authorised")
+    reference: Annotated[str, NotBlank] = Field(max_length=200)
+    valid_from: LaxDate
+    valid_until: LaxDate
+    url: str | None = Field(None, pattern=_URL)
+    sha256: str | None = Field(None, pattern=_SHA256)
+
+    @model_validator(mode="after")
+    def _period(self) -> AuthorisationIn:
+        if self.valid_until <= self.valid_from:
+            raise ValueError("valid_until comes after valid_from")
+        return self
+
+
+class BrandIn(RequestModel):
+    name: Annotated[str, NotBlank] = Field(max_length=200, description="the brand")
+    origin_country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    owner: Annotated[str, NotBlank] = Field(max_length=200,
+                                            description="the foreign company owning the brand")
+    agency_app_id: Id | None = Field(None, description="the operating agency's app, installed "
+                                                       "at the merchant with a crossborder "
+                                                       "scope (an app submitting is the agency)")
+    agency_name: Annotated[str, NotBlank] = Field(max_length=200,
+                                                  description="the operating agency in China")
+    authorisation: AuthorisationIn
+    documents: list[DocumentIn] = Field(default_factory=list, max_length=20)
+
+
+class BrandDecisionIn(RequestModel):
+    decision: Literal["approve", "reject", "revoke"]
+    reason: Annotated[str, NotBlank] = Field(max_length=2000,
+                                             description="why: every decision is recorded")
+
+
+class BrandDecisionOut(BaseModel):
+    action: Literal["submitted", "approved", "rejected", "revoked"]
+    actor: str = Field(description="merchant:…, app:… or platform:… (who)")
+    reason: str | None
+    at: dt.datetime
+
+
+class BrandOut(BaseModel):
+    object: str = "crossborder_brand"
+    id: str
+    name: str
+    origin_country: str
+    owner: str
+    agency_app_id: str | None
+    agency_name: str
+    authorisation: dict[str, Any]
+    documents: list[dict[str, Any]]
+    status: BrandStatus
+    submitted_by: str
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    reason: str | None
+    decisions: list[BrandDecisionOut]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ReviewerOut(BaseModel):
+    object: str = "crossborder_reviewer"
+    app_id: str
+    delegated_by: str
+    evidence: str
+    delegated_at: dt.datetime
+    revoked_at: dt.datetime | None

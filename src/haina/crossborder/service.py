@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -29,6 +29,20 @@ from haina.core.ids import new_id
 from haina.core.money import Money, from_minor, to_minor
 from haina.crossborder.identity import keys_from_settings, mask
 from haina.crossborder.models import CrossborderOrder, CrossborderProduct, CrossborderQuota
+
+# foreign brands' qualification files: an aggregate of their own, in its own file
+from haina.crossborder.qualification import BrandNotQualified as BrandNotQualified
+from haina.crossborder.qualification import decide_brand as decide_brand
+from haina.crossborder.qualification import delegate_review as delegate_review
+from haina.crossborder.qualification import get_brand as get_brand
+from haina.crossborder.qualification import list_brands as list_brands
+from haina.crossborder.qualification import list_reviewers as list_reviewers
+from haina.crossborder.qualification import qualified_brand as qualified_brand
+from haina.crossborder.qualification import resubmit_brand as resubmit_brand
+from haina.crossborder.qualification import review_brand as review_brand
+from haina.crossborder.qualification import review_queue as review_queue
+from haina.crossborder.qualification import submit_brand as submit_brand
+from haina.crossborder.qualification import withdraw_delegation as withdraw_delegation
 from haina.crossborder.schemas import (
     BuyerOut,
     CrossborderClaim,
@@ -102,13 +116,18 @@ def _product_out(p: CrossborderProduct) -> CrossborderProductOut:
         vat_rate=Decimal(p.vat_rate), consumption_rate=Decimal(p.consumption_rate),
         net_weight_kg=Decimal(p.net_weight_g).scaleb(-3),
         gross_weight_kg=Decimal(p.gross_weight_g).scaleb(-3), mode=p.mode,
-        updated_at=p.updated_at)
+        brand_id=p.brand_id, updated_at=p.updated_at)
 
 
 def put_product(session: Session, tenant: Tenant, product_id: str,
                 data: CrossborderProductIn) -> CrossborderProductOut:
-    """Set a catalogue product's cross-border facts (404 for a product not in the catalogue)."""
+    """Set a catalogue product's cross-border facts (404 for a product not in the catalogue).
+    An enabled product is listed under an approved brand (409 ``brand-not-qualified``)."""
     catalog.get_product(session, tenant, product_id)
+    if data.enabled:
+        qualified_brand(session, tenant, data.brand_id)
+    elif data.brand_id is not None:
+        get_brand(session, tenant, data.brand_id)  # 404 for a brand not the merchant's
     now = utcnow()
     row = session.scalar(select(CrossborderProduct).where(
         CrossborderProduct.tenant_id == tenant.id, CrossborderProduct.id == product_id)
@@ -120,7 +139,7 @@ def put_product(session: Session, tenant: Tenant, product_id: str,
     row.vat_rate, row.consumption_rate = str(data.vat_rate), str(data.consumption_rate)
     row.net_weight_g = int(data.net_weight_kg * 1000)
     row.gross_weight_g = int(data.gross_weight_kg * 1000)
-    row.mode, row.updated_at = data.mode, now
+    row.mode, row.updated_at, row.brand_id = data.mode, now, data.brand_id
     session.flush()
     return _product_out(row)
 
@@ -203,7 +222,8 @@ def claim_order(session: Session, tenant: Tenant, data: CrossborderIn, *, order_
            "buyer_phone": buyer.phone, "id_key": key_id, "id_cipher": cipher, "id_index": index,
            "id_masked": mask(buyer.id_number), "dutiable_minor": dutiable, "tax_minor": tax_minor,
            "tax_lines": [t.model_dump(mode="json") for t in taxes], "quota_year": year,
-           "quota_status": "claimed", "created_at": now, "released_at": None}
+           "quota_status": "claimed", "quota_returned_minor": 0, "tax_refunded_minor": 0,
+           "created_at": now, "released_at": None}
     insert_rows(session, CrossborderOrder.__table__, row)  # with the order's rows
     return CrossborderClaim(tax_minor=tax_minor, record=_record_out(row))
 
@@ -240,21 +260,54 @@ def _claim_year(session: Session, tenant: Tenant, index: str, year: int, amount:
         over=_cny(amount - remaining).model_dump(mode="json"))
 
 
-def release_order(session: Session, tenant: Tenant, order_id: str) -> None:
-    """Give back the yearly quota a cancelled or fully refunded order claimed (if it is a
-    cross-border order that still holds one)."""
-    row = session.scalar(select(CrossborderOrder).where(
+def _claimed(session: Session, tenant: Tenant, order_id: str) -> CrossborderOrder | None:
+    return session.scalar(select(CrossborderOrder).where(
         CrossborderOrder.tenant_id == tenant.id, CrossborderOrder.id == order_id,
         CrossborderOrder.quota_status == "claimed").with_for_update())
-    if row is None:
-        return
-    now = utcnow()
-    row.quota_status, row.released_at = "released", now
+
+
+def _give_back(session: Session, tenant: Tenant, row: CrossborderOrder, amount: int,
+               now: dt.datetime) -> None:
     session.execute(update(CrossborderQuota).where(
         CrossborderQuota.tenant_id == tenant.id, CrossborderQuota.id_index == row.id_index,
         CrossborderQuota.year == row.quota_year)
-        .values(used_minor=CrossborderQuota.used_minor - row.dutiable_minor, updated_at=now)
+        .values(used_minor=CrossborderQuota.used_minor - amount, updated_at=now)
         .execution_options(synchronize_session=False))
+
+
+def release_order(session: Session, tenant: Tenant, order_id: str) -> None:
+    """Give back the yearly quota a cancelled or fully refunded order claimed (if it is a
+    cross-border order that still holds one): what partial refunds have not given back."""
+    row = _claimed(session, tenant, order_id)
+    if row is None:
+        return
+    now = utcnow()
+    _give_back(session, tenant, row, row.dutiable_minor - row.quota_returned_minor, now)
+    row.quota_status, row.released_at = "released", now
+    row.quota_returned_minor = row.dutiable_minor
+    session.flush()
+
+
+def return_quota(session: Session, tenant: Tenant, order_id: str, *, refunded_minor: int,
+                 paid_minor: int) -> None:
+    """After a refund of a paid cross-border order (``refunded_minor``: all its refunds so
+    far, of ``paid_minor``): the yearly quota comes back in proportion to the amount
+    refunded, rounded down to the fen (the buyer never regains more than the goods returned;
+    the last refund gives back the rest), and the tax's share of it is recorded. A full
+    refund releases the claim. The rule: docs/crossborder.md, partial refunds."""
+    row = _claimed(session, tenant, order_id)
+    if row is None or paid_minor <= 0:
+        return
+    refunded = min(refunded_minor, paid_minor)
+    row.tax_refunded_minor = int((Decimal(row.tax_minor) * refunded / paid_minor)
+                                 .quantize(Decimal(1), ROUND_HALF_EVEN))  # to the fen
+    if refunded >= paid_minor:
+        release_order(session, tenant, order_id)
+        return
+    returned = row.dutiable_minor * refunded // paid_minor
+    if returned > row.quota_returned_minor:
+        _give_back(session, tenant, row, returned - row.quota_returned_minor, utcnow())
+        row.quota_returned_minor = returned
     session.flush()
 
 
@@ -265,7 +318,9 @@ def _record_out(r: dict, id_number: str | None = None) -> CrossborderOrderOut:
                                          phone=r["buyer_phone"]),
         dutiable=_cny(r["dutiable_minor"]), tax=_cny(r["tax_minor"]),
         tax_lines=[TaxLineOut.model_validate(t) for t in r["tax_lines"]],
-        quota_year=r["quota_year"], quota_status=r["quota_status"], created_at=r["created_at"])
+        quota_year=r["quota_year"], quota_status=r["quota_status"],
+        quota_returned=_cny(r.get("quota_returned_minor") or 0),
+        tax_refunded=_cny(r.get("tax_refunded_minor") or 0), created_at=r["created_at"])
 
 
 def _values(row: CrossborderOrder) -> dict:
@@ -306,8 +361,11 @@ from haina.crossborder.declarations import (  # noqa: E402
     declaration_messages as declaration_messages,
 )
 from haina.crossborder.declarations import declare as declare  # noqa: E402
+from haina.crossborder.declarations import get_customs_profile as get_customs_profile  # noqa: E402
 from haina.crossborder.declarations import get_declaration as get_declaration  # noqa: E402
+from haina.crossborder.declarations import get_tracking as get_tracking  # noqa: E402
 from haina.crossborder.declarations import ingest_receipt as ingest_receipt  # noqa: E402
+from haina.crossborder.declarations import put_customs_profile as put_customs_profile  # noqa: E402
 from haina.crossborder.declarations import record_tracking as record_tracking  # noqa: E402
 from haina.crossborder.declarations import reseal as reseal  # noqa: E402
 

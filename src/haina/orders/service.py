@@ -497,12 +497,14 @@ def record_refund(session: Session, tenant: Tenant, order_id: str, amount_minor:
     now = utcnow()
     _add_refund(session, tenant, order, amount_minor, now)
     to = order.status
+    from haina.crossborder import service as crossborder
     if order.refund_status == "full":
         if order.status == "paid":
             inventory.release_order_stock(session, tenant, order.id)
-        from haina.crossborder import service as crossborder
-        crossborder.release_order(session, tenant, order.id)  # refunded in full: the quota
         to = "refunded"
+    # the quota comes back in proportion to what was refunded (all of it when in full)
+    crossborder.return_quota(session, tenant, order.id, refunded_minor=order.refunded_minor,
+                             paid_minor=order.paid_minor)
     _move(session, tenant, order, "order.refunded", to, refund_id=refund_id,
           amount=Money.of(amount_minor, order.currency).model_dump(mode="json"),
           refund_status=order.refund_status)

@@ -281,6 +281,7 @@ certify_app = apps.certify
 list_grants = apps.list_grants
 get_grant = apps.get_grant
 uninstall = apps.uninstall
+install_app = apps.install
 installations = apps.installations
 apps_holding = apps.apps_holding
 uninstalled_since = apps.uninstalled_since
