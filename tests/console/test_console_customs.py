@@ -22,6 +22,25 @@ DECLARATION = {
                 "logistics_no": "SF0001"}}
 
 
+BRAND = {"name": "Maison C", "origin_country": "FR", "owner": "Maison C SAS",
+         "agency_name": "Agency", "authorisation": {
+             "grantor": "Maison C SAS", "grantee": "Acme", "reference": "AUT-1",
+             "valid_from": "2026-01-01", "valid_until": "2099-01-01"}}
+
+
+def qualified_brand(sessions, client, headers=None) -> str:
+    """A brand filed through the API and approved by platform staff (the CLI's service)."""
+    from haina.crossborder import service as crossborder
+    from haina.platform import service as platform
+    r = client.post("/v1/crossborder/brands", json=BRAND, headers=headers)
+    assert r.status_code == 201, r.text
+    slug = client.get("/v1/tenant", headers=headers).json()["slug"]
+    with transaction(sessions) as s:
+        crossborder.review_brand(s, platform.tenant_for_slug(s, slug), r.json()["id"],
+                                 "approve", "checked", "staff")
+    return r.json()["id"]
+
+
 def _declared(client) -> dict:
     p = client.post("/v1/products", json={"sku": "SERUM-1", "title": "Serum", "stock": 5,
                                           "price": {"amount": "1000.00", "currency": "CNY"}})
@@ -29,7 +48,7 @@ def _declared(client) -> dict:
     r = client.put(f"/v1/crossborder/products/{p.json()['id']}", json={
         "hs_code": "3304990099", "origin_country": "FR", "vat_rate": "0.13",
         "consumption_rate": "0.15", "net_weight_kg": "0.050", "gross_weight_kg": "0.120",
-        "mode": "bonded"})
+        "mode": "bonded", "brand_id": qualified_brand(client.app.state.sessionmaker, client)})
     assert r.status_code == 200, r.text
     o = client.post("/v1/orders", json={"lines": [{"sku": "SERUM-1", "quantity": 1}],
                                         "address": ADDRESS, "crossborder": {"buyer": BUYER}})

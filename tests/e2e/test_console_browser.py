@@ -397,10 +397,21 @@ def test_a_declaration_and_its_three_document_check(owner, site):
     product = _api(site, token, "POST", "/v1/products", {
         "sku": "XB-SERUM", "title": "Serum 精华", "stock": 5,
         "price": {"amount": "1000.00", "currency": "CNY"}})
+    brand = _api(site, token, "POST", "/v1/crossborder/brands", {
+        "name": "Maison E", "origin_country": "FR", "owner": "Maison E SAS",
+        "agency_name": "Agency", "authorisation": {
+            "grantor": "Maison E SAS", "grantee": "Tires", "reference": "AUT-1",
+            "valid_from": "2026-01-01", "valid_until": "2099-01-01"}})
+    from haina.core.db import transaction
+    from haina.crossborder import service as crossborder
+    from haina.platform import service as platform
+    with transaction(site["sessions"]) as s:  # platform staff approve it (the CLI's service)
+        crossborder.review_brand(s, platform.tenant_for_slug(s, "demo-tires"), brand["id"],
+                                 "approve", "checked", "staff")
     _api(site, token, "PUT", f"/v1/crossborder/products/{product['id']}", {
         "hs_code": "3304990099", "origin_country": "FR", "vat_rate": "0.13",
         "consumption_rate": "0.15", "net_weight_kg": "0.050", "gross_weight_kg": "0.120",
-        "mode": "bonded"})
+        "mode": "bonded", "brand_id": brand["id"]})
     order = _api(site, token, "POST", "/v1/orders", {
         "lines": [{"sku": "XB-SERUM", "quantity": 1}],
         "address": {"name": "王芳", "phone": "13800138000", "province": "浙江省",
