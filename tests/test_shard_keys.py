@@ -117,6 +117,7 @@ def test_the_tenant_keys_migration_keeps_every_row_of_the_demo(empty_url, monkey
     # the demo as the 0002 schema can hold it: O2O's partner shops came with migration 0010
     import haina.demo
     monkeypatch.setattr(haina.demo, "_partner_shops", lambda *args: None)
+    monkeypatch.setattr(haina.demo, "_shop_key", lambda *args: None)  # storefront keys: 0013
     # the demo is loaded into the schema of 0002, which has no consent log yet (0009)
     monkeypatch.setattr("haina.members.profiles._log_consents", lambda *a, **k: None)
     load_demo(make_sessionmaker(engine), quick=True, console=Console(quiet=True))

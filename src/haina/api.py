@@ -48,6 +48,9 @@ DOCS_ASSETS_URL = "/static/docs"
 # the stylesheet of the server pages (sign-in, consent)
 PAGES_ASSETS = Path(__file__).parent / "web" / "static" / "pages"
 PAGES_ASSETS_URL = "/static/pages"
+# the reference shop's script and stylesheet (haina.storefront.web)
+SHOP_ASSETS = Path(__file__).parent / "web" / "static" / "shop"
+SHOP_ASSETS_URL = "/static/shop"
 
 
 class HainaAPI(FastAPI):
@@ -64,6 +67,7 @@ class HainaAPI(FastAPI):
 def _docs(app: FastAPI) -> None:
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     app.mount(PAGES_ASSETS_URL, StaticFiles(directory=PAGES_ASSETS), name="pages-assets")
+    app.mount(SHOP_ASSETS_URL, StaticFiles(directory=SHOP_ASSETS), name="shop-assets")
     oauth2_redirect = "/docs/oauth2-redirect"
 
     @app.get("/docs", include_in_schema=False)
@@ -130,6 +134,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.storefront.api import router as storefront_keys
     from haina.storefront.api import store, store_openapi
     from haina.storefront.cors import StoreCors
+    from haina.storefront.web import router as shop_pages
     from haina.webhooks.api import router as webhooks
     try:
         from haina.analytics.api import router as analytics
@@ -147,6 +152,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.add_middleware(StoreCors)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(console)  # the merchant console's pages (not in the API document)
+    app.include_router(shop_pages)  # the reference shop, /shop/{slug} (not in the API document)
     app.include_router(webhooks, responses=PROBLEM_RESPONSES)
     check_units_of_work(app)
     # media uploads may be as large as the largest media file the catalog takes (+ multipart)

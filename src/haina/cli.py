@@ -335,6 +335,8 @@ def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 1
             import secrets
             password = secrets.token_urlsafe(12)
             service.demo_staff(session, "demo-tires", DEMO_OWNER, password)
+            from haina.storefront import service as storefront
+            shop_key = storefront.shop_key(session, "demo-tires")
         _queue_demo_refresh(sessions)  # the console's lifecycle pages (the worker runs it)
     _sessions()  # refuses to start on a database that is behind
     out.print(f"Haina is serving on [bold]http://{host}:{port}[/]  (API docs: http://{host}:{port}/docs)")
@@ -343,6 +345,9 @@ def serve(host: Annotated[str | None, typer.Option(help="default HAINA_HOST or 1
         out.print(f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/v1/products")
         out.print(f"merchant console: [bold]http://{host}:{port}/console[/]  sign in as "
                   f"[bold]{DEMO_OWNER}[/], password [bold]{password}[/]")
+        if shop_key is not None:
+            out.print(f"reference shop: [bold]http://{host}:{port}/shop/demo-tires[/]  "
+                      f"(publishable key {shop_key.key}; sign-in codes in the sandbox inbox)")
     os.environ.setdefault("HAINA_DATABASE_URL", settings.database_url)
     worker_process = _start_worker(settings.database_url) if with_worker else None
     # uvicorn re-raises the SIGTERM it shut down for: make it an exit that runs the finally

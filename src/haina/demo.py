@@ -219,6 +219,7 @@ def _load_tires(session: Session, rnd: random.Random, quick: bool, console: Cons
 
     # the shops draw from their own generator: the buying history stays as it was
     _partner_shops(session, tenant, tires.id, random.Random(13))
+    _shop_key(session, tenant)
     n_members = n_members or (200 if quick else 2000)
     _members_and_history(session, tenant, rnd, n_members, catalogue, console, today, "tires")
 
@@ -265,6 +266,15 @@ def _partner_shops(session: Session, tenant: Tenant, tires_category: str,
                      "price": {"amount": "150.00", "currency": "CNY"}}],
                 "fitment": {"rim_diameter": [low, low + rnd.choice([3, 4, 5])]}},
                 strict=False))
+
+
+def _shop_key(session: Session, tenant: Tenant) -> None:
+    """The reference shop's publishable key (/shop/demo-tires finds it): the web channel, in
+    sandbox mode, so that sign-in codes show in the sandbox inbox instead of an SMS."""
+    from haina.storefront import service as storefront
+    from haina.storefront.schemas import PublishableKeyIn
+    storefront.create_key(session, tenant, PublishableKeyIn(
+        name="参考商店 Reference shop", channel="web", sandbox=True))
 
 
 def _load_beauty(session: Session, rnd: random.Random, quick: bool, console: Console,

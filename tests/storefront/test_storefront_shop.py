@@ -12,8 +12,9 @@ def test_search_to_a_paid_order_with_its_booking(client):
     ok(client.post("/v1/promotions", json={
         "name": "满1000减100", "kind": "threshold",
         "tiers": [{"min_subtotal": "1000.00", "off": "100.00"}]}))
-    ok(client.post("/v1/coupons", json={"code": "TIRE50", "discount": {
-        "type": "fixed", "amount": {"amount": "50.00", "currency": "CNY"}}}))
+    coupon = ok(client.post("/v1/coupons", json={
+        "code": "TIRE50", "audience": "issued",
+        "discount": {"type": "fixed", "amount": {"amount": "50.00", "currency": "CNY"}}}))
     key = make_key(client, channel="mini_program")
     public = {"X-Publishable-Key": key}
     found = ok(client.get("/store/v1/search", headers=public,
@@ -30,7 +31,12 @@ def test_search_to_a_paid_order_with_its_booking(client):
                           params={"service": "tire-fitting", "date": start[:10]}))
     assert {s["start"]: s["available"] for s in slots["data"]}[start] == 2
 
-    buyer = buyer_headers(key, sign_in(client, key, "13800138000"))
+    session = sign_in(client, key, "13800138000")
+    buyer = buyer_headers(key, session)
+    ok(client.post(f"/v1/coupons/{coupon['id']}/issue",
+                   json={"member_ids": [session["member_id"]]}))  # into the buyer's wallet
+    [wallet] = ok(client.get("/store/v1/me/coupons", headers=buyer))["data"]
+    assert wallet["code"] == "TIRE50" and wallet["status"] == "issued"
     cart = ok(client.post("/store/v1/carts", headers=buyer,
                           json={"lines": [{"sku": "TIRE-16", "quantity": 2}]}))
     assert cart["channel"] == "mini_program"
@@ -68,6 +74,8 @@ def test_search_to_a_paid_order_with_its_booking(client):
     bookings = ok(client.get("/store/v1/bookings", headers=buyer))["data"]
     assert [(b["id"], b["order_id"], b["status"]) for b in bookings] == [
         (hold["id"], order["id"], "confirmed")]
+    assert [w["status"] for w in ok(client.get("/store/v1/me/coupons", headers=buyer))[
+        "data"]] == ["used"]
     me = ok(client.get("/store/v1/me", headers=buyer))
     assert me["points_balance"] > 0  # earned by the paid order
     assert ok(client.get("/store/v1/me/points", headers=buyer))["data"]

@@ -133,3 +133,16 @@ def test_a_session_works_only_with_its_own_key_and_the_inbox_only_with_a_sandbox
                    json={"phone": "13600136000"}))
     inbox = ok(client.get("/store/v1/sandbox/inbox", headers={"X-Publishable-Key": key}))
     assert {m["phone"] for m in inbox["data"]} == {PHONE}
+
+
+def test_erasing_a_buyer_signs_them_out_and_drops_the_codes_sent_to_their_phone(client, key):
+    session = sign_in(client, key, PHONE)
+    member = session["member_id"]
+    exported = ok(client.post(f"/v1/members/{member}/data-requests", json={"kind": "export"}))
+    assert exported["status"] != "failed"
+    r = client.post(f"/v1/members/{member}/data-requests", json={"kind": "erase"})
+    erased = ok(r)
+    assert erased["result"]["storefront"] == 2  # the session and the code
+    assert client.get("/store/v1/me", headers=buyer_headers(key, session)).status_code == 401
+    inbox = ok(client.get("/store/v1/sandbox/inbox", headers={"X-Publishable-Key": key}))
+    assert inbox["data"] == []

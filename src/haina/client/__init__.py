@@ -22,12 +22,14 @@ uses to call the platform on a merchant's behalf.
   is retried, so a retry never creates twice.
 - A 429 waits ``Retry-After`` and retries; network errors and 5xx are retried with
   exponential backoff (GETs, and POSTs under their idempotency key).
+- :class:`Storefront` is the buyer's side (``/store/v1``, a publishable key; docs/storefront.md).
 - :func:`verify_webhook` checks a delivery's Standard Webhooks signature and its timestamp.
 """
 
 from haina.client.core import Haina, HainaError
 from haina.client.oauth import OAuthApp, TokenSet, pkce_pair
+from haina.client.storefront import Storefront
 from haina.client.webhooks import WebhookVerificationError, verify_webhook
 
-__all__ = ["Haina", "HainaError", "OAuthApp", "TokenSet", "WebhookVerificationError",
-           "pkce_pair", "verify_webhook"]
+__all__ = ["Haina", "HainaError", "OAuthApp", "Storefront", "TokenSet",
+           "WebhookVerificationError", "pkce_pair", "verify_webhook"]

@@ -20,6 +20,7 @@ from haina.members import service as members
 from haina.o2o import service as o2o
 from haina.orders import service as orders
 from haina.payments import service as payments
+from haina.storefront import service as storefront
 from haina.webhooks import service as webhooks
 
 Rows = dict[str, list[dict[str, Any]]]
@@ -73,6 +74,9 @@ SECTIONS: list[Section] = [
             lambda s, p, now: marketing.erase_wallet(s, p.tenant, p.member_ids)),
     Section("o2o", lambda s, p: o2o.export_bookings(s, p.tenant, p.member_ids),
             lambda s, p, now: o2o.erase_bookings(s, p.tenant, p.member_ids)),
+    Section("storefront", lambda s, p: storefront.export_buyer(s, p.tenant, p.member_ids,
+                                                                p.values),
+            lambda s, p, now: storefront.erase_buyer(s, p.tenant, p.member_ids, p.values)),
     Section("analytics", lambda s, p: analytics.export_member_analytics(s, p.tenant, p.keys),
             lambda s, p, now: analytics.erase_member_analytics(s, p.tenant, p.keys)),
     Section("webhooks", lambda s, p: webhooks.export_deliveries(s, p.tenant, p.event_ids),

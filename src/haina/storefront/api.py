@@ -23,7 +23,7 @@ from haina.core.http import (
 )
 from haina.core.idempotency import MAX_KEY_LENGTH
 from haina.core.pagination import Page
-from haina.marketing.schemas import PriceOut
+from haina.marketing.schemas import PriceOut, WalletCouponOut
 from haina.members.schemas import PointsEntryOut
 from haina.o2o.geo import MAX_RADIUS_KM, Datum
 from haina.o2o.schemas import SERVICE_CODE, BookingOut, SearchOut, SlotsOut
@@ -186,6 +186,15 @@ def me(session: SessionDep, shop: Shop = BUYER) -> BuyerOut:
 def my_points(session: SessionDep, limit: int = Query(50, ge=1, le=200),
               cursor: str | None = CURSOR, shop: Shop = BUYER) -> Page[PointsEntryOut]:
     return service.points(session, shop, limit=limit, cursor=cursor)
+
+
+@store.get("/me/coupons", response_model=Page[WalletCouponOut],
+           summary="The coupons issued to the buyer (use one at checkout by its code)")
+def my_coupons(session: SessionDep,
+               status: str | None = Query(None, pattern="^(issued|used|expired)$"),
+               limit: int = Query(50, ge=1, le=200), cursor: str | None = CURSOR,
+               shop: Shop = BUYER) -> Page[WalletCouponOut]:
+    return service.coupons(session, shop, status=status, limit=limit, cursor=cursor)
 
 
 @store.post("/carts", status_code=201, response_model=CartOut, summary="A cart of the buyer's")

@@ -21,16 +21,19 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import utcnow
+from haina.core.db import rowcount, utcnow
 from haina.core.errors import Conflict, Problem, Unauthorized
 from haina.core.events import record_event
 from haina.core.ids import new_id
+from haina.core.personal import export_rows
 from haina.members import service as members
 from haina.members.schemas import IdentityIn, MemberCreate
 from haina.storefront.keys import Shop
@@ -257,3 +260,36 @@ def authenticate_buyer(session: Session, shop: Shop, access_token: str, ttl: flo
                 _cache.clear()
             _cache[cache_key] = (time.monotonic(), row.member_id)
     return str(row.member_id)
+
+
+# ------------------------------------------------------------------ a person's data (privacy)
+
+_SECRET_COLUMNS = {"access_hash", "refresh_hash", "code_hash", "salt", "sandbox_code"}
+
+
+def export_buyer(session: Session, tenant: Tenant, member_ids: Sequence[str],
+                 values: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The person's storefront sessions (by member) and sign-in codes (by phone), without
+    the tokens' and codes' hashes."""
+    phones = sorted(v for v in values if v)
+
+    def plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k not in _SECRET_COLUMNS} for r in rows]
+
+    return {"storefront_sessions": plain(export_rows(session, BuyerSession.__table__,
+                                                     tenant.id, "member_id", member_ids)),
+            "storefront_sign_in_codes": plain(export_rows(session, SignInCode.__table__,
+                                                          tenant.id, "phone", phones))}
+
+
+def erase_buyer(session: Session, tenant: Tenant, member_ids: Sequence[str],
+                values: Iterable[str]) -> int:
+    """Delete the person's sessions (they are signed out) and the codes sent to their phone."""
+    phones = sorted(v for v in values if v)
+    done = rowcount(session.execute(delete(BuyerSession).where(
+        BuyerSession.tenant_id == tenant.id, BuyerSession.member_id.in_(list(member_ids)))))
+    if phones:
+        done += rowcount(session.execute(delete(SignInCode).where(
+            SignInCode.tenant_id == tenant.id, SignInCode.phone.in_(phones))))
+    forget_cached_buyers()
+    return done

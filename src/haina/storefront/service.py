@@ -9,6 +9,8 @@ from haina.storefront.buyers import (
     Verified,
     authenticate_buyer,
     end_sessions_of_key,
+    erase_buyer,
+    export_buyer,
     open_session,
     refresh_session,
     request_code,
@@ -29,6 +31,7 @@ from haina.storefront.keys import (
 from haina.storefront.shop import (
     add_cart_line,
     checkout_cart,
+    coupons,
     create_cart,
     get_booking,
     get_cart,
@@ -49,7 +52,7 @@ from haina.storefront.shop import (
 
 __all__ = [
     "STORE_SCOPES", "CodeRejected", "CodeThrottled", "Shop", "Verified", "add_cart_line",
-    "authenticate_buyer", "checkout_cart", "create_cart", "create_key", "end_sessions_of_key",
+    "authenticate_buyer", "checkout_cart", "coupons", "create_cart", "create_key", "end_sessions_of_key", "erase_buyer", "export_buyer",
     "get_booking", "get_cart", "get_key", "get_order", "get_product", "hold_booking",
     "list_bookings", "list_keys", "list_orders", "list_products", "lookup_shop", "me",
     "open_session", "pay_order", "points", "price_cart", "refresh_session", "request_code",

@@ -20,7 +20,8 @@ from haina.checkout import service as checkout
 from haina.checkout.schemas import AppointmentOrderIn, AppointmentOrderOut
 from haina.core.errors import Invalid, not_found
 from haina.core.pagination import Page
-from haina.marketing.schemas import PriceOut, PriceRequest
+from haina.marketing import service as marketing
+from haina.marketing.schemas import PriceOut, PriceRequest, WalletCouponOut
 from haina.members import service as members
 from haina.members.schemas import PointsEntryOut
 from haina.o2o import service as o2o
@@ -86,6 +87,13 @@ def me(session: Session, shop: Shop) -> BuyerOut:
 def points(session: Session, shop: Shop, limit: int = 50,
            cursor: str | None = None) -> Page[PointsEntryOut]:
     return members.list_points(session, shop, _buyer(shop), limit=limit, cursor=cursor)
+
+
+def coupons(session: Session, shop: Shop, status: str | None = None, limit: int = 50,
+            cursor: str | None = None) -> Page[WalletCouponOut]:
+    """The coupons issued to the buyer (the wallet), to use at checkout by their code."""
+    return marketing.member_wallet(session, shop, _buyer(shop), status=status, limit=limit,
+                                   cursor=cursor)
 
 
 def _check_listed(session: Session, shop: Shop, lines: list[LineIn]) -> None:

@@ -1,0 +1,250 @@
+"""A buyer's session mix on the storefront API over HTTP, on PostgreSQL, against pgbench
+(TPC-B) on the same cluster.
+
+Starts a throwaway PostgreSQL 15 cluster (durable), serves Haina with 2 uvicorn workers, seeds
+a tire merchant through its API (200 listed tires, 5 fitting shops, a fitment rule, a
+publishable key) and signs in 16 buyers by phone (codes from the sandbox inbox). Then 16
+concurrent buyers, each on its own keep-alive connection from a separate process, repeat a
+session: browse (``GET /store/v1/products?q=轮胎``), search with the nearby shops and slots
+(``GET /store/v1/search``), look at a product, make a cart, add a line, read the priced cart,
+check out (``POST /store/v1/carts/{id}/checkout`` with an Idempotency-Key). Half the load
+runs before a ``pgbench -c 16`` run on another database of the cluster, half after (as
+benchmarks/orders.py does: a drift of the machine's speed weighs on both sides alike).
+
+Writes benchmarks/results/storefront.json: ``ratio`` (checkouts/s ÷ pgbench tps; the target
+is ≥ 0.1), ``checkouts_per_s``, ``pgbench_tps``, ``p99_ms_by_call`` (the target: catalogue
+and search calls ≤ 50 ms), ``p50_ms_by_call``, ``calls``, ``errors``.
+
+    .venv/bin/python benchmarks/storefront.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from orders import checkpoint, init_pgbench, percentile, run_pgbench, sh  # noqa: E402
+
+from haina.core.pgtemp import PgCluster, free_port  # noqa: E402
+
+CLIENTS = 16
+TIRES = 200
+SHOPS = 5
+THREADS = 4
+HERE = (31.2304, 121.4737)
+CALLS = ("browse", "search", "product", "cart", "add_line", "get_cart", "checkout")
+console = Console()
+
+
+def haina_env(url: str, port: int) -> dict[str, str]:
+    # the limiter runs (its cost is measured) with plans high enough never to refuse
+    big = [1_000_000, 1_000_000]
+    return {**os.environ, "HAINA_DATABASE_URL": url, "HAINA_PORT": str(port),
+            "HAINA_THREADS": str(THREADS), "PYTHONPATH": str(ROOT / "src"),
+            "HAINA_RATE_LIMIT_BACKEND": "database",
+            "HAINA_RATE_LIMIT_PLANS": json.dumps({"staff": big, "storefront": big,
+                                                  "buyer": big})}
+
+
+def start_haina(cluster: PgCluster) -> tuple[subprocess.Popen, int, str]:
+    sh(["createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "haina"])
+    url = cluster.url("haina")
+    haina = [sys.executable, "-m", "haina.cli"]
+    sh([*haina, "migrate"], haina_env(url, 0))
+    sh([*haina, "tenants", "create", "bench-tires"], haina_env(url, 0))
+    token = sh([*haina, "token", "create", "--tenant", "bench-tires", "--scopes", "*"],
+               haina_env(url, 0)).strip()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "haina.api:app_from_env", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--no-access-log",
+         "--log-level", "warning"], env=haina_env(url, port))
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc, port, token
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+def seed(port: int, token: str) -> tuple[str, list[dict]]:
+    """The merchant's tires, shops, rule and key; 16 buyers signed in. Returns the key and
+    the buyers' sessions."""
+    hours = [{"weekday": d, "open": "00:00", "close": "24:00"} for d in range(1, 8)]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                      headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+        for i in range(TIRES):
+            c.post("/v1/products", json={
+                "sku": f"TIRE-{i:04d}", "title": f"轮胎 Tire {i} R{15 + i % 4}",
+                "price": {"amount": f"{400 + i}.00", "currency": "CNY"}, "stock": 10_000_000,
+                "attributes": {"rim_diameter": 15 + i % 4}}).raise_for_status()
+        for i in range(SHOPS):
+            c.post("/v1/service-points", json={
+                "name": f"Fitting shop {i}", "opening_hours": hours,
+                "location": {"lat": HERE[0] + 0.01 * i, "lng": HERE[1] - 0.01 * i},
+                "services": [{"code": "tire-fitting", "duration_minutes": 60, "capacity": 1000,
+                              "price": {"amount": "80.00", "currency": "CNY"}}],
+                "fitment": {"rim_diameter": [14, 20]}}).raise_for_status()
+        c.post("/v1/fitment-rules", json={"service": "tire-fitting",
+                                          "attribute": "rim_diameter"}).raise_for_status()
+        key = c.post("/v1/storefront/keys", json={"name": "bench", "channel": "app",
+                                                  "sandbox": True}).json()["key"]
+    sessions = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}/store/v1",
+                      headers={"X-Publishable-Key": key}, timeout=60) as c:
+        for i in range(CLIENTS):
+            phone = f"1380000{i:04d}"
+            c.post("/sign-in/codes", json={"phone": phone}).raise_for_status()
+            code = next(m["code"] for m in c.get("/sandbox/inbox").json()["data"]
+                        if m["phone"] == phone)
+            r = c.post("/sign-in/verify", json={"phone": phone, "code": code})
+            r.raise_for_status()
+            sessions.append(r.json())
+    return key, sessions
+
+
+# ------------------------------------------------------------ load generator (own process)
+
+async def _buyer(port: int, key: str, session: dict, deadline: float, seed_: int,
+                 out: dict[str, list[float]], errors: list[str], checkouts: list[int]) -> None:
+    rnd = random.Random(seed_)
+    headers = {"X-Publishable-Key": key, "Authorization": f"Bearer {session['access_token']}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/store/v1",
+                                 headers=headers, timeout=60) as c:
+
+        async def call(name: str, method: str, path: str, ok: int = 200, **kw) -> dict | None:
+            t0 = time.perf_counter()
+            r = await c.request(method, path, **kw)
+            out[name].append(time.perf_counter() - t0)
+            if r.status_code != ok:
+                errors.append(f"{name} {r.status_code} {r.text[:120]}")
+                return None
+            return r.json()
+
+        while time.perf_counter() < deadline:
+            sku = f"TIRE-{rnd.randrange(TIRES):04d}"
+            page = await call("browse", "GET", "/products", params={"q": "轮胎", "limit": 20})
+            await call("search", "GET", "/search", params={
+                "q": f"R{15 + rnd.randrange(4)}", "lat": HERE[0], "lng": HERE[1],
+                "radius_km": 10, "limit": 5})
+            if page and page["data"]:
+                await call("product", "GET", f"/products/{rnd.choice(page['data'])['id']}")
+            cart = await call("cart", "POST", "/carts", ok=201,
+                              json={"lines": [{"sku": sku, "quantity": 4}]})
+            if cart is None:
+                continue
+            await call("add_line", "POST", f"/carts/{cart['id']}/lines",
+                       json={"sku": f"TIRE-{rnd.randrange(TIRES):04d}", "quantity": 1})
+            await call("get_cart", "GET", f"/carts/{cart['id']}")
+            if await call("checkout", "POST", f"/carts/{cart['id']}/checkout", ok=201, json={},
+                          headers={"Idempotency-Key": str(uuid.uuid4())}) is not None:
+                checkouts.append(1)
+
+
+def _load(port: int, key: str, sessions: list[dict], seconds: float, queue: mp.Queue) -> None:
+    async def main() -> tuple[dict, list, int, float]:
+        out: dict[str, list[float]] = {name: [] for name in CALLS}
+        errors: list[str] = []
+        checkouts: list[int] = []
+        start = time.perf_counter()
+        await asyncio.gather(*(_buyer(port, key, s, start + seconds, i, out, errors, checkouts)
+                               for i, s in enumerate(sessions)))
+        return out, errors, len(checkouts), time.perf_counter() - start
+    queue.put(asyncio.run(main()))
+
+
+def drive(port: int, key: str, sessions: list[dict],
+          seconds: float) -> tuple[dict, list, int, float]:
+    queue: mp.Queue = mp.Queue()
+    proc = mp.Process(target=_load, args=(port, key, sessions, seconds, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10 s runs instead of 30 s")
+    args = parser.parse_args()
+    seconds = 10 if args.quick else 30
+    cluster = PgCluster(durable=True, extra={"shared_buffers": "256MB"})
+    server = None
+    latencies: dict[str, list[float]] = {name: [] for name in CALLS}
+    errors: list[str] = []
+    checkouts, elapsed, halves = 0, 0.0, []
+    try:
+        with console.status("migrating, seeding and starting Haina (2 workers) …"):
+            server, port, token = start_haina(cluster)
+            key, sessions = seed(port, token)
+            drive(port, key, sessions, 3)  # warm-up
+        with console.status("pgbench -i …"):
+            init_pgbench(cluster)
+        for half in (1, 2):
+            with console.status(f"{CLIENTS} buyers for {seconds / 2:g} s ({half}/2) …"):
+                checkpoint(cluster)
+                out, err, done, took = drive(port, key, sessions, seconds / 2)
+            for name in CALLS:
+                latencies[name] += out[name]
+            errors += err
+            checkouts += done
+            elapsed += took
+            halves.append(round(done / took, 1))
+            if half == 1:
+                with console.status(f"a {seconds} s TPC-B run (pgbench) …"):
+                    checkpoint(cluster)
+                    tps = run_pgbench(cluster, seconds)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        cluster.stop()
+    per_s = checkouts / elapsed
+    result = {
+        "ratio": round(per_s / tps, 4),
+        "checkouts_per_s": round(per_s, 1),
+        "checkouts_per_s_halves": halves,
+        "pgbench_tps": round(tps, 1),
+        "p99_ms_by_call": {n: round(percentile(v, 0.99) * 1000, 1) for n, v in latencies.items() if v},
+        "p50_ms_by_call": {n: round(percentile(v, 0.50) * 1000, 1) for n, v in latencies.items() if v},
+        "calls": {n: len(v) for n, v in latencies.items()},
+        "errors": len(errors),
+        "clients": CLIENTS, "server_workers": 2, "threads_per_worker": THREADS,
+        "seconds": seconds, "tires": TIRES, "shops": SHOPS, "quick": args.quick,
+        "cpu_count": os.cpu_count(), "load_average_at_end": list(os.getloadavg()),
+    }
+    table = Table(title="Storefront sessions over HTTP vs pgbench TPC-B (same cluster)")
+    for k in ("checkouts_per_s", "checkouts_per_s_halves", "pgbench_tps", "ratio",
+              "p99_ms_by_call", "p50_ms_by_call", "calls", "errors"):
+        table.add_row(k, str(result[k]))
+    console.print(table)
+    if errors:
+        console.print(f"first errors: {errors[:3]}")
+    out_path = ROOT / "benchmarks" / "results" / "storefront.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"wrote {out_path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
