@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
                                      settings.workers)
     install_problem_handlers(app)
 
+    from haina.campaigns.api import router as campaigns
     from haina.carts.api import router as carts
     from haina.catalog.api import router as catalog
     from haina.catalog.stock_api import router as stock
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     # routes are matched in turn: the busiest first
     for router in (orders, payments, checkout, carts, catalog, stock, inventory, members, platform,
                    apps, installations, marketing, o2o, crossborder, declarations,
-                   privacy, storefront_keys, *optional):
+                   privacy, storefront_keys, campaigns, *optional):
         app.include_router(router, responses=PROBLEM_RESPONSES)
     # the buyer-facing API: documented apart (/store/v1/openapi.json), CORS per key
     app.include_router(store, include_in_schema=False)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import make_url
 
+from haina.campaigns.cli import app as campaigns_app
 from haina.core.config import get_settings
 from haina.core.db import make_engine, make_sessionmaker, transaction
 from haina.core.errors import Problem
@@ -380,6 +381,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(crossborder_app, name="crossborder")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(o2o_app, name="o2o")
+app.add_typer(campaigns_app, name="campaigns")
 
 
 def _fail(message: str, code: int) -> None:

@@ -1,6 +1,7 @@
 """Imports every module's tables so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from haina.analytics import models as analytics_models  # noqa: F401
+from haina.campaigns import models as campaigns_models  # noqa: F401
 from haina.carts import models as carts_models  # noqa: F401
 from haina.catalog import models as catalog_models  # noqa: F401
 from haina.core import events, idempotency, ratelimit  # noqa: F401

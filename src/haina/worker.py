@@ -40,6 +40,7 @@ def _at_most_hourly(key: str, job: Callable[[Session], int]) -> Callable[[Sessio
 
 def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.analytics.service import run_queued_jobs
+    from haina.campaigns import service as campaigns
     from haina.checkout import service as checkout
     from haina.inventory import service as inventory
     from haina.members import service as members
@@ -56,6 +57,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
         ("points_expired", lambda s: members.expire_points(s, utcnow())),
         ("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())),
         ("analytics_refreshes_run", run_queued_jobs),
+        ("campaigns_run", lambda s: campaigns.run_due_campaigns(s, utcnow())),
         ("staff_sessions_purged", lambda s: platform.purge_staff_sessions(s, utcnow())),
         ("privacy_followed_up", lambda s: privacy.follow_up(s, utcnow())),
         ("merchant_redactions_asked", lambda s: privacy.ask_uninstalled_apps(s, utcnow())),

@@ -53,7 +53,7 @@ ID_SOURCES = {
     "declaration_id": ("crossborder_declarations", "id"),
     "brand_id": ("crossborder_brands", "id"),
     "data_request_id": ("data_requests", "id"),
-    "key_id": ("storefront_keys", "id"),
+    "key_id": ("storefront_keys", "id"), "campaign_id": ("campaigns", "id"),
 }
 # parameters that name no merchant's object (a plot of the caller's own latest run)
 NOT_IDS = {"name", "fmt"}
@@ -167,6 +167,10 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
     member = ok(client.get("/v1/members", headers=b, params={"limit": 1}))["data"][0]
     ok(client.post(f"/v1/members/{member['id']}/data-requests", headers=b,
                    json={"kind": "export"}))
+    ok(client.post("/v1/campaigns", headers=b, json={
+        "name": "iso", "member_ids": [member["id"]], "ends_at": f"{day.isoformat()}T00:00:00Z",
+        "coupon": {"discount": {"type": "fixed", "amount": {"amount": "5.00",
+                                                            "currency": "CNY"}}}}))
     cart = ok(client.post("/v1/carts", headers=b, json={"member_id": member["id"]}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", headers=b, json={"sku": "ISO-1", "quantity": 1}))
     order = ok(client.post("/v1/orders", headers=b, json={
@@ -296,6 +300,7 @@ BODIES = {
     "/v1/coupons/{coupon_id}": {"description": "x"},
     "/v1/coupons/{coupon_id}/issue": {"member_ids": ["mem_00000000000000000000000000"]},
     "/v1/promotions/{promotion_id}": {"description": "x"},
+    "/v1/campaigns/{campaign_id}": {"description": "x"},
     "/v1/crossborder/products/{product_id}": {
         "hs_code": "3304990099", "origin_country": "FR", "net_weight_kg": "0.050",
         "gross_weight_kg": "0.120"},

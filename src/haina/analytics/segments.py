@@ -115,6 +115,16 @@ def segment_members(session: Session, tenant: Tenant, segment_id: str, *, limit:
     return members_matching(session, tenant, rule, limit=limit, cursor=cursor)
 
 
+def segment_member_ids(session: Session, tenant: Tenant, segment_id: str) -> list[str]:
+    """Every member id matching a saved segment in the latest run, sorted (a campaign's
+    candidates); 404 ``analytics-segment-not-found``."""
+    rule = SegmentRule.model_validate(_segment_row(session, tenant, segment_id).rule)
+    run = latest_run(session, tenant)
+    currency = run.currency if run else tenant.currency
+    return sorted(session.scalars(select(MemberScore.member_id).where(
+        *_rule_conditions(rule, tenant, currency))))
+
+
 def members_matching(session: Session, tenant: Tenant, rule: SegmentRule | None, *,
                      member_ids: Sequence[str] | None = None, limit: int = 100,
                      cursor: str | None = None) -> Page[SegmentMemberOut]:

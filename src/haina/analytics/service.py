@@ -36,6 +36,7 @@ from .segments import (
     delete_segment,
     get_segment,
     members_matching,
+    segment_member_ids,
     segment_members,
     segments_overview,
 )
@@ -45,6 +46,6 @@ __all__ = [
     "OnProgress", "cohorts", "create_segment", "delete_segment", "erase_member_analytics",
     "export_member_analytics", "fail_stale_jobs", "get_job", "get_run", "get_segment",
     "list_jobs", "list_runs", "member_scores", "members_matching", "plot", "run_job",
-    "run_queued_jobs", "segment_members", "segments_overview", "start_refresh", "stop_worker_job",
+    "run_queued_jobs", "segment_member_ids", "segment_members", "segments_overview", "start_refresh", "stop_worker_job",
     "wait_for_worker_job",
 ]

@@ -707,6 +707,21 @@ def purchase_page(session: Session, tenant: Tenant, currency: str, *, after: tup
         .order_by(_O.member_id, _O.id).limit(limit)).all())
 
 
+def paid_orders_of(session: Session, tenant: Tenant, member_ids: Sequence[str],
+                   start: dt.datetime, end: dt.datetime) -> list[tuple[str, str, int]]:
+    """The orders of these members paid in ``[start, end)`` in the merchant's currency and not
+    refunded in full, as ``(order_id, member_id, net_minor)`` (net of refunds): a campaign's
+    revenue per member."""
+    ids = sorted(set(member_ids))
+    found: list[tuple[str, str, int]] = []
+    for at in range(0, len(ids), 500):
+        found.extend((o, m, int(n)) for o, m, n in session.execute(
+            select(_O.id, _O.member_id, _O.paid_minor - _O.refunded_minor).where(
+                _purchases(tenant), _O.currency == tenant.currency,
+                _O.member_id.in_(ids[at:at + 500]), _O.paid_at >= start, _O.paid_at < end)))
+    return found
+
+
 def sales_by_week(session: Session, tenant: Tenant, since: dt.date,
                   until: dt.date) -> list[SalesPeriodOut]:
     """Weekly sales in the merchant's currency for the weeks (Monday to Sunday, UTC) from the

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from haina.analytics import service as analytics
+from haina.campaigns import service as campaigns
 from haina.carts import service as carts
 from haina.core.context import Tenant
 from haina.crossborder import service as crossborder
@@ -72,6 +73,9 @@ SECTIONS: list[Section] = [
             lambda s, p, now: crossborder.erase_orders(s, p.tenant, p.order_ids, p.values)),
     Section("marketing", lambda s, p: marketing.export_redemptions(s, p.tenant, p.member_ids),
             lambda s, p, now: marketing.erase_wallet(s, p.tenant, p.member_ids)),
+    Section("campaigns",
+            lambda s, p: campaigns.export_campaign_members(s, p.tenant, p.member_ids),
+            lambda s, p, now: campaigns.erase_campaign_members(s, p.tenant, p.member_ids)),
     Section("o2o", lambda s, p: o2o.export_bookings(s, p.tenant, p.member_ids),
             lambda s, p, now: o2o.erase_bookings(s, p.tenant, p.member_ids)),
     Section("storefront", lambda s, p: storefront.export_buyer(s, p.tenant, p.member_ids,

@@ -1,4 +1,5 @@
-"""marketing: the coupon wallet (coupons issued to members, public vs issued-only coupons)
+"""marketing: the coupon wallet (coupons issued to members, public vs issued-only coupons);
+campaigns and their members (treated or holdout)
 
 Revision ID: 0014
 Revises: 0013
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Text
+from sqlalchemy.dialects import postgresql
 
 import haina.core.db
 from haina.migrations.partitioning import partition_by_tenant
@@ -17,6 +20,7 @@ branch_labels = None
 depends_on = None
 
 TS = haina.core.db.UTCDateTime(timezone=True)
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql')
 
 
 def upgrade() -> None:
@@ -42,10 +46,57 @@ def upgrade() -> None:
     )
     op.create_index('ix_coupon_wallet_member', 'coupon_wallet', ['tenant_id', 'member_id', 'id'])
     op.create_index('ix_coupon_wallet_order', 'coupon_wallet', ['tenant_id', 'order_id'])
-    partition_by_tenant(['coupon_wallet'])
+    op.create_table('campaigns',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('tenant_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('segment_id', sa.String(length=40), nullable=True),
+    sa.Column('member_ids', JSON, nullable=True),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('coupon_id', sa.String(length=40), nullable=False),
+    sa.Column('coupon_code', sa.String(length=64), nullable=False),
+    sa.Column('unit_cost_minor', sa.BigInteger(), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('holdout_bps', sa.Integer(), nullable=False),
+    sa.Column('seed', sa.String(length=64), nullable=False),
+    sa.Column('budget_minor', sa.BigInteger(), nullable=True),
+    sa.Column('committed_minor', sa.BigInteger(), nullable=False),
+    sa.Column('audience', sa.Integer(), nullable=False),
+    sa.Column('candidates', sa.Integer(), nullable=False),
+    sa.Column('treated', sa.Integer(), nullable=False),
+    sa.Column('holdout', sa.Integer(), nullable=False),
+    sa.Column('left_out', sa.Integer(), nullable=False),
+    sa.Column('starts_at', TS, nullable=False),
+    sa.Column('ends_at', TS, nullable=False),
+    sa.Column('launched_at', TS, nullable=True),
+    sa.Column('description', sa.String(length=500), nullable=False),
+    sa.Column('created_at', TS, nullable=False),
+    sa.Column('updated_at', TS, nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_campaigns'))
+    )
+    op.create_index('ix_campaigns_tenant_status', 'campaigns', ['tenant_id', 'status'])
+    op.create_table('campaign_members',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('tenant_id', sa.String(length=40), nullable=False),
+    sa.Column('campaign_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('arm', sa.String(length=16), nullable=False),
+    sa.Column('basis', sa.String(length=64), nullable=False),
+    sa.Column('created_at', TS, nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'campaign_id'], ['campaigns.tenant_id', 'campaigns.id'],
+                            name=op.f('fk_campaign_members_tenant_id_campaigns')),
+    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_campaign_members')),
+    sa.UniqueConstraint('tenant_id', 'campaign_id', 'member_id',
+                        name='uq_campaign_members_member')
+    )
+    op.create_index('ix_campaign_members_member', 'campaign_members', ['tenant_id', 'member_id'])
+    partition_by_tenant(['coupon_wallet', 'campaigns', 'campaign_members'])
 
 
 def downgrade() -> None:
+    op.drop_table('campaign_members')
+    op.drop_table('campaigns')
     op.drop_table('coupon_wallet')
     with op.batch_alter_table('coupons') as batch:
         batch.drop_column('issued')

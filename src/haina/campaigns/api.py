@@ -1,0 +1,75 @@
+"""Campaigns API: create, list, read, pause/resume, results and the lift chart."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import Response
+
+from haina.campaigns import service
+from haina.campaigns.schemas import (
+    CampaignCreate,
+    CampaignOut,
+    CampaignResultsOut,
+    CampaignUpdate,
+)
+from haina.core.context import Tenant
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
+from haina.core.pagination import Page
+from haina.platform.auth import require
+
+router = Router(prefix="/v1", tags=["campaigns"])
+
+READ = Depends(require("marketing:read"))
+WRITE = Depends(require("marketing:write"))
+
+
+@router.post("/campaigns", status_code=201, response_model=CampaignOut,
+             summary="Create a campaign: a coupon for a segment's consenting members, with a "
+                     "holdout (launched at once if its start has come)")
+def post_campaign(session: SessionDep, request: Request, body: CampaignCreate,
+                  idempotency_key: str | None = IdempotencyKeyHeader,
+                  tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.create_campaign(session, tenant, body))
+
+
+@router.get("/campaigns", response_model=Page[CampaignOut], summary="Campaigns, newest first")
+def get_campaigns(session: SessionDep,
+                  status: str | None = Query(None, pattern="^(scheduled|running|paused|ended)$"),
+                  limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                  tenant: Tenant = READ) -> Page[CampaignOut]:
+    return service.list_campaigns(session, tenant, status=status, limit=limit, cursor=cursor)
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut, summary="One campaign")
+def get_campaign(session: SessionDep, campaign_id: str, tenant: Tenant = READ) -> CampaignOut:
+    return service.get_campaign(session, tenant, campaign_id)
+
+
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignOut,
+              summary="Pause or resume a campaign, rename it, move its end")
+def patch_campaign(session: SessionDep, campaign_id: str, body: CampaignUpdate,
+                   tenant: Tenant = WRITE) -> CampaignOut:
+    return service.update_campaign(session, tenant, campaign_id, body)
+
+
+@router.get("/campaigns/{campaign_id}/results", response_model=CampaignResultsOut,
+            summary="Treated against holdout: revenue per member, redemptions, cost, and the "
+                    "lift with its 95 % interval")
+def get_campaign_results(session: SessionDep, campaign_id: str,
+                         tenant: Tenant = READ) -> CampaignResultsOut:
+    return service.campaign_results(session, tenant, campaign_id)
+
+
+@router.get("/campaigns/{campaign_id}/results/plot", response_class=Response,
+            summary="The lift as a chart (SVG or PNG)",
+            responses={200: {"description": "the chart",
+                             "content": {"image/png": {}, "image/svg+xml": {}}}})
+def get_campaign_lift_plot(session: SessionDep, campaign_id: str,
+                           format: Literal["svg", "png"] = "svg",
+                           tenant: Tenant = READ) -> Response:
+    content = service.lift_plot(session, tenant, campaign_id, format)
+    return Response(content, media_type=service.MEDIA_TYPES[format],
+                    headers={"Cache-Control": "private, max-age=60"})
