@@ -159,3 +159,24 @@ class PromotionRedemption(Base):
     status: Mapped[str] = mapped_column(String(16))  # claimed | released
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class FirstOrderClaim(Base):
+    """A member's first order holding a first-order promotion: one row per (promotion,
+    member), inserted in the order's transaction, so two concurrent first orders cannot both
+    get it (the second waits for the first, then prices without it). A cancellation deletes
+    the row: the member's next order is their first again."""
+
+    __tablename__ = "first_order_claims"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      tenant_fk("promotion_id", "promotions"),
+                      UniqueConstraint("tenant_id", "promotion_id", "member_id",
+                                       name="uq_first_order_claims_member"),
+                      Index("ix_first_order_claims_order", "tenant_id", "order_id"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    promotion_id: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

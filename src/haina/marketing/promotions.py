@@ -12,7 +12,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
@@ -23,7 +24,12 @@ from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import Money, MoneyError, to_minor
 from haina.core.pagination import Page, paginate
-from haina.marketing.models import Promotion, PromotionRedemption, PromotionTarget
+from haina.marketing.models import (
+    FirstOrderClaim,
+    Promotion,
+    PromotionRedemption,
+    PromotionTarget,
+)
 from haina.marketing.pricing import Rule
 from haina.marketing.schemas import (
     PromotionCreate,
@@ -284,17 +290,44 @@ def record_redemptions(session: Session, tenant: Tenant, order_id: str, member_i
             for pid in sorted(amounts)])
 
 
+def claim_first_order(session: Session, tenant: Tenant, promotion_ids: Sequence[str],
+                      member_id: str, order_id: str, now: dt.datetime) -> bool:
+    """Claim the member's first order for these first-order promotions: one row each, unique
+    per (promotion, member), in a savepoint. False when another order holds one (on
+    PostgreSQL a concurrent first order's insert waits for that order's transaction, then
+    fails here): the caller prices the order again as not a first one."""
+    try:
+        with session.begin_nested():
+            session.execute(insert(FirstOrderClaim.__table__), [
+                {"id": new_id("first_order_claim"), "tenant_id": tenant.id,
+                 "promotion_id": pid, "member_id": member_id, "order_id": order_id,
+                 "created_at": now} for pid in sorted(set(promotion_ids))])
+    except IntegrityError:
+        return False
+    return True
+
+
+def release_first_orders(session: Session, tenant: Tenant, order_id: str) -> None:
+    session.execute(delete(FirstOrderClaim).where(FirstOrderClaim.tenant_id == tenant.id,
+                                                  FirstOrderClaim.order_id == order_id)
+                    .execution_options(synchronize_session=False))
+
+
 def release_budgets(session: Session, tenant: Tenant, order_id: str) -> None:
-    """Give back what a cancelled order held of promotions' budgets."""
+    """Give back what a cancelled order held of promotions' budgets, and its first-order
+    claims (only an order that used a promotion can hold one)."""
     now = utcnow()
+    held = False
     for r in session.scalars(select(PromotionRedemption).where(
             PromotionRedemption.tenant_id == tenant.id, PromotionRedemption.order_id == order_id,
             PromotionRedemption.status == "claimed").order_by(PromotionRedemption.promotion_id)
             .with_for_update()):
-        r.status, r.released_at = "released", now
+        r.status, r.released_at, held = "released", now, True
         session.execute(update(Promotion).where(Promotion.tenant_id == tenant.id,
                                                 Promotion.id == r.promotion_id,
                                                 Promotion.budget_minor.is_not(None))
                         .values(spent_minor=Promotion.spent_minor - r.discount_minor)
                         .execution_options(synchronize_session=False))
+    if held:
+        release_first_orders(session, tenant, order_id)
     session.flush()

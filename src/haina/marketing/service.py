@@ -379,10 +379,25 @@ def price_and_claim(session: Session, tenant: Tenant, cart: Cart, coupon: str | 
     code of the coupon used (None if none)."""
     now = now or utcnow()
     budgets: dict[str, int] = {}
+    claimed_first = False
     for _ in range(3):
         priced, code = _price(session, tenant, cart, coupon, first_order, now, preview=False,
                               budgets=budgets)
         amounts = {a.rule_id: a.amount for a in priced.applied if a.source == "promotion"}
+        firsts = [a.rule_id for a in priced.applied if a.kind == "first_order"]
+        if claimed_first:  # a retry: the previous pricing's claims go
+            promotions.release_first_orders(session, tenant, order_id)
+            claimed_first = False
+        if firsts and cart.member_id is not None:  # claimed first: nothing to undo if lost
+            claimed_first = True
+            if not promotions.claim_first_order(session, tenant, firsts, cart.member_id,
+                                                order_id, now):
+                # another order of the member's holds the first order: price as not first
+                first_order, claimed_first = _not_first, False
+                priced, code = _price(session, tenant, cart, coupon, first_order, now,
+                                      preview=False, budgets=budgets)
+                amounts = {a.rule_id: a.amount for a in priced.applied
+                           if a.source == "promotion"}
         used = next((a for a in priced.applied if a.source == "coupon"), None)
         if used is not None:  # claimed first (the lock order: the coupon, then promotions)
             claim_coupon(session, tenant, used.rule_id, order_id=order_id,
@@ -402,8 +417,13 @@ def price_and_claim(session: Session, tenant: Tenant, cart: Cart, coupon: str | 
                    slug="promotion-budget-contended")
 
 
+def _not_first() -> bool:
+    return False
+
+
 def release(session: Session, tenant: Tenant, order_id: str) -> None:
-    """Give back what a cancelled order held: its coupon claim and its promotions' budget."""
+    """Give back what a cancelled order held: its coupon claim (and wallet entry), its
+    promotions' budget and its first-order claims."""
     release_coupon(session, tenant, order_id)
     promotions.release_budgets(session, tenant, order_id)
 

@@ -1,5 +1,5 @@
 """marketing: the coupon wallet (coupons issued to members, public vs issued-only coupons);
-campaigns and their members (treated or holdout)
+campaigns and their members (treated or holdout); first-order claims
 
 Revision ID: 0014
 Revises: 0013
@@ -91,10 +91,26 @@ def upgrade() -> None:
                         name='uq_campaign_members_member')
     )
     op.create_index('ix_campaign_members_member', 'campaign_members', ['tenant_id', 'member_id'])
-    partition_by_tenant(['coupon_wallet', 'campaigns', 'campaign_members'])
+    op.create_table('first_order_claims',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('tenant_id', sa.String(length=40), nullable=False),
+    sa.Column('promotion_id', sa.String(length=40), nullable=False),
+    sa.Column('member_id', sa.String(length=40), nullable=False),
+    sa.Column('order_id', sa.String(length=40), nullable=False),
+    sa.Column('created_at', TS, nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'promotion_id'],
+                            ['promotions.tenant_id', 'promotions.id'],
+                            name=op.f('fk_first_order_claims_tenant_id_promotions')),
+    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_first_order_claims')),
+    sa.UniqueConstraint('tenant_id', 'promotion_id', 'member_id',
+                        name='uq_first_order_claims_member')
+    )
+    op.create_index('ix_first_order_claims_order', 'first_order_claims', ['tenant_id', 'order_id'])
+    partition_by_tenant(['coupon_wallet', 'campaigns', 'campaign_members', 'first_order_claims'])
 
 
 def downgrade() -> None:
+    op.drop_table('first_order_claims')
     op.drop_table('campaign_members')
     op.drop_table('campaigns')
     op.drop_table('coupon_wallet')
