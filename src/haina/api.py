@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     from haina.catalog.stock_api import router as stock
     from haina.checkout.api import router as checkout
     from haina.checkout.crossborder_api import router as declarations
+    from haina.console.campaigns import router as console_campaigns
     from haina.console.web import router as console
     from haina.crossborder.api import router as crossborder
     from haina.installations.api import router as installations
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.add_middleware(StoreCors)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(console)  # the merchant console's pages (not in the API document)
+    app.include_router(console_campaigns)
     app.include_router(shop_pages)  # the reference shop, /shop/{slug} (not in the API document)
     app.include_router(webhooks, responses=PROBLEM_RESPONSES)
     check_units_of_work(app)

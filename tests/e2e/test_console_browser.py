@@ -474,3 +474,28 @@ def test_an_owner_adds_a_webhook_endpoint_and_sees_its_secret_once(owner, site):
     owner.get_by_role("link", name="Back to the webhooks").click()
     owner.get_by_role("button", name="Disable https://erp.example.com/haina").click()
     assert "is disabled" in owner.get_by_role("status").inner_text()
+
+
+def test_create_a_campaign_from_a_segment_and_read_its_lift(owner, site):
+    from haina.analytics import service as analytics
+    from haina.analytics.schemas import SegmentCreate
+    with transaction(site["sessions"]) as s:
+        analytics.create_segment(s, site["tenant"], SegmentCreate.model_validate(
+            {"name": "slipping", "rule": {"stage_in": ["at_risk", "lapsed"]}}))
+    owner.goto(site["base"] + "/console")
+    owner.get_by_role("navigation").get_by_role("link", name="Campaigns").click()
+    assert owner.get_by_role("heading", level=1).inner_text() == "Campaigns"
+    check(owner, "campaigns")
+    owner.get_by_label("Name").fill("Win back the slipping")
+    owner.get_by_label("Saved segment").select_option(label=re.compile("slipping"))
+    owner.get_by_label("Amount off, CNY (amount coupons)").fill("30")
+    owner.get_by_label("Holdout, % of the members").fill("20")
+    last = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
+    owner.get_by_label("Last day").fill(last)
+    owner.get_by_role("button", name="Create campaign").click()
+    assert owner.get_by_role("status").inner_text() == "Campaign Win back the slipping created."
+    assert owner.get_by_role("heading", level=1).inner_text() == "Win back the slipping"
+    owner.wait_for_function("""() => [...document.images].every(i => i.complete)""",
+                            timeout=120_000)
+    assert owner.evaluate("() => [...document.images].map(i => i.naturalWidth)")[0] > 0
+    check(owner, "campaign")

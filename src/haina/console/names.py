@@ -25,6 +25,8 @@ LABELS = {
     "rejected": N_("rejected"), "claimed": N_("claimed"),
     # the three-document check's documents
     "payment": N_("payment"), "waybill": N_("waybill"),
+    "campaigns": N_("Campaigns"), "scheduled": N_("scheduled"), "running": N_("running"),
+    "ended": N_("ended"),
     # lifecycle stages and RFM segments (haina.analytics.schemas)
     "new": N_("new"), "active": N_("active"), "at_risk": N_("at risk"), "lapsed": N_("lapsed"),
     "reactivated": N_("reactivated"), "champions": N_("champions"), "loyal": N_("loyal"),

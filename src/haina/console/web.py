@@ -64,7 +64,8 @@ ROLE_RANK = {"read-only": 0, "staff": 1, "owner": 2}
 NEEDS = {"create_coupon": "staff", "replay_delivery": "staff", "uninstall_app": "owner",
          "book_slot": "staff", "create_promotion": "staff", "pause_promotion": "staff",
          "request_data": "owner", "download_archive": "owner", "manage_endpoints": "owner",
-         "change_member": "staff"}
+         "change_member": "staff",
+         "create_campaign": "staff"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'none'; frame-ancestors 'none'; form-action 'self'; "
@@ -80,6 +81,7 @@ NAV = (("dashboard", "/console"), ("members", "/console/members"),
        ("coupons", "/console/coupons"), ("promotions", "/console/promotions"),
        ("points", "/console/service-points"), ("declarations", "/console/crossborder"),
        ("privacy", "/console/data-requests"),
+       ("campaigns", "/console/campaigns"),
        ("apps", "/console/apps"),
        ("webhooks", "/console/webhooks"))
 PLOTS = ("clv_distribution", "p_alive_vs_recency", "holdout_fit")
@@ -141,6 +143,7 @@ def _switch_url(request: Request, lang: str) -> str:
 
 NOTICES = {"created": N_("Coupon %(value)s created."),
            "replayed": N_("Delivery %(value)s is queued to be sent again."),
+           "campaign_created": N_("Campaign %(value)s created."),
            "uninstalled": N_("%(value)s was uninstalled: its tokens and webhooks no longer work."),
            "booked": N_("Booking %(value)s is confirmed."),
            "promoted": N_("Promotion %(value)s created."),
