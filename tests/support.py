@@ -166,3 +166,30 @@ def run_cli(url: str, argv: list[str], monkeypatch, capsys) -> tuple[int, str, s
         get_settings.cache_clear()
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+@contextmanager
+def served_app(engine: Engine, **settings) -> Iterator[str]:
+    """Haina on a real port of loopback (uvicorn in a thread), for SDK tests: its base URL.
+    ``settings`` override the test defaults (no token cache, no rate limits)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from haina.api import create_app
+    from haina.core.config import Settings
+    from haina.core.pgtemp import free_port
+    options = {"token_cache_seconds": 0, "rate_limit_backend": "off", **settings}
+    app = create_app(Settings(database_url=str(engine.url), **options), engine=engine)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -6,36 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 from o2o_support import point_body
-from support import make_tenant, run_cli
+from support import make_tenant, run_cli, served_app
 
-from haina.api import create_app
 from haina.client import Haina, HainaError
-from haina.core.config import Settings
-from haina.core.pgtemp import free_port
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
 def served(engine):
-    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=0,
-                              rate_limit_backend="off"), engine=engine)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_app(engine) as url:
+        yield url
 
 
 def _start(days: int = 6, hour: int = 10) -> dt.datetime:

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import threading
 import time
 
 import pytest
-import uvicorn
 from oauth_flow import install, make_app, make_staff
 from standardwebhooks.webhooks import Webhook
-from support import make_tenant
+from support import make_tenant, served_app
 
-from haina.api import create_app
 from haina.client import (
     Haina,
     HainaError,
@@ -25,27 +22,15 @@ from haina.client import (
     pkce_pair,
     verify_webhook,
 )
-from haina.core.config import Settings
-from haina.core.pgtemp import free_port
 from haina.members.schemas import MemberOut
 
 
 @pytest.fixture
 def served(engine):
     """Haina on a real port, staff tokens on a small plan (a burst of 2, 4 a second)."""
-    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=0,
-                              rate_limit_backend="database",
-                              rate_limit_plans={"staff": (4.0, 2), "standard": (20.0, 40)}),
-                     engine=engine)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_app(engine, rate_limit_backend="database",
+                    rate_limit_plans={"staff": (4.0, 2), "standard": (20.0, 40)}) as url:
+        yield url
 
 
 def test_typed_calls_and_the_pagination_iterator(served, sessions):

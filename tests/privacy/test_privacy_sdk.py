@@ -6,33 +6,18 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
 import zipfile
 
 import pytest
-import uvicorn
-from support import app_token, make_tenant
+from support import app_token, make_tenant, served_app
 
-from haina.api import create_app
 from haina.client import Haina, HainaError
-from haina.core.config import Settings
-from haina.core.pgtemp import free_port
 
 
 @pytest.fixture
 def served(engine):
-    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=0,
-                              rate_limit_backend="off"), engine=engine)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_app(engine) as url:
+        yield url
 
 
 def test_export_erase_and_acknowledge_through_the_sdk(served, sessions):
