@@ -476,9 +476,7 @@ def _previous(endpoint: Any, now: dt.datetime) -> str | None:
     until = endpoint.previous_secret_until
     if endpoint.previous_secret is None or until is None:
         return None
-    if until.tzinfo is None:  # SQLite hands back naive UTC
-        until = until.replace(tzinfo=dt.UTC)
-    return endpoint.previous_secret if until > now else None
+    return endpoint.previous_secret if until > now else None  # UTCDateTime: aware on both
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
