@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
-from haina.core.db import Precompiled, rowcount, tenant_row, utcnow
+from haina.core.db import Precompiled, insert_rows, rowcount, tenant_row, utcnow
 from haina.core.errors import Invalid
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -281,9 +281,10 @@ def claim_budgets(session: Session, tenant: Tenant, amounts: dict[str, int]) -> 
 def record_redemptions(session: Session, tenant: Tenant, order_id: str, member_id: str | None,
                        amounts: dict[str, int], now: dt.datetime) -> None:
     """One row per promotion an order used (its amount, budgeted or not): the record of
-    what the order got, and what a cancellation gives back to budgets."""
+    what the order got, and what a cancellation gives back to budgets. Inserted with the
+    order's rows when the caller defers its inserts (``core.db.deferred_inserts``)."""
     if amounts:
-        session.execute(insert(PromotionRedemption.__table__), [
+        insert_rows(session, PromotionRedemption.__table__, [
             {"id": new_id("promotion_redemption"), "tenant_id": tenant.id, "promotion_id": pid,
              "order_id": order_id, "member_id": member_id, "discount_minor": amounts[pid],
              "status": "claimed", "created_at": now, "released_at": None}

@@ -15,7 +15,7 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
-from haina.core.db import add_unique, rowcount, tenant_row, utcnow
+from haina.core.db import add_unique, insert_rows, rowcount, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, NotFound
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -260,7 +260,18 @@ def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
     return code, rule
 
 
-def _check_member_limit(session: Session, tenant: Tenant, coupon: Coupon,
+class _Claimed(NamedTuple):
+    """What a coupon claim reads back from its UPDATE (RETURNING: no second read)."""
+
+    id: str
+    code: str
+    max_redemptions: int | None
+    per_member_limit: int | None
+    issued: bool
+    audience: str
+
+
+def _check_member_limit(session: Session, tenant: Tenant, coupon: Coupon | _Claimed,
                         member_id: str | None) -> None:
     held = session.scalar(select(func.count()).select_from(CouponRedemption).where(
         CouponRedemption.tenant_id == tenant.id, CouponRedemption.coupon_id == coupon.id,
@@ -271,7 +282,7 @@ def _check_member_limit(session: Session, tenant: Tenant, coupon: Coupon,
                               reason="member-limit")
 
 
-def _check_held(session: Session, tenant: Tenant, coupon: Coupon,
+def _check_held(session: Session, tenant: Tenant, coupon: Coupon | _Claimed,
                 member_id: str | None) -> None:
     status = session.scalar(select(WalletCoupon.status).where(
         WalletCoupon.tenant_id == tenant.id, WalletCoupon.coupon_id == coupon.id,
@@ -285,25 +296,32 @@ def _check_held(session: Session, tenant: Tenant, coupon: Coupon,
 
 
 def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: str,
-                 member_id: str | None, discount_minor: int, now: dt.datetime) -> None:
+                 member_id: str | None, discount_minor: int, now: dt.datetime) -> dict[str, Any]:
     """Claim the coupon for an order that uses it: one conditional UPDATE (which also locks
-    the row, so the per-member count read after it cannot be raced), then its record. A
-    coupon that was ever issued also marks the member's wallet entry used (another
-    conditional UPDATE); an issued-only coupon without one is refused."""
-    taken = rowcount(session.execute(
+    the row, so the per-member count read after it cannot be raced, and reads back what the
+    checks need), then its record. A coupon that was ever issued also marks the member's wallet
+    entry used (another conditional UPDATE); an issued-only coupon without one is refused.
+
+    Returns the claim's record (a ``coupon_redemptions`` row), for the caller to insert with
+    the order's other rows once every claim of the order holds (:func:`price_and_claim`);
+    :func:`_unclaim_coupon` undoes the claim before that."""
+    taken = session.execute(
         update(Coupon).where(Coupon.tenant_id == tenant.id, Coupon.id == coupon_id,
                              Coupon.status == "active",
                              (Coupon.max_redemptions.is_(None))
                              | (Coupon.redeemed < Coupon.max_redemptions))
         .values(redeemed=Coupon.redeemed + 1)
-        .execution_options(synchronize_session=False)))
-    coupon = session.get_one(Coupon, (tenant.id, coupon_id))
-    if not taken:
+        .returning(Coupon.id, Coupon.code, Coupon.max_redemptions, Coupon.per_member_limit,
+                   Coupon.issued, Coupon.audience)
+        .execution_options(synchronize_session=False)).first()
+    if taken is None:
+        coupon = session.get_one(Coupon, (tenant.id, coupon_id))
         raise CouponExhausted(f"coupon {coupon.code} has been used up "
                               f"({coupon.max_redemptions} claims held)", reason="used-up")
-    if coupon.per_member_limit is not None:
-        _check_member_limit(session, tenant, coupon, member_id)
-    if coupon.issued and member_id is not None:  # coupons never issued skip the wallet
+    claimed = _Claimed(*taken)
+    if claimed.per_member_limit is not None:
+        _check_member_limit(session, tenant, claimed, member_id)
+    if claimed.issued and member_id is not None:  # coupons never issued skip the wallet
         used = rowcount(session.execute(
             update(WalletCoupon).where(WalletCoupon.tenant_id == tenant.id,
                                        WalletCoupon.coupon_id == coupon_id,
@@ -311,15 +329,26 @@ def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: 
                                        WalletCoupon.status == "issued")
             .values(status="used", order_id=order_id, used_at=now)
             .execution_options(synchronize_session=False)))
-        if not used and coupon.audience == "issued":
-            _check_held(session, tenant, coupon, member_id)  # says which refusal
-    elif coupon.audience == "issued":
-        raise CouponNotIssued(f"coupon {coupon.code} was not issued to this member",
+        if not used and claimed.audience == "issued":
+            _check_held(session, tenant, claimed, member_id)  # says which refusal
+    elif claimed.audience == "issued":
+        raise CouponNotIssued(f"coupon {claimed.code} was not issued to this member",
                               reason="not-held" if member_id else "member-required")
-    session.add(CouponRedemption(id=new_id("coupon_redemption"), tenant_id=tenant.id,
-                                 coupon_id=coupon_id, order_id=order_id, member_id=member_id,
-                                 discount_minor=discount_minor, status="claimed",
-                                 created_at=now))
+    return {"id": new_id("coupon_redemption"), "tenant_id": tenant.id, "coupon_id": coupon_id,
+            "order_id": order_id, "member_id": member_id, "discount_minor": discount_minor,
+            "status": "claimed", "created_at": now, "released_at": None}
+
+
+def _unclaim_coupon(session: Session, tenant: Tenant, coupon_id: str, order_id: str) -> None:
+    """Undo :func:`claim_coupon` before its record was inserted (the order is priced again):
+    the count back, the wallet entry the member's again."""
+    session.execute(update(Coupon).where(Coupon.tenant_id == tenant.id, Coupon.id == coupon_id)
+                    .values(redeemed=Coupon.redeemed - 1)
+                    .execution_options(synchronize_session=False))
+    session.execute(update(WalletCoupon).where(WalletCoupon.tenant_id == tenant.id,
+                                               WalletCoupon.order_id == order_id)
+                    .values(status="issued", order_id=None, used_at=None)
+                    .execution_options(synchronize_session=False))
 
 
 def eligible_goods(rule: Rule, cart: Cart) -> int:
@@ -341,8 +370,7 @@ def _facts(session: Session, tenant: Tenant, cart: Cart, rules: list[Rule],
         return cart
     tier_id, first = cart.tier_id, cart.first_order
     if with_coupon or any(r.tier_ids is not None for r in rules):
-        tier = members.get_member(session, tenant, cart.member_id).tier
-        tier_id = tier.id if tier else None
+        tier_id = members.tier_id_of(session, tenant, cart.member_id)
     if first_order is not None and any(r.kind == "first_order" for r in rules):
         first = first_order()
     return replace(cart, tier_id=tier_id, first_order=first)
@@ -399,19 +427,23 @@ def price_and_claim(session: Session, tenant: Tenant, cart: Cart, coupon: str | 
                 amounts = {a.rule_id: a.amount for a in priced.applied
                            if a.source == "promotion"}
         used = next((a for a in priced.applied if a.source == "coupon"), None)
+        redemption = None
         if used is not None:  # claimed first (the lock order: the coupon, then promotions)
-            claim_coupon(session, tenant, used.rule_id, order_id=order_id,
-                         member_id=cart.member_id, discount_minor=used.amount, now=now)
+            redemption = claim_coupon(session, tenant, used.rule_id, order_id=order_id,
+                                      member_id=cart.member_id, discount_minor=used.amount,
+                                      now=now)
         budgeted = {a.rule_id: a.amount for a in priced.applied if a.budgeted}
         lost = promotions.claim_budgets(session, tenant, budgeted)
         if lost is None:
+            # the records last, with the order's rows when the caller defers its inserts
+            # (core.db.deferred_inserts: one statement on PostgreSQL)
+            if redemption is not None:
+                insert_rows(session, CouponRedemption.__table__, redemption)
             promotions.record_redemptions(session, tenant, order_id, cart.member_id, amounts,
                                           now)
             return priced, code if used is not None else None
         if used is not None:
-            release_coupon(session, tenant, order_id)
-            session.execute(delete(CouponRedemption).where(
-                CouponRedemption.tenant_id == tenant.id, CouponRedemption.order_id == order_id))
+            _unclaim_coupon(session, tenant, used.rule_id, order_id)
         budgets = promotions.budgets_left(session, tenant, list(amounts))
     raise Conflict("promotions' budgets changed while this order was priced; try again",
                    slug="promotion-budget-contended")

@@ -177,6 +177,16 @@ def get_member(session: Session, tenant: Tenant, member_id: str) -> MemberOut:
     return _member_out(member, tier, _identities(session, tenant.id, [member.id])[member.id])
 
 
+def tier_id_of(session: Session, tenant: Tenant, member_id: str) -> str | None:
+    """The member's tier id (None without one), one column read: what pricing needs of a
+    member (a tier-targeted rule or coupon), without its identities. 404 if absent."""
+    found = session.execute(select(Member.tier_id).where(Member.tenant_id == tenant.id,
+                                                         Member.id == member_id)).first()
+    if found is None:
+        raise not_found("member", member_id)
+    return found[0]
+
+
 def resolve_member_id(session: Session, tenant: Tenant, member_id: str) -> str:
     """The id of the member that ``member_id`` is now part of: itself, or the survivor of the
     merges it went through. 404 if absent or another tenant's."""

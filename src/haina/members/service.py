@@ -43,6 +43,7 @@ from haina.members.records import get_member as get_member
 from haina.members.records import member_history_ids as member_history_ids
 from haina.members.records import merge_survivors as merge_survivors
 from haina.members.records import resolve_member_id as resolve_member_id
+from haina.members.records import tier_id_of as tier_id_of
 from haina.members.tiers import create_tier as create_tier
 from haina.members.tiers import get_tier as get_tier
 from haina.members.tiers import list_tiers as list_tiers
