@@ -156,10 +156,16 @@ def sign_in_verify(session: SessionDep, body: VerifyIn, request: Request,
 
 
 @store.post("/sign-in/refresh", response_model=BuyerSessionOut,
-            summary="New tokens for a refresh token (which is spent)")
-def sign_in_refresh(session: SessionDep, body: RefreshIn,
-                    shop: Shop = KEY) -> BuyerSessionOut:
-    return service.refresh_session(session, shop, body.refresh_token)
+            summary="New tokens for a refresh token (which is spent; a spent one presented "
+                    "again ends the session)")
+def sign_in_refresh(session: SessionDep, body: RefreshIn, request: Request,
+                    shop: Shop = KEY) -> Response | BuyerSessionOut:
+    outcome = service.refresh_session(session, shop, body.refresh_token)
+    if outcome.problem is not None:  # answered, not raised: a reuse's revocation is committed
+        return problem_response(outcome.problem.status,
+                                outcome.problem.to_dict(request.url.path))
+    assert outcome.session is not None
+    return outcome.session
 
 
 @store.post("/sign-out", status_code=204, summary="End the buyer's session")

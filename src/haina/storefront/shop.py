@@ -175,8 +175,13 @@ def checkout_cart(session: Session, shop: Shop, cart_id: str,
 
 
 def get_order(session: Session, shop: Shop, order_id: str) -> OrderOut:
+    """The buyer's order: placed by the buyer's member or by one merged with it (either
+    way: a session may name a member merged away since), as the list reads them."""
     order = orders.get_order(session, shop, order_id)
-    if order.member_id != _buyer(shop):
+    buyer = _buyer(shop)
+    if order.member_id != buyer and (
+            order.member_id is None
+            or order.member_id not in members.member_history_ids(session, shop, buyer)):
         raise not_found("order", order_id)
     return order
 
