@@ -86,6 +86,7 @@ def run_forever(sessions: sessionmaker[Session], interval: float = 5.0,
     slot now rather than when the job is found stale."""
     # webhooks go out from a loop of their own, in a thread: not every 5 s but as events commit
     from haina.webhooks.delivery import DeliveryThread
+    _jobs()  # imports every job's module first: the storefront declares its concealed fields
     delivery = DeliveryThread(sessions).start()
     try:
         while not should_stop():
