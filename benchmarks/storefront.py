@@ -16,6 +16,12 @@ is ≥ 0.1), ``checkouts_per_s``, ``pgbench_tps``, ``p99_ms_by_call`` (the targe
 and search calls ≤ 50 ms), ``p50_ms_by_call``, ``calls``, ``errors``.
 
     .venv/bin/python benchmarks/storefront.py [--quick]
+
+``--cpu`` measures instead the server's CPU per catalogue, search and cart call in one process
+(no HTTP, no load generator: what a call costs, whatever the machine is busy with), and
+``--profile search`` prints where it goes:
+
+    .venv/bin/python benchmarks/storefront.py --cpu [--cpu-db URL] [--profile search]
 """
 
 from __future__ import annotations
@@ -75,6 +81,9 @@ def start_haina(cluster: PgCluster) -> tuple[subprocess.Popen, int, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "haina.api:app_from_env", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--no-access-log",
+         # on a busy machine a worker answers the supervisor's 5 s health check late and is
+         # killed mid-request (seen: "Server disconnected"): allow a minute
+         "--timeout-worker-healthcheck", "60", "--timeout-keep-alive", "60",
          "--log-level", "warning"], env=haina_env(url, port))
     for _ in range(300):
         try:
@@ -88,11 +97,18 @@ def start_haina(cluster: PgCluster) -> tuple[subprocess.Popen, int, str]:
 
 
 def seed(port: int, token: str) -> tuple[str, list[dict]]:
-    """The merchant's tires, shops, rule and key; 16 buyers signed in. Returns the key and
-    the buyers' sessions."""
+    """The merchant's tires, shops, rule and key; 16 buyers signed in, over HTTP. Returns
+    the key and the buyers' sessions."""
+    def client(path: str, headers: dict[str, str]) -> httpx.Client:
+        return httpx.Client(base_url=f"http://127.0.0.1:{port}{path}", headers=headers,
+                            timeout=60)
+    return seed_with(client, token)
+
+
+def seed_with(client, token: str, buyers: int = CLIENTS) -> tuple[str, list[dict]]:
+    """Seed through ``client(path, headers)`` (an HTTP client, or a TestClient in process)."""
     hours = [{"weekday": d, "open": "00:00", "close": "24:00"} for d in range(1, 8)]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
-                      headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+    with client("", {"Authorization": f"Bearer {token}"}) as c:
         for i in range(TIRES):
             c.post("/v1/products", json={
                 "sku": f"TIRE-{i:04d}", "title": f"轮胎 Tire {i} R{15 + i % 4}",
@@ -110,9 +126,8 @@ def seed(port: int, token: str) -> tuple[str, list[dict]]:
         key = c.post("/v1/storefront/keys", json={"name": "bench", "channel": "app",
                                                   "sandbox": True}).json()["key"]
     sessions = []
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}/store/v1",
-                      headers={"X-Publishable-Key": key}, timeout=60) as c:
-        for i in range(CLIENTS):
+    with client("/store/v1", {"X-Publishable-Key": key}) as c:
+        for i in range(buyers):
             phone = f"1380000{i:04d}"
             c.post("/sign-in/codes", json={"phone": phone}).raise_for_status()
             code = next(m["code"] for m in c.get("/sandbox/inbox").json()["data"]
@@ -121,6 +136,101 @@ def seed(port: int, token: str) -> tuple[str, list[dict]]:
             r.raise_for_status()
             sessions.append(r.json())
     return key, sessions
+
+
+# ------------------------------------------------------------ CPU per call, in process
+
+def cpu_per_call(url: str | None, rounds: int, profile: str | None) -> dict:
+    """The server's own CPU per storefront call, in process (no HTTP, no other load
+    counted): the app on ``url`` (a SQLite file by default), seeded as the HTTP run is, each
+    call made ``rounds`` times after a warm-up; ``time.process_time`` around each (every
+    thread of the process: the router's pool included). ``profile``: a call whose cProfile
+    is printed (its 25 costliest functions, cumulative)."""
+    import cProfile
+    import pstats
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from haina.api import create_app
+    from haina.core.config import Settings
+    from haina.core.db import make_engine, make_sessionmaker, transaction
+    from haina.core.schema import upgrade
+    from haina.platform import service as platform
+
+    url = url or f"sqlite:///{tempfile.mkdtemp()}/storefront-cpu.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    with transaction(make_sessionmaker(engine)) as s:
+        platform.create_tenant(s, "bench-tires", "Bench tires")
+        token = platform.create_token(s, "bench-tires", "*").token
+    def app_of(cache_seconds: float):
+        return create_app(Settings(database_url=url, rate_limit_backend="off",
+                                   storefront_cache_seconds=cache_seconds), engine=engine)
+
+    app = app_of(0)
+    out: dict[str, dict[str, float]] = {"made": {}, "kept": {}}
+    with TestClient(app) as tc:
+        def client(path: str, headers: dict[str, str]) -> TestClient:
+            return TestClient(app, base_url=f"http://testserver{path}", headers=headers)
+        key, sessions = seed_with(client, token, buyers=1)
+    h = {"X-Publishable-Key": key, "Authorization": f"Bearer {sessions[0]['access_token']}"}
+    for kept, cache_seconds in (("made", 0.0), ("kept", 60.0)):
+        with TestClient(app_of(cache_seconds)) as tc:
+            first = tc.get("/store/v1/products", params={"q": "轮胎", "limit": 20}, headers=h)
+            product_id = first.json()["data"][0]["id"]
+            calls = {
+                "browse": ("GET", "/store/v1/products", {"params": {"q": "轮胎", "limit": 20}}),
+                "browse_all": ("GET", "/store/v1/products", {"params": {"limit": 20}}),
+                "search": ("GET", "/store/v1/search", {"params": {
+                    "q": "R16", "lat": HERE[0], "lng": HERE[1], "radius_km": 10, "limit": 5}}),
+                "product": ("GET", f"/store/v1/products/{product_id}", {}),
+                "cart": ("POST", "/store/v1/carts",
+                         {"json": {"lines": [{"sku": "TIRE-0001", "quantity": 4}]}}),
+            }
+            for name, (method, path, kw) in calls.items():
+                if kept == "kept" and name == "cart":
+                    continue  # a buyer's own: never kept
+                for _ in range(3):  # warm-up: caches, compiled statements
+                    tc.request(method, path, headers=h, **kw).raise_for_status()
+                t0 = time.process_time()
+                for _ in range(rounds):
+                    tc.request(method, path, headers=h, **kw).raise_for_status()
+                out[kept][name] = round((time.process_time() - t0) / rounds * 1000, 2)
+            if kept == "made":  # checkout: a new cart each time (made outside the timing)
+                spent = 0.0
+                for i in range(rounds + 3):
+                    cart = tc.post("/store/v1/carts", headers=h, json={
+                        "lines": [{"sku": f"TIRE-{i % TIRES:04d}", "quantity": 4}]}).json()
+                    t0 = time.process_time()
+                    tc.post(f"/store/v1/carts/{cart['id']}/checkout", json={},
+                            headers={**h, "Idempotency-Key": str(uuid.uuid4())}
+                            ).raise_for_status()
+                    spent += (time.process_time() - t0) if i >= 3 else 0.0
+                out[kept]["checkout"] = round(spent / rounds * 1000, 2)
+        if profile:  # the service function itself, in this thread (cProfile sees one thread)
+            from haina.storefront import service as store
+            sessions = make_sessionmaker(engine)
+            with transaction(sessions) as s:
+                shop = store.lookup_shop(s, key, 0)
+            assert shop is not None
+            work = {
+                "browse": lambda s: store.list_products(s, shop, q="轮胎", limit=20),
+                "browse_all": lambda s: store.list_products(s, shop, limit=20),
+                "search": lambda s: store.search(s, shop, "R16", HERE[0], HERE[1], 10, limit=5),
+                "product": lambda s: store.get_product(s, shop, product_id),
+            }[profile]
+            prof = cProfile.Profile()
+            for _ in range(rounds):
+                with transaction(sessions) as s:
+                    prof.enable()
+                    work(s)
+                    prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+    engine.dispose()
+    return {"cpu_ms_per_call": out["made"], "cpu_ms_per_call_kept": out["kept"],
+            "rounds": rounds,
+            "database": url.split(":", 1)[0], "tires": TIRES, "shops": SHOPS}
 
 
 # ------------------------------------------------------------ load generator (own process)
@@ -134,7 +244,11 @@ async def _buyer(port: int, key: str, session: dict, deadline: float, seed_: int
 
         async def call(name: str, method: str, path: str, ok: int = 200, **kw) -> dict | None:
             t0 = time.perf_counter()
-            r = await c.request(method, path, **kw)
+            try:
+                r = await c.request(method, path, **kw)
+            except httpx.HTTPError as exc:  # counted, not fatal: the run goes on
+                errors.append(f"{name} {type(exc).__name__}: {exc}")
+                return None
             out[name].append(time.perf_counter() - t0)
             if r.status_code != ok:
                 errors.append(f"{name} {r.status_code} {r.text[:120]}")
@@ -178,15 +292,30 @@ def drive(port: int, key: str, sessions: list[dict],
     queue: mp.Queue = mp.Queue()
     proc = mp.Process(target=_load, args=(port, key, sessions, seconds, queue))
     proc.start()
-    result = queue.get()
-    proc.join()
+    try:  # a load process that dies must not leave the run waiting for ever
+        result = queue.get(timeout=seconds + 300)
+    finally:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 s runs instead of 30 s")
+    parser.add_argument("--cpu", action="store_true",
+                        help="instead: the CPU of each catalogue/search/cart call, in process "
+                             "(SQLite unless --cpu-db), printed and not written")
+    parser.add_argument("--cpu-db", default=None, help="a database URL for --cpu")
+    parser.add_argument("--rounds", type=int, default=50, help="calls of each kind for --cpu")
+    parser.add_argument("--profile", default=None, choices=("browse", "browse_all", "search",
+                                                             "product"),
+                        help="with --cpu: print this call's cProfile")
     args = parser.parse_args()
+    if args.cpu:
+        console.print_json(data=cpu_per_call(args.cpu_db, args.rounds, args.profile))
+        return
     seconds = 10 if args.quick else 30
     cluster = PgCluster(durable=True, extra={"shared_buffers": "256MB"})
     server = None

@@ -41,6 +41,10 @@ CROSS_TENANT_INDEXES = {
     "ix_app_grants_app_id": "an app's installations across merchants (its own calls)",
     "ix_data_request_acks_app": "an app's privacy requests across merchants (its own calls)",
     "ix_data_request_acks_pending": "the worker's reminders and deadlines of privacy requests",
+    "ix_storefront_sign_in_codes_unredacted": "the worker's redaction of expired sign-in codes",
+    "ix_storefront_sign_in_codes_created": "the worker's purge of sign-in codes after a day",
+    "ix_storefront_sessions_refresh_expiry": "the worker's purge of ended buyer sessions",
+    "ix_storefront_spent_refresh_tokens_spent_at": "the worker's purge of spent refresh tokens",
 }
 
 

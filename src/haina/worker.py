@@ -47,6 +47,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.o2o import service as o2o
     from haina.platform import service as platform
     from haina.privacy import service as privacy
+    from haina.storefront import service as storefront
     ttl = get_settings().idempotency_ttl_hours
     return [
         ("orders_expired", lambda s: checkout.cancel_expired_orders(s, utcnow())),
@@ -59,6 +60,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
         ("analytics_refreshes_run", run_queued_jobs),
         ("campaigns_run", lambda s: campaigns.run_due_campaigns(s, utcnow())),
         ("staff_sessions_purged", lambda s: platform.purge_staff_sessions(s, utcnow())),
+        ("buyer_sign_ins_retired", lambda s: storefront.retire_sign_ins(s, utcnow())),
         ("privacy_followed_up", lambda s: privacy.follow_up(s, utcnow())),
         ("merchant_redactions_asked", lambda s: privacy.ask_uninstalled_apps(s, utcnow())),
         ("retention_applied", _at_most_hourly("retention", lambda s: privacy.apply_retention(s, utcnow()))),
@@ -84,6 +86,7 @@ def run_forever(sessions: sessionmaker[Session], interval: float = 5.0,
     slot now rather than when the job is found stale."""
     # webhooks go out from a loop of their own, in a thread: not every 5 s but as events commit
     from haina.webhooks.delivery import DeliveryThread
+    _jobs()  # imports every job's module first: the storefront declares its concealed fields
     delivery = DeliveryThread(sessions).start()
     try:
         while not should_stop():

@@ -62,12 +62,25 @@ def world(module_db_url):
         b_shop = tire_shop(client)
         b_key = make_key(client, channel="app")
         del client.headers["Authorization"]
-        x = buyer_headers(a_key, sign_in(client, a_key, "13800138000"))
-        y = buyer_headers(a_key, sign_in(client, a_key, "13900139000"))
-        z = buyer_headers(b_key, sign_in(client, b_key, "13800138000"))  # B's buyer, same phone
+        buyers = {"x": sign_in(client, a_key, "13800138000"),
+                  "y": sign_in(client, a_key, "13900139000"),
+                  "z": sign_in(client, b_key, "13800138000")}  # B's buyer, same phone
+        x, y = buyer_headers(a_key, buyers["x"]), buyer_headers(a_key, buyers["y"])
+        z = buyer_headers(b_key, buyers["z"])
         ids = {"y": _objects(client, y, a_shop["point"]["id"], 10),
                "z": _objects(client, z, b_shop["point"]["id"], 11)}
         _objects(client, x, a_shop["point"]["id"], 12)
+        # a coupon in each buyer's wallet (one each: X's own, Y's of A, Z's of B)
+        for token, whose in ((a_token, "x"), (a_token, "y"), (b_token, "z")):
+            client.headers["Authorization"] = f"Bearer {token}"
+            coupon = ok(client.post("/v1/coupons", json={
+                "code": f"ONLY-{whose.upper()}", "audience": "issued", "discount": {
+                    "type": "fixed", "amount": {"amount": "5.00", "currency": "CNY"}}}))
+            ok(client.post(f"/v1/coupons/{coupon['id']}/issue",
+                           json={"member_ids": [buyers[whose]["member_id"]]}))
+            if whose != "x":
+                ids[whose]["coupon_id"] = coupon["id"]
+        del client.headers["Authorization"]
         ids["z"] |= {"product_id": b_shop["tire"]["id"], "point_id": b_shop["point"]["id"]}
         yield {"client": client, "x": x, "a_key": a_key, "ids": ids,
                "a_public": {"product_id": a_shop["draft"]["id"]}}
@@ -148,3 +161,6 @@ def test_the_buyers_lists_hold_only_their_own(world):
     for path in ("/store/v1/orders", "/store/v1/bookings"):
         data = ok(client.get(path, headers=x))["data"]
         assert data and not {d["id"] for d in data} & others
+    wallet = ok(client.get("/store/v1/me/coupons", headers=x))["data"]
+    assert [c["code"] for c in wallet] == ["ONLY-X"]
+    assert not {c["coupon_id"] for c in wallet} & others

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     # Seconds a verified bearer token stays in the in-process cache (revocation lag).
     token_cache_seconds: float = 5.0
+    # Seconds the storefront's public answers (listed products, a product, search) are kept
+    # in the process per merchant and arguments (haina.storefront.cache; 0: not kept).
+    storefront_cache_seconds: float = Field(1.0, ge=0, le=60)
     # Request bodies larger than this are refused with a 413 (media uploads have their own
     # limit, the catalog's largest media size).
     max_body_bytes: int = Field(1 << 20, ge=1024)

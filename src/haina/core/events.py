@@ -78,8 +78,52 @@ def record_event(session: Session, tenant_id: str, type: str, subject_id: str | 
     return event_id
 
 
+#: event type → fields of its payload meant only for the webhook receiver (a sign-in code for
+#: the SMS app): ``GET /v1/events`` shows :data:`REDACTED` in their place, and they are
+#: redacted in the stored event once delivered (``webhooks.delivery``) or of no more use
+#: (the owning module's own pass); see :func:`conceal`
+CONCEALED: dict[str, tuple[str, ...]] = {}
+#: what a concealed field reads as
+REDACTED = "[redacted]"
+
+
+def conceal(event_type: str, *fields: str) -> None:
+    """Declare ``fields`` of ``event_type``'s payload secret to its webhook receivers (called
+    once, where the module that records the event is defined)."""
+    CONCEALED[event_type] = tuple(dict.fromkeys((*CONCEALED.get(event_type, ()), *fields)))
+
+
+def masked(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as anyone but the webhook receiver may read it."""
+    fields = CONCEALED.get(event_type)
+    if not fields or not isinstance(data, dict) or not any(f in data for f in fields):
+        return data
+    return {k: (REDACTED if k in fields and v is not None else v) for k, v in data.items()}
+
+
+def redact_concealed(session: Session, tenant_id: str, event_ids: list[str],
+                     extra: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Replace the concealed fields (and ``extra`` ones) in the stored payloads of these
+    events by :data:`REDACTED`, for good. Returns, per event changed, the values taken out
+    (for the caller to scrub their copies: webhook attempts' logged answers)."""
+    taken: dict[str, list[str]] = {}
+    for start in range(0, len(event_ids), 500):
+        for e in session.scalars(select(Event).where(
+                Event.tenant_id == tenant_id, Event.id.in_(event_ids[start:start + 500]))):
+            fields = (*CONCEALED.get(e.type, ()), *extra)
+            if not isinstance(e.data, dict):
+                continue
+            values = [str(e.data[f]) for f in fields if e.data.get(f) not in (None, REDACTED)]
+            if values:
+                taken[e.id] = values
+                e.data = {k: (REDACTED if k in fields and v is not None else v)
+                          for k, v in e.data.items()}
+    session.flush()
+    return taken
+
+
 def event_out(e: Event) -> EventOut:
-    return EventOut(id=e.id, type=e.type, subject_id=e.subject_id, data=e.data,
+    return EventOut(id=e.id, type=e.type, subject_id=e.subject_id, data=masked(e.type, e.data),
                     created_at=e.created_at,
                     actor=ActorOut(type=e.actor_type, id=e.actor_id or "") if e.actor_type else None)
 

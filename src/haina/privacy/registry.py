@@ -31,13 +31,21 @@ Rows = dict[str, list[dict[str, Any]]]
 class Person:
     """Who a request is about: the member ids (survivor first, then those merged into it),
     their orders, the personal values found before anything was erased, and the ids of the
-    events about them."""
+    events about them (found by subject)."""
 
     tenant: Tenant
     member_ids: list[str]
     order_ids: list[str]
     values: frozenset[str]
     event_ids: list[str]
+    # other objects about the person whose events name them as subject: the sign-in codes
+    # sent to their phone (storefront)
+    other_subjects: tuple[str, ...] = ()
+
+    @property
+    def subjects(self) -> list[str]:
+        """Every subject id of the events about the person."""
+        return [*self.member_ids, *self.order_ids, *self.other_subjects]
 
     @property
     def keys(self) -> list[str]:

@@ -45,6 +45,7 @@ from haina.privacy.schemas import (
     DataRequestOut,
     RetentionKindOut,
 )
+from haina.storefront import service as storefront
 from haina.webhooks import service as webhooks
 
 #: the event that tells the apps of each kind of request (mandatory: docs/privacy.md)
@@ -168,8 +169,9 @@ def _person(session: Session, tenant: Tenant, member_id: str) -> Person:
     values = needles([*members.personal_values(session, tenant, ids),
                       *orders.order_personal_values(session, tenant, order_ids),
                       *crossborder.order_personal_values(session, tenant, order_ids)])
-    event_ids = events_about(session, tenant.id, [*ids, *order_ids])
-    return Person(tenant, ids, order_ids, values, event_ids)
+    codes = storefront.sign_in_code_ids(session, tenant, values)
+    event_ids = events_about(session, tenant.id, [*ids, *order_ids, *codes])
+    return Person(tenant, ids, order_ids, values, event_ids, tuple(codes))
 
 
 def export_person(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]:
@@ -178,7 +180,7 @@ def export_person(session: Session, person: Person) -> dict[str, list[dict[str, 
     for section in SECTIONS:
         data.update(section.export(session, person))
     data["events"] = export_rows(session, Event.__table__, person.tenant.id, "subject_id",
-                                 [*person.member_ids, *person.order_ids])
+                                 person.subjects)
     return data
 
 
@@ -215,8 +217,7 @@ def erase_person(session: Session, person: Person, now: dt.datetime) -> dict[str
     for section in SECTIONS:
         if section.erase is not None:
             result[section.name] = section.erase(session, person, now)
-    subjects = [*person.member_ids, *person.order_ids]
-    result["events"] = redact_events(session, person.tenant.id, subjects, person.values)
+    result["events"] = redact_events(session, person.tenant.id, person.subjects, person.values)
     since = now - dt.timedelta(days=3650)
     result["idempotency_keys"] = redact_keys(session, person.tenant.id, since, person.values)
     return result

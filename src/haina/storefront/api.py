@@ -105,26 +105,33 @@ def _buyer_key(shop: Shop, key: str | None) -> str | None:
 
 
 @store.get("/products", response_model=Page[ProductOut], summary="Listed products")
-def products(session: SessionDep, q: str | None = Query(None, max_length=200),
+def products(session: SessionDep, request: Request,
+             q: str | None = Query(None, max_length=200),
              category_id: str | None = Query(None, max_length=64),
              limit: int = Query(20, ge=1, le=100), cursor: str | None = CURSOR,
              shop: Shop = KEY) -> Page[ProductOut]:
     return service.list_products(session, shop, q=q, category_id=category_id, limit=limit,
-                                 cursor=cursor)
+                                 cursor=cursor, cache_seconds=_kept(request))
+
+
+def _kept(request: Request) -> float:
+    return float(request.app.state.settings.storefront_cache_seconds)
 
 
 @store.get("/products/{product_id}", response_model=ProductOut)
-def product(session: SessionDep, product_id: str, shop: Shop = KEY) -> ProductOut:
-    return service.get_product(session, shop, product_id)
+def product(session: SessionDep, request: Request, product_id: str,
+            shop: Shop = KEY) -> ProductOut:
+    return service.get_product(session, shop, product_id, cache_seconds=_kept(request))
 
 
 @store.get("/search", response_model=SearchOut,
            summary="Products, and for goods that need a service the nearby points and slots")
-def search(session: SessionDep, q: str = Query(min_length=1, max_length=200),
+def search(session: SessionDep, request: Request, q: str = Query(min_length=1, max_length=200),
            lat: float = LAT, lng: float = LNG, radius_km: float = RADIUS,
            datum: Datum = Query("wgs84", description="wgs84 (GPS) or gcj02 (maps in China)"),
            limit: int = Query(10, ge=1, le=50), shop: Shop = KEY) -> SearchOut:
-    return service.search(session, shop, q, lat, lng, radius_km, datum=datum, limit=limit)
+    return service.search(session, shop, q, lat, lng, radius_km, datum=datum, limit=limit,
+                          cache_seconds=_kept(request))
 
 
 @store.get("/service-points/{point_id}/slots", response_model=SlotsOut,
@@ -156,10 +163,16 @@ def sign_in_verify(session: SessionDep, body: VerifyIn, request: Request,
 
 
 @store.post("/sign-in/refresh", response_model=BuyerSessionOut,
-            summary="New tokens for a refresh token (which is spent)")
-def sign_in_refresh(session: SessionDep, body: RefreshIn,
-                    shop: Shop = KEY) -> BuyerSessionOut:
-    return service.refresh_session(session, shop, body.refresh_token)
+            summary="New tokens for a refresh token (which is spent; a spent one presented "
+                    "again ends the session)")
+def sign_in_refresh(session: SessionDep, body: RefreshIn, request: Request,
+                    shop: Shop = KEY) -> Response | BuyerSessionOut:
+    outcome = service.refresh_session(session, shop, body.refresh_token)
+    if outcome.problem is not None:  # answered, not raised: a reuse's revocation is committed
+        return problem_response(outcome.problem.status,
+                                outcome.problem.to_dict(request.url.path))
+    assert outcome.session is not None
+    return outcome.session
 
 
 @store.post("/sign-out", status_code=204, summary="End the buyer's session")

@@ -6,11 +6,20 @@ of a sandbox key keeps the code too). A 6-digit code's hash can be reversed by a
 reads the table, in a moment: what protects a code is its short life and its few tries, so a
 slow KDF would add CPU and no safety. The code reaches the buyer through the outbox event
 ``storefront.sign_in_code_requested``, which the merchant's SMS app subscribes to; it is
-never logged.
+never logged. The code in that event is for the SMS app alone (``core.events.conceal``):
+``GET /v1/events`` shows ``[redacted]`` in its place, and the stored payload loses it once the
+event is delivered (the webhook dispatcher), the code used, or expired (:func:`retire_sign_ins`,
+the worker's pass); a replayed delivery sends ``[redacted]``.
 
 Sessions: an access token (``bst_…``, 15 minutes) and a refresh token (``bsr_…``, 30 days)
 that rotates on use; both 256 random bits, kept as SHA-256. A session belongs to the
-publishable key it was opened with.
+publishable key it was opened with. A spent refresh token presented again is taken as theft
+(RFC 9700 §4.14.2): the session, every token descending from the sign-in, ends.
+
+Retention (:func:`retire_sign_ins`, every worker pass): codes are deleted a day after they
+were sent (the hourly throttle needs the last hour's; the day is for the merchant's abuse
+review), and their events lose the phone too; sessions are deleted once their refresh token
+has expired, with their spent refresh tokens.
 """
 
 from __future__ import annotations
@@ -31,19 +40,20 @@ from sqlalchemy.orm import Session
 from haina.core.context import Tenant
 from haina.core.db import rowcount, utcnow
 from haina.core.errors import Conflict, Problem, Unauthorized
-from haina.core.events import record_event
+from haina.core.events import REDACTED, conceal, events_about, record_event, redact_concealed
 from haina.core.ids import new_id
-from haina.core.personal import export_rows
+from haina.core.personal import export_rows, needles
 from haina.members import service as members
 from haina.members.schemas import IdentityIn, MemberCreate
 from haina.storefront.keys import Shop
-from haina.storefront.models import BuyerSession, SignInCode
+from haina.storefront.models import BuyerSession, SignInCode, SpentRefreshToken
 from haina.storefront.schemas import (
     BuyerSessionOut,
     CodeRequested,
     InboxMessage,
     InboxOut,
 )
+from haina.webhooks import service as webhooks
 
 CODE_MINUTES = 5
 MAX_ATTEMPTS = 5
@@ -53,6 +63,9 @@ ACCESS_MINUTES = 15
 REFRESH_DAYS = 30
 ACCESS_PREFIX, REFRESH_PREFIX = "bst_", "bsr_"
 INBOX_SIZE = 20
+CODE_RETENTION = dt.timedelta(days=1)
+CODE_EVENT = "storefront.sign_in_code_requested"
+conceal(CODE_EVENT, "code")  # the SMS app's alone
 
 
 class CodeThrottled(Problem):
@@ -98,7 +111,7 @@ def request_code(session: Session, shop: Shop, phone: str,
     session.add(row)
     session.flush()
     # the SMS app's message: the only place the code goes (never a log line)
-    record_event(session, tenant.id, "storefront.sign_in_code_requested", row.id,
+    record_event(session, tenant.id, CODE_EVENT, row.id,
                  {"phone": phone, "code": code, "expires_at": expires.isoformat(),
                   "publishable_key_id": shop.key_id, "channel": shop.channel,
                   "sandbox": shop.sandbox})
@@ -138,6 +151,7 @@ def verify_code(session: Session, shop: Shop, phone: str, code: str,
         return Verified(problem=CodeRejected(f"wrong code; {left} tries left",
                                              attempts_left=left))
     row.used_at = now
+    _redact_code_events(session, tenant.id, [row], now)
     member_id = _member_for_phone(session, shop, phone)
     return Verified(session=open_session(session, shop, member_id, now))
 
@@ -181,24 +195,46 @@ def _session_out(row: BuyerSession, access: str, refresh: str,
 
 
 def refresh_session(session: Session, shop: Shop, refresh_token: str,
-                    now: dt.datetime | None = None) -> BuyerSessionOut:
-    """New tokens for a refresh token (which is then spent): 401 if unknown, spent, expired,
-    revoked, or another key's."""
+                    now: dt.datetime | None = None) -> Verified:
+    """New tokens for a refresh token (which is then spent); a problem (401) if it is
+    unknown, expired, revoked, or another key's. A spent one presented again ends its session
+    (``refresh-token-reused``): answered, not raised, so that the revocation commits."""
     now = now or utcnow()
+    digest = _digest(refresh_token)
     row = session.scalar(select(BuyerSession).where(
         BuyerSession.tenant_id == shop.id,
-        BuyerSession.refresh_hash == _digest(refresh_token)).with_for_update())
-    if row is None or row.revoked_at is not None or row.refresh_expires_at <= now \
-            or row.key_id != shop.key_id:
-        raise Unauthorized("unknown, spent or expired refresh token: sign in again",
-                           slug="invalid-refresh-token")
+        BuyerSession.refresh_hash == digest).with_for_update())
+    if row is None:
+        return Verified(problem=_reused(session, shop, digest, now))
+    if row.revoked_at is not None or row.refresh_expires_at <= now or row.key_id != shop.key_id:
+        return Verified(problem=Unauthorized(
+            "unknown, spent or expired refresh token: sign in again",
+            slug="invalid-refresh-token"))
     access = ACCESS_PREFIX + secrets.token_urlsafe(32)
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    session.add(SpentRefreshToken(id=digest, tenant_id=shop.id, session_id=row.id,
+                                  spent_at=now))
     row.access_hash, row.refresh_hash = _digest(access), _digest(refresh)
     row.access_expires_at = now + dt.timedelta(minutes=ACCESS_MINUTES)
     session.flush()
     forget_cached_buyers()
-    return _session_out(row, access, refresh, now)
+    return Verified(session=_session_out(row, access, refresh, now))
+
+
+def _reused(session: Session, shop: Shop, digest: str, now: dt.datetime) -> Problem:
+    """An unknown refresh token, or a spent one: then its whole session ends (whoever holds
+    the current tokens, the buyer or a thief, signs in again)."""
+    spent = session.scalar(select(SpentRefreshToken.session_id).where(
+        SpentRefreshToken.tenant_id == shop.id, SpentRefreshToken.id == digest))
+    if spent is None:
+        return Unauthorized("unknown, spent or expired refresh token: sign in again",
+                            slug="invalid-refresh-token")
+    session.execute(update(BuyerSession).where(
+        BuyerSession.tenant_id == shop.id, BuyerSession.id == spent,
+        BuyerSession.revoked_at.is_(None)).values(revoked_at=now))
+    forget_cached_buyers()
+    return Unauthorized("this refresh token was already used: the session is ended, as it may "
+                        "have been stolen; sign in again", slug="refresh-token-reused")
 
 
 def sign_out(session: Session, shop: Shop, member_id: str, access_token: str) -> None:
@@ -262,6 +298,59 @@ def authenticate_buyer(session: Session, shop: Shop, access_token: str, ttl: flo
     return str(row.member_id)
 
 
+# ------------------------------------------------------------------ retention (the worker)
+
+def _redact_code_events(session: Session, tenant_id: str, rows: Sequence[SignInCode],
+                        now: dt.datetime, extra: tuple[str, ...] = ()) -> int:
+    """Take the code (and ``extra`` fields) out of the codes' events and the logged answers
+    of their deliveries."""
+    codes = [r for r in rows if r.redacted_at is None or extra]
+    if not codes:
+        return 0
+    taken = redact_concealed(session, tenant_id,
+                             events_about(session, tenant_id, [r.id for r in codes]), extra)
+    found = needles(v for vs in taken.values() for v in vs if v != REDACTED)
+    webhooks.scrub_attempts(session, tenant_id, list(taken), found)
+    for r in codes:
+        r.redacted_at = r.redacted_at or now
+    session.flush()
+    return len(taken)
+
+
+def retire_sign_ins(session: Session, now: dt.datetime, batch: int = 1000) -> int:
+    """The worker's pass across merchants: codes past their life leave their events; codes
+    older than :data:`CODE_RETENTION` are deleted and their events lose the phone; sessions
+    past their refresh expiry are deleted with their spent refresh tokens. Returns the rows
+    changed or deleted."""
+    done = 0
+    expired = session.scalars(select(SignInCode).where(
+        SignInCode.redacted_at.is_(None), SignInCode.expires_at <= now)
+        .order_by(SignInCode.expires_at).limit(batch)).all()
+    old = session.scalars(select(SignInCode).where(
+        SignInCode.created_at < now - CODE_RETENTION)
+        .order_by(SignInCode.created_at).limit(batch)).all()
+    for tenant_id in sorted({r.tenant_id for r in expired}):
+        done += _redact_code_events(session, tenant_id,
+                                    [r for r in expired if r.tenant_id == tenant_id], now)
+    for tenant_id in sorted({r.tenant_id for r in old}):
+        mine = [r for r in old if r.tenant_id == tenant_id]
+        _redact_code_events(session, tenant_id, mine, now, extra=("phone",))
+        done += rowcount(session.execute(delete(SignInCode).where(
+            SignInCode.tenant_id == tenant_id, SignInCode.id.in_([r.id for r in mine]))))
+    ended = session.execute(select(BuyerSession.tenant_id, BuyerSession.id).where(
+        BuyerSession.refresh_expires_at <= now)
+        .order_by(BuyerSession.refresh_expires_at).limit(batch)).all()
+    for tenant_id in sorted({t for t, _ in ended}):
+        ids = [i for t, i in ended if t == tenant_id]
+        done += rowcount(session.execute(delete(BuyerSession).where(
+            BuyerSession.tenant_id == tenant_id, BuyerSession.id.in_(ids))))
+    done += rowcount(session.execute(delete(SpentRefreshToken).where(
+        SpentRefreshToken.spent_at <= now - dt.timedelta(days=REFRESH_DAYS))))
+    if ended:
+        forget_cached_buyers()
+    return done
+
+
 # ------------------------------------------------------------------ a person's data (privacy)
 
 _SECRET_COLUMNS = {"access_hash", "refresh_hash", "code_hash", "salt", "sandbox_code"}
@@ -286,6 +375,11 @@ def erase_buyer(session: Session, tenant: Tenant, member_ids: Sequence[str],
                 values: Iterable[str]) -> int:
     """Delete the person's sessions (they are signed out) and the codes sent to their phone."""
     phones = sorted(v for v in values if v)
+    sessions = select(BuyerSession.id).where(BuyerSession.tenant_id == tenant.id,
+                                             BuyerSession.member_id.in_(list(member_ids)))
+    session.execute(delete(SpentRefreshToken).where(
+        SpentRefreshToken.tenant_id == tenant.id,
+        SpentRefreshToken.session_id.in_(list(session.scalars(sessions)))))
     done = rowcount(session.execute(delete(BuyerSession).where(
         BuyerSession.tenant_id == tenant.id, BuyerSession.member_id.in_(list(member_ids)))))
     if phones:
@@ -293,3 +387,16 @@ def erase_buyer(session: Session, tenant: Tenant, member_ids: Sequence[str],
             SignInCode.tenant_id == tenant.id, SignInCode.phone.in_(phones))))
     forget_cached_buyers()
     return done
+
+
+def sign_in_code_ids(session: Session, tenant: Tenant, phones: Iterable[str]) -> list[str]:
+    """The codes sent to these phones: the subjects of their ``storefront.sign_in_code_
+    requested`` events, for privacy to find those events by subject (before an erasure
+    deletes the codes). Codes past :data:`CODE_RETENTION` are gone, and their events hold
+    no phone any more."""
+    wanted = sorted({p for p in phones if p})
+    if not wanted:
+        return []
+    return list(session.scalars(select(SignInCode.id).where(
+        SignInCode.tenant_id == tenant.id, SignInCode.phone.in_(wanted))
+        .order_by(SignInCode.id)))

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, PrimaryKeyConstraint, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haina.core.db import Base, JSONType, UTCDateTime
+
+UNREDACTED = "redacted_at IS NULL"
 
 
 class PublishableKey(Base):
@@ -38,7 +40,11 @@ class SignInCode(Base):
     __tablename__ = "storefront_sign_in_codes"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
                       Index("ix_storefront_sign_in_codes_phone", "tenant_id", "phone",
-                            "created_at"))
+                            "created_at"),
+                      # the worker's passes across merchants (buyers.retire_sign_ins)
+                      Index("ix_storefront_sign_in_codes_unredacted", "expires_at",
+                            postgresql_where=text(UNREDACTED), sqlite_where=text(UNREDACTED)),
+                      Index("ix_storefront_sign_in_codes_created", "created_at"))
 
     id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
@@ -51,6 +57,8 @@ class SignInCode(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # when the code left its event's stored payload (at use, or once expired)
+    redacted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class BuyerSession(Base):
@@ -63,7 +71,9 @@ class BuyerSession(Base):
                             unique=True),
                       Index("uq_storefront_sessions_refresh", "tenant_id", "refresh_hash",
                             unique=True),
-                      Index("ix_storefront_sessions_member", "tenant_id", "member_id"))
+                      Index("ix_storefront_sessions_member", "tenant_id", "member_id"),
+                      # the worker's purge across merchants (buyers.retire_sign_ins)
+                      Index("ix_storefront_sessions_refresh_expiry", "refresh_expires_at"))
 
     id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
@@ -75,3 +85,20 @@ class BuyerSession(Base):
     refresh_expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class SpentRefreshToken(Base):
+    """A refresh token already exchanged (its SHA-256 as the id). Presenting it again is
+    taken as theft (RFC 9700 §4.14.2): its session, the whole family, ends."""
+
+    __tablename__ = "storefront_spent_refresh_tokens"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      Index("ix_storefront_spent_refresh_tokens_session", "tenant_id",
+                            "session_id"),
+                      # the worker's purge across merchants
+                      Index("ix_storefront_spent_refresh_tokens_spent_at", "spent_at"))
+
+    id: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    session_id: Mapped[str] = mapped_column(String(40))
+    spent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -14,7 +14,9 @@ from haina.storefront.buyers import (
     open_session,
     refresh_session,
     request_code,
+    retire_sign_ins,
     sandbox_inbox,
+    sign_in_code_ids,
     sign_out,
     verify_code,
 )
@@ -56,6 +58,6 @@ __all__ = [
     "get_booking", "get_cart", "get_key", "get_order", "get_product", "hold_booking",
     "list_bookings", "list_keys", "list_orders", "list_products", "lookup_shop", "me",
     "open_session", "pay_order", "points", "price_cart", "refresh_session", "request_code",
-    "revoke_key", "sandbox_inbox", "search", "set_cart_line", "shop_key", "sign_out", "slots",
+    "retire_sign_ins", "revoke_key", "sandbox_inbox", "sign_in_code_ids", "search", "set_cart_line", "shop_key", "sign_out", "slots",
     "verify_code",
 ]

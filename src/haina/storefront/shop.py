@@ -30,6 +30,7 @@ from haina.orders import service as orders
 from haina.orders.schemas import LineIn, OrderOut
 from haina.payments import service as payments
 from haina.payments.schemas import PaymentIntentCreate, PaymentIntentOut
+from haina.storefront.cache import public_answers
 from haina.storefront.keys import Shop
 from haina.storefront.schemas import (
     BuyerOut,
@@ -49,27 +50,37 @@ def _buyer(shop: Shop) -> str:
 
 # ------------------------------------------------------------------ public: the catalogue
 
+# ``cache_seconds``: how old a kept answer may be (storefront.cache; 0: made now)
+
 def list_products(session: Session, shop: Shop, *, q: str | None = None,
                   category_id: str | None = None, limit: int = 20,
-                  cursor: str | None = None) -> Page[ProductOut]:
+                  cursor: str | None = None, cache_seconds: float = 0) -> Page[ProductOut]:
     """Listed products only (drafts and archived ones are not the public's)."""
-    return catalog.list_products(session, shop, q=q, category_id=category_id, status=LISTED,
-                                 limit=limit, cursor=cursor)
+    return public_answers.answer(
+        (shop.id, "products", q, category_id, limit, cursor), cache_seconds,
+        lambda: catalog.list_products(session, shop, q=q, category_id=category_id,
+                                      status=LISTED, limit=limit, cursor=cursor))
 
 
-def get_product(session: Session, shop: Shop, product_id: str) -> ProductOut:
-    product = catalog.get_product(session, shop, product_id)
-    if product.status != LISTED:
-        raise not_found("product", product_id)
-    return product
+def get_product(session: Session, shop: Shop, product_id: str,
+                cache_seconds: float = 0) -> ProductOut:
+    def listed() -> ProductOut:
+        product = catalog.get_product(session, shop, product_id)
+        if product.status != LISTED:
+            raise not_found("product", product_id)
+        return product
+
+    return public_answers.answer((shop.id, "product", product_id), cache_seconds, listed)
 
 
 def search(session: Session, shop: Shop, q: str, lat: float, lng: float, radius_km: float,
-           datum: str = "wgs84", limit: int = 10) -> SearchOut:
+           datum: str = "wgs84", limit: int = 10, cache_seconds: float = 0) -> SearchOut:
     """Listed products matching ``q``, each needing a service with the nearest points that
     fit it and their next free slots (o2o's search)."""
-    return o2o.search(session, shop, q, lat, lng, radius_km, datum=datum,  # type: ignore[arg-type]
-                      limit=limit)
+    return public_answers.answer(
+        (shop.id, "search", q, lat, lng, radius_km, datum, limit), cache_seconds,
+        lambda: o2o.search(session, shop, q, lat, lng, radius_km,
+                           datum=datum, limit=limit))  # type: ignore[arg-type]
 
 
 def slots(session: Session, shop: Shop, point_id: str, service: str, day: dt.date) -> SlotsOut:
@@ -175,8 +186,13 @@ def checkout_cart(session: Session, shop: Shop, cart_id: str,
 
 
 def get_order(session: Session, shop: Shop, order_id: str) -> OrderOut:
+    """The buyer's order: placed by the buyer's member or by one merged with it (either
+    way: a session may name a member merged away since), as the list reads them."""
     order = orders.get_order(session, shop, order_id)
-    if order.member_id != _buyer(shop):
+    buyer = _buyer(shop)
+    if order.member_id != buyer and (
+            order.member_id is None
+            or order.member_id not in members.member_history_ids(session, shop, buyer)):
         raise not_found("order", order_id)
     return order
 

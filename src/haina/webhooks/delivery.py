@@ -48,7 +48,7 @@ from standardwebhooks import Webhook
 
 from haina import __version__
 from haina.core.db import insert_rows, transaction, utcnow
-from haina.core.events import Event, record_event
+from haina.core.events import CONCEALED, Event, record_event
 from haina.core.ids import new_id
 from haina.webhooks import egress, service
 from haina.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -84,6 +84,7 @@ class Job:
     secret: str
     body: str
     previous_secret: str | None = None  # still signing after a rotation (its grace period)
+    event_type: str = ""
 
 
 @dataclass(slots=True)
@@ -186,7 +187,7 @@ class Dispatcher:
                                  "status": "pending", "attempts": 0,
                                  "next_attempt_at": leased, "created_at": now})
                     jobs.append(Job(e.tenant_id, delivery_id, ep.id, e.id, 0, ep.url,
-                                    ep.secret, body, _previous(ep, now)))
+                                    ep.secret, body, _previous(ep, now), e.type))
             if rows:
                 insert_rows(session, WebhookDelivery.__table__, rows)
             # one statement (ids are unique across merchants; naming the merchants keeps it to
@@ -227,7 +228,8 @@ class Dispatcher:
                                              last_error="endpoint disabled"),
                                 [{"t_": r.tenant_id, "i_": r.id} for r in dead])
         return [Job(r.tenant_id, r.id, r.endpoint_id, r.event_id, r.attempts, r.url, r.secret,
-                    payload(r.type, r.created_at, r.data), _previous(r, now)) for r in live]
+                    payload(r.type, r.created_at, r.data), _previous(r, now), r.type)
+                for r in live]
 
     def record(self, outcomes: list[Outcome]) -> None:
         """Log a batch of attempts and move their deliveries on, in one transaction."""
@@ -275,6 +277,14 @@ class Dispatcher:
                     .values(status="succeeded", attempts=d.c.attempts + 1, next_attempt_at=None,
                             last_attempt_at=now, delivered_at=now, last_status_code=code,
                             last_error=None))
+            # a payload's secrets (a sign-in code) are the receiver's alone: kept until sent
+            secret: dict[str, list[str]] = {}
+            for jobs in done.values():
+                for j in jobs:
+                    if j.event_type in CONCEALED:
+                        secret.setdefault(j.tenant_id, []).append(j.event_id)
+            for tenant_id, event_ids in secret.items():
+                service.redact_delivered(session, tenant_id, event_ids)
             if retry:
                 session.execute(keyed.values(next_attempt_at=bindparam("next_"), **moved), retry)
             if exhausted:

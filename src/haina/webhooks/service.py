@@ -22,10 +22,10 @@ from haina.core.config import get_settings
 from haina.core.context import Tenant
 from haina.core.db import insert_rows, rowcount, utcnow
 from haina.core.errors import Invalid, not_found
-from haina.core.events import Event, record_event
+from haina.core.events import Event, record_event, redact_concealed
 from haina.core.ids import new_id
 from haina.core.pagination import Page, paginate
-from haina.core.personal import export_rows, scrub
+from haina.core.personal import export_rows, needles, scrub
 from haina.webhooks import egress
 from haina.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from haina.webhooks.schemas import (
@@ -452,11 +452,37 @@ def redact_attempts(session: Session, tenant: Tenant, event_ids: Sequence[str],
     """Replace the personal values in the logged responses and errors of the attempts to
     deliver these events (a receiver may have echoed the payload). What was sent cannot be
     recalled: the apps are told by ``member.redact_requested``."""
+    return scrub_attempts(session, tenant.id, event_ids, found)
+
+
+def redact_delivered(session: Session, tenant_id: str, event_ids: Sequence[str]) -> int:
+    """Redact the concealed fields (``core.events.CONCEALED``: a sign-in code) of these
+    events once none of their deliveries is still pending, and scrub the values from the
+    attempts' logged answers (a receiver may echo them). Returns the events redacted. A
+    replay afterwards sends the redacted payload: the secret was for one delivery."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return 0
+    waiting = set(session.scalars(select(WebhookDelivery.event_id).where(
+        WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.event_id.in_(ids),
+        WebhookDelivery.status == "pending")))
+    done = [i for i in ids if i not in waiting]
+    taken = redact_concealed(session, tenant_id, done)
+    scrub_attempts(session, tenant_id, list(taken), needles(v for vs in taken.values() for v in vs))
+    return len(taken)
+
+
+def scrub_attempts(session: Session, tenant_id: str, event_ids: Sequence[str],
+                   found: frozenset[str]) -> int:
+    """Replace ``found`` in the logged answers and errors of the attempts to deliver these
+    events."""
     changed = 0
     ids = list(event_ids)
+    if not found:
+        return 0
     for start in range(0, len(ids), 500):
         for a in session.scalars(select(WebhookAttempt).where(
-                WebhookAttempt.tenant_id == tenant.id,
+                WebhookAttempt.tenant_id == tenant_id,
                 WebhookAttempt.event_id.in_(ids[start:start + 500]))):
             excerpt, hit1 = scrub(a.response_excerpt, found)
             error, hit2 = scrub(a.error, found)
