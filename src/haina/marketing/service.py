@@ -267,7 +267,7 @@ class _Claimed(NamedTuple):
     code: str
     max_redemptions: int | None
     per_member_limit: int | None
-    issued: bool
+    issued: int  # wallet entries made (0: never issued)
     audience: str
 
 
