@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from haina.carts.models import Cart
@@ -15,7 +15,7 @@ from haina.carts.schemas import MAX_LINE_QUANTITY, CartContents, CartCreate, Car
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
 from haina.core.db import rowcount, tenant_row, utcnow
-from haina.core.errors import Invalid, InvalidState, NotFound
+from haina.core.errors import Invalid, InvalidState, NotFound, not_found
 from haina.core.ids import new_id
 from haina.core.money import Money
 from haina.core.personal import export_rows
@@ -161,9 +161,17 @@ def set_cart_line(session: Session, tenant: Tenant, cart_id: str, sku: str,
     return _cart_out(session, tenant, cart)
 
 
-def contents_for_checkout(session: Session, tenant: Tenant, cart_id: str) -> CartContents:
-    """An open, non-empty cart's lines, the cart locked until the order is recorded."""
-    cart = _open_cart(session, tenant, cart_id)
+def contents_for_checkout(session: Session, tenant: Tenant, cart_id: str, *,
+                          owner_check: bool = False, owner: str | None = None) -> CartContents:
+    """An open, non-empty cart's lines, the cart locked until the order is recorded. With
+    ``owner_check``, a cart whose member is not ``owner`` is not found (404, whatever its
+    status): the storefront's buyer checks out their own cart in this one read."""
+    cart = _cart(session, tenant, cart_id, lock=True)
+    if owner_check and cart.member_id != owner:
+        raise not_found("cart", cart_id)
+    if cart.status != "open":
+        raise InvalidState("this cart has already been ordered", slug="cart-closed",
+                           order_id=cart.order_id)
     if not cart.lines:
         raise Invalid("the cart is empty", slug="cart-empty")
     return CartContents(id=cart.id, member_id=cart.member_id, channel=cart.channel,
@@ -171,9 +179,15 @@ def contents_for_checkout(session: Session, tenant: Tenant, cart_id: str) -> Car
 
 
 def mark_ordered(session: Session, tenant: Tenant, cart_id: str, order_id: str) -> None:
-    cart = _open_cart(session, tenant, cart_id)
-    cart.status, cart.order_id, cart.updated_at = "ordered", order_id, utcnow()
-    session.flush()
+    """Close the cart :func:`contents_for_checkout` locked (and found open) in this
+    transaction: one UPDATE, no second read of the row."""
+    closed = rowcount(session.execute(
+        update(Cart).where(Cart.tenant_id == tenant.id, Cart.id == cart_id,
+                           Cart.status == "open")
+        .values(status="ordered", order_id=order_id, updated_at=utcnow())))
+    if not closed:  # only a caller that skipped contents_for_checkout gets here
+        _open_cart(session, tenant, cart_id)  # says why (404, cart-closed)
+        raise AssertionError("an open cart was not closed")  # pragma: no cover
 
 
 # --- a person's data (haina.privacy) and retention ------------------------------------------

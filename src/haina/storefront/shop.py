@@ -173,8 +173,9 @@ def checkout_cart(session: Session, shop: Shop, cart_id: str,
                   data: StoreCheckoutIn) -> AppointmentOrderOut:
     """The buyer's cart becomes an order on the key's channel, the buyer's held bookings
     confirmed with it (all or nothing); the cart is closed."""
-    _own_cart(session, shop, cart_id)
-    contents = carts.contents_for_checkout(session, shop, cart_id)  # locks the cart
+    # the buyer's own cart, locked (another's is not found)
+    contents = carts.contents_for_checkout(session, shop, cart_id, owner_check=True,
+                                           owner=_buyer(shop))
     for b in data.bookings:
         get_booking(session, shop, b.booking_id)  # the buyer's own, or 404
     order = checkout.place_with_bookings(session, shop, AppointmentOrderIn(
