@@ -17,6 +17,7 @@ LABELS = {
     "apps": N_("Apps"),
     "webhooks": N_("Webhooks"), "points": N_("Service points"),
     "declarations": N_("Cross-border"), "privacy": N_("Data requests"),
+    "shop_keys": N_("Storefront"), "settings_page": N_("Settings"),
     # personal-information requests (haina.privacy) and the apps' acknowledgements
     "export": N_("export"), "erase": N_("erasure"), "merchant_redact": N_("shop data, app removed"),
     "acknowledged": N_("acknowledged"), "overdue": N_("overdue"),
@@ -58,6 +59,9 @@ LABELS = {
     "ledger": N_("ledger"), "events": N_("event log"), "analytics": N_("customer analytics"),
     "marketing": N_("marketing"), "geo": N_("service points"),
     "crossborder": N_("cross-border"), "settings": N_("settings"),
+    "storefront": N_("storefront"),
+    # qualification files of cross-border brands (haina.crossborder.lifecycle)
+    "submitted": N_("submitted"), "approved": N_("approved"), "revoked": N_("revoked"),
     # the fit plots
     "clv_distribution": N_("Distribution of customer lifetime value"),
     "p_alive_vs_recency": N_("Probability alive by recency and frequency"),

@@ -65,7 +65,8 @@ NEEDS = {"create_coupon": "staff", "replay_delivery": "staff", "uninstall_app": 
          "book_slot": "staff", "create_promotion": "staff", "pause_promotion": "staff",
          "request_data": "owner", "download_archive": "owner", "manage_endpoints": "owner",
          "change_member": "staff",
-         "create_campaign": "staff"}
+         "create_campaign": "staff", "manage_keys": "owner", "read_sandbox_inbox": "staff",
+         "edit_promotion": "staff", "change_settings": "owner"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'none'; frame-ancestors 'none'; form-action 'self'; "
@@ -83,7 +84,7 @@ NAV = (("dashboard", "/console"), ("members", "/console/members"),
        ("privacy", "/console/data-requests"),
        ("campaigns", "/console/campaigns"),
        ("apps", "/console/apps"),
-       ("webhooks", "/console/webhooks"))
+       ("webhooks", "/console/webhooks"), ("shop_keys", "/console/storefront"))
 PLOTS = ("clv_distribution", "p_alive_vs_recency", "holdout_fit")
 ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "completed", "cancelled", "refunded")
 CHANNELS = ("web", "mini_program", "pos", "app", "marketplace")
@@ -153,7 +154,10 @@ NOTICES = {"created": N_("Coupon %(value)s created."),
            "disabled": N_("%(value)s is disabled: nothing is sent to it."),
            "enabled": N_("%(value)s is enabled again."),
            "changed": N_("The profile of %(value)s is saved."),
-           "adjusted": N_("Points adjusted: %(value)s.")}
+           "adjusted": N_("Points adjusted: %(value)s."),
+           "revoked": N_("%(value)s is revoked: its calls are refused and its buyers signed out."),
+           "edited": N_("%(value)s is saved."),
+           "settings_saved": N_("Settings saved: %(value)s.")}
 
 
 def _notice(request: Request, lang: str) -> str | None:
@@ -582,3 +586,4 @@ from haina.console import customs as _customs_pages  # noqa: E402,F401,I001
 from haina.console import rights as _rights_pages  # noqa: E402,F401,I001
 from haina.console import endpoints as _endpoint_pages  # noqa: E402,F401,I001
 from haina.console import member_actions as _member_actions  # noqa: E402,F401,I001
+from haina.console import storefront as _storefront_pages  # noqa: E402,F401,I001
