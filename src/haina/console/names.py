@@ -61,7 +61,12 @@ LABELS = {
     "crossborder": N_("cross-border"), "settings": N_("settings"),
     "storefront": N_("storefront"),
     # qualification files of cross-border brands (haina.crossborder.lifecycle)
-    "submitted": N_("submitted"), "approved": N_("approved"), "revoked": N_("revoked"),
+    "brand_submitted": N_("submitted"), "brand_approved": N_("approved"),
+    "brand_rejected": N_("turned down"), "brand_revoked": N_("revoked"),
+    "trademark_registration": N_("trademark registration"),
+    "business_licence": N_("business licence"), "origin_certificate": N_("certificate of origin"),
+    "agency_agreement": N_("agency agreement"), "product_registration": N_("product registration"),
+    "other": N_("other document"),
     # the fit plots
     "clv_distribution": N_("Distribution of customer lifetime value"),
     "p_alive_vs_recency": N_("Probability alive by recency and frequency"),

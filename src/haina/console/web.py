@@ -587,3 +587,4 @@ from haina.console import rights as _rights_pages  # noqa: E402,F401,I001
 from haina.console import endpoints as _endpoint_pages  # noqa: E402,F401,I001
 from haina.console import member_actions as _member_actions  # noqa: E402,F401,I001
 from haina.console import storefront as _storefront_pages  # noqa: E402,F401,I001
+from haina.console import brands as _brand_pages  # noqa: E402,F401,I001
