@@ -17,7 +17,15 @@ LABELS = {
     "apps": N_("Apps"),
     "webhooks": N_("Webhooks"), "points": N_("Service points"),
     "declarations": N_("Cross-border"), "privacy": N_("Data requests"),
-    "shop_keys": N_("Storefront"), "settings_page": N_("Settings"),
+    "shop_keys": N_("Storefront"), "settings_page": N_("Settings"), "products": N_("Products"),
+    # product states (haina.catalog.schemas.ProductStatus)
+    "product_active": N_("listed"), "product_draft": N_("draft"),
+    "product_archived": N_("archived"),
+    # stock adjustments' reasons (haina.inventory.schemas)
+    "stock_received": N_("goods received"), "stock_correction": N_("correction"),
+    "stock_damaged": N_("damaged"), "stock_lost": N_("missing"), "stock_returned": N_("returned"),
+    "stock_cycle_count": N_("stock count"), "stock_transfer": N_("transfer"),
+    "stock_fulfilled": N_("shipped for an order"),
     # personal-information requests (haina.privacy) and the apps' acknowledgements
     "export": N_("export"), "erase": N_("erasure"), "merchant_redact": N_("shop data, app removed"),
     "acknowledged": N_("acknowledged"), "overdue": N_("overdue"),
