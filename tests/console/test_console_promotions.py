@@ -1,6 +1,7 @@
 """The console's promotions over HTTP: the common kinds created from the form (满减 with
 repeat, percent, free shipping from an amount), a wrong one explained with what was typed,
-pause and resume, and read-only accounts refused. On SQLite and PostgreSQL."""
+pause and resume, an edit of name, last day, budget and priority (a wrong one shown with what
+was typed), and read-only accounts refused. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -54,6 +55,23 @@ def test_staff_create_pause_and_resume_promotions(browser_as, shop, sessions, cl
     r = staff.post(f"/console/promotions/{pid}/status",
                    data={"csrf_token": token, "status": "active"}, follow_redirects=False)
     assert "满300减40 runs again" in staff.get(r.headers["location"]).text
+    form = staff.get(f"/console/promotions/{pid}/edit").text
+    assert 'value="2030-12-31"' in form and 'value="5000.00"' in form and 'value="5"' in form
+    edit = {"csrf_token": token, "name": "满300减40 (春)", "ends_on": "2031-06-30",
+            "budget": "8000", "priority": "9", "description": "spring"}
+    r = staff.post(f"/console/promotions/{pid}", data=edit, follow_redirects=False)
+    assert r.status_code == 303
+    assert "满300减40 (春) is saved." in staff.get(r.headers["location"]).text
+    for bad, why in (({"name": ""}, "name"), ({"budget": "lots"}, "budget"),
+                     ({"priority": "5000"}, "priority")):
+        r = staff.post(f"/console/promotions/{pid}", data={**edit, **bad})
+        assert r.status_code == 422 and "Nothing was saved" in r.text and why in r.text, bad
+        assert 'value="spring"' in r.text  # what was typed comes back
+    with transaction(sessions) as s:
+        row = s.execute(text("SELECT name, ends_at, budget_minor, priority, description "
+                             "FROM promotions WHERE id = :p"), {"p": pid}).one()
+    assert (row[0], row[2], row[3], row[4]) == ("满300减40 (春)", 800_000, 9, "spring")
+    assert "2031-06-30 15:59:59" in str(row[1])  # the last second of the day in Shanghai
 
 
 def test_read_only_accounts_cannot_create_or_pause_promotions(browser_as, shop, sessions, client):
@@ -64,8 +82,10 @@ def test_read_only_accounts_cannot_create_or_pause_promotions(browser_as, shop, 
     assert 'action="/console/promotions"' not in page and "/status" not in page
     assert "can look but not change" in page
     token = form_token(page)
+    assert "/edit" not in page
     for path, data in (("/console/promotions", _threshold()),
-                       (f"/console/promotions/{r.json()['id']}/status", {"status": "paused"})):
+                       (f"/console/promotions/{r.json()['id']}/status", {"status": "paused"}),
+                       (f"/console/promotions/{r.json()['id']}", {"name": "Mine"})):
         refused = viewer.post(path, data={**data, "csrf_token": token})
         assert refused.status_code == 403 and "read-only" in refused.text
     with transaction(sessions) as s:

@@ -1,6 +1,7 @@
 """The console's personal-information requests over HTTP: an owner exports a member's data
 after a confirmation page and downloads the archive (counted), erases a member only after
-ticking that it cannot be undone, the apps' acknowledgements with an overdue one marked;
+ticking that it cannot be undone, the apps' acknowledgements with an overdue one marked, the
+list filtered by kind and overdue;
 staff and read-only accounts refused. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ def test_an_owner_exports_a_members_data_and_downloads_the_archive(browser_as, s
     listing = owner.get("/console/data-requests").text
     assert request_id in listing and "0 of 1 acknowledged" in listing and "1 overdue" in listing
     assert "1 overdue" in owner.get(f"/console/members/{member}").text
+    r = owner.post(f"/console/members/{member}/data-requests", follow_redirects=False,
+                   data={"csrf_token": form_token(done), "kind": "export"})
+    second = re.search(r"/console/data-requests/([^?]+)\?", r.headers["location"]).group(1)
+    both = owner.get("/console/data-requests", params={"kind": "export"}).text
+    assert request_id in both and second in both
+    late = owner.get("/console/data-requests", params={"overdue": "1"}).text
+    assert request_id in late and second not in late and 'value="1" checked' in late
+    none = owner.get("/console/data-requests", params={"kind": "erase", "overdue": "1"}).text
+    assert "No request matches." in none and request_id not in none
 
 
 def test_an_erasure_needs_its_confirmation_and_only_owners_start_one(browser_as, shop, sessions):

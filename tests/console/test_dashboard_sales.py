@@ -1,6 +1,6 @@
-"""The dashboard's numbers (orders.service.sales_by_week): weeks from Monday (UTC), net of
-refunds, full refunds and unpaid orders left out, and a member new only in the week of their
-first paid order ever. On SQLite and PostgreSQL."""
+"""The dashboard's numbers (orders.service.sales_by_week): weeks from Monday (UTC, or the
+merchant's time zone), net of refunds, full refunds and unpaid orders left out, and a member
+new only in the week of their first paid order ever. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -47,3 +47,22 @@ def test_weeks_count_sales_net_of_refunds_and_new_against_returning_members(sess
     assert (second.orders, second.sales.minor, second.new_members, second.returning_members) == \
         (2, 21_500, 0, 1)
     assert (third.orders, third.sales.minor, third.new_members) == (0, 0, 0)
+
+
+def test_weeks_start_at_monday_midnight_in_the_merchants_time_zone(sessions, tenant):
+    from zoneinfo import ZoneInfo
+    # Monday 9 Nov 2026, 02:00 in Shanghai is still Sunday 8 Nov, 18:00 in UTC
+    late = dt.datetime(2026, 11, 8, 18, tzinfo=UTC)
+    with transaction(sessions) as s:
+        orders.import_orders(s, tenant, [_paid(tenant, "mem_a", late, 8_000)], [])
+    since, until = dt.date(2026, 11, 2), dt.date(2026, 11, 9)
+    with transaction(sessions) as s:
+        utc = orders.sales_by_week(s, tenant, since, until)
+        china = orders.sales_by_week(s, tenant, since, until, zone=ZoneInfo("Asia/Shanghai"))
+        new_york = orders.sales_by_week(s, tenant, since, until,
+                                        zone=ZoneInfo("America/New_York"))
+    assert [(w.start, w.orders, w.new_members) for w in utc] == \
+        [(dt.date(2026, 11, 2), 1, 1), (dt.date(2026, 11, 9), 0, 0)]
+    assert [(w.start, w.orders, w.new_members) for w in china] == \
+        [(dt.date(2026, 11, 2), 0, 0), (dt.date(2026, 11, 9), 1, 1)]
+    assert [w.orders for w in new_york] == [1, 0]

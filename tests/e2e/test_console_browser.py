@@ -230,10 +230,11 @@ def test_keyboard_users_skip_to_the_content_and_reach_every_section(owner, site)
     assert owner.evaluate("() => document.activeElement.id") == "main"
     owner.goto(site["base"] + "/console")
     reached = []
-    for _ in range(16):  # the skip link, the language, sign-out and the sections
+    for _ in range(19):  # the skip link, the language, sign-out and the sections
         owner.keyboard.press("Tab")
         reached.append(owner.evaluate("() => document.activeElement.getAttribute('href')"))
-    for section in ("/console/members", "/console/lifecycle", "/console/webhooks"):
+    for section in ("/console/members", "/console/lifecycle", "/console/webhooks",
+                    "/console/settings"):
         assert section in reached
 
 
@@ -508,3 +509,59 @@ def test_create_a_campaign_from_a_segment_and_read_its_lift(owner, site):
                             timeout=120_000)
     assert owner.evaluate("() => [...document.images].map(i => i.naturalWidth)")[0] > 0
     check(owner, "campaign")
+
+
+def test_storefront_keys_qualification_files_settings_products_and_a_promotions_edit(owner,
+                                                                                    site):
+    """The session-7 pages, each checked at both widths: a sandbox key made (shown once), the
+    storefront page with its inbox, a brand's qualification file, the time-zone setting, a
+    promotion's edit form, the products and a product's stock."""
+    from haina.crossborder import service as crossborder
+    from haina.crossborder.schemas import BrandIn
+    from haina.marketing import service as marketing
+    from haina.marketing.schemas import PromotionCreate
+    with transaction(site["sessions"]) as s:
+        brand = crossborder.submit_brand(s, site["tenant"], BrandIn.model_validate({
+            "name": "Maison Lumière", "origin_country": "FR", "owner": "Lumière SAS",
+            "agency_name": "Hangzhou Cross-border Services",
+            "authorisation": {"grantor": "Lumière SAS", "grantee": "demo-tires",
+                              "reference": "AUT-2026-1", "valid_from": "2026-01-01",
+                              "valid_until": "2099-12-31"},
+            "documents": [{"kind": "trademark_registration", "title": "TM 12345",
+                           "reference": "TM12345"}]}))
+        promotion = marketing.create_promotion(s, site["tenant"], PromotionCreate.model_validate(
+            {"name": "Winter 10%", "kind": "percent", "percent": "10"}))
+    owner.goto(site["base"] + "/console/storefront")
+    owner.get_by_label("Name").fill("Test app")
+    owner.get_by_label("Channel").select_option(value="app")
+    owner.get_by_label("Sandbox: sign-in codes also go to the sandbox inbox below (for "
+                       "testing, never in a shipped app)").check()
+    owner.get_by_role("button", name="Create key").click()
+    assert owner.get_by_role("heading", level=1).inner_text() == "Key created"
+    assert owner.locator("#key").inner_text().startswith("pk_")
+    check(owner, "storefront-key")
+    owner.get_by_role("link", name="Back to the storefront").click()
+    assert owner.locator("tr", has_text="Test app").count() == 1
+    check(owner, "storefront")
+    owner.goto(site["base"] + "/console/crossborder")
+    owner.get_by_role("link", name="Qualification files of foreign brands").click()
+    owner.get_by_role("link", name="Maison Lumière").click()
+    assert owner.url.endswith(f"/console/crossborder/brands/{brand.id}")
+    check(owner, "brand")
+    owner.goto(site["base"] + "/console/settings")
+    owner.get_by_label("IANA time zone").fill("Asia/Shanghai")
+    owner.get_by_role("button", name="Save time zone").click()
+    assert owner.get_by_role("status").inner_text() == "Settings saved: Asia/Shanghai."
+    check(owner, "settings")
+    owner.goto(site["base"] + f"/console/promotions/{promotion.id}/edit")
+    owner.get_by_label("Priority").fill("7")
+    owner.get_by_role("button", name="Save").click()
+    assert owner.get_by_role("status").inner_text() == "Winter 10% is saved."
+    owner.goto(site["base"] + f"/console/promotions/{promotion.id}/edit")
+    check(owner, "promotion-edit")
+    owner.goto(site["base"] + "/console")
+    owner.get_by_role("navigation").get_by_role("link", name="Products").click()
+    check(owner, "products")
+    owner.locator("tbody tr a").first.click()
+    assert owner.get_by_role("heading", name="Stock per location").count() >= 1
+    check(owner, "product")

@@ -15,7 +15,18 @@ from sqlalchemy.orm import Session
 
 from haina.campaigns import service as campaigns
 from haina.campaigns.schemas import CampaignCreate
-from haina.console.web import PAGE_SIZE, Visit, _act, _back, _page, _t, _view, _visit
+from haina.console.web import (
+    PAGE_SIZE,
+    Visit,
+    _act,
+    _back,
+    _first_moment,
+    _last_moment,
+    _page,
+    _t,
+    _view,
+    _visit,
+)
 from haina.core.errors import NotFound, Problem
 from haina.core.http import Router, SessionDep
 
@@ -49,15 +60,17 @@ def campaign_list(request: Request, session: SessionDep, v: Visit,
     return _list(request, session, v, cursor=cursor)
 
 
-def _day(form: dict[str, str], name: str, end: bool) -> str | None:
-    """A date field as a time in China (the start of the day, or the end of the last day)."""
+def _day(form: dict[str, str], name: str, end: bool,
+         zone: dt.tzinfo) -> str | dt.datetime | None:
+    """A date field as a time in the shop's zone (the start of the day, or the end of the last
+    day)."""
     value = form.get(name, "").strip()
     if not value:
         return None
-    return f"{value}T{'23:59:59' if end else '00:00:00'}+08:00"
+    return _last_moment(value, zone) if end else _first_moment(value, zone)
 
 
-def _campaign_body(form: dict[str, str], currency: str) -> dict[str, Any]:
+def _campaign_body(form: dict[str, str], currency: str, zone: dt.tzinfo) -> dict[str, Any]:
     """The form's fields as ``POST /v1/campaigns`` takes them (the model checks them)."""
     def money(name: str) -> dict[str, str] | None:
         value = form.get(name, "").strip()
@@ -70,8 +83,8 @@ def _campaign_body(form: dict[str, str], currency: str) -> dict[str, Any]:
     else:
         discount["amount"] = money("amount")
     holdout = form.get("holdout_percent", "").strip()
-    starts = _day(form, "starts_on", False)
-    if starts and starts[:10] <= dt.datetime.now(dt.UTC).date().isoformat():
+    starts = _day(form, "starts_on", False, zone)
+    if isinstance(starts, dt.datetime) and starts.date() <= dt.datetime.now(zone).date():
         starts = None  # today (or before): now
     return {"name": form.get("name", "").strip(), "segment_id": form.get("segment_id") or None,
             "channel": form.get("channel") or "sms",
@@ -79,7 +92,7 @@ def _campaign_body(form: dict[str, str], currency: str) -> dict[str, Any]:
                        "max_discount": money("max_discount") if kind == "percent" else None},
             "holdout_percent": int(holdout) if holdout.isascii() and holdout.isdigit()
             else holdout or 10,
-            "starts_at": starts, "ends_at": _day(form, "ends_on", True),
+            "starts_at": starts, "ends_at": _day(form, "ends_on", True, zone),
             "budget": money("budget")}
 
 
@@ -87,7 +100,8 @@ def _campaign_body(form: dict[str, str], currency: str) -> dict[str, Any]:
 async def create_campaign(request: Request) -> Response:
     def work(session: Session, v: Visit, form: dict[str, str]) -> Response:
         try:
-            body = CampaignCreate.model_validate(_campaign_body(form, v.tenant.currency))
+            body = CampaignCreate.model_validate(_campaign_body(form, v.tenant.currency,
+                                                                v.fmt.zone))
         except ValidationError as exc:
             errors = [f"{'.'.join(str(p) for p in e['loc']) or _t(v, 'form')}: {e['msg']}"
                       for e in exc.errors()]

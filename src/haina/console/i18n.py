@@ -52,9 +52,10 @@ def pick(explicit: str | None, cookie: str | None, accept_language: str | None) 
 class Formats:
     """Formatting for one locale, handed to the templates as ``fmt``."""
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, zone: dt.tzinfo = dt.UTC) -> None:
         self.lang = lang
         self.locale = Locale.parse(LANGUAGES[lang])
+        self.zone = zone  # the merchant's: dates and times are shown as they read there
 
     def money(self, value: Money | None) -> str:
         if value is None:
@@ -76,6 +77,8 @@ class Formats:
     def date(self, value: dt.date | dt.datetime | None, form: str = "medium") -> str:
         if value is None:
             return "—"
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(self.zone)
         return format_date(value, format=form, locale=self.locale)
 
     def week(self, value: dt.date) -> str:
@@ -94,4 +97,4 @@ class Formats:
     def datetime(self, value: dt.datetime | None) -> str:
         if value is None:
             return "—"
-        return format_datetime(value, format="medium", locale=self.locale, tzinfo=dt.UTC)
+        return format_datetime(value, format="medium", locale=self.locale, tzinfo=self.zone)

@@ -17,6 +17,15 @@ LABELS = {
     "apps": N_("Apps"),
     "webhooks": N_("Webhooks"), "points": N_("Service points"),
     "declarations": N_("Cross-border"), "privacy": N_("Data requests"),
+    "shop_keys": N_("Storefront"), "settings_page": N_("Settings"), "products": N_("Products"),
+    # product states (haina.catalog.schemas.ProductStatus)
+    "product_active": N_("listed"), "product_draft": N_("draft"),
+    "product_archived": N_("archived"),
+    # stock adjustments' reasons (haina.inventory.schemas)
+    "stock_received": N_("goods received"), "stock_correction": N_("correction"),
+    "stock_damaged": N_("damaged"), "stock_lost": N_("missing"), "stock_returned": N_("returned"),
+    "stock_cycle_count": N_("stock count"), "stock_transfer": N_("transfer"),
+    "stock_fulfilled": N_("shipped for an order"),
     # personal-information requests (haina.privacy) and the apps' acknowledgements
     "export": N_("export"), "erase": N_("erasure"), "merchant_redact": N_("shop data, app removed"),
     "acknowledged": N_("acknowledged"), "overdue": N_("overdue"),
@@ -58,6 +67,14 @@ LABELS = {
     "ledger": N_("ledger"), "events": N_("event log"), "analytics": N_("customer analytics"),
     "marketing": N_("marketing"), "geo": N_("service points"),
     "crossborder": N_("cross-border"), "settings": N_("settings"),
+    "storefront": N_("storefront"),
+    # qualification files of cross-border brands (haina.crossborder.lifecycle)
+    "brand_submitted": N_("submitted"), "brand_approved": N_("approved"),
+    "brand_rejected": N_("turned down"), "brand_revoked": N_("revoked"),
+    "trademark_registration": N_("trademark registration"),
+    "business_licence": N_("business licence"), "origin_certificate": N_("certificate of origin"),
+    "agency_agreement": N_("agency agreement"), "product_registration": N_("product registration"),
+    "other": N_("other document"),
     # the fit plots
     "clv_distribution": N_("Distribution of customer lifetime value"),
     "p_alive_vs_recency": N_("Probability alive by recency and frequency"),

@@ -1,11 +1,14 @@
 """The console's promotions (``haina.marketing``): the list, a create form for the common
 kinds (percent off, amount off each unit, 满减 thresholds with repeat, free shipping from an
 amount) and pause/resume. The other kinds (buy X get Y, bundles, tier prices, first orders)
-take product lists the form does not ask for: they are made through the API.
+take product lists the form does not ask for: they are made through the API. A promotion's
+edit form changes what may change once it runs: its name, last day, budget (never below what
+orders already hold), priority and description. Days are whole days in the shop's time zone.
 Routes register on the console's router (``haina.console.web``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import Request
@@ -13,7 +16,20 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from haina.console.web import PAGE_SIZE, Visit, _act, _back, _page, _t, _view, _w, router
+from haina.console.web import (
+    PAGE_SIZE,
+    Visit,
+    _act,
+    _back,
+    _first_moment,
+    _last_moment,
+    _page,
+    _t,
+    _view,
+    _w,
+    router,
+)
+from haina.core.errors import Problem
 from haina.core.http import SessionDep
 from haina.marketing import service as marketing
 from haina.marketing.schemas import PromotionCreate, PromotionUpdate
@@ -41,7 +57,8 @@ def promotion_list(request: Request, session: SessionDep, v: Visit,
     return _list(request, session, v, cursor=cursor)
 
 
-def promotion_body(form: dict[str, str], currency: str) -> dict[str, Any]:
+def promotion_body(form: dict[str, str], currency: str,
+                   zone: dt.tzinfo = dt.timezone(dt.timedelta(hours=8))) -> dict[str, Any]:
     """The form's fields as ``POST /v1/promotions`` takes them, only those of the kind chosen
     (the model checks them and names what is missing)."""
     def text(name: str) -> str | None:
@@ -68,11 +85,11 @@ def promotion_body(form: dict[str, str], currency: str) -> dict[str, Any]:
     priority = text("priority")
     if priority is not None:
         body["priority"] = int(priority) if priority.lstrip("-").isdigit() else priority
-    # whole days in China time, as the coupon form's last day
+    # whole days in the shop's time zone
     if starts := text("starts_on"):
-        body["starts_at"] = f"{starts}T00:00:00+08:00"
+        body["starts_at"] = _first_moment(starts, zone)
     if ends := text("ends_on"):
-        body["ends_at"] = f"{ends}T23:59:59+08:00"
+        body["ends_at"] = _last_moment(ends, zone)
     return body
 
 
@@ -80,7 +97,8 @@ def promotion_body(form: dict[str, str], currency: str) -> dict[str, Any]:
 async def create_promotion(request: Request) -> Response:
     def work(session: Session, v: Visit, form: dict[str, str]) -> Response:
         try:
-            body = PromotionCreate.model_validate(promotion_body(form, v.tenant.currency))
+            body = PromotionCreate.model_validate(promotion_body(form, v.tenant.currency,
+                                                                 v.fmt.zone))
         except ValidationError as exc:
             errors = [(".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "")
                       + e["msg"] for e in exc.errors()]
@@ -104,3 +122,60 @@ async def pause_or_resume(request: Request, promotion_id: str) -> Response:
                      **{"paused" if status == "paused" else "resumed": done.name})
 
     return await _act(request, "pause_promotion", work)
+
+
+def _edit_form(request: Request, session: Session, v: Visit, promotion_id: str,
+               code: int = 200, form: dict[str, str] | None = None,
+               errors: list[str] | None = None) -> Response:
+    p = marketing.get_promotion(session, v.tenant, promotion_id)
+    if form is None:
+        ends = p.ends_at.astimezone(v.fmt.zone).date().isoformat() if p.ends_at else ""
+        form = {"name": p.name, "ends_on": ends, "budget": str(p.budget.amount) if p.budget else "",
+                "priority": str(p.priority), "description": p.description}
+    return _page(request, v, "console/promotion_edit.html", code,
+                 title=_t(v, "Edit %(name)s") % {"name": p.name}, p=p, form=form,
+                 errors=errors or [])
+
+
+@router.get("/console/promotions/{promotion_id}/edit")
+@_view
+def edit_promotion_form(request: Request, session: SessionDep, v: Visit,
+                        promotion_id: str) -> Response:
+    return _edit_form(request, session, v, promotion_id)
+
+
+def promotion_changes(form: dict[str, str], currency: str, zone: dt.tzinfo) -> dict[str, Any]:
+    """The edit form's fields as ``PATCH /v1/promotions/{id}`` takes them: an empty last day
+    ends nothing (the promotion runs on), an empty budget leaves it as it is."""
+    ends = form.get("ends_on", "").strip()
+    budget = form.get("budget", "").strip()
+    priority = form.get("priority", "").strip()
+    body: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "ends_at": _last_moment(ends, zone) if ends else None,
+        "priority": int(priority) if priority.lstrip("-").isdigit() else priority or None,
+        "description": form.get("description", "").strip()}
+    if budget:
+        body["budget"] = {"amount": budget, "currency": currency}
+    return body
+
+
+@router.post("/console/promotions/{promotion_id}")
+async def edit_promotion(request: Request, promotion_id: str) -> Response:
+    def work(session: Session, v: Visit, form: dict[str, str]) -> Response:
+        try:
+            changes = PromotionUpdate.model_validate(
+                promotion_changes(form, v.tenant.currency, v.fmt.zone))
+        except ValidationError as exc:
+            errors = [(".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "")
+                      + e["msg"] for e in exc.errors()]
+            return _edit_form(request, session, v, promotion_id, 422, form, errors)
+        try:  # the service checks before it changes anything (ends after it starts, budget)
+            done = marketing.update_promotion(session, v.tenant, promotion_id, changes)
+        except Problem as exc:
+            if exc.status != 422:
+                raise
+            return _edit_form(request, session, v, promotion_id, 422, form, [exc.detail])
+        return _back("/console/promotions", edited=done.name)
+
+    return await _act(request, "edit_promotion", work)

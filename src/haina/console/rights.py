@@ -6,6 +6,8 @@ Routes register on the console's router (``haina.console.web``)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
@@ -25,14 +27,25 @@ def _app_names(session: Session, v: Visit) -> dict[str, str]:
     return {g.app_id: g.app_name for g in platform.list_grants(session, v.tenant, limit=100).data}
 
 
+LISTED_KINDS = ("export", "erase", "merchant_redact")
+
+
 @router.get("/console/data-requests")
 @_view
-def request_list(request: Request, session: SessionDep, v: Visit,
-                 cursor: str | None = None) -> Response:
-    page = privacy.list_requests(session, v.tenant, limit=PAGE_SIZE, cursor=cursor)
+def request_list(request: Request, session: SessionDep, v: Visit, kind: str | None = None,
+                 overdue: str | None = None, cursor: str | None = None) -> Response:
+    kind = kind if kind in LISTED_KINDS else None
+    late = overdue == "1"
+    page = privacy.list_requests(session, v.tenant, kind=kind, overdue=late, limit=PAGE_SIZE,
+                                 cursor=cursor)
+    more = None
+    if page.next_cursor:
+        more = request.url.path + "?" + urlencode(
+            {k: val for k, val in (("kind", kind), ("overdue", "1" if late else None),
+                                   ("cursor", page.next_cursor)) if val})
     return _page(request, v, "console/data_requests.html", title=_t(v, "Data requests"),
-                 requests=page.data, apps=_app_names(session, v),
-                 more=f"{request.url.path}?cursor={page.next_cursor}" if page.next_cursor else None)
+                 requests=page.data, apps=_app_names(session, v), kind=kind, overdue=late,
+                 kinds=LISTED_KINDS, more=more)
 
 
 @router.get("/console/data-requests/{request_id}")

@@ -44,7 +44,7 @@ from haina.o2o import service as o2o
 from haina.orders import service as orders
 from haina.payments import service as payments
 from haina.platform import service as platform
-from haina.platform.schemas import StaffOut
+from haina.platform.schemas import StaffOut, time_zone_of
 from haina.privacy import service as privacy
 from haina.webhooks import service as webhooks
 
@@ -65,7 +65,8 @@ NEEDS = {"create_coupon": "staff", "replay_delivery": "staff", "uninstall_app": 
          "book_slot": "staff", "create_promotion": "staff", "pause_promotion": "staff",
          "request_data": "owner", "download_archive": "owner", "manage_endpoints": "owner",
          "change_member": "staff",
-         "create_campaign": "staff"}
+         "create_campaign": "staff", "manage_keys": "owner", "read_sandbox_inbox": "staff",
+         "edit_promotion": "staff", "change_settings": "owner"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'none'; frame-ancestors 'none'; form-action 'self'; "
@@ -78,12 +79,14 @@ PAGE_SIZE = 25
 WEEKS = 12
 NAV = (("dashboard", "/console"), ("members", "/console/members"),
        ("lifecycle", "/console/lifecycle"), ("orders", "/console/orders"),
+       ("products", "/console/products"),
        ("coupons", "/console/coupons"), ("promotions", "/console/promotions"),
        ("points", "/console/service-points"), ("declarations", "/console/crossborder"),
        ("privacy", "/console/data-requests"),
        ("campaigns", "/console/campaigns"),
        ("apps", "/console/apps"),
-       ("webhooks", "/console/webhooks"))
+       ("webhooks", "/console/webhooks"), ("shop_keys", "/console/storefront"),
+       ("settings_page", "/console/settings"))
 PLOTS = ("clv_distribution", "p_alive_vs_recency", "holdout_fit")
 ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "completed", "cancelled", "refunded")
 CHANNELS = ("web", "mini_program", "pos", "app", "marketplace")
@@ -132,7 +135,7 @@ def _visit(session: Session, request: Request) -> Visit | None:
     tenant = Tenant(id=t.id, slug=t.slug, scopes=_scopes(account.role), currency=t.currency,
                     settings=t.settings, staff_id=account.id)
     lang = _lang(request)
-    return Visit(account, csrf, tenant, lang, Formats(lang))
+    return Visit(account, csrf, tenant, lang, Formats(lang, time_zone_of(t.settings, t.currency)))
 
 
 def _switch_url(request: Request, lang: str) -> str:
@@ -153,7 +156,10 @@ NOTICES = {"created": N_("Coupon %(value)s created."),
            "disabled": N_("%(value)s is disabled: nothing is sent to it."),
            "enabled": N_("%(value)s is enabled again."),
            "changed": N_("The profile of %(value)s is saved."),
-           "adjusted": N_("Points adjusted: %(value)s.")}
+           "adjusted": N_("Points adjusted: %(value)s."),
+           "revoked": N_("%(value)s is revoked: its calls are refused and its buyers signed out."),
+           "edited": N_("%(value)s is saved."),
+           "settings_saved": N_("Settings saved: %(value)s.")}
 
 
 def _notice(request: Request, lang: str) -> str | None:
@@ -278,8 +284,10 @@ def _back(path: str, **params: str) -> RedirectResponse:
 @router.get("/console")
 @_view
 def dashboard(request: Request, session: SessionDep, v: Visit) -> Response:
-    today = dt.datetime.now(dt.UTC).date()
-    weeks = orders.sales_by_week(session, v.tenant, today - dt.timedelta(weeks=WEEKS - 1), today)
+    zone = v.fmt.zone  # the merchant's weeks start at its Monday midnight
+    today = dt.datetime.now(zone).date()
+    weeks = orders.sales_by_week(session, v.tenant, today - dt.timedelta(weeks=WEEKS - 1), today,
+                                 zone=zone)
     labels = [v.fmt.week(w.start) for w in weeks]
     currency = v.tenant.currency
     sales = [float(Decimal(w.sales.amount)) for w in weeks]
@@ -354,7 +362,7 @@ def member_page(request: Request, session: SessionDep, v: Visit, member_id: str)
     requests = privacy.list_requests(session, v.tenant, member_id=member.id, limit=10).data
     return _page(request, v, "console/member.html", title=member.name or member.id,
                  member=member, orders=bought, points=points, scores=scores,
-                 requests=requests)
+                 requests=requests, form_nonce=secrets.token_urlsafe(18))
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -405,9 +413,10 @@ def lifecycle_plot(request: Request, session: SessionDep, name: str) -> Response
 
 # ---------------------------------------------------------------- orders
 
-def _day(text: str | None) -> dt.datetime | None:
+def _day(text: str | None, zone: dt.tzinfo) -> dt.datetime | None:
+    """Midnight of a day typed in a filter, in the merchant's time zone."""
     try:
-        return dt.datetime.combine(dt.date.fromisoformat(text or ""), dt.time(), dt.UTC)
+        return dt.datetime.combine(dt.date.fromisoformat(text or ""), dt.time(), zone)
     except ValueError:
         return None
 
@@ -419,7 +428,7 @@ def order_list(request: Request, session: SessionDep, v: Visit, status: str | No
                member: str | None = None, cursor: str | None = None) -> Response:
     status = status if status in ORDER_STATUSES else None
     channel = channel if channel in CHANNELS else None
-    since_at, until_at = _day(since), _day(until)
+    since_at, until_at = _day(since, v.fmt.zone), _day(until, v.fmt.zone)
     member = (member or "").strip()[:40] or None
     page = orders.list_orders(session, v.tenant, status=status, channel=channel,
                               member_id=member, created_gte=since_at,
@@ -468,7 +477,23 @@ def coupon_list(request: Request, session: SessionDep, v: Visit,
                  form={}, errors=[])
 
 
-def _coupon_body(form: dict[str, str], currency: str) -> dict[str, Any]:
+def _first_moment(day: str, zone: dt.tzinfo) -> str | dt.datetime:
+    """Midnight starting ``day`` in the shop's zone (the text itself if it is no date: the
+    model names it)."""
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), zone)
+    except ValueError:
+        return day
+
+
+def _last_moment(day: str, zone: dt.tzinfo) -> str | dt.datetime:
+    """The last second of ``day`` in the shop's zone."""
+    start = _first_moment(day, zone)
+    return start.replace(hour=23, minute=59, second=59) if isinstance(start, dt.datetime) \
+        else start
+
+
+def _coupon_body(form: dict[str, str], currency: str, zone: dt.tzinfo) -> dict[str, Any]:
     """The form's fields as ``POST /v1/coupons`` takes them (the model checks them)."""
     def money(name: str) -> dict[str, str] | None:
         value = form.get(name, "").strip()
@@ -491,7 +516,7 @@ def _coupon_body(form: dict[str, str], currency: str) -> dict[str, Any]:
         "max_discount": money("max_discount") if kind == "percent" else None,
         "usage_limit": whole("usage_limit"),
         "per_member_limit": whole("per_member_limit"),
-        "ends_at": f"{ends}T23:59:59+08:00" if ends else None,
+        "ends_at": _last_moment(ends, zone) if ends else None,  # the shop's day
         "description": form.get("description", "").strip(),
     }
 
@@ -500,7 +525,8 @@ def _coupon_body(form: dict[str, str], currency: str) -> dict[str, Any]:
 async def create_coupon(request: Request) -> Response:
     def work(session: Session, v: Visit, form: dict[str, str]) -> Response:
         try:
-            body = CouponCreate.model_validate(_coupon_body(form, v.tenant.currency))
+            body = CouponCreate.model_validate(_coupon_body(form, v.tenant.currency,
+                                                            v.fmt.zone))
         except ValidationError as exc:
             errors = [f"{'.'.join(str(p) for p in e['loc']) or _t(v, 'form')}: {e['msg']}"
                       for e in exc.errors()]
@@ -582,3 +608,7 @@ from haina.console import customs as _customs_pages  # noqa: E402,F401,I001
 from haina.console import rights as _rights_pages  # noqa: E402,F401,I001
 from haina.console import endpoints as _endpoint_pages  # noqa: E402,F401,I001
 from haina.console import member_actions as _member_actions  # noqa: E402,F401,I001
+from haina.console import storefront as _storefront_pages  # noqa: E402,F401,I001
+from haina.console import brands as _brand_pages  # noqa: E402,F401,I001
+from haina.console import settings as _settings_page  # noqa: E402,F401,I001
+from haina.console import products as _product_pages  # noqa: E402,F401,I001

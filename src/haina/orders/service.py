@@ -722,10 +722,11 @@ def paid_orders_of(session: Session, tenant: Tenant, member_ids: Sequence[str],
     return found
 
 
-def sales_by_week(session: Session, tenant: Tenant, since: dt.date,
-                  until: dt.date) -> list[SalesPeriodOut]:
-    """Weekly sales in the merchant's currency for the weeks (Monday to Sunday, UTC) from the
-    one holding ``since`` to the one holding ``until``, every week present (zeros included).
+def sales_by_week(session: Session, tenant: Tenant, since: dt.date, until: dt.date,
+                  zone: dt.tzinfo = dt.UTC) -> list[SalesPeriodOut]:
+    """Weekly sales in the merchant's currency for the weeks (Monday to Sunday in ``zone``, the
+    merchant's time zone) from the one holding ``since`` to the one holding ``until``, every
+    week present (zeros included).
 
     Orders count in the week they were paid, net of refunds, if not refunded in full. A member
     is new in the week of their first paid order ever (before ``since`` too), returning in any
@@ -733,8 +734,8 @@ def sales_by_week(session: Session, tenant: Tenant, since: dt.date,
     first paid order."""
     first_week = since - dt.timedelta(days=since.weekday())
     last_week = until - dt.timedelta(days=until.weekday())
-    start = dt.datetime.combine(first_week, dt.time(), dt.UTC)
-    end = dt.datetime.combine(last_week + dt.timedelta(days=7), dt.time(), dt.UTC)
+    start = dt.datetime.combine(first_week, dt.time(), zone)
+    end = dt.datetime.combine(last_week + dt.timedelta(days=7), dt.time(), zone)
     paid = and_(_O.tenant_id == tenant.id, _O.paid_at.is_not(None), _O.currency == tenant.currency,
                 _O.paid_minor - _O.refunded_minor > 0)
     weeks: dict[dt.date, list] = {}
@@ -746,23 +747,25 @@ def sales_by_week(session: Session, tenant: Tenant, since: dt.date,
                            .where(paid, _O.paid_at >= start, _O.paid_at < end)).all()
     window_buyers = select(_O.member_id).where(paid, _O.paid_at >= start, _O.paid_at < end,
                                                _O.member_id.is_not(None))
-    first = {member_id: _week_of(at) for member_id, at in session.execute(
+    first = {member_id: _week_of(at, zone) for member_id, at in session.execute(
         select(_O.member_id, func.min(_O.paid_at))
         .where(paid, _O.member_id.in_(window_buyers.scalar_subquery()))
         .group_by(_O.member_id))}
     for at, member_id, net in rows:
-        week = weeks[_week_of(at)]
+        week = weeks[_week_of(at, zone)]
         week[0] += 1
         week[1] += int(net)
         if member_id is not None:
-            week[2 if first.get(member_id) == _week_of(at) else 3].add(member_id)
+            week[2 if first.get(member_id) == _week_of(at, zone) else 3].add(member_id)
     return [SalesPeriodOut(start=w, orders=v[0], sales=Money.of(v[1], tenant.currency),
                            new_members=len(v[2]), returning_members=len(v[3] - v[2]))
             for w, v in weeks.items()]
 
 
-def _week_of(at: dt.datetime | str) -> dt.date:
+def _week_of(at: dt.datetime | str, zone: dt.tzinfo = dt.UTC) -> dt.date:
     if isinstance(at, str):  # min() over the column on SQLite: the stored text
         at = dt.datetime.fromisoformat(at)
-    day = at.astimezone(dt.UTC).date() if at.tzinfo else at.date()
+    if at.tzinfo is None:  # stored in UTC
+        at = at.replace(tzinfo=dt.UTC)
+    day = at.astimezone(zone).date()
     return day - dt.timedelta(days=day.weekday())

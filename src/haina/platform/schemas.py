@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import zoneinfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from haina.core.schema_types import RequestModel
 
@@ -55,6 +57,33 @@ class TenantSettings(BaseModel):
         48, ge=0, le=30 * 24,
         description="after an uninstall, the app is asked to erase the merchant's data")
     retention: RetentionDays = Field(default_factory=RetentionDays)
+    time_zone: str | None = Field(
+        None, max_length=64, examples=["Asia/Shanghai"],
+        description="the merchant's IANA time zone: its days and weeks (the console's "
+                    "dashboard) start at its midnight; none: Asia/Shanghai for a CNY "
+                    "merchant, UTC otherwise")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        if v not in time_zones():
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. Asia/Shanghai)")
+        return v
+
+
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """The IANA zone names this machine knows (the system's tz database, or tzdata)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def time_zone_of(settings: TenantSettings | None, currency: str) -> zoneinfo.ZoneInfo:
+    """The zone a merchant's days start in: its setting, else China's for a CNY merchant,
+    else UTC (one place for the rule: the console and any report ask here)."""
+    name = settings.time_zone if settings is not None else None
+    return zoneinfo.ZoneInfo(name or ("Asia/Shanghai" if currency == "CNY" else "UTC"))
 
 
 class TenantSettingsIn(RequestModel, TenantSettings):

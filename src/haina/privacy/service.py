@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from haina.carts import service as carts
@@ -146,10 +146,18 @@ def _addressed_to(session: Session, row: DataRequest, app_id: str) -> bool:
 
 
 def list_requests(session: Session, tenant: Tenant, *, member_id: str | None = None,
-                  limit: int = 50, cursor: str | None = None) -> Page[DataRequestOut]:
-    """The merchant's requests, newest first (about one person: any of its member ids); an
-    app's credential lists those addressed to it."""
+                  kind: str | None = None, overdue: bool = False, limit: int = 50,
+                  cursor: str | None = None) -> Page[DataRequestOut]:
+    """The merchant's requests, newest first (about one person: any of its member ids; of one
+    kind; only those an app has let pass their date due without acknowledging, ``overdue``);
+    an app's credential lists those addressed to it."""
     stmt = select(DataRequest).where(DataRequest.tenant_id == tenant.id)
+    if kind is not None:
+        stmt = stmt.where(DataRequest.kind == kind)
+    if overdue:  # as _ack_status names an acknowledgement overdue
+        stmt = stmt.where(DataRequest.id.in_(select(DataRequestAck.request_id).where(
+            DataRequestAck.tenant_id == tenant.id, DataRequestAck.status == "pending",
+            or_(DataRequestAck.overdue_at.is_not(None), DataRequestAck.due_at <= utcnow()))))
     if member_id is not None:
         ids = members.member_history_ids(session, tenant, member_id)
         stmt = stmt.where(DataRequest.member_id.in_(ids))

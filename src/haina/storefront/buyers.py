@@ -251,9 +251,9 @@ def end_sessions_of_key(session: Session, tenant: Tenant, key_id: str) -> None:
     forget_cached_buyers()
 
 
-def sandbox_inbox(session: Session, shop: Shop) -> InboxOut:
+def sandbox_inbox(session: Session, shop: Tenant) -> InboxOut:
     """The latest codes sent through the merchant's sandbox keys (only a sandbox key may
-    read it: the route checks)."""
+    read it on ``/store/v1``: the route checks; the console shows it to staff)."""
     rows = session.scalars(select(SignInCode).where(
         SignInCode.tenant_id == shop.id, SignInCode.sandbox_code.is_not(None))
         .order_by(SignInCode.created_at.desc(), SignInCode.id.desc()).limit(INBOX_SIZE))

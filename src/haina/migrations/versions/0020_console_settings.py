@@ -1,4 +1,9 @@
-"""console: merchant time zone and console settings (placeholder)
+"""console: the merchant's time zone — no schema change
+
+The time zone is a merchant setting (``TenantSettings.time_zone``), kept with the others in
+the tenants table's ``settings`` JSON column, which already exists: a row without the key
+reads as unset (Asia/Shanghai for a CNY merchant, UTC otherwise). Nothing to add or backfill,
+so this revision only keeps its place in the linear history.
 
 Revision ID: 0020
 Revises: 0019
