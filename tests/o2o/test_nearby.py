@@ -113,3 +113,30 @@ def test_search_shows_beside_tires_the_points_that_fit_them_with_free_slots(clie
     # 0.01° of longitude is 0.95 km here, of latitude 1.11 km
     assert [p["name"] for p in all_near] == ["Small rims", "Near", "Far"]
     assert all(p["next_slots"] == [] for p in all_near)  # no service named: no slots
+
+
+def test_a_dense_cluster_starts_fine_and_still_answers_exactly(session, tenant):
+    """120 points within ~1.5 km and 40 spread over ~30 km: the density starts a search
+    near the cluster with fine cells (and one far from it with coarse ones); a rim few points
+    fit sends it on to the coarse phase. Every answer is the brute force's."""
+    from haina.o2o.schemas import ServicePointCreate
+    rnd = random.Random(9)
+    points = []
+    for i in range(160):
+        spread = 0.012 if i < 120 else 0.25
+        lat, lng = CENTRE[0] + rnd.gauss(0, spread), CENTRE[1] + rnd.gauss(0, spread)
+        lo = rnd.choice([15, 15, 15, 16, 18])
+        p = o2o.create_point(session, tenant, ServicePointCreate.model_validate({
+            "name": f"P{i}", "location": {"lat": lat, "lng": lng},
+            "services": [{"code": "tire-fitting", "duration_minutes": 60,
+                          "price": {"amount": "80.00", "currency": "CNY"}}],
+            "fitment": {"rim_diameter": [lo, lo + 1]}}))
+        points.append({"id": p.id, "lat": p.location.lat, "lng": p.location.lng,
+                       "rim": (lo, lo + 1), "open": True, "tires": True})
+    for dlat, dlng, radius, rim, limit in [(0, 0, 10, None, 10), (0.003, -0.002, 5, 15, 12),
+                                           (0, 0, 10, 19, 5), (0.001, 0, 20, 18, 8),
+                                           (0.2, 0.2, 10, None, 10), (0, 0, 2, 16, 10)]:
+        lat, lng = CENTRE[0] + dlat, CENTRE[1] + dlng
+        attrs = {"rim_diameter": rim} if rim is not None else None
+        got = o2o.nearest(session, tenant, lat, lng, radius, limit, "tire-fitting", attrs)
+        assert [i for _, i in got] == brute_force(points, lat, lng, radius, rim)[:limit]

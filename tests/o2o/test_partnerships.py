@@ -105,8 +105,18 @@ def test_an_installer_partner_s_points_are_searched_and_booked_by_the_merchant(
         assert _ok(client.get(f"/v1/bookings/{booked['id']}"))["id"] == booked["id"]
         assert [b["id"] for b in _ok(client.get("/v1/partner-bookings"))["data"]] == [
             booked["id"]]
+        # a buyer's bookings at partners' points: the link row keeps the merchant's member
+        buyer = _ok(client.post("/v1/members", json={"name": "Li Lei"}), 201)
+        theirs = _ok(client.post("/v1/bookings", json={
+            "service_point_id": shop["id"], "service": "tire-fitting", "member_id": buyer["id"],
+            "start": _start(hour=15)}), 201)
+        assert [b["id"] for b in _ok(client.get(
+            "/v1/partner-bookings", params={"member_id": buyer["id"]}))["data"]] == [
+            theirs["id"]]
+        _ok(client.post(f"/v1/bookings/{theirs['id']}/cancel"))
         assert [b["id"] for b in _ok(installer.get(
-            "/v1/bookings", params={"service_point_id": shop["id"]}))["data"]] == [booked["id"]]
+            "/v1/bookings", params={"service_point_id": shop["id"], "status": "confirmed"})
+        )["data"]] == [booked["id"]]
         for path in (f"/v1/bookings/{booked['id']}", f"/v1/service-points/{shop['id']}",
                      f"/v1/partnerships/{inv['id']}"):
             assert other.get(path).status_code == 404

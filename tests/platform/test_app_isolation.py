@@ -50,6 +50,7 @@ ID_SOURCES = {
     "point_id": ("service_points", "id"), "code": ("point_services", "code"),
     "rule_id": ("fitment_rules", "id"), "booking_id": ("bookings", "id"),
     "partnership_id": ("o2o_partnerships", "id"),
+    "resource_code": ("o2o_resources", "code"),
     "declaration_id": ("crossborder_declarations", "id"),
     "brand_id": ("crossborder_brands", "id"),
     "data_request_id": ("data_requests", "id"),
@@ -140,8 +141,9 @@ def _objects_of_every_kind(client, sessions, b: dict) -> None:
     point = ok(client.post("/v1/service-points", headers=b, json={
         "name": "Iso bay", "location": {"lat": 31.2, "lng": 121.4},
         "opening_hours": [{"weekday": d, "open": "09:00", "close": "18:00"} for d in range(1, 8)],
+        "resources": [{"code": "lift", "capacity": 1}],
         "services": [{"code": "tire-fitting", "duration_minutes": 60, "capacity": 2,
-                      "price": {"amount": "80.00", "currency": "CNY"}}]}))
+                      "price": {"amount": "80.00", "currency": "CNY"}, "resource": "lift"}]}))
     ok(client.post("/v1/fitment-rules", headers=b, json={"service": "tire-fitting",
                                                           "attribute": "rim_diameter"}))
     import datetime as dt  # a slot a month ahead (bookings are taken up to a year ahead)
@@ -309,6 +311,8 @@ BODIES = {
     "/v1/service-points/{point_id}/services": {
         "code": "iso", "duration_minutes": 30, "price": {"amount": "1.00", "currency": "CNY"}},
     "/v1/service-points/{point_id}/services/{code}": {"capacity": 1},
+    "/v1/service-points/{point_id}/resources": {"code": "iso", "capacity": 1},
+    "/v1/service-points/{point_id}/resources/{resource_code}": {"capacity": 2},
     "/v1/bookings/{booking_id}/reschedule": {"start": "2030-01-07T11:00:00+08:00"},
     "/v1/crossborder/declarations/{declaration_id}/receipts": {"message": "<x/>"},
     "/v1/crossborder/brands/{brand_id}/submissions": {

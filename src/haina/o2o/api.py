@@ -22,6 +22,8 @@ from haina.o2o.schemas import (
     PartnershipInvite,
     PartnershipOut,
     RescheduleIn,
+    ResourceIn,
+    ResourceUpdate,
     SearchOut,
     ServiceIn,
     ServicePointCreate,
@@ -94,10 +96,27 @@ def post_service(session: SessionDep, request: Request, point_id: str, body: Ser
 
 
 @router.patch("/service-points/{point_id}/services/{code}", response_model=ServicePointOut,
-              summary="Change a service's name, capacity or price")
+              summary="Change a service's name, capacity, price or shared resource")
 def patch_service(session: SessionDep, point_id: str, code: str, body: ServiceUpdate,
                   tenant: Tenant = WRITE) -> ServicePointOut:
     return service.update_service(session, tenant, point_id, code, body)
+
+
+@router.post("/service-points/{point_id}/resources", status_code=201,
+             response_model=ServicePointOut,
+             summary="Add a resource services of the point share (a lift, a stylist)")
+def post_resource(session: SessionDep, request: Request, point_id: str, body: ResourceIn,
+                  idempotency_key: str | None = IdempotencyKeyHeader,
+                  tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.add_resource(session, tenant, point_id, body))
+
+
+@router.patch("/service-points/{point_id}/resources/{resource_code}",
+              response_model=ServicePointOut, summary="Change a resource's name or capacity")
+def patch_resource(session: SessionDep, point_id: str, resource_code: str,
+                   body: ResourceUpdate, tenant: Tenant = WRITE) -> ServicePointOut:
+    return service.update_resource(session, tenant, point_id, resource_code, body)
 
 
 @router.get("/service-points/{point_id}/slots", response_model=SlotsOut,
@@ -145,10 +164,13 @@ def get_bookings(session: SessionDep,
                  status: str | None = Query(
                      None, pattern="^(held|confirmed|checked_in|completed|cancelled|expired)$"),
                  order_id: str | None = Query(None, max_length=64),
+                 date: dt.date | None = Query(
+                     None, description="bookings starting on this local date of the point's "
+                                       "(needs service_point_id): the installer's day"),
                  limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
                  tenant: Tenant = READ) -> Page[BookingOut]:
     return service.list_bookings(session, tenant, point_id=service_point_id, status=status,
-                                 order_id=order_id, limit=limit, cursor=cursor)
+                                 order_id=order_id, limit=limit, cursor=cursor, day=date)
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingOut, summary="One booking")
@@ -239,5 +261,8 @@ def post_end(session: SessionDep, partnership_id: str, tenant: Tenant = WRITE) -
             summary="Bookings you made at your partner installers' points, newest first")
 def get_partner_bookings(session: SessionDep, limit: int = Query(50, ge=1, le=200),
                          cursor: str | None = None,
+                         member_id: str | None = Query(None, max_length=64,
+                                                       description="one buyer's bookings"),
                          tenant: Tenant = READ) -> Page[BookingOut]:
-    return service.list_partner_bookings(session, tenant, limit=limit, cursor=cursor)
+    return service.list_partner_bookings(session, tenant, limit=limit, cursor=cursor,
+                                         member_id=member_id)

@@ -11,15 +11,22 @@ Holds expire lazily (a claim of the slot first turns its overdue holds into ``ex
 gives their places back) and by the worker (``expire_holds``), whichever comes first: the
 UPDATE of a hold's status is conditional, so a place is given back once.
 
+A service that shares a resource with others (``resources``: fitting and alignment on one
+lift) also takes a place in the resource's counters for its job's whole span; its next free
+slots, and those of every service on the resource, are recomputed by a claim of any of them.
+
 Lock order: the booking's own row, then overdue holds of the slot it claims, then the slot
-rows in start order (a reschedule touches two), then the service's row (its precomputed next
-free slots, ``next_free``, recomputed by every claim or release that can change them).
+rows in start order (a reschedule touches two), then the resource's stretches in start order,
+then the service rows in id order (their precomputed next free slots, ``next_free``,
+recomputed by every claim or release that can change them: the service's, and on a shared
+resource its siblings').
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,9 +42,9 @@ from haina.core.ids import new_id
 from haina.core.money import Money
 from haina.core.pagination import Page, paginate
 from haina.members import service as members
-from haina.o2o import hours, partners
+from haina.o2o import hours, partners, resources
 from haina.o2o.lifecycle import BOOKING_LIFECYCLE
-from haina.o2o.models import Booking, BookingSlot, PointService, ServicePoint
+from haina.o2o.models import Booking, BookingSlot, PointService, ServicePoint, ServiceResource
 from haina.o2o.points import point_row, service_row
 from haina.o2o.schemas import HOLD_MINUTES, BookingCreate, BookingOut, SlotOut, SlotsOut
 
@@ -118,6 +125,33 @@ def _counts(session: Session, tenant: Tenant, service_id: str, since: dt.datetim
     return taken
 
 
+def _shared(session: Session, tenant_id: str, services: Sequence[PointService],
+            first: dt.datetime, last: dt.datetime, now: dt.datetime,
+            ) -> dict[str, tuple[int, dict[dt.datetime, int]]]:
+    """The resources of ``services`` (those that share one) with their places taken per
+    stretch around jobs starting in [first, last]: resource id → (capacity, counts)."""
+    on = [s for s in services if s.resource_id is not None]
+    if not on:
+        return {}
+    since = min(resources.window(s, first, last)[0] for s in on)
+    until = max(resources.window(s, first, last)[1] for s in on)
+    ids = {str(s.resource_id) for s in on}
+    counts = resources.used(session, tenant_id, ids, since, until, now)
+    return {r.id: (r.capacity, counts[r.id]) for r in session.scalars(
+        select(ServiceResource).where(ServiceResource.tenant_id == tenant_id,
+                                      ServiceResource.id.in_(sorted(ids))))}
+
+
+def _left(service: PointService, start: dt.datetime, taken: int,
+          shared: dict[str, tuple[int, dict[dt.datetime, int]]]) -> int:
+    """Places left for a job at ``start``: the slot's, and its resource's if it shares one."""
+    left = service.capacity - taken
+    if service.resource_id is not None and service.resource_id in shared:
+        capacity, counts = shared[service.resource_id]
+        left = min(left, resources.places_left(capacity, counts, service, start))
+    return max(0, left)
+
+
 def _slot(start: dt.datetime, service: PointService, zone: ZoneInfo, available: int) -> SlotOut:
     return SlotOut(start=start.astimezone(zone),
                    end=(start + dt.timedelta(minutes=service.duration_minutes)).astimezone(zone),
@@ -138,8 +172,10 @@ def slots(session: Session, tenant: Tenant, point_id: str, code: str, day: dt.da
     zone = _zone(point)
     starts = hours.slot_starts(day, point.opening_hours, point.exceptions, zone, shape(service))
     taken = _counts(session, tenant, service.id, starts[0], starts[-1], now) if starts else {}
+    shared = _shared(session, tenant.id, [service], starts[0], starts[-1],
+                     now) if starts else {}
     open_ = point.status == "active"
-    data = [_slot(s, service, zone, max(0, service.capacity - taken.get(s, 0))
+    data = [_slot(s, service, zone, _left(service, s, taken.get(s, 0), shared)
                   if open_ and s > now else 0) for s in starts]
     return SlotsOut(service_point_id=point.id, service=code, date=day, timezone=point.timezone,
                     data=data)
@@ -176,6 +212,7 @@ def _computed(session: Session, tenant_id: str,
                         Booking.status == "held", Booking.expires_at <= now)
                     .group_by(Booking.service_id, Booking.start_at)):
                 taken[(service_id, start)] -= overdue
+    shared = _shared(session, tenant_id, [service for _, service in points], now, until, now)
     out: dict[str, list[SlotOut]] = {}
     for point, service in points:
         zone, cut = _zone(point), shape(service)
@@ -184,7 +221,7 @@ def _computed(session: Session, tenant_id: str,
         for d in range(days + 1):
             for s in hours.slot_starts(first + dt.timedelta(days=d), point.opening_hours,
                                        point.exceptions, zone, cut):
-                left = service.capacity - taken.get((service.id, s), 0)
+                left = _left(service, s, taken.get((service.id, s), 0), shared)
                 if s > now and left > 0:
                     free.append(_slot(s, service, zone, left))
                     if len(free) == n:
@@ -247,8 +284,13 @@ def kept_next_free(session: Session, tenant_id: str, point: ServicePoint,
         zone = _zone(point)
         tomorrow = now.astimezone(zone).date() + dt.timedelta(days=1)
         until = dt.datetime.combine(tomorrow, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+    # a hold running out frees a place: of this service's, or of one sharing its resource
+    siblings = ([service.id] if service.resource_id is None else
+                select(PointService.id).where(PointService.tenant_id == tenant_id,
+                                              PointService.resource_id == service.resource_id)
+                .scalar_subquery())
     hold_ends = session.scalar(select(func.min(Booking.expires_at)).where(
-        Booking.tenant_id == tenant_id, Booking.service_id == service.id,
+        Booking.tenant_id == tenant_id, Booking.service_id.in_(siblings),
         Booking.status == "held", Booking.expires_at > now, Booking.start_at > now))
     if hold_ends is not None:
         until = min(until, hold_ends)
@@ -266,20 +308,45 @@ def _store_next_free(session: Session, tenant_id: str, point: ServicePoint,
 def _keep_next_free(session: Session, tenant_id: str, service_id: str, start: dt.datetime,
                     now: dt.datetime) -> None:
     """After a place at ``start`` was taken or given back: recompute the service's next free
-    slots unless the change lies beyond all of them. The service row is locked (after the
-    slot counters: the lock order), so concurrent claims recompute one after the other, each
-    seeing the counters the others committed."""
+    slots unless the change lies beyond all of them; on a shared resource, those of every
+    service on it the change can reach. The service rows are locked (after the slot
+    counters, in id order: the lock order), so concurrent claims recompute one after the
+    other, each seeing the counters the others committed."""
     session.flush()  # a hold just marked expired must not count (the session does not autoflush)
-    service = session.execute(select(PointService).where(
-        PointService.tenant_id == tenant_id, PointService.id == service_id)
-        .with_for_update().execution_options(populate_existing=True)).scalar_one()
-    kept = _kept(service, now)
-    if (kept is not None and service.next_free is not None
-            and len(service.next_free["slots"]) == NEXT_FREE_KEPT
-            and start > dt.datetime.fromisoformat(service.next_free["slots"][-1][0])):
+    shared = session.scalar(select(PointService.resource_id).where(
+        PointService.tenant_id == tenant_id, PointService.id == service_id))
+    if shared is None:
+        service = session.execute(select(PointService).where(
+            PointService.tenant_id == tenant_id, PointService.id == service_id)
+            .with_for_update(key_share=True).execution_options(populate_existing=True)
+        ).scalar_one()
+        if not _beyond_kept(service, now, lambda last: start > last):
+            _store_next_free(session, tenant_id, _point_of(session, service), service, now)
         return
-    point = session.get_one(ServicePoint, (tenant_id, service.point_id))
-    _store_next_free(session, tenant_id, point, service, now)
+    begin = resources.span(_service(session, tenant_id, service_id), start)[0]
+    for sibling in resources.services_on(session, tenant_id, shared, lock=True):
+        # the change reaches a slot of the sibling's only if that slot's span overlaps it
+        reach = dt.timedelta(minutes=sibling.duration_minutes + sibling.buffer_after_minutes)
+        if not _beyond_kept(sibling, now, functools.partial(_at_or_after, begin - reach)):
+            _store_next_free(session, tenant_id, _point_of(session, sibling), sibling, now)
+
+
+def _at_or_after(moment: dt.datetime, last: dt.datetime) -> bool:
+    return moment >= last
+
+
+def _point_of(session: Session, service: PointService) -> ServicePoint:
+    return session.get_one(ServicePoint, (service.tenant_id, service.point_id))
+
+
+def _beyond_kept(service: PointService, now: dt.datetime,
+                 beyond: Callable[[dt.datetime], bool]) -> bool:
+    """Whether a change ``beyond`` the last of the service's kept free slots leaves them as
+    they are: they are fresh and all ``NEXT_FREE_KEPT`` were found (else a freed place may
+    join them)."""
+    return (_kept(service, now) is not None and service.next_free is not None
+            and len(service.next_free["slots"]) == NEXT_FREE_KEPT
+            and beyond(dt.datetime.fromisoformat(service.next_free["slots"][-1][0])))
 
 
 def refresh_next_free(session: Session, now: dt.datetime | None = None,
@@ -308,13 +375,26 @@ def _insert_ignore(session: Session):
 
 
 def _expire_rows(session: Session, tenant_id: str, rows: Sequence[Booking],
-                 now: dt.datetime) -> None:
-    """Turn locked overdue holds into ``expired`` and give their places back."""
-    for b in rows:
+                 now: dt.datetime, keep: bool = True) -> None:
+    """Turn locked overdue holds into ``expired`` and give their places back: the slot
+    counters, then the resources' stretches, then the kept next free slots (the lock
+    order)."""
+    for b in sorted(rows, key=lambda b: (b.service_id, b.start_at)):
         b.status, b.updated_at = "expired", now
-        _release_place(session, tenant_id, b.service_id, b.start_at, now)
+        _release_place(session, tenant_id, b.service_id, b.start_at, now, keep=False,
+                       resource=False)
         _record(session, b, "booking.expired", {"status": "expired"})
+    for b in sorted(rows, key=lambda b: b.start_at):
+        resources.change(session, tenant_id, _service(session, tenant_id, b.service_id), now,
+                         give=b.start_at)
+    if keep:
+        for b in sorted(rows, key=lambda b: b.service_id):
+            _keep_next_free(session, tenant_id, b.service_id, b.start_at, now)
     session.flush()
+
+
+def _service(session: Session, tenant_id: str, service_id: str) -> PointService:
+    return session.get_one(PointService, (tenant_id, service_id))
 
 
 def _expire_overdue_in_slot(session: Session, tenant: Tenant, service_id: str,
@@ -323,14 +403,17 @@ def _expire_overdue_in_slot(session: Session, tenant: Tenant, service_id: str,
         Booking.tenant_id == tenant.id, Booking.service_id == service_id,
         Booking.start_at == start, Booking.status == "held", Booking.expires_at <= now)
         .order_by(Booking.id).with_for_update()).all()
-    # a hold expired by someone else meanwhile is read again after its lock: skip it
-    _expire_rows(session, tenant.id, [b for b in rows if b.status == "held"], now)
+    # a hold expired by someone else meanwhile is read again after its lock: skip it; the
+    # claim that follows recomputes the kept slots
+    _expire_rows(session, tenant.id, [b for b in rows if b.status == "held"], now, keep=False)
 
 
 def _take_place(session: Session, tenant: Tenant, service: PointService,
-                start: dt.datetime, now: dt.datetime, keep: bool = True) -> None:
-    """Take a place; with ``keep``, recompute the next free slots at once (a caller that
-    writes the booking row after passes False and calls ``_keep_next_free`` itself)."""
+                start: dt.datetime, now: dt.datetime, keep: bool = True,
+                resource: bool = True) -> None:
+    """Take a place (and, with ``resource``, one of the service's shared resource); with
+    ``keep``, recompute the next free slots at once (a caller that writes the booking row
+    after passes False and calls ``_keep_next_free`` itself)."""
     insert = _insert_ignore(session)
     session.execute(insert(BookingSlot).values(
         id=new_id("booking_slot"), tenant_id=tenant.id, service_id=service.id, start_at=start,
@@ -344,16 +427,28 @@ def _take_place(session: Session, tenant: Tenant, service: PointService,
     if not got:
         raise SlotFull(f"the {start.isoformat()} slot of {service.code} is fully booked "
                        f"({service.capacity} of {service.capacity})", start=start.isoformat())
+    if resource and not resources.change(session, tenant.id, service, now, take=start):
+        raise _resource_full(service, start)
     if keep:
         _keep_next_free(session, tenant.id, service.id, start, now)
 
 
+def _resource_full(service: PointService, start: dt.datetime) -> SlotFull:
+    return SlotFull(f"the {start.isoformat()} slot of {service.code} is free, but the "
+                    "resource it shares with other services is taken then",
+                    start=start.isoformat(), reason="resource-full")
+
+
 def _release_place(session: Session, tenant_id: str, service_id: str,
-                   start: dt.datetime, now: dt.datetime, keep: bool = True) -> None:
+                   start: dt.datetime, now: dt.datetime, keep: bool = True,
+                   resource: bool = True) -> None:
     session.execute(update(BookingSlot).where(
         BookingSlot.tenant_id == tenant_id, BookingSlot.service_id == service_id,
         BookingSlot.start_at == start, BookingSlot.taken > 0)
         .values(taken=BookingSlot.taken - 1).execution_options(synchronize_session=False))
+    if resource:
+        resources.change(session, tenant_id, _service(session, tenant_id, service_id), now,
+                         give=start)
     if keep:
         _keep_next_free(session, tenant_id, service_id, start, now)
 
@@ -401,7 +496,8 @@ def book(session: Session, tenant: Tenant, data: BookingCreate, *,
     session.add(row)
     session.flush()
     if partnership_id is not None:
-        partners.link_booking(session, merchant, tenant.id, row.id, partnership_id)
+        partners.link_booking(session, merchant, tenant.id, row.id, partnership_id,
+                              member_id=data.member_id)
     _keep_next_free(session, tenant.id, service.id, start, now)  # after the row: its hold's end
     _record(session, row, f"booking.{status}",
             {"status": status, "service_point_id": point.id, "service": service.code,
@@ -430,10 +526,24 @@ def get_booking(session: Session, tenant: Tenant, booking_id: str) -> BookingOut
 
 def list_bookings(session: Session, tenant: Tenant, *, point_id: str | None = None,
                   status: str | None = None, order_id: str | None = None, limit: int = 50,
-                  cursor: str | None = None, member_id: str | None = None) -> Page[BookingOut]:
-    """Newest first; a point's bookings (the installer's day), by state, an order's, or a
-    member's (the storefront's buyer)."""
+                  cursor: str | None = None, member_id: str | None = None,
+                  day: dt.date | None = None) -> Page[BookingOut]:
+    """Newest first; a point's bookings (with ``day``, those starting on that local date of
+    the point's: the installer's day), by state, an order's, or a member's (the storefront's
+    buyer)."""
     stmt = select(Booking).where(Booking.tenant_id == tenant.id)
+    if day is not None:
+        if point_id is None:
+            raise Invalid("date lists one point's day: give service_point_id too",
+                          slug="date-needs-service-point")
+        zone = _zone(point_row(session, tenant, point_id))
+        if abs(day - utcnow().date()) > HORIZON + HORIZON:  # past and future bookings
+            raise Invalid(f"days are listed up to {2 * HORIZON.days} days either way",
+                          slug="date-out-of-range")
+        since = dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+        until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0),
+                                    tzinfo=zone).astimezone(dt.UTC)
+        stmt = stmt.where(Booking.start_at >= since, Booking.start_at < until)
     if member_id:
         stmt = stmt.where(Booking.member_id == member_id)
     if point_id:
@@ -519,12 +629,14 @@ def reschedule(session: Session, tenant: Tenant, booking_id: str, start: dt.date
     if new == old:
         return _out(b, _zone(point))
     _expire_overdue_in_slot(session, tenant, service.id, new, now)
-    if new < old:  # slot rows in start order
-        _take_place(session, tenant, service, new, now, keep=False)
-        _release_place(session, tenant.id, service.id, old, now, keep=False)
+    if new < old:  # slot rows in start order, then the resource's stretches
+        _take_place(session, tenant, service, new, now, keep=False, resource=False)
+        _release_place(session, tenant.id, service.id, old, now, keep=False, resource=False)
     else:
-        _release_place(session, tenant.id, service.id, old, now, keep=False)
-        _take_place(session, tenant, service, new, now, keep=False)
+        _release_place(session, tenant.id, service.id, old, now, keep=False, resource=False)
+        _take_place(session, tenant, service, new, now, keep=False, resource=False)
+    if not resources.change(session, tenant.id, service, now, take=new, give=old):
+        raise _resource_full(service, new)
     b.start_at, b.end_at = new, new + dt.timedelta(minutes=service.duration_minutes)
     _move(session, tenant, b, "booking.rescheduled", b.status, now, start=new.isoformat(),
           previous_start=old.isoformat())
@@ -568,10 +680,12 @@ def partners_status(session: Session, tenant: Tenant, booking_id: str) -> str:
 
 
 def list_partner_bookings(session: Session, tenant: Tenant, *, limit: int = 50,
-                          cursor: str | None = None) -> Page[BookingOut]:
-    """The bookings the merchant made at its partner installers' points, newest first: a
-    page of its link rows, then the bookings read from each installer's tenant."""
-    page = partners.linked_page(session, tenant, limit, cursor)
+                          cursor: str | None = None,
+                          member_id: str | None = None) -> Page[BookingOut]:
+    """The bookings the merchant made at its partner installers' points (a buyer's, with
+    ``member_id``), newest first: a page of its link rows, then the bookings read from each
+    installer's tenant."""
+    page = partners.linked_page(session, tenant, limit, cursor, member_id)
     by_installer: dict[str, list[str]] = {}
     for link in page.data:
         by_installer.setdefault(link.installer_tenant_id, []).append(link.id)

@@ -123,21 +123,48 @@ def covered_km(rings: int, e: float, d: float) -> float:
     return max(0.0, (rings - 1) * d * math.cos(math.pi / 6) - 2 * e)
 
 
+#: how many more points than asked for a first disk should be expected to hold: status,
+#: service and fitment filter some out, and a second query costs more than a few extra rows
+DENSITY_MARGIN = 3.0
+
+
+def _disk_size(rings: int) -> int:
+    """Cells in a grid disk of ``rings`` rings (the centre and 6k cells in ring k)."""
+    return 1 + 3 * rings * (rings + 1)
+
+
 class RingSearch:
     """A nearest-first search: a disk around the query grows ring by ring (in batches) until
-    the points found are closer than what the disk surely covers (``covered_km``). It starts
-    with resolution 9 cells, up to ``FINE_RINGS`` rings; if that is not enough it starts
-    again with the coarser cells of ``resolution_for`` (7, then 5 for a wide radius), up to
-    the disk of the whole radius. In a dense city the ten nearest are a ring or two of fine
-    cells away; where points are sparse, coarse cells reach the radius in a few queries."""
+    the points found are closer than what the disk surely covers (``covered_km``).
 
-    def __init__(self, lat: float, lng: float, radius_km: float) -> None:
+    Where it starts comes from the density (``per_r7``: the merchant's points per
+    resolution-7 cell around the query, kept in a small table): at resolution 9 (cells
+    ~0.2 km across an edge) with the rings expected to hold ``DENSITY_MARGIN`` × ``want``
+    points when that is within ``FINE_RINGS``, else at the coarser cells of
+    ``resolution_for`` (7, then 5 for a wide radius) with the rings expected to hold them.
+    If the fine disk runs out, the search starts again with coarse cells, leaving out those
+    wholly within what the fine disk surely covered. Without a density it starts with one fine ring. Any start
+    gives the same answer (the stop rule is exact); a good one gives it in one query."""
+
+    def __init__(self, lat: float, lng: float, radius_km: float,
+                 per_r7: float | None = None, want: int = 10) -> None:
         self.lat, self.lng, self.radius_km = lat, lng, radius_km
         phases = [9, 7] if resolution_for(radius_km) == 7 else [9, 7, 5]
+        first = 1
+        if per_r7 is not None:
+            needed = DENSITY_MARGIN * want
+            fine = [k for k in range(1, FINE_RINGS + 1)
+                    if per_r7 / 49 * _disk_size(k) >= needed]  # 49 res-9 cells per res-7
+            if fine:
+                first = fine[0]
+            else:
+                phases = phases[1:]
+                first = next((k for k in range(1, 64)
+                              if per_r7 * _disk_size(k) >= needed), 64)
         self.phases = phases
-        self._start(phases[0])
+        self._start(phases[0], first)
 
-    def _start(self, res: int) -> None:
+    def _start(self, res: int, first: int = 1) -> None:
         self.res = res
         self.centre = h3.latlng_to_cell(self.lat, self.lng, res)
         self.e, self.d = _local_scale(self.centre)
@@ -146,18 +173,29 @@ class RingSearch:
         if res == 7 and not last:  # up to the fine radius, then resolution 5
             full = rings_for(FINE_RADIUS_KM, self.e, self.d)
         self.max_rings = full if last or res != 9 else min(full, FINE_RINGS)
+        self.first = first
         self.done = -1  # rings of this resolution searched so far
 
     def next_cells(self) -> tuple[int, list[str]]:
         """(resolution, cells) of the next batch of rings; no cells when the radius is
-        covered. A new resolution starts from its centre cell again."""
+        covered. A new resolution starts from its centre cell again, without the cells
+        whose every child the finer disk before it has read."""
+        skip: set[str] = set()
         if self.done >= self.max_rings:
             i = self.phases.index(self.res)
             if i + 1 == len(self.phases):
                 return self.res, []
+            read_km = self.covered_km()  # every point this near was read
             self._start(self.phases[i + 1])
-        last = min(self.max_rings, max(1, 2 * self.done + 2))
-        cells = [c for k in range(self.done + 1, last + 1) for c in h3.grid_ring(self.centre, k)]
+            # a cell's points lie within its circumradius of its centre (h3 cells do not nest:
+            # the children of a cell do not tile it, so a cell is judged by distance)
+            skip = {c for c in h3.grid_disk(self.centre, 2)
+                    if haversine_km(self.lat, self.lng, *h3.cell_to_latlng(c))
+                    + 1.1 * self.e <= read_km}
+        first = self.first if self.done < 0 else 2 * self.done + 2
+        last = min(self.max_rings, max(1, first))
+        cells = [c for k in range(self.done + 1, last + 1) for c in h3.grid_ring(self.centre, k)
+                 if c not in skip]
         self.done = last
         return self.res, cells
 

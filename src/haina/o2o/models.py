@@ -70,6 +70,60 @@ class PointService(Base):
     # from ``since`` while now < ``next_free_until`` (None: stale, computed on read)
     next_free: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     next_free_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # the point's resource (a lift, a stylist) this service shares with others: a booking
+    # takes a place of the service's slot and of the resource for its whole span
+    resource_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class ServiceResource(Base):
+    """What several services of a point use one at a time (a lift for fitting and alignment):
+    ``capacity`` of them at once. Counted in ``resource_slots`` per ``bookings.GRAIN_MINUTES``
+    stretch of time, as services of different lengths overlap there."""
+
+    __tablename__ = "o2o_resources"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      UniqueConstraint("tenant_id", "point_id", "code",
+                                       name="uq_o2o_resources_tenant_point_code"),
+                      tenant_fk("point_id", "service_points"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    point_id: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ResourceSlot(Base):
+    """The counter of one stretch (``bookings.GRAIN_MINUTES`` from ``start_at``) of a shared
+    resource: the holds and bookings, of any of its services, whose span covers it. Made on
+    first claim, as the service's slot counters."""
+
+    __tablename__ = "o2o_resource_slots"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      UniqueConstraint("tenant_id", "resource_id", "start_at",
+                                       name="uq_o2o_resource_slots_tenant_resource_start"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str] = mapped_column(String(40))
+    start_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    taken: Mapped[int] = mapped_column(Integer)
+
+
+class PointDensity(Base):
+    """How many of a merchant's active points lie in one resolution-7 h3 cell (``id``): where
+    a nearest-first search starts (fine cells where points are dense, coarse where sparse).
+    Kept by point create, move, close and reopen."""
+
+    __tablename__ = "o2o_point_density"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(16))  # the res-7 cell
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    points: Mapped[int] = mapped_column(Integer)
 
 
 class FitmentRule(Base):
@@ -169,7 +223,8 @@ class PartnerBooking(Base):
 
     __tablename__ = "o2o_partner_bookings"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
-                      Index("ix_o2o_partner_bookings_tenant_order", "tenant_id", "order_id"))
+                      Index("ix_o2o_partner_bookings_tenant_order", "tenant_id", "order_id"),
+                      Index("ix_o2o_partner_bookings_tenant_member", "tenant_id", "member_id"))
 
     id: Mapped[str] = mapped_column(String(40))  # the booking's id
     tenant_id: Mapped[str] = mapped_column(String(40))
@@ -177,3 +232,4 @@ class PartnerBooking(Base):
     partnership_id: Mapped[str] = mapped_column(String(40))
     order_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    member_id: Mapped[str | None] = mapped_column(String(40))  # the merchant's buyer

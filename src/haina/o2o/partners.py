@@ -175,10 +175,10 @@ def booking_owner(session: Session, tenant: Tenant, booking_id: str) -> Tenant:
 
 
 def link_booking(session: Session, merchant: Tenant, installer_id: str, booking_id: str,
-                 partnership_id: str) -> None:
+                 partnership_id: str, member_id: str | None = None) -> None:
     session.add(PartnerBooking(id=booking_id, tenant_id=merchant.id,
                                installer_tenant_id=installer_id, partnership_id=partnership_id,
-                               created_at=utcnow()))
+                               created_at=utcnow(), member_id=member_id))
     session.flush()
 
 
@@ -197,8 +197,10 @@ def linked_for_order(session: Session, tenant: Tenant, order_id: str) -> list[st
         .order_by(PartnerBooking.id)))
 
 
-def linked_page(session: Session, tenant: Tenant, limit: int,
-                cursor: str | None) -> Page[PartnerBooking]:
-    return paginate(session, select(PartnerBooking).where(PartnerBooking.tenant_id == tenant.id),
-                    PartnerBooking.id, limit=limit, cursor=cursor, convert=lambda r: r,
-                    kind="booking")
+def linked_page(session: Session, tenant: Tenant, limit: int, cursor: str | None,
+                member_id: str | None = None) -> Page[PartnerBooking]:
+    stmt = select(PartnerBooking).where(PartnerBooking.tenant_id == tenant.id)
+    if member_id is not None:
+        stmt = stmt.where(PartnerBooking.member_id == member_id)
+    return paginate(session, stmt, PartnerBooking.id, limit=limit, cursor=cursor,
+                    convert=lambda r: r, kind="booking")

@@ -83,6 +83,8 @@ class ServiceIn(RequestModel):
     buffer_before_minutes: int = Field(0, ge=0, le=MAX_BUFFER_MINUTES)
     buffer_after_minutes: int = Field(0, ge=0, le=MAX_BUFFER_MINUTES)
     price: Price
+    resource: ServiceCode | None = Field(
+        None, description="the point's resource this service shares with others (a lift)")
 
 
 class ServiceUpdate(RequestModel):
@@ -91,6 +93,32 @@ class ServiceUpdate(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     capacity: int | None = Field(None, ge=1, le=MAX_CAPACITY)
     price: Price | None = None
+    resource: ServiceCode | None = Field(
+        None, description="put the service on this resource of the point; null: take it off")
+
+
+class ResourceIn(RequestModel):
+    """What several services of a point use one at a time: a lift (fitting and alignment),
+    a stylist; ``capacity`` of them."""
+
+    code: ServiceCode
+    name: str | None = Field(None, min_length=1, max_length=200)
+    capacity: int = Field(ge=1, le=MAX_CAPACITY, description="how many at once (lifts, staff)")
+
+
+class ResourceUpdate(RequestModel):
+    not_null = ("name", "capacity")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    capacity: int | None = Field(None, ge=1, le=MAX_CAPACITY)
+
+
+class ResourceOut(BaseModel):
+    id: str
+    code: str
+    name: str
+    capacity: int
+    services: list[str] = Field(description="the codes of the services that share it")
 
 
 FitValue = (Annotated[list[Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]],
@@ -137,6 +165,7 @@ class ServicePointCreate(RequestModel):
     opening_hours: list[HoursIn] = Field(default_factory=list, max_length=50)
     exceptions: list[ExceptionIn] = Field(default_factory=list, max_length=400)
     services: list[ServiceIn] = Field(default_factory=list, max_length=20)
+    resources: list[ResourceIn] = Field(default_factory=list, max_length=20)
     fitment: Fitment = Field(default_factory=dict)
 
     @field_validator("opening_hours")
@@ -154,6 +183,13 @@ class ServicePointCreate(RequestModel):
         codes = [s.code for s in self.services]
         if len(set(codes)) != len(codes):
             raise ValueError("a service code appears twice")
+        shared = [r.code for r in self.resources]
+        if len(set(shared)) != len(shared):
+            raise ValueError("a resource code appears twice")
+        for s in self.services:
+            if s.resource is not None and s.resource not in shared:
+                raise ValueError(f"service {s.code} names resource {s.resource!r}, which is "
+                                 "not among resources")
         return self
 
 
@@ -191,6 +227,7 @@ class ServiceOut(BaseModel):
     buffer_before_minutes: int
     buffer_after_minutes: int
     price: Money
+    resource: str | None = Field(None, description="the resource it shares (its code)")
 
 
 class ServicePointOut(BaseModel):
@@ -206,6 +243,7 @@ class ServicePointOut(BaseModel):
     opening_hours: list[dict[str, int | str]]
     exceptions: list[dict[str, str | None]]
     services: list[ServiceOut]
+    resources: list[ResourceOut] = Field(default_factory=list)
     fitment: dict[str, list[float] | list[str]]
     status: str
     created_at: dt.datetime

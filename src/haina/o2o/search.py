@@ -11,20 +11,30 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import h3
 import orjson
-from sqlalchemy import Select, Text, bindparam, cast, select
+from sqlalchemy import String, Text, bindparam, cast, func, literal_column, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnClause
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
-from haina.core.db import utcnow
+from haina.core.db import Precompiled, utcnow
 from haina.o2o import geo, partners
 from haina.o2o.bookings import next_free_slots
-from haina.o2o.models import FitmentRule, PointService, ServicePoint
-from haina.o2o.points import fits, location_out, product_attributes, service_needed
+from haina.o2o.models import FitmentRule, PointDensity, PointService, ServicePoint
+from haina.o2o.points import (
+    as_number,
+    fits,
+    location_out,
+    product_attributes,
+    service_needed,
+)
 from haina.o2o.schemas import NearbyOut, NearbyPoint, SearchOut, SearchProduct, SlotOut
 
 #: points listed per product in a search
@@ -54,22 +64,77 @@ def points_within(session: Session, tenant: Tenant, lat: float, lng: float, radi
 
 
 H3_COLUMNS = {5: ServicePoint.h3_r5, 7: ServicePoint.h3_r7, 9: ServicePoint.h3_r9}
+#: attribute codes the numeric fitment prefilter names in a JSON path (others: Python only)
+_PLAIN_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ACTIVE: ColumnClause[str] = literal_column("'active'", String)
+# a point's numeric range for attribute :p<i> holds :v<i>, or it is no numeric range (a list
+# of values, or no rule for it): the rows ``fits`` would refuse for a number, left out in SQL
+_RANGE_HOLDS = {
+    "sqlite": ("CASE WHEN json_array_length(service_points.fitment, :p{i}) = 2 "
+               "AND json_type(service_points.fitment, :p{i} || '[0]') IN ('integer', 'real') "
+               "AND json_type(service_points.fitment, :p{i} || '[1]') IN ('integer', 'real') "
+               "THEN json_extract(service_points.fitment, :p{i} || '[0]') <= :v{i} "
+               "AND json_extract(service_points.fitment, :p{i} || '[1]') >= :v{i} ELSE 1 END"),
+    "postgresql": (
+        "CASE WHEN jsonb_array_length(service_points.fitment -> CAST(:p{i} AS TEXT)) = 2 "
+        "AND jsonb_typeof(service_points.fitment -> CAST(:p{i} AS TEXT) -> 0) = 'number' "
+        "AND jsonb_typeof(service_points.fitment -> CAST(:p{i} AS TEXT) -> 1) = 'number' "
+        "THEN CAST(service_points.fitment -> CAST(:p{i} AS TEXT) ->> 0 AS FLOAT8) "
+        "<= CAST(:v{i} AS FLOAT8) AND CAST(service_points.fitment -> CAST(:p{i} AS TEXT) "
+        "->> 1 AS FLOAT8) >= CAST(:v{i} AS FLOAT8) ELSE true END"),
+}
 
 
 @functools.cache
-def _near_statement(res: int, with_service: bool) -> Select[str, float, float, str]:
-    """Positions and fitment of the active points in some cells (built once: a search runs
-    it a few times)."""
-    where = [ServicePoint.tenant_id == bindparam("tenant_id"), ServicePoint.status == "active",
-             H3_COLUMNS[res].in_(bindparam("cells", expanding=True))]
+def _near_statement(dialect: str, res: int, with_service: bool, numeric: int,
+                    cells: int) -> Precompiled:
+    """Positions and fitment of the active points in some cells, compiled once per shape:
+    on PostgreSQL one statement for any number of cells (``= ANY(:cells)``), elsewhere one
+    per number of cells; ``numeric`` range tests of the goods' numbers in SQL."""
+    column = H3_COLUMNS[res]
+    if dialect == "postgresql":
+        in_cells: Any = text(f"service_points.{column.key} = ANY(CAST(:cells AS TEXT[]))")
+    else:
+        in_cells = column.in_([bindparam(f"c{i}") for i in range(cells)])
+    where = [ServicePoint.tenant_id == bindparam("tenant_id"), ServicePoint.status == _ACTIVE,
+             in_cells]
     if with_service:
         where.append(select(PointService.id).where(
             PointService.tenant_id == ServicePoint.tenant_id,
             PointService.point_id == ServicePoint.id,
             PointService.code == bindparam("code")).exists())
+    template = _RANGE_HOLDS["postgresql" if dialect == "postgresql" else "sqlite"]
+    where += [text(template.format(i=i)) for i in range(numeric)]
     # fitment as text: parsed only for the points near enough to be among the nearest
-    return select(ServicePoint.id, ServicePoint.lat, ServicePoint.lng,
-                  cast(ServicePoint.fitment, Text)).where(*where)
+    return Precompiled(select(ServicePoint.id, ServicePoint.lat, ServicePoint.lng,
+                              cast(ServicePoint.fitment, Text)).where(*where))
+
+
+_DENSITY_CELLS = 7  # the query's res-7 cell and its ring
+_DENSITY = Precompiled(select(func.sum(PointDensity.points)).where(
+    PointDensity.tenant_id == bindparam("tenant_id"),
+    PointDensity.id.in_([bindparam(f"d{i}") for i in range(_DENSITY_CELLS)])))
+
+
+def _per_r7(session: Session, tenant_id: str, lat: float, lng: float) -> float:
+    """The merchant's active points per res-7 cell around (lat, lng): its cell and ring."""
+    cells = h3.grid_disk(h3.latlng_to_cell(lat, lng, 7), 1)
+    if len(cells) != _DENSITY_CELLS:  # near one of h3's 12 pentagons: 6 cells
+        cells = (cells * 2)[:_DENSITY_CELLS]
+    rows = _DENSITY.rows(session, {"tenant_id": tenant_id,
+                                   **{f"d{i}": c for i, c in enumerate(cells)}})
+    return float(rows[0][0] or 0) / _DENSITY_CELLS
+
+
+def _numbers(attrs: Mapping[str, Any] | None) -> list[tuple[str, float]]:
+    """The goods' numeric attributes the SQL prefilter tests ranges against (as ``fits``
+    reads them: a number, or text that reads as one; not a boolean)."""
+    out = []
+    for code, value in (attrs or {}).items():
+        number = as_number(value)
+        if number is not None and _PLAIN_CODE.match(code) and math.isfinite(number):
+            out.append((code, number))
+    return out
 
 
 def nearest(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: float,
@@ -105,18 +170,26 @@ def _nearest_in(session: Session, tenant_id: str, lat: float, lng: float, radius
     offer ``service`` and fit goods with ``attrs`` (when given), as (km, id), nearest first
     (ties by id). The disk grows ring by ring (``geo.RingSearch``); only ids, positions and
     fitment are read."""
-    search = geo.RingSearch(lat, lng, radius_km)
+    search = geo.RingSearch(lat, lng, radius_km, _per_r7(session, tenant_id, lat, lng), limit)
+    dialect = session.get_bind().dialect.name
+    numbers = _numbers(attrs)
+    base: dict[str, Any] = {"tenant_id": tenant_id, "code": service}
+    for i, (code, number) in enumerate(numbers):
+        base[f"p{i}"], base[f"v{i}"] = f'$."{code}"' if dialect != "postgresql" else code, number
     seen: set[str] = set()
     best: list[tuple[float, str]] = []  # the nearest so far, at most ``limit``, sorted
     while True:
         res, cells = search.next_cells()
         if not cells:
             break
-        params: dict[str, Any] = {"tenant_id": tenant_id, "cells": cells}
-        if service is not None:
-            params["code"] = service
-        for point_id, plat, plng, fitment in session.execute(
-                _near_statement(res, service is not None), params):
+        params = dict(base)
+        if dialect == "postgresql":
+            params["cells"] = cells
+        else:
+            params.update({f"c{i}": c for i, c in enumerate(cells)})
+        statement = _near_statement(dialect, res, service is not None, len(numbers),
+                                    0 if dialect == "postgresql" else len(cells))
+        for point_id, plat, plng, fitment in statement.rows(session, params):
             if point_id in seen:  # a coarser disk reads the finer disk's points again
                 continue
             seen.add(point_id)

@@ -44,6 +44,7 @@ from haina.o2o.partners import (
 )
 from haina.o2o.personal import erase_bookings, export_bookings
 from haina.o2o.points import (
+    add_resource,
     add_service,
     create_point,
     create_rule,
@@ -53,6 +54,7 @@ from haina.o2o.points import (
     list_points,
     list_rules,
     update_point,
+    update_resource,
     update_service,
 )
 from haina.o2o.search import nearby, nearest, points_within, search
@@ -60,7 +62,7 @@ from haina.o2o.search import nearby, nearest, points_within, search
 __all__ = [
     "BOOKING_LIFECYCLE", "accept_partnership", "end_partnership", "get_partnership",
     "invite_partner", "list_partner_bookings", "list_partnerships", "HoldExpired", "NotASlot",
-    "SlotFull", "add_service", "book", "bookings_between", "cancel",
+    "SlotFull", "add_resource", "add_service", "update_resource", "book", "bookings_between", "cancel",
     "check_in", "complete", "computed_next_free_slots", "confirm", "create_point", "create_rule", "delete_rule",
     "erase_bookings", "export_bookings",
     "expire_holds", "fits", "get_booking", "kept_next_free", "get_point", "list_bookings", "list_points",

@@ -32,6 +32,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "fitment_rule.deleted", "booking.held", "booking.confirmed", "booking.rescheduled",
     "booking.checked_in", "booking.completed", "booking.cancelled", "booking.expired",
     "partnership.invited", "partnership.accepted", "partnership.ended",
+    "service_resource.created", "service_resource.updated",
     "crossborder.declaration.ready", "crossborder.declaration.accepted",
     "crossborder.declaration.released", "crossborder.declaration.rejected",
     "crossborder.declaration.receipt", "tracking.updated",
