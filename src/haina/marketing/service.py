@@ -340,8 +340,8 @@ def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: 
 
 
 def _unclaim_coupon(session: Session, tenant: Tenant, coupon_id: str, order_id: str) -> None:
-    """Undo :func:`claim_coupon` before its record was inserted (the order is priced again):
-    the count back, the wallet entry the member's again."""
+    """Undo :func:`claim_coupon`: the count back, the wallet entry the member's again (a
+    cancelled order's claim, or one made before the order was priced again)."""
     session.execute(update(Coupon).where(Coupon.tenant_id == tenant.id, Coupon.id == coupon_id)
                     .values(redeemed=Coupon.redeemed - 1)
                     .execution_options(synchronize_session=False))
@@ -467,15 +467,8 @@ def release_coupon(session: Session, tenant: Tenant, order_id: str) -> None:
             CouponRedemption.tenant_id == tenant.id, CouponRedemption.order_id == order_id,
             CouponRedemption.status == "claimed").with_for_update()):
         r.status, r.released_at = "released", now
-        session.execute(update(Coupon).where(Coupon.tenant_id == tenant.id,
-                                             Coupon.id == r.coupon_id)
-                        .values(redeemed=Coupon.redeemed - 1)
-                        .execution_options(synchronize_session=False))
-        # the wallet entry the order used (if any) is the member's again
-        session.execute(update(WalletCoupon).where(WalletCoupon.tenant_id == tenant.id,
-                                                   WalletCoupon.order_id == order_id)
-                        .values(status="issued", order_id=None, used_at=None)
-                        .execution_options(synchronize_session=False))
+        # the count back; the wallet entry the order used (if any) is the member's again
+        _unclaim_coupon(session, tenant, r.coupon_id, order_id)
     session.flush()
 
 
