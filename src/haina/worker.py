@@ -42,6 +42,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
     from haina.analytics.service import run_queued_jobs
     from haina.campaigns import service as campaigns
     from haina.checkout import service as checkout
+    from haina.crossborder import service as crossborder
     from haina.inventory import service as inventory
     from haina.members import service as members
     from haina.o2o import service as o2o
@@ -64,6 +65,8 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
         ("privacy_followed_up", lambda s: privacy.follow_up(s, utcnow())),
         ("merchant_redactions_asked", lambda s: privacy.ask_uninstalled_apps(s, utcnow())),
         ("retention_applied", _at_most_hourly("retention", lambda s: privacy.apply_retention(s, utcnow()))),
+        ("brands_followed_up", _at_most_hourly(
+            "brands", lambda s: crossborder.follow_up_brands(s, utcnow()))),
     ]
 
 

@@ -226,3 +226,34 @@ def test_rotating_keys_reseals_numbers_and_messages_and_old_keys_can_go(
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_broker_and_logistics_apps_declare_post_receipts_and_tracking_through_their_scopes(
+        scanned, sessions):
+    from support import app_token
+    o = paid_order(scanned)
+    broker = {"Authorization": f"Bearer {app_token(sessions, 'acme', 'crossborder:write')}"}
+    carrier = {"Authorization": f"Bearer {app_token(sessions, 'acme', 'crossborder:write')}"}
+    reader = {"Authorization": f"Bearer {app_token(sessions, 'acme', 'orders:read')}"}
+    body = {"order_id": o["id"], "enterprise": ENTERPRISE, "payment": PAYMENT,
+            "waybill": WAYBILL}
+    refused(scanned.post("/v1/crossborder/declarations", headers=reader, json=body), 403,
+            "insufficient-scope")
+    d = scanned.post("/v1/crossborder/declarations", headers=broker, json=body)
+    assert d.status_code == 201, d.text
+    # the unmasked messages need crossborder:identity, which the broker was not granted
+    at = f"/v1/crossborder/declarations/{d.json()['id']}"
+    refused(scanned.get(f"{at}/messages", headers=broker), 403, "insufficient-scope")
+    guid = customs.head_of(scanned.get(f"{at}/messages").json()["messages"]["CEB311"])["guid"]
+    receipt = {"message": _receipt("CEB312", guid, "120")}
+    refused(scanned.post(f"{at}/receipts", headers=reader, json=receipt), 403,
+            "insufficient-scope")
+    r = scanned.post(f"{at}/receipts", headers=broker, json=receipt)
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    r = scanned.post(f"/v1/crossborder/orders/{o['id']}/tracking", headers=carrier, json={
+        "carrier": "SF", "tracking_number": "SF0001", "status": "in_transit",
+        "at": "2026-12-03T10:00:00+08:00"})
+    assert r.status_code == 201, r.text
+    timeline = scanned.get(f"/v1/orders/{o['id']}/timeline").json()["data"]
+    assert [e["type"] for e in timeline if not e["type"].startswith(("order.", "payment"))] == [
+        "crossborder.declaration.ready", "crossborder.declaration.accepted", "tracking.updated"]

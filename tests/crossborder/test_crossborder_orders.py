@@ -23,6 +23,11 @@ def test_product_facts_are_kept_per_product_and_unknown_products_are_404(scanned
     p = product(scanned)
     got = scanned.get(f"/v1/crossborder/products/{p['id']}").json()
     assert {k: got[k] for k in FACTS} == FACTS
+    # the rates default to 13 % VAT and no consumption tax
+    plain = {k: v for k, v in FACTS.items() if k not in ("vat_rate", "consumption_rate")}
+    got = scanned.put(f"/v1/crossborder/products/{p['id']}",
+                      json={**plain, "brand_id": got["brand_id"]}).json()
+    assert (got["vat_rate"], got["consumption_rate"]) == ("0.13", "0")
     assert scanned.put("/v1/crossborder/products/prod_nope", json=FACTS).status_code == 404
     bad = scanned.put(f"/v1/crossborder/products/{p['id']}",
                       json={**FACTS, "gross_weight_kg": "0.010"})

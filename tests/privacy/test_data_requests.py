@@ -287,8 +287,12 @@ def test_an_erased_member_refuses_every_write(client):
         == 200
 
 
-def test_an_export_holds_every_order_and_identity_of_the_member_and_nothing_of_others(client):
+def test_an_export_holds_every_order_and_identity_of_the_member_and_nothing_of_others(
+        client, engine):
     w = shop(client)
+    tenant_id = client.get("/v1/tenant").json()["id"]
+    score(engine, tenant_id, w["a"])
+    score(engine, tenant_id, w["b"])
     r = client.post(f"/v1/members/{w['a']}/data-requests", headers={"Idempotency-Key": "x1"},
                     json={"kind": "export"})
     req = ok(r, 201)
@@ -310,6 +314,9 @@ def test_an_export_holds_every_order_and_identity_of_the_member_and_nothing_of_o
     assert data["member_consent_log"][0]["text"] == "同意接收营销邮件"
     assert len(data["coupon_redemptions"]) == 2 and len(data["carts"]) == 1
     assert len(data["bookings"]) == 1 and "promotion_redemptions" in data
+    # the analytics scores and the points ledger (the list), the person's only
+    assert [r["member_id"] for r in data["analytics_member_scores"]] == [w["a"]]
+    assert {e["origin_member_id"] for e in data["points_entries"]} <= {w["a"], w["a2"]}
     # the cross-border buyer with the ID number opened (the person's own copy) and the
     # customs messages as sent
     assert [(x["id"], x["id_number"], x["buyer_name"]) for x in data["crossborder_orders"]] \

@@ -96,7 +96,7 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:
     member_id = None
     if data.member_id:
         from haina.members import service as members
-        member_id = members.resolve_member_id(session, tenant, data.member_id)
+        member_id = members.resolve_buyer_id(session, tenant, data.member_id)  # 409 erased
     now = utcnow()
     cart = Cart(id=new_id("cart"), tenant_id=tenant.id, member_id=member_id, channel=data.channel,
                 status="open", lines=[], created_at=now, updated_at=now)

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import (
     DDL,
     BigInteger,
+    Column,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -76,6 +77,12 @@ class Product(Base):
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # None (general trade), crossborder or suspended (catalog.service.TRADE_MODES): set by the
+    # crossborder module, read by the order's variants query, both in Core. A column of the
+    # table the ORM does not map, so loading or adding a product never names it (the
+    # demo-into-0002 migration test loads today's demo into a schema without it)
+    trade_mode = Column(String(16), nullable=True)
+    __mapper_args__ = {"exclude_properties": ["trade_mode"]}
 
 
 class Variant(Base):

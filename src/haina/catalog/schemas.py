@@ -188,3 +188,5 @@ class VariantRef(BaseModel):
     currency: str
     status: str
     category_id: str | None = None  # the product's (promotions and coupons target it)
+    # the product's trade mode (catalog.service.TRADE_MODES): None for general trade
+    trade_mode: str | None = None

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, func, or_, select, text
+from sqlalchemy import String, and_, bindparam, cast, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -391,6 +391,35 @@ def update_product(session: Session, tenant: Tenant, product_id: str, data: Prod
     return get_product(session, tenant, product.id)
 
 
+#: a product's trade mode: None is general trade; ``crossborder`` goods are sold under
+#: cross-border retail import (an order of them names the buyer: orders refuse it otherwise);
+#: ``suspended`` ones lost their brand's qualification and are not for sale until listed again
+TRADE_MODES = ("crossborder", "suspended")
+
+
+def set_trade_mode(session: Session, tenant: Tenant, product_ids: Sequence[str],
+                   trade_mode: str | None) -> list[str]:
+    """Set the trade mode of these products of the merchant (the crossborder module's call:
+    it owns the facts, the catalogue keeps the copy the order path reads). Returns the ids
+    whose mode changed, each told by ``product.updated`` (``changed: ["trade_mode"]``)."""
+    if trade_mode is not None and trade_mode not in TRADE_MODES:
+        raise ValueError(f"unknown trade mode {trade_mode!r}")
+    if not product_ids:
+        return []
+    changed = sorted(session.scalars(select(_P.id).where(
+        _P.tenant_id == tenant.id, _P.id.in_(set(product_ids)),
+        or_(_P.trade_mode.is_(None), _P.trade_mode != trade_mode)
+        if trade_mode is not None else _P.trade_mode.is_not(None))))
+    if changed:
+        session.execute(update(Product.__table__).where(_P.tenant_id == tenant.id,
+                                                        _P.id.in_(changed))
+                        .values(trade_mode=trade_mode, updated_at=utcnow()))
+        for product_id in changed:
+            record_event(session, tenant.id, "product.updated", product_id,
+                         {"changed": ["trade_mode"], "trade_mode": trade_mode})
+    return changed
+
+
 def _refresh_search(session: Session, tenant: Tenant, product: Product) -> None:
     variants = session.scalars(select(Variant).where(Variant.tenant_id == tenant.id,
                                                      Variant.product_id == product.id)).all()
@@ -449,6 +478,9 @@ def update_variant(session: Session, tenant: Tenant, variant_id: str, data: Vari
 
 
 _V, _P = Variant.__table__.c, Product.__table__.c
+# the trade mode as the order's variants query reads it (a module attribute: the migration
+# test that loads the demo into an old schema selects a NULL in its place)
+_TRADE_MODE: Any = _P.trade_mode
 # the order hot path: one statement per number of distinct SKUs, compiled once, only bound
 _VARIANTS_BY_SKU: dict[int, Precompiled] = {}
 
@@ -458,7 +490,7 @@ def _variants_by_sku_statement(n: int) -> Precompiled:
     if found is None:
         found = _VARIANTS_BY_SKU[n] = Precompiled(
             select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
-                   _P.status, _P.category_id)
+                   _P.status, _P.category_id, _TRADE_MODE)
             .join_from(Variant.__table__, Product.__table__,
                        and_(_P.tenant_id == _V.tenant_id, _P.id == _V.product_id))
             .where(_V.tenant_id == bindparam("tenant_id"),
@@ -471,7 +503,7 @@ def _variants_by_lower_sku(n: int) -> Precompiled:
     if found is None:
         found = _VARIANTS_BY_LOWER_SKU[n] = Precompiled(
             select(_V.id, _V.product_id, _V.sku, _V.title, _P.title, _V.price_minor, _V.currency,
-                   _P.status, _P.category_id, func.lower(_V.sku))
+                   _P.status, _P.category_id, _TRADE_MODE, func.lower(_V.sku))
             .join_from(Variant.__table__, Product.__table__,
                        and_(_P.tenant_id == _V.tenant_id, _P.id == _V.product_id))
             .where(_V.tenant_id == bindparam("tenant_id"),
@@ -485,7 +517,8 @@ _VARIANTS_BY_LOWER_SKU: dict[int, Precompiled] = {}
 
 def _ref(r: Sequence[Any]) -> VariantRef:
     return VariantRef(id=r[0], product_id=r[1], sku=r[2], title=r[3], product_title=r[4],
-                      price_minor=r[5], currency=r[6], status=r[7], category_id=r[8])
+                      price_minor=r[5], currency=r[6], status=r[7], category_id=r[8],
+                      trade_mode=r[9])
 
 
 def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> dict[str, VariantRef]:
@@ -504,7 +537,7 @@ def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> di
         params["tenant_id"] = tenant.id
         by_lower: dict[str, VariantRef] = {}
         for r in _variants_by_lower_sku(len(lowered)).rows(session, params):
-            by_lower.setdefault(r[9], _ref(r))
+            by_lower.setdefault(r[10], _ref(r))
         for sku in missing:
             if sku.lower() in by_lower:
                 found[sku] = by_lower[sku.lower()]

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # the quotas of cross-border retail import, in CNY: per order, per buyer per calendar year
     crossborder_order_limit: int = Field(5_000, ge=1)
     crossborder_year_limit: int = Field(26_000, ge=1)
+    # days before a qualified brand's authorisation (or a document) runs out that the worker
+    # sends brand.expiring to the merchant and its agency (docs/crossborder.md)
+    crossborder_expiry_reminder_days: int = Field(30, ge=1, le=365)
 
 
 @lru_cache

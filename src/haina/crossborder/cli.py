@@ -94,7 +94,7 @@ def _database() -> Iterator[Any]:
 
 @brands_app.command("queue")
 def brands_queue(status: Annotated[str, typer.Option(
-        help="submitted, approved, rejected or revoked")] = "submitted") -> None:
+        help="submitted, approved, rejected, revoked or expired")] = "submitted") -> None:
     """Every merchant's qualification files in a state (the review queue by default)."""
     from haina.core.db import transaction
     from haina.crossborder import service

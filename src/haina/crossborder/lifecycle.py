@@ -21,12 +21,15 @@ DECLARATION_LIFECYCLE = Lifecycle("declaration", "crossborder.", {
 })
 
 #: a foreign brand's qualification file: submitted → approved or rejected (by platform staff
-#: or a delegated reviewer app); a rejected or revoked file is submitted again; an approved
-#: one revoked (its products are unlisted at once)
+#: or a delegated reviewer app); a rejected, revoked or expired file is submitted again; an
+#: approved one revoked, or expired by the worker when its authorisation or a document runs
+#: out (its products are unlisted at once either way), after a reminder (``brand.expiring``)
 BRAND_LIFECYCLE = Lifecycle("brand qualification", "brand.", {
     "brand.submitted": pairs((START, "submitted"), ("rejected", "submitted"),
-                             ("revoked", "submitted")),
+                             ("revoked", "submitted"), ("expired", "submitted")),
     "brand.approved": pairs(("submitted", "approved")),
     "brand.rejected": pairs(("submitted", "rejected")),
     "brand.revoked": pairs(("approved", "revoked")),
+    "brand.expiring": pairs(("approved", "approved")),
+    "brand.expired": pairs(("approved", "expired")),
 })

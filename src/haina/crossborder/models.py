@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -119,7 +120,9 @@ class Brand(Base):
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
                       UniqueConstraint("tenant_id", "name", name="uq_crossborder_brands_name"),
                       # a merchant's files by status
-                      Index("ix_crossborder_brands_status", "tenant_id", "status"))
+                      Index("ix_crossborder_brands_status", "tenant_id", "status"),
+                      # the worker's scan, across merchants, for files running out
+                      Index("ix_crossborder_brands_expiry", "status", "valid_until"))
 
     id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
@@ -137,6 +140,10 @@ class Brand(Base):
     reason: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # the last day the file holds (the earliest valid_until of the authorisation and the
+    # documents); when the worker sent brand.expiring for it
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)
+    expiry_reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class BrandDecision(Base):

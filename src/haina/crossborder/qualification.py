@@ -12,8 +12,10 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from haina.catalog import service as catalog
+from haina.core.config import get_settings
 from haina.core.context import Tenant
-from haina.core.db import add_unique, rowcount, tenant_row, utcnow
+from haina.core.db import add_unique, tenant_row, utcnow
 from haina.core.errors import Conflict, Forbidden, Invalid, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -33,6 +35,8 @@ from haina.platform import service as platform
 DECISIONS = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}
 #: the certifications (``haina apps certify --category``) a reviewer app must hold
 REVIEWER_CATEGORIES = ("customs-broker", "operations-agency")
+#: who expires a file whose authorisation or a document ran out (the worker)
+EXPIRY_ACTOR = "platform:expiry"
 
 
 class BrandNotQualified(Conflict):
@@ -73,7 +77,8 @@ def _out(row: Brand, decisions: list[BrandDecisionOut]) -> BrandOut:
                     documents=row.documents, status=row.status,
                     submitted_by=row.submitted_by, decided_by=row.decided_by,
                     decided_at=row.decided_at, reason=row.reason, decisions=decisions,
-                    created_at=row.created_at, updated_at=row.updated_at)
+                    valid_until=row.valid_until, created_at=row.created_at,
+                    updated_at=row.updated_at)
 
 
 def _brand_out(session: Session, row: Brand) -> BrandOut:
@@ -108,6 +113,13 @@ def _fill(session: Session, tenant: Tenant, row: Brand, data: BrandIn) -> None:
         raise Invalid("the brand's authorisation expired on "
                       f"{data.authorisation.valid_until.isoformat()}",
                       slug="authorisation-expired")
+    for document in data.documents:
+        if document.valid_until is not None and document.valid_until < _today():
+            raise Invalid(f"the document {document.title!r} expired on "
+                          f"{document.valid_until.isoformat()}", slug="document-expired")
+    row.valid_until = min([data.authorisation.valid_until,
+                           *(d.valid_until for d in data.documents if d.valid_until)])
+    row.expiry_reminded_at = None
     row.name, row.origin_country, row.owner = data.name.strip(), data.origin_country, data.owner
     row.agency_app_id, row.agency_name = agency, data.agency_name
     row.authorisation = data.authorisation.model_dump(mode="json")
@@ -162,22 +174,37 @@ def list_brands(session: Session, tenant: Tenant, *, status: str | None = None,
                           has_more=page.has_more, next_cursor=page.next_cursor)
 
 
-def _decide(session: Session, row: Brand, decision: str, actor: str, reason: str) -> BrandOut:
+def _decide(session: Session, tenant: Tenant, row: Brand, decision: str, actor: str,
+            reason: str) -> BrandOut:
     after = DECISIONS[decision]
     BRAND_LIFECYCLE.check(f"brand.{after}", row.status, after)
+    if after == "approved" and row.valid_until is not None and row.valid_until < _today():
+        raise Invalid(f"the file ran out after {row.valid_until.isoformat()}: it is submitted "
+                      "again with a valid authorisation", slug="authorisation-expired")
     now = utcnow()
     row.status, row.decided_by, row.decided_at = after, actor, now
     row.reason, row.updated_at = reason.strip(), now
-    unlisted = 0
-    if after == "revoked":  # its products are no longer sold, at once
-        unlisted = rowcount(session.execute(
-            update(CrossborderProduct).where(CrossborderProduct.tenant_id == row.tenant_id,
-                                             CrossborderProduct.brand_id == row.id,
-                                             CrossborderProduct.enabled.is_(True))
-            .values(enabled=False, updated_at=now).execution_options(synchronize_session=False)))
+    unlisted = _unlist_products(session, tenant, row, now) if after == "revoked" else 0
     _record(session, row, after, actor, row.reason, now,
             **({"products_unlisted": unlisted} if after == "revoked" else {}))
     return _brand_out(session, row)
+
+
+def _unlist_products(session: Session, tenant: Tenant, row: Brand, now: dt.datetime) -> int:
+    """The brand's listed products are no longer sold, at once: disabled here and
+    ``suspended`` in the catalogue (whose copy the order path reads: refused with or
+    without a buyer until the merchant lists them again under a qualified brand)."""
+    ids = list(session.scalars(select(CrossborderProduct.id).where(
+        CrossborderProduct.tenant_id == row.tenant_id, CrossborderProduct.brand_id == row.id,
+        CrossborderProduct.enabled.is_(True)).order_by(CrossborderProduct.id)
+        .with_for_update()))
+    if not ids:
+        return 0
+    session.execute(update(CrossborderProduct).where(
+        CrossborderProduct.tenant_id == row.tenant_id, CrossborderProduct.id.in_(ids))
+        .values(enabled=False, updated_at=now).execution_options(synchronize_session=False))
+    catalog.set_trade_mode(session, tenant, ids, "suspended")
+    return len(ids)
 
 
 def decide_brand(session: Session, tenant: Tenant, brand_id: str,
@@ -197,7 +224,7 @@ def decide_brand(session: Session, tenant: Tenant, brand_id: str,
                                "qualification files")
     if row.agency_app_id == tenant.app_id or row.submitted_by == f"app:{tenant.app_id}":
         raise Forbidden("an agency does not review a file it acts in", slug="own-file")
-    return _decide(session, row, data.decision, f"app:{tenant.app_id}", data.reason)
+    return _decide(session, tenant, row, data.decision, f"app:{tenant.app_id}", data.reason)
 
 
 def review_brand(session: Session, tenant: Tenant, brand_id: str, decision: str, reason: str,
@@ -208,7 +235,8 @@ def review_brand(session: Session, tenant: Tenant, brand_id: str, decision: str,
     if not reason.strip() or not by.strip():
         raise Invalid("a decision names who takes it and why", slug="reason-required")
     row = tenant_row(session, tenant.id, Brand, brand_id, "brand", lock=True)
-    return _decide(session, row, decision, f"platform:{by.strip()[:190]}", reason[:2000])
+    return _decide(session, tenant, row, decision, f"platform:{by.strip()[:190]}",
+                   reason[:2000])
 
 
 def review_queue(session: Session, status: str = "submitted") -> list[tuple[str, BrandOut]]:
@@ -216,6 +244,47 @@ def review_queue(session: Session, status: str = "submitted") -> list[tuple[str,
     rows = list(session.scalars(select(Brand).where(Brand.status == status)
                                 .order_by(Brand.updated_at, Brand.id).limit(1000)))
     return [(r.tenant_id, _brand_out(session, r)) for r in rows]
+
+
+def follow_up_brands(session: Session, now: dt.datetime) -> int:
+    """The worker's pass over approved files across merchants (China's date): a file whose
+    authorisation or a document ends within ``crossborder_expiry_reminder_days`` is
+    reminded of once (``brand.expiring``); one past its last valid day is ``expired``
+    (``brand.expired``, recorded in its history as ``platform:expiry``) and its products are
+    unlisted at once, as a revocation does. The events go to the merchant's webhooks, and
+    name the agency's app. Returns the files reminded of or expired."""
+    today = (now + dt.timedelta(hours=8)).date()
+    horizon = today + dt.timedelta(days=get_settings().crossborder_expiry_reminder_days)
+    done = 0
+    ran_out = session.scalars(select(Brand).where(
+        Brand.status == "approved", Brand.valid_until < today)
+        .order_by(Brand.tenant_id, Brand.id).limit(500).with_for_update()).all()
+    for row in ran_out:
+        until = row.valid_until
+        assert until is not None
+        BRAND_LIFECYCLE.check("brand.expired", row.status, "expired")
+        row.status, row.decided_by, row.decided_at, row.updated_at = \
+            "expired", EXPIRY_ACTOR, now, now
+        row.reason = f"the authorisation or a document ran out after {until.isoformat()}"
+        unlisted = _unlist_products(session, Tenant(id=row.tenant_id, slug=""), row, now)
+        _record(session, row, "expired", EXPIRY_ACTOR, row.reason, now,
+                valid_until=until.isoformat(), products_unlisted=unlisted)
+        done += 1
+    for row in session.scalars(select(Brand).where(
+            Brand.status == "approved", Brand.valid_until >= today,
+            Brand.valid_until <= horizon, Brand.expiry_reminded_at.is_(None))
+            .order_by(Brand.tenant_id, Brand.id).limit(500).with_for_update()).all():
+        row.expiry_reminded_at = now
+        BRAND_LIFECYCLE.check("brand.expiring", row.status, "approved")
+        until = row.valid_until
+        assert until is not None
+        record_event(session, row.tenant_id, "brand.expiring", row.id,
+                     {"brand_id": row.id, "name": row.name, "status": row.status,
+                      "agency_app_id": row.agency_app_id, "valid_until": until.isoformat(),
+                      "days_left": (until - today).days})
+        done += 1
+    session.flush()
+    return done
 
 
 def qualified_brand(session: Session, tenant: Tenant, brand_id: str | None) -> None:

@@ -401,7 +401,7 @@ class TrackingStatusOut(BaseModel):
 
 DocumentKind = Literal["trademark_registration", "business_licence", "origin_certificate",
                        "agency_agreement", "product_registration", "other"]
-BrandStatus = Literal["submitted", "approved", "rejected", "revoked"]
+BrandStatus = Literal["submitted", "approved", "rejected", "revoked", "expired"]
 _URL = r"^https://[^\s]{1,1990}$"
 _SHA256 = r"^[0-9a-f]{64}$"
 
@@ -467,7 +467,7 @@ class BrandDecisionIn(RequestModel):
 
 
 class BrandDecisionOut(BaseModel):
-    action: Literal["submitted", "approved", "rejected", "revoked"]
+    action: Literal["submitted", "approved", "rejected", "revoked", "expired"]
     actor: str = Field(description="merchant:…, app:… or platform:… (who)")
     reason: str | None
     at: dt.datetime
@@ -489,6 +489,10 @@ class BrandOut(BaseModel):
     decided_at: dt.datetime | None
     reason: str | None
     decisions: list[BrandDecisionOut]
+    valid_until: dt.date | None = Field(
+        None, description="the last day the file holds: its authorisation's or a document's "
+                          "valid_until, whichever comes first (the worker expires the brand "
+                          "the day after)")
     created_at: dt.datetime
     updated_at: dt.datetime
 

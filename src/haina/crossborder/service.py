@@ -34,6 +34,7 @@ from haina.crossborder.models import CrossborderOrder, CrossborderProduct, Cross
 from haina.crossborder.qualification import BrandNotQualified as BrandNotQualified
 from haina.crossborder.qualification import decide_brand as decide_brand
 from haina.crossborder.qualification import delegate_review as delegate_review
+from haina.crossborder.qualification import follow_up_brands as follow_up_brands
 from haina.crossborder.qualification import get_brand as get_brand
 from haina.crossborder.qualification import list_brands as list_brands
 from haina.crossborder.qualification import list_reviewers as list_reviewers
@@ -141,6 +142,9 @@ def put_product(session: Session, tenant: Tenant, product_id: str,
     row.gross_weight_g = int(data.gross_weight_kg * 1000)
     row.mode, row.updated_at, row.brand_id = data.mode, now, data.brand_id
     session.flush()
+    # the catalogue's copy, which the order path reads: an enabled product's orders name
+    # their buyer; a disabled one is the merchant's general trade again
+    catalog.set_trade_mode(session, tenant, [product_id], "crossborder" if data.enabled else None)
     return _product_out(row)
 
 

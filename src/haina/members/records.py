@@ -200,6 +200,32 @@ def resolve_member_id(session: Session, tenant: Tenant, member_id: str) -> str:
     return _survivor_of(member_id, merged_into)
 
 
+def resolve_buyer_id(session: Session, tenant: Tenant, member_id: str) -> str:
+    """``resolve_member_id`` for a member an order, cart or booking is placed for: 409
+    ``member-erased`` if the person was erased (merged members are erased together, so the
+    survivor tells). The erasure is read with the merge link, in the same statement."""
+    erased: list[str] = []
+
+    def merged_into(current: str) -> str | None:
+        found = session.execute(
+            select(Member.merged_into, MemberErasure.id)
+            .outerjoin(MemberErasure, and_(MemberErasure.tenant_id == Member.tenant_id,
+                                           MemberErasure.id == Member.id))
+            .where(Member.tenant_id == tenant.id, Member.id == current)).first()
+        if found is None:
+            raise not_found("member", member_id)
+        if found[1] is not None:
+            erased.append(found[1])
+        return found[0]
+
+    survivor = _survivor_of(member_id, merged_into)
+    if erased:
+        raise MemberErased(f"member {erased[0]} was erased at the person's request: nothing "
+                           "is placed for it (create a new member if the person comes back)",
+                           member_id=erased[0])
+    return survivor
+
+
 def member_history_ids(session: Session, tenant: Tenant, member_id: str) -> list[str]:
     """The survivor's id first, then every id merged into it, directly or transitively:
     the ids under which this person's orders may have been recorded. A merged id is resolved

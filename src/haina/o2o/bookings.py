@@ -476,7 +476,8 @@ def book(session: Session, tenant: Tenant, data: BookingCreate, *,
     left, 422 ``not-a-slot`` for a time no slot starts at."""
     now = now or utcnow()
     if data.member_id is not None:
-        members.get_member(session, tenant, data.member_id)  # 404 member-not-found
+        # 404 member-not-found; 409 member-erased for a person erased at their request
+        members.resolve_buyer_id(session, tenant, data.member_id)
     merchant = tenant
     tenant, partnership_id = partners.point_owner(session, merchant, data.service_point_id)
     point = point_row(session, tenant, data.service_point_id)

@@ -175,19 +175,43 @@ def _check_size(subtotal_minor: int, currency: str) -> None:
                       slug="order-too-large")
 
 
+def _refuse_crossborder_goods(refs, lines: Sequence[LineIn]) -> None:
+    """An order without a ``crossborder`` block holds general-trade goods only: 422
+    ``crossborder-buyer-required`` for cross-border products (sold only with the buyer's
+    identity, quota and tax), ``crossborder-product-suspended`` for those whose brand lost its
+    qualification; both name the lines. Read from the variants query's ``trade_mode``: no
+    statement of its own."""
+    marked = [ln.sku for ln in lines if refs[ln.sku].trade_mode is not None]
+    if not marked:
+        return
+    named = [{"sku": sku, "product_id": refs[sku].product_id, "trade_mode": refs[sku].trade_mode}
+             for sku in dict.fromkeys(marked)]
+    suspended = [n for n in named if n["trade_mode"] == "suspended"]
+    if suspended:
+        raise Invalid(f"SKU {suspended[0]['sku']!r} is not for sale: its foreign brand's "
+                      "qualification was revoked or ran out", slug="crossborder-product-suspended",
+                      lines=suspended)
+    raise Invalid(f"SKU {named[0]['sku']!r} is a cross-border product: its order names the "
+                  "buyer (crossborder.buyer: name, ID number, phone), which POST /v1/orders "
+                  "carries (a cart's checkout does not)", slug="crossborder-buyer-required",
+                  lines=named)
+
+
 def place_order(session: Session, tenant: Tenant, data: OrderCreate,
                 fees: Sequence[ServiceFee] = ()) -> OrderOut:
     """Price, claim stock and record an order awaiting payment, in the caller's transaction;
     with ``fees``, a line for each service fee (see ``_fee_lines``)."""
     settings = platform.tenant_settings(session, tenant)
     refs, currency = resolve_lines(session, tenant, data.lines)
+    if data.crossborder is None:
+        _refuse_crossborder_goods(refs, data.lines)
     _check_size(sum(refs[ln.sku].price_minor * ln.quantity for ln in data.lines), currency)
     now = utcnow()
     order_id = new_id("order")
     member_id = None
     if data.member_id:
         from haina.members import service as members
-        member_id = members.resolve_member_id(session, tenant, data.member_id)
+        member_id = members.resolve_buyer_id(session, tenant, data.member_id)
     hold_minutes = settings.order_hold_minutes or _default_hold_minutes()
     hold_until = now + dt.timedelta(minutes=hold_minutes)
     with deferred_inserts(session):  # PostgreSQL: reservations, order, lines, event in one go

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from haina.core.db import Base, JSONType, UTCDateTime, tenant_fk
 
 PENDING = "status = 'pending'"
+ERASE = "kind = 'erase'"
 
 
 class DataRequest(Base):
@@ -30,6 +31,10 @@ class DataRequest(Base):
     __tablename__ = "data_requests"
     __table_args__ = (
         Index("ix_data_requests_tenant_member", "tenant_id", "member_id", "id"),
+        # one erasure per person (the survivor of its merges): a second one racing the first
+        # waits for it, then answers with its result
+        Index("ux_data_requests_one_erasure", "tenant_id", "member_id", unique=True,
+              postgresql_where=text(ERASE), sqlite_where=text(ERASE)),
         PrimaryKeyConstraint("tenant_id", "id"),
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.carts import service as carts
@@ -235,6 +236,13 @@ def _settings(session: Session, tenant: Tenant) -> TenantSettings:
     return platform.tenant_settings(session, tenant)
 
 
+def _first_erasure(session: Session, tenant: Tenant, member_id: str) -> DataRequest | None:
+    ids = members.member_history_ids(session, tenant, member_id)
+    return session.scalar(select(DataRequest).where(
+        DataRequest.tenant_id == tenant.id, DataRequest.kind == "erase",
+        DataRequest.member_id.in_(ids)).order_by(DataRequest.id).limit(1))
+
+
 def request_data(session: Session, tenant: Tenant, member_id: str, kind: str,
                  now: dt.datetime | None = None) -> tuple[DataRequestOut, bool]:
     """Carry out an export or an erasure of the member (with every member merged into it)
@@ -242,10 +250,7 @@ def request_data(session: Session, tenant: Tenant, member_id: str, kind: str,
     second erasure of the same person answers the first (nothing is done twice)."""
     now = now or utcnow()
     if kind == "erase":
-        ids = members.member_history_ids(session, tenant, member_id)
-        first = session.scalar(select(DataRequest).where(
-            DataRequest.tenant_id == tenant.id, DataRequest.kind == "erase",
-            DataRequest.member_id.in_(ids)).order_by(DataRequest.id).limit(1))
+        first = _first_erasure(session, tenant, member_id)
         if first is not None:
             return _out(session, first, now=now), False
     person = _person(session, tenant, member_id)
@@ -255,8 +260,20 @@ def request_data(session: Session, tenant: Tenant, member_id: str, kind: str,
     row = DataRequest(id=request_id, tenant_id=tenant.id, kind=kind, status="completed",
                       member_id=person.member_ids[0], member_ids=person.member_ids,
                       result={}, due_at=due, created_at=now, completed_at=now, downloads=0)
-    session.add(row)
-    session.flush()
+    if kind == "erase":
+        # the unique index on (tenant_id, member_id) for erasures: a concurrent erasure of the
+        # person holds it until it commits; then this insert fails and the first one answers
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            first = _first_erasure(session, tenant, member_id)
+            if first is None:
+                raise
+            return _out(session, first, now=now), False
+    else:
+        session.add(row)
+        session.flush()
     if kind == "export":
         data = export_person(session, person)
         content = build_archive(data, {"tenant": tenant.slug, "member_ids": person.member_ids,

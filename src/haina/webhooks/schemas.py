@@ -37,6 +37,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "crossborder.declaration.released", "crossborder.declaration.rejected",
     "crossborder.declaration.receipt", "tracking.updated",
     "brand.submitted", "brand.approved", "brand.rejected", "brand.revoked",
+    "brand.expiring", "brand.expired",
     "member.data_requested", "member.redact_requested", "merchant.redact_requested",
     "data_request.acknowledged", "data_request.overdue", "data_request.archive_downloaded",
     "publishable_key.created", "publishable_key.revoked", "storefront.sign_in_code_requested",
