@@ -23,6 +23,7 @@ def product(sku="P-1", **fields):
 
 # ---------------------------------------------------------------- defect 2: negative prices
 
+@pytest.mark.partition_neutral
 @pytest.mark.parametrize("amount", ["-1.00", "-0.01", "-99999"])
 def test_a_negative_price_is_refused_everywhere_a_price_is_given(client, amount):
     is_problem(client.post("/v1/products", json=product(price=money(amount))),
@@ -92,6 +93,7 @@ def test_a_merchant_selling_in_yen_prices_in_yen(app, sessions, client):
 
 # ---------------------------------------------------------------- defect 4: out-of-range numbers
 
+@pytest.mark.partition_neutral
 @pytest.mark.parametrize("fields,limit", [
     ({"price": money("99999999999999999999999.00")}, "1000000000000"),
     ({"price": money("1000000000000.01")}, "1000000000000"),
@@ -111,6 +113,7 @@ def test_out_of_range_numbers_are_a_422_naming_the_limit(client, fields, limit):
     assert search(client) == []
 
 
+@pytest.mark.partition_neutral
 @pytest.mark.parametrize("where", ["variant", "add_variant", "patch_product", "patch_variant"])
 def test_out_of_range_numbers_are_refused_in_every_catalog_input(client, where):
     p = new_product(client, sku="BASE-1")
@@ -140,6 +143,7 @@ def test_numbers_at_the_limits_are_accepted(client):
 
 # ---------------------------------------------------------------- defect 9: non-finite numbers
 
+@pytest.mark.partition_neutral
 @pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
 def test_non_finite_attribute_numbers_are_refused(client, raw):
     body = ('{"sku": "NF-1", "title": "T", "price": {"amount": "1.00", "currency": "CNY"}, '
@@ -153,6 +157,7 @@ def test_non_finite_attribute_numbers_are_refused(client, raw):
     assert client.get(f"/v1/products/{p['id']}").json()["attributes"] == {}
 
 
+@pytest.mark.partition_neutral
 @pytest.mark.parametrize("text", ["NaN", "inf", "-Infinity", "1e400", "1e30", "-1e16"])
 def test_a_number_attribute_given_as_text_must_be_finite_and_in_range(client, text):
     r = client.post("/v1/attributes", json={"code": "width", "name": "Width", "type": "number"})

@@ -1,6 +1,8 @@
 """Real processes on PostgreSQL: orders placed through ``haina serve --workers 2`` all reach a
-receiver on loopback exactly once, and a worker killed with SIGKILL in the middle of 2,000
-deliveries leaves nothing undelivered once a worker runs again."""
+receiver on loopback exactly once, and a worker killed with SIGKILL in the middle of 1,000
+deliveries leaves nothing undelivered once a worker runs again. (Session 7 cut the counts from
+2,000 each: 600 orders from 16 concurrent buyers through two processes, and a kill after a
+quarter of 1,000 deliveries, prove the same; the speed of the path is benchmarks/' subject.)"""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from haina.webhooks import service
 from haina.webhooks.schemas import EndpointIn
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
-N = 2000
+N = 600  # orders placed through two API processes
+N_KILL = 1000  # events of which a killed worker delivers about a quarter
 
 
 @pytest.fixture
@@ -153,7 +156,7 @@ def test_a_worker_killed_mid_way_loses_nothing(pg_url, pg_sessions, tmp_path, re
     with transaction(pg_sessions) as s:
         service.create_endpoint(s, tenant, EndpointIn(url=receiver.url, event_types=["order.*"]))
     ids = []
-    for chunk in range(N // 500):
+    for chunk in range(N_KILL // 500):
         with transaction(pg_sessions) as s:
             ids += [record_event(s, tenant.id, "order.created", new_id("order"),
                                  {"status": "pending_payment", "n": chunk * 500 + i})
@@ -168,13 +171,13 @@ def test_a_worker_killed_mid_way_loses_nothing(pg_url, pg_sessions, tmp_path, re
     env = {"HAINA_WEBHOOK_LEASE_SECONDS": "3", "HAINA_WEBHOOK_CONCURRENCY": "32"}
     worker = _start(["worker"], pg_url, tmp_path, "worker1", **env)
     request.addfinalizer(lambda: _stop(worker))
-    _wait(lambda: len(receiver.received) >= N // 4, 300, "a quarter delivered")
+    _wait(lambda: len(receiver.received) >= N_KILL // 4, 300, "a quarter delivered")
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(10)
     before = len(receiver.received)
     with transaction(pg_sessions) as s:
         owed = service.count_undelivered(s, tenant.id)
-    assert before < N and owed["events_pending"] + owed["deliveries_pending"] > 0, (before, owed)
+    assert before < N_KILL and owed["events_pending"] + owed["deliveries_pending"] > 0, (before, owed)
     receiver.answer = lambda n: 200
     again = _start(["worker"], pg_url, tmp_path, "worker2", **env)
     request.addfinalizer(lambda: _stop(again))
@@ -189,7 +192,7 @@ def test_a_worker_killed_mid_way_loses_nothing(pg_url, pg_sessions, tmp_path, re
     # at least once: what the killed worker had sent but not yet recorded goes out again
     twice = sum(1 for c in got.values() if c > 1)
     print(f"killed after {before} deliveries; {twice} sent again after the restart")
-    assert twice < N // 2
+    assert twice < N_KILL // 2
     with transaction(pg_sessions) as s:
         page = service.list_deliveries(s, tenant, status="pending")
     assert page.data == []
