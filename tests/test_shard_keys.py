@@ -135,6 +135,9 @@ def test_the_tenant_keys_migration_keeps_every_row_of_the_demo(empty_url, monkey
     monkeypatch.setattr(catalog, "_VARIANTS_BY_SKU", {})
     monkeypatch.setattr(catalog, "_VARIANTS_BY_LOWER_SKU", {})
     monkeypatch.setattr(members, "resolve_buyer_id", members.resolve_member_id)
+    monkeypatch.setattr(members, "resolve_buyer", lambda s, t, m: (
+        members.resolve_member_id(s, t, m),
+        members.tier_id_of(s, t, members.resolve_member_id(s, t, m))))
     load_demo(make_sessionmaker(engine), quick=True, console=Console(quiet=True))
     before = _counts(engine)
     assert before["orders"] > 1000 and before["journal_lines"] > 1000

@@ -67,6 +67,7 @@ class Cart:
     shipping: int = 0  # the fee before any free-shipping rule, minor units
     member_id: str | None = None
     tier_id: str | None = None
+    tier_known: bool = False  # tier_id was read with the member (pricing need not read it)
     first_order: bool = False  # the member has no order yet (a first-order rule needs it)
     every_line: tuple[int, ...] = field(init=False, compare=False, repr=False)
     goods: int = field(init=False, compare=False, repr=False)

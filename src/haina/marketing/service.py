@@ -369,7 +369,7 @@ def _facts(session: Session, tenant: Tenant, cart: Cart, rules: list[Rule],
     if cart.member_id is None:
         return cart
     tier_id, first = cart.tier_id, cart.first_order
-    if with_coupon or any(r.tier_ids is not None for r in rules):
+    if not cart.tier_known and (with_coupon or any(r.tier_ids is not None for r in rules)):
         tier_id = members.tier_id_of(session, tenant, cart.member_id)
     if first_order is not None and any(r.kind == "first_order" for r in rules):
         first = first_order()

@@ -204,11 +204,18 @@ def resolve_buyer_id(session: Session, tenant: Tenant, member_id: str) -> str:
     """``resolve_member_id`` for a member an order, cart or booking is placed for: 409
     ``member-erased`` if the person was erased (merged members are erased together, so the
     survivor tells). The erasure is read with the merge link, in the same statement."""
+    return resolve_buyer(session, tenant, member_id)[0]
+
+
+def resolve_buyer(session: Session, tenant: Tenant, member_id: str) -> tuple[str, str | None]:
+    """:func:`resolve_buyer_id` and the survivor's tier id, read with its merge link (what
+    pricing needs of a buyer: an order with a member reads the member once)."""
     erased: list[str] = []
+    tier: list[str | None] = [None]
 
     def merged_into(current: str) -> str | None:
         found = session.execute(
-            select(Member.merged_into, MemberErasure.id)
+            select(Member.merged_into, MemberErasure.id, Member.tier_id)
             .outerjoin(MemberErasure, and_(MemberErasure.tenant_id == Member.tenant_id,
                                            MemberErasure.id == Member.id))
             .where(Member.tenant_id == tenant.id, Member.id == current)).first()
@@ -216,6 +223,7 @@ def resolve_buyer_id(session: Session, tenant: Tenant, member_id: str) -> str:
             raise not_found("member", member_id)
         if found[1] is not None:
             erased.append(found[1])
+        tier[0] = found[2]  # the last row read is the survivor's
         return found[0]
 
     survivor = _survivor_of(member_id, merged_into)
@@ -223,7 +231,7 @@ def resolve_buyer_id(session: Session, tenant: Tenant, member_id: str) -> str:
         raise MemberErased(f"member {erased[0]} was erased at the person's request: nothing "
                            "is placed for it (create a new member if the person comes back)",
                            member_id=erased[0])
-    return survivor
+    return survivor, tier[0]
 
 
 def member_history_ids(session: Session, tenant: Tenant, member_id: str) -> list[str]:

@@ -42,6 +42,7 @@ from haina.members.records import consenting_member_ids as consenting_member_ids
 from haina.members.records import get_member as get_member
 from haina.members.records import member_history_ids as member_history_ids
 from haina.members.records import merge_survivors as merge_survivors
+from haina.members.records import resolve_buyer as resolve_buyer
 from haina.members.records import resolve_buyer_id as resolve_buyer_id
 from haina.members.records import resolve_member_id as resolve_member_id
 from haina.members.records import tier_id_of as tier_id_of
@@ -58,6 +59,6 @@ __all__ = [
     "expire_points", "find_member_by_identity", "get_member", "get_tier", "list_members",
     "list_points", "list_tiers", "member_history_ids", "merge_members", "merge_survivors",
     "parse_identity", "points_for", "points_ledger_sum", "record_purchase", "record_refund",
-    "redeem_points", "reevaluate_tiers", "remove_identity", "resolve_buyer_id", "resolve_member_id",
+    "redeem_points", "reevaluate_tiers", "remove_identity", "resolve_buyer", "resolve_buyer_id", "resolve_member_id",
     "restore_points", "update_consents", "update_member", "update_tier",
 ]

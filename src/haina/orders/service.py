@@ -100,10 +100,13 @@ def price_lines(settings: TenantSettings, currency: str, subtotal: int, discount
 
 
 def cart_of(refs, lines: Sequence[LineIn], currency: str, shipping: int,
-            member_id: str | None) -> Cart:
+            member_id: str | None, tier: tuple[str | None] | None = None) -> Cart:
+    """The pricing engine's cart; ``tier`` (a 1-tuple) when the member's tier was read
+    already (placing an order reads it with the member)."""
     return Cart(tuple(CartLine(ln.sku, refs[ln.sku].product_id, refs[ln.sku].category_id,
                                refs[ln.sku].price_minor, ln.quantity) for ln in lines),
-                currency, shipping, member_id)
+                currency, shipping, member_id,
+                tier_id=tier[0] if tier else None, tier_known=tier is not None)
 
 
 def first_order(session: Session, tenant: Tenant, member_id: str) -> Callable[[], bool]:
@@ -208,21 +211,23 @@ def place_order(session: Session, tenant: Tenant, data: OrderCreate,
     _check_size(sum(refs[ln.sku].price_minor * ln.quantity for ln in data.lines), currency)
     now = utcnow()
     order_id = new_id("order")
-    member_id = None
-    if data.member_id:
+    member_id, tier = None, None
+    if data.member_id:  # the buyer (404 absent, 409 erased) and its tier, in one read
         from haina.members import service as members
-        member_id = members.resolve_buyer_id(session, tenant, data.member_id)
+        member_id, tier_id = members.resolve_buyer(session, tenant, data.member_id)
+        tier = (tier_id,)
     hold_minutes = settings.order_hold_minutes or _default_hold_minutes()
     hold_until = now + dt.timedelta(minutes=hold_minutes)
     with deferred_inserts(session):  # PostgreSQL: reservations, order, lines, event in one go
         return _claim_and_record(session, tenant, data, refs, currency, settings, order_id,
-                                 member_id, now, hold_until, fees)
+                                 member_id, now, hold_until, fees, tier)
 
 
 def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs, currency: str,
                       settings: TenantSettings, order_id: str, member_id: str | None,
                       now: dt.datetime, hold_until: dt.datetime,
-                      fees: Sequence[ServiceFee] = ()) -> OrderOut:
+                      fees: Sequence[ServiceFee] = (),
+                      tier: tuple[str | None] | None = None) -> OrderOut:
     inventory.reserve_stock(
         session, tenant,
         [Claim(variant_id=refs[ln.sku].id, quantity=ln.quantity, sku=ln.sku) for ln in data.lines],
@@ -246,7 +251,7 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
     # the pricing engine (marketing): promotions and the coupon, claimed after stock and points
     from haina.marketing import service as marketing
     cart = cart_of(refs, data.lines, currency,
-                   shipping_fee(settings, currency, subtotal, data.channel), member_id)
+                   shipping_fee(settings, currency, subtotal, data.channel), member_id, tier)
     priced, coupon_code = marketing.price_and_claim(
         session, tenant, cart, data.coupon, order_id=order_id,
         first_order=first_order(session, tenant, member_id) if member_id else None, now=now)
