@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +120,54 @@ def client(app, sessions):
     with TestClient(app) as c:
         c.headers["Authorization"] = f"Bearer {token}"
         yield c
+
+
+# ---- issue 14: no response and no log line of the suite holds an unmasked ID number --------
+
+_SEEN_TEXTS: list[str] = []
+# the two routes of the crossborder:identity scope, whose purpose is the unmasked number
+_UNMASKING_PATHS = ("/identity", "/messages")
+
+
+class _LogTexts(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _SEEN_TEXTS.append(record.getMessage())
+        except Exception:  # noqa: BLE001 — a record that cannot format holds nothing to scan
+            pass
+
+
+def _scan_responses_and_logs() -> None:
+    """Every TestClient response of every test (but the unmasking routes') and every log
+    record emitted (at the levels configured) are kept for :func:`_no_unmasked_id_numbers`."""
+    from starlette.testclient import TestClient
+
+    original = TestClient.request
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = original(self, *args, **kwargs)
+        kind = response.headers.get("content-type", "")
+        if (not response.request.url.path.endswith(_UNMASKING_PATHS)
+                and ("json" in kind or kind.startswith("text/"))):
+            _SEEN_TEXTS.append(response.text)
+        return response
+
+    TestClient.request = request  # type: ignore[method-assign]
+    logging.getLogger().addHandler(_LogTexts())
+
+
+_scan_responses_and_logs()
+
+
+@pytest.fixture(autouse=True)
+def _no_unmasked_id_numbers() -> Iterator[None]:
+    """A test fails when one of its responses or log lines holds a valid resident ID number
+    (GB 11643: shape, birth date, check character) unmasked. The cross-border tests' own
+    ``scanned`` fixture also scans their log records at DEBUG level."""
+    from haina.crossborder.identity import ID_NUMBER_PATTERN, id_number_problem
+    _SEEN_TEXTS.clear()
+    yield
+    leaks = sorted({m for text in _SEEN_TEXTS for m in ID_NUMBER_PATTERN.findall(text)
+                    if id_number_problem(m) is None})
+    _SEEN_TEXTS.clear()
+    assert leaks == [], f"unmasked ID numbers in a response or log line: {leaks}"
