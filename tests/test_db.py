@@ -34,6 +34,27 @@ def test_precompiled_binds_through_the_column_types(session, tenant):
     assert row.created_at == at and row.created_at.utcoffset() == dt.timedelta(0)
 
 
+_TYPED = Precompiled(select(_E.id, _E.data, _E.created_at).where(_E.tenant_id == bindparam("t"),
+                                                                  _E.type == bindparam("type")),
+                     typed=True)
+
+
+def test_a_typed_precompiled_statement_gives_json_and_aware_datetimes_by_name(session, tenant):
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    data = {"lines": [1, 2], "中": "文"}
+    _INSERT.rows(session, {"id": "evt_t", "t": tenant.id, "type": "x.typed", "s": None,
+                           "data": data, "at": at})
+    session.commit()
+    [row] = _TYPED.records(session, {"t": tenant.id, "type": "x.typed"})
+    assert (row.id, row.data, row.created_at) == ("evt_t", data, at)
+    assert row.created_at.utcoffset() == dt.timedelta(0)  # back as UTC, aware
+    # untyped, the same statement's rows are the driver's (SQLite keeps JSON as text)
+    raw = Precompiled(_TYPED.statement).rows(session, {"t": tenant.id, "type": "x.typed"})
+    assert raw[0][0] == "evt_t"
+    with pytest.raises(AssertionError):
+        Precompiled(_TYPED.statement).records(session, {"t": tenant.id, "type": "x.typed"})
+
+
 def test_precompiled_raises_sqlalchemy_errors_and_the_session_recovers(session, tenant):
     params = {"id": "evt_dup", "t": tenant.id, "type": "x.made", "s": None, "data": {},
               "at": dt.datetime.now(dt.UTC)}

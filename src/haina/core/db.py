@@ -195,16 +195,38 @@ class Precompiled:
     usual; rows come back as the driver gives them, so select plain columns (text, numbers),
     not types that need a result processor. Driver errors are raised as SQLAlchemy's
     (``IntegrityError`` …). Not echoed by ``HAINA_ECHO_SQL``.
+
+    With ``typed=True`` the columns' result processors apply too (datetimes and JSON on
+    SQLite, …) and :meth:`records` gives rows with the columns' names as attributes.
     """
 
-    __slots__ = ("statement", "_by_dialect", "_returns_rows")
+    __slots__ = ("statement", "_by_dialect", "_returns_rows", "_typed", "_out", "_record")
 
-    def __init__(self, statement: Any) -> None:
+    def __init__(self, statement: Any, *, typed: bool = False) -> None:
         self.statement = statement
         self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple]] = {}
+        self._out: dict[str, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}
         # known up front: asking the cursor (``description``) builds column objects each time
-        self._returns_rows = bool(getattr(statement, "selected_columns", None)  # SELECT
-                                  or getattr(statement, "_returning", None))  # … RETURNING
+        columns = (list(getattr(statement, "selected_columns", None) or ())  # SELECT
+                   or list(getattr(statement, "_returning", None) or ()))  # … RETURNING
+        self._returns_rows = bool(columns)
+        self._typed = typed
+        self._record: Any = None
+        if typed:
+            from collections import namedtuple
+            self._record = namedtuple("Record", [c.key for c in columns],  # type: ignore[misc]
+                                      rename=True)
+
+    def _result_processors(self, dialect: Dialect) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+        found = self._out.get(dialect.name)
+        if found is None:
+            columns = (list(getattr(self.statement, "selected_columns", None) or ())
+                       or list(getattr(self.statement, "_returning", None) or ()))
+            found = self._out[dialect.name] = tuple(
+                (i, processor) for i, column in enumerate(columns)
+                if (processor := column.type.dialect_impl(dialect).result_processor(
+                    dialect, None)) is not None)
+        return found
 
     def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], tuple]:
         found = self._by_dialect.get(dialect.name)
@@ -238,10 +260,27 @@ class Precompiled:
             cursor = dbapi_conn.info["haina.cursor"] = _cursor(dialect, dbapi_conn)
         try:
             cursor.execute(sql, args)
-            return cursor.fetchall() if self._returns_rows else []
+            found = cursor.fetchall() if self._returns_rows else []
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error,
                                       dialect=dialect) from exc
+        if self._typed and found:
+            out = self._result_processors(dialect)
+            if out:
+                processed = []
+                for row in found:
+                    values = list(row)
+                    for i, processor in out:
+                        values[i] = processor(values[i])
+                    processed.append(tuple(values))
+                found = processed
+        return found
+
+    def records(self, session: Session, params: dict[str, Any]) -> list[Any]:
+        """:meth:`rows` as named tuples (``typed=True`` statements only)."""
+        assert self._record is not None, "records() needs Precompiled(..., typed=True)"
+        make = self._record._make
+        return [make(row) for row in self.rows(session, params)]
 
 
 def _cursor(dialect: Dialect, dbapi_conn: Any) -> Any:

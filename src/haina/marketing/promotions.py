@@ -218,6 +218,26 @@ def _live_ids_statement(n: int) -> Precompiled:
     return found
 
 
+_ROWS: dict[tuple[int, int], Precompiled] = {}
+
+
+def _rows_statement(ids: int, keys: int) -> Precompiled:
+    """The rows of ``ids`` live promotions that target one of ``keys`` (compiled once per
+    shape; typed: their JSON and datetimes come back as such)."""
+    found = _ROWS.get((ids, keys))
+    if found is None:
+        t, p = PromotionTarget.__table__.c, Promotion.__table__.c
+        found = _ROWS[(ids, keys)] = Precompiled(
+            select(*Promotion.__table__.c).join_from(
+                Promotion.__table__, PromotionTarget.__table__,
+                and_(t.tenant_id == p.tenant_id, t.promotion_id == p.id))
+            .where(p.tenant_id == bindparam("tenant_id"),
+                   p.id.in_([bindparam(f"i{i}") for i in range(ids)]),
+                   t.target.in_([bindparam(f"k{i}") for i in range(keys)])),
+            typed=True)
+    return found
+
+
 def rules_for(session: Session, tenant: Tenant, product_ids: Iterable[str],
               category_ids: Iterable[str | None], now: dt.datetime) -> list[Rule]:
     """The live promotions that target any of these products or categories, or all goods:
@@ -232,12 +252,8 @@ def rules_for(session: Session, tenant: Tenant, product_ids: Iterable[str],
     if not ids:
         return []
     # the table's columns, not ORM objects: the order path converts them to rules at once
-    rows = session.execute(
-        select(*Promotion.__table__.c).join(PromotionTarget, and_(
-            PromotionTarget.tenant_id == Promotion.tenant_id,
-            PromotionTarget.promotion_id == Promotion.id))
-        .where(Promotion.tenant_id == tenant.id, Promotion.id.in_(ids),
-               PromotionTarget.target.in_(keys)))
+    params.update({f"i{i}": pid for i, pid in enumerate(ids)})
+    rows = _rows_statement(len(ids), len(keys)).records(session, params)
     seen: dict[str, Rule] = {}
     for p in rows:
         if p.id not in seen:

@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
-from haina.core.db import add_unique, insert_rows, rowcount, tenant_row, utcnow
+from haina.core.db import Precompiled, add_unique, insert_rows, rowcount, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, NotFound
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -198,6 +198,21 @@ def update_coupon(session: Session, tenant: Tenant, coupon_id: str,
     return _out(row)
 
 
+_C = Coupon.__table__.c
+# the order path's two coupon statements, compiled once
+_COUPON_BY_CODE = Precompiled(
+    select(*Coupon.__table__.c).where(_C.tenant_id == bindparam("tenant_id"),
+                                      _C.code == bindparam("code")), typed=True)
+_CLAIM_COUPON = Precompiled(
+    update(Coupon.__table__).where(
+        _C.tenant_id == bindparam("tenant_id"), _C.id == bindparam("id"),
+        _C.status == bindparam("status"),
+        _C.max_redemptions.is_(None) | (_C.redeemed < _C.max_redemptions))
+    .values(redeemed=_C.redeemed + bindparam("one", type_=_C.redeemed.type))
+    .returning(_C.id, _C.code, _C.max_redemptions, _C.per_member_limit, _C.issued,
+               _C.audience))
+
+
 def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
                 now: dt.datetime, preview: bool = False) -> tuple[str, Rule]:
     """The coupon ``code`` as a pricing rule for ``cart`` (its stored code, the rule), or a
@@ -207,10 +222,10 @@ def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
     limit reached). Targets narrow the goods its discount and minimum spend count (list
     prices). A ``preview`` also reads the member's count, which a claim checks under lock."""
     code = code.upper()
-    coupon = session.scalar(select(Coupon).where(Coupon.tenant_id == tenant.id,
-                                                 Coupon.code == code))
-    if coupon is None:
+    found = _COUPON_BY_CODE.records(session, {"tenant_id": tenant.id, "code": code})
+    if not found:
         raise NotFound(f"no coupon {code!r}", slug="coupon-not-found")
+    coupon = found[0]  # the row's columns by name (not an ORM object: nothing is written)
     if coupon.status != "active":
         raise CouponNotUsable(f"coupon {code} is disabled", reason="disabled")
     if coupon.starts_at and now < coupon.starts_at:
@@ -305,20 +320,13 @@ def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: 
     Returns the claim's record (a ``coupon_redemptions`` row), for the caller to insert with
     the order's other rows once every claim of the order holds (:func:`price_and_claim`);
     :func:`_unclaim_coupon` undoes the claim before that."""
-    taken = session.execute(
-        update(Coupon).where(Coupon.tenant_id == tenant.id, Coupon.id == coupon_id,
-                             Coupon.status == "active",
-                             (Coupon.max_redemptions.is_(None))
-                             | (Coupon.redeemed < Coupon.max_redemptions))
-        .values(redeemed=Coupon.redeemed + 1)
-        .returning(Coupon.id, Coupon.code, Coupon.max_redemptions, Coupon.per_member_limit,
-                   Coupon.issued, Coupon.audience)
-        .execution_options(synchronize_session=False)).first()
-    if taken is None:
+    taken = _CLAIM_COUPON.rows(session, {"tenant_id": tenant.id, "id": coupon_id,
+                                         "status": "active", "one": 1})
+    if not taken:
         coupon = session.get_one(Coupon, (tenant.id, coupon_id))
         raise CouponExhausted(f"coupon {coupon.code} has been used up "
                               f"({coupon.max_redemptions} claims held)", reason="used-up")
-    claimed = _Claimed(*taken)
+    claimed = _Claimed(*taken[0])
     if claimed.per_member_limit is not None:
         _check_member_limit(session, tenant, claimed, member_id)
     if claimed.issued and member_id is not None:  # coupons never issued skip the wallet

@@ -9,11 +9,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import tenant_row
+from haina.core.db import Precompiled, tenant_row
 from haina.core.errors import Conflict, Invalid, InvalidState, not_found
 from haina.members.models import Member, MemberErasure, MemberIdentity, Tier
 from haina.members.schemas import (
@@ -207,6 +207,17 @@ def resolve_buyer_id(session: Session, tenant: Tenant, member_id: str) -> str:
     return resolve_buyer(session, tenant, member_id)[0]
 
 
+# the order path's read of its buyer (merge link, erasure, tier), compiled once
+_BUYER = Precompiled(
+    select(Member.__table__.c.merged_into, MemberErasure.__table__.c.id,
+           Member.__table__.c.tier_id)
+    .join_from(Member.__table__, MemberErasure.__table__,
+               and_(MemberErasure.__table__.c.tenant_id == Member.__table__.c.tenant_id,
+                    MemberErasure.__table__.c.id == Member.__table__.c.id), isouter=True)
+    .where(Member.__table__.c.tenant_id == bindparam("tenant_id"),
+           Member.__table__.c.id == bindparam("id")))
+
+
 def resolve_buyer(session: Session, tenant: Tenant, member_id: str) -> tuple[str, str | None]:
     """:func:`resolve_buyer_id` and the survivor's tier id, read with its merge link (what
     pricing needs of a buyer: an order with a member reads the member once)."""
@@ -214,13 +225,10 @@ def resolve_buyer(session: Session, tenant: Tenant, member_id: str) -> tuple[str
     tier: list[str | None] = [None]
 
     def merged_into(current: str) -> str | None:
-        found = session.execute(
-            select(Member.merged_into, MemberErasure.id, Member.tier_id)
-            .outerjoin(MemberErasure, and_(MemberErasure.tenant_id == Member.tenant_id,
-                                           MemberErasure.id == Member.id))
-            .where(Member.tenant_id == tenant.id, Member.id == current)).first()
-        if found is None:
+        rows = _BUYER.rows(session, {"tenant_id": tenant.id, "id": current})
+        if not rows:
             raise not_found("member", member_id)
+        found = rows[0]
         if found[1] is not None:
             erased.append(found[1])
         tier[0] = found[2]  # the last row read is the survivor's
