@@ -25,6 +25,7 @@ from haina.core.http import (
     Router,
     check_units_of_work,
     configure_threads,
+    direct_routes,
     install_problem_handlers,
 )
 from haina.core.ratelimit import DatabaseBuckets, make_buckets
@@ -55,13 +56,15 @@ SHOP_ASSETS_URL = "/static/shop"
 
 class HainaAPI(FastAPI):
     """FastAPI whose whole middleware stack (Starlette's error middleware included, so 500s
-    too) is wrapped by the HTTP edge: ``nosniff`` on every response, bounded request bodies."""
+    too) is wrapped by the HTTP edge: ``nosniff`` on every response, bounded request bodies,
+    and the busiest routes answered by compiled handlers (``core.http.direct``)."""
 
     route_limits: tuple[RouteLimit, ...] = ()
 
     def build_middleware_stack(self) -> ASGIApp:
-        return HttpEdge(super().build_middleware_stack(), self.state.settings.max_body_bytes,
-                        self.route_limits)
+        stack = super().build_middleware_stack()
+        direct = direct_routes(self, stack) if self.state.settings.direct_routes else None
+        return HttpEdge(stack, self.state.settings.max_body_bytes, self.route_limits, direct)
 
 
 def _docs(app: FastAPI) -> None:

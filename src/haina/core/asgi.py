@@ -4,6 +4,8 @@
   uploaded file or an error body as something other than its declared type;
 * request bodies are bounded: a ``Content-Length`` over the limit is answered 413 before the
   body is read, and a body without one (chunked) is counted while the application reads it;
+* a busy route may be answered by a compiled handler of its own (``direct``, see
+  ``core.http.DirectRoute``) instead of the framework's middleware and routing;
 * a path or query string holding a NUL character (``%00``) is answered 422: PostgreSQL cannot
   compare text with one, and no id, SKU or filter has one (JSON bodies are checked by
   ``core.schema_types.RequestModel``).
@@ -15,7 +17,7 @@ too. A route may have a larger limit of its own (media uploads).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import orjson
@@ -80,10 +82,14 @@ def too_large(limit: int, path: str) -> tuple[dict[str, Any], bytes]:
 
 class HttpEdge:
     def __init__(self, app: ASGIApp, max_body_bytes: int,
-                 route_limits: Sequence[RouteLimit] = ()) -> None:
+                 route_limits: Sequence[RouteLimit] = (),
+                 direct: Mapping[tuple[str, str], ASGIApp] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.route_limits = tuple(route_limits)
+        # busy routes answered without the framework's layers (core.http.DirectRoute), by
+        # (method, path); whatever they do not take they hand to ``app``
+        self.direct = dict(direct or {})
 
     def _limit(self, scope: Scope) -> int:
         for r in self.route_limits:
@@ -146,8 +152,10 @@ class HttpEdge:
                         raise BodyTooLarge(f"request body over {limit} bytes")
                 return message
 
+        app = self.direct.get((scope["method"], scope["path"]), self.app) if self.direct \
+            else self.app
         try:
-            await self.app(scope, app_receive, send_with_header)
+            await app(scope, app_receive, send_with_header)
         except BodyTooLarge:
             if not state[2]:
                 start, body = too_large(limit, scope["path"])

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         "staff": (1000.0, 2000),
         # the storefront: one bucket per publishable key (all its buyers), one per buyer
         "storefront": (500.0, 1000), "buyer": (20.0, 60)})
+    # The busiest routes (placing an order) answered by compiled handlers instead of
+    # FastAPI's generic parameter solving (haina.core.http.direct); off: every request goes
+    # through FastAPI (same answers, more CPU; for comparison and debugging).
+    direct_routes: bool = True
     # Echo every SQL statement (debugging).
     echo_sql: bool = False
     # Webhook delivery (haina.webhooks.delivery): messages a worker process holds at once

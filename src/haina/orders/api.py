@@ -6,7 +6,7 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create, json_out
+from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create, direct, json_out
 from haina.core.pagination import Page
 from haina.orders import service
 from haina.orders.schemas import (
@@ -25,6 +25,7 @@ READ, WRITE = require("orders:read"), require("orders:write")
 @router.post("/orders", status_code=201, response_model=OrderOut,
              summary="Place an order: price it, hold its stock, await payment",
              responses={409: {"description": "out-of-stock (problem+json)"}})
+@direct
 def place_order(session: SessionDep, body: OrderCreate, request: Request,
                 tenant: Tenant = Depends(WRITE),
                 idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
