@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from haina.console.web import PAGE_SIZE, Visit, _day, _page, _t, _view, router
 from haina.core.events import list_events
@@ -28,6 +29,14 @@ PAGES = {"ord": "/console/orders/", "mem": "/console/members/", "pi": "/console/
          "cart": "/console/carts/", "prod": "/console/products/", "cmp": "/console/campaigns/", "sp": "/console/service-points/",
          "decl": "/console/crossborder/declarations/", "brand": "/console/crossborder/brands/",
          "dreq": "/console/data-requests/"}
+
+
+def actor_names(session: Session, v: Visit) -> dict[str, str]:
+    """The shop's staff accounts' emails and its apps' names, by id (to name an actor)."""
+    names = {a.id: a.email for a in platform.list_staff(session, v.tenant)}
+    names |= {g.app_id: g.app_name
+              for g in platform.list_grants(session, v.tenant, limit=200).data}
+    return names
 
 
 def _subject_page(subject_id: str | None) -> str | None:
@@ -60,8 +69,7 @@ def audit_trail(request: Request, session: SessionDep, v: Visit, actor_type: str
     if page.next_cursor:
         more = request.url.path + "?" + urlencode(
             {**{k: val for k, val in filters.items() if val}, "cursor": page.next_cursor})
-    names = {a.id: a.email for a in platform.list_staff(session, v.tenant)}
-    names |= {g.app_id: g.app_name for g in platform.list_grants(session, v.tenant, limit=200).data}
+    names = actor_names(session, v)
     return _page(request, v, "console/audit.html", title=_t(v, "Audit trail"),
                  events=page.data, filters=filters, more=more, actors=ACTORS, names=names,
                  shown=_data, subject_page=_subject_page)

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 
+from haina.console.audit import actor_names
 from haina.console.web import PAGE_SIZE, Visit, _day, _page, _t, _view, router
 from haina.core.events import list_events
 from haina.core.http import SessionDep
@@ -60,4 +61,5 @@ def payment_page(request: Request, session: SessionDep, v: Visit, intent_id: str
     attempts = sorted(list_events(session, v.tenant, subject_id=intent.id, limit=50).data,
                       key=lambda e: e.id)
     return _page(request, v, "console/payment.html", title=_t(v, "Payment") + " " + intent.id,
-                 intent=intent, refunds=refunds, entries=entries, attempts=attempts)
+                 intent=intent, refunds=refunds, entries=entries, attempts=attempts,
+                 names=actor_names(session, v))
