@@ -17,6 +17,7 @@ from haina.webhooks.delivery import Dispatcher
 from haina.webhooks.schemas import EndpointIn
 
 PAGES = ("/console", "/console/members", "/console/lifecycle", "/console/orders",
+         "/console/payments", "/console/carts", "/console/staff", "/console/audit",
          "/console/storefront", "/console/settings", "/console/products",
          "/console/coupons", "/console/promotions", "/console/service-points",
          "/console/crossborder", "/console/data-requests", "/console/apps", "/console/webhooks")

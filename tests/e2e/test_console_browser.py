@@ -183,7 +183,11 @@ def check(page: Any, name: str) -> None:
         axe(page)
         if width == "phone":
             overflow = page.evaluate("() => document.documentElement.scrollWidth")
-            assert overflow <= PHONE["width"], f"{page.url} is {overflow} px wide on a phone"
+            wide = [] if overflow <= PHONE["width"] else page.evaluate("""() =>
+                [...document.querySelectorAll('main *')].filter(e => e.scrollWidth >
+                    e.clientWidth && getComputedStyle(e).overflowX === 'visible')
+                .map(e => e.tagName + '.' + e.className).slice(-3)""")  # what overflows
+            assert overflow <= PHONE["width"], f"{page.url} is {overflow} px wide: {wide}"
         if os.environ.get("HAINA_SCREENSHOTS") == "1":
             _save(page.screenshot(full_page=False), SCREENSHOTS / f"{name}-{width}.png")
     page.set_viewport_size(DESK)
@@ -230,7 +234,7 @@ def test_keyboard_users_skip_to_the_content_and_reach_every_section(owner, site)
     assert owner.evaluate("() => document.activeElement.id") == "main"
     owner.goto(site["base"] + "/console")
     reached = []
-    for _ in range(19):  # the skip link, the language, sign-out and the sections
+    for _ in range(22):  # the skip link, the language, sign-out and the 19 sections
         owner.keyboard.press("Tab")
         reached.append(owner.evaluate("() => document.activeElement.getAttribute('href')"))
     for section in ("/console/members", "/console/lifecycle", "/console/webhooks",
@@ -565,3 +569,70 @@ def test_storefront_keys_qualification_files_settings_products_and_a_promotions_
     owner.locator("tbody tr a").first.click()
     assert owner.get_by_role("heading", name="Stock per location").count() >= 1
     check(owner, "product")
+
+
+def test_payments_carts_staff_and_the_audit_trail(owner, site):
+    """The session-8 pages, each checked at both widths: a refunded payment found by its
+    status and opened (attempts, refunds, ledger entries), a cart and its page, an account
+    invited and its role changed by the owner, and the audit trail naming who did it."""
+    from support import app_token
+    token = app_token(site["sessions"], "demo-tires", "orders:write payments:write")
+    with transaction(site["sessions"]) as s:
+        sku = s.execute(text("SELECT sku FROM variants WHERE tenant_id = :t ORDER BY sku "
+                             "LIMIT 1"), {"t": site["tenant"].id}).scalar_one()
+    order = _api(site, token, "POST", "/v1/orders", {"member_id": site["member_id"],
+                                                     "lines": [{"sku": sku, "quantity": 1}]})
+    _api(site, token, "POST", "/v1/payment_intents",
+         {"order_id": order["id"], "payment_method": {"type": "cash"}})
+    refund = _api(site, token, "POST", "/v1/refunds", {
+        "order_id": order["id"], "amount": {"amount": "10.00", "currency": "CNY"},
+        "reason": "late delivery"})
+    cart = _api(site, token, "POST", "/v1/carts", {"member_id": site["member_id"],
+                                                   "lines": [{"sku": sku, "quantity": 2}]})
+    owner.goto(site["base"] + "/console")
+    owner.get_by_role("navigation").get_by_role("link", name="Payments").click()
+    assert owner.get_by_role("heading", level=1).inner_text() == "Payments"
+    owner.get_by_label("Order id").fill(order["id"])
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="Filter").click()
+    expect(owner.locator("tbody tr")).to_have_count(1)
+    check(owner, "payments")
+    owner.locator("tbody tr a").first.click()
+    expect(owner.get_by_role("heading", name="Refunds")).to_be_visible()
+    expect(owner.locator(f"tr#{refund['id']}")).to_contain_text("late delivery")
+    assert owner.locator("main table caption", has_text="refund").count() >= 1
+    check(owner, "payment")
+    owner.get_by_role("navigation").get_by_role("link", name="Carts").click()
+    owner.get_by_label("State").select_option("open")
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="Filter").click()
+    expect(owner.locator(f"tr#{cart['id']}")).to_contain_text("open")
+    check(owner, "carts")
+    owner.get_by_role("link", name=cart["id"]).click()
+    expect(owner.get_by_role("heading", name="Lines, priced now")).to_be_visible()
+    expect(owner.locator("main table")).to_contain_text(sku)
+    check(owner, "cart")
+    owner.get_by_role("navigation").get_by_role("link", name="Staff").click()
+    owner.get_by_label("Their email").fill("new.hire@demo-tires.example")
+    owner.get_by_label("Their role").select_option("staff")
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="Create the account").click()
+    expect(owner.get_by_role("heading", level=1)).to_have_text("Account created")
+    assert len(owner.locator("#password").inner_text()) >= 10
+    check(owner, "staff-invited")
+    owner.get_by_role("link", name="Back to the staff").click()
+    owner.get_by_label("Role of new.hire@demo-tires.example", exact=True).select_option(
+        "read-only")
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="Change role of new.hire@demo-tires.example").click()
+    expect(owner.get_by_role("status")).to_have_text(
+        "Role changed: new.hire@demo-tires.example: read-only.")
+    check(owner, "staff")
+    owner.get_by_role("navigation").get_by_role("link", name="Audit trail").click()
+    owner.get_by_label("Made by").select_option("staff")
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="Filter").click()
+    rows = owner.locator("tbody tr")
+    expect(rows.first).to_contain_text("staff.role_changed")
+    expect(rows.first).to_contain_text(OWNER)
+    check(owner, "audit")

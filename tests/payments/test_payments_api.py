@@ -167,6 +167,14 @@ def test_ledger_entries_list_one_balanced_entry_per_capture_refund_and_payout(cl
     # filters
     assert [e["kind"] for e in all_entries(client, kind="refund")] == ["refund", "refund"]
     assert [e["ref_id"] for e in all_entries(client, ref_id=pi2["id"])] == [pi2["id"]]
+    ids = lambda path, **q: [x["id"] for x in client.get(path, params=q).json()["data"]]  # noqa: E731
+    assert ids("/v1/refunds", payment_intent_id=pi1["id"]) == [r2.json()["id"], r1.json()["id"]]
+    assert ids("/v1/refunds", payment_intent_id=pi2["id"]) == []
+    assert ids("/v1/payment_intents", status="succeeded") == [pi2["id"], pi1["id"]]
+    assert ids("/v1/payment_intents", status="failed") == []
+    assert ids("/v1/payment_intents", created_gte=pi2["created_at"]) == [pi2["id"]]
+    assert ids("/v1/payment_intents", created_lt=pi2["created_at"]) == [pi1["id"]]
+    assert client.get("/v1/payment_intents", params={"status": "nope"}).status_code == 422
     # the balances are the sums of the entries
     assert balances(client) == {"platform_cash": "50.00", "merchant_payable": "48.80",
                                 "platform_fees": "1.20"}

@@ -107,6 +107,11 @@ def test_apps_are_told_acknowledge_and_the_silent_one_is_overdue(client, session
     assert got["apps_overdue"] == [silent_id] and got["apps_pending"] == []
     overdue = client.get("/v1/events", params={"type": "data_request.overdue"}).json()["data"]
     assert [e["data"]["app_ids"] for e in overdue] == [[silent_id]]
+    listed = [[x["id"] for x in client.get("/v1/data-requests", params=q).json()["data"]]
+              for q in ({"overdue": "true"}, {"kind": "erase"}, {"kind": "export"},
+                        {"kind": "erase", "overdue": "true"})]
+    assert listed == [[req["id"]], [req["id"]], [], [req["id"]]]
+    assert client.get("/v1/data-requests", params={"kind": "nope"}).status_code == 422
 
     # the silent app finds it with its own token and acknowledges, late
     own = own_token(sessions, silent_id)
@@ -117,6 +122,7 @@ def test_apps_are_told_acknowledge_and_the_silent_one_is_overdue(client, session
     assert r.status_code == 200, r.text
     assert r.json()["apps_overdue"] == [] and r.json()["apps_pending"] == []
     assert client.get("/v1/apps/me/data-requests", headers=as_(own)).json()["data"] == []
+    assert client.get("/v1/data-requests", params={"overdue": "true"}).json()["data"] == []
     acks = client.get("/v1/events", params={"type": "data_request.acknowledged"}).json()["data"]
     assert sorted((e["data"]["app_id"], e["data"]["late"]) for e in acks) == sorted(
         [(hooked_id, False), (silent_id, True)])

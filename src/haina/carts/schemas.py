@@ -33,6 +33,22 @@ class CartOut(BaseModel):
     updated_at: dt.datetime
 
 
+class CartSummaryOut(BaseModel):
+    """A cart in a list: its lines counted, not priced (pricing each cart of a page would
+    cost a quote per cart; :class:`CartOut` prices one)."""
+
+    id: str
+    object: str = "cart"
+    status: str
+    member_id: str | None
+    channel: str
+    order_id: str | None
+    lines: int = Field(description="how many lines (SKUs)")
+    units: int = Field(description="how many units in all")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
 class CartContents(BaseModel):
     """An open cart's lines, handed to checkout to become an order."""
 

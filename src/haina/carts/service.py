@@ -11,13 +11,20 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from haina.carts.models import Cart
-from haina.carts.schemas import MAX_LINE_QUANTITY, CartContents, CartCreate, CartOut
+from haina.carts.schemas import (
+    MAX_LINE_QUANTITY,
+    CartContents,
+    CartCreate,
+    CartOut,
+    CartSummaryOut,
+)
 from haina.catalog import service as catalog
 from haina.core.context import Tenant
 from haina.core.db import rowcount, tenant_row, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound, not_found
 from haina.core.ids import new_id
 from haina.core.money import Money
+from haina.core.pagination import Page, paginate
 from haina.core.personal import export_rows
 from haina.marketing.schemas import (
     AppliedOut,
@@ -133,6 +140,30 @@ def cart_owner(session: Session, tenant: Tenant, cart_id: str) -> str | None:
 
 def get_cart(session: Session, tenant: Tenant, cart_id: str) -> CartOut:
     return _cart_out(session, tenant, _cart(session, tenant, cart_id))
+
+
+def _summary(cart: Cart) -> CartSummaryOut:
+    return CartSummaryOut(id=cart.id, status=cart.status, member_id=cart.member_id,
+                          channel=cart.channel, order_id=cart.order_id,
+                          lines=len(cart.lines or []),
+                          units=sum(int(x.get("quantity", 0)) for x in cart.lines or []),
+                          created_at=cart.created_at, updated_at=cart.updated_at)
+
+
+def list_carts(session: Session, tenant: Tenant, *, status: str | None = None,
+               member_id: str | None = None, idle_before: dt.datetime | None = None,
+               limit: int = 50, cursor: str | None = None) -> Page[CartSummaryOut]:
+    """The merchant's carts, newest first, counted not priced: open or ordered, of a member,
+    or left open and untouched since ``idle_before`` (abandoned)."""
+    stmt = select(Cart).where(Cart.tenant_id == tenant.id)
+    if status:
+        stmt = stmt.where(Cart.status == status)
+    if member_id:
+        stmt = stmt.where(Cart.member_id == member_id)
+    if idle_before is not None:
+        stmt = stmt.where(Cart.status == "open", Cart.updated_at < idle_before)
+    return paginate(session, stmt, Cart.id, limit=limit, cursor=cursor, convert=_summary,
+                    kind="cart")
 
 
 def add_cart_line(session: Session, tenant: Tenant, cart_id: str, line: LineIn) -> CartOut:

@@ -18,6 +18,21 @@ LABELS = {
     "webhooks": N_("Webhooks"), "points": N_("Service points"),
     "declarations": N_("Cross-border"), "privacy": N_("Data requests"),
     "shop_keys": N_("Storefront"), "settings_page": N_("Settings"), "products": N_("Products"),
+    "payments_page": N_("Payments"), "carts": N_("Carts"), "staff_page": N_("Staff"),
+    "audit": N_("Audit trail"),
+    # payments (haina.payments): methods, capture, the ledger's accounts and entries
+    "method_card": N_("card"), "method_cash": N_("cash"), "method_imported": N_("imported"),
+    "method_": N_("other"), "capture_automatic": N_("at once"),
+    "capture_manual": N_("after authorisation"),
+    "platform_cash": N_("cash held by the platform"),
+    "merchant_payable": N_("owed to the shop"), "platform_fees": N_("platform fees"),
+    "entry_capture": N_("capture"), "entry_refund": N_("refund"), "entry_payout": N_("payout"),
+    # carts (haina.carts)
+    "cart_open": N_("open"), "cart_ordered": N_("ordered"), "cart_abandoned": N_("abandoned"),
+    # the audit trail's actors (haina.core.context)
+    "actor_staff": N_("staff account"), "actor_staff_token": N_("staff token"),
+    "actor_app": N_("app"), "actor_buyer": N_("buyer"),
+    "actor_storefront_key": N_("storefront key"),
     # product states (haina.catalog.schemas.ProductStatus)
     "product_active": N_("listed"), "product_draft": N_("draft"),
     "product_archived": N_("archived"),

@@ -66,7 +66,7 @@ NEEDS = {"create_coupon": "staff", "replay_delivery": "staff", "uninstall_app": 
          "request_data": "owner", "download_archive": "owner", "manage_endpoints": "owner",
          "change_member": "staff",
          "create_campaign": "staff", "manage_keys": "owner", "read_sandbox_inbox": "staff",
-         "edit_promotion": "staff", "change_settings": "owner"}
+         "edit_promotion": "staff", "change_settings": "owner", "manage_staff": "owner"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'none'; frame-ancestors 'none'; form-action 'self'; "
@@ -79,6 +79,7 @@ PAGE_SIZE = 25
 WEEKS = 12
 NAV = (("dashboard", "/console"), ("members", "/console/members"),
        ("lifecycle", "/console/lifecycle"), ("orders", "/console/orders"),
+       ("payments_page", "/console/payments"), ("carts", "/console/carts"),
        ("products", "/console/products"),
        ("coupons", "/console/coupons"), ("promotions", "/console/promotions"),
        ("points", "/console/service-points"), ("declarations", "/console/crossborder"),
@@ -86,6 +87,7 @@ NAV = (("dashboard", "/console"), ("members", "/console/members"),
        ("campaigns", "/console/campaigns"),
        ("apps", "/console/apps"),
        ("webhooks", "/console/webhooks"), ("shop_keys", "/console/storefront"),
+       ("staff_page", "/console/staff"), ("audit", "/console/audit"),
        ("settings_page", "/console/settings"))
 PLOTS = ("clv_distribution", "p_alive_vs_recency", "holdout_fit")
 ORDER_STATUSES = ("pending_payment", "paid", "fulfilled", "completed", "cancelled", "refunded")
@@ -159,7 +161,10 @@ NOTICES = {"created": N_("Coupon %(value)s created."),
            "adjusted": N_("Points adjusted: %(value)s."),
            "revoked": N_("%(value)s is revoked: its calls are refused and its buyers signed out."),
            "edited": N_("%(value)s is saved."),
-           "settings_saved": N_("Settings saved: %(value)s.")}
+           "settings_saved": N_("Settings saved: %(value)s."),
+           "role_changed": N_("Role changed: %(value)s."),
+           "staff_disabled": N_("%(value)s is disabled: they can no longer sign in."),
+           "staff_enabled": N_("%(value)s can sign in again.")}
 
 
 def _notice(request: Request, lang: str) -> str | None:
@@ -612,3 +617,7 @@ from haina.console import storefront as _storefront_pages  # noqa: E402,F401,I00
 from haina.console import brands as _brand_pages  # noqa: E402,F401,I001
 from haina.console import settings as _settings_page  # noqa: E402,F401,I001
 from haina.console import products as _product_pages  # noqa: E402,F401,I001
+from haina.console import payments as _payment_pages  # noqa: E402,F401,I001
+from haina.console import carts as _cart_pages  # noqa: E402,F401,I001
+from haina.console import staff as _staff_pages  # noqa: E402,F401,I001
+from haina.console import audit as _audit_page  # noqa: E402,F401,I001

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
+from typing import Literal
+
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
@@ -45,9 +48,13 @@ def create_intent(session: SessionDep, body: PaymentIntentCreate, request: Reque
 
 @router.get("/payment_intents", response_model=Page[PaymentIntentOut])
 def list_intents(session: SessionDep, order_id: str | None = None,
+                 status: Literal["requires_capture", "succeeded", "failed", "canceled"] | None
+                 = None, created_gte: dt.datetime | None = None,
+                 created_lt: dt.datetime | None = None,
                  limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
                  tenant: Tenant = Depends(READ)) -> Page[PaymentIntentOut]:
-    return service.list_intents(session, tenant, order_id, limit, cursor)
+    return service.list_intents(session, tenant, order_id, limit, cursor, status=status,
+                                created_gte=created_gte, created_lt=created_lt)
 
 
 @router.get("/payment_intents/{intent_id}", response_model=PaymentIntentOut)
@@ -86,9 +93,11 @@ def refund(session: SessionDep, body: RefundCreate, request: Request,
 
 @router.get("/refunds", response_model=Page[RefundOut])
 def list_refunds(session: SessionDep, order_id: str | None = None,
+                 payment_intent_id: str | None = Query(None, max_length=40),
                  limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
                  tenant: Tenant = Depends(READ)) -> Page[RefundOut]:
-    return service.list_refunds(session, tenant, order_id, limit, cursor)
+    return service.list_refunds(session, tenant, order_id, limit, cursor,
+                                payment_intent_id=payment_intent_id)
 
 
 @router.post("/payouts", status_code=201, response_model=PayoutOut,

@@ -202,10 +202,20 @@ def get_intent(session: Session, tenant: Tenant, intent_id: str) -> PaymentInten
 
 
 def list_intents(session: Session, tenant: Tenant, order_id: str | None = None, limit: int = 50,
-                 cursor: str | None = None) -> Page[PaymentIntentOut]:
+                 cursor: str | None = None, *, status: str | None = None,
+                 created_gte: dt.datetime | None = None,
+                 created_lt: dt.datetime | None = None) -> Page[PaymentIntentOut]:
+    """The merchant's payment intents, newest first (of an order, in a state, made in a
+    window)."""
     stmt = select(PaymentIntent).where(PaymentIntent.tenant_id == tenant.id)
     if order_id:
         stmt = stmt.where(PaymentIntent.order_id == order_id)
+    if status:
+        stmt = stmt.where(PaymentIntent.status == status)
+    if created_gte:
+        stmt = stmt.where(PaymentIntent.created_at >= created_gte)
+    if created_lt:
+        stmt = stmt.where(PaymentIntent.created_at < created_lt)
     return paginate(session, stmt, PaymentIntent.id, limit=limit, cursor=cursor,
                     convert=_intent_out)
 
@@ -298,10 +308,13 @@ def refund_order(session: Session, tenant: Tenant, order_id: str,
 
 
 def list_refunds(session: Session, tenant: Tenant, order_id: str | None = None, limit: int = 50,
-                 cursor: str | None = None) -> Page[RefundOut]:
+                 cursor: str | None = None, *,
+                 payment_intent_id: str | None = None) -> Page[RefundOut]:
     stmt = select(Refund).where(Refund.tenant_id == tenant.id)
     if order_id:
         stmt = stmt.where(Refund.order_id == order_id)
+    if payment_intent_id:
+        stmt = stmt.where(Refund.payment_intent_id == payment_intent_id)
     return paginate(session, stmt, Refund.id, limit=limit, cursor=cursor, convert=_refund_out)
 
 
@@ -354,8 +367,9 @@ def import_captures(session: Session, tenant: Tenant,
     return len(intents)
 
 
-# the ledger's reads, for callers outside payments (the console's order page)
+# the ledger's reads, for callers outside payments (the console's order and payments pages)
 list_journal_entries = ledger.list_entries
+balances = ledger.balances
 
 
 # --- a person's data (haina.privacy) ------------------------------------------------------------

@@ -128,6 +128,7 @@ class StaffOut(BaseModel):
     role: str
     created_at: dt.datetime
     locked_until: dt.datetime | None = None
+    disabled_at: dt.datetime | None = None
 
 
 APP_CATEGORIES = ("operations-agency", "photography-content", "logistics", "customs-broker",

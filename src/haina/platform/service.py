@@ -260,6 +260,30 @@ def signed_in_staff(session: Session, token: str | None) -> tuple[StaffOut, str]
     return staff.session_staff(session, token)
 
 
+def list_staff(session: Session, tenant: Tenant) -> list[StaffOut]:
+    """The merchant's staff accounts (owners, staff, read-only; disabled ones too)."""
+    return staff.list_staff(session, tenant.id, tenant.slug)
+
+
+def invite_staff(session: Session, tenant: Tenant, email: str, role: str) -> tuple[StaffOut, str]:
+    """A new account of the merchant with a first password made here (handed to the person
+    by whoever invites them; they sign in with it). Returns the account and the password."""
+    password = secrets.token_urlsafe(12)
+    return staff.create_staff(session, tenant.slug, email, password, role), password
+
+
+def change_staff_role(session: Session, tenant: Tenant, staff_id: str, role: str) -> StaffOut:
+    """Another role for one of the merchant's accounts (never the acting account's own)."""
+    return staff.change_role(session, tenant.id, tenant.slug, staff_id, role, tenant.staff_id)
+
+
+def disable_staff(session: Session, tenant: Tenant, staff_id: str,
+                  disabled: bool = True) -> StaffOut:
+    """Disable (no sign-in, sessions ended) or enable one of the merchant's accounts."""
+    return staff.set_disabled(session, tenant.id, tenant.slug, staff_id, disabled,
+                              tenant.staff_id)
+
+
 def purge_staff_sessions(session: Session, now: dt.datetime) -> int:
     """Delete expired sign-in sessions (the worker's housekeeping)."""
     return staff.purge_sessions(session, now)

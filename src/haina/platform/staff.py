@@ -70,7 +70,7 @@ def _out(row: StaffAccount, slug: str) -> StaffOut:
     return StaffOut(id=row.id, tenant_id=row.tenant_id, tenant_slug=slug, email=row.email,
                     role=row.role, created_at=row.created_at,
                     locked_until=row.locked_until if row.locked_until
-                    and row.locked_until > utcnow() else None)
+                    and row.locked_until > utcnow() else None, disabled_at=row.disabled_at)
 
 
 def create_staff(session: Session, tenant_slug: str, email: str, password: str,
@@ -192,3 +192,66 @@ def set_password(session: Session, email: str, password: str) -> StaffOut:
     slug = session.scalar(select(TenantRow.slug).where(TenantRow.id == row.tenant_id))
     session.flush()
     return _out(row, slug or "")
+
+
+# ---------------------------------------------------------------- a merchant's accounts
+# (the console's staff page: an owner invites, changes roles, disables and enables)
+
+def list_staff(session: Session, tenant_id: str, slug: str) -> list[StaffOut]:
+    """The merchant's accounts, oldest first (a merchant has a handful)."""
+    rows = session.scalars(select(StaffAccount).where(StaffAccount.tenant_id == tenant_id)
+                           .order_by(StaffAccount.created_at, StaffAccount.id)).all()
+    return [_out(row, slug) for row in rows]
+
+
+class StaffNotFound(Problem):
+    status, slug, title = 404, "staff-not-found", "Not found"
+
+
+def _account(session: Session, tenant_id: str, staff_id: str) -> StaffAccount:
+    """The merchant's account (another merchant's is not found, as an unknown id)."""
+    row = session.scalar(select(StaffAccount).where(
+        StaffAccount.id == staff_id, StaffAccount.tenant_id == tenant_id).with_for_update())
+    if row is None:
+        raise StaffNotFound(f"no staff account {staff_id!r}")
+    return row
+
+
+def _not_oneself(row: StaffAccount, by: str | None) -> None:
+    """An owner changes others' accounts, never their own: so the merchant always keeps the
+    owner who is acting (no shop is left without one)."""
+    if by is not None and row.id == by:
+        raise Invalid("you cannot change your own account; ask another owner",
+                      slug="own-account", status=409)
+
+
+def change_role(session: Session, tenant_id: str, slug: str, staff_id: str, role: str,
+                by: str | None) -> StaffOut:
+    """Give an account another role (its open sessions keep working with the new role)."""
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}, not {role!r}",
+                      slug="invalid-role")
+    row = _account(session, tenant_id, staff_id)
+    _not_oneself(row, by)
+    if row.role != role:
+        before, row.role = row.role, role
+        record_event(session, tenant_id, "staff.role_changed", row.id,
+                     {"email": row.email, "role": role, "previous_role": before})
+        session.flush()
+    return _out(row, slug)
+
+
+def set_disabled(session: Session, tenant_id: str, slug: str, staff_id: str, disabled: bool,
+                 by: str | None) -> StaffOut:
+    """Disable an account (it can no longer sign in; its sessions end now) or enable it."""
+    row = _account(session, tenant_id, staff_id)
+    _not_oneself(row, by)
+    if disabled and row.disabled_at is None:
+        row.disabled_at = utcnow()
+        session.execute(delete(StaffSession).where(StaffSession.staff_id == row.id))
+        record_event(session, tenant_id, "staff.disabled", row.id, {"email": row.email})
+    elif not disabled and row.disabled_at is not None:
+        row.disabled_at, row.failed_logins, row.locked_until = None, 0, None
+        record_event(session, tenant_id, "staff.enabled", row.id, {"email": row.email})
+    session.flush()
+    return _out(row, slug)

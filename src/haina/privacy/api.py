@@ -3,6 +3,8 @@ acknowledgements, and the merchant's retention periods."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
@@ -57,9 +59,16 @@ def get_member_requests(session: SessionDep, member_id: str,
 
 @router.get("/data-requests", response_model=Page[DataRequestOut],
             summary="The merchant's data requests (an app: those addressed to it)")
-def get_requests(session: SessionDep, limit: int = Query(50, ge=1, le=200),
-                 cursor: str | None = None, tenant: Tenant = READ) -> Page[DataRequestOut]:
-    return service.list_requests(session, tenant, limit=limit, cursor=cursor)
+def get_requests(session: SessionDep,
+                 kind: Literal["export", "erase", "merchant_redact"] | None = Query(
+                     None, description="only requests of this kind (merchant_redact: the "
+                                       "shop's data, asked of an app after its removal)"),
+                 overdue: bool = Query(False, description="only requests an app has let pass "
+                                                          "their date due unacknowledged"),
+                 limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+                 tenant: Tenant = READ) -> Page[DataRequestOut]:
+    return service.list_requests(session, tenant, kind=kind, overdue=overdue, limit=limit,
+                                 cursor=cursor)
 
 
 @router.get("/data-requests/{data_request_id}", response_model=DataRequestOut,
