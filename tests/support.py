@@ -244,7 +244,10 @@ _SPARES: dict[str, list[str]] = {}
 _TEMPLATE_SHAPE: dict[str, str] = {}
 # what a test could change besides rows: relations, columns, constraints, triggers, functions,
 # extensions, the database's settings, planner statistics and page counts (VACUUM, ANALYZE),
-# the migration stamp
+# the migration stamp. Columns and constraints are read from the tables the tests address, not
+# from each hash partition's copies of its parent's (a partition takes no columns of its own;
+# a constraint added to one partition has no parent and is read): on partitioned tables the
+# full read took 0.17-0.35 s per test, this one 0.02-0.08 s. Every relation is still listed.
 _SHAPE = """
 SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
   SELECT concat_ws(':', 'rel', n.nspname, c.relname, c.relkind, c.relnatts, c.relpages,
@@ -257,9 +260,10 @@ SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
                    a.atthasdef)
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
    WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+     AND NOT c.relispartition
   UNION ALL
   SELECT concat_ws(':', 'con', conrelid::regclass, conname, pg_get_constraintdef(oid))
-    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conparentid = 0
   UNION ALL SELECT concat_ws(':', 'trg', tgname) FROM pg_trigger WHERE NOT tgisinternal
   UNION ALL
   SELECT concat_ws(':', 'fn', proname) FROM pg_proc
