@@ -17,10 +17,13 @@ os.environ.setdefault("HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "1")
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from support import (  # noqa: F401  (tests import them from support)
+    DemoTemplate,
     build_schema,
     database_from_template,
     make_tenant,
     pg_database,
+    pg_demo,
+    sqlite_demo,
 )
 
 import haina.models_registry  # noqa: F401
@@ -64,6 +67,43 @@ def pg_template(pg_cluster: PgCluster) -> str:
     build_schema(engine)
     engine.dispose()
     return "haina_template"
+
+
+def _run_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory shared by the xdist workers of this run (the one above each worker's)."""
+    shared = tmp_path_factory.getbasetemp()
+    return shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_template(sqlite_template: Path,
+                         tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
+    """The quick demo on SQLite, loaded once per run (the xdist workers share it)."""
+    return sqlite_demo(sqlite_template, _run_directory(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_cluster: PgCluster, pg_template: str,
+                     tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
+    """The quick demo on this worker's PostgreSQL cluster: loaded once per run, restored from
+    its dump by the other worker."""
+    return pg_demo(pg_cluster, pg_template, _run_directory(tmp_path_factory))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def demo_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh copy of the quick demo's database on each backend (the demo loaded once per
+    run or worker, ``DemoTemplate``): for tests that read the demo or write to their copy."""
+    yield from database_from_template(request, request.param, tmp_path, "d_", demo=True)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def module_demo_url(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One copy of the quick demo's database per test module and backend, for a module whose
+    tests share one more expensive setup on top of it and only read it."""
+    yield from database_from_template(request, request.param,
+                                      tmp_path_factory.mktemp("demo-db"), "md_", demo=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])

@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 
+import pytest
 from rich.console import Console
 from sqlalchemy import text
 
-from haina.core.db import transaction
+from haina.core.db import make_engine, make_sessionmaker, transaction
 from haina.demo import load_demo
 from haina.platform import service as platform
 
 
-def test_demo_loads_once_and_its_books_balance(sessions):
+@pytest.fixture
+def demo_sessions(demo_db_url):
+    engine = make_engine(demo_db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def test_demo_loads_once_and_its_books_balance(demo_db_url, demo_sessions, request):
+    # the demo database is a copy of the template that `haina demo --quick` loaded into a
+    # fresh database once for the run (tests/support.py, DemoTemplate): that load created
+    # both merchants, as its report of each says; loading again finds them
+    built = request.getfixturevalue("sqlite_demo_template" if demo_db_url.startswith("sqlite")
+                                    else "pg_demo_template")
+    assert built.code == 0, built.stderr
+    assert [line for line in built.stderr.splitlines()
+            if re.fullmatch(r"demo merchant \S+: \w+", line)] == [
+        "demo merchant demo-tires: created", "demo merchant demo-beauty: created"]
+    sessions = demo_sessions
     quiet = Console(quiet=True)
-    assert load_demo(sessions, quick=True, console=quiet) == {"demo-tires": "created",
-                                                              "demo-beauty": "created"}
     assert load_demo(sessions, quick=True, console=quiet) == {"demo-tires": "exists",
                                                               "demo-beauty": "exists"}
     with transaction(sessions) as s:

@@ -114,6 +114,8 @@ def _counts(engine) -> dict[str, int]:
                 for t in tables}
 
 
+# it unsets HAINA_PARTITION_BY_TENANT itself: the partitioned run would repeat it unchanged
+@pytest.mark.partition_neutral
 @pytest.mark.slow
 def test_the_tenant_keys_migration_keeps_every_row_of_the_demo(empty_url, monkeypatch):
     from haina.demo import load_demo
@@ -173,6 +175,9 @@ def partitioned_url(pg_cluster, monkeypatch):
         yield url
 
 
+# partitioned_url sets HAINA_PARTITION_BY_TENANT=1 itself: the partitioned run would repeat
+# these unchanged
+@pytest.mark.partition_neutral
 @pytest.mark.pg
 def test_the_migrations_partition_every_tenant_table_in_eight(partitioned_url):
     engine = make_engine(partitioned_url)
@@ -196,6 +201,7 @@ def _relations(plan: dict) -> set[str]:
     return found
 
 
+@pytest.mark.partition_neutral
 @pytest.mark.pg
 def test_each_hot_statement_touches_one_partition(partitioned_url):
     """Run the hot paths through the services, capture every statement they send (the

@@ -124,14 +124,3 @@ def pytest_configure(config: pytest.Config) -> None:
     # pyspark 4.0's toPandas under pandas 3
     config.addinivalue_line("filterwarnings", "ignore:The copy keyword is deprecated")
 
-
-# ---------------------------------------------------------------- platform databases
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
-def module_db_url(request, tmp_path_factory):
-    """Like ``db_url``, but one database per test module and backend: for tests that share one
-    expensive setup (the demo data and a refresh) and only read it."""
-    from support import database_from_template
-
-    yield from database_from_template(request, request.param,
-                                      tmp_path_factory.mktemp("analytics-db"), "a_")

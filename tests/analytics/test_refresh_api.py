@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
-from rich.console import Console
 from sqlalchemy import select, text
 
 from haina.analytics.models import MemberScore
@@ -20,7 +19,6 @@ from haina.api import create_app
 from haina.core.config import Settings
 from haina.core.db import make_engine, make_sessionmaker, transaction
 from haina.core.money import to_minor
-from haina.demo import load_demo
 from haina.platform import service as platform
 from haina.worker import run_once
 
@@ -50,11 +48,11 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(module_db_url):
+def demo(module_demo_url):
     """The quick demo merchants, refreshed once through the API (shared, read-only)."""
+    module_db_url = module_demo_url  # a copy of the quick demo's database (tests/conftest.py)
     engine = make_engine(module_db_url)
     sessions = make_sessionmaker(engine)
-    load_demo(sessions, quick=True, console=Console(quiet=True))
     with transaction(sessions) as s:
         tires = platform.tenant_for_slug(s, "demo-tires")
         beauty = platform.tenant_for_slug(s, "demo-beauty")

@@ -7,6 +7,7 @@ signed `order.paid` webhook and reads the buyer with its own token."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 from oauth_flow_e2e import form_fields
+from support import run_cli
 
 from haina.client import Haina
 from haina.core.pgtemp import free_port
@@ -25,12 +27,14 @@ from haina.core.pgtemp import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def haina_cli(url: str, *args: str, stdin: str | None = None) -> str:
-    r = subprocess.run([sys.executable, "-m", "haina.cli", *args], capture_output=True,
-                       text=True, input=stdin, timeout=120,
-                       env={**os.environ, "HAINA_DATABASE_URL": url})
-    assert r.returncode == 0, r.stderr
-    return r.stdout
+def haina_cli(url: str, *args: str, monkeypatch, capsys, stdin: str | None = None) -> str:
+    """The command in this process (its own process is tests/platform/test_platform_cli.py's
+    subject; `haina serve` below runs as one)."""
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code, out, err = run_cli(url, list(args), monkeypatch, capsys)
+    assert code == 0, err
+    return out
 
 
 def wait_until(check, timeout: float = 30.0):
@@ -55,19 +59,21 @@ def load_example():
     return module
 
 
-def test_the_win_back_app_installs_hears_order_paid_and_reads_the_member(tmp_path):
+def test_the_win_back_app_installs_hears_order_paid_and_reads_the_member(tmp_path, monkeypatch,
+                                                                        capsys):
     url = f"sqlite:///{tmp_path / 'haina.db'}"
     haina_port, app_port = free_port(), free_port()
     haina_url, app_url = f"http://127.0.0.1:{haina_port}", f"http://127.0.0.1:{app_port}"
-    haina_cli(url, "migrate")
-    haina_cli(url, "tenants", "create", "acme")
+    run = {"monkeypatch": monkeypatch, "capsys": capsys}
+    haina_cli(url, "migrate", **run)
+    haina_cli(url, "tenants", "create", "acme", **run)
     haina_cli(url, "staff", "create", "--tenant", "acme", "--email", "owner@acme.example",
-              stdin="owner's long password\n")
+              stdin="owner's long password\n", **run)
     creds = json.loads(haina_cli(url, "apps", "create", "--name", "Win-back", "--category",
                                  "marketing", "--redirect-uri", f"{app_url}/callback",
                                  "--scopes", "orders:read members:read webhooks:write",
-                                 "--json"))
-    staff_token = haina_cli(url, "token", "create", "--tenant", "acme").strip()
+                                 "--json", **run))
+    staff_token = haina_cli(url, "token", "create", "--tenant", "acme", **run).strip()
 
     server = subprocess.Popen([sys.executable, "-m", "haina.cli", "serve"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

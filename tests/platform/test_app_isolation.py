@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 from oauth_flow import install, make_app, make_staff
-from rich.console import Console
 from sqlalchemy import text
 
 from haina.api import create_app
@@ -24,7 +23,6 @@ from haina.core.config import Settings
 from haina.core.context import COMPONENTS
 from haina.core.db import make_engine, make_sessionmaker, transaction
 from haina.core.http import api_routes
-from haina.demo import load_demo
 from haina.platform import service as platform
 from haina.worker import run_once
 
@@ -84,10 +82,10 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(module_db_url):
+def world(module_demo_url):
+    module_db_url = module_demo_url  # a copy of the quick demo's database (tests/conftest.py)
     engine = make_engine(module_db_url)
     sessions = make_sessionmaker(engine)
-    load_demo(sessions, quick=True, console=Console(quiet=True))
     with transaction(sessions) as s:
         platform.create_tenant(s, "acme", "Acme")
         b = platform.tenant_for_slug(s, "demo-tires")
