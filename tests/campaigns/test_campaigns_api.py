@@ -126,7 +126,7 @@ def test_the_budget_caps_the_coupons_worst_case_cost(client, sessions):
     assert r.status_code == 422 and "max_discount" in r.text
 
 
-def test_pause_disables_the_coupon_and_resume_gives_it_back(client, sessions):
+def test_a_paused_campaigns_coupons_read_paused_and_resume_gives_them_back(client, sessions):
     ok(client.post("/v1/products", json={"sku": "OIL-1", "title": "Oil", "stock": 20,
                                          "price": {"amount": "100.00", "currency": "CNY"}}))
     members = enrol(client, 3)
@@ -136,9 +136,21 @@ def test_pause_disables_the_coupon_and_resume_gives_it_back(client, sessions):
     assert ok(client.patch(f"/v1/campaigns/{c['id']}", json={"status": "paused"}))[
         "status"] == "paused"
     r = client.post("/v1/orders", json=buy)
-    assert r.status_code == 422 and r.json()["reason"] == "disabled", r.text
+    assert r.status_code == 422 and r.json()["type"].endswith("/coupon-paused"), r.text
+    assert r.json()["reason"] == "paused"
+    r = client.post("/v1/carts/price", json={k: buy[k] for k in ("lines", "coupon",
+                                                                 "member_id")})
+    assert r.status_code == 422 and r.json()["type"].endswith("/coupon-paused"), r.text
+    # the wallet says paused, not expired, and filters by it
+    assert [e["status"] for e in wallet(client, members[0])] == ["paused"]
+    url = f"/v1/members/{members[0]}/coupons"
+    assert len(ok(client.get(url, params={"status": "paused"}))["data"]) == 1
+    for other in ("issued", "expired"):
+        assert ok(client.get(url, params={"status": other}))["data"] == []
     assert ok(client.patch(f"/v1/campaigns/{c['id']}", json={"status": "running"}))[
         "status"] == "running"
+    assert [e["status"] for e in wallet(client, members[0])] == ["issued"]
+    assert len(ok(client.get(url, params={"status": "issued"}))["data"]) == 1
     assert ok(client.post("/v1/orders", json=buy), 201)["totals"]["discount"]["amount"] == "20.00"
     # another's code is refused to a member outside the campaign
     outsider = enrol(client, 1)[0]
