@@ -204,6 +204,29 @@ def test_results_compare_the_treated_with_the_holdout(client, sessions):
         assert float(i["low"]["amount"]) < float(i["estimate"]["amount"]) < float(
             i["high"]["amount"])
     assert r["method"] == "welch" and r["level"] == 0.95
+    # day by day: cumulative from the launch, the last day equal to the window's results
+    daily = ok(client.get(f"/v1/campaigns/{c['id']}/results/daily"))
+    assert (daily["treated"], daily["holdout"], len(daily["days"])) == (nt, nh, 1)
+    today = daily["days"][-1]
+    assert today["incremental_per_member"] == r["incremental_per_member"]
+    assert today["holdout_revenue_per_member"] == r["holdout"]["revenue_per_member"]
+    assert float(today["net_per_member"]["estimate"]["amount"]) == pytest.approx(net, abs=0.01)
+    # launched two days earlier, the holdout's order paid yesterday: three days, cumulative
+    from haina.campaigns.models import Campaign
+    from haina.orders.models import Order
+    with transaction(sessions) as s:
+        row = s.scalar(select(Campaign).where(Campaign.id == c["id"]))
+        row.launched_at -= dt.timedelta(days=2)
+        o = s.scalar(select(Order).where(Order.member_id == holdout[0]))
+        o.paid_at -= dt.timedelta(days=1)
+    days = ok(client.get(f"/v1/campaigns/{c['id']}/results/daily"))["days"]
+    assert len(days) == 3 and days[-1]["incremental_per_member"] == r["incremental_per_member"]
+    assert [d["holdout_revenue_per_member"]["amount"] for d in days] == [
+        "0.00", f"{100 / nh:.2f}", f"{100 / nh:.2f}"]
+    assert [d["treated_revenue_per_member"]["amount"] for d in days][:2] == ["0.00", "0.00"]
+    assert days[0]["incremental_per_member"]["low"]["amount"] == "0.00"  # nothing yet: no spread
+    chart = client.get(f"/v1/campaigns/{c['id']}/results/daily/plot")
+    assert chart.status_code == 200 and b"<svg" in chart.content[:400]
     svg = client.get(f"/v1/campaigns/{c['id']}/results/plot")
     assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
     assert b"<svg" in svg.content[:400]
@@ -252,3 +275,4 @@ def test_campaign_requests_are_checked(client):
         assert r.status_code == 422 and r.json()["type"].endswith(slug), (body, r.text)
     assert client.get("/v1/campaigns/cmp_nope").status_code == 404
     assert client.get("/v1/campaigns/cmp_nope/results").status_code == 404
+    assert client.get("/v1/campaigns/cmp_nope/results/daily").status_code == 404

@@ -177,3 +177,27 @@ class CampaignResultsOut(BaseModel):
     method: str = Field("welch", description="difference of means, Welch's standard error, "
                                               "Student t on Welch-Satterthwaite df")
     level: float = 0.95
+
+
+class CampaignDayOut(BaseModel):
+    """The results from the launch to the end of ``day`` (cumulative): how the lift built up."""
+
+    day: dt.date = Field(description="a day in the merchant's time zone")
+    treated_revenue_per_member: Money = Field(description="paid, net of refunds, since the "
+                                                          "launch")
+    holdout_revenue_per_member: Money
+    incremental_per_member: IntervalOut = Field(
+        description="treated (before the coupon's discount) − holdout, per treated member, "
+                    "95 % interval")
+    net_per_member: IntervalOut = Field(description="treated (paid) − holdout, per member: "
+                                                    "incremental − discount cost")
+
+
+class CampaignDailyOut(BaseModel):
+    object: Literal["campaign_daily_results"] = "campaign_daily_results"
+    campaign_id: str
+    time_zone: str = Field(description="the merchant's: the days' boundaries")
+    treated: int
+    holdout: int
+    days: list[CampaignDayOut] = Field(description="launch day to the end (or today), every "
+                                                   "day present; empty before the launch")
