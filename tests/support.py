@@ -333,12 +333,13 @@ def _reusable(cluster, admin: Engine, name: str, key: str) -> bool:
 
 
 def lifecycles() -> list:
+    from haina.campaigns.lifecycle import CAMPAIGN_LIFECYCLE
     from haina.crossborder.lifecycle import BRAND_LIFECYCLE, DECLARATION_LIFECYCLE
     from haina.o2o.service import BOOKING_LIFECYCLE
     from haina.orders.service import ORDER_LIFECYCLE
     from haina.payments.service import PAYMENT_INTENT_LIFECYCLE
     return [ORDER_LIFECYCLE, PAYMENT_INTENT_LIFECYCLE, BOOKING_LIFECYCLE, DECLARATION_LIFECYCLE,
-            BRAND_LIFECYCLE]
+            BRAND_LIFECYCLE, CAMPAIGN_LIFECYCLE]
 
 
 def event_stream_problems(url: str) -> list[str]:

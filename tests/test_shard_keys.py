@@ -47,6 +47,8 @@ CROSS_TENANT_INDEXES = {
     "ix_storefront_sessions_refresh_expiry": "the worker's purge of ended buyer sessions",
     "ix_storefront_spent_refresh_tokens_spent_at": "the worker's purge of spent refresh tokens",
     "ix_crossborder_brands_expiry": "the worker's reminders and expiry of qualification files",
+    "ix_campaigns_due": "the worker's launches, re-evaluations and ends of due campaigns",
+    "ix_campaign_jobs_active": "the worker's queue of campaign enrolments (launches in batches)",
 }
 
 

@@ -24,7 +24,8 @@ def test_a_worker_pass_runs_every_job_and_none_fails(sessions, tenant):
                          "staff_sessions_purged", "booking_holds_expired",
                          "next_free_slots_refreshed",
                          "privacy_followed_up", "merchant_redactions_asked",
-                         "retention_applied", "campaigns_run", "buyer_sign_ins_retired",
+                         "retention_applied", "campaigns_run", "campaign_jobs_run",
+                         "buyer_sign_ins_retired",
                          "brands_followed_up"}
     assert all(count >= 0 for count in done.values()), done  # -1 marks a job that raised
 

@@ -60,6 +60,7 @@ def _jobs() -> list[tuple[str, Callable[[Session], int]]]:
         ("tiers_reevaluated", lambda s: members.reevaluate_tiers(s, utcnow())),
         ("analytics_refreshes_run", run_queued_jobs),
         ("campaigns_run", lambda s: campaigns.run_due_campaigns(s, utcnow())),
+        ("campaign_jobs_run", campaigns.run_queued_jobs),
         ("staff_sessions_purged", lambda s: platform.purge_staff_sessions(s, utcnow())),
         ("buyer_sign_ins_retired", lambda s: storefront.retire_sign_ins(s, utcnow())),
         ("privacy_followed_up", lambda s: privacy.follow_up(s, utcnow())),

@@ -126,7 +126,7 @@ def test_the_budget_caps_the_coupons_worst_case_cost(client, sessions):
     assert r.status_code == 422 and "max_discount" in r.text
 
 
-def test_pause_disables_the_coupon_and_resume_gives_it_back(client, sessions):
+def test_a_paused_campaigns_coupons_read_paused_and_resume_gives_them_back(client, sessions):
     ok(client.post("/v1/products", json={"sku": "OIL-1", "title": "Oil", "stock": 20,
                                          "price": {"amount": "100.00", "currency": "CNY"}}))
     members = enrol(client, 3)
@@ -136,9 +136,21 @@ def test_pause_disables_the_coupon_and_resume_gives_it_back(client, sessions):
     assert ok(client.patch(f"/v1/campaigns/{c['id']}", json={"status": "paused"}))[
         "status"] == "paused"
     r = client.post("/v1/orders", json=buy)
-    assert r.status_code == 422 and r.json()["reason"] == "disabled", r.text
+    assert r.status_code == 422 and r.json()["type"].endswith("/coupon-paused"), r.text
+    assert r.json()["reason"] == "paused"
+    r = client.post("/v1/carts/price", json={k: buy[k] for k in ("lines", "coupon",
+                                                                 "member_id")})
+    assert r.status_code == 422 and r.json()["type"].endswith("/coupon-paused"), r.text
+    # the wallet says paused, not expired, and filters by it
+    assert [e["status"] for e in wallet(client, members[0])] == ["paused"]
+    url = f"/v1/members/{members[0]}/coupons"
+    assert len(ok(client.get(url, params={"status": "paused"}))["data"]) == 1
+    for other in ("issued", "expired"):
+        assert ok(client.get(url, params={"status": other}))["data"] == []
     assert ok(client.patch(f"/v1/campaigns/{c['id']}", json={"status": "running"}))[
         "status"] == "running"
+    assert [e["status"] for e in wallet(client, members[0])] == ["issued"]
+    assert len(ok(client.get(url, params={"status": "issued"}))["data"]) == 1
     assert ok(client.post("/v1/orders", json=buy), 201)["totals"]["discount"]["amount"] == "20.00"
     # another's code is refused to a member outside the campaign
     outsider = enrol(client, 1)[0]
@@ -192,6 +204,29 @@ def test_results_compare_the_treated_with_the_holdout(client, sessions):
         assert float(i["low"]["amount"]) < float(i["estimate"]["amount"]) < float(
             i["high"]["amount"])
     assert r["method"] == "welch" and r["level"] == 0.95
+    # day by day: cumulative from the launch, the last day equal to the window's results
+    daily = ok(client.get(f"/v1/campaigns/{c['id']}/results/daily"))
+    assert (daily["treated"], daily["holdout"], len(daily["days"])) == (nt, nh, 1)
+    today = daily["days"][-1]
+    assert today["incremental_per_member"] == r["incremental_per_member"]
+    assert today["holdout_revenue_per_member"] == r["holdout"]["revenue_per_member"]
+    assert float(today["net_per_member"]["estimate"]["amount"]) == pytest.approx(net, abs=0.01)
+    # launched two days earlier, the holdout's order paid yesterday: three days, cumulative
+    from haina.campaigns.models import Campaign
+    from haina.orders.models import Order
+    with transaction(sessions) as s:
+        row = s.scalar(select(Campaign).where(Campaign.id == c["id"]))
+        row.launched_at -= dt.timedelta(days=2)
+        o = s.scalar(select(Order).where(Order.member_id == holdout[0]))
+        o.paid_at -= dt.timedelta(days=1)
+    days = ok(client.get(f"/v1/campaigns/{c['id']}/results/daily"))["days"]
+    assert len(days) == 3 and days[-1]["incremental_per_member"] == r["incremental_per_member"]
+    assert [d["holdout_revenue_per_member"]["amount"] for d in days] == [
+        "0.00", f"{100 / nh:.2f}", f"{100 / nh:.2f}"]
+    assert [d["treated_revenue_per_member"]["amount"] for d in days][:2] == ["0.00", "0.00"]
+    assert days[0]["incremental_per_member"]["low"]["amount"] == "0.00"  # nothing yet: no spread
+    chart = client.get(f"/v1/campaigns/{c['id']}/results/daily/plot")
+    assert chart.status_code == 200 and b"<svg" in chart.content[:400]
     svg = client.get(f"/v1/campaigns/{c['id']}/results/plot")
     assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
     assert b"<svg" in svg.content[:400]
@@ -240,3 +275,4 @@ def test_campaign_requests_are_checked(client):
         assert r.status_code == 422 and r.json()["type"].endswith(slug), (body, r.text)
     assert client.get("/v1/campaigns/cmp_nope").status_code == 404
     assert client.get("/v1/campaigns/cmp_nope/results").status_code == 404
+    assert client.get("/v1/campaigns/cmp_nope/results/daily").status_code == 404

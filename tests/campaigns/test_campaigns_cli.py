@@ -41,6 +41,29 @@ def test_create_list_show_and_results_from_the_terminal(db_url, sessions, monkey
     code, out, _ = run_cli(db_url, ["campaigns", "results", campaign_id, "--tenant", "acme",
                                     "--json"], monkeypatch, capsys)
     assert json.loads(out)["treated"]["members"] == shown["treated"]
+    # a launch larger than a batch: queued, or enrolled here with --wait (batches of 3)
+    monkeypatch.setenv("HAINA_CAMPAIGN_BATCH_SIZE", "3")
+    code, out, err = run_cli(db_url, [
+        "campaigns", "create", "--tenant", "acme", "--name", "Queued", "--members",
+        ",".join(ids), "--off", "5.00", "--channel", "email", "--ends-at", ends],
+        monkeypatch, capsys)
+    assert code == 0 and "0 treated, 0 held out of 4 consenting" in out, (out, err)
+    assert "launch cjob_" in out and "queued" in out and "campaigns enrol" in out
+    queued = out.split()[1]
+    code, out, err = run_cli(db_url, ["campaigns", "enrol", queued, "--tenant", "acme"],
+                             monkeypatch, capsys)
+    assert code == 0 and "succeeded, 4 of 4 members (100 %)" in out, (out, err)
+    code, out, err = run_cli(db_url, [
+        "campaigns", "create", "--tenant", "acme", "--name", "Waited", "--members",
+        ",".join(ids), "--off", "5.00", "--channel", "email", "--ends-at", ends, "--wait",
+        "--seed", "cli", "--holdout", "25"], monkeypatch, capsys)
+    # the same seed and members as the first: the same draw
+    assert code == 0 and f"{shown['treated']} treated" in out and "4 consenting" in out, err
+    waited = out.split()[1]
+    code, out, err = run_cli(db_url, ["campaigns", "enrol", waited, "--tenant", "acme",
+                                      "--reevaluate"], monkeypatch, capsys)
+    assert code == 0 and out.startswith("reevaluate cjob_") and "0 treated and 0 held" in out
+    monkeypatch.delenv("HAINA_CAMPAIGN_BATCH_SIZE")
     for argv, words in (
             (["create", "--tenant", "acme", "--name", "x", "--members", ids[0], "--off", "1",
               "--ends-at", "2030-01-01T00:00:00"], "no time zone"),
@@ -49,6 +72,7 @@ def test_create_list_show_and_results_from_the_terminal(db_url, sessions, monkey
             (["create", "--tenant", "acme", "--name", "x", "--members", ids[0], "--off", "1",
               "--holdout", "95", "--ends-at", ends], "holdout_percent"),
             (["show", "cmp_nope", "--tenant", "acme"], "cmp_nope"),
+            (["enrol", "cmp_nope", "--tenant", "acme", "--reevaluate"], "cmp_nope"),
             (["results", campaign_id, "--tenant", "acme", "--plot", "x.gif"], ".svg or .png"),
             (["list", "--tenant", "nope"], "nope")):
         code, out, err = run_cli(db_url, ["campaigns", *argv], monkeypatch, capsys)

@@ -49,3 +49,16 @@ def test_the_interval_degenerates_honestly_on_tiny_or_uniform_groups():
     assert one.estimate == 10.0 and one.low is None and one.high is None
     flat = lift.welch_interval([5.0, 5.0], [2.0, 2.0])
     assert (flat.estimate, flat.low, flat.high) == (3.0, 3.0, 3.0)
+
+
+def test_the_interval_from_running_sums_is_the_interval_from_the_values():
+    from haina.campaigns.lift import welch_from_sums, welch_interval
+    rng = random.Random(12)
+    for _ in range(50):
+        t = [rng.choice((0, 0, 0, rng.randint(1, 500_000))) for _ in range(rng.randint(2, 300))]
+        h = [rng.choice((0, 0, rng.randint(1, 400_000))) for _ in range(rng.randint(2, 300))]
+        a = welch_interval([float(x) for x in t], [float(x) for x in h])
+        b = welch_from_sums((len(t), sum(t), sum(x * x for x in t)),
+                            (len(h), sum(h), sum(x * x for x in h)))
+        for x, y in ((a.estimate, b.estimate), (a.low, b.low), (a.high, b.high)):
+            assert x is not None and y is not None and abs(x - y) <= 1e-6 * (1 + abs(x))

@@ -60,6 +60,10 @@ def test_staff_create_a_campaign_from_a_segment_and_read_its_results(browser_as,
     chart = staff.get(f"/console/campaigns/{campaign_id}/lift.svg")
     assert chart.status_code == 200 and chart.headers["content-type"] == "image/svg+xml"
     assert staff.get("/console/campaigns/cmp_nope/lift.svg").status_code == 404
+    daily = staff.get(f"/console/campaigns/{campaign_id}/daily.svg")  # the lift day by day
+    assert daily.status_code == 200 and b"<svg" in daily.content[:400]
+    assert f"/console/campaigns/{campaign_id}/daily.svg" in result.text
+    assert staff.get("/console/campaigns/cmp_nope/daily.svg").status_code == 404
     assert staff.get("/console/campaigns/cmp_nope").status_code == 404
     listed = staff.get("/console/campaigns?lang=zh").text
     assert "营销活动" in listed and "进行中" in listed and "Win back" in listed

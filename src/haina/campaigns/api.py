@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from haina.campaigns import service
 from haina.campaigns.schemas import (
     CampaignCreate,
+    CampaignDailyOut,
     CampaignOut,
     CampaignResultsOut,
     CampaignUpdate,
@@ -71,5 +72,25 @@ def get_campaign_lift_plot(session: SessionDep, campaign_id: str,
                            format: Literal["svg", "png"] = "svg",
                            tenant: Tenant = READ) -> Response:
     content = service.lift_plot(session, tenant, campaign_id, format)
+    return Response(content, media_type=service.MEDIA_TYPES[format],
+                    headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get("/campaigns/{campaign_id}/results/daily", response_model=CampaignDailyOut,
+            summary="The lift day by day (the merchant's days), cumulative from the launch, "
+                    "with its 95 % intervals")
+def get_campaign_daily(session: SessionDep, campaign_id: str,
+                       tenant: Tenant = READ) -> CampaignDailyOut:
+    return service.campaign_daily(session, tenant, campaign_id)
+
+
+@router.get("/campaigns/{campaign_id}/results/daily/plot", response_class=Response,
+            summary="The lift day by day as a chart (SVG or PNG)",
+            responses={200: {"description": "the chart",
+                             "content": {"image/png": {}, "image/svg+xml": {}}}})
+def get_campaign_daily_plot(session: SessionDep, campaign_id: str,
+                            format: Literal["svg", "png"] = "svg",
+                            tenant: Tenant = READ) -> Response:
+    content = service.daily_plot(session, tenant, campaign_id, format)
     return Response(content, media_type=service.MEDIA_TYPES[format],
                     headers={"Cache-Control": "private, max-age=60"})

@@ -5,10 +5,15 @@
     haina campaigns create --tenant SLUG --name NAME (--segment seg_… | --members mem_…,mem_…)
         (--off 20.00 | --percent 10 [--max-discount 50.00]) [--min-spend 100.00]
         [--holdout 10] [--starts-at TIME] --ends-at TIME [--budget 5000.00] [--channel sms|email]
-        [--seed TEXT]
+        [--seed TEXT] [--reevaluate-hours 24] [--wait]
     haina campaigns list --tenant SLUG [--status running]
     haina campaigns show --tenant SLUG cmp_…
+    haina campaigns enrol --tenant SLUG cmp_… [--reevaluate]
     haina campaigns results --tenant SLUG cmp_… [--json] [--plot lift.svg]
+
+A launch whose audience does not fit one batch (``HAINA_CAMPAIGN_BATCH_SIZE``, 1,000) is
+queued for ``haina worker``; ``--wait`` (or ``enrol``) runs it here instead, batch by batch
+with a progress bar, and follows the worker's progress when the worker has it already.
 
 Bad input (an unknown merchant, segment or campaign, a time without a zone) is one line on
 stderr and exit status 1 (``haina.cli.main`` prints the problem's detail).
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -59,6 +65,37 @@ def _first_error(exc: ValidationError) -> Invalid:
     return Invalid(f"{where + ': ' if where else ''}{e['msg']}")
 
 
+def _progress_bar():
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+
+def _wait_for_enrolment(sessions, tenant, campaign_id: str, job_id: str):
+    """Run the queued enrolment here, a batch per transaction, with a progress bar; if a
+    worker has it, follow its progress until it ends. Returns the job as it ended."""
+    from haina.campaigns import service
+    from haina.core.db import transaction
+    with _progress_bar() as progress:
+        task = progress.add_task("enrolling", total=None)
+        while True:
+            service.run_job(sessions, tenant.id, job_id,
+                            on_batch=lambda done, total: progress.update(
+                                task, completed=done, total=total))
+            with transaction(sessions) as session:
+                job = service.get_enrolment(session, tenant, campaign_id, job_id)
+            progress.update(task, completed=job.done, total=job.audience or None)
+            if job.status in ("succeeded", "failed", "canceled") or job.message.startswith(
+                    "waiting"):
+                return job
+            time.sleep(1.0)  # the worker is running it: look again
+
+
+def _enrolment_line(job) -> str:
+    return (f"{job.kind} {job.id}: {job.status}, {job.done} of {job.audience} members "
+            f"({job.progress} %); {job.message}")
+
+
 @app.command()
 def create(tenant: Annotated[str, typer.Option(help="merchant slug")],
            name: Annotated[str, typer.Option(help="the campaign's name")],
@@ -73,7 +110,12 @@ def create(tenant: Annotated[str, typer.Option(help="merchant slug")],
            starts_at: Annotated[str | None, typer.Option(help="its start (default now)")] = None,
            budget: Annotated[str | None, typer.Option(help="the coupons' worst-case cost cap")] = None,
            channel: Annotated[str, typer.Option(help="sms or email")] = "sms",
-           seed: Annotated[str | None, typer.Option(help="the holdout's draw")] = None) -> None:
+           seed: Annotated[str | None, typer.Option(help="the holdout's draw")] = None,
+           reevaluate_hours: Annotated[int, typer.Option(
+               help="add new segment members every N hours while it runs (0: never)")] = 24,
+           wait: Annotated[bool, typer.Option(
+               "--wait", help="enrol a large audience here (a progress bar) rather than "
+                              "leave it to the worker")] = False) -> None:
     """Create a campaign (launched at once when its start has come)."""
     from haina.campaigns import service
     from haina.campaigns.schemas import CampaignCreate
@@ -81,7 +123,8 @@ def create(tenant: Annotated[str, typer.Option(help="merchant slug")],
     from haina.platform import service as platform
     if (off is None) == (percent is None):
         raise Invalid("give either --off AMOUNT or --percent P")
-    with transaction(_sessions()) as session:
+    sessions = _sessions()
+    with transaction(sessions) as session:
         t = platform.tenant_for_slug(session, tenant)
 
         def money(value: str | None):
@@ -96,14 +139,22 @@ def create(tenant: Annotated[str, typer.Option(help="merchant slug")],
                            "max_discount": money(max_discount)},
                 "holdout_percent": holdout, "ends_at": _when("--ends-at", ends_at),
                 "starts_at": _when("--starts-at", starts_at) if starts_at else None,
-                "budget": money(budget), "seed": seed}
+                "budget": money(budget), "seed": seed, "reevaluate_hours": reevaluate_hours}
         try:
             data = CampaignCreate.model_validate(body)
         except ValidationError as exc:
             raise _first_error(exc) from None
         c = service.create_campaign(session, t, data)
+    if wait and c.enrolment is not None and c.enrolment.status == "queued":
+        _wait_for_enrolment(sessions, t, c.id, c.enrolment.id)
+        with transaction(sessions) as session:
+            c = service.get_campaign(session, t, c.id)
     out.print(f"created {c.id} ({c.status}): coupon {c.coupon_code}, {c.treated} treated, "
               f"{c.holdout} held out of {c.audience} consenting ({c.candidates} candidates)")
+    if c.enrolment is not None and c.enrolment.status != "succeeded":
+        out.print(_enrolment_line(c.enrolment)
+                  + ("" if wait else f"; `haina worker` enrols them, or run `haina campaigns "
+                                     f"enrol {c.id} --tenant {tenant}`"))
 
 
 @app.command("list")
@@ -142,6 +193,31 @@ def show(campaign_id: Annotated[str, typer.Argument(help="cmp_…")],
     with transaction(_sessions()) as session:
         c = service.get_campaign(session, platform.tenant_for_slug(session, tenant), campaign_id)
     out.print_json(c.model_dump_json())
+
+
+@app.command()
+def enrol(campaign_id: Annotated[str, typer.Argument(help="cmp_…")],
+          tenant: Annotated[str, typer.Option(help="merchant slug")],
+          reevaluate: Annotated[bool, typer.Option(
+              "--reevaluate", help="look for members who joined the segment since, now")] = False
+          ) -> None:
+    """Run a campaign's queued enrolment here (a progress bar), or follow the worker's; with
+    --reevaluate, queue a re-evaluation first."""
+    from haina.campaigns import service
+    from haina.core.db import transaction
+    from haina.platform import service as platform
+    sessions = _sessions()
+    with transaction(sessions) as session:
+        t = platform.tenant_for_slug(session, tenant)
+        job = (service.reevaluate_campaign(session, t, campaign_id) if reevaluate
+               else service.get_campaign(session, t, campaign_id).enrolment)
+    if job is None:
+        raise Invalid(f"campaign {campaign_id} has not launched: nothing to enrol")
+    if job.status in ("queued", "running"):
+        job = _wait_for_enrolment(sessions, t, campaign_id, job.id)
+    out.print(_enrolment_line(job))
+    if job.status == "failed":
+        raise typer.Exit(1)
 
 
 @app.command()

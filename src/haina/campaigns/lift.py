@@ -64,16 +64,37 @@ def welch_interval(treated: Sequence[float], holdout: Sequence[float],
         raise ValueError("both groups need members")
     mean_t = math.fsum(treated) / len(treated)
     mean_h = math.fsum(holdout) / len(holdout)
-    diff = mean_t - mean_h
     if len(treated) < 2 or len(holdout) < 2:
-        return Interval(diff, None, None, None, None)
+        return Interval(mean_t - mean_h, None, None, None, None)
     _, var_t = _mean_var(treated)
     _, var_h = _mean_var(holdout)
-    a, b = var_t / len(treated), var_h / len(holdout)
+    return _welch(mean_t, var_t, len(treated), mean_h, var_h, len(holdout), level)
+
+
+def welch_from_sums(treated: tuple[int, int, int], holdout: tuple[int, int, int],
+                    level: float = 0.95) -> Interval:
+    """:func:`welch_interval` from each group's (members, Σ value, Σ value²) in integers
+    (minor units): exact sums that a running total updates member by member, so a series
+    (the lift day by day) costs one pass over the orders, not one over the members per day."""
+    (nt, st, qt), (nh, sh, qh) = treated, holdout
+    if not nt or not nh:
+        raise ValueError("both groups need members")
+    mean_t, mean_h = st / nt, sh / nh
+    if nt < 2 or nh < 2:
+        return Interval(mean_t - mean_h, None, None, None, None)
+    # s² = (n Σx² − (Σx)²) / (n (n − 1)): integer numerators, one rounding each
+    var_t = (nt * qt - st * st) / (nt * (nt - 1))
+    var_h = (nh * qh - sh * sh) / (nh * (nh - 1))
+    return _welch(mean_t, var_t, nt, mean_h, var_h, nh, level)
+
+
+def _welch(mean_t: float, var_t: float, nt: int, mean_h: float, var_h: float, nh: int,
+           level: float) -> Interval:
+    diff = mean_t - mean_h
+    a, b = var_t / nt, var_h / nh
     se = math.sqrt(a + b)
     if se == 0:  # every member alike in both groups: no spread to speak of
         return Interval(diff, diff, diff, 0.0, None)
-    df = (a + b) ** 2 / ((a * a / (len(treated) - 1) if a else 0.0)
-                         + (b * b / (len(holdout) - 1) if b else 0.0))
+    df = (a + b) ** 2 / ((a * a / (nt - 1) if a else 0.0) + (b * b / (nh - 1) if b else 0.0))
     q = _t_quantile(0.5 + level / 2, df)
     return Interval(diff, diff - q * se, diff + q * se, se, df)

@@ -55,6 +55,11 @@ class CampaignCreate(RequestModel):
                              description="the holdout's draw (default: random); the same seed "
                                          "and members give the same holdout")
     description: str = Field("", max_length=500)
+    reevaluate_hours: int = Field(
+        24, ge=0, le=24 * 31,
+        description="while it runs, every this many hours the worker adds members who have "
+                    "joined the segment (or granted consent) since, drawn by the same seed; "
+                    "0: never")
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignCreate:
@@ -83,6 +88,27 @@ class CampaignUpdate(RequestModel):
     description: str | None = Field(None, max_length=500)
 
 
+class EnrolmentOut(BaseModel):
+    """A launch or a re-evaluation, run in batches by the worker (or by the request, when the
+    audience fits one batch)."""
+
+    id: str
+    object: Literal["campaign_job"] = "campaign_job"
+    kind: Literal["launch", "reevaluate"]
+    status: Literal["queued", "running", "succeeded", "failed", "canceled"]
+    progress: int = Field(description="0-100: the audience's share walked so far")
+    audience: int = Field(description="consenting members when it (last) started")
+    done: int = Field(description="of them, enrolled before it or walked by it")
+    treated: int = Field(description="members this job issued the coupon to")
+    holdout: int = Field(description="members this job put in the holdout")
+    batch_size: int
+    attempts: int = Field(description="failed batches (each undone whole; the job resumes)")
+    message: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
 class CampaignOut(BaseModel):
     id: str
     object: Literal["campaign"] = "campaign"
@@ -108,6 +134,11 @@ class CampaignOut(BaseModel):
     ends_at: dt.datetime
     launched_at: dt.datetime | None
     description: str
+    reevaluate_hours: int = Field(description="0: members are enrolled at the launch only")
+    reevaluated_at: dt.datetime | None = Field(description="the last look for new members")
+    enrolment: EnrolmentOut | None = Field(
+        description="the latest launch or re-evaluation and its progress (null before the "
+                    "launch)")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -146,3 +177,27 @@ class CampaignResultsOut(BaseModel):
     method: str = Field("welch", description="difference of means, Welch's standard error, "
                                               "Student t on Welch-Satterthwaite df")
     level: float = 0.95
+
+
+class CampaignDayOut(BaseModel):
+    """The results from the launch to the end of ``day`` (cumulative): how the lift built up."""
+
+    day: dt.date = Field(description="a day in the merchant's time zone")
+    treated_revenue_per_member: Money = Field(description="paid, net of refunds, since the "
+                                                          "launch")
+    holdout_revenue_per_member: Money
+    incremental_per_member: IntervalOut = Field(
+        description="treated (before the coupon's discount) − holdout, per treated member, "
+                    "95 % interval")
+    net_per_member: IntervalOut = Field(description="treated (paid) − holdout, per member: "
+                                                    "incremental − discount cost")
+
+
+class CampaignDailyOut(BaseModel):
+    object: Literal["campaign_daily_results"] = "campaign_daily_results"
+    campaign_id: str
+    time_zone: str = Field(description="the merchant's: the days' boundaries")
+    treated: int
+    holdout: int
+    days: list[CampaignDayOut] = Field(description="launch day to the end (or today), every "
+                                                   "day present; empty before the launch")

@@ -6,6 +6,7 @@ not create), refusals shown as pages."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -27,6 +28,7 @@ from haina.console.web import (
     _view,
     _visit,
 )
+from haina.core.context import Tenant
 from haina.core.errors import NotFound, Problem
 from haina.core.http import Router, SessionDep
 
@@ -124,11 +126,22 @@ def campaign_page(request: Request, session: SessionDep, v: Visit,
 @router.get("/console/campaigns/{campaign_id}/lift.svg")
 def campaign_plot(request: Request, session: SessionDep, campaign_id: str) -> Response:
     """The campaign's lift chart (matplotlib SVG), for the signed-in merchant only."""
+    return _chart(session, request, campaign_id, campaigns.lift_plot)
+
+
+@router.get("/console/campaigns/{campaign_id}/daily.svg")
+def campaign_daily_plot(request: Request, session: SessionDep, campaign_id: str) -> Response:
+    """The lift day by day since the launch (matplotlib SVG), for the signed-in merchant."""
+    return _chart(session, request, campaign_id, campaigns.daily_plot)
+
+
+def _chart(session: Session, request: Request, campaign_id: str,
+           draw: Callable[[Session, Tenant, str, str], bytes]) -> Response:
     v = _visit(session, request)
     if v is None:
         return Response(status_code=404)
     try:
-        body = campaigns.lift_plot(session, v.tenant, campaign_id, "svg")
+        body = draw(session, v.tenant, campaign_id, "svg")
     except (NotFound, Problem):
         return Response(status_code=404)
     return Response(body, media_type="image/svg+xml",

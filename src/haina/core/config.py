@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # days before a qualified brand's authorisation (or a document) runs out that the worker
     # sends brand.expiring to the merchant and its agency (docs/crossborder.md)
     crossborder_expiry_reminder_days: int = Field(30, ge=1, le=365)
+    # campaigns (docs/marketing.md): members enrolled per transaction of a launch or a
+    # re-evaluation (an audience that fits one batch is enrolled by the request that launches it)
+    campaign_batch_size: int = Field(1_000, ge=1, le=100_000)
 
 
 @lru_cache

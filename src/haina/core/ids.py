@@ -30,7 +30,7 @@ PREFIXES = {
     "consent_record": "cns", "data_request": "dreq", "data_request_ack": "dack",
     "publishable_key": "pkey", "sign_in_code": "sic", "buyer_session": "bses",
     "webhook_endpoint": "we", "webhook_delivery": "msg", "webhook_attempt": "atmpt",
-    "wallet_coupon": "wcpn", "campaign": "cmp", "campaign_member": "cmem", "first_order_claim": "foc",
+    "wallet_coupon": "wcpn", "campaign": "cmp", "campaign_member": "cmem", "campaign_job": "cjob", "first_order_claim": "foc",
 }
 
 

@@ -84,7 +84,7 @@ def post_coupon_issue(session: SessionDep, request: Request, coupon_id: str, bod
 @router.get("/members/{member_id}/coupons", response_model=Page[WalletCouponOut],
             summary="A member's coupon wallet, newest first")
 def get_member_coupons(session: SessionDep, member_id: str,
-                       status: str | None = Query(None, pattern="^(issued|used|expired)$"),
+                       status: str | None = Query(None, pattern="^(issued|used|expired|paused)$"),
                        limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
                        tenant: Tenant = READ) -> Page[WalletCouponOut]:
     return service.member_wallet(session, tenant, member_id, status=status, limit=limit,

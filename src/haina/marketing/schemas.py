@@ -135,7 +135,9 @@ class CouponBatchOut(BaseModel):
 
 
 class CouponUpdate(RequestModel):
-    status: Literal["active", "disabled"] | None = None
+    status: Literal["active", "disabled", "paused"] | None = Field(
+        None, description="paused: refused for now (problem type coupon-paused), wallet "
+                          "entries read paused until it is active again")
     ends_at: dt.datetime | None = Field(None, strict=False)
     usage_limit: int | None = Field(None, ge=1, le=10_000_000)
     description: str | None = Field(None, max_length=500)
@@ -190,9 +192,10 @@ class WalletCouponOut(BaseModel):
     coupon_id: str
     code: str
     discount: CouponDiscountOut
-    status: Literal["issued", "used", "expired"] = Field(
+    status: Literal["issued", "used", "expired", "paused"] = Field(
         description="issued (usable), used (an order holds it), expired (the coupon ended "
-                    "or was disabled before it was used)")
+                    "or was disabled before it was used), paused (the coupon is paused, "
+                    "e.g. its campaign: usable again when it resumes)")
     source: str = Field(description='"api" or the campaign that issued it')
     order_id: str | None
     issued_at: dt.datetime

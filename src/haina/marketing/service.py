@@ -62,6 +62,19 @@ class CouponExhausted(Conflict):
     slug, title = "coupon-exhausted", "This coupon has been used up"
 
 
+class CouponPaused(CouponNotUsable):
+    slug, title = "coupon-paused", "This coupon is paused"
+
+
+def _not_active(code: str, status: str) -> CouponNotUsable:
+    """The refusal of a coupon that is not active: paused (for now: its campaign is paused)
+    or disabled."""
+    if status == "paused":
+        return CouponPaused(f"coupon {code} is paused: it can be used again when it resumes",
+                            reason="paused")
+    return CouponNotUsable(f"coupon {code} is disabled", reason="disabled")
+
+
 class CouponNotIssued(Invalid):
     slug, title = "coupon-not-issued", "This coupon was not issued to this member"
 
@@ -227,7 +240,7 @@ def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
         raise NotFound(f"no coupon {code!r}", slug="coupon-not-found")
     coupon = found[0]  # the row's columns by name (not an ORM object: nothing is written)
     if coupon.status != "active":
-        raise CouponNotUsable(f"coupon {code} is disabled", reason="disabled")
+        raise _not_active(code, coupon.status)
     if coupon.starts_at and now < coupon.starts_at:
         raise CouponNotUsable(f"coupon {code} is valid from {coupon.starts_at.isoformat()}",
                               reason="not-started")
@@ -322,8 +335,10 @@ def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: 
     :func:`_unclaim_coupon` undoes the claim before that."""
     taken = _CLAIM_COUPON.rows(session, {"tenant_id": tenant.id, "id": coupon_id,
                                          "status": "active", "one": 1})
-    if not taken:
+    if not taken:  # used up, or paused/disabled since it was priced (the UPDATE's status)
         coupon = session.get_one(Coupon, (tenant.id, coupon_id))
+        if coupon.status != "active":
+            raise _not_active(coupon.code, coupon.status)
         raise CouponExhausted(f"coupon {coupon.code} has been used up "
                               f"({coupon.max_redemptions} claims held)", reason="used-up")
     claimed = _Claimed(*taken[0])
@@ -531,7 +546,7 @@ def issue_to_members(session: Session, tenant: Tenant, coupon_id: str,
     now = now or utcnow()
     coupon = tenant_row(session, tenant.id, Coupon, coupon_id, "coupon", lock=True)
     if coupon.status != "active":
-        raise CouponNotUsable(f"coupon {coupon.code} is disabled", reason="disabled")
+        raise _not_active(coupon.code, coupon.status)
     if coupon.ends_at and now >= coupon.ends_at:
         raise CouponNotUsable(f"coupon {coupon.code} expired at {coupon.ends_at.isoformat()}",
                               reason="expired")
@@ -569,8 +584,10 @@ def _wallet_out(session: Session, tenant: Tenant, w: WalletCoupon,
                 now: dt.datetime) -> WalletCouponOut:
     c = session.get_one(Coupon, (tenant.id, w.coupon_id))  # one read per coupon (identity map)
     status = w.status
-    if status == "issued" and (c.status != "active" or (c.ends_at and now >= c.ends_at)):
+    if status == "issued" and (c.ends_at and now >= c.ends_at):
         status = "expired"
+    elif status == "issued" and c.status != "active":
+        status = "paused" if c.status == "paused" else "expired"
     return WalletCouponOut(id=w.id, member_id=w.member_id, coupon_id=c.id, code=c.code,
                            discount=_discount_out(c), status=status, source=w.source,
                            order_id=w.order_id, issued_at=w.issued_at, used_at=w.used_at,
@@ -581,21 +598,21 @@ def member_wallet(session: Session, tenant: Tenant, member_id: str, *,
                   status: str | None = None, limit: int = 50,
                   cursor: str | None = None) -> Page[WalletCouponOut]:
     """The coupons issued to a member (and to members merged into them), newest first;
-    ``status`` issued|used|expired filters (expired: not used, and the coupon has ended or
-    was disabled)."""
+    ``status`` issued|used|expired|paused filters (expired: not used, and the coupon has
+    ended or was disabled; paused: not used, and the coupon is paused and has not ended)."""
     ids = members.member_history_ids(session, tenant, member_id)  # 404 for an unknown member
     now = utcnow()
     stmt = select(WalletCoupon).where(WalletCoupon.tenant_id == tenant.id,
                                       WalletCoupon.member_id.in_(ids))
     if status == "used":
         stmt = stmt.where(WalletCoupon.status == "used")
-    elif status in ("issued", "expired"):
-        ended = select(Coupon.id).where(
-            Coupon.tenant_id == tenant.id,
-            (Coupon.status != "active") | (Coupon.ends_at <= now))
-        live = WalletCoupon.coupon_id.in_(ended)
-        stmt = stmt.where(WalletCoupon.status == "issued",
-                          live if status == "expired" else ~live)
+    elif status in ("issued", "expired", "paused"):
+        over = Coupon.ends_at <= now
+        which = {"issued": (Coupon.status == "active") & ~over.is_(True),
+                 "paused": (Coupon.status == "paused") & ~over.is_(True),
+                 "expired": over | Coupon.status.not_in(("active", "paused"))}[status]
+        stmt = stmt.where(WalletCoupon.status == "issued", WalletCoupon.coupon_id.in_(
+            select(Coupon.id).where(Coupon.tenant_id == tenant.id, which)))
     return paginate(session, stmt, WalletCoupon.id, limit=limit, cursor=cursor,
                     convert=lambda w: _wallet_out(session, tenant, w, now),
                     kind="wallet_coupon")

@@ -737,15 +737,16 @@ def purchase_page(session: Session, tenant: Tenant, currency: str, *, after: tup
 
 
 def paid_orders_of(session: Session, tenant: Tenant, member_ids: Sequence[str],
-                   start: dt.datetime, end: dt.datetime) -> list[tuple[str, str, int]]:
+                   start: dt.datetime, end: dt.datetime
+                   ) -> list[tuple[str, str, int, dt.datetime]]:
     """The orders of these members paid in ``[start, end)`` in the merchant's currency and not
-    refunded in full, as ``(order_id, member_id, net_minor)`` (net of refunds): a campaign's
-    revenue per member."""
+    refunded in full, as ``(order_id, member_id, net_minor, paid_at)`` (net of refunds): a
+    campaign's revenue per member, and per day."""
     ids = sorted(set(member_ids))
-    found: list[tuple[str, str, int]] = []
+    found: list[tuple[str, str, int, dt.datetime]] = []
     for at in range(0, len(ids), 500):
-        found.extend((o, m, int(n)) for o, m, n in session.execute(
-            select(_O.id, _O.member_id, _O.paid_minor - _O.refunded_minor).where(
+        found.extend((o, m, int(n), p) for o, m, n, p in session.execute(
+            select(_O.id, _O.member_id, _O.paid_minor - _O.refunded_minor, _O.paid_at).where(
                 _purchases(tenant), _O.currency == tenant.currency,
                 _O.member_id.in_(ids[at:at + 500]), _O.paid_at >= start, _O.paid_at < end)))
     return found

@@ -204,7 +204,7 @@ def my_points(session: SessionDep, limit: int = Query(50, ge=1, le=200),
 @store.get("/me/coupons", response_model=Page[WalletCouponOut],
            summary="The coupons issued to the buyer (use one at checkout by its code)")
 def my_coupons(session: SessionDep,
-               status: str | None = Query(None, pattern="^(issued|used|expired)$"),
+               status: str | None = Query(None, pattern="^(issued|used|expired|paused)$"),
                limit: int = Query(50, ge=1, le=200), cursor: str | None = CURSOR,
                shop: Shop = BUYER) -> Page[WalletCouponOut]:
     return service.coupons(session, shop, status=status, limit=limit, cursor=cursor)

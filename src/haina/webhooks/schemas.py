@@ -43,7 +43,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "data_request.acknowledged", "data_request.overdue", "data_request.archive_downloaded",
     "publishable_key.created", "publishable_key.revoked", "storefront.sign_in_code_requested",
     "coupon.issued", "campaign.created", "campaign.updated", "campaign.launched",
-    "campaign.member_targeted", "campaign.ended",
+    "campaign.member_targeted", "campaign.enrolled", "campaign.ended",
 )
 #: privacy events every app holding a members scope at the merchant must receive, subscribed
 #: or not (the apps are named in the event's ``app_ids``; docs/privacy.md)
