@@ -44,7 +44,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 import haina.models_registry  # noqa: E402,F401
@@ -91,8 +91,9 @@ def draw_points(n: int, rnd: random.Random):
     return out
 
 
-POINT_COLUMNS = ("id", "tenant_id", "name", "lat", "lng", "h3_r5", "h3_r7", "h3_r9",
-                 "timezone", "opening_hours", "exceptions", "fitment", "status", "created_at", "updated_at")
+POINT_COLUMNS = ("id", "tenant_id", "name", "lat", "lng", "h3_r5", "h3_r7", "h3_r9", "lat_band",
+                 "timezone", "opening_hours", "exceptions", "fitment", "status",
+                 "service_codes", "created_at", "updated_at")
 SERVICE_COLUMNS = ("id", "tenant_id", "point_id", "code", "name", "duration_minutes", "capacity",
                    "buffer_before_minutes", "buffer_after_minutes", "price_minor", "currency",
                    "created_at", "next_free", "next_free_until")
@@ -126,9 +127,9 @@ def load_ours(engine, points, chunk: int = 50_000) -> None:
             for pid, lat, lng, lo, hi, status in points[start:start + chunk]:
                 cells = geo.cells_of(lat, lng)
                 rows.append((pid, TENANT.id, pid, lat, lng, cells[5], cells[7], cells[9],
-                             "Asia/Shanghai",
+                             geo.lat_band(lat), "Asia/Shanghai",
                              hours, "[]", json.dumps({"rim_diameter": [lo, hi]}), status,
-                             stamp, stamp))
+                             " tire-fitting ", stamp, stamp))
                 services.append(("svc" + pid[2:], TENANT.id, pid, "tire-fitting",
                                  "Tire fitting", 60, 2, 0, 0, 8000, "CNY", stamp, next_free,
                                  until_text))
@@ -188,13 +189,9 @@ POSTGIS_KNN = text(
 
 
 def next_slots(session: Session, ids: list[str]) -> dict:
-    points = {p.id: p for p in session.scalars(select(ServicePoint).where(
-        ServicePoint.tenant_id == TENANT.id, ServicePoint.id.in_(ids)))}
-    services = {s.point_id: s for s in session.scalars(select(PointService).where(
-        PointService.tenant_id == TENANT.id, PointService.point_id.in_(ids),
-        PointService.code == "tire-fitting"))}
-    return o2o.next_free_slots(session, TENANT, [(points[i], services[i]) for i in ids
-                                                 if i in points], NOW, n=1)
+    """The step after either nearest query: the next free slot of each point found (read
+    from the kept slots with the columns a listed point shows, one statement)."""
+    return o2o.next_free_of(session, TENANT, ids, "tire-fitting", NOW, n=1)
 
 
 def ours(session: Session, lat: float, lng: float, rim: int) -> list[str]:
