@@ -15,8 +15,9 @@ near a random city (within 20 km of its centre) with a random rim size from 15 t
   with ``ST_DWithin(geom, q, 10 km)``, the same fitment filter (rim range) and active status,
   then the same next-free-slot step.
 
-Every query is timed in-process, one at a time, after a warm-up; the answers of ours and
-PostGIS are compared (the same ids in the same order, ties aside). ``ratio`` = PostGIS p99 ÷
+Every query is timed in-process, one at a time, after a warm-up (on PostgreSQL ours and
+PostGIS take turns query by query, so load from elsewhere weighs on both alike); the
+answers of ours and PostGIS are compared (the same ids in the same order, ties aside). ``ratio`` = PostGIS p99 ÷
 ours p99 on the slower of the two databases (target ≥ 1; p99 ≤ 10 ms).
 
 Writes benchmarks/results/geo.json: ratio, p50_ms, p99_ms, postgis_p99_ms, points (and the
@@ -230,22 +231,27 @@ def _backend_ns(pid: int | None) -> int:
         return 0
 
 
-def timed(sessions, fn, qs) -> tuple[list[float], list[float], list[list[str]]]:
-    """Wall time, CPU time (this thread's and, on PostgreSQL, its backend's) per query in ms,
-    and the answers."""
-    times, cpu, answers = [], [], []
+def timed(sessions, fns, qs) -> dict[str, tuple[list[float], list[float], list[list[str]]]]:
+    """For each of ``fns`` (name → query function): wall time, CPU time (this thread's and,
+    on PostgreSQL, its backend's) per query in ms, and the answers. The functions take turns
+    query by query, so a change of load on a shared machine weighs on each alike."""
+    out: dict[str, tuple[list[float], list[float], list[list[str]]]] = {
+        name: ([], [], []) for name in fns}
     with sessions() as session:
         pid = (session.execute(text("SELECT pg_backend_pid()")).scalar()
                if session.get_bind().dialect.name == "postgresql" else None)
         for lat, lng, rim in qs[:20]:  # warm-up
-            fn(session, lat, lng, rim)
+            for fn in fns.values():
+                fn(session, lat, lng, rim)
         for lat, lng, rim in qs:
-            c0, b0, t0 = time.thread_time_ns(), _backend_ns(pid), time.perf_counter()
-            answers.append(fn(session, lat, lng, rim))
-            times.append((time.perf_counter() - t0) * 1000)
-            cpu.append((time.thread_time_ns() - c0 + _backend_ns(pid) - b0) / 1e6)
+            for name, fn in fns.items():
+                times, cpu, answers = out[name]
+                c0, b0, t0 = time.thread_time_ns(), _backend_ns(pid), time.perf_counter()
+                answers.append(fn(session, lat, lng, rim))
+                times.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.thread_time_ns() - c0 + _backend_ns(pid) - b0) / 1e6)
         session.rollback()
-    return times, cpu, answers
+    return out
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -270,7 +276,7 @@ def main() -> None:
         t0 = time.perf_counter()
         load_ours(sqlite, points)
         console.print(f"SQLite loaded in {time.perf_counter() - t0:.0f} s")
-        s_times, s_cpu, s_answers = timed(make_sessionmaker(sqlite), ours, qs)
+        s_times, s_cpu, s_answers = timed(make_sessionmaker(sqlite), {"ours": ours}, qs)["ours"]
         sqlite.dispose()
         cluster = PgCluster()
         try:
@@ -284,8 +290,9 @@ def main() -> None:
             load_postgis(pg, points)
             console.print(f"PostgreSQL (+ PostGIS) loaded in {time.perf_counter() - t0:.0f} s")
             pg_sessions = make_sessionmaker(pg)
-            p_times, p_cpu, p_answers = timed(pg_sessions, ours, qs)
-            g_times, g_cpu, g_answers = timed(pg_sessions, postgis, qs)
+            both = timed(pg_sessions, {"ours": ours, "postgis": postgis}, qs)
+            (p_times, p_cpu, p_answers), (g_times, g_cpu, g_answers) = (both["ours"],
+                                                                        both["postgis"])
             pg.dispose()
         finally:
             cluster.stop()

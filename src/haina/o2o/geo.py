@@ -28,7 +28,7 @@ RESOLUTIONS = (5, 7, 9)
 #: the search radius up to which resolution 7 (cells ~1.4 km across an edge) is used
 FINE_RADIUS_KM = 15.0
 #: latitude bands of the nearest-first search, per degree (0.01°: ~1.1 km tall); a point's
-#: band and longitude are the key of its box lookup (see ``box``)
+#: band and longitude key the box a nearest-first search reads (``box_degrees_per_km``)
 BANDS_PER_DEGREE = 100
 #: km per degree of latitude on the sphere of ``EARTH_RADIUS_KM``
 KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180

@@ -1,9 +1,12 @@
 """Nearby points and the search that shows, beside goods that need a service, the points that
 fit them, nearest first, with their next free slots.
 
-The prefilter is the h3 grid disk covering the radius (``geo.covering_cells``), served by the
-(tenant_id, h3 cell) index; distances are then exact on the sphere (haversine), so the radius
-and the order are exact too. No PostGIS needed.
+The nearest points are found by one statement (``_nearest_statement``): a box around the
+query, sized by the merchant's density there, read band by band through the (tenant_id,
+lat_band, lng, lat) index, ordered by the haversine in SQL; the radius search of
+``points_within`` uses the h3 grid disk covering the radius (``geo.covering_cells``).
+Distances are exact on the sphere, so the radius and the order are exact too. No PostGIS
+needed.
 """
 
 from __future__ import annotations
@@ -108,17 +111,17 @@ def _nearest_statement(dialect: str, with_service: bool,
     many numeric attributes are tested in SQL; none when some goods test none). In one
     statement: the box's half-size in km (``:km``, or from the merchant's density around the
     query: the distance within which ``:want`` / π · cells' area points are expected), the
-    latitude bands it spans, and the ``:limit`` nearest active points in the box (offering
-    the service, in a numeric range of one of the goods) ordered by the haversine's ``a``
-    (ties by id). Every row carries the box's km (one row with no point when none is in it).
-    """
+    latitude bands it spans, each with the longitudes a point of it within the half-size can
+    have (the circle's width at the band's nearest latitude), and the ``:limit`` nearest
+    active points in them (offering the service, in a numeric range of one of the goods)
+    ordered by the haversine's ``a`` (ties by id). Every row carries the box's km (one row
+    with no point when none is in it)."""
     d = _DIALECT["postgresql" if dialect == "postgresql" else "sqlite"]
     ranges = _RANGE_HOLDS["postgresql" if dialect == "postgresql" else "sqlite"]
     per = geo.BANDS_PER_DEGREE
     a = ("power(sin((radians(sp.lat) - CAST(:phi AS FLOAT8)) / 2), 2) + CAST(:cosphi AS FLOAT8)"
          " * cos(radians(sp.lat)) * power(sin(radians(sp.lng - CAST(:lng AS FLOAT8)) / 2), 2)")
-    where = ["sp.tenant_id = :tenant_id", f"sp.lat_band {d['in_bands']}",
-             "sp.lng BETWEEN :lng - (SELECT dlng FROM box) AND :lng + (SELECT dlng FROM box)",
+    where = ["sp.tenant_id = :tenant_id",
              "sp.lat BETWEEN :lat - (SELECT dlat FROM box) AND :lat + (SELECT dlat FROM box)",
              "sp.status = 'active'"]
     if with_service:
@@ -136,10 +139,19 @@ def _nearest_statement(dialect: str, with_service: bool,
 bands(b) AS (
   SELECT {d['band'].format(x=':lat - dlat', per=per)} FROM box
   UNION ALL
-  SELECT b + 1 FROM bands, box WHERE b < {d['band'].format(x=':lat + dlat', per=per)})
+  SELECT b + 1 FROM bands, box WHERE b < {d['band'].format(x=':lat + dlat', per=per)}),
+ranges AS (
+  SELECT b, :lng - w AS lo, :lng + w AS hi FROM (
+    SELECT b, sqrt({d['greatest']}(0, km * km - y * y)) * CAST(:lng_per_km AS FLOAT8) AS w
+    FROM (SELECT b, km, {d['greatest']}(0, CAST(b AS FLOAT8) / {per} - :lat,
+                                     :lat - CAST(b + 1 AS FLOAT8) / {per})
+                        / CAST(:lat_per_km AS FLOAT8) AS y FROM bands, box) AS offsets
+  ) AS widths)
 SELECT box.km, near.id, near.lat, near.lng, near.fitment FROM box LEFT JOIN (
   SELECT sp.id, sp.lat, sp.lng, {d['fitment']} AS fitment, {a} AS a
-  FROM service_points AS sp WHERE {' AND '.join(where)}
+  FROM ranges JOIN service_points AS sp
+    ON sp.lat_band = ranges.b AND sp.lng BETWEEN ranges.lo AND ranges.hi
+  WHERE {' AND '.join(where)}
   ORDER BY a, sp.id LIMIT :limit) AS near ON 1 = 1
 ORDER BY near.a, near.id"""
     return Precompiled(text(sql).columns(column("km"), column("id"), column("lat"),
