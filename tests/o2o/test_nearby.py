@@ -140,3 +140,74 @@ def test_a_dense_cluster_starts_fine_and_still_answers_exactly(session, tenant):
         attrs = {"rim_diameter": rim} if rim is not None else None
         got = o2o.nearest(session, tenant, lat, lng, radius, limit, "tire-fitting", attrs)
         assert [i for _, i in got] == brute_force(points, lat, lng, radius, rim)[:limit]
+
+
+def _point(session, tenant, name, lat, lng, fitment, code="tire-fitting"):
+    from haina.o2o.schemas import ServicePointCreate
+    return o2o.create_point(session, tenant, ServicePointCreate.model_validate({
+        "name": name, "location": {"lat": lat, "lng": lng},
+        "services": [{"code": code, "duration_minutes": 60,
+                      "price": {"amount": "80.00", "currency": "CNY"}}],
+        "fitment": fitment}))
+
+
+def test_a_search_answers_each_product_as_its_own_nearest_query_would(session, tenant):
+    """Products of several rim sizes searched at once (one nearest query for all of them)
+    each get exactly the points a brute force finds for them alone: among points with rim
+    ranges, value lists, other rules or none, and points without the service."""
+    from haina.catalog import service as catalog
+    from haina.catalog.schemas import ProductCreate
+    from haina.o2o.schemas import FitmentRuleIn
+    rnd = random.Random(11)
+    kinds = [lambda lo: {"rim_diameter": [lo, lo + 2]},
+             lambda lo: {"rim_diameter": [str(lo), str(lo + 1), str(lo + 3)]},
+             lambda lo: {}, lambda lo: {"vehicle_type": ["suv"]}]
+    points = []
+    for i in range(70):
+        lat, lng = CENTRE[0] + rnd.gauss(0, 0.05), CENTRE[1] + rnd.gauss(0, 0.05)
+        fitment = rnd.choice(kinds)(rnd.choice([14, 15, 16, 17]))
+        tires = i % 6 != 0
+        p = _point(session, tenant, f"P{i}", lat, lng, fitment,
+                   "tire-fitting" if tires else "car-wash")
+        points.append({"id": p.id, "lat": p.location.lat, "lng": p.location.lng,
+                       "fitment": fitment, "tires": tires})
+    o2o.create_rule(session, tenant, FitmentRuleIn(service="tire-fitting",
+                                                   attribute="rim_diameter"))
+    goods = {}
+    for rim, vehicle in ((14, "car"), (15, "car"), (16, "suv"), (17, "car"), (18, "suv"),
+                         (21, "car")):
+        product = catalog.create_product(session, tenant, ProductCreate.model_validate({
+            "title": f"Tire R{rim}", "sku": f"TIRE-{rim}",
+            "price": {"amount": "500.00", "currency": "CNY"},
+            "attributes": {"rim_diameter": rim, "vehicle_type": vehicle}}))
+        goods[product.id] = {"rim_diameter": rim, "vehicle_type": vehicle}
+    for dlat, dlng, radius in [(0, 0, 5), (0.02, -0.01, 2), (0.1, 0.1, 20), (-0.05, 0, 1),
+                               (0.3, 0.3, 10)]:
+        lat, lng = CENTRE[0] + dlat, CENTRE[1] + dlng
+        out = o2o.search(session, tenant, "Tire", lat, lng, radius)
+        assert len(out.products) == len(goods)
+        for product in out.products:
+            attrs = goods[product.id]
+            expected = sorted((geo.haversine_km(lat, lng, p["lat"], p["lng"]), p["id"])
+                              for p in points if p["tires"] and o2o.fits(p["fitment"], attrs))
+            assert [p.id for p in product.service_points] == [
+                i for d, i in expected if d <= radius][:5], (attrs, dlat, dlng, radius)
+
+
+def test_a_point_is_found_by_the_service_added_to_it_and_where_it_moved(session, tenant):
+    from haina.o2o.schemas import ServiceIn, ServicePointUpdate
+    wash = _point(session, tenant, "Wash", CENTRE[0] + 0.01, CENTRE[1], {}, code="car-wash")
+    assert o2o.nearest(session, tenant, *CENTRE, 10, 5, "tire-fitting") == []
+    o2o.add_service(session, tenant, wash.id, ServiceIn.model_validate({
+        "code": "tire-fitting", "duration_minutes": 60,
+        "price": {"amount": "80.00", "currency": "CNY"}}))
+    assert [i for _, i in o2o.nearest(session, tenant, *CENTRE, 10, 5, "tire-fitting")] == [
+        wash.id]
+    assert [i for _, i in o2o.nearest(session, tenant, *CENTRE, 10, 5, "car-wash")] == [wash.id]
+    hangzhou = (30.2741, 120.1551)
+    o2o.update_point(session, tenant, wash.id, ServicePointUpdate.model_validate(
+        {"location": {"lat": hangzhou[0], "lng": hangzhou[1]}}))
+    assert o2o.nearest(session, tenant, *CENTRE, 10, 5, "tire-fitting") == []
+    assert [i for _, i in o2o.nearest(session, tenant, *hangzhou, 1, 5)] == [wash.id]
+    listed = o2o.nearby(session, tenant, *hangzhou, 1).data
+    assert [(p.id, p.services) for p in listed] == [(wash.id, ["car-wash", "tire-fitting"])]

@@ -8,6 +8,7 @@ SQLite is opened in WAL mode with a busy timeout, and every transaction starts w
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -114,7 +115,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    try:  # SQLite's math functions (the geo search's haversine), built in since 3.35 …
+        cur.execute("SELECT sin(0)")
+    except dbapi_connection.OperationalError:  # … unless built without them
+        for name, arity, fn in _MATH_FUNCTIONS:
+            dbapi_connection.create_function(name, arity, fn, deterministic=True)
     cur.close()
+
+
+def _math(fn: Callable[..., float]) -> Callable[..., float | None]:
+    return lambda *args: None if None in args else fn(*args)
+
+
+_MATH_FUNCTIONS = [(name, arity, _math(fn)) for name, arity, fn in (
+    ("sin", 1, math.sin), ("cos", 1, math.cos), ("asin", 1, math.asin), ("sqrt", 1, math.sqrt),
+    ("radians", 1, math.radians), ("power", 2, math.pow))]
 
 
 def _sqlite_begin(conn: Any) -> None:

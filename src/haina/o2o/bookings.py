@@ -234,7 +234,11 @@ def _computed(session: Session, tenant_id: str,
 def _kept(service: PointService, now: dt.datetime) -> list[tuple[dt.datetime, int]] | None:
     """The precomputed free slots of ``service`` still ahead of ``now``, or None when they
     cannot be trusted at ``now`` (never computed, computed later than ``now``, or stale)."""
-    kept, until = service.next_free, service.next_free_until
+    return _kept_of(service.next_free, service.next_free_until, now)
+
+
+def _kept_of(kept: dict[str, Any] | None, until: dt.datetime | None,
+             now: dt.datetime) -> list[tuple[dt.datetime, int]] | None:
     if kept is None or until is None or not now < until:
         return None
     if dt.datetime.fromisoformat(kept["since"]) > now:
@@ -242,6 +246,21 @@ def _kept(service: PointService, now: dt.datetime) -> list[tuple[dt.datetime, in
     return [(start, left) for start, left in
             ((dt.datetime.fromisoformat(text), left) for text, left in kept["slots"])
             if start > now]
+
+
+def kept_slots(kept: dict[str, Any] | None, until: dt.datetime | None, duration_minutes: int,
+               capacity: int, timezone: str, now: dt.datetime, n: int = NEXT_FREE_READ,
+               ) -> list[SlotOut] | None:
+    """A service's next ``n`` free slots from its kept columns (``next_free``,
+    ``next_free_until``), read with the point's time zone and no row loaded; None when they
+    are stale at ``now`` (then ``next_free_slots`` computes them)."""
+    found = _kept_of(kept, until, now) if n <= NEXT_FREE_READ else None
+    if found is None:
+        return None
+    zone = ZoneInfo(timezone)
+    length = dt.timedelta(minutes=duration_minutes)
+    return [SlotOut(start=start.astimezone(zone), end=(start + length).astimezone(zone),
+                    capacity=capacity, available=left) for start, left in found[:n]]
 
 
 def next_free_slots(session: Session, tenant: Tenant,

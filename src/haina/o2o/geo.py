@@ -22,13 +22,16 @@ _A = 6378245.0
 _EE = 0.00669342162296594323
 
 #: the resolutions stored per point: a search of the whole radius picks the finest whose disk
-#: stays small (5 or 7); a nearest-first search starts at 9 (cells ~0.2 km across an edge), so
-#: that in a dense city it reads a few dozen points, not thousands
+#: stays small (5 or 7); resolution 7 also counts the points per cell (where a nearest-first
+#: search starts), 9 is shown with the point
 RESOLUTIONS = (5, 7, 9)
-#: rings of the finest resolution searched before a nearest-first search widens (~2 km)
-FINE_RINGS = 8
 #: the search radius up to which resolution 7 (cells ~1.4 km across an edge) is used
 FINE_RADIUS_KM = 15.0
+#: latitude bands of the nearest-first search, per degree (0.01°: ~1.1 km tall); a point's
+#: band and longitude key the box a nearest-first search reads (``box_degrees_per_km``)
+BANDS_PER_DEGREE = 100
+#: km per degree of latitude on the sphere of ``EARTH_RADIUS_KM``
+KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
 MAX_RADIUS_KM = 100.0
 
 
@@ -95,6 +98,29 @@ def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
+def lat_band(lat: float) -> int:
+    """The latitude band a point is stored in (``BANDS_PER_DEGREE``)."""
+    return math.floor(lat * BANDS_PER_DEGREE)
+
+
+def box_degrees_per_km(lat: float, lng: float, radius_km: float) -> tuple[float, float]:
+    """(latitude, longitude) degrees per km of distance from (lat, lng), such that every point
+    within ``d`` ≤ ``radius_km`` of it lies within ``d`` times each of them in latitude and in
+    longitude: the box a nearest-first search reads for a distance. A point at distance d
+    differs in latitude by at most d / R (radians) and in longitude by at most
+    asin(sin(d / R) / cos φ) where φ is the farthest latitude within d; asin(x) / x stays below
+    1.001 up to x = 0.077 (100 km at 78°). Near a pole or across the antimeridian the
+    longitude is not bounded (a huge factor)."""
+    per_km = 1 / KM_PER_DEGREE * 1.000001
+    far = abs(lat) + radius_km * per_km
+    lng_per_km = 1e6  # every longitude
+    if far < 78.0:
+        candidate = per_km * 1.001 / math.cos(math.radians(far))
+        if -180.0 < lng - radius_km * candidate and lng + radius_km * candidate < 180.0:
+            lng_per_km = candidate
+    return per_km, lng_per_km
+
+
 def cells_of(lat: float, lng: float) -> dict[int, str]:
     """The point's h3 cell at each stored resolution."""
     return {res: h3.latlng_to_cell(lat, lng, res) for res in RESOLUTIONS}
@@ -115,92 +141,6 @@ def _local_scale(centre: str) -> tuple[float, float]:
 def rings_for(radius_km: float, e: float, d: float) -> int:
     """Rings of a disk that holds every point within ``radius_km`` (see covering_cells)."""
     return math.ceil((radius_km + 2 * e) / (d * math.cos(math.pi / 6))) + 1
-
-
-def covered_km(rings: int, e: float, d: float) -> float:
-    """How far from the query a disk of ``rings`` rings surely holds every point: the
-    inverse of ``rings_for`` (one ring of margin)."""
-    return max(0.0, (rings - 1) * d * math.cos(math.pi / 6) - 2 * e)
-
-
-#: how many more points than asked for a first disk should be expected to hold: status,
-#: service and fitment filter some out, and a second query costs more than a few extra rows
-DENSITY_MARGIN = 3.0
-
-
-def _disk_size(rings: int) -> int:
-    """Cells in a grid disk of ``rings`` rings (the centre and 6k cells in ring k)."""
-    return 1 + 3 * rings * (rings + 1)
-
-
-class RingSearch:
-    """A nearest-first search: a disk around the query grows ring by ring (in batches) until
-    the points found are closer than what the disk surely covers (``covered_km``).
-
-    Where it starts comes from the density (``per_r7``: the merchant's points per
-    resolution-7 cell around the query, kept in a small table): at resolution 9 (cells
-    ~0.2 km across an edge) with the rings expected to hold ``DENSITY_MARGIN`` × ``want``
-    points when that is within ``FINE_RINGS``, else at the coarser cells of
-    ``resolution_for`` (7, then 5 for a wide radius) with the rings expected to hold them.
-    If the fine disk runs out, the search starts again with coarse cells, leaving out those
-    wholly within what the fine disk surely covered. Without a density it starts with one fine ring. Any start
-    gives the same answer (the stop rule is exact); a good one gives it in one query."""
-
-    def __init__(self, lat: float, lng: float, radius_km: float,
-                 per_r7: float | None = None, want: int = 10) -> None:
-        self.lat, self.lng, self.radius_km = lat, lng, radius_km
-        phases = [9, 7] if resolution_for(radius_km) == 7 else [9, 7, 5]
-        first = 1
-        if per_r7 is not None:
-            needed = DENSITY_MARGIN * want
-            fine = [k for k in range(1, FINE_RINGS + 1)
-                    if per_r7 / 49 * _disk_size(k) >= needed]  # 49 res-9 cells per res-7
-            if fine:
-                first = fine[0]
-            else:
-                phases = phases[1:]
-                first = next((k for k in range(1, 64)
-                              if per_r7 * _disk_size(k) >= needed), 64)
-        self.phases = phases
-        self._start(phases[0], first)
-
-    def _start(self, res: int, first: int = 1) -> None:
-        self.res = res
-        self.centre = h3.latlng_to_cell(self.lat, self.lng, res)
-        self.e, self.d = _local_scale(self.centre)
-        full = rings_for(self.radius_km, self.e, self.d)
-        last = res == self.phases[-1]
-        if res == 7 and not last:  # up to the fine radius, then resolution 5
-            full = rings_for(FINE_RADIUS_KM, self.e, self.d)
-        self.max_rings = full if last or res != 9 else min(full, FINE_RINGS)
-        self.first = first
-        self.done = -1  # rings of this resolution searched so far
-
-    def next_cells(self) -> tuple[int, list[str]]:
-        """(resolution, cells) of the next batch of rings; no cells when the radius is
-        covered. A new resolution starts from its centre cell again, without the cells
-        whose every child the finer disk before it has read."""
-        skip: set[str] = set()
-        if self.done >= self.max_rings:
-            i = self.phases.index(self.res)
-            if i + 1 == len(self.phases):
-                return self.res, []
-            read_km = self.covered_km()  # every point this near was read
-            self._start(self.phases[i + 1])
-            # a cell's points lie within its circumradius of its centre (h3 cells do not nest:
-            # the children of a cell do not tile it, so a cell is judged by distance)
-            skip = {c for c in h3.grid_disk(self.centre, 2)
-                    if haversine_km(self.lat, self.lng, *h3.cell_to_latlng(c))
-                    + 1.1 * self.e <= read_km}
-        first = self.first if self.done < 0 else 2 * self.done + 2
-        last = min(self.max_rings, max(1, first))
-        cells = [c for k in range(self.done + 1, last + 1) for c in h3.grid_ring(self.centre, k)
-                 if c not in skip]
-        self.done = last
-        return self.res, cells
-
-    def covered_km(self) -> float:
-        return covered_km(self.done, self.e, self.d)
 
 
 def covering_cells(lat: float, lng: float, radius_km: float) -> tuple[int, list[str]]:

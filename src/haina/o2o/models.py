@@ -3,7 +3,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Double, Index, Integer, PrimaryKeyConstraint, String, UniqueConstraint
+from sqlalchemy import (
+    Double,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
@@ -17,7 +25,10 @@ class ServicePoint(Base):
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
                       Index("ix_service_points_tenant_h3_r7", "tenant_id", "h3_r7"),
                       Index("ix_service_points_tenant_h3_r5", "tenant_id", "h3_r5"),
-                      Index("ix_service_points_tenant_h3_r9", "tenant_id", "h3_r9"))
+                      Index("ix_service_points_tenant_h3_r9", "tenant_id", "h3_r9"),
+                      # the nearest-first search's box: a band, a longitude range, latitudes
+                      Index("ix_service_points_tenant_band", "tenant_id", "lat_band", "lng",
+                            "lat"))
 
     id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
@@ -29,6 +40,7 @@ class ServicePoint(Base):
     h3_r5: Mapped[str] = mapped_column(String(16))
     h3_r7: Mapped[str] = mapped_column(String(16))
     h3_r9: Mapped[str] = mapped_column(String(16))
+    lat_band: Mapped[int] = mapped_column(Integer)  # geo.lat_band(lat)
     timezone: Mapped[str] = mapped_column(String(64))
     # [{"weekday": 1, "open": "09:00", "close": "18:00"}, …] (1 = Monday)
     opening_hours: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
@@ -37,6 +49,10 @@ class ServicePoint(Base):
     # attribute code → [min, max] (numbers) or [allowed values] (text): which goods it fits
     fitment: Mapped[dict[str, Any]] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16))  # active | closed
+    # the codes of the services it offers, each followed by a space, after a leading one
+    # (" car-wash tire-fitting "): a search tests them in its index, without a join; kept by
+    # create_point and add_service (services are never removed)
+    service_codes: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

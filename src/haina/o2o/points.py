@@ -105,6 +105,13 @@ def _place(row: ServicePoint, location: LocationIn) -> None:
     row.lat, row.lng = geo.to_wgs84(location.lat, location.lng, location.datum)
     cells = geo.cells_of(row.lat, row.lng)
     row.h3_r5, row.h3_r7, row.h3_r9 = cells[5], cells[7], cells[9]
+    row.lat_band = geo.lat_band(row.lat)
+
+
+def service_codes_text(codes: Sequence[str]) -> str:
+    """A point's ``service_codes``: each code followed by a space, after a leading one (a
+    search looks for " code ")."""
+    return " " + "".join(f"{code} " for code in sorted(codes))
 
 
 def _new_service(tenant: Tenant, point_id: str, data: ServiceIn,
@@ -160,7 +167,8 @@ def create_point(session: Session, tenant: Tenant, data: ServicePointCreate) -> 
                        address=data.address, phone=data.phone, timezone=data.timezone,
                        opening_hours=_hours(data.opening_hours),
                        exceptions=_exceptions(data.exceptions), fitment=data.fitment,
-                       status="active", created_at=now, updated_at=now)
+                       status="active", created_at=now, updated_at=now,
+                       service_codes=service_codes_text([s.code for s in data.services]))
     _place(row, data.location)
     shared = {r.code: _new_resource(tenant, row.id, r) for r in data.resources}
     services = [_new_service(tenant, row.id, s, shared) for s in data.services]
@@ -239,6 +247,11 @@ def add_service(session: Session, tenant: Tenant, point_id: str, data: ServiceIn
     add_unique(session, _new_service(tenant, point.id, data, shared),
                lambda: Conflict(f"this point offers {data.code!r} already",
                                 slug="service-exists"))
+    # appended in SQL: two services added at once both stay (the row lock orders them)
+    session.execute(update(ServicePoint).where(
+        ServicePoint.tenant_id == tenant.id, ServicePoint.id == point.id)
+        .values(service_codes=ServicePoint.service_codes + f"{data.code} ")
+        .execution_options(synchronize_session="fetch"))
     session.flush()
     return get_point(session, tenant, point.id)
 

@@ -57,7 +57,7 @@ from haina.o2o.points import (
     update_resource,
     update_service,
 )
-from haina.o2o.search import nearby, nearest, points_within, search
+from haina.o2o.search import nearby, nearest, next_free_of, points_within, search
 
 __all__ = [
     "BOOKING_LIFECYCLE", "accept_partnership", "end_partnership", "get_partnership",
@@ -66,6 +66,6 @@ __all__ = [
     "check_in", "complete", "computed_next_free_slots", "confirm", "create_point", "create_rule", "delete_rule",
     "erase_bookings", "export_bookings",
     "expire_holds", "fits", "get_booking", "kept_next_free", "get_point", "list_bookings", "list_points",
-    "list_rules", "nearby", "nearest", "next_free_slots", "points_within", "refresh_next_free", "release_for_order", "reschedule", "search",
+    "list_rules", "nearby", "nearest", "next_free_of", "next_free_slots", "points_within", "refresh_next_free", "release_for_order", "reschedule", "search",
     "slots", "update_point", "update_service",
 ]
