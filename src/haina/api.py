@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp
 
 from haina import __version__
+from haina.core import credentials
 from haina.core.asgi import HttpEdge, RouteLimit
 from haina.core.config import Settings, get_settings
 from haina.core.db import make_engine, make_sessionmaker
@@ -87,6 +88,11 @@ def _docs(app: FastAPI) -> None:
         return get_swagger_ui_oauth2_redirect_html()
 
 
+def _libpq_dsn(engine: Engine) -> str:
+    """The engine's database as a libpq URL (for a plain psycopg connection)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None,
                check_schema: bool = True) -> FastAPI:
     settings = settings or get_settings()
@@ -99,7 +105,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         # the GIL and switch less: on 2 cores, 4 placed ~15 % more orders/s than anyio's 40.
         configure_threads(settings.threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        # PostgreSQL: a revoked credential ends in every process when it commits
+        listener = credentials.Listener(_libpq_dsn(engine)).start() \
+            if engine.dialect.name == "postgresql" else None
+        app.state.credentials_listener = listener
         yield
+        if listener is not None:
+            listener.stop()
         buckets = getattr(app.state, "buckets", None)
         if isinstance(buckets, DatabaseBuckets):
             buckets.dispose()  # the rate limiter's own connections

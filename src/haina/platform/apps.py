@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from haina.core import credentials
 from haina.core.context import Tenant, parse_scopes
 from haina.core.db import utcnow
 from haina.core.errors import Invalid, InvalidState, not_found
@@ -241,8 +242,7 @@ def uninstall(session: Session, tenant: Tenant, grant_id: str) -> GrantOut:
                                              OAuthToken.revoked_at.is_(None))
                     .values(revoked_at=now))
     record_event(session, tenant.id, "app.uninstalled", row.id, {"app_id": row.app_id})
-    from haina.platform.service import forget_cached_tokens
-    forget_cached_tokens()
+    credentials.changed(session)
     session.flush()
     return _grant_out(row, app_row(session, row.app_id).name)
 

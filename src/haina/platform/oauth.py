@@ -40,6 +40,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from haina.core import credentials
 from haina.core.context import COMPONENTS, EXTRA_ACTIONS
 from haina.core.db import rowcount, utcnow
 from haina.core.ids import new_id
@@ -146,8 +147,7 @@ def revoke_family(session: Session, family_id: str, now: dt.datetime | None = No
     session.execute(update(OAuthToken).where(OAuthToken.family_id == family_id,
                                              OAuthToken.revoked_at.is_(None))
                     .values(revoked_at=now or utcnow()))
-    from haina.platform.service import forget_cached_tokens
-    forget_cached_tokens()
+    credentials.changed(session)
 
 
 def _grant_installed(session: Session, tenant_id: str | None, grant_id: str | None) -> bool:
@@ -296,8 +296,7 @@ class Revocation(RevocationEndpoint):
             revoke_family(self.server.session, token.row.family_id)
         else:
             token.row.revoked_at = utcnow()
-            from haina.platform.service import forget_cached_tokens
-            forget_cached_tokens()
+            credentials.changed(self.server.session)
         self.server.session.flush()
 
 

@@ -12,6 +12,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from haina.core import credentials
 from haina.core.context import Tenant, parse_scopes
 from haina.core.db import add_unique, utcnow
 from haina.core.errors import Conflict, Invalid, Unauthorized, not_found
@@ -95,7 +96,7 @@ def update_tenant_settings(session: Session, tenant: Tenant, settings: TenantSet
                 raise Invalid(f"{name}: {exc}", slug="invalid-amount") from None
     row.settings = settings.model_dump()
     record_event(session, tenant.id, "tenant.updated", tenant.id, {"settings": row.settings})
-    _cache.clear()  # cached credentials carry the old settings
+    credentials.changed(session)  # cached credentials carry the old settings
     session.flush()
     return _tenant_out(row)
 
@@ -141,7 +142,7 @@ def revoke_token(session: Session, token_id: str) -> None:
         raise not_found("token", token_id)
     row.revoked_at = utcnow()
     record_event(session, row.tenant_id, "token.revoked", row.id, {})
-    _cache.clear()
+    credentials.changed(session)
 
 
 class _TokenCache:
@@ -170,11 +171,12 @@ class _TokenCache:
 
 
 _cache = _TokenCache()
+credentials.register(_cache.clear)
 
 
 def forget_cached_tokens() -> None:
-    """Empty this process's cache of verified tokens (after a revocation). Other API
-    processes notice within ``token_cache_seconds``."""
+    """Empty this process's cache of verified tokens. A revocation calls
+    ``core.credentials.changed`` instead, which reaches the other API processes too."""
     _cache.clear()
 
 
@@ -317,7 +319,7 @@ def set_app_plan(session: Session, app_id: str, plan: str, plans: list[str]) -> 
         raise Invalid(f"plan must be one of {', '.join(p for p in plans if p != 'staff')}",
                       slug="invalid-plan")
     apps.app_row(session, app_id).rate_plan = plan
-    forget_cached_tokens()
+    credentials.changed(session)
     session.flush()
     return apps.get_app(session, app_id)
 

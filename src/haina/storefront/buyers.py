@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from haina.core import credentials
 from haina.core.context import Tenant
 from haina.core.db import rowcount, utcnow
 from haina.core.errors import Conflict, Problem, Unauthorized
@@ -217,7 +218,7 @@ def refresh_session(session: Session, shop: Shop, refresh_token: str,
     row.access_hash, row.refresh_hash = _digest(access), _digest(refresh)
     row.access_expires_at = now + dt.timedelta(minutes=ACCESS_MINUTES)
     session.flush()
-    forget_cached_buyers()
+    credentials.changed(session)
     return Verified(session=_session_out(row, access, refresh, now))
 
 
@@ -232,7 +233,7 @@ def _reused(session: Session, shop: Shop, digest: str, now: dt.datetime) -> Prob
     session.execute(update(BuyerSession).where(
         BuyerSession.tenant_id == shop.id, BuyerSession.id == spent,
         BuyerSession.revoked_at.is_(None)).values(revoked_at=now))
-    forget_cached_buyers()
+    credentials.changed(session)
     return Unauthorized("this refresh token was already used: the session is ended, as it may "
                         "have been stolen; sign in again", slug="refresh-token-reused")
 
@@ -241,14 +242,14 @@ def sign_out(session: Session, shop: Shop, member_id: str, access_token: str) ->
     session.execute(update(BuyerSession).where(
         BuyerSession.tenant_id == shop.id, BuyerSession.member_id == member_id,
         BuyerSession.access_hash == _digest(access_token)).values(revoked_at=utcnow()))
-    forget_cached_buyers()
+    credentials.changed(session)
 
 
 def end_sessions_of_key(session: Session, tenant: Tenant, key_id: str) -> None:
     session.execute(update(BuyerSession).where(
         BuyerSession.tenant_id == tenant.id, BuyerSession.key_id == key_id,
         BuyerSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
-    forget_cached_buyers()
+    credentials.changed(session)
 
 
 def sandbox_inbox(session: Session, shop: Tenant) -> InboxOut:
@@ -271,6 +272,9 @@ _lock = threading.Lock()
 def forget_cached_buyers() -> None:
     with _lock:
         _cache.clear()
+
+
+credentials.register(forget_cached_buyers)
 
 
 def authenticate_buyer(session: Session, shop: Shop, access_token: str, ttl: float,
@@ -347,7 +351,7 @@ def retire_sign_ins(session: Session, now: dt.datetime, batch: int = 1000) -> in
     done += rowcount(session.execute(delete(SpentRefreshToken).where(
         SpentRefreshToken.spent_at <= now - dt.timedelta(days=REFRESH_DAYS))))
     if ended:
-        forget_cached_buyers()
+        credentials.changed(session)
     return done
 
 
@@ -385,7 +389,7 @@ def erase_buyer(session: Session, tenant: Tenant, member_ids: Sequence[str],
     if phones:
         done += rowcount(session.execute(delete(SignInCode).where(
             SignInCode.tenant_id == tenant.id, SignInCode.phone.in_(phones))))
-    forget_cached_buyers()
+    credentials.changed(session)
     return done
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from haina.core import credentials
 from haina.core.context import Tenant
 from haina.core.db import utcnow
 from haina.core.errors import Unauthorized, not_found
@@ -105,7 +106,7 @@ def revoke_key(session: Session, tenant: Tenant, key_id: str) -> PublishableKeyO
         record_event(session, tenant.id, "publishable_key.revoked", row.id, {"name": row.name})
         from haina.storefront.buyers import end_sessions_of_key
         end_sessions_of_key(session, tenant, row.id)
-    forget_cached_keys()
+    credentials.changed(session)
     return _out(row)
 
 
@@ -128,6 +129,9 @@ _CACHE_MAX = 10_000
 def forget_cached_keys() -> None:
     with _lock:
         _cache.clear()
+
+
+credentials.register(forget_cached_keys)
 
 
 def cached_shop(key: str, ttl: float) -> Shop | None | bool:
