@@ -19,6 +19,7 @@ from haina.core.http import (
     Router,
     SessionDep,
     create,
+    json_out,
     problem_response,
 )
 from haina.core.idempotency import MAX_KEY_LENGTH
@@ -109,9 +110,11 @@ def products(session: SessionDep, request: Request,
              q: str | None = Query(None, max_length=200),
              category_id: str | None = Query(None, max_length=64),
              limit: int = Query(20, ge=1, le=100), cursor: str | None = CURSOR,
-             shop: Shop = KEY) -> Page[ProductOut]:
-    return service.list_products(session, shop, q=q, category_id=category_id, limit=limit,
-                                 cursor=cursor, cache_seconds=_kept(request))
+             shop: Shop = KEY) -> Response:
+    # answered as it is (json_out): FastAPI would dump, re-validate and dump the page again
+    return json_out(service.list_products(session, shop, q=q, category_id=category_id,
+                                          limit=limit, cursor=cursor,
+                                          cache_seconds=_kept(request)))
 
 
 def _kept(request: Request) -> float:
@@ -120,8 +123,9 @@ def _kept(request: Request) -> float:
 
 @store.get("/products/{product_id}", response_model=ProductOut)
 def product(session: SessionDep, request: Request, product_id: str,
-            shop: Shop = KEY) -> ProductOut:
-    return service.get_product(session, shop, product_id, cache_seconds=_kept(request))
+            shop: Shop = KEY) -> Response:
+    return json_out(service.get_product(session, shop, product_id,
+                                        cache_seconds=_kept(request)))
 
 
 @store.get("/search", response_model=SearchOut,
@@ -129,9 +133,9 @@ def product(session: SessionDep, request: Request, product_id: str,
 def search(session: SessionDep, request: Request, q: str = Query(min_length=1, max_length=200),
            lat: float = LAT, lng: float = LNG, radius_km: float = RADIUS,
            datum: Datum = Query("wgs84", description="wgs84 (GPS) or gcj02 (maps in China)"),
-           limit: int = Query(10, ge=1, le=50), shop: Shop = KEY) -> SearchOut:
-    return service.search(session, shop, q, lat, lng, radius_km, datum=datum, limit=limit,
-                          cache_seconds=_kept(request))
+           limit: int = Query(10, ge=1, le=50), shop: Shop = KEY) -> Response:
+    return json_out(service.search(session, shop, q, lat, lng, radius_km, datum=datum,
+                                   limit=limit, cache_seconds=_kept(request)))
 
 
 @store.get("/service-points/{point_id}/slots", response_model=SlotsOut,
