@@ -110,6 +110,8 @@ def test_a_member_who_refuses_marketing_is_never_targeted_by_a_later_launch(clie
     assert len(events(sessions, "campaign.ended")) == 1
     r = client.patch(f"/v1/campaigns/{c['id']}", json={"status": "paused"})
     assert r.status_code == 409, r.text
+    r = client.post(f"/v1/campaigns/{c['id']}/reevaluations")
+    assert r.status_code == 409 and r.json()["type"].endswith("/invalid-state"), r.text
 
 
 def test_the_budget_caps_the_coupons_worst_case_cost(client, sessions):
@@ -254,6 +256,19 @@ def test_a_campaign_on_a_saved_segment_targets_its_scored_members(client, sessio
         "holdout_percent": 0, "ends_at": soon()}), 201)
     assert (c["candidates"], c["audience"], c["treated"]) == (3, 2, 2)
     assert set(arms(sessions, c["id"])) == {members[0], members[1]}
+    # member 2 slips into the segment; a re-evaluation asked for now (the worker runs it)
+    with transaction(sessions) as s:
+        s.get_one(MemberScore, (tenant.id, members[2])).p_alive = 0.1
+    job = ok(client.post(f"/v1/campaigns/{c['id']}/reevaluations"), 202)
+    assert (job["kind"], job["status"]) == ("reevaluate", "queued")
+    assert ok(client.post(f"/v1/campaigns/{c['id']}/reevaluations"), 202)["id"] == job["id"]
+    from haina.campaigns import service
+    with transaction(sessions) as s:
+        assert service.run_queued_jobs(s) == 1
+    c = ok(client.get(f"/v1/campaigns/{c['id']}"))
+    assert c["enrolment"]["id"] == job["id"] and c["enrolment"]["status"] == "succeeded"
+    assert set(arms(sessions, c["id"])) == {members[0], members[1], members[2]}
+    assert c["treated"] == 3 and c["enrolment"]["progress"] == 100
     r = client.post("/v1/campaigns", json={
         "name": "seg", "segment_id": "seg_nope", "coupon": {"discount": TWENTY},
         "ends_at": soon()})

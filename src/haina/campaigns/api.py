@@ -1,4 +1,5 @@
-"""Campaigns API: create, list, read, pause/resume, results and the lift chart."""
+"""Campaigns API: create, list, read, pause/resume, re-evaluate, results (in all and day by
+day) and the lift charts."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from haina.campaigns.schemas import (
     CampaignOut,
     CampaignResultsOut,
     CampaignUpdate,
+    EnrolmentOut,
 )
 from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
@@ -54,6 +56,17 @@ def get_campaign(session: SessionDep, campaign_id: str, tenant: Tenant = READ) -
 def patch_campaign(session: SessionDep, campaign_id: str, body: CampaignUpdate,
                    tenant: Tenant = WRITE) -> CampaignOut:
     return service.update_campaign(session, tenant, campaign_id, body)
+
+
+@router.post("/campaigns/{campaign_id}/reevaluations", status_code=202,
+             response_model=EnrolmentOut,
+             summary="Look for new members now: queue a re-evaluation for the worker (or answer "
+                     "the enrolment queued or running already); 409 unless the campaign runs")
+def post_reevaluation(session: SessionDep, request: Request, campaign_id: str,
+                      idempotency_key: str | None = IdempotencyKeyHeader,
+                      tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, None,
+                  lambda: service.reevaluate_campaign(session, tenant, campaign_id), status=202)
 
 
 @router.get("/campaigns/{campaign_id}/results", response_model=CampaignResultsOut,
