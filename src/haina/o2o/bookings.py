@@ -324,6 +324,23 @@ def _store_next_free(session: Session, tenant_id: str, point: ServicePoint,
                                                                 service, now)
 
 
+def keep_new_next_free(session: Session, tenant_id: str, point_id: str,
+                       now: dt.datetime | None = None) -> None:
+    """Compute the kept next free slots of the point's services that have none yet (a new
+    point, a service just added): searches read them at once, not after the worker's
+    next pass."""
+    now = now or utcnow()
+    session.flush()
+    fresh = session.scalars(select(PointService).where(
+        PointService.tenant_id == tenant_id, PointService.point_id == point_id,
+        PointService.next_free_until.is_(None)).order_by(PointService.id)).all()
+    if fresh:
+        point = session.get_one(ServicePoint, (tenant_id, point_id))
+        for service in fresh:
+            _store_next_free(session, tenant_id, point, service, now)
+        session.flush()
+
+
 def _keep_next_free(session: Session, tenant_id: str, service_id: str, start: dt.datetime,
                     now: dt.datetime) -> None:
     """After a place at ``start`` was taken or given back: recompute the service's next free

@@ -6,6 +6,11 @@ The work is split along its aggregates in private files (``points``, ``bookings`
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
+from haina.core.context import Tenant
+from haina.o2o import bookings as _bookings
+from haina.o2o import points as _points
 from haina.o2o.bookings import (
     HoldExpired,
     NotASlot,
@@ -45,8 +50,6 @@ from haina.o2o.partners import (
 from haina.o2o.personal import erase_bookings, export_bookings
 from haina.o2o.points import (
     add_resource,
-    add_service,
-    create_point,
     create_rule,
     delete_rule,
     fits,
@@ -57,7 +60,23 @@ from haina.o2o.points import (
     update_resource,
     update_service,
 )
+from haina.o2o.schemas import ServiceIn, ServicePointCreate, ServicePointOut
 from haina.o2o.search import nearby, nearest, next_free_of, points_within, search
+
+
+def create_point(session: Session, tenant: Tenant, data: ServicePointCreate) -> ServicePointOut:
+    """A new point (``points.create_point``) with its services' next free slots kept at once."""
+    out = _points.create_point(session, tenant, data)
+    _bookings.keep_new_next_free(session, tenant.id, out.id)
+    return out
+
+
+def add_service(session: Session, tenant: Tenant, point_id: str,
+                data: ServiceIn) -> ServicePointOut:
+    """A service added to a point (``points.add_service``), its next free slots kept at once."""
+    out = _points.add_service(session, tenant, point_id, data)
+    _bookings.keep_new_next_free(session, tenant.id, out.id)
+    return out
 
 __all__ = [
     "BOOKING_LIFECYCLE", "accept_partnership", "end_partnership", "get_partnership",
