@@ -49,6 +49,18 @@ def test_points_slots_bookings_search_and_partners_through_the_sdk(served, sessi
         assert shop.bookings.check_in(booked.id).status == "checked_in"
         assert shop.bookings.complete(booked.id).status == "completed"
         assert [b.id for b in shop.bookings.list(service_point_id=point.id).data] == [booked.id]
+        # shared capacity: a lift that fitting and alignment take turns on
+        lifted = shop.service_points.add_resource(point.id, "lift", 1, name="Lift")
+        assert [(r.code, r.capacity) for r in lifted.resources] == [("lift", 1)]
+        shop.service_points.add_service(point.id, code="wheel-alignment", duration_minutes=30,
+                                        price={"amount": "60.00", "currency": "CNY"},
+                                        resource="lift")
+        on = shop.service_points.update_service(point.id, "tire-fitting", resource="lift")
+        assert on.resources[0].services == ["tire-fitting", "wheel-alignment"]
+        wider = shop.service_points.update_resource(point.id, "lift", capacity=2)
+        assert wider.resources[0].capacity == 2
+        off = shop.service_points.update_service(point.id, "tire-fitting", resource=None)
+        assert off.resources[0].services == ["wheel-alignment"]
         near = shop.service_points.nearby(31.2304, 121.4737, radius_km=3,
                                           service="tire-fitting")
         assert [p.id for p in near.data] == [point.id] and near.data[0].next_slots
@@ -98,6 +110,15 @@ def test_the_o2o_commands_create_list_book_and_fail_in_one_line(db_url, sessions
     assert code == 0 and "confirmed" in out
     code, out, _ = cli("bookings", "list", "--tenant", "acme", "--point", ids[0])
     assert code == 0 and "confirmed" in out
+    code, out, _ = cli("resources", "add", "--tenant", "acme", "--point", ids[0], "--code",
+                       "lift", "--capacity", "1", "--name", "Lift")
+    assert code == 0 and "lift  Lift  capacity 1" in out
+    code, out, _ = cli("resources", "assign", "--tenant", "acme", "--point", ids[0],
+                       "--service", "tire-fitting", "--resource", "lift")
+    assert code == 0 and "tire-fitting at" in out and "on lift" in out
+    code, out, _ = cli("resources", "assign", "--tenant", "acme", "--point", ids[0],
+                       "--service", "tire-fitting", "--off")
+    assert code == 0 and "on no resource" in out
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([point_body(), {**point_body(), "timezone": "Mars/Olympus"}]),
@@ -118,6 +139,14 @@ def test_the_o2o_commands_create_list_book_and_fail_in_one_line(db_url, sessions
         (("bookings", "create", "--tenant", "acme", "--point", ids[0], "--service",
           "tire-fitting", "--start", "soon"), "booking: start"),
         (("bookings", "list", "--tenant", "acme", "--status", "lost"), "--status"),
+        (("resources", "add", "--tenant", "acme", "--point", ids[0], "--code", "Lift!",
+          "--capacity", "1"), "resource: code"),
+        (("resources", "add", "--tenant", "acme", "--point", "sp_nope", "--code", "lift",
+          "--capacity", "1"), "sp_nope"),
+        (("resources", "assign", "--tenant", "acme", "--point", ids[0], "--service",
+          "tire-fitting"), "--resource CODE or --off"),
+        (("resources", "assign", "--tenant", "acme", "--point", ids[0], "--service",
+          "tire-fitting", "--resource", "crane"), "crane"),
     ]:
         code, _, err = cli(*argv)
         assert code == 1, (argv, err)

@@ -502,6 +502,27 @@ class ServicePoints(_Api):
         return self._c.call(ServicePointOut, "POST", f"/v1/service-points/{point_id}/services",
                             json=_json(fields))
 
+    def update_service(self, point_id: str, code: str, **fields: Any) -> ServicePointOut:
+        """``name``, ``capacity``, ``price``, ``resource`` (a resource's code; ``None`` takes
+        the service off its resource: given fields are sent as they are)."""
+        body = {k: (v.isoformat() if isinstance(v, dt.datetime | dt.date) else v)
+                for k, v in fields.items()}
+        return self._c.call(ServicePointOut, "PATCH",
+                            f"/v1/service-points/{point_id}/services/{code}", json=body)
+
+    def add_resource(self, point_id: str, code: str, capacity: int,
+                     name: str | None = None) -> ServicePointOut:
+        """What services of the point share, ``capacity`` at once (a lift, a stylist)."""
+        return self._c.call(ServicePointOut, "POST",
+                            f"/v1/service-points/{point_id}/resources",
+                            json=_json({"code": code, "capacity": capacity, "name": name}))
+
+    def update_resource(self, point_id: str, code: str, **fields: Any) -> ServicePointOut:
+        """``name``, ``capacity``."""
+        return self._c.call(ServicePointOut, "PATCH",
+                            f"/v1/service-points/{point_id}/resources/{code}",
+                            json=_json(fields))
+
     def list(self, **params: Any) -> Page[ServicePointOut]:
         return self._c.call(Page[ServicePointOut], "GET", "/v1/service-points", params=params)
 

@@ -7,6 +7,9 @@
     haina o2o slots --tenant SLUG --point sp_… --service tire-fitting --date 2026-12-07
     haina o2o bookings list --tenant SLUG [--point sp_…] [--status confirmed]
     haina o2o bookings create --tenant SLUG --point sp_… --service tire-fitting --start ISO
+    haina o2o resources add --tenant SLUG --point sp_… --code lift --capacity 1 [--name …]
+    haina o2o resources assign --tenant SLUG --point sp_… --service tire-fitting
+                               (--resource lift | --off)
 
 Bad input (an unknown merchant or point, a file that is not the API's JSON, a full slot) is
 one line on stderr and exit status 1 (``haina.cli.main`` prints the problem's detail).
@@ -32,6 +35,9 @@ points_app = typer.Typer(help="Service points.", no_args_is_help=True)
 bookings_app = typer.Typer(help="Bookings.", no_args_is_help=True)
 app.add_typer(points_app, name="points")
 app.add_typer(bookings_app, name="bookings")
+resources_app = typer.Typer(help="Resources a point's services share (a lift, a stylist).",
+                            no_args_is_help=True)
+app.add_typer(resources_app, name="resources")
 out = Console(soft_wrap=True, stderr=False)
 TENANT = Annotated[str, typer.Option(help="merchant (or installer) slug")]
 STATUSES = ("held", "confirmed", "checked_in", "completed", "cancelled", "expired")
@@ -156,3 +162,45 @@ def bookings_create(tenant: TENANT, point: Annotated[str, typer.Option(help="sp_
         raise _one_line(exc, "booking") from None
     b = _run(tenant, lambda s, t: o2o.book(s, t, body))
     out.print(f"{b.id} {b.status} {b.service} at {b.start.isoformat()}")
+
+
+@resources_app.command("add")
+def resources_add(tenant: TENANT, point: Annotated[str, typer.Option(help="the point (sp_…)")],
+                  code: Annotated[str, typer.Option(help="the resource's code, e.g. lift")],
+                  capacity: Annotated[int, typer.Option(help="how many at once")],
+                  name: Annotated[str | None, typer.Option(help="its name")] = None) -> None:
+    """Add a resource that services of the point share, ``capacity`` at once."""
+    from haina.o2o import service
+    from haina.o2o.schemas import ResourceIn
+    try:
+        body = ResourceIn.model_validate({"code": code, "capacity": capacity, "name": name})
+    except ValidationError as exc:
+        raise _one_line(exc, "resource") from None
+    made = _run(tenant, lambda s, t: service.add_resource(s, t, point, body))
+    for r in made.resources:
+        out.print(f"{r.code}  {r.name}  capacity {r.capacity}  "
+                  f"({', '.join(r.services) or 'no services yet'})")
+
+
+@resources_app.command("assign")
+def resources_assign(tenant: TENANT,
+                     point: Annotated[str, typer.Option(help="the point (sp_…)")],
+                     service_code: Annotated[str, typer.Option(
+                         "--service", help="the service's code, e.g. tire-fitting")],
+                     resource: Annotated[str | None, typer.Option(
+                         help="the resource it takes a place of")] = None,
+                     off: Annotated[bool, typer.Option(
+                         "--off", help="take it off its resource")] = False) -> None:
+    """Put a service on a resource of its point (its bookings take their places there too),
+    or take it off."""
+    from haina.o2o import service
+    from haina.o2o.schemas import ServiceUpdate
+    if (resource is None) == (not off):
+        raise Invalid("give either --resource CODE or --off")
+    try:
+        body = ServiceUpdate.model_validate({"resource": None if off else resource})
+    except ValidationError as exc:
+        raise _one_line(exc, "service") from None
+    made = _run(tenant, lambda s, t: service.update_service(s, t, point, service_code, body))
+    on = next((r.code for r in made.resources if service_code in r.services), None)
+    out.print(f"{service_code} at {point}: " + (f"on {on}" if on else "on no resource"))
