@@ -85,14 +85,22 @@ _RANGE_HOLDS = {
         "->> 1 AS FLOAT8) >= CAST(:v{n} AS FLOAT8) ELSE true END"),
 }
 #: per dialect: the band of a latitude (an integer: PostgreSQL's CAST rounds, SQLite's
-#: truncates, so SQLite's is shifted to positive first), the bands as a set an index scan
-#: takes, min/max of two values, and whether a text holds another
+#: truncates, so SQLite's is shifted to positive first), how the points of the bands are
+#: read, min/max of two values, and whether a text holds another. PostgreSQL joins each band
+#: to its own longitude range (an index scan per band); SQLite reads the bands with the
+#: box's longitudes (joined, its planner builds a Bloom filter over the whole table first)
 _DIALECT = {
     "sqlite": {"band": "CAST(({x}) * {per} + 100000 AS INTEGER) - 100000",
-               "in_bands": "IN (SELECT b FROM bands)", "least": "min", "greatest": "max",
+               "points": "service_points AS sp",
+               "in_points": ("sp.lat_band IN (SELECT b FROM bands) AND sp.lng BETWEEN "
+                             ":lng - (SELECT dlng FROM box) AND :lng + (SELECT dlng FROM box)"),
+               "least": "min", "greatest": "max",
                "holds": "instr(sp.service_codes, :code) > 0", "fitment": "sp.fitment"},
     "postgresql": {"band": "CAST(floor(({x}) * {per}) AS INTEGER)",
-                   "in_bands": "= ANY(ARRAY(SELECT b FROM bands))", "least": "least",
+                   "points": ("ranges JOIN service_points AS sp ON sp.lat_band = ranges.b "
+                              "AND sp.lng BETWEEN ranges.lo AND ranges.hi"),
+                   "in_points": "true",
+                   "least": "least",
                    "greatest": "greatest",
                    "holds": "strpos(sp.service_codes, CAST(:code AS TEXT)) > 0",
                    "fitment": "CAST(sp.fitment AS TEXT)"},
@@ -121,7 +129,7 @@ def _nearest_statement(dialect: str, with_service: bool,
     per = geo.BANDS_PER_DEGREE
     a = ("power(sin((radians(sp.lat) - CAST(:phi AS FLOAT8)) / 2), 2) + CAST(:cosphi AS FLOAT8)"
          " * cos(radians(sp.lat)) * power(sin(radians(sp.lng - CAST(:lng AS FLOAT8)) / 2), 2)")
-    where = ["sp.tenant_id = :tenant_id",
+    where = ["sp.tenant_id = :tenant_id", d["in_points"],
              "sp.lat BETWEEN :lat - (SELECT dlat FROM box) AND :lat + (SELECT dlat FROM box)",
              "sp.status = 'active'"]
     if with_service:
@@ -149,8 +157,7 @@ ranges AS (
   ) AS widths)
 SELECT box.km, near.id, near.lat, near.lng, near.fitment FROM box LEFT JOIN (
   SELECT sp.id, sp.lat, sp.lng, {d['fitment']} AS fitment, {a} AS a
-  FROM ranges JOIN service_points AS sp
-    ON sp.lat_band = ranges.b AND sp.lng BETWEEN ranges.lo AND ranges.hi
+  FROM {d['points']}
   WHERE {' AND '.join(where)}
   ORDER BY a, sp.id LIMIT :limit) AS near ON 1 = 1
 ORDER BY near.a, near.id"""
