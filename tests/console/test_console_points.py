@@ -115,3 +115,13 @@ def test_read_only_accounts_cannot_book_and_other_merchants_points_are_not_found
     assert r.status_code == 404
     with transaction(sessions) as s:
         assert s.execute(text("SELECT count(*) FROM bookings")).scalar() == 0
+    # partnerships (installations sold with another merchant) are listed under the map
+    assert 'id="partnerships"' not in owner.get("/console/service-points").text
+    from haina.o2o import service as o2o
+    from haina.o2o.schemas import PartnershipInvite
+    from haina.platform import service as platform
+    with transaction(sessions) as s:
+        o2o.invite_partner(s, platform.tenant_for_slug(s, "acme"),
+                           PartnershipInvite(installer="globex"))
+    listed = owner.get("/console/service-points").text.split('id="partnerships"')[1]
+    assert "globex" in listed and "the brand" in listed and "invited" in listed

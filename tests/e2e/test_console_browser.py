@@ -549,6 +549,7 @@ def test_storefront_keys_qualification_files_settings_products_and_a_promotions_
     check(owner, "storefront")
     owner.goto(site["base"] + "/console/crossborder")
     owner.get_by_role("link", name="Qualification files of foreign brands").click()
+    check(owner, "brands")
     owner.get_by_role("link", name="Maison Lumière").click()
     assert owner.url.endswith(f"/console/crossborder/brands/{brand.id}")
     check(owner, "brand")

@@ -29,6 +29,10 @@ LABELS = {
     "entry_capture": N_("capture"), "entry_refund": N_("refund"), "entry_payout": N_("payout"),
     # carts (haina.carts)
     "cart_open": N_("open"), "cart_ordered": N_("ordered"), "cart_abandoned": N_("abandoned"),
+    # O2O partnerships (haina.o2o.schemas.PartnershipOut): a side and a state
+    "side_merchant": N_("the brand"), "side_installer": N_("the installer"),
+    "partnership_invited": N_("invited"), "partnership_active": N_("active"),
+    "partnership_ended": N_("ended"),
     # the audit trail's actors (haina.core.context)
     "actor_staff": N_("staff account"), "actor_staff_token": N_("staff token"),
     "actor_app": N_("app"), "actor_buyer": N_("buyer"),

@@ -60,9 +60,10 @@ def point_list(request: Request, session: SessionDep, v: Visit,
                order: str | None = None) -> Response:
     points = _all_points(session, v)
     booking_for = orders.get_order(session, v.tenant, order.strip()[:40]) if order else None
+    partnerships = o2o.list_partnerships(session, v.tenant, limit=100).data
     return _page(request, v, "console/points.html", title=_t(v, "Service points"),
                  points=points[:PAGE_SIZE * 8], figure=point_map(v, points) if points else "",
-                 order=booking_for)
+                 order=booking_for, partnerships=partnerships)
 
 
 def _day(text: str | None, default: dt.date) -> dt.date:
