@@ -293,3 +293,26 @@ def test_a_token_with_only_orders_read_gets_403_on_money(client, read_only, meth
 def test_no_token_is_a_401(client):
     r = client.get("/v1/ledger/balances", headers={"Authorization": ""})
     is_problem(r, 401, "unauthorized")
+
+
+def test_a_payment_imported_from_history_is_refused_a_refund_409_not_a_500(client, sessions):
+    """History loaded by ``haina import`` (provider ``import``) was paid outside Haina: a
+    refund here is refused with a reason, and nothing is recorded."""
+    from haina.core.db import transaction, utcnow
+    from haina.core.ids import new_id
+    from haina.orders import service as orders
+    from haina.payments import service as payments
+    from haina.platform import service as platform
+    order_id, at = new_id("order"), utcnow()
+    with transaction(sessions) as s:
+        tenant = platform.tenant_for_slug(s, "acme")
+        orders.import_orders(s, tenant, [orders.order_record(
+            id=order_id, tenant_id=tenant.id, member_id=None, channel="web", status="completed",
+            currency="CNY", subtotal_minor=5_000, total_minor=5_000, paid_minor=5_000,
+            refunded_minor=0, created_at=at, paid_at=at)], [])
+        payments.import_captures(s, tenant, [(order_id, 5_000, "CNY", at)])
+    r = client.post("/v1/refunds", json={"order_id": order_id})
+    assert r.status_code == 409, r.text
+    assert r.json()["type"].endswith("payment-imported")
+    assert client.get("/v1/refunds").json()["data"] == []
+    assert client.get(f"/v1/orders/{order_id}").json()["refunded"]["amount"] == "0.00"

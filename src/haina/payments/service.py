@@ -258,6 +258,10 @@ def refund(session: Session, tenant: Tenant, data: RefundCreate) -> RefundOut:
 
 def _refund(session: Session, tenant: Tenant, pi: PaymentIntent, minor: int, reason: str,
             *, tell_order: bool = True) -> RefundOut:
+    if pi.provider == "import":
+        raise InvalidState("this payment was imported (taken outside Haina, e.g. history "
+                           "loaded by haina import): refund it where it was taken",
+                           slug="payment-imported")
     fee_before = share(pi.fee_minor, pi.refunded_minor, pi.captured_minor)
     fee_back = share(pi.fee_minor, pi.refunded_minor + minor, pi.captured_minor) - fee_before
     # The merchant bears the refund (less the fee share coming back): never more than the
