@@ -77,16 +77,22 @@ def get_campaign_results(session: SessionDep, campaign_id: str,
     return service.campaign_results(session, tenant, campaign_id)
 
 
+CHART: dict[int | str, dict] = {200: {"description": "the chart",
+                                     "content": {"image/png": {}, "image/svg+xml": {}}}}
+
+
+def _chart(content: bytes, format: str) -> Response:
+    return Response(content, media_type=service.MEDIA_TYPES[format],
+                    headers={"Cache-Control": "private, max-age=60"})
+
+
 @router.get("/campaigns/{campaign_id}/results/plot", response_class=Response,
             summary="The lift as a chart (SVG or PNG)",
-            responses={200: {"description": "the chart",
-                             "content": {"image/png": {}, "image/svg+xml": {}}}})
+            responses=CHART)
 def get_campaign_lift_plot(session: SessionDep, campaign_id: str,
                            format: Literal["svg", "png"] = "svg",
                            tenant: Tenant = READ) -> Response:
-    content = service.lift_plot(session, tenant, campaign_id, format)
-    return Response(content, media_type=service.MEDIA_TYPES[format],
-                    headers={"Cache-Control": "private, max-age=60"})
+    return _chart(service.lift_plot(session, tenant, campaign_id, format), format)
 
 
 @router.get("/campaigns/{campaign_id}/results/daily", response_model=CampaignDailyOut,
@@ -99,11 +105,8 @@ def get_campaign_daily(session: SessionDep, campaign_id: str,
 
 @router.get("/campaigns/{campaign_id}/results/daily/plot", response_class=Response,
             summary="The lift day by day as a chart (SVG or PNG)",
-            responses={200: {"description": "the chart",
-                             "content": {"image/png": {}, "image/svg+xml": {}}}})
+            responses=CHART)
 def get_campaign_daily_plot(session: SessionDep, campaign_id: str,
                             format: Literal["svg", "png"] = "svg",
                             tenant: Tenant = READ) -> Response:
-    content = service.daily_plot(session, tenant, campaign_id, format)
-    return Response(content, media_type=service.MEDIA_TYPES[format],
-                    headers={"Cache-Control": "private, max-age=60"})
+    return _chart(service.daily_plot(session, tenant, campaign_id, format), format)
