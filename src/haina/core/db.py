@@ -222,8 +222,7 @@ class Precompiled:
         self._by_dialect: dict[str, tuple[str, tuple[str, ...], tuple]] = {}
         self._out: dict[str, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}
         # known up front: asking the cursor (``description``) builds column objects each time
-        columns = (list(getattr(statement, "selected_columns", None) or ())  # SELECT
-                   or list(getattr(statement, "_returning", None) or ()))  # … RETURNING
+        columns = _columns(statement)
         self._returns_rows = bool(columns)
         self._typed = typed
         self._record: Any = None
@@ -235,10 +234,8 @@ class Precompiled:
     def _result_processors(self, dialect: Dialect) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         found = self._out.get(dialect.name)
         if found is None:
-            columns = (list(getattr(self.statement, "selected_columns", None) or ())
-                       or list(getattr(self.statement, "_returning", None) or ()))
             found = self._out[dialect.name] = tuple(
-                (i, processor) for i, column in enumerate(columns)
+                (i, processor) for i, column in enumerate(_columns(self.statement))
                 if (processor := column.type.dialect_impl(dialect).result_processor(
                     dialect, None)) is not None)
         return found
@@ -296,6 +293,12 @@ class Precompiled:
         assert self._record is not None, "records() needs Precompiled(..., typed=True)"
         make = self._record._make
         return [make(row) for row in self.rows(session, params)]
+
+
+def _columns(statement: Any) -> list[Any]:
+    """The columns a statement returns: a SELECT's, or an INSERT/UPDATE's RETURNING."""
+    return (list(getattr(statement, "selected_columns", None) or ())
+            or list(getattr(statement, "_returning", None) or ()))
 
 
 def _cursor(dialect: Dialect, dbapi_conn: Any) -> Any:
