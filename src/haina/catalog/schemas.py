@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haina.core.money import Money, Price
 from haina.core.schema_types import Id, NotBlank, RequestModel
@@ -177,7 +177,10 @@ class AttributeDefOut(BaseModel):
 
 
 class VariantRef(BaseModel):
-    """What an order needs of a variant: the price snapshot and titles."""
+    """What an order needs of a variant: the price snapshot and titles. Frozen: refs are kept
+    in a cache shared by requests (``catalog.service.variants_by_sku``)."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     product_id: str

@@ -30,6 +30,7 @@ from haina.catalog.schemas import (
     VariantRef,
     VariantUpdate,
 )
+from haina.core import caches
 from haina.core.context import Tenant
 from haina.core.db import Precompiled, is_postgres, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, not_found
@@ -414,6 +415,7 @@ def set_trade_mode(session: Session, tenant: Tenant, product_ids: Sequence[str],
         session.execute(update(Product.__table__).where(_P.tenant_id == tenant.id,
                                                         _P.id.in_(changed))
                         .values(trade_mode=trade_mode, updated_at=utcnow()))
+        caches.changed(session, "catalog", tenant.id)  # a Core update: no flush sees it
         for product_id in changed:
             record_event(session, tenant.id, "product.updated", product_id,
                          {"changed": ["trade_mode"], "trade_mode": trade_mode})
@@ -514,6 +516,9 @@ def _variants_by_lower_sku(n: int) -> Precompiled:
 
 _VARIANTS_BY_LOWER_SKU: dict[int, Precompiled] = {}
 
+# a category's removal or a product's or variant's change alters what an order reads of it
+caches.watch("catalog", (Product, Variant, Category))
+
 
 def _ref(r: Sequence[Any]) -> VariantRef:
     return VariantRef(id=r[0], product_id=r[1], sku=r[2], title=r[3], product_title=r[4],
@@ -524,12 +529,23 @@ def _ref(r: Sequence[Any]) -> VariantRef:
 def variants_by_sku(session: Session, tenant: Tenant, skus: Sequence[str]) -> dict[str, VariantRef]:
     """What an order line needs of each SKU, keyed by the SKU as asked (absent SKUs are left
     out). SKUs compare without regard to case: the exact SKU is looked up first (one indexed
-    query, the order path); only SKUs not found that way are looked up by ``lower(sku)``."""
+    query, the order path); only SKUs not found that way are looked up by ``lower(sku)``.
+
+    Exact matches are kept in this process's ``catalog`` cache (:mod:`haina.core.caches`,
+    PostgreSQL with the API's listener): an order of SKUs read before costs no query. Any
+    write to a product, variant or category forgets the merchant's entries everywhere."""
+    kept = caches.lookup(session, "catalog", tenant.id)
+    if kept is not None and all(sku in kept for sku in skus):
+        return {sku: kept[sku] for sku in skus}
+    since = caches.generation(session, "catalog", tenant.id)
     distinct = sorted(set(skus))
     params = {f"sku_{i}": sku for i, sku in enumerate(distinct)}
     params["tenant_id"] = tenant.id
     rows = _variants_by_sku_statement(len(distinct)).rows(session, params)
     found = {r[2]: _ref(r) for r in rows}
+    # exact SKUs only: a SKU found by its lower case would hide a variant created later
+    # with exactly that SKU
+    caches.store(session, "catalog", tenant.id, since, found.items())
     missing = [sku for sku in distinct if sku not in found]
     if missing:
         lowered = sorted({sku.lower() for sku in missing})

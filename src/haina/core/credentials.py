@@ -16,6 +16,9 @@ module ends them everywhere when one is revoked.
 
 On SQLite (one machine, the embedded default) there is no notice: other processes notice a
 revocation within ``token_cache_seconds``, as before.
+
+The same listener hears ``haina_caches`` (:mod:`haina.core.caches`) for the engine it is given:
+the per-process caches of catalogue and promotions are kept only while it listens.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ import threading
 from collections.abc import Callable
 
 from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+
+from haina.core import caches
 
 log = logging.getLogger("haina")
 CHANNEL = "haina_credentials"
@@ -68,10 +74,13 @@ def changed(session: Session) -> None:
 
 class Listener:
     """A daemon thread that LISTENs on :data:`CHANNEL` and forgets cached credentials on
-    each notice (PostgreSQL only; ``dsn`` is a libpq connection string)."""
+    each notice (PostgreSQL only; ``dsn`` is a libpq connection string). Given the
+    ``engine`` of that database, it also LISTENs on :data:`haina.core.caches.CHANNEL` and
+    keeps that engine's caches (:mod:`haina.core.caches`) while it listens."""
 
-    def __init__(self, dsn: str, retry_seconds: float = 1.0) -> None:
+    def __init__(self, dsn: str, retry_seconds: float = 1.0, engine: Engine | None = None) -> None:
         self.dsn = dsn
+        self.engine = engine
         self.retry_seconds = retry_seconds
         self.listening = threading.Event()  # set while a connection listens
         self.notices = 0
@@ -93,17 +102,25 @@ class Listener:
     def _run(self) -> None:
         import psycopg
 
+        keeping = False  # this listener counts as one of the engine's caches' listeners
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True,
                                      application_name="haina credentials") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    if self.engine is not None:
+                        conn.execute(f"LISTEN {caches.CHANNEL}")
+                        caches.listening(self.engine, True)
+                        keeping = True
                     forget_all()  # whatever was missed while not listening
                     self.listening.set()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5):
+                        for notice in conn.notifies(timeout=0.5):
                             self.notices += 1
-                            forget_all()
+                            if notice.channel == CHANNEL:
+                                forget_all()
+                            elif self.engine is not None:
+                                caches.notice(self.engine, notice.payload)
             except Exception as exc:  # noqa: BLE001 — a dropped connection: listen again
                 if self._stop.is_set():
                     break
@@ -111,5 +128,8 @@ class Listener:
                             self.retry_seconds)
             finally:
                 self.listening.clear()
+                if keeping and self.engine is not None:
+                    caches.listening(self.engine, False)
+                    keeping = False
                 forget_all()
             self._stop.wait(self.retry_seconds)

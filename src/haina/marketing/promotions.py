@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
+from haina.core import caches
 from haina.core.context import Tenant
 from haina.core.db import Precompiled, insert_rows, rowcount, tenant_row, utcnow
 from haina.core.errors import Invalid
@@ -244,6 +246,9 @@ def rules_for(session: Session, tenant: Tenant, product_ids: Iterable[str],
     one query on the ``(tenant_id, target)`` index."""
     keys = ["*"] + sorted({f"p:{p}" for p in product_ids}) + \
         sorted({f"c:{c}" for c in category_ids if c})
+    kept = caches.lookup(session, "promotions", tenant.id)
+    if kept is not None:
+        return _kept_rules(session, tenant, keys, kept, now)
     # first which live promotions there are, by a statement compiled once (most carts of most
     # merchants meet none: then this is all the order path pays); then their rows
     params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(keys)}
@@ -259,6 +264,70 @@ def rules_for(session: Session, tenant: Tenant, product_ids: Iterable[str],
         if p.id not in seen:
             seen[p.id] = rule_of(p)
     return list(seen.values())
+
+
+def _kept_rules(session: Session, tenant: Tenant, keys: list[str],
+                kept: dict[Any, Any], now: dt.datetime) -> list[Rule]:
+    """``rules_for`` from this process's ``promotions`` cache (:mod:`haina.core.caches`): per
+    target, the rules of the merchant's active promotions whatever their window (read once,
+    then kept until a promotion or its targets change anywhere); the window is applied here,
+    and budgets, which every claim moves, are read fresh."""
+    missing = [k for k in keys if k not in kept]
+    by_key = kept
+    if missing:
+        since = caches.generation(session, "promotions", tenant.id)
+        params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(missing)}
+        params.update(tenant_id=tenant.id, status="active")
+        pairs = _active_statement(len(missing)).rows(session, params)
+        ids = sorted({pid for pid, _ in pairs})
+        rules: dict[str, Rule] = {}
+        if ids:
+            params.update({f"i{i}": pid for i, pid in enumerate(ids)})
+            for p in _rows_statement(len(ids), len(missing)).records(session, params):
+                rules.setdefault(p.id, rule_of(p))
+        read: dict[str, list[Rule]] = {k: [] for k in missing}
+        for pid, target in pairs:
+            read[target].append(rules[pid])
+        fetched = {k: tuple(v) for k, v in read.items()}
+        caches.store(session, "promotions", tenant.id, since, fetched.items())
+        by_key = {**kept, **fetched} if kept else fetched
+    seen: dict[str, Rule] = {}
+    for key in keys:
+        for rule in by_key[key]:
+            if rule.id not in seen and (rule.starts_at is None or rule.starts_at <= now) \
+                    and (rule.ends_at is None or rule.ends_at > now):
+                seen[rule.id] = rule
+    budgeted = [r.id for r in seen.values() if r.budget_left is not None]
+    if budgeted:
+        left = budgets_left(session, tenant, budgeted)
+        for pid in budgeted:
+            seen[pid] = replace(seen[pid], budget_left=left.get(pid, 0))
+    return list(seen.values())
+
+
+_ACTIVE: dict[int, Precompiled] = {}
+
+
+def _active_statement(keys: int) -> Precompiled:
+    """(promotion id, target) of the merchant's promotions in ``status`` that target one of
+    ``keys``, whatever their window (compiled once per key count). The rows themselves are
+    then read by id (``_rows_statement``): one statement selecting the rows by target took
+    17 ms a call on PostgreSQL with 10,000 active promotions (pg_stat_statements)."""
+    found = _ACTIVE.get(keys)
+    if found is None:
+        t, p = PromotionTarget.__table__.c, Promotion.__table__.c
+        found = _ACTIVE[keys] = Precompiled(
+            select(t.promotion_id, t.target).join_from(
+                PromotionTarget.__table__, Promotion.__table__,
+                and_(p.tenant_id == t.tenant_id, p.id == t.promotion_id))
+            .where(t.tenant_id == bindparam("tenant_id"),
+                   t.target.in_([bindparam(f"k{i}") for i in range(keys)]),
+                   p.status == bindparam("status")))
+    return found
+
+
+# a promotion's or its targets' change alters the rules kept for its merchant
+caches.watch("promotions", (Promotion, PromotionTarget))
 
 
 def budgets_left(session: Session, tenant: Tenant, ids: Sequence[str]) -> dict[str, int]:

@@ -1,0 +1,193 @@
+"""The per-process caches of catalogue and promotions (core.caches): kept only while the API
+process listens for their changes on PostgreSQL, forgotten by this process's writes at once and
+at commit, and by another process's change when its notice arrives."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from haina.core import caches
+from haina.core.db import transaction
+from tests.support import make_tenant
+
+
+def _until(check, seconds: float = 10.0) -> bool:
+    """Whether ``check()`` holds before ``seconds`` pass (a wait for an event, not a timing)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
+def _kept(sessions, name: str, tenant_id: str) -> dict | None:
+    with transaction(sessions) as s:
+        found = caches.lookup(s, name, tenant_id)
+        return None if found is None else dict(found)
+
+
+def _product(client: TestClient, sku: str, amount: str) -> dict:
+    r = client.post("/v1/products", json={"sku": sku, "title": f"Tire {sku}",
+                                          "price": {"amount": amount, "currency": "CNY"},
+                                          "stock": 100})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _order_total(client: TestClient, sku: str) -> str:
+    r = client.post("/v1/orders", json={"lines": [{"sku": sku, "quantity": 1}]})
+    assert r.status_code == 201, r.text
+    return r.json()["totals"]["total"]["amount"]
+
+
+def test_no_cache_without_a_listener(client, sessions):
+    """SQLite (and PostgreSQL without the API's listener): every read goes to the database."""
+    tenant, _ = make_tenant(sessions, "other")
+    with transaction(sessions) as s:
+        if s.get_bind().dialect.name == "postgresql":
+            pytest.skip("the client's app listens on PostgreSQL")
+        assert caches.lookup(s, "catalog", tenant.id) is None
+        assert caches.generation(s, "catalog", tenant.id) is None
+    _product(client, "SKU-1", "10.00")
+    assert _order_total(client, "SKU-1") == "10.00"
+
+
+@pytest.fixture
+def listening(client):
+    """The client's app, once its listener listens (PostgreSQL only)."""
+    app = client.app
+    listener = app.state.credentials_listener  # type: ignore[attr-defined]
+    if listener is None:
+        pytest.skip("caches are kept on PostgreSQL only")
+    assert listener.listening.wait(10)
+    return client
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
+def test_an_order_reads_the_price_kept_and_a_change_here_forgets_it(listening, sessions):
+    client = listening
+    product = _product(client, "SKU-1", "10.00")
+    with transaction(sessions) as s:
+        tenant = s.execute(text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()
+    assert _order_total(client, "SKU-1") == "10.00"
+    kept = _kept(sessions, "catalog", tenant)
+    assert kept is not None and kept["SKU-1"].price_minor == 1000  # read once, now kept
+    variant_id = product["variants"][0]["id"]
+    r = client.patch(f"/v1/variants/{variant_id}",
+                     json={"price": {"amount": "12.50", "currency": "CNY"}})
+    assert r.status_code == 200, r.text
+    assert "SKU-1" not in (_kept(sessions, "catalog", tenant) or {})  # forgotten at commit
+    assert _order_total(client, "SKU-1") == "12.50"
+    # archived: refused at once, not after a cache time
+    r = client.patch(f"/v1/products/{product['id']}", json={"status": "archived"})
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/orders", json={"lines": [{"sku": "SKU-1", "quantity": 1}]})
+    assert r.status_code in (409, 422), r.text
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
+def test_another_process_change_reaches_this_one_by_its_notice(listening, sessions, engine):
+    client = listening
+    _product(client, "SKU-1", "10.00")
+    with transaction(sessions) as s:
+        tenant = s.execute(text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()
+    assert _order_total(client, "SKU-1") == "10.00"
+    assert "SKU-1" in (_kept(sessions, "catalog", tenant) or {})
+    with engine.begin() as conn:  # another process: its SQL and the notice its service sends
+        conn.execute(text("UPDATE variants SET price_minor = 2000 WHERE sku = 'SKU-1'"))
+        conn.execute(text("SELECT pg_notify(:c, :p)"),
+                     {"c": caches.CHANNEL, "p": f"catalog:{tenant}"})
+    assert _until(lambda: "SKU-1" not in (_kept(sessions, "catalog", tenant) or {}))
+    assert _order_total(client, "SKU-1") == "20.00"
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
+def test_promotions_kept_follow_their_changes_and_windows(listening, sessions):
+    client = listening
+    _product(client, "SKU-1", "100.00")
+    with transaction(sessions) as s:
+        tenant = s.execute(text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()
+    assert _order_total(client, "SKU-1") == "100.00"
+    assert _kept(sessions, "promotions", tenant)  # the cart's targets, none live, kept
+    r = client.post("/v1/promotions", json={"name": "10% off", "kind": "percent",
+                                             "percent": "10"})
+    assert r.status_code == 201, r.text
+    promotion = r.json()["id"]
+    assert _order_total(client, "SKU-1") == "90.00"  # the new one is met at once
+    r = client.patch(f"/v1/promotions/{promotion}", json={"status": "paused"})
+    assert r.status_code == 200, r.text
+    assert _order_total(client, "SKU-1") == "100.00"
+    r = client.patch(f"/v1/promotions/{promotion}", json={"status": "active"})
+    assert r.status_code == 200, r.text
+    assert _order_total(client, "SKU-1") == "90.00"
+    # the window is applied to the kept rules at each order, not when they were read
+    r = client.post("/v1/promotions", json={
+        "name": "later", "kind": "percent", "percent": "50",
+        "starts_at": "2999-01-01T00:00:00Z"})
+    assert r.status_code == 201, r.text
+    assert _order_total(client, "SKU-1") == "90.00"
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
+def test_a_budget_is_honoured_with_kept_rules(listening, sessions):
+    client = listening
+    _product(client, "SKU-1", "100.00")
+    r = client.post("/v1/promotions", json={
+        "name": "5 off, 8 in all", "kind": "fixed", "off": {"amount": "5.00", "currency": "CNY"},
+        "budget": {"amount": "8.00", "currency": "CNY"}})
+    assert r.status_code == 201, r.text
+    assert _order_total(client, "SKU-1") == "95.00"
+    # 3.00 of the budget is left: the kept rule still says 8.00; the order must not take 5
+    assert _order_total(client, "SKU-1") != "95.00"
+
+
+def test_a_read_overtaken_by_a_notice_is_not_kept(engine, sessions):
+    """The generation check: rows read before a change commits are not kept once the change's
+    notice has arrived."""
+    caches.listening(engine, True)
+    try:
+        with transaction(sessions) as s:
+            since = caches.generation(s, "catalog", "ten_x")
+            assert since is not None
+            caches.notice(engine, "catalog:ten_x")  # arrives while the read is under way
+            caches.store(s, "catalog", "ten_x", since, [("SKU-1", "old")])
+            assert "SKU-1" not in caches.lookup(s, "catalog", "ten_x")
+            since = caches.generation(s, "catalog", "ten_x")
+            caches.store(s, "catalog", "ten_x", since, [("SKU-1", "new")])
+            assert caches.lookup(s, "catalog", "ten_x")["SKU-1"] == "new"
+            caches.notice(engine, "*")
+            assert "SKU-1" not in caches.lookup(s, "catalog", "ten_x")
+    finally:
+        caches.listening(engine, False)
+    with transaction(sessions) as s:
+        assert caches.lookup(s, "catalog", "ten_x") is None  # nobody listens: no cache
+
+
+def test_a_rolled_back_change_still_forgets_here_and_the_committed_one_at_commit(engine, sessions):
+    caches.listening(engine, True)
+    try:
+        with transaction(sessions) as s:
+            caches.store(s, "catalog", "ten_x", caches.generation(s, "catalog", "ten_x"),
+                         [("SKU-1", "v1")])
+        with pytest.raises(RuntimeError), transaction(sessions) as s:
+            caches.changed(s, "catalog", "ten_x")
+            assert "SKU-1" not in caches.lookup(s, "catalog", "ten_x")
+            raise RuntimeError("rolled back")
+        with transaction(sessions) as s:
+            caches.changed(s, "catalog", "ten_x")
+            # a request of this process keeps the old row before the change commits
+            caches.store(s, "catalog", "ten_x", caches.generation(s, "catalog", "ten_x"),
+                         [("SKU-1", "v1")])
+        with transaction(sessions) as s:
+            assert "SKU-1" not in caches.lookup(s, "catalog", "ten_x")  # forgotten at commit
+    finally:
+        caches.listening(engine, False)
