@@ -215,7 +215,8 @@ class Precompiled:
     SQLite, …) and :meth:`records` gives rows with the columns' names as attributes.
     """
 
-    __slots__ = ("statement", "_by_dialect", "_returns_rows", "_typed", "_out", "_record")
+    __slots__ = ("statement", "_by_dialect", "_returns_rows", "_typed", "_out", "_record",
+                 "_orders")
 
     def __init__(self, statement: Any, *, typed: bool = False) -> None:
         self.statement = statement
@@ -226,6 +227,7 @@ class Precompiled:
         self._returns_rows = bool(columns)
         self._typed = typed
         self._record: Any = None
+        self._orders: dict[tuple[str, ...], tuple[int, ...]] = {}  # rows_in: keys -> order
         if typed:
             from collections import namedtuple
             self._record = namedtuple("Record", [c.key for c in columns],  # type: ignore[misc]
@@ -261,9 +263,23 @@ class Precompiled:
     def rows(self, session: Session, params: dict[str, Any]) -> list[tuple]:
         """Execute with ``params`` (by bind name) in the session's transaction."""
         conn = _connection(session)
+        sql, names, processors = self._compiled(conn.dialect)
+        return self._run(conn, sql, [params[name] for name in names], processors)
+
+    def rows_in(self, session: Session, keys: tuple[str, ...], values: list[Any]) -> list[tuple]:
+        """:meth:`rows` with the parameters given as ``values`` in the order of ``keys`` (bind
+        names; a tuple the caller keeps): the statement's own order is worked out once per
+        ``keys``, and no dictionary is built per call."""
+        conn = _connection(session)
+        sql, names, processors = self._compiled(conn.dialect)
+        order = self._orders.get(keys)
+        if order is None:
+            where = {key: i for i, key in enumerate(keys)}
+            order = self._orders[keys] = tuple(where[name] for name in names)
+        return self._run(conn, sql, [values[i] for i in order], processors)
+
+    def _run(self, conn: Any, sql: str, args: list[Any], processors: tuple) -> list[tuple]:
         dialect = conn.dialect
-        sql, names, processors = self._compiled(dialect)
-        args = [params[name] for name in names]
         for i, processor in processors:
             args[i] = processor(args[i])
         dbapi_conn = conn.connection
@@ -350,16 +366,20 @@ def deferred_inserts(session: Session) -> Iterator[None]:
             conn.execute(insert(table), rows)
         return
     shape = tuple((t.name, len(rows), tuple(rows[0])) for t, rows in pending)
-    combined = _COMBINED.get(shape)
-    if combined is None:
-        combined = _COMBINED[shape] = _combined_insert(pending)
-    combined.rows(session, {f"p{i}_{r}_{col}": value
-                            for i, (_, rows) in enumerate(pending)
-                            for r, row in enumerate(rows) for col, value in row.items()})
+    found = _COMBINED.get(shape)
+    if found is None:
+        found = _COMBINED[shape] = (_combined_insert(pending), tuple(
+            f"p{i}_{r}_{col}" for i, (_, rows) in enumerate(pending)
+            for r in range(len(rows)) for col in rows[0]))
+    combined, keys = found
+    # the values in the order of ``keys``: each row's columns as the table's first row has them
+    combined.rows_in(session, keys, [row[col] for (_, rows), (_, _, cols) in zip(pending, shape)
+                                     for row in rows for col in cols])
 
 
-# one prepared statement per shape (tables, row counts, columns): built once, then only bound
-_COMBINED: dict[tuple, Precompiled] = {}
+# one prepared statement per shape (tables, row counts, columns) with its bind names in the
+# order the values are listed: built once, then only bound
+_COMBINED: dict[tuple, tuple[Precompiled, tuple[str, ...]]] = {}
 
 
 def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]]) -> Precompiled:
