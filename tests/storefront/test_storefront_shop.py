@@ -116,3 +116,36 @@ def test_rate_limits_per_buyer(client, app):
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
     # the key's public routes are not the buyer's bucket
     assert client.get("/store/v1/products", headers={"X-Publishable-Key": key}).status_code == 200
+
+
+def test_a_cached_key_carries_the_merchant_settings_until_they_change(engine, sessions):
+    """The key's shop carries the merchant's settings (a cart is priced without reading the
+    tenant row), and a change of the settings forgets the cached keys: the next cart call
+    prices with the new shipping fee, within the key cache's minute."""
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core.config import Settings
+    from haina.storefront import keys
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=60),
+                     engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        tire_shop(client)
+        key = make_key(client)
+        buyer = buyer_headers(key, sign_in(client, key, "13800138000"))
+        settings = ok(client.get("/v1/tenant"))["settings"]
+        ok(client.put("/v1/tenant/settings", json={**settings, "shipping_fee": "10.00",
+                                                   "free_shipping_over": None}))
+        cart = ok(client.post("/store/v1/carts", headers=buyer,
+                              json={"lines": [{"sku": "TIRE-16", "quantity": 1}]}))
+        assert cart["totals"]["shipping"]["amount"] == "10.00"
+        cached = keys.cached_shop(key, 60)
+        assert cached and cached.settings is not None  # type: ignore[union-attr]
+        ok(client.put("/v1/tenant/settings", json={**settings, "shipping_fee": "25.00",
+                                                   "free_shipping_over": None}))
+        cart = ok(client.get(f"/store/v1/carts/{cart['id']}", headers=buyer))
+        assert cart["totals"]["shipping"]["amount"] == "25.00"
