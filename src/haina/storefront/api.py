@@ -19,6 +19,7 @@ from haina.core.http import (
     Router,
     SessionDep,
     create,
+    json_out,
     problem_response,
 )
 from haina.core.idempotency import MAX_KEY_LENGTH
@@ -225,20 +226,21 @@ def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Sh
 
 
 @store.get("/carts/{cart_id}", response_model=CartOut, summary="The buyer's cart, priced now")
-def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> CartOut:
-    return service.get_cart(session, shop, cart_id)
+def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> Response:
+    # answered as built (json_out): FastAPI would re-validate the cart and dump it again
+    return json_out(service.get_cart(session, shop, cart_id))
 
 
 @store.post("/carts/{cart_id}/lines", response_model=CartOut, summary="Add units of a SKU")
-def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER) -> CartOut:
-    return service.add_cart_line(session, shop, cart_id, body)
+def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER) -> Response:
+    return json_out(service.add_cart_line(session, shop, cart_id, body))
 
 
 @store.put("/carts/{cart_id}/lines/{sku}", response_model=CartOut,
            summary="Set a line's quantity (0 removes it)")
 def set_line(session: SessionDep, cart_id: str, sku: str, body: QuantityIn,
-             shop: Shop = BUYER) -> CartOut:
-    return service.set_cart_line(session, shop, cart_id, sku, body.quantity)
+             shop: Shop = BUYER) -> Response:
+    return json_out(service.set_cart_line(session, shop, cart_id, sku, body.quantity))
 
 
 @store.get("/carts/{cart_id}/price", response_model=PriceOut,
