@@ -87,6 +87,17 @@ class PublicAnswers:
         flight.done.set()
         return value
 
+    def put(self, key: Hashable, made: float, value: object) -> None:
+        """Keep ``value`` for ``key`` as made at ``made`` (``time.monotonic()``) unless a
+        younger answer is kept: what one answer teaches about another (a catalogue page's
+        products are the product answers)."""
+        with self._lock:
+            hit = self._answers.get(key)
+            if hit is None or hit[0] < made:
+                if len(self._answers) >= MAX_ENTRIES:
+                    self._answers.clear()
+                self._answers[key] = (made, value)
+
     def forget(self) -> None:
         with self._lock:
             self._answers.clear()
