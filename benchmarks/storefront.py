@@ -36,7 +36,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 from rich.console import Console
@@ -69,7 +71,13 @@ def haina_env(url: str, port: int) -> dict[str, str]:
                                                   "buyer": big})}
 
 
-def start_haina(cluster: PgCluster) -> tuple[subprocess.Popen, int, str]:
+def start_haina(cluster: PgCluster, shared_port: bool = False
+                ) -> tuple[list[subprocess.Popen], list[int], str]:
+    """Migrate, make the merchant and its token, and serve Haina in 2 processes: by default
+    two single-process servers on two ports, the buyers split evenly between them (what a
+    round-robin balancer in front of 2 processes does); with ``shared_port``, uvicorn's own
+    ``--workers 2`` on one port, where each worker accepts what it wakes for first: with 16
+    keep-alive connections opened at once one worker was seen holding 3/4 of them."""
     sh(["createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "haina"])
     url = cluster.url("haina")
     haina = [sys.executable, "-m", "haina.cli"]
@@ -77,23 +85,32 @@ def start_haina(cluster: PgCluster) -> tuple[subprocess.Popen, int, str]:
     sh([*haina, "tenants", "create", "bench-tires"], haina_env(url, 0))
     token = sh([*haina, "token", "create", "--tenant", "bench-tires", "--scopes", "*"],
                haina_env(url, 0)).strip()
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "haina.api:app_from_env", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--no-access-log",
-         # on a busy machine a worker answers the supervisor's 5 s health check late and is
-         # killed mid-request (seen: "Server disconnected"): allow a minute
-         "--timeout-worker-healthcheck", "60", "--timeout-keep-alive", "60",
-         "--log-level", "warning"], env=haina_env(url, port))
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc, port, token
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the server did not start")
+    procs, ports = [], []
+    for _ in range(1 if shared_port else 2):
+        port = free_port()
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "haina.api:app_from_env", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+             *(["--workers", "2",
+                # on a busy machine a worker answers the supervisor's 5 s health check late
+                # and is killed mid-request (seen: "Server disconnected"): allow a minute
+                "--timeout-worker-healthcheck", "60"] if shared_port else []),
+             "--timeout-keep-alive", "60", "--log-level", "warning"],
+            env=haina_env(url, port)))
+        ports.append(port)
+    for port in ports:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            for proc in procs:
+                proc.kill()
+            raise RuntimeError("the server did not start")
+    return procs, ports, token
 
 
 def seed(port: int, token: str) -> tuple[str, list[dict]]:
@@ -235,62 +252,122 @@ def cpu_per_call(url: str | None, rounds: int, profile: str | None) -> dict:
 
 # ------------------------------------------------------------ load generator (own process)
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection, written and read by hand: what a buyer's app
+    sends, at a fraction of an HTTP library's CPU (the load generator shares the 2 cores
+    with the server and PostgreSQL; httpx's AsyncClient cost ~15 ms of CPU per session,
+    a quarter of the server's own)."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self.port = port
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: dict | None = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        data = json.dumps(body).encode() if body is not None else b""
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        if body is not None:
+            extra += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        self.writer.write(f"{method} /store/v1{path} HTTP/1.1\r\nHost: bench\r\n"
+                          f"{self.head}{extra}\r\n".encode() + data)
+        try:
+            status_line = await self.reader.readline()
+            if not status_line:
+                raise ConnectionError("the server closed the connection")
+            length, close = 0, False
+            while True:
+                line = await self.reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+                elif name == b"transfer-encoding":
+                    raise ConnectionError("chunked answers are not read by this client")
+            payload = await self.reader.readexactly(length)
+        except BaseException:
+            self.close()
+            raise
+        if close:
+            self.close()
+        return int(status_line.split(b" ", 2)[1]), payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 async def _buyer(port: int, key: str, session: dict, deadline: float, seed_: int,
                  out: dict[str, list[float]], errors: list[str], checkouts: list[int]) -> None:
     rnd = random.Random(seed_)
-    headers = {"X-Publishable-Key": key, "Authorization": f"Bearer {session['access_token']}"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/store/v1",
-                                 headers=headers, timeout=60) as c:
+    c = Connection(port, {"X-Publishable-Key": key,
+                          "Authorization": f"Bearer {session['access_token']}"})
 
-        async def call(name: str, method: str, path: str, ok: int = 200, **kw) -> dict | None:
-            t0 = time.perf_counter()
-            try:
-                r = await c.request(method, path, **kw)
-            except httpx.HTTPError as exc:  # counted, not fatal: the run goes on
-                errors.append(f"{name} {type(exc).__name__}: {exc}")
-                return None
-            out[name].append(time.perf_counter() - t0)
-            if r.status_code != ok:
-                errors.append(f"{name} {r.status_code} {r.text[:120]}")
-                return None
-            return r.json()
+    async def call(name: str, method: str, path: str, ok: int = 200, **kw) -> dict | None:
+        t0 = time.perf_counter()
+        try:
+            status, payload = await c.request(method, path, **kw)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            errors.append(f"{name} {type(exc).__name__}: {exc}")  # counted; the run goes on
+            return None
+        out[name].append(time.perf_counter() - t0)
+        if status != ok:
+            errors.append(f"{name} {status} {payload[:120]!r}")
+            return None
+        return json.loads(payload)
 
+    try:
         while time.perf_counter() < deadline:
             sku = f"TIRE-{rnd.randrange(TIRES):04d}"
-            page = await call("browse", "GET", "/products", params={"q": "轮胎", "limit": 20})
-            await call("search", "GET", "/search", params={
+            page = await call("browse", "GET", f"/products?{urlencode({'q': '轮胎', 'limit': 20})}")
+            await call("search", "GET", "/search?" + urlencode({
                 "q": f"R{15 + rnd.randrange(4)}", "lat": HERE[0], "lng": HERE[1],
-                "radius_km": 10, "limit": 5})
+                "radius_km": 10, "limit": 5}))
             if page and page["data"]:
                 await call("product", "GET", f"/products/{rnd.choice(page['data'])['id']}")
             cart = await call("cart", "POST", "/carts", ok=201,
-                              json={"lines": [{"sku": sku, "quantity": 4}]})
+                              body={"lines": [{"sku": sku, "quantity": 4}]})
             if cart is None:
                 continue
             await call("add_line", "POST", f"/carts/{cart['id']}/lines",
-                       json={"sku": f"TIRE-{rnd.randrange(TIRES):04d}", "quantity": 1})
+                       body={"sku": f"TIRE-{rnd.randrange(TIRES):04d}", "quantity": 1})
             await call("get_cart", "GET", f"/carts/{cart['id']}")
-            if await call("checkout", "POST", f"/carts/{cart['id']}/checkout", ok=201, json={},
+            if await call("checkout", "POST", f"/carts/{cart['id']}/checkout", ok=201, body={},
                           headers={"Idempotency-Key": str(uuid.uuid4())}) is not None:
                 checkouts.append(1)
+    finally:
+        c.close()
 
 
-def _load(port: int, key: str, sessions: list[dict], seconds: float, queue: mp.Queue) -> None:
-    async def main() -> tuple[dict, list, int, float]:
+def _load(ports: list[int], key: str, sessions: list[dict], seconds: float,
+          queue: mp.Queue) -> None:
+    async def main() -> tuple[dict, list, int, float, float]:
         out: dict[str, list[float]] = {name: [] for name in CALLS}
         errors: list[str] = []
         checkouts: list[int] = []
-        start = time.perf_counter()
-        await asyncio.gather(*(_buyer(port, key, s, start + seconds, i, out, errors, checkouts)
-                               for i, s in enumerate(sessions)))
-        return out, errors, len(checkouts), time.perf_counter() - start
+        start, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(_buyer(ports[i % len(ports)], key, s, start + seconds, i, out,
+                                      errors, checkouts) for i, s in enumerate(sessions)))
+        return (out, errors, len(checkouts), time.perf_counter() - start,
+                time.process_time() - cpu)
     queue.put(asyncio.run(main()))
 
 
-def drive(port: int, key: str, sessions: list[dict],
-          seconds: float) -> tuple[dict, list, int, float]:
+def drive(ports: list[int], key: str, sessions: list[dict],
+          seconds: float) -> tuple[dict, list, int, float, float]:
+    """The session mix for ``seconds``: latencies by call, errors, checkouts, the time taken
+    and the load process's own CPU seconds."""
     queue: mp.Queue = mp.Queue()
-    proc = mp.Process(target=_load, args=(port, key, sessions, seconds, queue))
+    proc = mp.Process(target=_load, args=(ports, key, sessions, seconds, queue))
     proc.start()
     try:  # a load process that dies must not leave the run waiting for ever
         result = queue.get(timeout=seconds + 300)
@@ -299,6 +376,80 @@ def drive(port: int, key: str, sessions: list[dict],
         if proc.is_alive():
             proc.kill()
     return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process, from /proc (0 once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return [pid]
+    return [pid] + [p for child in children for p in _tree(int(child))]
+
+
+class Meter:
+    """Where the CPU of the timed halves goes: the server's workers, PostgreSQL's processes
+    (its backends, checkpointer, WAL writer …; pgbench is not running then) and the load
+    process; and the SQL statements the haina database ran (pg_stat_statements: BEGIN and
+    COMMIT included). A backend that ends during a half loses its CPU from the count (the
+    server's pools keep theirs)."""
+
+    def __init__(self, servers: list[subprocess.Popen], cluster: PgCluster) -> None:
+        from sqlalchemy import create_engine, text
+        self.servers = servers
+        self.postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+        self.engine = create_engine(cluster.url("haina"), isolation_level="AUTOCOMMIT")
+        self.count_sql = text(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d "
+            "ON d.oid = s.dbid WHERE d.datname = 'haina' "
+            "AND s.query NOT ILIKE '%pg_stat_statements%'")
+        with self.engine.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+        self.workers: dict[int, float] = {}
+        self.postgres = self.load = 0.0
+        self.statements = 0
+
+    def _snapshot(self) -> tuple[dict[int, float], dict[int, float], int]:
+        workers = {p: _cpu_seconds(p) for server in self.servers for p in _tree(server.pid)}
+        postgres = {p: _cpu_seconds(p) for p in _tree(self.postmaster)}
+        with self.engine.connect() as conn:
+            statements = int(conn.execute(self.count_sql).scalar())
+        return workers, postgres, statements
+
+    def half(self, run: Callable[[], tuple[dict, list, int, float, float]]
+             ) -> tuple[dict, list, int, float, float]:
+        w0, pg0, st0 = self._snapshot()
+        result = run()
+        w1, pg1, st1 = self._snapshot()
+        for pid, spent in w1.items():
+            self.workers[pid] = self.workers.get(pid, 0.0) + spent - w0.get(pid, 0.0)
+        self.postgres += sum(spent - pg0.get(pid, 0.0) for pid, spent in pg1.items())
+        self.load += result[4]
+        self.statements += st1 - st0
+        return result
+
+    def report(self, sessions: int) -> dict:
+        per = 1000 / max(sessions, 1)
+        busy = sorted((round(v, 2) for v in self.workers.values() if v > 0.05), reverse=True)
+        return {
+            "server_cpu_ms_per_session": round(sum(self.workers.values()) * per, 1),
+            "server_cpu_s_by_worker": busy,
+            "postgres_cpu_ms_per_session": round(self.postgres * per, 1),
+            "load_cpu_ms_per_session": round(self.load * per, 1),
+            "statements_per_session": round(self.statements / max(sessions, 1), 1),
+        }
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def main() -> None:
@@ -312,27 +463,37 @@ def main() -> None:
     parser.add_argument("--profile", default=None, choices=("browse", "browse_all", "search",
                                                              "product"),
                         help="with --cpu: print this call's cProfile")
+    parser.add_argument("--shared-port", action="store_true",
+                        help="serve with uvicorn's --workers 2 on one port instead of two "
+                             "processes on two ports with the buyers split evenly")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "storefront.json"),
+                        help="where to write the JSON")
     args = parser.parse_args()
     if args.cpu:
         console.print_json(data=cpu_per_call(args.cpu_db, args.rounds, args.profile))
         return
     seconds = 10 if args.quick else 30
-    cluster = PgCluster(durable=True, extra={"shared_buffers": "256MB"})
-    server = None
+    load_at_start = list(os.getloadavg())
+    cluster = PgCluster(durable=True, extra={"shared_buffers": "256MB",
+                                             "shared_preload_libraries": "pg_stat_statements"})
+    servers: list[subprocess.Popen] = []
+    meter = None
     latencies: dict[str, list[float]] = {name: [] for name in CALLS}
     errors: list[str] = []
     checkouts, elapsed, halves = 0, 0.0, []
     try:
         with console.status("migrating, seeding and starting Haina (2 workers) …"):
-            server, port, token = start_haina(cluster)
-            key, sessions = seed(port, token)
-            drive(port, key, sessions, 3)  # warm-up
+            servers, ports, token = start_haina(cluster, args.shared_port)
+            key, sessions = seed(ports[0], token)
+            drive(ports, key, sessions, 3)  # warm-up
+            meter = Meter(servers, cluster)
         with console.status("pgbench -i …"):
             init_pgbench(cluster)
         for half in (1, 2):
             with console.status(f"{CLIENTS} buyers for {seconds / 2:g} s ({half}/2) …"):
                 checkpoint(cluster)
-                out, err, done, took = drive(port, key, sessions, seconds / 2)
+                out, err, done, took, _ = meter.half(
+                    lambda: drive(ports, key, sessions, seconds / 2))
             for name in CALLS:
                 latencies[name] += out[name]
             errors += err
@@ -343,8 +504,11 @@ def main() -> None:
                 with console.status(f"a {seconds} s TPC-B run (pgbench) …"):
                     checkpoint(cluster)
                     tps = run_pgbench(cluster, seconds)
+        spent = meter.report(len(latencies["browse"]))
     finally:
-        if server is not None:
+        if meter is not None:
+            meter.close()
+        for server in servers:
             server.terminate()
             server.wait(10)
         cluster.stop()
@@ -358,21 +522,25 @@ def main() -> None:
         "p50_ms_by_call": {n: round(percentile(v, 0.50) * 1000, 1) for n, v in latencies.items() if v},
         "calls": {n: len(v) for n, v in latencies.items()},
         "errors": len(errors),
+        **spent,
         "clients": CLIENTS, "server_workers": 2, "threads_per_worker": THREADS,
+        "serving": "uvicorn --workers 2, one port" if args.shared_port
+        else "2 processes, 8 buyers each",
         "seconds": seconds, "tires": TIRES, "shops": SHOPS, "quick": args.quick,
-        "cpu_count": os.cpu_count(), "load_average_at_end": list(os.getloadavg()),
+        "cpu_count": os.cpu_count(), "load_average_at_start": load_at_start,
+        "load_average_at_end": list(os.getloadavg()),
     }
     table = Table(title="Storefront sessions over HTTP vs pgbench TPC-B (same cluster)")
     for k in ("checkouts_per_s", "checkouts_per_s_halves", "pgbench_tps", "ratio",
-              "p99_ms_by_call", "p50_ms_by_call", "calls", "errors"):
+              "p99_ms_by_call", "p50_ms_by_call", "calls", "errors", *spent):
         table.add_row(k, str(result[k]))
     console.print(table)
     if errors:
         console.print(f"first errors: {errors[:3]}")
-    out_path = ROOT / "benchmarks" / "results" / "storefront.json"
+    out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"wrote {out_path.relative_to(ROOT)}")
+    console.print(f"wrote {out_path}")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
-from starlette.types import ASGIApp
+from starlette.routing import Match
+from starlette.types import ASGIApp, Scope
 
 from haina import __version__
 from haina.core import credentials
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         app.include_router(router, responses=PROBLEM_RESPONSES)
     # the buyer-facing API: documented apart (/store/v1/openapi.json), CORS per key
     app.include_router(store, include_in_schema=False)
+    _first_under_prefix(app, store)
     app.add_middleware(StoreCors)
     app.include_router(platform_pages)  # sign-in, consent, OAuth 2 (not in the API document)
     app.include_router(console)  # the merchant console's pages (not in the API document)
@@ -212,6 +214,30 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def _first_under_prefix(app: FastAPI, router: APIRouter) -> None:
+    """Match ``router``'s routes (included just before) first, and only for paths under its
+    prefix. FastAPI tries an app's routes in turn, an included router's one by one (a few µs
+    each), and an included router matches twice (to choose it, then to handle): a
+    ``/store/v1`` call walked the ~250 merchant routes before its own, 0.4-0.65 ms of CPU per
+    call, a fifth of a storefront worker's CPU under the session mix (py-spy). Behind the
+    prefix check, every other path pays one ``startswith``."""
+    routes = app.router.routes
+    index = next(i for i, r in enumerate(routes)
+                 if getattr(r, "original_router", None) is router)
+    included = routes.pop(index)
+    prefix = router.prefix.rstrip("/") + "/"
+    matches = included.matches
+
+    def under_prefix(scope: Scope) -> tuple[Match, Scope]:
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        return matches(scope) if path.startswith(prefix) else (Match.NONE, {})
+
+    included.matches = under_prefix  # type: ignore[method-assign]
+    routes.insert(0, included)
 
 
 def app_from_env() -> FastAPI:

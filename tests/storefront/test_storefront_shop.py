@@ -116,3 +116,84 @@ def test_rate_limits_per_buyer(client, app):
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
     # the key's public routes are not the buyer's bucket
     assert client.get("/store/v1/products", headers={"X-Publishable-Key": key}).status_code == 200
+
+
+def test_a_cached_key_carries_the_merchant_settings_until_they_change(engine, sessions):
+    """The key's shop carries the merchant's settings (a cart is priced without reading the
+    tenant row), and a change of the settings forgets the cached keys: the next cart call
+    prices with the new shipping fee, within the key cache's minute."""
+    import time
+
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core.config import Settings
+    from haina.storefront import keys
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=60),
+                     engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        listener = app.state.credentials_listener  # PostgreSQL: it forgets all once it listens
+        assert listener is None or listener.listening.wait(10)
+
+        def put_settings(**changes) -> None:
+            # PostgreSQL: wait for this process's own notice of the change, which forgets
+            # the cached credentials once more when it arrives
+            seen = listener.notices if listener else 0
+            ok(client.put("/v1/tenant/settings", json={**settings, **changes}))
+            deadline = time.monotonic() + 10
+            while listener and listener.notices <= seen and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+        client.headers["Authorization"] = f"Bearer {token}"
+        tire_shop(client)
+        key = make_key(client)
+        buyer = buyer_headers(key, sign_in(client, key, "13800138000"))
+        settings = ok(client.get("/v1/tenant"))["settings"]
+        put_settings(shipping_fee="10.00", free_shipping_over=None)
+        cart = ok(client.post("/store/v1/carts", headers=buyer,
+                              json={"lines": [{"sku": "TIRE-16", "quantity": 1}]}))
+        assert cart["totals"]["shipping"]["amount"] == "10.00"
+        cached = keys.cached_shop(key, 60)
+        assert cached and cached.settings is not None  # type: ignore[union-attr]
+        put_settings(shipping_fee="25.00", free_shipping_over=None)
+        cart = ok(client.get(f"/store/v1/carts/{cart['id']}", headers=buyer))
+        assert cart["totals"]["shipping"]["amount"] == "25.00"
+
+
+def test_a_listed_page_keeps_its_products_answers(engine, sessions):
+    """Making a catalogue page keeps its products' answers too: a product opened from the
+    page is answered without being made again, and reads as one made anew does."""
+    import json
+
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core.config import Settings
+    from haina.core.db import transaction
+    from haina.storefront import keys, shop
+    from haina.storefront.cache import public_answers
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=0,
+                              storefront_cache_seconds=60), engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        made = tire_shop(client)
+        public = {"X-Publishable-Key": make_key(client)}
+        [listed] = ok(client.get("/store/v1/products", headers=public))["data"]
+        assert listed["id"] == made["tire"]["id"]
+        answers_made = public_answers.made
+        product = ok(client.get(f"/store/v1/products/{listed['id']}", headers=public))
+        assert public_answers.made == answers_made  # kept from the page
+        assert product == listed
+        with transaction(sessions) as s:
+            found = keys.lookup_shop(s, public["X-Publishable-Key"], 0)
+            assert found is not None
+            assert json.loads(shop.get_product_json(s, found, listed["id"])) == product
+        # the draft is on no page: not found, as before
+        assert client.get(f"/store/v1/products/{made['draft']['id']}",
+                          headers=public).status_code == 404

@@ -111,21 +111,25 @@ def products(session: SessionDep, request: Request,
              category_id: str | None = Query(None, max_length=64),
              limit: int = Query(20, ge=1, le=100), cursor: str | None = CURSOR,
              shop: Shop = KEY) -> Response:
-    # answered as it is (json_out): FastAPI would dump, re-validate and dump the page again
-    return json_out(service.list_products(session, shop, q=q, category_id=category_id,
-                                          limit=limit, cursor=cursor,
-                                          cache_seconds=_kept(request)))
+    # answered as kept bytes (storefront.cache): FastAPI would dump, re-validate and dump
+    return _json(service.list_products_json(session, shop, q=q, category_id=category_id,
+                                            limit=limit, cursor=cursor,
+                                            cache_seconds=_kept(request)))
 
 
 def _kept(request: Request) -> float:
     return float(request.app.state.settings.storefront_cache_seconds)
 
 
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
 @store.get("/products/{product_id}", response_model=ProductOut)
 def product(session: SessionDep, request: Request, product_id: str,
             shop: Shop = KEY) -> Response:
-    return json_out(service.get_product(session, shop, product_id,
-                                        cache_seconds=_kept(request)))
+    return _json(service.get_product_json(session, shop, product_id,
+                                          cache_seconds=_kept(request)))
 
 
 @store.get("/search", response_model=SearchOut,
@@ -134,8 +138,8 @@ def search(session: SessionDep, request: Request, q: str = Query(min_length=1, m
            lat: float = LAT, lng: float = LNG, radius_km: float = RADIUS,
            datum: Datum = Query("wgs84", description="wgs84 (GPS) or gcj02 (maps in China)"),
            limit: int = Query(10, ge=1, le=50), shop: Shop = KEY) -> Response:
-    return json_out(service.search(session, shop, q, lat, lng, radius_km, datum=datum,
-                                   limit=limit, cache_seconds=_kept(request)))
+    return _json(service.search_json(session, shop, q, lat, lng, radius_km, datum=datum,
+                                     limit=limit, cache_seconds=_kept(request)))
 
 
 @store.get("/service-points/{point_id}/slots", response_model=SlotsOut,
@@ -222,20 +226,21 @@ def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Sh
 
 
 @store.get("/carts/{cart_id}", response_model=CartOut, summary="The buyer's cart, priced now")
-def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> CartOut:
-    return service.get_cart(session, shop, cart_id)
+def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> Response:
+    # answered as built (json_out): FastAPI would re-validate the cart and dump it again
+    return json_out(service.get_cart(session, shop, cart_id))
 
 
 @store.post("/carts/{cart_id}/lines", response_model=CartOut, summary="Add units of a SKU")
-def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER) -> CartOut:
-    return service.add_cart_line(session, shop, cart_id, body)
+def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER) -> Response:
+    return json_out(service.add_cart_line(session, shop, cart_id, body))
 
 
 @store.put("/carts/{cart_id}/lines/{sku}", response_model=CartOut,
            summary="Set a line's quantity (0 removes it)")
 def set_line(session: SessionDep, cart_id: str, sku: str, body: QuantityIn,
-             shop: Shop = BUYER) -> CartOut:
-    return service.set_cart_line(session, shop, cart_id, sku, body.quantity)
+             shop: Shop = BUYER) -> Response:
+    return json_out(service.set_cart_line(session, shop, cart_id, sku, body.quantity))
 
 
 @store.get("/carts/{cart_id}/price", response_model=PriceOut,

@@ -150,9 +150,13 @@ def lookup_shop(session: Session, key: str, ttl: float) -> Shop | None:
     shop = None
     if row is not None and row.revoked_at is None:
         t = platform.get_tenant(session, row.tenant_id)
+        # the merchant's settings ride with the key, as with a staff token: pricing a cart
+        # reads them (shipping) on every cart call; a change of them forgets cached keys
+        # (platform.update_tenant_settings calls credentials.changed)
         shop = Shop(id=t.id, slug=t.slug, currency=t.currency, scopes=STORE_SCOPES,
-                    rate_plan="storefront", publishable_key_id=row.id, channel=row.channel,
-                    allowed_origins=tuple(row.allowed_origins), sandbox=row.sandbox)
+                    settings=t.settings, rate_plan="storefront", publishable_key_id=row.id,
+                    channel=row.channel, allowed_origins=tuple(row.allowed_origins),
+                    sandbox=row.sandbox)
     if ttl > 0:
         with _lock:
             if len(_cache) >= _CACHE_MAX:

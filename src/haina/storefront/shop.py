@@ -9,7 +9,11 @@ to no one, is answered 404, as another merchant's is on the merchant API."""
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 
+import orjson
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from haina.carts import service as carts
@@ -50,37 +54,69 @@ def _buyer(shop: Shop) -> str:
 
 # ------------------------------------------------------------------ public: the catalogue
 
-# ``cache_seconds``: how old a kept answer may be (storefront.cache; 0: made now)
+# the API answers these from storefront.cache as JSON bytes (the ``*_json`` functions, kept
+# ``cache_seconds``; 0: made now): a kept answer costs no dump, no validation
 
 def list_products(session: Session, shop: Shop, *, q: str | None = None,
                   category_id: str | None = None, limit: int = 20,
-                  cursor: str | None = None, cache_seconds: float = 0) -> Page[ProductOut]:
+                  cursor: str | None = None) -> Page[ProductOut]:
     """Listed products only (drafts and archived ones are not the public's)."""
-    return public_answers.answer(
-        (shop.id, "products", q, category_id, limit, cursor), cache_seconds,
-        lambda: catalog.list_products(session, shop, q=q, category_id=category_id,
-                                      status=LISTED, limit=limit, cursor=cursor))
+    return catalog.list_products(session, shop, q=q, category_id=category_id, status=LISTED,
+                                 limit=limit, cursor=cursor)
 
 
-def get_product(session: Session, shop: Shop, product_id: str,
-                cache_seconds: float = 0) -> ProductOut:
-    def listed() -> ProductOut:
-        product = catalog.get_product(session, shop, product_id)
-        if product.status != LISTED:
-            raise not_found("product", product_id)
-        return product
-
-    return public_answers.answer((shop.id, "product", product_id), cache_seconds, listed)
+def get_product(session: Session, shop: Shop, product_id: str) -> ProductOut:
+    product = catalog.get_product(session, shop, product_id)
+    if product.status != LISTED:
+        raise not_found("product", product_id)
+    return product
 
 
 def search(session: Session, shop: Shop, q: str, lat: float, lng: float, radius_km: float,
-           datum: str = "wgs84", limit: int = 10, cache_seconds: float = 0) -> SearchOut:
+           datum: str = "wgs84", limit: int = 10) -> SearchOut:
     """Listed products matching ``q``, each needing a service with the nearest points that
     fit it and their next free slots (o2o's search)."""
-    return public_answers.answer(
-        (shop.id, "search", q, lat, lng, radius_km, datum, limit), cache_seconds,
-        lambda: o2o.search(session, shop, q, lat, lng, radius_km,
-                           datum=datum, limit=limit))  # type: ignore[arg-type]
+    return o2o.search(session, shop, q, lat, lng, radius_km, datum=datum,  # type: ignore[arg-type]
+                      limit=limit)
+
+
+def _kept_json(key: tuple, cache_seconds: float, make: Callable[[], BaseModel]) -> bytes:
+    return public_answers.answer(key, cache_seconds,
+                                 lambda: orjson.dumps(make().model_dump(mode="json")))
+
+
+def list_products_json(session: Session, shop: Shop, *, q: str | None = None,
+                       category_id: str | None = None, limit: int = 20,
+                       cursor: str | None = None, cache_seconds: float = 0) -> bytes:
+    def make() -> bytes:
+        made = time.monotonic()  # before the reads: the products are at least this fresh
+        page = list_products(session, shop, q=q, category_id=category_id, limit=limit,
+                             cursor=cursor)
+        body = page.model_dump(mode="json")
+        # a listed page's products are the product answers (catalog builds both alike): a
+        # buyer who opens one from the page finds it kept
+        for item in body["data"]:
+            public_answers.put((shop.id, "product", item["id"]), made, orjson.dumps(item))
+        return orjson.dumps(body)
+
+    if cache_seconds <= 0:
+        return orjson.dumps(list_products(session, shop, q=q, category_id=category_id,
+                                          limit=limit, cursor=cursor).model_dump(mode="json"))
+    return public_answers.answer((shop.id, "products", q, category_id, limit, cursor),
+                                 cache_seconds, make)
+
+
+def get_product_json(session: Session, shop: Shop, product_id: str,
+                     cache_seconds: float = 0) -> bytes:
+    return _kept_json((shop.id, "product", product_id), cache_seconds,
+                      lambda: get_product(session, shop, product_id))
+
+
+def search_json(session: Session, shop: Shop, q: str, lat: float, lng: float,
+                radius_km: float, datum: str = "wgs84", limit: int = 10,
+                cache_seconds: float = 0) -> bytes:
+    return _kept_json((shop.id, "search", q, lat, lng, radius_km, datum, limit), cache_seconds,
+                      lambda: search(session, shop, q, lat, lng, radius_km, datum, limit))
 
 
 def slots(session: Session, shop: Shop, point_id: str, service: str, day: dt.date) -> SlotsOut:
