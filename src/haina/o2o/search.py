@@ -29,7 +29,7 @@ from haina.core.context import Tenant
 from haina.core.db import Precompiled, utcnow
 from haina.o2o import geo, partners
 from haina.o2o.bookings import kept_slots, next_free_slots
-from haina.o2o.models import FitmentRule, PointService, ServicePoint
+from haina.o2o.models import BAND_SHORT, FitmentRule, PointService, ServicePoint
 from haina.o2o.points import (
     as_number,
     fits,
@@ -109,7 +109,7 @@ _DIALECT = {
 _DENSITY_CELLS = 7
 #: how many more points than asked for the first box is expected to hold: status, service
 #: and fitment leave some out, and a second statement costs more than a few more rows
-DENSITY_MARGIN = 3.0
+DENSITY_MARGIN = 4.0
 
 
 @functools.cache
@@ -139,6 +139,16 @@ def _nearest_statement(dialect: str, with_service: bool,
             "(" + " AND ".join(ranges.format(n=f"{j}_{i}") for i in range(count)) + ")"
             for j, count in enumerate(numeric)) + ")")
     cells = ", ".join(f":d{i}" for i in range(_DENSITY_CELLS))
+    one = (f"SELECT sp.id, sp.lat, sp.lng, {d['fitment']} AS fitment, {a} AS a "
+           f"FROM {d['points']} WHERE {' AND '.join(where)}")
+    if dialect == "postgresql":
+        # the short rows from the index that holds every column read (no table row
+        # visited), the long ones from the plain one: the partial indexes' predicates
+        short = BAND_SHORT.format(p="sp.")
+        scan = (f"SELECT * FROM ({one} AND {short} UNION ALL {one} AND NOT ({short}))"
+                " AS kinds ORDER BY a, id")
+    else:
+        scan = f"{one} ORDER BY a, sp.id"
     sql = f"""WITH RECURSIVE box AS (
   SELECT km, km * CAST(:lat_per_km AS FLOAT8) AS dlat, km * CAST(:lng_per_km AS FLOAT8) AS dlng
   FROM (SELECT coalesce(CAST(:km AS FLOAT8), {d['least']}(CAST(:radius AS FLOAT8),
@@ -156,10 +166,7 @@ ranges AS (
                         / CAST(:lat_per_km AS FLOAT8) AS y FROM bands, box) AS offsets
   ) AS widths)
 SELECT box.km, near.id, near.lat, near.lng, near.fitment FROM box LEFT JOIN (
-  SELECT sp.id, sp.lat, sp.lng, {d['fitment']} AS fitment, {a} AS a
-  FROM {d['points']}
-  WHERE {' AND '.join(where)}
-  ORDER BY a, sp.id LIMIT :limit) AS near ON 1 = 1
+  {scan} LIMIT :limit) AS near ON 1 = 1
 ORDER BY near.a, near.id"""
     return Precompiled(text(sql).columns(column("km"), column("id"), column("lat"),
                                          column("lng"), column("fitment")))

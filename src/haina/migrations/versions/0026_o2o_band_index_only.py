@@ -1,0 +1,40 @@
+"""o2o: on PostgreSQL, the nearest-first search's box read index-only — the band index split
+in two partial ones: the points whose service codes and fitment are short, with the columns
+the search filters and answers included, and the others (SQLite keeps its one index)
+
+Revision ID: 0026
+Revises: 0025
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0026'
+down_revision = '0025'
+branch_labels = None
+depends_on = None
+
+#: as haina.o2o.models.BAND_SHORT when this migration was written
+SHORT = ("octet_length(service_codes) <= 400 "
+         "AND octet_length(CAST(fitment AS TEXT)) <= 300")
+BAND = ['tenant_id', 'lat_band', 'lng', 'lat']
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != 'postgresql':
+        return
+    op.create_index('ix_service_points_band_short', 'service_points', BAND,
+                    postgresql_include=['id', 'status', 'service_codes', 'fitment'],
+                    postgresql_where=sa.text(SHORT))
+    op.create_index('ix_service_points_band_long', 'service_points', BAND,
+                    postgresql_where=sa.text(f"NOT ({SHORT})"))
+    op.drop_index('ix_service_points_tenant_band', table_name='service_points')
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != 'postgresql':
+        return
+    op.create_index('ix_service_points_tenant_band', 'service_points', BAND)
+    op.drop_index('ix_service_points_band_long', table_name='service_points')
+    op.drop_index('ix_service_points_band_short', table_name='service_points')
