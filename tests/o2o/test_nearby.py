@@ -264,3 +264,27 @@ def test_points_with_long_fitment_or_many_services_are_found_like_the_others(ses
         {"fitment": {"rim_diameter": [28, 30]}}))
     assert [i for _, i in o2o.nearest(session, tenant, *CENTRE, 10, 5, "tire-fitting",
                                       {"rim_diameter": 29})] == [first]
+
+
+def test_one_goods_with_numeric_attributes_meets_value_lists_and_other_rules(session, tenant):
+    """One goods whose attributes are all numbers: on PostgreSQL the statement decides the
+    points whose rules for them are ranges itself and answers the fitment of the others
+    (value lists, text) for ``fits``; every answer is the brute force's."""
+    rnd = random.Random(21)
+    kinds = [{"rim_diameter": [15, 18]}, {"rim_diameter": ["17", "18"]},
+             {"rim_diameter": [16, 17], "width": [195, 225]}, {"width": ["205"]},
+             {"vehicle_type": ["suv"]}, {}]
+    points = []
+    for i in range(60):
+        fitment = kinds[i % len(kinds)]
+        p = _point(session, tenant, f"P{i}", CENTRE[0] + rnd.gauss(0, 0.02),
+                   CENTRE[1] + rnd.gauss(0, 0.02), fitment)
+        points.append((p.id, p.location.lat, p.location.lng, fitment))
+    for attrs in ({"rim_diameter": 17}, {"rim_diameter": 18.0, "width": 205},
+                  {"rim_diameter": 17, "width": 230}, {"width": 205}):
+        for lat, lng, limit in [(CENTRE[0], CENTRE[1], 10), (CENTRE[0] + 0.01, CENTRE[1], 25)]:
+            expected = sorted(
+                (geo.haversine_km(lat, lng, plat, plng), pid) for pid, plat, plng, f in points
+                if o2o.fits(f, attrs) and geo.haversine_km(lat, lng, plat, plng) <= 10)
+            got = o2o.nearest(session, tenant, lat, lng, 10, limit, "tire-fitting", attrs)
+            assert [i for _, i in got] == [i for _, i in expected][:limit], attrs

@@ -114,7 +114,7 @@ _DIALECT = {
                    "least": "least",
                    "greatest": "greatest",
                    "holds": "strpos(sp.service_codes, CAST(:code AS TEXT)) > 0",
-                   "fitment": "CAST(sp.fitment AS TEXT)",
+                   "fitment": "sp.fitment",
                    # each band's longitudes computed once, then bound in the band's index
                    # range (inlined, the planner may check them per row instead)
                    "ranges": "MATERIALIZED "},
@@ -128,7 +128,7 @@ DENSITY_MARGIN = 4.0
 
 @functools.cache
 def _nearest_statement(dialect: str, with_service: bool,
-                       numeric: tuple[int, ...]) -> Precompiled:
+                       numeric: tuple[int, ...], exact: bool = False) -> Precompiled:
     """The nearest-first statement, one per shape (the service named or not; per goods, how
     many numeric attributes are tested in SQL; none when some goods test none). In one
     statement: the box's half-size in km (``:km``, or from the merchant's density around the
@@ -153,6 +153,21 @@ def _nearest_statement(dialect: str, with_service: bool,
             "(" + " AND ".join(ranges.format(n=f"{j}_{i}") for i in range(count)) + ")"
             for j, count in enumerate(numeric)) + ")")
     cells = ", ".join(f":d{i}" for i in range(_DENSITY_CELLS))
+    fitment_out = "near.fitment"
+    if dialect == "postgresql":
+        fitment_out = "CAST(near.fitment AS TEXT)"  # of the rows answered only
+        if exact:
+            # one goods whose attributes SQL all tests: its range test is exact for a point
+            # whose rules for them are numeric ranges (or absent), so only the others' fitment
+            # is answered (NULL: fits)
+            listed = " OR ".join(
+                f"(near.fitment ? CAST(:p0_{i} AS TEXT) AND NOT coalesce("
+                f"jsonb_typeof(near.fitment -> CAST(:p0_{i} AS TEXT)) = 'array' "
+                f"AND jsonb_array_length(near.fitment -> CAST(:p0_{i} AS TEXT)) = 2 "
+                f"AND jsonb_typeof(near.fitment -> CAST(:p0_{i} AS TEXT) -> 0) = 'number' "
+                f"AND jsonb_typeof(near.fitment -> CAST(:p0_{i} AS TEXT) -> 1) = 'number', "
+                "false))" for i in range(numeric[0]))
+            fitment_out = f"CASE WHEN {listed} THEN CAST(near.fitment AS TEXT) END"
     one = (f"SELECT sp.id, sp.lat, sp.lng, {d['fitment']} AS fitment, {a} AS a "
            f"FROM {d['points']} WHERE {' AND '.join(where)}")
     if dialect == "postgresql":
@@ -186,7 +201,7 @@ ranges AS {d['ranges']}(
                                      :lat - CAST(b + 1 AS FLOAT8) / {per})
                         / CAST(:lat_per_km AS FLOAT8) AS y FROM bands, box) AS offsets
   ) AS widths)
-SELECT box.km, near.id, near.lat, near.lng, near.fitment FROM box LEFT JOIN (
+SELECT box.km, near.id, near.lat, near.lng, {fitment_out} AS fitment FROM box LEFT JOIN (
   {scan} LIMIT :limit) AS near ON 1 = 1
 ORDER BY near.a, near.id"""
     return Precompiled(text(sql).columns(column("km"), column("id"), column("lat"),
@@ -249,7 +264,12 @@ def _nearest_each(session: Session, tenant_id: str, lat: float, lng: float, radi
     dialect = session.get_bind().dialect.name
     numbers = [_numbers(attrs) for attrs in goods]
     shape = () if any(not n for n in numbers) else tuple(len(n) for n in numbers)
-    statement = _nearest_statement(dialect, service is not None, shape)
+    # one goods, every attribute of it tested in SQL: on PostgreSQL the statement answers
+    # the fitment only of points whose rule for one of them is not a numeric range (None:
+    # the point fits; no JSON parsed, no ``fits``)
+    exact = (dialect == "postgresql" and len(goods) == 1 and goods[0] is not None
+             and len(shape) == 1 and shape[0] == len(goods[0]))
+    statement = _nearest_statement(dialect, service is not None, shape, exact)
     centre = h3.latlng_to_cell(lat, lng, 7)
     cells = h3.grid_disk(centre, 1)
     if len(cells) != _DENSITY_CELLS:  # near one of h3's 12 pentagons: 6 cells
@@ -281,7 +301,7 @@ def _nearest_each(session: Session, tenant_id: str, lat: float, lng: float, radi
             for distance, point_id, fitment in seen:
                 if distance > radius_km:
                     break
-                if attrs is not None:
+                if attrs is not None and not (exact and fitment is None):
                     if point_id not in parsed:
                         parsed[point_id] = orjson.loads(fitment)
                     if not fits(parsed[point_id], attrs):
