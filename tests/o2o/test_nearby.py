@@ -211,3 +211,80 @@ def test_a_point_is_found_by_the_service_added_to_it_and_where_it_moved(session,
     assert [i for _, i in o2o.nearest(session, tenant, *hangzhou, 1, 5)] == [wash.id]
     listed = o2o.nearby(session, tenant, *hangzhou, 1).data
     assert [(p.id, p.services) for p in listed] == [(wash.id, ["car-wash", "tire-fitting"])]
+
+
+def test_points_with_long_fitment_or_many_services_are_found_like_the_others(session, tenant):
+    """On PostgreSQL the search reads points whose service codes and fitment are short from
+    an index that holds those columns, and the others from a plain index (migration 0026):
+    points of both kinds, mixed, answer exactly as a brute force does; a point that becomes
+    long or short again (its fitment changed) moves between the two."""
+    from sqlalchemy import text
+
+    from haina.o2o.models import BAND_SHORT
+    from haina.o2o.schemas import ServiceIn, ServicePointUpdate
+    rnd = random.Random(13)
+    long_list = [f"vehicle-model-{i:03d}-with-a-long-name" for i in range(12)]
+    extra = [f"service-{i}-{'x' * 50}" for i in range(8)]  # 8 x ~60 chars: codes > 400 bytes
+    points = []
+    for i in range(90):
+        lat, lng = CENTRE[0] + rnd.gauss(0, 0.02), CENTRE[1] + rnd.gauss(0, 0.02)
+        lo = rnd.choice([14, 15, 16, 17])
+        fitment: dict = {"rim_diameter": [lo, lo + 2]}
+        if i % 3 == 0:
+            fitment["vehicle_model"] = long_list  # > 300 bytes of fitment
+        p = _point(session, tenant, f"P{i}", lat, lng, fitment)
+        if i % 4 == 0:
+            for code in extra:
+                o2o.add_service(session, tenant, p.id, ServiceIn.model_validate({
+                    "code": code, "duration_minutes": 30,
+                    "price": {"amount": "10.00", "currency": "CNY"}}))
+        points.append({"id": p.id, "lat": p.location.lat, "lng": p.location.lng,
+                       "rim": (lo, lo + 2), "open": True, "tires": True})
+    session.flush()
+    short = session.execute(text(
+        f"SELECT count(*) FROM service_points WHERE tenant_id = :t AND {BAND_SHORT.format(p='')}"
+        if session.get_bind().dialect.name == "postgresql" else
+        "SELECT count(*) FROM service_points WHERE tenant_id = :t AND "
+        "length(service_codes) <= 400 AND length(fitment) <= 300"), {"t": tenant.id}).scalar()
+    assert 0 < short < 90  # both kinds are there
+    for dlat, dlng, radius, rim, limit in [(0, 0, 10, None, 10), (0.01, -0.01, 5, 15, 12),
+                                           (0, 0, 10, 17, 5), (0.02, 0, 3, 16, 30),
+                                           (0, 0, 10, 19, 10)]:
+        lat, lng = CENTRE[0] + dlat, CENTRE[1] + dlng
+        attrs = {"rim_diameter": rim} if rim is not None else None
+        got = o2o.nearest(session, tenant, lat, lng, radius, limit, "tire-fitting", attrs)
+        assert [i for _, i in got] == brute_force(points, lat, lng, radius, rim)[:limit]
+    # the nearest point changes kind both ways and is still found first
+    first = brute_force(points, *CENTRE, 10)[0]
+    o2o.update_point(session, tenant, first, ServicePointUpdate.model_validate(
+        {"fitment": {"rim_diameter": [10, 30], "vehicle_model": long_list}}))
+    assert o2o.nearest(session, tenant, *CENTRE, 10, 1, "tire-fitting",
+                       {"rim_diameter": 29})[0][1] == first
+    o2o.update_point(session, tenant, first, ServicePointUpdate.model_validate(
+        {"fitment": {"rim_diameter": [28, 30]}}))
+    assert [i for _, i in o2o.nearest(session, tenant, *CENTRE, 10, 5, "tire-fitting",
+                                      {"rim_diameter": 29})] == [first]
+
+
+def test_one_goods_with_numeric_attributes_meets_value_lists_and_other_rules(session, tenant):
+    """One goods whose attributes are all numbers: on PostgreSQL the statement decides the
+    points whose rules for them are ranges itself and answers the fitment of the others
+    (value lists, text) for ``fits``; every answer is the brute force's."""
+    rnd = random.Random(21)
+    kinds = [{"rim_diameter": [15, 18]}, {"rim_diameter": ["17", "18"]},
+             {"rim_diameter": [16, 17], "width": [195, 225]}, {"width": ["205"]},
+             {"vehicle_type": ["suv"]}, {}]
+    points = []
+    for i in range(60):
+        fitment = kinds[i % len(kinds)]
+        p = _point(session, tenant, f"P{i}", CENTRE[0] + rnd.gauss(0, 0.02),
+                   CENTRE[1] + rnd.gauss(0, 0.02), fitment)
+        points.append((p.id, p.location.lat, p.location.lng, fitment))
+    for attrs in ({"rim_diameter": 17}, {"rim_diameter": 18.0, "width": 205},
+                  {"rim_diameter": 17, "width": 230}, {"width": 205}):
+        for lat, lng, limit in [(CENTRE[0], CENTRE[1], 10), (CENTRE[0] + 0.01, CENTRE[1], 25)]:
+            expected = sorted(
+                (geo.haversine_km(lat, lng, plat, plng), pid) for pid, plat, plng, f in points
+                if o2o.fits(f, attrs) and geo.haversine_km(lat, lng, plat, plng) <= 10)
+            got = o2o.nearest(session, tenant, lat, lng, 10, limit, "tire-fitting", attrs)
+            assert [i for _, i in got] == [i for _, i in expected][:limit], attrs

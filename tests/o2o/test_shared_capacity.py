@@ -177,6 +177,63 @@ def test_forty_buyers_of_two_services_at_once_get_exactly_the_lifts(client, sess
     assert sum(counts) == 12 + 6 + 12
 
 
+def _while_put_on_the_lift(sessions, tenant, point, act) -> None:
+    """``act()`` (a booking or a cancellation in its own transaction) run while another
+    transaction has put the car wash on the lift and not yet committed."""
+    moved, errors = threading.Event(), []
+
+    def mover() -> None:
+        try:
+            with transaction(sessions) as s:
+                o2o.update_service(s, tenant, point["id"], "car-wash",
+                                   ServiceUpdate(resource="lift"))
+                moved.set()
+                threading.Event().wait(0.8)  # act() starts meanwhile and must wait
+        except BaseException as e:  # noqa: BLE001 — reported below
+            errors.append(e)
+            moved.set()
+
+    t = threading.Thread(target=mover)
+    t.start()
+    moved.wait(30)
+    act()
+    t.join(60)
+    assert errors == []
+
+
+def test_a_claim_or_release_while_its_service_is_put_on_a_resource_counts_there(
+        client, sessions):
+    """A booking made, or one cancelled, while its service is being put on the lift: the
+    lift's places come out as if one had happened after the other (it holds the new
+    booking's place; it does not keep the cancelled one's)."""
+    tenant = acme(sessions)
+    point = client.post("/v1/service-points", json=lift_point()).json()
+    made: list[str] = []
+
+    def make() -> None:
+        with transaction(sessions) as s:
+            made.append(o2o.book(s, tenant, BookingCreate(
+                service_point_id=point["id"], service="car-wash",
+                start=dt.datetime.fromisoformat(at(14)))).id)
+
+    _while_put_on_the_lift(sessions, tenant, point, make)
+    assert left(client, point, "alignment", at(14)) == 0  # the wash holds the lift then
+    assert book(client, point, "tire-fitting", at(14)).json()["type"].endswith("slot-full")
+    # off the lift again, a booking at 16:00, then the same race with its cancellation
+    assert client.patch(f"/v1/service-points/{point['id']}/services/car-wash",
+                        json={"resource": None}).status_code == 200
+    wash = book(client, point, "car-wash", at(16)).json()
+    assert left(client, point, "alignment", at(16)) == 1
+
+    def cancel() -> None:
+        with transaction(sessions) as s:
+            o2o.cancel(s, tenant, wash["id"])
+
+    _while_put_on_the_lift(sessions, tenant, point, cancel)
+    assert left(client, point, "alignment", at(16)) == 1  # the cancelled wash holds nothing
+    assert left(client, point, "alignment", at(14)) == 0
+
+
 def test_a_hold_run_out_on_one_service_frees_the_lift_for_the_other(client, sessions):
     tenant = acme(sessions)
     point = client.post("/v1/service-points", json=lift_point()).json()

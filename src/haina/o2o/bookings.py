@@ -415,6 +415,8 @@ def _expire_rows(session: Session, tenant_id: str, rows: Sequence[Booking],
     """Turn locked overdue holds into ``expired`` and give their places back: the slot
     counters, then the resources' stretches, then the kept next free slots (the lock
     order)."""
+    for service_id in sorted({b.service_id for b in rows}):
+        _service_shared(session, tenant_id, service_id)
     for b in sorted(rows, key=lambda b: (b.service_id, b.start_at)):
         b.status, b.updated_at = "expired", now
         _release_place(session, tenant_id, b.service_id, b.start_at, now, keep=False,
@@ -431,6 +433,21 @@ def _expire_rows(session: Session, tenant_id: str, rows: Sequence[Booking],
 
 def _service(session: Session, tenant_id: str, service_id: str) -> PointService:
     return session.get_one(PointService, (tenant_id, service_id))
+
+
+def _service_shared(session: Session, tenant_id: str, service_id: str) -> PointService:
+    """The service's row read afresh under a key-share lock, before a claim or release reads
+    which resource the service is on. Putting a service on or off a resource locks its row
+    for update (``points._put_on_resource``), which waits for this lock and this waits for
+    it: either the move sees the claim or release committed, or the claim or release sees
+    the service on its new resource (else a booking made meanwhile kept no place on the
+    resource, or a cancelled one kept its place there). A key-share lock conflicts with no
+    other lock a booking takes (the booking row's foreign key takes the same; the kept next
+    free slots take no-key-update), so it adds no wait between bookings."""
+    return session.execute(select(PointService).where(
+        PointService.tenant_id == tenant_id, PointService.id == service_id)
+        .with_for_update(read=True, key_share=True)
+        .execution_options(populate_existing=True)).scalar_one()
 
 
 def _expire_overdue_in_slot(session: Session, tenant: Tenant, service_id: str,
@@ -517,7 +534,8 @@ def book(session: Session, tenant: Tenant, data: BookingCreate, *,
     merchant = tenant
     tenant, partnership_id = partners.point_owner(session, merchant, data.service_point_id)
     point = point_row(session, tenant, data.service_point_id)
-    service = service_row(session, tenant, point.id, data.service)
+    service = _service_shared(session, tenant.id,
+                              service_row(session, tenant, point.id, data.service).id)
     start = _check_start(point, service, data.start, now)
     _expire_overdue_in_slot(session, tenant, service.id, start, now)
     _take_place(session, tenant, service, start, now, keep=False)
@@ -628,6 +646,7 @@ def cancel(session: Session, tenant: Tenant, booking_id: str,
     tenant = partners.booking_owner(session, tenant, booking_id)
     b = _lock(session, tenant, booking_id)
     BOOKING_LIFECYCLE.check("booking.cancelled", b.status, "cancelled")
+    _service_shared(session, tenant.id, b.service_id)
     _release_place(session, tenant.id, b.service_id, b.start_at, now, keep=False)
     _move(session, tenant, b, "booking.cancelled", "cancelled", now, reason=reason)
     # after the status: a hold cancelled past its time must not be taken off twice
@@ -660,7 +679,7 @@ def reschedule(session: Session, tenant: Tenant, booking_id: str, start: dt.date
     if b.status == "held" and b.expires_at is not None and b.expires_at <= now:
         raise HoldExpired(f"the hold on booking {b.id} expired", status_now="expired")
     point = point_row(session, tenant, b.point_id)
-    service = session.get_one(PointService, (tenant.id, b.service_id))
+    service = _service_shared(session, tenant.id, b.service_id)
     new = _check_start(point, service, start, now)
     old = b.start_at
     if new == old:

@@ -11,10 +11,23 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
+
+#: a point whose row goes in the search's index-only band index on PostgreSQL (``{p}``: the
+#: table's alias or nothing). Bounded so that the index tuple stays well under a B-tree's
+#: 2,704-byte limit: fitment as jsonb takes at most ~4 × its text (lists of one-digit
+#: numbers), so ≤ ~1.2 kB, the codes ≤ 400 bytes, the rest ~150
+BAND_SHORT = ("octet_length({p}service_codes) <= 400 "
+              "AND octet_length(CAST({p}fitment AS TEXT)) <= 300")
+#: PostgreSQL's band of a point for the search's indexes: 0.04° of latitude (~4.4 km), wider
+#: than ``lat_band`` (0.01°, SQLite's): a box of a few km is one or two index ranges, and
+#: the points of a band outside the box's latitudes are passed over inside the index
+PG_BANDS_PER_DEGREE = 25
+PG_BAND = "floor({p}lat * 25)"
 
 
 class ServicePoint(Base):
@@ -26,9 +39,23 @@ class ServicePoint(Base):
                       Index("ix_service_points_tenant_h3_r7", "tenant_id", "h3_r7"),
                       Index("ix_service_points_tenant_h3_r5", "tenant_id", "h3_r5"),
                       Index("ix_service_points_tenant_h3_r9", "tenant_id", "h3_r9"),
-                      # the nearest-first search's box: a band, a longitude range, latitudes
+                      # the nearest-first search's box: a band, a longitude range, latitudes.
+                      # On SQLite one index on lat_band. On PostgreSQL two partial ones on
+                      # wider bands (PG_BAND): the points whose service codes and fitment
+                      # are short (nearly all) in one that also holds what the search
+                      # filters and answers, so it reads no table row (index-only); the
+                      # others in a plain one (o2o/search.py)
                       Index("ix_service_points_tenant_band", "tenant_id", "lat_band", "lng",
-                            "lat"))
+                            "lat").ddl_if(dialect="sqlite"),
+                      Index("ix_service_points_band_short", "tenant_id",
+                            text(PG_BAND.format(p="")), "lng", "lat",
+                            postgresql_include=["id", "status", "service_codes", "fitment"],
+                            postgresql_where=text(BAND_SHORT.format(p=""))
+                            ).ddl_if(dialect="postgresql"),
+                      Index("ix_service_points_band_long", "tenant_id",
+                            text(PG_BAND.format(p="")), "lng", "lat",
+                            postgresql_where=text(f"NOT ({BAND_SHORT.format(p='')})")
+                            ).ddl_if(dialect="postgresql"))
 
     id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
