@@ -1,7 +1,9 @@
 """``haina analytics import``: an outside order history, checked whole, stored for a merchant
 (replacing an earlier import of the same file) or written to Parquet; bad input is one line on
-stderr and exit status 1. (The contract through ``haina`` itself runs in subprocesses; the
-error cases run in-process, where the same code prints the same lines.)"""
+stderr and exit status 1. The commands run ``haina.cli.main`` in this process
+(``support.run_cli``: a new interpreter costs ~2 s of CPU in imports), but one import to Parquet,
+which runs ``python -m haina.cli analytics import`` itself (docs/testing.md, "The command line
+in tests")."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sys
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
+from support import run_cli
 from typer.testing import CliRunner
 
 from haina.analytics import service
@@ -24,7 +27,17 @@ from haina.analytics.schemas import RefreshIn
 from haina.core.db import transaction
 
 
-def haina(*args: str, url: str = "sqlite:///unused.db") -> subprocess.CompletedProcess:
+@pytest.fixture
+def haina(monkeypatch, capsys):
+    """``haina analytics ARGS`` in this process against ``url``: a CompletedProcess."""
+    def run(*args: str, url: str = "sqlite:///unused.db") -> subprocess.CompletedProcess:
+        code, out, err = run_cli(url, ["analytics", *args], monkeypatch, capsys)
+        return subprocess.CompletedProcess(args, code, out, err)
+    return run
+
+
+def haina_process(*args: str, url: str = "sqlite:///unused.db") -> subprocess.CompletedProcess:
+    """The same through a new interpreter: the entry point itself."""
     return subprocess.run([sys.executable, "-m", "haina.cli", "analytics", *args],
                           capture_output=True, text=True, timeout=120, check=False,
                           env={**os.environ, "HAINA_DATABASE_URL": url})
@@ -50,7 +63,7 @@ def outside_history(path, customers: int = 40, seed: int = 3) -> pd.DataFrame:
 
 
 def test_a_csv_imported_for_a_merchant_is_stored_once_and_refreshes_its_customers(
-        db_url, sessions, tenant, tmp_path):
+        db_url, sessions, tenant, tmp_path, haina):
     csv = tmp_path / "shop-export.csv"
     df = outside_history(csv)
     args = ("import", str(csv), "--customer-col", "Kunde", "--date-col", "Bestelldatum",
@@ -79,7 +92,7 @@ def test_a_csv_imported_for_a_merchant_is_stored_once_and_refreshes_its_customer
     assert scores.member_id == "C-0001"
 
 
-def test_import_to_parquet_rounds_half_even_and_reads_typed_columns(tmp_path):
+def test_import_to_parquet_rounds_half_even_and_reads_typed_columns(tmp_path, haina):
     src = tmp_path / "orders.parquet"
     pd.DataFrame({
         "customer": [1001, 1001, 1002, 1003],
@@ -88,9 +101,10 @@ def test_import_to_parquet_rounds_half_even_and_reads_typed_columns(tmp_path):
         "total": ["50.505", "50.515", "0.125", "0"],
     }).to_parquet(src)
     out = tmp_path / "normalised.parquet"
-    done = haina("import", str(src), "--customer-col", "customer", "--date-col", "at",
-                 "--amount-col", "total", "--out", str(out))
+    done = haina_process("import", str(src), "--customer-col", "customer", "--date-col", "at",
+                         "--amount-col", "total", "--out", str(out))
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # nothing from the imports either
     assert "imported 3 purchases of 2 customers, 2024-01-05 to 2024-02-10" in done.stdout
     got = pd.read_parquet(out)
     assert list(got.columns) == ["customer_id", "ordered_at", "amount", "amount_minor"]
@@ -128,7 +142,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_1(tmp_path, rows, options, mes
 
 
 def test_importing_for_an_unknown_merchant_or_a_missing_file_is_one_line(sqlite_template,
-                                                                        tmp_path):
+                                                                        tmp_path, haina):
     shutil.copyfile(sqlite_template, tmp_path / "haina.db")
     db_url = f"sqlite:///{tmp_path / 'haina.db'}"
     csv = tmp_path / "orders.csv"

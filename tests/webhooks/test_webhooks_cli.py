@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pytest
 from support import run_cli
@@ -15,12 +13,6 @@ from haina.core.ids import new_id
 from haina.webhooks import service
 from haina.webhooks.delivery import Dispatcher
 from haina.webhooks.schemas import EndpointIn
-
-
-def haina(url: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "haina.cli", "webhooks", *args],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HAINA_DATABASE_URL": url})
 
 
 def haina_here(url: str, args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
@@ -34,8 +26,14 @@ def sqlite_only(db_url):
     return db_url
 
 
-def test_replay_and_failed_from_the_command_line(sqlite_only, sessions, tenant):
+def test_replay_and_failed_from_the_command_line(sqlite_only, sessions, tenant, monkeypatch,
+                                                 capsys):
     url = sqlite_only
+
+    def haina(url: str, *args: str) -> subprocess.CompletedProcess:
+        code, out, err = haina_here(url, list(args), monkeypatch, capsys)
+        return subprocess.CompletedProcess(args, code, out, err)
+
     with transaction(sessions) as s:
         ep = service.create_endpoint(s, tenant, EndpointIn(url="http://127.0.0.1:9/down",
                                                            event_types=["order.*"]))
