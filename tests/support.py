@@ -445,3 +445,14 @@ def served_app(engine: Engine, **settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def until(check, seconds: float = 10.0) -> bool:
+    """Whether ``check()`` holds before ``seconds`` pass (a wait for an event, not a timing)."""
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()

@@ -4,25 +4,13 @@ at commit, and by another process's change when its notice arrives."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from haina.core import caches
 from haina.core.db import transaction
-from tests.support import make_tenant
-
-
-def _until(check, seconds: float = 10.0) -> bool:
-    """Whether ``check()`` holds before ``seconds`` pass (a wait for an event, not a timing)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
+from tests.support import make_tenant, until
 
 
 def _kept(sessions, name: str, tenant_id: str) -> dict | None:
@@ -58,23 +46,26 @@ def test_no_cache_without_a_listener(client, sessions):
 
 
 @pytest.fixture
-def listening(client):
-    """The client's app, once its listener listens (PostgreSQL only)."""
+def listening(client, sessions):
+    """The client's app once its listener listens (PostgreSQL only), and its merchant's id."""
     app = client.app
     listener = app.state.credentials_listener  # type: ignore[attr-defined]
     if listener is None:
         pytest.skip("caches are kept on PostgreSQL only")
     assert listener.listening.wait(10)
-    return client
-
-
-@pytest.mark.pg
-@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
-def test_an_order_reads_the_price_kept_and_a_change_here_forgets_it(listening, sessions):
-    client = listening
-    product = _product(client, "SKU-1", "10.00")
     with transaction(sessions) as s:
-        tenant = s.execute(text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()
+        return client, s.execute(text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()
+
+
+# the caches are kept on PostgreSQL only
+on_pg = pytest.mark.parametrize("db_url", [pytest.param("pg", marks=pytest.mark.pg)],
+                                indirect=True)
+
+
+@on_pg
+def test_an_order_reads_the_price_kept_and_a_change_here_forgets_it(listening, sessions):
+    client, tenant = listening
+    product = _product(client, "SKU-1", "10.00")
     assert _order_total(client, "SKU-1") == "10.00"
     kept = _kept(sessions, "catalog", tenant)
     assert kept is not None and kept["SKU-1"].price_minor == 1000  # read once, now kept
@@ -91,30 +82,24 @@ def test_an_order_reads_the_price_kept_and_a_change_here_forgets_it(listening, s
     assert r.status_code in (409, 422), r.text
 
 
-@pytest.mark.pg
-@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
+@on_pg
 def test_another_process_change_reaches_this_one_by_its_notice(listening, sessions, engine):
-    client = listening
+    client, tenant = listening
     _product(client, "SKU-1", "10.00")
-    with transaction(sessions) as s:
-        tenant = s.execute(text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()
     assert _order_total(client, "SKU-1") == "10.00"
     assert "SKU-1" in (_kept(sessions, "catalog", tenant) or {})
     with engine.begin() as conn:  # another process: its SQL and the notice its service sends
         conn.execute(text("UPDATE variants SET price_minor = 2000 WHERE sku = 'SKU-1'"))
         conn.execute(text("SELECT pg_notify(:c, :p)"),
                      {"c": caches.CHANNEL, "p": f"catalog:{tenant}"})
-    assert _until(lambda: "SKU-1" not in (_kept(sessions, "catalog", tenant) or {}))
+    assert until(lambda: "SKU-1" not in (_kept(sessions, "catalog", tenant) or {}))
     assert _order_total(client, "SKU-1") == "20.00"
 
 
-@pytest.mark.pg
-@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
+@on_pg
 def test_promotions_kept_follow_their_changes_and_windows(listening, sessions):
-    client = listening
+    client, tenant = listening
     _product(client, "SKU-1", "100.00")
-    with transaction(sessions) as s:
-        tenant = s.execute(text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()
     assert _order_total(client, "SKU-1") == "100.00"
     assert _kept(sessions, "promotions", tenant)  # the cart's targets, none live, kept
     r = client.post("/v1/promotions", json={"name": "10% off", "kind": "percent",
@@ -136,10 +121,9 @@ def test_promotions_kept_follow_their_changes_and_windows(listening, sessions):
     assert _order_total(client, "SKU-1") == "90.00"
 
 
-@pytest.mark.pg
-@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
+@on_pg
 def test_a_budget_is_honoured_with_kept_rules(listening, sessions):
-    client = listening
+    client, _ = listening
     _product(client, "SKU-1", "100.00")
     r = client.post("/v1/promotions", json={
         "name": "5 off, 8 in all", "kind": "fixed", "off": {"amount": "5.00", "currency": "CNY"},

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -12,17 +10,7 @@ from sqlalchemy import text
 from haina.core import credentials
 from haina.core.db import transaction
 from haina.platform import service
-from tests.support import make_tenant
-
-
-def _until(check, seconds: float = 10.0) -> bool:
-    """Whether ``check()`` holds before ``seconds`` pass (a wait for an event, not a timing)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
+from tests.support import make_tenant, until
 
 
 def test_this_process_forgets_at_once_and_again_at_commit(sessions):
@@ -56,12 +44,12 @@ def test_a_notice_reaches_a_listener_at_commit_and_never_for_a_rollback(db_url, 
         with transaction(sessions) as s:
             credentials.changed(s)
             credentials.changed(s)  # one notice per transaction
-        assert _until(lambda: listener.notices >= 1)
+        assert until(lambda: listener.notices >= 1)
         # PostgreSQL delivers notices in commit order: the rolled-back one would have come
         # first; one more committed change is the next and last notice seen
         with transaction(sessions) as s:
             credentials.changed(s)
-        assert _until(lambda: listener.notices >= 2)
+        assert until(lambda: listener.notices >= 2)
         assert listener.notices == 2
     finally:
         listener.stop(timeout=5)
@@ -88,4 +76,4 @@ def test_a_token_revoked_by_another_process_stops_working_here(db_url, engine, s
             conn.execute(text("UPDATE api_tokens SET revoked_at = now() "
                               "WHERE token_hash = :h"), {"h": service._hash(token)})
             conn.execute(text(f"NOTIFY {credentials.CHANNEL}"))
-        assert _until(lambda: client.get("/v1/orders").status_code == 401)
+        assert until(lambda: client.get("/v1/orders").status_code == 401)
