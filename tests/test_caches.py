@@ -175,3 +175,47 @@ def test_a_rolled_back_change_still_forgets_here_and_the_committed_one_at_commit
             assert "SKU-1" not in caches.lookup(s, "catalog", "ten_x")  # forgotten at commit
     finally:
         caches.listening(engine, False)
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("db_url", ["pg"], indirect=True)
+def test_notices_of_a_change_flushed_at_commit_and_of_one_in_a_rolled_back_savepoint(
+        db_url, engine, sessions):
+    """Another process's changes reach this one by their notices only: one flushed by the
+    commit itself, and one whose first notice went with a savepoint rolled back."""
+    from haina.catalog.models import Category
+    from haina.core import credentials
+    from haina.core.db import make_engine, make_sessionmaker, utcnow
+    from haina.core.ids import new_id
+    tenant, _ = make_tenant(sessions)
+    listener = credentials.Listener(engine.url.set(drivername="postgresql")
+                                    .render_as_string(hide_password=False), engine=engine).start()
+    other = make_engine(str(engine.url))  # another process: its own engine, nothing kept
+    try:
+        assert listener.listening.wait(10)
+
+        def keep(tenant_id: str) -> None:
+            with transaction(sessions) as s:
+                caches.store(s, "catalog", tenant_id,
+                             caches.generation(s, "catalog", tenant_id), [("SKU-1", "old")])
+                assert "SKU-1" in caches.lookup(s, "catalog", tenant_id)
+
+        def kept(tenant_id: str) -> bool:
+            with transaction(sessions) as s:
+                return "SKU-1" in (caches.lookup(s, "catalog", tenant_id) or {})
+
+        keep(tenant.id)
+        with transaction(make_sessionmaker(other)) as s:  # not flushed before the commit
+            s.add(Category(id=new_id("category"), tenant_id=tenant.id, name="Tires",
+                           slug="tires", created_at=utcnow()))
+        assert until(lambda: not kept(tenant.id))
+
+        keep(tenant.id)
+        with transaction(make_sessionmaker(other)) as s:
+            savepoint = s.begin_nested()
+            caches.changed(s, "catalog", tenant.id)  # its notice is sent in the savepoint
+            savepoint.rollback()
+        assert until(lambda: not kept(tenant.id))  # sent again before the commit
+    finally:
+        listener.stop(timeout=5)
+        other.dispose()

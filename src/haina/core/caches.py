@@ -38,7 +38,8 @@ from sqlalchemy.orm import Session
 CHANNEL = "haina_caches"
 # entries per tenant and cache before the tenant's entries are dropped and read again
 MAX_ENTRIES = 50_000
-_PENDING = "haina.caches.changed"
+_PENDING = "haina.caches.changed"  # session.info: (cache, tenant) changed in this transaction
+_HOOKED = "haina.caches.hooked"  # session.info: the session's commit hooks are in place
 
 
 class Space:
@@ -143,7 +144,11 @@ def listening(engine: Engine, on: bool) -> None:
 
 def changed(session: Session, name: str, tenant_id: str) -> None:
     """What cache ``name`` keeps for the tenant changed in ``session``'s transaction: forget
-    it here now and at commit, and (PostgreSQL) tell every process when it commits."""
+    it here now and at commit, and (PostgreSQL) tell every process when it commits.
+
+    The notice is sent at once (a change flushed by the commit itself is seen after the
+    commit's first hook) and again just before the outermost commit (a savepoint rolled back
+    since may have taken the first with it)."""
     bind: Any = session.get_bind()
     found = _spaces.get(bind)
     if found is not None:
@@ -151,25 +156,46 @@ def changed(session: Session, name: str, tenant_id: str) -> None:
     pending: set[tuple[str, str]] | None = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = set()
-
-        def after_commit(s: Session) -> None:
-            done = s.info.pop(_PENDING, set())
-            here = _spaces.get(bind)
-            if here is not None:
-                for n, t in done:
-                    here.forget(n, t)
-
-        def after_rollback(s: Session, _previous: object) -> None:
-            s.info.pop(_PENDING, None)
-
-        event.listen(session, "after_commit", after_commit, once=True)
-        event.listen(session, "after_soft_rollback", after_rollback, once=True)
+    if not session.info.get(_HOOKED):  # once per session: they serve all its transactions
+        session.info[_HOOKED] = True
+        event.listen(session, "before_commit", _send_notices)
+        event.listen(session, "after_commit", _forget_at_commit)
+        event.listen(session, "after_soft_rollback", _drop_pending)
     if (name, tenant_id) in pending:
         return
     pending.add((name, tenant_id))
-    if bind.dialect.name == "postgresql":
-        session.connection().execute(text("SELECT pg_notify(:c, :p)"),
-                                     {"c": CHANNEL, "p": f"{name}:{tenant_id}"})
+    if bind.dialect.name == "postgresql":  # now: a change flushed by the commit itself
+        _notify(session, name, tenant_id)  # comes after the commit's before_commit hook
+
+
+def _notify(s: Session, name: str, tenant_id: str) -> None:
+    s.connection().execute(text("SELECT pg_notify(:c, :p)"),
+                           {"c": CHANNEL, "p": f"{name}:{tenant_id}"})
+
+
+def _send_notices(s: Session) -> None:
+    """Before the outermost commit, the transaction's notices again: one sent inside a
+    savepoint that was rolled back went with it (PostgreSQL delivers a repeated notice of a
+    transaction once)."""
+    if s.get_nested_transaction() is not None:
+        return  # a savepoint's commit: the transaction goes on
+    pending = s.info.get(_PENDING)
+    if pending and s.get_bind().dialect.name == "postgresql":
+        for n, t in sorted(pending):
+            _notify(s, n, t)
+
+
+def _forget_at_commit(s: Session) -> None:
+    done = s.info.pop(_PENDING, None)
+    here = _spaces.get(s.get_bind()) if done else None  # type: ignore[arg-type]
+    if here is not None:
+        for n, t in done:
+            here.forget(n, t)
+
+
+def _drop_pending(s: Session, previous: Any) -> None:
+    if not previous.nested:  # the whole transaction: nothing changed after all
+        s.info.pop(_PENDING, None)
 
 
 def watch(name: str, models: Iterable[type], tenant_of: Callable[[Any], str | None] | None = None) -> None:
