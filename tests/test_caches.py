@@ -150,6 +150,11 @@ def test_a_read_overtaken_by_a_notice_is_not_kept(engine, sessions):
             assert caches.lookup(s, "catalog", "ten_x")["SKU-1"] == "new"
             caches.notice(engine, "*")
             assert "SKU-1" not in caches.lookup(s, "catalog", "ten_x")
+            # a forget-all overtakes a read of a tenant never forgotten before
+            since = caches.generation(s, "catalog", "ten_y")
+            caches.notice(engine, "*")
+            caches.store(s, "catalog", "ten_y", since, [("SKU-1", "old")])
+            assert "SKU-1" not in caches.lookup(s, "catalog", "ten_y")
     finally:
         caches.listening(engine, False)
     with transaction(sessions) as s:

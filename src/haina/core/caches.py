@@ -50,13 +50,16 @@ class Space:
         self.lock = threading.Lock()
         self.entries: dict[tuple[str, str], dict[Any, Any]] = {}
         self.generations: dict[tuple[str, str], int] = {}
+        self.epoch = 0  # moves when everything is forgotten
+
+    def generation(self, key: tuple[str, str]) -> tuple[int, int]:
+        return self.epoch, self.generations.get(key, 0)
 
     def forget(self, name: str | None = None, tenant_id: str | None = None) -> None:
         with self.lock:
             if name is None:
                 self.entries.clear()
-                for key in self.generations:
-                    self.generations[key] += 1
+                self.epoch += 1
                 return
             keys = [(name, tenant_id)] if tenant_id is not None else \
                 [k for k in self.entries if k[0] == name]
@@ -82,11 +85,11 @@ def _live_space(session: Session) -> Space | None:
     return found if found is not None and found.listeners > 0 else None
 
 
-def generation(session: Session, name: str, tenant_id: str) -> int | None:
+def generation(session: Session, name: str, tenant_id: str) -> tuple[int, int] | None:
     """Where the tenant's entries stand now (take it before reading the database), or None
     when this process keeps no cache for the session's database."""
     found = _live_space(session)
-    return None if found is None else found.generations.get((name, tenant_id), 0)
+    return None if found is None else found.generation((name, tenant_id))
 
 
 def lookup(session: Session, name: str, tenant_id: str) -> dict[Any, Any] | None:
@@ -101,7 +104,7 @@ def lookup(session: Session, name: str, tenant_id: str) -> dict[Any, Any] | None
 _EMPTY: dict[Any, Any] = {}
 
 
-def store(session: Session, name: str, tenant_id: str, since: int | None,
+def store(session: Session, name: str, tenant_id: str, since: tuple[int, int] | None,
           items: Iterable[tuple[Any, Any]]) -> None:
     """Keep ``items`` (key, value; values treated as immutable) for the tenant, unless a
     change was heard since :func:`generation` gave ``since``."""
@@ -112,7 +115,7 @@ def store(session: Session, name: str, tenant_id: str, since: int | None,
         return
     key = (name, tenant_id)
     with found.lock:
-        if found.generations.get(key, 0) != since:
+        if found.generation(key) != since:
             return
         entries = found.entries.get(key)
         if entries is None or len(entries) >= MAX_ENTRIES:
