@@ -292,15 +292,6 @@ IdempotencyKeyHeader = Header(None, alias="Idempotency-Key",
                               description="replays the first response for the same key and body")
 
 
-class _Raw:
-    """A response body already serialised (``create`` without an Idempotency-Key)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: str) -> None:
-        self.data = data
-
-
 def create(request: Request, session: Session, tenant: Tenant, key: str | None,
            body: BaseModel | None, produce: Callable[[], M], status: int = 201,
            answer: Callable[[M], tuple[int, Any] | None] | None = None) -> Response:
@@ -317,15 +308,14 @@ def create(request: Request, session: Session, tenant: Tenant, key: str | None,
         result = produce()
         special = answer(result) if answer else None
         if special is None and key is None:  # nothing kept: the JSON itself (pydantic's dump)
-            return status, _Raw(result.model_dump_json())
+            return status, type(result).__pydantic_serializer__.to_json(result)
         return special or (status, result.model_dump(mode="json"))
 
     outcome = run_idempotent(session, tenant, key, route, payload, run,
                              ttl_hours=request.app.state.settings.idempotency_ttl_hours,
                              instance=request.scope["path"])
-    if isinstance(outcome.body, _Raw):
-        return Response(outcome.body.data, status_code=outcome.status,
-                        media_type="application/json")
+    if isinstance(outcome.body, bytes):  # made just now, already JSON
+        return Response(outcome.body, status_code=outcome.status, media_type="application/json")
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     if outcome.problem or (isinstance(outcome.body, dict) and "type" in outcome.body
                            and outcome.status >= 400):

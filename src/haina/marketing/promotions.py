@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -200,26 +200,6 @@ def rule_of(p: Any) -> Rule:
         starts_at=p.starts_at, ends_at=p.ends_at)
 
 
-_LIVE_IDS: dict[int, Precompiled] = {}
-
-
-def _live_ids_statement(n: int) -> Precompiled:
-    found = _LIVE_IDS.get(n)
-    if found is None:
-        t, p = PromotionTarget.__table__.c, Promotion.__table__.c
-        now = bindparam("now", type_=Promotion.__table__.c.starts_at.type)
-        found = _LIVE_IDS[n] = Precompiled(
-            select(t.promotion_id).join_from(
-                PromotionTarget.__table__, Promotion.__table__,
-                and_(p.tenant_id == t.tenant_id, p.id == t.promotion_id))
-            .where(t.tenant_id == bindparam("tenant_id"),
-                   t.target.in_([bindparam(f"k{i}") for i in range(n)]),
-                   p.status == bindparam("status"),
-                   or_(p.starts_at.is_(None), p.starts_at <= now),
-                   or_(p.ends_at.is_(None), p.ends_at > now)))
-    return found
-
-
 _ROWS: dict[tuple[int, int], Precompiled] = {}
 
 
@@ -242,48 +222,31 @@ def _rows_statement(ids: int, keys: int) -> Precompiled:
 
 def rules_for(session: Session, tenant: Tenant, product_ids: Iterable[str],
               category_ids: Iterable[str | None], now: dt.datetime) -> list[Rule]:
-    """The live promotions that target any of these products or categories, or all goods:
-    one query on the ``(tenant_id, target)`` index."""
+    """The live promotions that target any of these products or categories, or all goods.
+
+    Per target, the rules of the merchant's active promotions whatever their window: kept in
+    this process's ``promotions`` cache (:mod:`haina.core.caches`, PostgreSQL with the API's
+    listener) until a promotion or its targets change anywhere, else read (two statements on
+    the ``(tenant_id, target)`` index; most carts of most merchants meet none, and then the
+    first is all they pay). The window is applied here; budgets, which every claim moves, are
+    read fresh for the kept rules."""
     keys = ["*"] + sorted({f"p:{p}" for p in product_ids}) + \
         sorted({f"c:{c}" for c in category_ids if c})
-    kept = caches.lookup(session, "promotions", tenant.id)
-    if kept is not None:
-        return _kept_rules(session, tenant, keys, kept, now)
-    # first which live promotions there are, by a statement compiled once (most carts of most
-    # merchants meet none: then this is all the order path pays); then their rows
-    params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(keys)}
-    params.update(tenant_id=tenant.id, now=now, status="active")
-    ids = sorted({r[0] for r in _live_ids_statement(len(keys)).rows(session, params)})
-    if not ids:
-        return []
-    # the table's columns, not ORM objects: the order path converts them to rules at once
-    params.update({f"i{i}": pid for i, pid in enumerate(ids)})
-    rows = _rows_statement(len(ids), len(keys)).records(session, params)
-    seen: dict[str, Rule] = {}
-    for p in rows:
-        if p.id not in seen:
-            seen[p.id] = rule_of(p)
-    return list(seen.values())
-
-
-def _kept_rules(session: Session, tenant: Tenant, keys: list[str],
-                kept: dict[Any, Any], now: dt.datetime) -> list[Rule]:
-    """``rules_for`` from this process's ``promotions`` cache (:mod:`haina.core.caches`): per
-    target, the rules of the merchant's active promotions whatever their window (read once,
-    then kept until a promotion or its targets change anywhere); the window is applied here,
-    and budgets, which every claim moves, are read fresh."""
+    kept = caches.lookup(session, "promotions", tenant.id) or {}
     missing = [k for k in keys if k not in kept]
     by_key = kept
+    fresh: set[str] = set()  # ids of rules read now: their budgets are current
     if missing:
         since = caches.generation(session, "promotions", tenant.id)
         params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(missing)}
         params.update(tenant_id=tenant.id, status="active")
         pairs = _active_statement(len(missing)).rows(session, params)
-        ids = sorted({pid for pid, _ in pairs})
         rules: dict[str, Rule] = {}
-        if ids:
-            params.update({f"i{i}": pid for i, pid in enumerate(ids)})
-            for p in _rows_statement(len(ids), len(missing)).records(session, params):
+        if pairs:
+            fresh = {pid for pid, _ in pairs}
+            params.update({f"i{i}": pid for i, pid in enumerate(sorted(fresh))})
+            # the table's columns, not ORM objects: converted to rules at once
+            for p in _rows_statement(len(fresh), len(missing)).records(session, params):
                 rules.setdefault(p.id, rule_of(p))
         read: dict[str, list[Rule]] = {k: [] for k in missing}
         for pid, target in pairs:
@@ -297,10 +260,10 @@ def _kept_rules(session: Session, tenant: Tenant, keys: list[str],
             if rule.id not in seen and (rule.starts_at is None or rule.starts_at <= now) \
                     and (rule.ends_at is None or rule.ends_at > now):
                 seen[rule.id] = rule
-    budgeted = [r.id for r in seen.values() if r.budget_left is not None]
-    if budgeted:
-        left = budgets_left(session, tenant, budgeted)
-        for pid in budgeted:
+    stale = [r.id for r in seen.values() if r.budget_left is not None and r.id not in fresh]
+    if stale:
+        left = budgets_left(session, tenant, stale)
+        for pid in stale:
             seen[pid] = replace(seen[pid], budget_left=left.get(pid, 0))
     return list(seen.values())
 
