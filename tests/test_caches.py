@@ -224,3 +224,55 @@ def test_notices_of_a_change_flushed_at_commit_and_of_one_in_a_rolled_back_savep
     finally:
         listener.stop(timeout=5)
         other.dispose()
+
+
+def _order(client: TestClient, sku: str, coupon: str):
+    return client.post("/v1/orders", json={"lines": [{"sku": sku, "quantity": 1}],
+                                           "coupon": coupon})
+
+
+@on_pg
+def test_a_coupon_is_kept_without_its_count_and_follows_its_changes(listening, sessions,
+                                                                     engine):
+    client, tenant = listening
+    _product(client, "SKU-1", "100.00")
+    r = client.post("/v1/coupons", json={"code": "SAVE5", "usage_limit": 1, "discount": {
+        "type": "fixed", "amount": {"amount": "5.00", "currency": "CNY"}}})
+    assert r.status_code == 201, r.text
+    coupon = r.json()["id"]
+    first = _order(client, "SKU-1", "SAVE5")
+    assert first.status_code == 201, first.text
+    kept = _kept(sessions, "coupons", tenant)
+    assert kept is not None and kept["SAVE5"].redeemed is None  # the count is never kept
+    # used up: the claim refuses it, though the coupon is kept
+    r = _order(client, "SKU-1", "SAVE5")
+    assert r.status_code == 409 and r.json()["type"].endswith("coupon-exhausted"), r.text
+    # a cancellation gives the claim back: the next order takes it (no count kept to forget)
+    r = client.post(f"/v1/orders/{first.json()['id']}/cancel", json={"reason": "changed_mind"})
+    assert r.status_code == 200, r.text
+    again = _order(client, "SKU-1", "SAVE5")
+    assert again.status_code == 201, again.text
+    # used up and left out by the best price (an exclusive promotion): still refused
+    r = client.post("/v1/promotions", json={"name": "half", "kind": "percent", "percent": "50",
+                                             "exclusive": True})
+    assert r.status_code == 201, r.text
+    promotion = r.json()["id"]
+    r = _order(client, "SKU-1", "SAVE5")
+    assert r.status_code == 409 and r.json()["type"].endswith("coupon-exhausted"), r.text
+    r = client.patch(f"/v1/promotions/{promotion}", json={"status": "paused"})
+    assert r.status_code == 200, r.text
+    # paused by another process: its notice makes this one forget the coupon
+    r = client.post(f"/v1/orders/{again.json()['id']}/cancel", json={"reason": "changed_mind"})
+    assert r.status_code == 200, r.text
+    assert "SAVE5" in (_kept(sessions, "coupons", tenant) or {})
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE coupons SET status = 'paused' WHERE id = :id"), {"id": coupon})
+        conn.execute(text("SELECT pg_notify(:c, :p)"),
+                     {"c": caches.CHANNEL, "p": f"coupons:{tenant}"})
+    assert until(lambda: "SAVE5" not in (_kept(sessions, "coupons", tenant) or {}))
+    r = _order(client, "SKU-1", "SAVE5")
+    assert r.status_code == 422 and r.json()["type"].endswith("coupon-paused"), r.text
+    # changed here through the API: forgotten at commit
+    r = client.patch(f"/v1/coupons/{coupon}", json={"status": "active"})
+    assert r.status_code == 200, r.text
+    assert _order(client, "SKU-1", "SAVE5").status_code == 201

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from haina.catalog import service as catalog
+from haina.core import caches
 from haina.core.context import Tenant
 from haina.core.db import Precompiled, add_unique, insert_rows, rowcount, tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid, NotFound
@@ -226,6 +227,32 @@ _CLAIM_COUPON = Precompiled(
                _C.audience))
 
 
+# a coupon's change (status, window, terms; issuing moves ``issued``) alters what is kept of it
+caches.watch("coupons", (Coupon,))
+
+
+def _coupon_record(session: Session, tenant: Tenant, code: str, *, fresh: bool) -> Any:
+    """The coupon whose stored code is ``code`` (the row's columns by name), or None.
+
+    Unless ``fresh``, from this process's ``coupons`` cache (:mod:`haina.core.caches`:
+    PostgreSQL with the API's listener) when it holds it: every field but ``redeemed`` is then
+    current, and ``redeemed`` is None: the claim's conditional UPDATE checks the count (and
+    the status again)."""
+    if not fresh:
+        kept = caches.lookup(session, "coupons", tenant.id)
+        if kept:
+            found = kept.get(code)
+            if found is not None:
+                return found
+    since = caches.generation(session, "coupons", tenant.id)
+    rows = _COUPON_BY_CODE.records(session, {"tenant_id": tenant.id, "code": code})
+    if not rows:
+        return None
+    # kept without its count (None), which claims and cancellations move without a notice
+    caches.store(session, "coupons", tenant.id, since, [(code, rows[0]._replace(redeemed=None))])
+    return rows[0]
+
+
 def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
                 now: dt.datetime, preview: bool = False) -> tuple[str, Rule]:
     """The coupon ``code`` as a pricing rule for ``cart`` (its stored code, the rule), or a
@@ -233,12 +260,16 @@ def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
     422 ``coupon-not-usable`` with the reason (not yet valid, expired, disabled, another
     currency, no goods it targets, below the minimum spend, not the member's tier, the member's
     limit reached). Targets narrow the goods its discount and minimum spend count (list
-    prices). A ``preview`` also reads the member's count, which a claim checks under lock."""
+    prices). A ``preview`` also reads the member's count, which a claim checks under lock.
+
+    An order's pricing (not a ``preview``) may take the coupon from this process's cache,
+    whose ``redeemed`` count is not current: the claim refuses a used-up coupon, and
+    :func:`price_and_claim` reads the count when the best price leaves the coupon out."""
     code = code.upper()
-    found = _COUPON_BY_CODE.records(session, {"tenant_id": tenant.id, "code": code})
-    if not found:
+    # the row's columns by name (not an ORM object: nothing is written)
+    coupon = _coupon_record(session, tenant, code, fresh=preview)
+    if coupon is None:
         raise NotFound(f"no coupon {code!r}", slug="coupon-not-found")
-    coupon = found[0]  # the row's columns by name (not an ORM object: nothing is written)
     if coupon.status != "active":
         raise _not_active(code, coupon.status)
     if coupon.starts_at and now < coupon.starts_at:
@@ -278,7 +309,8 @@ def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
     if coupon.audience == "issued" and cart.member_id is None:
         raise CouponNotIssued(f"coupon {code} is for the members it was issued to: the order "
                               "needs a member", reason="member-required")
-    if coupon.max_redemptions is not None and coupon.redeemed >= coupon.max_redemptions:
+    if coupon.max_redemptions is not None and coupon.redeemed is not None \
+            and coupon.redeemed >= coupon.max_redemptions:
         raise CouponExhausted(f"coupon {code} has been used up ({coupon.max_redemptions} "
                               "claims held)", reason="used-up")
     if preview and coupon.audience == "issued":
@@ -360,6 +392,15 @@ def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: 
     return {"id": new_id("coupon_redemption"), "tenant_id": tenant.id, "coupon_id": coupon_id,
             "order_id": order_id, "member_id": member_id, "discount_minor": discount_minor,
             "status": "claimed", "created_at": now, "released_at": None}
+
+
+def _check_not_used_up(session: Session, tenant: Tenant, code: str) -> None:
+    """409 ``coupon-exhausted`` if the coupon's claims have reached its limit (a fresh read)."""
+    coupon = _coupon_record(session, tenant, code, fresh=True)
+    if coupon is not None and coupon.max_redemptions is not None \
+            and coupon.redeemed >= coupon.max_redemptions:
+        raise CouponExhausted(f"coupon {code} has been used up ({coupon.max_redemptions} "
+                              "claims held)", reason="used-up")
 
 
 def _unclaim_coupon(session: Session, tenant: Tenant, coupon_id: str, order_id: str) -> None:
@@ -455,6 +496,9 @@ def price_and_claim(session: Session, tenant: Tenant, cart: Cart, coupon: str | 
             redemption = claim_coupon(session, tenant, used.rule_id, order_id=order_id,
                                       member_id=cart.member_id, discount_minor=used.amount,
                                       now=now)
+        elif coupon is not None:
+            # left out by the best price: still refused if used up (its count may be kept)
+            _check_not_used_up(session, tenant, coupon.upper())
         budgeted = {a.rule_id: a.amount for a in priced.applied if a.budgeted}
         lost = promotions.claim_budgets(session, tenant, budgeted)
         if lost is None:
