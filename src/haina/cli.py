@@ -142,13 +142,8 @@ def token_revoke(token_id: str) -> None:
     out.print(f"revoked {token_id}")
 
 
-@staff_app.command("create")
-def staff_create(tenant: Annotated[str, typer.Option(help="tenant slug")],
-                 email: Annotated[str, typer.Option(help="sign-in email")],
-                 role: Annotated[str, typer.Option(help="owner | staff | read-only")] = "owner") -> None:
-    """Create a staff account; the password is read as one line on stdin (never an argument,
-    which other users of the machine could see)."""
-    from haina.platform import service
+def _password_from_stdin() -> str:
+    """A password: typed at a terminal (not echoed), or one line of stdin."""
     if sys.stdin.isatty():
         import getpass
         password = getpass.getpass("password: ")
@@ -156,9 +151,34 @@ def staff_create(tenant: Annotated[str, typer.Option(help="tenant slug")],
         password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise UserError("no password on stdin (give it as one line)")
+    return password
+
+
+@staff_app.command("create")
+def staff_create(tenant: Annotated[str, typer.Option(help="tenant slug")],
+                 email: Annotated[str, typer.Option(help="sign-in email")],
+                 role: Annotated[str, typer.Option(help="owner | staff | read-only")] = "owner") -> None:
+    """Create a staff account; the password is read as one line on stdin (never an argument,
+    which other users of the machine could see)."""
+    from haina.platform import service
+    password = _password_from_stdin()
     with transaction(_sessions()) as session:
         created = service.create_staff(session, tenant, email, password, role)
     out.print(f"created {created.role} {created.email} for {tenant} ({created.id})")
+
+
+@staff_app.command("set-password")
+def staff_set_password(tenant: Annotated[str, typer.Option(help="tenant slug")],
+                       email: Annotated[str, typer.Option(help="the account's sign-in email")]) -> None:
+    """Set a staff account's password (the operator's reset); the password is read as one line
+    on stdin, like `staff create`. Lifts a lock after failed sign-ins and ends the account's
+    sessions."""
+    from haina.platform import service
+    password = _password_from_stdin()
+    with transaction(_sessions()) as session:
+        changed = service.set_staff_password(session, tenant, email, password)
+    out.print(f"password set for {changed.email} at {tenant} ({changed.id}); "
+              "their sessions are ended")
 
 
 @apps_app.command("create")

@@ -113,3 +113,62 @@ def test_a_failed_checkout_leaves_the_cart_open(client):
     r = client.post(f"/v1/carts/{cart['id']}/checkout", json={})
     assert r.status_code == 409 and r.json()["type"].endswith("out-of-stock")
     assert client.get(f"/v1/carts/{cart['id']}").json()["status"] == "open"
+
+
+def test_the_list_of_carts_pages_and_filters_by_state_member_and_last_change(client, sessions):
+    import datetime as dt
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+    from support import make_tenant
+    product(client, "A")
+    member = client.post("/v1/members", json={"name": "Li"}).json()
+    made = [client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": i + 1}]}).json()
+            for i in range(3)]
+    mine = client.post("/v1/carts", json={"member_id": member["id"]}).json()
+    ordered = client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": 1}]}).json()
+    assert client.post(f"/v1/carts/{ordered['id']}/checkout", json={}).status_code == 201
+    two_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    with sessions() as s, s.begin():  # the first cart was last touched two days ago
+        s.execute(text("UPDATE carts SET updated_at = :t WHERE id = :id"),
+                  {"t": two_days_ago.replace(tzinfo=None) if s.bind.dialect.name == "sqlite"
+                   else two_days_ago, "id": made[0]["id"]})
+
+    def ids(**params):
+        r = client.get("/v1/carts", params=params)
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()["data"]]
+
+    newest_first = [ordered["id"], mine["id"], made[2]["id"], made[1]["id"], made[0]["id"]]
+    assert ids() == newest_first
+    first = client.get("/v1/carts", params={"limit": 2}).json()
+    assert first["object"] == "list" and first["has_more"] and len(first["data"]) == 2
+    summary = {c["id"]: c for c in client.get("/v1/carts").json()["data"]}
+    assert summary[made[2]["id"]]["lines"] == 1 and summary[made[2]["id"]]["units"] == 3
+    assert summary[ordered["id"]]["order_id"] and summary[ordered["id"]]["status"] == "ordered"
+    rest = ids(limit=2, cursor=first["next_cursor"]) + ids(limit=2, cursor=ids(limit=4)[-1])
+    assert rest == newest_first[2:]
+    assert ids(status="ordered") == [ordered["id"]]
+    assert ids(status="open") == newest_first[1:]
+    assert ids(status="abandoned") == [made[0]["id"]]
+    assert ids(member_id=member["id"]) == [mine["id"]]
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    assert ids(updated_lt=yesterday) == [made[0]["id"]]
+    assert ids(updated_gte=yesterday) == newest_first[:-1]
+    assert ids(status="open", updated_gte=yesterday) == newest_first[1:-1]
+    # refusals are problems: an unknown state, a cursor of another list, a limit out of
+    # range, a time that is no time or has no UTC offset
+    for params, slug in (({"status": "closed"}, "validation-error"),
+                         ({"cursor": "ord_" + "0" * 26}, "invalid-cursor"),
+                         ({"limit": 0}, "validation-error"),
+                         ({"updated_gte": "yesterday"}, "validation-error"),
+                         ({"updated_lt": "2026-01-01T00:00:00"}, "validation-error")):
+        r = client.get("/v1/carts", params=params)
+        assert r.status_code == 422 and r.json()["type"].endswith(slug), (params, r.text)
+    # another merchant lists none of these
+    _, other_token = make_tenant(sessions, "other")
+    with TestClient(client.app) as other:
+        other.headers["Authorization"] = f"Bearer {other_token}"
+        r = other.get("/v1/carts")
+        assert r.status_code == 200 and r.json()["data"] == []
+        assert other.get("/v1/carts", params={"member_id": member["id"]}).json()["data"] == []

@@ -69,6 +69,24 @@ def test_staff_create_a_campaign_from_a_segment_and_read_its_results(browser_as,
     assert "营销活动" in listed and "进行中" in listed and "Win back" in listed
     wallet = client.get(f"/v1/members/{shop['member']['id']}/coupons").json()["data"]
     assert [e["source"] for e in wallet] == [campaign_id]
+    # the enrolment: the launch walked the audience of one in the request
+    assert 'id="enrolment-status">done</span> launch' in result.text, result.text[-4000:]
+    assert '<progress id="enrolment-progress" max="100" value="100">' in result.text
+    assert "1 of 1 members walked" in result.text and "enrolled 1 treated" in result.text
+    r = staff.post(f"/console/campaigns/{campaign_id}/reevaluate",
+                   data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = staff.get(r.headers["location"] + "&lang=en").text  # (zh since the list above)
+    assert "A look for new members of Win back is queued" in page
+    assert 'id="enrolment-status">queued</span> re-evaluation' in page
+    from haina.campaigns.enrolment import run_queued_jobs
+    with transaction(sessions) as s:
+        assert run_queued_jobs(s) == 1
+    page = staff.get(f"/console/campaigns/{campaign_id}").text
+    assert 'id="enrolment-status">done</span> re-evaluation' in page
+    assert 'value="100"' in page and "Failed batches" in page
+    zh = staff.get(f"/console/campaigns/{campaign_id}", params={"lang": "zh"}).text
+    assert "立即重新评估" in zh and "已完成" in zh and "重新评估" in zh
 
 
 def test_a_read_only_account_cannot_create_a_campaign(browser_as, shop, client, sessions):
@@ -81,3 +99,17 @@ def test_a_read_only_account_cannot_create_a_campaign(browser_as, shop, client, 
     assert r.status_code == 403 and "read-only" in r.text
     with transaction(sessions) as s:
         assert s.execute(text("SELECT count(*) FROM campaigns")).scalar() == 0
+    # a campaign made through the API: the read-only account sees its enrolment, no button
+    made = client.post("/v1/campaigns", json={
+        "name": "API made", "segment_id": seg["id"],
+        "ends_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=9)).isoformat(),
+        "coupon": {"discount": {"type": "fixed", "amount": {"amount": "5.00",
+                                                            "currency": "CNY"}}}})
+    assert made.status_code == 201, made.text
+    page = viewer.get(f"/console/campaigns/{made.json()['id']}").text
+    assert "enrolment-progress" in page and "Re-evaluate now" not in page
+    r = viewer.post(f"/console/campaigns/{made.json()['id']}/reevaluate",
+                    data={"csrf_token": form_token(page)})
+    assert r.status_code == 403 and "read-only" in r.text
+    with transaction(sessions) as s:
+        assert s.execute(text("SELECT count(*) FROM campaign_jobs")).scalar() == 1

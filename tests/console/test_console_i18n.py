@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,20 @@ def test_money_numbers_and_dates_follow_the_locale():
     assert en.date(day) == "Nov 3, 2026" and zh.date(day) == "2026年11月3日"
     assert en.week(day) == "3 Nov" and zh.week(day) == "11月3日"
     assert en.money(None) == "—"
+
+
+def test_long_money_figures_are_shown_short_with_the_full_value_kept():
+    """A page's big figures (the payments page's balances, the dashboard's sales): past ten
+    characters, CLDR's compact form (so that it fits half a phone's width on one line)."""
+    en, zh = Formats("en"), Formats("zh")
+    owed = Money(amount="783811.63", currency="CNY")
+    assert zh.money_figure(owed) == ("¥78.4万", "¥783,811.63")
+    assert en.money_figure(owed) == ("CN¥783.8K", "CN¥783,811.63")
+    assert en.money_figure(Money(amount="-1234567890.50", currency="CNY"))[0] == "-CN¥1.2B"
+    assert zh.money_figure(Money(amount="1234567890.50", currency="CNY"))[0] == "¥12.3亿"
+    for short in (Money(amount="999.99", currency="CNY"), Money(amount="-9950.00", currency="CNY")):
+        assert zh.money_figure(short)[0] == zh.money_figure(short)[1] == zh.money(short)
+    assert en.money_figure(Decimal("12345.6"), "CNY") == ("CN¥12.3K", "CN¥12,345.60")
 
 
 @pytest.mark.parametrize("asked, cookie, header, lang", [

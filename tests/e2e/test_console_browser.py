@@ -142,12 +142,12 @@ def expect(locator: Any) -> Any:
     return playwright_expect(locator)
 
 
-def _sign_in(browser: Any, site: dict[str, Any], email: str) -> Any:
+def _sign_in(browser: Any, site: dict[str, Any], email: str, password: str = PASSWORD) -> Any:
     context = browser.new_context(viewport=DESK, locale="en-US")
     page = context.new_page()
     page.goto(site["base"] + "/console")
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     # The sign-in page is served at /console too: wait for the form's own navigation, never for
     # a URL that already matches before the form is sent.
     with page.expect_navigation():
@@ -188,6 +188,11 @@ def check(page: Any, name: str) -> None:
                     e.clientWidth && getComputedStyle(e).overflowX === 'visible')
                 .map(e => e.tagName + '.' + e.className).slice(-3)""")  # what overflows
             assert overflow <= PHONE["width"], f"{page.url} is {overflow} px wide: {wide}"
+            wrapped = page.evaluate("""() => [...document.querySelectorAll('ul.figures .value')]
+                .filter(e => e.getBoundingClientRect().height >
+                             1.5 * parseFloat(getComputedStyle(e).lineHeight))
+                .map(e => e.textContent)""")  # a figure broken over two lines
+            assert wrapped == [], f"{page.url}: figures wrap at phone width: {wrapped}"
         if os.environ.get("HAINA_SCREENSHOTS") == "1":
             _save(page.screenshot(full_page=False), SCREENSHOTS / f"{name}-{width}.png")
     page.set_viewport_size(DESK)
@@ -512,7 +517,14 @@ def test_create_a_campaign_from_a_segment_and_read_its_lift(owner, site):
     owner.wait_for_function("""() => [...document.images].every(i => i.complete)""",
                             timeout=120_000)
     assert owner.evaluate("() => [...document.images].map(i => i.naturalWidth)")[0] > 0
+    expect(owner.locator("#enrolment-progress")).to_be_visible()  # the launch's enrolment
+    assert owner.locator("#enrolment-status").inner_text() in ("done", "queued")
     check(owner, "campaign")
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="Re-evaluate now").click()
+    expect(owner.get_by_role("status")).to_contain_text(
+        "A look for new members of Win back the slipping is queued")
+    expect(owner.locator("#enrolment-status")).to_have_text("queued")
 
 
 def test_storefront_keys_qualification_files_settings_products_and_a_promotions_edit(owner,
@@ -572,10 +584,12 @@ def test_storefront_keys_qualification_files_settings_products_and_a_promotions_
     check(owner, "product")
 
 
-def test_payments_carts_staff_and_the_audit_trail(owner, site):
+def test_payments_carts_staff_and_the_audit_trail(owner, browser, site):
     """The session-8 pages, each checked at both widths: a refunded payment found by its
     status and opened (attempts, refunds, ledger entries), a cart and its page, an account
-    invited and its role changed by the owner, and the audit trail naming who did it."""
+    invited and its role changed by the owner, its password reset by the owner and changed
+    by its holder, and the audit trail naming who did it. The payments page's balances (the
+    demo owes the shop hundreds of thousands of yuan) fit on one line at phone width."""
     from support import app_token
     token = app_token(site["sessions"], "demo-tires", "orders:write payments:write")
     with transaction(site["sessions"]) as s:
@@ -597,6 +611,8 @@ def test_payments_carts_staff_and_the_audit_trail(owner, site):
     with owner.expect_navigation():
         owner.get_by_role("button", name="Filter").click()
     expect(owner.locator("tbody tr")).to_have_count(1)
+    owed = owner.locator("ul.figures .value[title]")  # a long balance in its short form
+    assert owed.count() >= 1 and owed.first.get_attribute("title").startswith("CN¥")
     check(owner, "payments")
     owner.locator("tbody tr a").first.click()
     expect(owner.get_by_role("heading", name="Refunds")).to_be_visible()
@@ -629,11 +645,30 @@ def test_payments_carts_staff_and_the_audit_trail(owner, site):
     expect(owner.get_by_role("status")).to_have_text(
         "Role changed: new.hire@demo-tires.example: read-only.")
     check(owner, "staff")
+    with owner.expect_navigation():
+        owner.get_by_role("button", name="Reset password of new.hire@demo-tires.example").click()
+    expect(owner.get_by_role("heading", level=1)).to_have_text("Password reset")
+    made = owner.locator("#password").inner_text()
+    assert len(made) >= 16
+    check(owner, "staff-password")
+    hire = _sign_in(browser, site, "new.hire@demo-tires.example", made)  # read-only now
+    hire.goto(site["base"] + "/console/staff")
+    hire.get_by_label("Current password").fill(made)
+    hire.get_by_label("New password", exact=True).fill("the new hire's own password")
+    hire.get_by_label("New password again").fill("the new hire's own password")
+    with hire.expect_navigation():
+        hire.get_by_role("button", name="Change my password").click()
+    expect(hire.get_by_role("status")).to_contain_text("Your password is changed")
+    hire.context.close()
+    owner.get_by_role("link", name="Back to the staff").click()
     owner.get_by_role("navigation").get_by_role("link", name="Audit trail").click()
     owner.get_by_label("Made by").select_option("staff")
     with owner.expect_navigation():
         owner.get_by_role("button", name="Filter").click()
     rows = owner.locator("tbody tr")
-    expect(rows.first).to_contain_text("staff.role_changed")
-    expect(rows.first).to_contain_text(OWNER)
+    expect(rows.nth(0)).to_contain_text("staff.password_changed")
+    expect(rows.nth(0)).to_contain_text("new.hire@demo-tires.example")
+    expect(rows.nth(1)).to_contain_text("staff.password_reset")
+    expect(rows.nth(2)).to_contain_text("staff.role_changed")
+    expect(rows.nth(2)).to_contain_text(OWNER)
     check(owner, "audit")

@@ -278,6 +278,36 @@ def test_merchant_as_app_token_with_every_scope_gets_404_for_every_id_of_merchan
     assert checked >= 35
 
 
+def test_merchant_as_app_token_with_every_scope_lists_none_of_merchant_bs_objects(world):
+    """Every list the API answers (a GET without a path parameter answering a page) read
+    with A's token: no item is one of B's objects (any id of B's in the tables above)."""
+    b_ids: set[str] = set()
+    with world.engine.connect() as conn:
+        tables = _tables(conn)
+        for table, column in sorted(set(ID_SOURCES.values())):
+            if table in tables and column == "id":
+                tenant_col = "owner_tenant_id" if table == "apps" else "tenant_id"
+                b_ids |= set(conn.execute(text(f"SELECT id FROM {table} WHERE {tenant_col} = :t"),
+                                          {"t": world.b_id}).scalars())
+    headers = {"Authorization": f"Bearer {world.a_token}"}
+    listed, leaks = [], []
+    for method, route in _routes(world):
+        if method != "GET" or _PARAM.search(route.path):
+            continue
+        r = world.client.get(route.path, headers=headers)
+        if r.status_code != 200 or not r.headers.get("content-type", "").startswith(
+                "application/json"):
+            continue
+        body = r.json()
+        if not isinstance(body, dict) or body.get("object") != "list":
+            continue
+        listed.append(route.path)
+        seen = {item.get("id") for item in body["data"] if isinstance(item, dict)}
+        leaks += [f"GET {route.path} → {i}" for i in sorted(seen & b_ids)]
+    assert leaks == []
+    assert "/v1/carts" in listed and "/v1/orders" in listed and len(listed) > 20, listed
+
+
 BODIES = {
     "/v1/orders/{order_id}/shipments": {"carrier": "SF", "tracking_number": "SF1"},
     "/v1/payment_intents/{intent_id}/capture": {},

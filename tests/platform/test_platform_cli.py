@@ -114,3 +114,60 @@ def test_bad_input_is_one_line_and_exit_1(sqlite_template, tmp_path, args, stdin
     assert code == 1, out
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], err
+
+
+def test_staff_set_password_replaces_it_lifts_a_lock_and_ends_sessions(db_url, engine,
+                                                                       sessions, monkeypatch,
+                                                                       capsys):
+    """`haina staff set-password` on SQLite and PostgreSQL: the password from stdin, the
+    account's lock lifted and its sessions ended, a `staff.password_reset` event; an unknown
+    account (or another merchant's) and a short password are one line and exit 1."""
+    from sqlalchemy import select
+
+    from haina.core.db import transaction
+    from haina.core.events import Event
+    from haina.platform import service as platform
+    from haina.platform import staff
+    from haina.platform.models import StaffAccount, StaffSession
+
+    def cli(args, stdin):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        return run_cli(db_url, args, monkeypatch, capsys)
+
+    monkeypatch.setenv("COLUMNS", "200")
+    for slug in ("acme", "globex"):
+        assert cli(["tenants", "create", slug], "")[0] == 0
+    with transaction(sessions) as s:
+        platform.create_staff(s, "acme", "clerk@acme.example", "the first password", "staff")
+        platform.create_staff(s, "globex", "boss@globex.example", "the first password")
+    for _ in range(staff.LOCK_AFTER):  # locked by failed sign-ins, and signed in elsewhere
+        with transaction(sessions) as s, pytest.raises(staff.LoginRefused):
+            staff.authenticate_staff(s, "clerk@acme.example", "wrong password")
+    with transaction(sessions) as s:
+        row = s.scalar(select(StaffAccount).where(StaffAccount.email == "clerk@acme.example"))
+        assert row.locked_until is not None
+        staff.open_session(s, row.id)
+    code, out, err = cli(["staff", "set-password", "--tenant", "acme", "--email",
+                          "Clerk@acme.example"], "a brand new password\n")
+    assert code == 0 and "password set for clerk@acme.example at acme" in out, err
+    with transaction(sessions) as s:
+        signed = staff.authenticate_staff(s, "clerk@acme.example", "a brand new password")
+        assert signed.locked_until is None
+        assert s.scalar(select(StaffSession).where(StaffSession.staff_id == signed.id)) is None
+        events = s.scalars(select(Event).where(Event.type == "staff.password_reset")).all()
+        assert [(e.subject_id, e.data) for e in events] == [
+            (signed.id, {"email": "clerk@acme.example", "by": "operator"})]
+    for args, stdin, message in (
+            (["--tenant", "acme", "--email", "nobody@acme.example"], "long enough pw\n",
+             "no staff account 'nobody@acme.example' at 'acme'"),
+            (["--tenant", "acme", "--email", "boss@globex.example"], "long enough pw\n",
+             "no staff account 'boss@globex.example' at 'acme'"),
+            (["--tenant", "acme", "--email", "clerk@acme.example"], "short\n",
+             "10 to 1024 characters"),
+            (["--tenant", "acme", "--email", "clerk@acme.example"], "", "no password")):
+        code, out, err = cli(["staff", "set-password", *args], stdin)
+        lines = err.strip().splitlines()
+        assert code == 1 and len(lines) == 1 and message in lines[0], (args, out, err)
+    with transaction(sessions) as s:  # nothing changed by the refusals
+        staff.authenticate_staff(s, "clerk@acme.example", "a brand new password")
+        staff.authenticate_staff(s, "boss@globex.example", "the first password")

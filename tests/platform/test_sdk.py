@@ -45,6 +45,10 @@ def test_typed_calls_and_the_pagination_iterator(served, sessions):
                               price={"amount": "100.00", "currency": "CNY"})
         code = haina.coupons.create(code="save10", discount={"type": "percent", "percent": "10"})
         placed = haina.orders.create(lines=[{"sku": "T-1", "quantity": 1}], coupon="SAVE10")
+        carts = [haina.carts.create(lines=[{"sku": "T-1", "quantity": n}]) for n in (1, 2)]
+        listed = haina.carts.list(status="open", limit=1)
+        assert [c.id for c in listed.data] == [carts[1].id] and listed.data[0].units == 2
+        assert [c.id for c in haina.carts.iterate(limit=1)] == [carts[1].id, carts[0].id]
         assert placed.totals.discount.amount == 10 and placed.coupon == code.code
         assert haina.coupons.get(code.id).redeemed == 1
         promo = haina.promotions.create(name="满100减20", kind="threshold",

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from typing import Literal
+
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import AwareDatetime
 
 from haina.carts import service
-from haina.carts.schemas import CartCreate, CartOut, QuantityIn
+from haina.carts.schemas import CartCreate, CartOut, CartSummaryOut, QuantityIn
 from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
+from haina.core.pagination import Page
 from haina.marketing.schemas import PriceOut, PriceRequest
 from haina.orders.schemas import LineIn
 from haina.platform.auth import require
@@ -29,6 +33,24 @@ def create_cart(session: SessionDep, body: CartCreate, request: Request,
 def price_lines(session: SessionDep, body: PriceRequest,
                 tenant: Tenant = Depends(READ)) -> PriceOut:
     return service.price(session, tenant, body)
+
+
+@router.get("/carts", response_model=Page[CartSummaryOut],
+            summary="List carts (newest first), lines counted, not priced")
+def list_carts(session: SessionDep,
+               status: Literal["open", "ordered", "abandoned"] | None = Query(
+                   None, description="open, ordered (became an order: `order_id`), or "
+                                     "abandoned (open and untouched for a day or more)"),
+               member_id: str | None = Query(None, max_length=64),
+               updated_gte: AwareDatetime | None = Query(
+                   None, description="last changed at or after (with a UTC offset)"),
+               updated_lt: AwareDatetime | None = Query(
+                   None, description="last changed before (with a UTC offset)"),
+               limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
+               tenant: Tenant = Depends(READ)) -> Page[CartSummaryOut]:
+    return service.list_carts(session, tenant, status=status, member_id=member_id,
+                              updated_gte=updated_gte, updated_lt=updated_lt,
+                              limit=limit, cursor=cursor)
 
 
 @router.get("/carts/{cart_id}", response_model=CartOut, summary="A cart, priced now")

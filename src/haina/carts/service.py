@@ -38,6 +38,8 @@ from haina.orders.schemas import LineIn, OrderLineOut
 
 # the lines an order takes (orders.schemas.OrderCreate): a cart must fit into one
 MAX_CART_LINES = 200
+# an open cart untouched this long is abandoned (the console's carts and GET /v1/carts)
+ABANDONED_AFTER = dt.timedelta(days=1)
 
 
 def _cart(session: Session, tenant: Tenant, cart_id: str, lock: bool = False) -> Cart:
@@ -152,16 +154,26 @@ def _summary(cart: Cart) -> CartSummaryOut:
 
 def list_carts(session: Session, tenant: Tenant, *, status: str | None = None,
                member_id: str | None = None, idle_before: dt.datetime | None = None,
+               updated_gte: dt.datetime | None = None, updated_lt: dt.datetime | None = None,
                limit: int = 50, cursor: str | None = None) -> Page[CartSummaryOut]:
     """The merchant's carts, newest first, counted not priced: open or ordered, of a member,
-    or left open and untouched since ``idle_before`` (abandoned)."""
+    or left open and untouched since ``idle_before``; ``status="abandoned"`` is the latter
+    with :data:`ABANDONED_AFTER` (open, untouched for a day or more)."""
     stmt = select(Cart).where(Cart.tenant_id == tenant.id)
+    if status == "abandoned":
+        status = None
+        idle = utcnow() - ABANDONED_AFTER
+        idle_before = idle if idle_before is None else min(idle, idle_before)
     if status:
         stmt = stmt.where(Cart.status == status)
     if member_id:
         stmt = stmt.where(Cart.member_id == member_id)
     if idle_before is not None:
         stmt = stmt.where(Cart.status == "open", Cart.updated_at < idle_before)
+    if updated_gte is not None:
+        stmt = stmt.where(Cart.updated_at >= updated_gte)
+    if updated_lt is not None:
+        stmt = stmt.where(Cart.updated_at < updated_lt)
     return paginate(session, stmt, Cart.id, limit=limit, cursor=cursor, convert=_summary,
                     kind="cart")
 

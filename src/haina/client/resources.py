@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from haina.carts.schemas import CartOut
+from haina.carts.schemas import CartOut, CartSummaryOut
 from haina.catalog.schemas import CategoryOut, MediaOut, ProductOut
 from haina.core.events import EventOut
 from haina.core.pagination import Page
@@ -238,6 +238,14 @@ class Carts(_Api):
     def get(self, cart_id: str) -> CartOut:
         return self._c.call(CartOut, "GET", f"/v1/carts/{cart_id}")
 
+    def list(self, **params: Any) -> Page[CartSummaryOut]:
+        """Carts newest first, lines counted (``status`` open, ordered or abandoned,
+        ``member_id``, ``updated_gte``, ``updated_lt``, ``limit``, ``cursor``)."""
+        return self._c.call(Page[CartSummaryOut], "GET", "/v1/carts", params=params)
+
+    def iterate(self, **params: Any) -> Iterator[CartSummaryOut]:
+        return self._c.iterate(CartSummaryOut, "/v1/carts", **params)
+
     def add(self, cart_id: str, sku: str, quantity: int = 1) -> CartOut:
         return self._c.call(CartOut, "POST", f"/v1/carts/{cart_id}/lines",
                             json={"sku": sku, "quantity": quantity})
@@ -250,7 +258,7 @@ class Carts(_Api):
         return self._c.call(OrderOut, "POST", f"/v1/carts/{cart_id}/checkout",
                             json=_json(fields))
 
-    def price(self, lines: list[dict[str, Any]], **fields: Any) -> PriceOut:
+    def price(self, lines: builtins.list[dict[str, Any]], **fields: Any) -> PriceOut:
         """Price lines now (promotions and a coupon, each line explained); nothing claimed."""
         return self._c.call(PriceOut, "POST", "/v1/carts/price",
                             json=_json({"lines": lines, **fields}))

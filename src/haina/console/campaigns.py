@@ -1,6 +1,8 @@
 """The console's campaign pages: the list with a create form (from a saved segment), and a
-campaign's results with the lift, its interval and the chart. Same rules as every console
-page (``haina.console.web``): a session, the CSRF token, the role (read-only accounts do
+campaign's results with the lift, its interval and the chart, and its enrolment's progress
+(the latest launch or re-evaluation: status, done of the audience, attempts, the job's
+message) with a "re-evaluate now" button for staff and owners while it runs. Same rules as
+every console page (``haina.console.web``): a session, the CSRF token, the role (read-only accounts do
 not create), refusals shown as pages."""
 
 from __future__ import annotations
@@ -121,6 +123,18 @@ def campaign_page(request: Request, session: SessionDep, v: Visit,
     c = campaigns.get_campaign(session, v.tenant, campaign_id)
     results = campaigns.campaign_results(session, v.tenant, c.id)
     return _page(request, v, "console/campaign.html", title=c.name, c=c, r=results)
+
+
+@router.post("/console/campaigns/{campaign_id}/reevaluate")
+async def reevaluate(request: Request, campaign_id: str) -> Response:
+    """Look for new members of the audience now (``POST /v1/campaigns/{id}/reevaluate``):
+    queued for the worker, or the enrolment already queued or running; 409 unless it runs."""
+    def work(session: Session, v: Visit, form: dict[str, str]) -> Response:
+        c = campaigns.get_campaign(session, v.tenant, campaign_id)
+        campaigns.reevaluate_campaign(session, v.tenant, c.id)
+        return _back(f"/console/campaigns/{c.id}", reevaluating=c.name)
+
+    return await _act(request, "reevaluate_campaign", work)
 
 
 @router.get("/console/campaigns/{campaign_id}/lift.svg")

@@ -7,7 +7,6 @@ console's router."""
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -19,7 +18,7 @@ from haina.core.db import utcnow
 from haina.core.http import SessionDep
 
 STATES = ("open", "ordered", "abandoned")
-IDLE = dt.timedelta(days=1)  # an open cart untouched this long is abandoned
+IDLE = carts.ABANDONED_AFTER  # an open cart untouched this long is abandoned
 
 
 @router.get("/console/carts")
@@ -28,9 +27,7 @@ def cart_list(request: Request, session: SessionDep, v: Visit, state: str | None
               member: str | None = None, cursor: str | None = None) -> Response:
     state = state if state in STATES else None
     member = (member or "").strip()[:40] or None
-    page = carts.list_carts(session, v.tenant, status=state if state != "abandoned" else None,
-                            member_id=member,
-                            idle_before=utcnow() - IDLE if state == "abandoned" else None,
+    page = carts.list_carts(session, v.tenant, status=state, member_id=member,
                             limit=PAGE_SIZE, cursor=cursor)
     more = None
     if page.next_cursor:

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, get_day_names
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import (
+    format_compact_currency,
+    format_currency,
+    format_decimal,
+    format_percent,
+)
 from babel.support import NullTranslations, Translations
 
 from haina.core.money import Money
@@ -26,6 +31,8 @@ DOMAIN = "console"
 # the console's language codes (also the ``lang`` cookie's values) and their CLDR locales
 LANGUAGES = {"en": "en", "zh": "zh_CN"}
 NAMES = {"en": "English", "zh": "中文"}
+# a page's big money figures longer than this are shown in the compact form (Formats.money_figure)
+FIGURE_CHARS = 10
 
 
 @functools.cache
@@ -61,6 +68,23 @@ class Formats:
         if value is None:
             return "—"
         return format_currency(Decimal(value.amount), value.currency, locale=self.locale)
+
+    def money_figure(self, value: Money | Decimal | float, currency: str | None = None,
+                     ) -> tuple[str, str]:
+        """A big figure at the top of a page: (shown, full). Beyond :data:`FIGURE_CHARS`
+        characters the shown form is CLDR's compact one, one decimal (``¥78.4万``,
+        ``CN¥783.8K``), so that it fits a phone's half width on one line; the full form
+        goes into a title and the text read aloud."""
+        if isinstance(value, Money):
+            amount, currency = Decimal(value.amount), value.currency
+        else:
+            amount = Decimal(value)
+        assert currency is not None
+        full = format_currency(amount, currency, locale=self.locale)
+        if len(full) <= FIGURE_CHARS:
+            return full, full
+        return format_compact_currency(amount, currency, locale=self.locale,
+                                       fraction_digits=1), full
 
     def money_short(self, amount: float, currency: str) -> str:
         """An axis tick: whole units, grouped (¥12,000)."""

@@ -55,6 +55,11 @@ LABELS = {
     "payment": N_("payment"), "waybill": N_("waybill"),
     "campaigns": N_("Campaigns"), "scheduled": N_("scheduled"), "running": N_("running"),
     "ended": N_("ended"),
+    # a campaign's enrolment jobs (haina.campaigns.schemas.EnrolmentOut: status, kind)
+    "enrolment_queued": N_("queued"), "enrolment_running": N_("running"),
+    "enrolment_succeeded": N_("done"), "enrolment_failed": N_("failed"),
+    "enrolment_canceled": N_("cancelled"), "enrolment_launch": N_("launch"),
+    "enrolment_reevaluate": N_("re-evaluation"),
     # lifecycle stages and RFM segments (haina.analytics.schemas)
     "new": N_("new"), "active": N_("active"), "at_risk": N_("at risk"), "lapsed": N_("lapsed"),
     "reactivated": N_("reactivated"), "champions": N_("champions"), "loyal": N_("loyal"),

@@ -66,7 +66,8 @@ NEEDS = {"create_coupon": "staff", "replay_delivery": "staff", "uninstall_app": 
          "request_data": "owner", "download_archive": "owner", "manage_endpoints": "owner",
          "change_member": "staff",
          "create_campaign": "staff", "manage_keys": "owner", "read_sandbox_inbox": "staff",
-         "edit_promotion": "staff", "change_settings": "owner", "manage_staff": "owner"}
+         "edit_promotion": "staff", "change_settings": "owner", "manage_staff": "owner",
+         "change_own_password": "read-only", "reevaluate_campaign": "staff"}
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                "script-src 'none'; frame-ancestors 'none'; form-action 'self'; "
@@ -164,7 +165,11 @@ NOTICES = {"created": N_("Coupon %(value)s created."),
            "settings_saved": N_("Settings saved: %(value)s."),
            "role_changed": N_("Role changed: %(value)s."),
            "staff_disabled": N_("%(value)s is disabled: they can no longer sign in."),
-           "staff_enabled": N_("%(value)s can sign in again.")}
+           "staff_enabled": N_("%(value)s can sign in again."),
+           "reevaluating": N_("A look for new members of %(value)s is queued: the "
+                              "enrolment below shows its progress."),
+           "password_changed": N_("Your password is changed (%(value)s): your other "
+                                  "sessions are signed out.")}
 
 
 def _notice(request: Request, lang: str) -> str | None:

@@ -286,6 +286,30 @@ def disable_staff(session: Session, tenant: Tenant, staff_id: str,
                               tenant.staff_id)
 
 
+def reset_staff_password(session: Session, tenant: Tenant,
+                         staff_id: str) -> tuple[StaffOut, str]:
+    """A new password made for one of the merchant's accounts (never the acting account's
+    own), returned once to be handed over; the account's sessions end and a lock is lifted."""
+    return staff.reset_password(session, tenant.id, tenant.slug, staff_id, tenant.staff_id)
+
+
+def change_own_password(session: Session, staff_id: str, session_token: str | None,
+                        current: str, new: str) -> StaffOut:
+    """A signed-in account's own password changed (the current one checked); the account's
+    other sessions end, the session ``session_token`` stays signed in."""
+    return staff.change_own_password(session, staff_id, session_token, current, new)
+
+
+def set_staff_password(session: Session, tenant_slug: str, email: str,
+                       password: str) -> StaffOut:
+    """The operator's reset (``haina staff set-password``): the merchant's account by email
+    gets ``password``, a lock is lifted, its sessions end; a ``staff.password_reset`` event."""
+    return staff.set_password(session, email, password, tenant_slug=tenant_slug, event=True)
+
+
+STAFF_MIN_PASSWORD, STAFF_MAX_PASSWORD = staff.MIN_PASSWORD, staff.MAX_PASSWORD
+
+
 def purge_staff_sessions(session: Session, now: dt.datetime) -> int:
     """Delete expired sign-in sessions (the worker's housekeeping)."""
     return staff.purge_sessions(session, now)

@@ -179,16 +179,81 @@ def purge_sessions(session: Session, now: dt.datetime | None = None) -> int:
         StaffSession.expires_at <= (now or utcnow()))))
 
 
-def set_password(session: Session, email: str, password: str) -> StaffOut:
-    """Replace an account's password (and lift a lock): the operator's reset."""
+def _check_length(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise Invalid(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
                       slug="weak-password")
-    row = session.scalar(select(StaffAccount).where(StaffAccount.email == email.strip().lower()))
-    if row is None:
-        raise Invalid(f"no staff account {email!r}", slug="staff-not-found", status=404)
+
+
+def _replace_password(session: Session, row: StaffAccount, password: str,
+                      keep: str | None = None) -> None:
+    """A new hash, the lock lifted, and every session of the account ended (but ``keep``, the
+    digest of the session that made the change)."""
     row.password_hash, row.failed_logins, row.locked_until = _hasher.hash(password), 0, None
-    session.execute(delete(StaffSession).where(StaffSession.staff_id == row.id))
+    ended = delete(StaffSession).where(StaffSession.staff_id == row.id)
+    if keep is not None:
+        ended = ended.where(StaffSession.id != keep)
+    session.execute(ended)
+
+
+def set_password(session: Session, email: str, password: str,
+                 tenant_slug: str | None = None, event: bool = False) -> StaffOut:
+    """Replace an account's password (and lift a lock; its sessions end): the operator's
+    reset. With ``tenant_slug``, the account must be that merchant's (another's is not
+    found); with ``event``, a ``staff.password_reset`` event (by the operator) is written."""
+    _check_length(password)
+    email = email.strip().lower()
+    row = session.scalar(select(StaffAccount).where(StaffAccount.email == email)
+                         .with_for_update())
+    slug = None if row is None else session.scalar(
+        select(TenantRow.slug).where(TenantRow.id == row.tenant_id))
+    if row is None or (tenant_slug is not None and slug != tenant_slug):
+        where = f" at {tenant_slug!r}" if tenant_slug is not None else ""
+        raise Invalid(f"no staff account {email!r}{where}", slug="staff-not-found", status=404)
+    _replace_password(session, row, password)
+    if event:
+        record_event(session, row.tenant_id, "staff.password_reset", row.id,
+                     {"email": row.email, "by": "operator"})
+    session.flush()
+    return _out(row, slug or "")
+
+
+class WrongPassword(Problem):
+    status, slug, title = 422, "wrong-password", "Wrong password"
+
+
+def change_own_password(session: Session, staff_id: str, session_token: str | None,
+                        current: str, new: str, now: dt.datetime | None = None) -> StaffOut:
+    """A signed-in account changes its own password: the current one checked (a wrong one
+    counts toward the lock, as a failed sign-in does, so a borrowed session cannot guess it
+    for long), the new one the same length rule; the account's other sessions end, the one
+    making the change stays signed in. A ``staff.password_changed`` event."""
+    now = now or utcnow()
+    row = session.scalar(select(StaffAccount).where(StaffAccount.id == staff_id)
+                         .with_for_update())
+    if row is None or row.disabled_at is not None:
+        raise StaffNotFound(f"no staff account {staff_id!r}")
+    if row.locked_until is not None and row.locked_until > now:
+        raise AccountLocked("too many wrong passwords; try again after "
+                            f"{row.locked_until:%H:%M} UTC",
+                            retry_after=int((row.locked_until - now).total_seconds()) + 1)
+    try:
+        if len(current) > MAX_PASSWORD:
+            raise VerificationError("too long")
+        _hasher.verify(row.password_hash, current)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        row.failed_logins += 1
+        if row.failed_logins >= LOCK_AFTER:
+            row.locked_until, row.failed_logins = now + LOCK_FOR, 0
+            record_event(session, row.tenant_id, "staff.locked", row.id,
+                         {"until": row.locked_until.isoformat()})
+        session.flush()
+        raise WrongPassword("the current password is wrong") from None
+    _check_length(new)
+    if secrets.compare_digest(new.encode(), current.encode()):
+        raise Invalid("the new password is the current one", slug="same-password")
+    _replace_password(session, row, new, keep=_digest(session_token) if session_token else None)
+    record_event(session, row.tenant_id, "staff.password_changed", row.id, {"email": row.email})
     slug = session.scalar(select(TenantRow.slug).where(TenantRow.id == row.tenant_id))
     session.flush()
     return _out(row, slug or "")
@@ -255,3 +320,19 @@ def set_disabled(session: Session, tenant_id: str, slug: str, staff_id: str, dis
         record_event(session, tenant_id, "staff.enabled", row.id, {"email": row.email})
     session.flush()
     return _out(row, slug)
+
+
+def reset_password(session: Session, tenant_id: str, slug: str, staff_id: str,
+                   by: str | None) -> tuple[StaffOut, str]:
+    """An owner resets another account's password: a new one is made here and returned, to
+    be shown once and handed over (never chosen by the owner: always strong, never one the
+    owner uses elsewhere, never typed into a form). The lock is lifted, every session of the
+    account ends. A ``staff.password_reset`` event (never with the password)."""
+    row = _account(session, tenant_id, staff_id)
+    _not_oneself(row, by)
+    password = secrets.token_urlsafe(12)
+    _replace_password(session, row, password)
+    record_event(session, tenant_id, "staff.password_reset", row.id,
+                 {"email": row.email, "by": "owner"})
+    session.flush()
+    return _out(row, slug), password

@@ -26,6 +26,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "member.points_adjusted", "member.points_expired", "tier.created", "tier.updated",
     "tenant.created", "tenant.updated", "token.created", "token.revoked",
     "staff.created", "staff.locked", "staff.role_changed", "staff.disabled", "staff.enabled",
+    "staff.password_changed", "staff.password_reset",
     "app.installed", "app.scopes_changed", "app.uninstalled",
     "endpoint.attempts_exhausted", "endpoint.disabled", "coupon.created", "coupon.updated",
     "promotion.created", "promotion.updated", "coupon.batch_created",
