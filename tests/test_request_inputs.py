@@ -416,3 +416,13 @@ def test_a_cart_holds_at_most_two_hundred_lines_as_an_order_does(client):
     finally:
         carts_service.MAX_CART_LINES = old
     assert old == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/orders", "/v1/payment_intents", "/v1/events",
+                                  "/v1/audit-events", "/v1/carts"])
+def test_a_time_filter_without_its_utc_offset_is_a_422(client, path):
+    """A time in a list's filter names its offset: 2024-01-01T00:00:00 alone is ambiguous (it
+    answered 500 on some lists before)."""
+    name = "updated_gte" if path == "/v1/carts" else "created_gte"
+    is_422(client.get(path, params={name: "2024-01-01T00:00:00"}), name)
+    assert client.get(path, params={name: "2024-01-01T00:00:00+08:00"}).status_code == 200

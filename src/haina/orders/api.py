@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import AwareDatetime
 
 from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create, direct, json_out
@@ -36,7 +35,7 @@ def place_order(session: SessionDep, body: OrderCreate, request: Request,
 @router.get("/orders", response_model=Page[OrderOut], summary="List orders (newest first)")
 def list_orders(session: SessionDep, status: OrderStatus | None = None,
                 member_id: str | None = None, channel: str | None = None,
-                created_gte: dt.datetime | None = None, created_lt: dt.datetime | None = None,
+                created_gte: AwareDatetime | None = None, created_lt: AwareDatetime | None = None,
                 limit: int = Query(50, ge=1, le=200),
                 cursor: str | None = None, tenant: Tenant = Depends(READ)) -> Page[OrderOut]:
     return service.list_orders(session, tenant, status=status, member_id=member_id,

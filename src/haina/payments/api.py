@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import AwareDatetime
 
 from haina.core.context import Tenant
 from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create
@@ -49,8 +49,8 @@ def create_intent(session: SessionDep, body: PaymentIntentCreate, request: Reque
 @router.get("/payment_intents", response_model=Page[PaymentIntentOut])
 def list_intents(session: SessionDep, order_id: str | None = None,
                  status: Literal["requires_capture", "succeeded", "failed", "canceled"] | None
-                 = None, created_gte: dt.datetime | None = None,
-                 created_lt: dt.datetime | None = None,
+                 = None, created_gte: AwareDatetime | None = None,
+                 created_lt: AwareDatetime | None = None,
                  limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
                  tenant: Tenant = Depends(READ)) -> Page[PaymentIntentOut]:
     return service.list_intents(session, tenant, order_id, limit, cursor, status=status,

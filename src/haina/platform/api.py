@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import Depends, Query
+from pydantic import AwareDatetime
 
 from haina.core.context import Tenant
 from haina.core.events import EventOut, list_events
@@ -18,8 +17,8 @@ router = Router(prefix="/v1", tags=["platform"])
 @router.get("/events", response_model=Page[EventOut], summary="List domain events (the outbox)")
 def get_events(session: SessionDep,
                type: str | None = Query(None, description="exact type, or a prefix such as order.*"),
-               subject_id: str | None = None, created_gte: dt.datetime | None = None,
-               created_lt: dt.datetime | None = None, limit: int = Query(50, ge=1, le=200),
+               subject_id: str | None = None, created_gte: AwareDatetime | None = None,
+               created_lt: AwareDatetime | None = None, limit: int = Query(50, ge=1, le=200),
                cursor: str | None = None,
                tenant: Tenant = Depends(require("events:read"))) -> Page[EventOut]:
     return list_events(session, tenant, type=type, subject_id=subject_id,
@@ -33,8 +32,8 @@ def get_audit_events(session: SessionDep,
                      actor_id: str | None = Query(None, max_length=40,
                                                   description="an app, staff or token id"),
                      type: str | None = Query(None, description="exact type, or a prefix.*"),
-                     created_gte: dt.datetime | None = None,
-                     created_lt: dt.datetime | None = None,
+                     created_gte: AwareDatetime | None = None,
+                     created_lt: AwareDatetime | None = None,
                      limit: int = Query(50, ge=1, le=200), cursor: str | None = None,
                      tenant: Tenant = Depends(require("events:read"))) -> Page[EventOut]:
     return list_events(session, tenant, type=type, created_gte=created_gte,
