@@ -276,3 +276,61 @@ def test_a_coupon_is_kept_without_its_count_and_follows_its_changes(listening, s
     r = client.patch(f"/v1/coupons/{coupon}", json={"status": "active"})
     assert r.status_code == 200, r.text
     assert _order(client, "SKU-1", "SAVE5").status_code == 201
+
+
+@on_pg
+def test_buyers_kept_follow_tiers_merges_and_erasures(listening, sessions):
+    client, tenant = listening
+    _product(client, "SKU-1", "100.00")
+
+    def member(name: str) -> str:
+        r = client.post("/v1/members", json={"name": name})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def order(member_id: str, **extra):
+        return client.post("/v1/orders", json={"lines": [{"sku": "SKU-1", "quantity": 1}],
+                                               "member_id": member_id, **extra})
+
+    silver = client.post("/v1/tiers", json={"name": "Silver", "rank": 1, "min_spend": {
+        "amount": "50.00", "currency": "CNY"}})
+    assert silver.status_code == 201, silver.text
+    r = client.post("/v1/coupons", json={"code": "SILVER5", "tier_ids": [silver.json()["id"]],
+                                         "discount": {"type": "fixed", "amount": {
+                                             "amount": "5.00", "currency": "CNY"}}})
+    assert r.status_code == 201, r.text
+    ann = member("Ann")
+    first = order(ann)
+    assert first.status_code == 201, first.text
+    assert ann in (_kept(sessions, "buyers", tenant) or {})  # read once, kept
+    r = order(ann, coupon="SILVER5")
+    assert r.status_code == 422 and r.json()["reason"] == "tier", r.text
+    # her spend moves her to Silver (a bulk update of tiers): the kept row is forgotten
+    r = client.post("/v1/payment_intents", json={"order_id": first.json()["id"],
+                                                  "payment_method": {"type": "cash"}})
+    assert r.status_code == 201, r.text
+    assert client.get(f"/v1/members/{ann}").json()["tier"]["id"] == silver.json()["id"]
+    r = order(ann, coupon="SILVER5")
+    assert r.status_code == 201, r.text
+    # points and names change without forgetting her
+    assert ann in (_kept(sessions, "buyers", tenant) or {})
+    assert client.patch(f"/v1/members/{ann}", json={"name": "Ann L."}).status_code == 200
+    assert ann in (_kept(sessions, "buyers", tenant) or {})
+    # the tier asks more now: every member is placed again in bulk (a Core update)
+    r = client.patch(f"/v1/tiers/{silver.json()['id']}", json={"min_spend": {
+        "amount": "500.00", "currency": "CNY"}})
+    assert r.status_code == 200, r.text
+    r = order(ann, coupon="SILVER5")
+    assert r.status_code == 422 and r.json()["reason"] == "tier", r.text
+    # merged away: an order for the old id goes to the survivor
+    bob = member("Bob")
+    assert order(bob).status_code == 201
+    r = client.post(f"/v1/members/{ann}/merge", json={"other_id": bob})
+    assert r.status_code == 200, r.text
+    r = order(bob)
+    assert r.status_code == 201 and r.json()["member_id"] == ann, r.text
+    # erased: refused at once
+    r = client.post(f"/v1/members/{ann}/data-requests", json={"kind": "erase"})
+    assert r.status_code in (200, 201), r.text
+    r = order(ann)
+    assert r.status_code == 409 and r.json()["type"].endswith("member-erased"), r.text

@@ -31,7 +31,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -201,15 +201,29 @@ def _drop_pending(s: Session, previous: Any) -> None:
         s.info.pop(_PENDING, None)
 
 
-def watch(name: str, models: Iterable[type], tenant_of: Callable[[Any], str | None] | None = None) -> None:
+def watch(name: str, models: Iterable[type], tenant_of: Callable[[Any], str | None] | None = None,
+          *, columns: Iterable[str] | None = None, new: bool = True) -> None:
     """Call :func:`changed` for cache ``name`` whenever a session flushes a new, changed or
-    deleted row of ``models`` (by the row's ``tenant_id``, or ``tenant_of(row)``)."""
+    deleted row of ``models`` (by the row's ``tenant_id``, or ``tenant_of(row)``).
+
+    With ``columns``, a changed row counts only if one of these attributes changed (a cache of
+    a few columns of a busy table); with ``new=False`` new rows do not count (a cache that
+    holds only rows read before, never the absence of one)."""
     watched = tuple(models)
     tenant = tenant_of or (lambda row: getattr(row, "tenant_id", None))
+    keys = tuple(columns) if columns is not None else None
+
+    def changed_here(row: Any) -> bool:
+        if keys is None:
+            return True
+        attrs = inspect(row).attrs
+        return any(attrs[k].history.has_changes() for k in keys)
 
     def after_flush(session: Session, _context: Any) -> None:
-        tenants = {t for row in (*session.new, *session.dirty, *session.deleted)
-                   if isinstance(row, watched) and (t := tenant(row)) is not None}
+        rows = [r for r in session.new if new and isinstance(r, watched)]
+        rows += [r for r in session.dirty if isinstance(r, watched) and changed_here(r)]
+        rows += [r for r in session.deleted if isinstance(r, watched)]
+        tenants = {t for row in rows if (t := tenant(row)) is not None}
         for t in sorted(tenants):
             changed(session, name, t)
 

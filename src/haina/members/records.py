@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
+from haina.core import caches
 from haina.core.context import Tenant
 from haina.core.db import Precompiled, tenant_row
 from haina.core.errors import Conflict, Invalid, InvalidState, not_found
@@ -218,17 +219,34 @@ _BUYER = Precompiled(
            Member.__table__.c.id == bindparam("id")))
 
 
+# what the order path reads of a buyer (merge link, erasure, tier), kept per API process
+# (core.caches, PostgreSQL): forgotten when a member's tier or merge link changes or a
+# member is erased; a new member is never kept before it is read, and its points, names and
+# the rest change without a notice
+caches.watch("buyers", (Member,), columns=("tier_id", "merged_into"), new=False)
+caches.watch("buyers", (MemberErasure,))
+
+
 def resolve_buyer(session: Session, tenant: Tenant, member_id: str) -> tuple[str, str | None]:
     """:func:`resolve_buyer_id` and the survivor's tier id, read with its merge link (what
-    pricing needs of a buyer: an order with a member reads the member once)."""
+    pricing needs of a buyer: an order with a member reads the member once, or not at all
+    when this process keeps it). A tier changed in bulk (``tiers``, a Core update) says so
+    with ``caches.changed``; the erasure of a person reaches every process at its commit, as a
+    read made just before it would (an order committed after an erasure is not in it either
+    way)."""
     erased: list[str] = []
     tier: list[str | None] = [None]
+    kept = caches.lookup(session, "buyers", tenant.id)
 
     def merged_into(current: str) -> str | None:
-        rows = _BUYER.rows(session, {"tenant_id": tenant.id, "id": current})
-        if not rows:
-            raise not_found("member", member_id)
-        found = rows[0]
+        found = kept.get(current) if kept else None
+        if found is None:
+            since = caches.generation(session, "buyers", tenant.id)
+            rows = _BUYER.rows(session, {"tenant_id": tenant.id, "id": current})
+            if not rows:
+                raise not_found("member", member_id)
+            found = rows[0]
+            caches.store(session, "buyers", tenant.id, since, [(current, found)])
         if found[1] is not None:
             erased.append(found[1])
         tier[0] = found[2]  # the last row read is the survivor's

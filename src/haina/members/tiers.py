@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from haina.core import caches
 from haina.core.context import Tenant
 from haina.core.db import tenant_row, utcnow
 from haina.core.errors import Conflict, Invalid
@@ -116,6 +117,8 @@ def _reevaluate_tenant(session: Session, tenant_id: str, now: dt.datetime, reaso
                                                  Member.id.in_(chunk))
                             .values(tier_id=new, updated_at=now)
                             .execution_options(synchronize_session=False))
+    if changes:  # a Core update: no flush tells the buyers kept by the order path
+        caches.changed(session, "buyers", tenant_id)
     for mid, (old, new) in sorted(changes.items()):
         record_event(session, tenant_id, "member.tier_changed", mid,
                      {"from": old, "to": new, "reason": reason})
