@@ -63,10 +63,10 @@ def rate(session: Session, tenant: Tenant, booking_id: str, data: RatingIn,
     cannot see. The point's count and sum follow in the same transaction."""
     now = now or utcnow()
     merchant = tenant
+    owner = partners.booking_owner(session, merchant, booking_id)  # 404 first
     if member_id is not None:
         # 404 member-not-found; 409 member-erased for a person erased at their request
         members.resolve_buyer_id(session, merchant, member_id)
-    owner = partners.booking_owner(session, merchant, booking_id)
     b: Booking = tenant_row(session, owner.id, Booking, booking_id, "booking", lock=True)
     if b.member_id is None or b.member_id != member_id:
         raise NotTheMember(f"booking {b.id} is not member {member_id}'s: only its member "
@@ -103,9 +103,9 @@ def list_ratings(session: Session, tenant: Tenant, point_id: str, *, limit: int 
     stmt = select(Rating).where(Rating.tenant_id == tenant.id, Rating.point_id == point.id)
     page = paginate(session, stmt, Rating.id, limit=limit, cursor=cursor,
                     convert=lambda r: r, kind="rating")
-    codes = dict(session.execute(select(Booking.id, Booking.service_code).where(
-        Booking.tenant_id == tenant.id,
-        Booking.id.in_([r.booking_id for r in page.data])))) if page.data else {}
+    codes = {i: code for i, code in session.execute(select(Booking.id, Booking.service_code)
+                                                    .where(Booking.tenant_id == tenant.id,
+                                                           Booking.id.in_([r.booking_id for r in page.data])))}
     return Page[RatingOut](data=[_out(r, codes.get(r.booking_id)) for r in page.data],
                            has_more=page.has_more, next_cursor=page.next_cursor)
 
