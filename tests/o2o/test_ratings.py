@@ -192,3 +192,68 @@ def test_concurrent_ratings_of_one_point_lose_no_count(client, sessions, n):
         t.join(60)
     assert sorted(outcomes) == ["already-rated", "rated"]
     assert ok(client.get(f"/v1/service-points/{point['id']}"))["rating"]["count"] == n + 1
+
+
+def test_a_partners_point_gets_the_goods_and_the_merchants_buyer_rates_it(
+        app, client, sessions, db_url):
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+    installer_t, installer_token = make_tenant(sessions, "fitters")
+    with TestClient(app) as installer:
+        installer.headers["Authorization"] = f"Bearer {installer_token}"
+        shop = make_point(installer, name="Fitters Xuhui", address="漕溪北路 88 号",
+                          phone="021-64001234", city="上海市", postal_code="200030")
+        inv = ok(client.post("/v1/partnerships", json={"installer": "fitters"}))
+        ok(installer.post(f"/v1/partnerships/{inv['id']}/accept"))
+        ok(client.post("/v1/products", json={
+            "sku": "TIRE-1", "title": "Tire", "stock": 8,
+            "price": {"amount": "500.00", "currency": "CNY"}}))
+        li = member(client, "Li Lei")
+        hold = ok(client.post("/v1/bookings", json={
+            "service_point_id": shop["id"], "service": "tire-fitting", "start": start(10),
+            "member_id": li, "hold": True}))
+        order = ok(client.post("/v1/checkout/orders", json={
+            "member_id": li, "lines": [{"sku": "TIRE-1", "quantity": 4}],
+            "bookings": [{"sku": "TIRE-1", "booking_id": hold["id"]}]}))
+        # the merchant's order ships to the installer's shop; the installer sees the tires
+        assert order["ship_to_point_id"] == shop["id"]
+        assert (order["address"]["name"], order["address"]["line1"],
+                order["address"]["phone"]) == ("Fitters Xuhui", "漕溪北路 88 号", "021-64001234")
+        assert ok(installer.get(f"/v1/bookings/{hold['id']}"))["goods"] == [
+            {"order_line_id": order["lines"][0]["id"], "sku": "TIRE-1", "title": "Tire",
+             "quantity": 4}]
+        problem(rate(client, hold, li), 409, "booking-not-completed")
+        ok(installer.post(f"/v1/bookings/{hold['id']}/check-in"))
+        ok(installer.post(f"/v1/bookings/{hold['id']}/complete"))
+        got = ok(rate(client, hold, li, 4, comment="Li Lei: fast"), 201)
+        assert got["service_point_id"] == shop["id"]
+        # kept by the installer, on its point; the merchant reads the average, not the list
+        [theirs] = ok(installer.get(f"/v1/service-points/{shop['id']}/ratings"))["data"]
+        assert (theirs["id"], theirs["member_id"], theirs["comment"]) == (
+            got["id"], li, "Li Lei: fast")
+        problem(client.get(f"/v1/service-points/{shop['id']}/ratings"), 404,
+                "service-point-not-found")
+        assert ok(installer.get(f"/v1/service-points/{shop['id']}"))["rating"] == {
+            "average": "4.0", "count": 1}
+        near = ok(client.get("/v1/service-points/nearby", params={
+            "lat": 31.2304, "lng": 121.4737, "radius_km": 5, "service": "tire-fitting"}))
+        assert [(p["id"], p["rating"]) for p in near["data"]] == [
+            (shop["id"], {"average": "4.0", "count": 1})]
+        # booking.rated in both outboxes (the installer's webhooks and the merchant's)
+        for headers in (installer, client):
+            events = ok(headers.get("/v1/events", params={"type": "booking.rated"}))["data"]
+            assert [e["subject_id"] for e in events] == [hold["id"]]
+        # the merchant's buyer asks for their data, then to be erased: the comment follows
+        export = ok(client.post(f"/v1/members/{li}/data-requests", json={"kind": "export"}))
+        archive = client.get(export["archive"]["url"])
+        import io
+        import json
+        import zipfile
+        data = json.loads(zipfile.ZipFile(io.BytesIO(archive.content)).read("data.json"))
+        assert [(r["id"], r["comment"]) for r in data["data"]["o2o_ratings"]] == [
+            (got["id"], "Li Lei: fast")]
+        ok(client.post(f"/v1/members/{li}/data-requests", json={"kind": "erase"}))
+        [after] = ok(installer.get(f"/v1/service-points/{shop['id']}/ratings"))["data"]
+        assert after["comment"] is None and after["score"] == 4
+        assert installer_t.id != _acme(sessions).id
+    check_event_streams(db_url)
