@@ -65,6 +65,11 @@ def test_demo_loads_once_and_its_books_balance(demo_db_url, demo_sessions, reque
         from haina.o2o import service as o2o
         assert s.execute(text("SELECT count(*) FROM service_points WHERE tenant_id = :t"),
                          t).scalar() == 30
+        # each with the postal address an order with a fitting ships to
+        assert s.execute(text(
+            "SELECT count(*) FROM service_points WHERE tenant_id = :t AND address IS NOT NULL "
+            "AND city IS NOT NULL AND postal_code IS NOT NULL AND phone IS NOT NULL"),
+            t).scalar() == 30
         near = o2o.nearby(s, tenant, 31.2304, 121.4737, 40, service="tire-fitting", limit=30)
         assert len(near.data) == 15 and near.data[0].next_slots
         found = o2o.search(s, tenant, "轮胎", 31.2304, 121.4737, 20).products

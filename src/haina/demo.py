@@ -229,6 +229,12 @@ SHOP_CITIES = [("上海 Shanghai", ["徐汇 Xuhui", "浦东 Pudong", "闵行 Min
                                   "宝山 Baoshan"], (31.2304, 121.4737)),
                ("杭州 Hangzhou", ["西湖 Xihu", "滨江 Binjiang", "余杭 Yuhang", "拱墅 Gongshu",
                                   "萧山 Xiaoshan"], (30.2741, 120.1551))]
+#: the shops' postal addresses (goods booked with a fitting ship there): per city its
+#: province, the street names, the phone's area code and the postal code's first digits
+SHOP_POST = {"上海 Shanghai": ("上海市", "上海市", ["漕溪北路", "张杨路", "莘庄路", "南京西路",
+                                                  "牡丹江路"], "021", "200"),
+             "杭州 Hangzhou": ("浙江省", "杭州市", ["文三路", "江南大道", "文一西路", "莫干山路",
+                                                 "金城路"], "0571", "310")}
 
 
 def _partner_shops(session: Session, tenant: Tenant, tires_category: str,
@@ -247,9 +253,13 @@ def _partner_shops(session: Session, tenant: Tenant, tires_category: str,
             hours = [{"weekday": d, "open": "08:30" if late else "09:00",
                       "close": "21:00" if late else "18:00"} for d in range(1, 8)]
             low = rnd.choice([14, 15, 15, 16])
+            province, city_name, streets, area, post = SHOP_POST[city]
             o2o.create_point(session, tenant, ServicePointCreate.model_validate({
                 "name": f"驰途合作店 {district} #{i // len(districts) + 1}",
-                "address": f"{city.split()[0]}{district.split()[0]}区",
+                "address": f"{streets[i % len(streets)]} {100 + 37 * i} 号",
+                "province": province, "city": city_name, "district": f"{district.split()[0]}区",
+                "postal_code": f"{post}{(i * 7) % 100:03d}",
+                "phone": f"{area}-{6100_0000 + 1013 * i if area == '021' else 8600_0000 + 1013 * i}",
                 "location": {"lat": round(lat + rnd.uniform(-0.15, 0.15), 6),
                              "lng": round(lng + rnd.uniform(-0.18, 0.18), 6),
                              "datum": "wgs84"},

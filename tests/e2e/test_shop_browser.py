@@ -110,6 +110,7 @@ def test_a_buyer_goes_from_search_to_a_paid_order_with_a_fitting_booking(shop):
         cards = page.locator("article.card")
         expect(cards).to_have_count(2)  # both tires fit at the shops nearby
         expect(cards.first.locator(".shop").first).to_contain_text("驰途合作店")
+        expect(cards.first.locator(".shop .rating").first).to_contain_text("No ratings yet")
         _shot(page, "search")
         cards.first.locator(".slots button").first.click()
         cards.first.locator("button.primary").click()
@@ -129,7 +130,19 @@ def test_a_buyer_goes_from_search_to_a_paid_order_with_a_fitting_booking(shop):
         page.locator("#pay").click()
         expect(page.locator("#order-status")).to_have_text("paid")
         expect(page.locator("#booking-status")).to_have_text("confirmed")
+        expect(page.locator("#ship-to")).to_contain_text("驰途合作店")  # the tires go to the shop
         _shot(page, "paid")
+        assert not page.locator("#error").is_visible()
+        # the shop fits the tires (check-in, done); the buyer rates the job from their list
+        _complete_the_booking(shop["sessions"])
+        page.locator("#account").click()
+        rate = page.locator("form.rate")
+        expect(rate).to_have_count(1)
+        rate.locator("select").select_option("4")
+        rate.locator("input").fill("  很快 quick  ")
+        _shot(page, "rate")
+        rate.locator("button").click()
+        expect(page.locator(".rated")).to_be_visible()
         assert not page.locator("#error").is_visible()
         # no sideways scrolling at a phone's width
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -139,4 +152,21 @@ def test_a_buyer_goes_from_search_to_a_paid_order_with_a_fitting_booking(shop):
     with shop["sessions"]() as s:
         channel, status = s.execute(text("SELECT channel, status FROM orders")).one()
         booking = s.execute(text("SELECT status, order_id FROM bookings")).one()
-    assert (channel, status) == ("web", "paid") and booking[0] == "confirmed" and booking[1]
+    assert (channel, status) == ("web", "paid") and booking[0] == "completed" and booking[1]
+    with shop["sessions"]() as s:
+        rating = s.execute(text("SELECT score, comment FROM o2o_ratings")).one()
+        counted = s.execute(text("SELECT rating_count, rating_sum FROM service_points "
+                                 "WHERE rating_count > 0")).one()
+    assert tuple(rating) == (4, "很快 quick") and tuple(counted) == (1, 4)
+
+
+def _complete_the_booking(sessions) -> None:
+    from sqlalchemy import text
+
+    from haina.o2o import service as o2o
+    from haina.platform import service as platform
+    with transaction(sessions) as s:
+        tenant = platform.tenant_for_slug(s, "demo-tires")
+        booking_id = s.execute(text("SELECT id FROM bookings")).scalar_one()
+        o2o.check_in(s, tenant, booking_id)
+        o2o.complete(s, tenant, booking_id)

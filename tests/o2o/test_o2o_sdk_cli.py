@@ -49,6 +49,19 @@ def test_points_slots_bookings_search_and_partners_through_the_sdk(served, sessi
         assert shop.bookings.check_in(booked.id).status == "checked_in"
         assert shop.bookings.complete(booked.id).status == "completed"
         assert [b.id for b in shop.bookings.list(service_point_id=point.id).data] == [booked.id]
+        # the job done for a member: rated on the member's behalf, once
+        buyer = shop.members.create(name="Zhou Min")
+        job = shop.bookings.create(point.id, "tire-fitting", start + dt.timedelta(hours=3),
+                                   member_id=buyer.id)
+        shop.bookings.check_in(job.id)
+        shop.bookings.complete(job.id)
+        rated = shop.bookings.rate(job.id, buyer.id, 5, comment="fast")
+        assert (rated.score, rated.comment, rated.booking_id) == (5, "fast", job.id)
+        with pytest.raises(HainaError) as again:
+            shop.bookings.rate(job.id, buyer.id, 4)
+        assert again.value.status == 409 and again.value.type.endswith("already-rated")
+        assert [r.id for r in shop.service_points.ratings(point.id).data] == [rated.id]
+        assert shop.service_points.get(point.id).rating.count == 1
         # shared capacity: a lift that fitting and alignment take turns on
         lifted = shop.service_points.add_resource(point.id, "lift", 1, name="Lift")
         assert [(r.code, r.capacity) for r in lifted.resources] == [("lift", 1)]

@@ -342,6 +342,8 @@ BODIES = {
     "/v1/service-points/{point_id}/resources": {"code": "iso", "capacity": 1},
     "/v1/service-points/{point_id}/resources/{resource_code}": {"capacity": 2},
     "/v1/bookings/{booking_id}/reschedule": {"start": "2030-01-07T11:00:00+08:00"},
+    "/v1/bookings/{booking_id}/rating": {"score": 5,
+                                         "member_id": "mem_00000000000000000000000000"},
     "/v1/crossborder/declarations/{declaration_id}/receipts": {"message": "<x/>"},
     "/v1/crossborder/brands/{brand_id}/submissions": {
         "name": "Iso brand", "origin_country": "FR", "owner": "Iso SAS", "agency_name": "Iso",

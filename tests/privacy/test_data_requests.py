@@ -29,6 +29,8 @@ A2 = {"name": "赵一鸣", "phone": "13933334444"}
 A_ADDRESS = {"name": "赵一鸣收", "phone": "13955556666", "province": "上海", "city": "上海",
              "line1": "幸福路 88 号甲单元", "postal_code": "200031"}
 A_TRACKING = "SF7788990011"
+# A's rating of the fitting: the comment is A's personal information (erased, exported)
+A_COMMENT = "师傅很好, 下次还找王师傅 — Zhao's Passat"
 # A's cross-border order: the buyer as customs knows them (an ID number, sealed at rest)
 A_BUYER = {"name": "Zhao Y. Ming", "id_number": "11010519491231002X", "phone": "13966667777"}
 XB_FACTS = {"hs_code": "3304990099", "origin_country": "FR", "vat_rate": "0.13",
@@ -47,7 +49,7 @@ B_ADDRESS = {"name": "钱兰收", "phone": "13877778888", "province": "上海", 
 
 A_VALUES = [A["name"], A["email"], A["phone"], A_OPENID, A_EXTERNAL, A2["name"], A2["phone"],
             A_ADDRESS["name"], A_ADDRESS["phone"], A_ADDRESS["line1"], A_TRACKING,
-            A_BUYER["name"], A_BUYER["phone"]]
+            A_BUYER["name"], A_BUYER["phone"], A_COMMENT]
 B_VALUES = [B["name"], B["email"], B["phone"], B_ADDRESS["name"], B_ADDRESS["line1"]]
 
 
@@ -116,13 +118,17 @@ def shop(client: TestClient) -> dict:
         "services": [{"code": "tire-fitting", "duration_minutes": 60,
                       "price": {"amount": "80.00", "currency": "CNY"}}]}))
     tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
-    ok(client.post("/v1/bookings", json={
+    booking = ok(client.post("/v1/bookings", json={
         "service_point_id": point["id"], "service": "tire-fitting", "member_id": a,
         "start": f"{tomorrow}T10:00:00+08:00", "note": f"{A['name']} will call {A['phone']}"}))
+    ok(client.post(f"/v1/bookings/{booking['id']}/check-in"))
+    ok(client.post(f"/v1/bookings/{booking['id']}/complete"))
+    ok(client.post(f"/v1/bookings/{booking['id']}/rating",
+                   json={"member_id": a, "score": 5, "comment": A_COMMENT}))
     cart = ok(client.post("/v1/carts", json={"member_id": a}))
     ok(client.post(f"/v1/carts/{cart['id']}/lines", json={"sku": "TIRE-1", "quantity": 1}))
     return {"a": a, "a2": a2, "b": b, "orders": orders, "cart": cart["id"],
-            "xb_order": o["id"], "declaration": declaration["id"]}
+            "xb_order": o["id"], "declaration": declaration["id"], "point": point["id"]}
 
 
 def score(engine, tenant_id: str, member_id: str) -> None:
@@ -209,7 +215,7 @@ def test_an_erasure_leaves_no_personal_value_in_any_table_or_response(client, en
     assert [v for v in A_VALUES if v in stored] == []
     assert all(v in stored for v in B_VALUES)  # the other member is whole
     ids = {"member_id": w["a"], "order_id": a_orders[0], "cart_id": w["cart"],
-           "data_request_id": erased["id"]}
+           "data_request_id": erased["id"], "point_id": w["point"]}
     answers = get_responses(client, ids) + get_responses(client, {**ids, "member_id": w["a2"],
                                                                   "order_id": a_orders[2]})
     answers += get_responses(client, {**ids, "order_id": w["xb_order"],
@@ -314,6 +320,7 @@ def test_an_export_holds_every_order_and_identity_of_the_member_and_nothing_of_o
     assert data["member_consent_log"][0]["text"] == "同意接收营销邮件"
     assert len(data["coupon_redemptions"]) == 2 and len(data["carts"]) == 1
     assert len(data["bookings"]) == 1 and "promotion_redemptions" in data
+    assert [(r["score"], r["comment"]) for r in data["o2o_ratings"]] == [(5, A_COMMENT)]
     # the analytics scores and the points ledger (the list), the person's only
     assert [r["member_id"] for r in data["analytics_member_scores"]] == [w["a"]]
     assert {e["origin_member_id"] for e in data["points_entries"]} <= {w["a"], w["a2"]}

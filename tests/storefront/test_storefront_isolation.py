@@ -20,6 +20,7 @@ BODIES = {
     "/store/v1/carts/{cart_id}/lines": {"sku": "TIRE-16", "quantity": 1},
     "/store/v1/carts/{cart_id}/lines/{sku}": {"quantity": 1},
     "/store/v1/carts/{cart_id}/checkout": {},
+    "/store/v1/bookings/{booking_id}/rating": {"score": 5},
     "/store/v1/orders/{order_id}/payments": {"payment_method": {
         "type": "card", "number": "4242424242424242"}},
 }

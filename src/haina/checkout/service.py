@@ -9,6 +9,7 @@ bookings and their slot rows (o2o).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,7 @@ from haina.carts import service as carts
 from haina.checkout.schemas import AppointmentOrderIn, AppointmentOrderOut, CheckoutIn
 from haina.core.context import Tenant
 from haina.core.db import utcnow
-from haina.core.errors import InvalidState
+from haina.core.errors import Invalid, InvalidState
 from haina.o2o import service as o2o
 from haina.orders import service as orders
 from haina.orders.schemas import OrderCreate, OrderOut, ServiceFee
@@ -60,15 +61,45 @@ def place_with_bookings(session: Session, tenant: Tenant,
     if data.bookings:
         tenant.require("geo:write")  # bookings are the service points' data
     fees = []
+    points: set[str] = set()
     for b in data.bookings:  # the fitting fee, priced from the booking (the point's price)
+        booking = o2o.get_booking(session, tenant, b.booking_id)
+        points.add(booking.service_point_id)
         if b.fee_sku is not None:
-            price = o2o.get_booking(session, tenant, b.booking_id).price
+            price = booking.price
             fees.append(ServiceFee(sku=b.fee_sku, booking_id=b.booking_id,
                                    price_minor=price.minor, currency=price.currency))
-    order = orders.place_order(session, tenant, data.order(), fees)
-    booked = [o2o.confirm(session, tenant, b.booking_id, order_id=order.id, sku=b.sku)
+    ship_to = _ship_to_point(session, tenant, data, points)
+    order = orders.place_order(session, tenant, data.order(), fees, ship_to)
+    goods = [o2o.GoodsComing(order_line_id=ln.id, sku=ln.sku, title=ln.title,
+                             quantity=ln.quantity)
+             for ln in order.lines if ln.booking_id is None] if ship_to else None
+    booked = [o2o.confirm(session, tenant, b.booking_id, order_id=order.id, sku=b.sku,
+                          goods=goods)
               for b in sorted(data.bookings, key=lambda b: b.booking_id)]
     return AppointmentOrderOut(**order.model_dump(), bookings=booked)
+
+
+def _ship_to_point(session: Session, tenant: Tenant, data: AppointmentOrderIn,
+                   points: set[str]) -> dict[str, Any] | None:
+    """Where an order with bookings ships (docs/o2o.md "Goods shipped to the booked point"):
+    to its bookings' one point, the whole order (goods without a booking of their own go
+    with it: the other tire size of a staggered set). Bookings at two points are refused
+    (one order has one destination: an order per point), and so is an address from the
+    buyer (it would not be used). A cross-border order ships to its buyer as before: customs
+    clear the parcel to the person they name."""
+    if not points or data.crossborder is not None:
+        return None
+    if len(points) > 1:
+        raise Invalid(f"the bookings are at {len(points)} service points ({', '.join(sorted(points))}): "
+                      "an order ships to one place; place one order per point",
+                      slug="bookings-at-two-points", service_point_ids=sorted(points))
+    point_id = next(iter(points))
+    if data.address is not None:
+        raise Invalid(f"this order's goods ship to the booked service point {point_id}: send "
+                      "no address (goods for another address go in an order of their own)",
+                      slug="address-with-ship-to-point", service_point_id=point_id)
+    return o2o.ship_to_address(session, tenant, point_id)
 
 
 def cancel_expired_orders(session: Session, now: dt.datetime | None = None,

@@ -28,6 +28,7 @@ from haina.o2o.schemas import (
     FitmentRuleOut,
     NearbyOut,
     PartnershipOut,
+    RatingOut,
     SearchOut,
     ServicePointOut,
     SlotsOut,
@@ -543,6 +544,11 @@ class ServicePoints(_Api):
         return self._c.call(SlotsOut, "GET", f"/v1/service-points/{point_id}/slots",
                             params={"service": service, "date": day})
 
+    def ratings(self, point_id: str, **params: Any) -> Page[RatingOut]:
+        """The buyers' ratings of one of your points, newest first."""
+        return self._c.call(Page[RatingOut], "GET", f"/v1/service-points/{point_id}/ratings",
+                            params=params)
+
     def add_fitment_rule(self, service: str, *, category_id: str | None = None,
                          attribute: str | None = None) -> FitmentRuleOut:
         """Goods of ``category_id``, or having ``attribute``, need ``service``."""
@@ -598,6 +604,14 @@ class Bookings(_Api):
 
     def complete(self, booking_id: str) -> BookingOut:
         return self._c.call(BookingOut, "POST", f"/v1/bookings/{booking_id}/complete")
+
+    def rate(self, booking_id: str, member_id: str, score: int,
+             comment: str | None = None) -> RatingOut:
+        """Rate a completed booking on its member's behalf (1-5), once; HainaError 409
+        ``already-rated`` / ``booking-not-completed``."""
+        return self._c.call(RatingOut, "POST", f"/v1/bookings/{booking_id}/rating",
+                            json=_json({"member_id": member_id, "score": score,
+                                        "comment": comment}))
 
 
 class Partnerships(_Api):

@@ -28,7 +28,7 @@ from haina.client.core import HainaError
 from haina.core.pagination import Page
 from haina.marketing.schemas import PriceOut
 from haina.members.schemas import PointsEntryOut
-from haina.o2o.schemas import BookingOut, SearchOut, SlotsOut
+from haina.o2o.schemas import BookingOut, RatingOut, SearchOut, SlotsOut
 from haina.orders.schemas import OrderOut
 from haina.payments.schemas import PaymentIntentOut
 from haina.storefront.schemas import BuyerOut, BuyerSessionOut, CodeRequested, InboxOut
@@ -167,6 +167,12 @@ class Storefront:
 
     def bookings(self, **params: Any) -> Page[BookingOut]:
         return self._call(Page[BookingOut], "GET", "/bookings", params=params, buyer=True)
+
+    def rate_booking(self, booking_id: str, score: int,
+                     comment: str | None = None) -> RatingOut:
+        """Rate the buyer's completed booking (1-5), once."""
+        return self._call(RatingOut, "POST", f"/bookings/{booking_id}/rating",
+                          json={"score": score, "comment": comment}, buyer=True)
 
     def checkout(self, cart_id: str, **fields: Any) -> AppointmentOrderOut:
         """``bookings=[{"sku", "booking_id"}]``, ``coupon``, ``points``, ``address``, ``note``."""

@@ -24,7 +24,7 @@ PREFIXES = {
     "coupon_redemption": "cred", "promotion": "promo", "promotion_target": "ptgt",
     "promotion_redemption": "pred", "service_point": "sp", "point_service": "svc",
     "fitment_rule": "fit", "booking_slot": "bslot", "booking": "bkg",
-    "partnership": "ptn", "service_resource": "rsc", "resource_slot": "rslot",
+    "partnership": "ptn", "service_resource": "rsc", "resource_slot": "rslot", "rating": "rtg",
     "crossborder_quota": "xbq", "declaration": "decl",
     "brand": "brand", "brand_decision": "bdec",
     "consent_record": "cns", "data_request": "dreq", "data_request_ack": "dack",

@@ -21,6 +21,8 @@ from haina.o2o.schemas import (
     NearbyOut,
     PartnershipInvite,
     PartnershipOut,
+    RatingOnBehalfIn,
+    RatingOut,
     RescheduleIn,
     ResourceIn,
     ResourceUpdate,
@@ -207,6 +209,23 @@ def post_check_in(session: SessionDep, booking_id: str, tenant: Tenant = WRITE) 
              summary="The job is done")
 def post_complete(session: SessionDep, booking_id: str, tenant: Tenant = WRITE) -> BookingOut:
     return service.complete(session, tenant, booking_id)
+
+
+@router.post("/bookings/{booking_id}/rating", status_code=201, response_model=RatingOut,
+             summary="Rate a completed booking on its member's behalf (once); 409 "
+                     "already-rated, 409 booking-not-completed")
+def post_rating(session: SessionDep, request: Request, booking_id: str, body: RatingOnBehalfIn,
+                idempotency_key: str | None = IdempotencyKeyHeader,
+                tenant: Tenant = WRITE) -> Response:
+    return create(request, session, tenant, idempotency_key, body,
+                  lambda: service.rate(session, tenant, booking_id, body, body.member_id))
+
+
+@router.get("/service-points/{point_id}/ratings", response_model=Page[RatingOut],
+            summary="The ratings of one of your points, newest first")
+def get_ratings(session: SessionDep, point_id: str, limit: int = Query(50, ge=1, le=200),
+                cursor: str | None = None, tenant: Tenant = READ) -> Page[RatingOut]:
+    return service.list_ratings(session, tenant, point_id, limit=limit, cursor=cursor)
 
 
 @router.get("/search", response_model=SearchOut,

@@ -46,7 +46,14 @@ from haina.o2o import hours, partners, resources
 from haina.o2o.lifecycle import BOOKING_LIFECYCLE
 from haina.o2o.models import Booking, BookingSlot, PointService, ServicePoint, ServiceResource
 from haina.o2o.points import point_row, service_row
-from haina.o2o.schemas import HOLD_MINUTES, BookingCreate, BookingOut, SlotOut, SlotsOut
+from haina.o2o.schemas import (
+    HOLD_MINUTES,
+    BookingCreate,
+    BookingOut,
+    GoodsComing,
+    SlotOut,
+    SlotsOut,
+)
 
 #: how far ahead slots are listed and booked
 HORIZON = dt.timedelta(days=366)
@@ -89,7 +96,8 @@ def _out(b: Booking, zone: ZoneInfo | None = None) -> BookingOut:
                       expires_at=b.expires_at, member_id=b.member_id, order_id=b.order_id,
                       sku=b.sku, price=Money.of(b.price_minor, b.currency), note=b.note,
                       created_at=b.created_at, updated_at=b.updated_at,
-                      partnership_id=b.partnership_id)
+                      partnership_id=b.partnership_id,
+                      goods=[GoodsComing(**g) for g in b.goods] if b.goods else None)
 
 
 def _record(session: Session, b: Booking, type_: str, data: dict[str, object]) -> None:
@@ -618,9 +626,11 @@ def list_bookings(session: Session, tenant: Tenant, *, point_id: str | None = No
 
 
 def confirm(session: Session, tenant: Tenant, booking_id: str, *, order_id: str | None = None,
-            sku: str | None = None, now: dt.datetime | None = None) -> BookingOut:
-    """Turn a hold into a booking (an order's, when ``order_id`` is given); 409
-    ``hold-expired`` once its time is up."""
+            sku: str | None = None, now: dt.datetime | None = None,
+            goods: Sequence[GoodsComing] | None = None) -> BookingOut:
+    """Turn a hold into a booking (an order's, when ``order_id`` is given, with the
+    ``goods`` of the order shipped to its point); 409 ``hold-expired`` once its time is
+    up."""
     now = now or utcnow()
     merchant = tenant
     tenant = partners.booking_owner(session, merchant, booking_id)
@@ -633,6 +643,8 @@ def confirm(session: Session, tenant: Tenant, booking_id: str, *, order_id: str 
     b.expires_at = None
     if order_id is not None:
         b.order_id, b.sku = order_id, sku
+        if goods is not None:
+            b.goods = [g.model_dump() for g in goods]
         if tenant.id != merchant.id:
             partners.link_order(session, merchant.id, b.id, order_id)
     _move(session, tenant, b, "booking.confirmed", "confirmed", now, order_id=b.order_id)

@@ -17,4 +17,6 @@ BOOKING_LIFECYCLE = Lifecycle("booking", "booking.", {
     "booking.completed": pairs(("checked_in", "completed")),
     "booking.cancelled": pairs(("held", "cancelled"), ("confirmed", "cancelled")),
     "booking.expired": pairs(("held", "expired")),
+    # the buyer's rating of the job: the booking stays completed
+    "booking.rated": pairs(("completed", "completed")),
 })

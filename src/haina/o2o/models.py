@@ -60,8 +60,14 @@ class ServicePoint(Base):
     id: Mapped[str] = mapped_column(String(40))
     tenant_id: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))
-    address: Mapped[str | None] = mapped_column(String(500))
+    address: Mapped[str | None] = mapped_column(String(500))  # the street: an order's line1
     phone: Mapped[str | None] = mapped_column(String(32))
+    # the rest of its postal address, where goods booked with a job there are shipped
+    province: Mapped[str | None] = mapped_column(String(64))
+    city: Mapped[str | None] = mapped_column(String(64))
+    district: Mapped[str | None] = mapped_column(String(64))
+    postal_code: Mapped[str | None] = mapped_column(String(16))
+    country: Mapped[str] = mapped_column(String(2), server_default="CN")
     lat: Mapped[float] = mapped_column(Double)  # WGS-84
     lng: Mapped[float] = mapped_column(Double)
     h3_r5: Mapped[str] = mapped_column(String(16))
@@ -82,6 +88,10 @@ class ServicePoint(Base):
     service_codes: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # its buyers' ratings (``o2o_ratings``): how many and the sum of their scores, each
+    # rating adding to both in one conditional-free UPDATE (``x = x + 1``) in its transaction
+    rating_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    rating_sum: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class PointService(Base):
@@ -238,6 +248,37 @@ class Booking(Base):
     # (its events are copied there) and the partnership it went through
     merchant_tenant_id: Mapped[str | None] = mapped_column(String(40))
     partnership_id: Mapped[str | None] = mapped_column(String(40))
+    # the goods of its order that ship to this point (an order carrying bookings ships to the
+    # booked point): [{"order_line_id", "sku", "title", "quantity"}], set when the order
+    # confirms it; what the installer sees coming
+    goods: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+
+
+class Rating(Base):
+    """A buyer's rating of a completed booking (one per booking): a score of 1-5 and an
+    optional comment (personal information of the member: erased on request). Kept where
+    the booking is (the installer's tenant for a partner's booking); its point's
+    ``rating_count`` / ``rating_sum`` follow in the same transaction."""
+
+    __tablename__ = "o2o_ratings"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),
+                      UniqueConstraint("tenant_id", "booking_id",
+                                       name="uq_o2o_ratings_tenant_booking"),
+                      Index("ix_o2o_ratings_tenant_point", "tenant_id", "point_id", "id"),
+                      Index("ix_o2o_ratings_tenant_member", "tenant_id", "member_id"),
+                      tenant_fk("booking_id", "bookings"),
+                      tenant_fk("point_id", "service_points"))
+
+    id: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    booking_id: Mapped[str] = mapped_column(String(40))
+    point_id: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str | None] = mapped_column(String(40))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # a rating of a booking at a partner's point: the merchant whose buyer rated it
+    merchant_tenant_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class Partnership(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import select, update
@@ -33,6 +34,7 @@ from haina.o2o.schemas import (
     FitmentRuleOut,
     Location,
     LocationIn,
+    RatingSummary,
     ResourceIn,
     ResourceOut,
     ResourceUpdate,
@@ -52,6 +54,13 @@ def _service_out(s: PointService, codes: Mapping[str, str]) -> ServiceOut:
                       resource=codes.get(s.resource_id) if s.resource_id else None)
 
 
+def rating_summary(count: int, total: int) -> RatingSummary:
+    """A point's ratings as answered: the mean to one decimal, rounded half-even."""
+    average = (Decimal(total) / Decimal(count)).quantize(Decimal("0.1"), ROUND_HALF_EVEN) \
+        if count else None
+    return RatingSummary(average=average, count=count)
+
+
 def location_out(lat: float, lng: float) -> Location:
     return Location(lat=round(lat, 7), lng=round(lng, 7), datum="wgs84")
 
@@ -61,7 +70,10 @@ def point_out(p: ServicePoint, services: Sequence[PointService],
     glat, glng = geo.wgs84_to_gcj02(p.lat, p.lng)
     codes = {r.id: r.code for r in shared}
     return ServicePointOut(
-        id=p.id, name=p.name, address=p.address, phone=p.phone, location=location_out(p.lat, p.lng),
+        id=p.id, name=p.name, address=p.address, phone=p.phone, province=p.province,
+        city=p.city, district=p.district, postal_code=p.postal_code, country=p.country,
+        rating=rating_summary(p.rating_count, p.rating_sum),
+        location=location_out(p.lat, p.lng),
         location_gcj02=Location(lat=round(glat, 7), lng=round(glng, 7), datum="gcj02"),
         h3_cells={"5": p.h3_r5, "7": p.h3_r7, "9": p.h3_r9}, timezone=p.timezone,
         opening_hours=p.opening_hours, exceptions=p.exceptions,
@@ -164,7 +176,10 @@ def _hours(data: Sequence[Any]) -> list[dict[str, Any]]:
 def create_point(session: Session, tenant: Tenant, data: ServicePointCreate) -> ServicePointOut:
     now = utcnow()
     row = ServicePoint(id=new_id("service_point"), tenant_id=tenant.id, name=data.name,
-                       address=data.address, phone=data.phone, timezone=data.timezone,
+                       address=data.address, phone=data.phone, province=data.province,
+                       city=data.city, district=data.district, postal_code=data.postal_code,
+                       country=data.country, rating_count=0, rating_sum=0,
+                       timezone=data.timezone,
                        opening_hours=_hours(data.opening_hours),
                        exceptions=_exceptions(data.exceptions), fitment=data.fitment,
                        status="active", created_at=now, updated_at=now,
@@ -221,7 +236,8 @@ def update_point(session: Session, tenant: Tenant, point_id: str, data: Any) -> 
         row.opening_hours = _hours(data.opening_hours)
     if data.exceptions is not None:
         row.exceptions = _exceptions(data.exceptions)
-    for name in ("name", "address", "phone", "timezone", "fitment", "status"):
+    for name in ("name", "address", "phone", "province", "city", "district", "postal_code",
+                 "country", "timezone", "fitment", "status"):
         if name in changes:
             setattr(row, name, changes[name])
     row.updated_at = utcnow()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
@@ -18,6 +19,8 @@ MAX_DURATION_MINUTES = 24 * 60
 MAX_CAPACITY = 1000
 MAX_BUFFER_MINUTES = 240
 HOLD_MINUTES = 10
+COUNTRY = r"^[A-Z]{2}$"
+MAX_COMMENT = 500
 ServiceCode = Annotated[str, Field(pattern=SERVICE_CODE, examples=["tire-fitting"],
                                    description="lower-case letters, digits, - and _")]
 
@@ -158,8 +161,14 @@ def _check_hours(hours: list[HoursIn] | None) -> list[HoursIn] | None:
 
 class ServicePointCreate(RequestModel):
     name: Annotated[str, NotBlank] = Field(min_length=1, max_length=200)
-    address: str | None = Field(None, max_length=500)
+    address: str | None = Field(None, max_length=500, description=(
+        "the street and number: goods booked with a job here are shipped to it"))
     phone: str | None = Field(None, max_length=32)
+    province: str | None = Field(None, max_length=64)
+    city: str | None = Field(None, max_length=64)
+    district: str | None = Field(None, max_length=64)
+    postal_code: str | None = Field(None, max_length=16)
+    country: str = Field("CN", pattern=COUNTRY, description="ISO 3166 alpha-2")
     location: LocationIn
     timezone: TimeZoneName = "Asia/Shanghai"
     opening_hours: list[HoursIn] = Field(default_factory=list, max_length=50)
@@ -195,11 +204,16 @@ class ServicePointCreate(RequestModel):
 
 class ServicePointUpdate(RequestModel):
     not_null = ("name", "location", "timezone", "opening_hours", "exceptions", "fitment",
-                "status")
+                "status", "country")
 
     name: Annotated[str, NotBlank] | None = Field(None, min_length=1, max_length=200)
     address: str | None = Field(None, max_length=500)
     phone: str | None = Field(None, max_length=32)
+    province: str | None = Field(None, max_length=64)
+    city: str | None = Field(None, max_length=64)
+    district: str | None = Field(None, max_length=64)
+    postal_code: str | None = Field(None, max_length=16)
+    country: str | None = Field(None, pattern=COUNTRY)
     location: LocationIn | None = None
     timezone: TimeZoneName | None = None
     opening_hours: list[HoursIn] | None = Field(None, max_length=50)
@@ -230,12 +244,26 @@ class ServiceOut(BaseModel):
     resource: str | None = Field(None, description="the resource it shares (its code)")
 
 
+class RatingSummary(BaseModel):
+    """A point's ratings: their mean score to one decimal (half-even; null before the first)
+    and how many there are."""
+
+    average: Decimal | None = Field(examples=["4.6"])
+    count: int
+
+
 class ServicePointOut(BaseModel):
     id: str
     object: str = "service_point"
     name: str
     address: str | None
     phone: str | None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    postal_code: str | None = None
+    country: str = "CN"
+    rating: RatingSummary = Field(default_factory=lambda: RatingSummary(average=None, count=0))
     location: Location = Field(description="WGS-84, as stored")
     location_gcj02: Location = Field(description="the same place in GCJ-02, for maps in China")
     h3_cells: dict[str, str] = Field(description="resolution → the point's h3 cell")
@@ -322,6 +350,48 @@ class RescheduleIn(RequestModel):
         return _aware(value)
 
 
+class GoodsComing(BaseModel):
+    """An order line shipped to the booked point, for the job."""
+
+    order_line_id: str
+    sku: str
+    title: str
+    quantity: int
+
+
+def _comment(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+class RatingIn(RequestModel):
+    """A buyer's rating of a completed booking: once, 1-5, an optional comment."""
+
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str | None, AfterValidator(_comment)] = Field(
+        None, max_length=MAX_COMMENT, description=f"stripped; at most {MAX_COMMENT} characters")
+
+
+class RatingOnBehalfIn(RatingIn):
+    """The merchant rates on its buyer's behalf: the booking's member."""
+
+    member_id: Id
+
+
+class RatingOut(BaseModel):
+    id: str
+    object: str = "rating"
+    booking_id: str
+    service_point_id: str
+    service: str | None = None
+    member_id: str | None
+    score: int
+    comment: str | None
+    created_at: dt.datetime
+
+
 class BookingOut(BaseModel):
     id: str
     object: str = "booking"
@@ -340,6 +410,9 @@ class BookingOut(BaseModel):
     updated_at: dt.datetime
     partnership_id: str | None = Field(
         None, description="a booking at a partner installer's point: the partnership")
+    goods: list[GoodsComing] | None = Field(
+        None, description="the goods of its order shipped to the point for the job (set "
+                          "when an order confirms it)")
 
 
 class NearbyPoint(BaseModel):
@@ -352,6 +425,7 @@ class NearbyPoint(BaseModel):
     next_slots: list[SlotOut]
     partnership_id: str | None = Field(
         None, description="a partner installer's point: the partnership (null: your own)")
+    rating: RatingSummary = Field(default_factory=lambda: RatingSummary(average=None, count=0))
 
 
 class NearbyOut(BaseModel):

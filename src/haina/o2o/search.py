@@ -42,6 +42,7 @@ from haina.o2o.points import (
     fits,
     location_out,
     product_attributes,
+    rating_summary,
     service_needed,
 )
 from haina.o2o.schemas import NearbyOut, NearbyPoint, SearchOut, SearchProduct, SlotOut
@@ -343,7 +344,7 @@ def _listing_statement(dialect: str) -> Precompiled:
         ServicePoint.id, ServicePoint.name, ServicePoint.address, lat, lng,
         ServicePoint.timezone, ServicePoint.service_codes,
         PointService.duration_minutes, PointService.capacity, PointService.next_free,
-        PointService.next_free_until,
+        PointService.next_free_until, ServicePoint.rating_count, ServicePoint.rating_sum,
     ).select_from(ServicePoint).outerjoin(PointService, and_(
         PointService.tenant_id == ServicePoint.tenant_id,
         PointService.point_id == ServicePoint.id, PointService.code == bindparam("code"))
@@ -414,7 +415,8 @@ def _listed(session: Session, tenant: Tenant, found: Sequence[Found],
                                location=location_out(p.lat, p.lng), distance_km=round(d, 3),
                                services=sorted(p.service_codes.split()),
                                next_slots=slots.get(i, []),
-                               partnership_id=partnership.get(owner)))
+                               partnership_id=partnership.get(owner),
+                               rating=rating_summary(p.rating_count, p.rating_sum)))
     return out
 
 

@@ -39,6 +39,24 @@ class Address(RequestModel):
     postal_code: str | None = Field(None, max_length=16)
 
 
+class AddressOut(BaseModel):
+    """An order's shipping address as answered: the buyer's (``Address``), or the booked
+    service point's when the order carries bookings (``service_point_id``; its phone and
+    street may be missing where the point has none)."""
+
+    name: str
+    phone: str | None = None
+    country: str = "CN"
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    postal_code: str | None = None
+    service_point_id: str | None = Field(
+        None, description="the service point the goods ship to (an order with bookings)")
+
+
 class OrderCreate(RequestModel):
     lines: list[LineIn] = Field(min_length=1, max_length=200)
     member_id: Id | None = None
@@ -120,7 +138,9 @@ class OrderOut(BaseModel):
     refunded: Money
     points_redeemed: int
     coupon: str | None
-    address: Address | None
+    address: AddressOut | None
+    ship_to_point_id: str | None = Field(
+        None, description="the booked service point the goods ship to (address is its)")
     note: str | None
     metadata: dict[str, Any] | None
     hold_expires_at: dt.datetime | None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, type_coerce
 from sqlalchemy.orm import Session
@@ -41,7 +42,7 @@ from haina.orders.personal import export_orders as export_orders
 from haina.orders.personal import member_order_ids as member_order_ids
 from haina.orders.personal import order_personal_values as order_personal_values
 from haina.orders.schemas import (
-    Address,
+    AddressOut,
     LineIn,
     OrderCreate,
     OrderLineOut,
@@ -201,9 +202,11 @@ def _refuse_crossborder_goods(refs, lines: Sequence[LineIn]) -> None:
 
 
 def place_order(session: Session, tenant: Tenant, data: OrderCreate,
-                fees: Sequence[ServiceFee] = ()) -> OrderOut:
+                fees: Sequence[ServiceFee] = (),
+                ship_to: dict[str, Any] | None = None) -> OrderOut:
     """Price, claim stock and record an order awaiting payment, in the caller's transaction;
-    with ``fees``, a line for each service fee (see ``_fee_lines``)."""
+    with ``fees``, a line for each service fee (see ``_fee_lines``); with ``ship_to``, the
+    booked service point's address (o2o) in place of the buyer's."""
     settings = platform.tenant_settings(session, tenant)
     refs, currency = resolve_lines(session, tenant, data.lines)
     if data.crossborder is None:
@@ -220,14 +223,15 @@ def place_order(session: Session, tenant: Tenant, data: OrderCreate,
     hold_until = now + dt.timedelta(minutes=hold_minutes)
     with deferred_inserts(session):  # PostgreSQL: reservations, order, lines, event in one go
         return _claim_and_record(session, tenant, data, refs, currency, settings, order_id,
-                                 member_id, now, hold_until, fees, tier)
+                                 member_id, now, hold_until, fees, tier, ship_to)
 
 
 def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs, currency: str,
                       settings: TenantSettings, order_id: str, member_id: str | None,
                       now: dt.datetime, hold_until: dt.datetime,
                       fees: Sequence[ServiceFee] = (),
-                      tier: tuple[str | None] | None = None) -> OrderOut:
+                      tier: tuple[str | None] | None = None,
+                      ship_to: dict[str, Any] | None = None) -> OrderOut:
     inventory.reserve_stock(
         session, tenant,
         [Claim(variant_id=refs[ln.sku].id, quantity=ln.quantity, sku=ln.sku) for ln in data.lines],
@@ -283,7 +287,8 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
         "discount_minor": t["discount"], "shipping_minor": t["shipping"], "tax_minor": t["tax"],
         "total_minor": t["total"], "paid_minor": 0, "refunded_minor": 0,
         "points_redeemed": data.points, "coupon_code": coupon_code,
-        "address": data.address.model_dump() if data.address else None, "note": data.note,
+        "address": ship_to or (data.address.model_dump() if data.address else None),
+        "note": data.note,
         "metadata": data.metadata, "hold_expires_at": hold_until, "created_at": now,
         "updated_at": now}
     insert_rows(session, Order.__table__, dict(order))
@@ -292,7 +297,10 @@ def _claim_and_record(session: Session, tenant: Tenant, data: OrderCreate, refs,
                  {"order_id": order_id, "status": "pending_payment",
                   "total": Money.of(t["total"], currency).model_dump(mode="json"),
                   "channel": data.channel, "member_id": member_id,
-                  "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in line_rows]})
+                  "lines": [{"sku": r["sku"], "quantity": r["quantity"]} for r in line_rows],
+                  # goods shipped to a booked service point: its id and address (not personal)
+                  **({"ship_to_point_id": ship_to["service_point_id"], "address": ship_to}
+                     if ship_to else {})})
     return _out_from_values(order, line_rows, [], xb.record if xb else None)
 
 
@@ -355,7 +363,9 @@ def _out_from_values(o: OrderRecord | dict, lines: Sequence[OrderLineRecord | di
                         "total": o["total_minor"]}, c),
         paid=Money.of(o["paid_minor"], c), refunded=Money.of(o["refunded_minor"], c),
         points_redeemed=o["points_redeemed"], coupon=o["coupon_code"],
-        address=Address(**o["address"]) if o["address"] else None, note=o["note"],
+        address=AddressOut(**o["address"]) if o["address"] else None,
+        ship_to_point_id=o["address"].get("service_point_id") if o["address"] else None,
+        note=o["note"],
         metadata=o["metadata"], hold_expires_at=o["hold_expires_at"], created_at=o["created_at"],
         paid_at=o.get("paid_at"), fulfilled_at=o.get("fulfilled_at"),
         completed_at=o.get("completed_at"), cancelled_at=o.get("cancelled_at"),

@@ -86,6 +86,9 @@ SECTIONS: list[Section] = [
             lambda s, p, now: campaigns.erase_campaign_members(s, p.tenant, p.member_ids)),
     Section("o2o", lambda s, p: o2o.export_bookings(s, p.tenant, p.member_ids),
             lambda s, p, now: o2o.erase_bookings(s, p.tenant, p.member_ids)),
+    # the member's ratings of points: their comments (the scores stay in the averages)
+    Section("o2o_ratings", lambda s, p: o2o.export_ratings(s, p.tenant, p.member_ids),
+            lambda s, p, now: o2o.erase_ratings(s, p.tenant, p.member_ids)),
     Section("storefront", lambda s, p: storefront.export_buyer(s, p.tenant, p.member_ids,
                                                                 p.values),
             lambda s, p, now: storefront.erase_buyer(s, p.tenant, p.member_ids, p.values)),

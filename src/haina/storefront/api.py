@@ -27,7 +27,7 @@ from haina.core.pagination import Page
 from haina.marketing.schemas import PriceOut, WalletCouponOut
 from haina.members.schemas import PointsEntryOut
 from haina.o2o.geo import MAX_RADIUS_KM, Datum
-from haina.o2o.schemas import SERVICE_CODE, BookingOut, SearchOut, SlotsOut
+from haina.o2o.schemas import SERVICE_CODE, BookingOut, RatingIn, RatingOut, SearchOut, SlotsOut
 from haina.orders.schemas import LineIn, OrderOut
 from haina.payments import service as payments
 from haina.payments.schemas import PaymentIntentOut
@@ -268,6 +268,16 @@ def bookings(session: SessionDep, limit: int = Query(50, ge=1, le=200),
 @store.get("/bookings/{booking_id}", response_model=BookingOut)
 def booking(session: SessionDep, booking_id: str, shop: Shop = BUYER) -> BookingOut:
     return service.get_booking(session, shop, booking_id)
+
+
+@store.post("/bookings/{booking_id}/rating", status_code=201, response_model=RatingOut,
+            summary="Rate the buyer's completed booking (once); 409 already-rated, 409 "
+                    "booking-not-completed")
+def rate_booking(session: SessionDep, booking_id: str, body: RatingIn, request: Request,
+                 shop: Shop = BUYER,
+                 idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    return create(request, session, shop, _buyer_key(shop, idempotency_key), body,
+                  lambda: service.rate_booking(session, shop, booking_id, body))
 
 
 @store.post("/carts/{cart_id}/checkout", status_code=201, response_model=AppointmentOrderOut,

@@ -29,7 +29,7 @@ from haina.marketing.schemas import PriceOut, PriceRequest, WalletCouponOut
 from haina.members import service as members
 from haina.members.schemas import PointsEntryOut
 from haina.o2o import service as o2o
-from haina.o2o.schemas import BookingOut, SearchOut, SlotsOut
+from haina.o2o.schemas import BookingOut, RatingIn, RatingOut, SearchOut, SlotsOut
 from haina.orders import service as orders
 from haina.orders.schemas import LineIn, OrderOut
 from haina.payments import service as payments
@@ -198,6 +198,12 @@ def get_booking(session: Session, shop: Shop, booking_id: str) -> BookingOut:
     if booking.member_id != _buyer(shop):
         raise not_found("booking", booking_id)
     return booking
+
+
+def rate_booking(session: Session, shop: Shop, booking_id: str, data: RatingIn) -> RatingOut:
+    """The buyer rates their own completed booking, once (another's is not found)."""
+    get_booking(session, shop, booking_id)
+    return o2o.rate(session, shop, booking_id, data, _buyer(shop))
 
 
 def list_bookings(session: Session, shop: Shop, limit: int = 50,

@@ -33,6 +33,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "service_point.created", "service_point.updated", "fitment_rule.created",
     "fitment_rule.deleted", "booking.held", "booking.confirmed", "booking.rescheduled",
     "booking.checked_in", "booking.completed", "booking.cancelled", "booking.expired",
+    "booking.rated",
     "partnership.invited", "partnership.accepted", "partnership.ended",
     "service_resource.created", "service_resource.updated",
     "crossborder.declaration.ready", "crossborder.declaration.accepted",

@@ -119,11 +119,20 @@ function productCard(p) {
       slots.append(b);
     }
     card.append(el("div", { class: "shop" },
-                    el("strong", {}, point.name), ` · ${point.distance_km.toFixed(1)} km`,
+                    el("strong", {}, point.name), ` · ${point.distance_km.toFixed(1)} km · `,
+                    stars(point.rating),
                     el("p", { class: "hint" }, point.address || ""), slots));
   }
   if (p.service_points.length) card.append(add);
   return card;
+}
+
+function stars(rating) { // the point's buyers' ratings: ★ 4.6 (12), or none yet
+  if (!rating || !rating.count) return el("span", { class: "rating hint" }, "暂无评分 No ratings yet");
+  const full = Math.round(Number(rating.average));
+  return el("span", { class: "rating", "aria-label": `rated ${rating.average} of 5 by ${rating.count}` },
+            el("span", { class: "stars", "aria-hidden": "true" }, "★".repeat(full) + "☆".repeat(5 - full)),
+            ` ${rating.average} (${rating.count})`);
 }
 
 // ---------------------------------------------------------------- sign-in by SMS code
@@ -187,16 +196,54 @@ async function checkoutAndPay() {
     el("p", {}, `订单 Order ${paid.id}: `, el("strong", { id: "order-status" }, paid.status)),
     el("p", {}, `合计 Total ${money(paid.totals.total)}`),
     el("p", {}, `预约 Appointment ${state.pick.point.name}, ${when(booking.start)}: `,
-       el("strong", { id: "booking-status" }, booking.status)));
+       el("strong", { id: "booking-status" }, booking.status)),
+    shipTo(paid));
   $("done").hidden = false;
   $("done").scrollIntoView();
 }
 
+function shipTo(order) { // an order with a fitting ships to the shop
+  if (!order.ship_to_point_id || !order.address) return "";
+  const a = order.address;
+  return el("p", { id: "ship-to" }, "送货到店 Ships to the shop: ",
+            el("strong", {}, a.name), ` ${[a.city, a.district, a.line1].filter(Boolean).join(" ")}`);
+}
+
 async function myOrders() {
-  const orders = await api("GET", "/orders?limit=10");
-  $("done").replaceChildren(el("h2", {}, "我的订单 My orders"), ...orders.data.map((o) =>
-    el("p", {}, `${o.id} · ${money(o.totals.total)} · ${o.status}`)));
+  const [orders, bookings] = await Promise.all([api("GET", "/orders?limit=10"),
+                                                api("GET", "/bookings?limit=10")]);
+  $("done").replaceChildren(
+    el("h2", {}, "我的订单 My orders"), ...orders.data.map((o) =>
+      el("p", {}, `${o.id} · ${money(o.totals.total)} · ${o.status}`)),
+    el("h2", {}, "我的预约 My appointments"), ...bookings.data.map(bookingItem));
   $("done").hidden = false;
+}
+
+function bookingItem(b) { // a completed job can be rated, once
+  const item = el("div", { class: "booking", "data-booking": b.id },
+                  el("p", {}, `${when(b.start)} · ${b.service} · `, el("strong", {}, b.status)));
+  if (b.status !== "completed") return item;
+  const score = el("select", { id: `score-${b.id}`, "aria-label": "评分 Score" },
+                   ...[5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, "★".repeat(n))));
+  const comment = el("input", { id: `comment-${b.id}`, maxlength: "500",
+                                "aria-label": "评价 Comment", placeholder: "评价 Comment" });
+  const form = el("form", { class: "rate row" }, score, comment,
+                  el("button", { type: "submit" }, "评分 Rate"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    step(async () => {
+      try {
+        await api("POST", `/bookings/${b.id}/rating`,
+                  { score: Number(score.value), comment: comment.value || null },
+                  { "Idempotency-Key": `rate:${b.id}` });
+      } catch (err) {
+        if (!err.problem || !err.problem.type.endsWith("/already-rated")) throw err;
+      }
+      form.replaceWith(el("p", { class: "rated" }, "已评分 Rated, thank you"));
+    });
+  });
+  item.append(form);
+  return item;
 }
 
 // ---------------------------------------------------------------- wiring
