@@ -414,9 +414,14 @@ class Meter:
             "AND s.query NOT ILIKE '%pg_stat_statements%'")
         with self.engine.connect() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+        self.by_query_sql = text(
+            "SELECT s.query, sum(s.calls) FROM pg_stat_statements s JOIN pg_database d "
+            "ON d.oid = s.dbid WHERE d.datname = 'haina' "
+            "AND s.query NOT ILIKE '%pg_stat_statements%' GROUP BY s.query")
         self.workers: dict[int, float] = {}
         self.postgres = self.load = 0.0
         self.statements = 0
+        self.by_query: dict[str, int] = {}
 
     def _snapshot(self) -> tuple[dict[int, float], dict[int, float], int]:
         workers = {p: _cpu_seconds(p) for server in self.servers for p in _tree(server.pid)}
@@ -428,14 +433,28 @@ class Meter:
     def half(self, run: Callable[[], tuple[dict, list, int, float, float]]
              ) -> tuple[dict, list, int, float, float]:
         w0, pg0, st0 = self._snapshot()
+        q0 = self._queries()
         result = run()
         w1, pg1, st1 = self._snapshot()
+        for query, calls in self._queries().items():
+            if calls - q0.get(query, 0):
+                self.by_query[query] = self.by_query.get(query, 0) + calls - q0.get(query, 0)
         for pid, spent in w1.items():
             self.workers[pid] = self.workers.get(pid, 0.0) + spent - w0.get(pid, 0.0)
         self.postgres += sum(spent - pg0.get(pid, 0.0) for pid, spent in pg1.items())
         self.load += result[4]
         self.statements += st1 - st0
         return result
+
+    def _queries(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {q: int(n) for q, n in conn.execute(self.by_query_sql)}
+
+    def top_statements(self, sessions: int, n: int = 30) -> list[tuple[float, str]]:
+        """The statements most run per session (pg_stat_statements' normalised text)."""
+        top = sorted(self.by_query.items(), key=lambda kv: -kv[1])[:n]
+        return [(round(calls / max(sessions, 1), 2), " ".join(query.split())[:160])
+                for query, calls in top]
 
     def report(self, sessions: int) -> dict:
         per = 1000 / max(sessions, 1)
@@ -466,6 +485,8 @@ def main() -> None:
     parser.add_argument("--shared-port", action="store_true",
                         help="serve with uvicorn's --workers 2 on one port instead of two "
                              "processes on two ports with the buyers split evenly")
+    parser.add_argument("--statements", action="store_true",
+                        help="print the statements run per session, most frequent first")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "storefront.json"),
                         help="where to write the JSON")
     args = parser.parse_args()
@@ -505,6 +526,9 @@ def main() -> None:
                     checkpoint(cluster)
                     tps = run_pgbench(cluster, seconds)
         spent = meter.report(len(latencies["browse"]))
+        if args.statements:
+            for per_session, query in meter.top_statements(len(latencies["browse"])):
+                print(f"{per_session:6.2f}  {query}")
     finally:
         if meter is not None:
             meter.close()

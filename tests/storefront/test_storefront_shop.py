@@ -197,3 +197,67 @@ def test_a_listed_page_keeps_its_products_answers(engine, sessions):
         # the draft is on no page: not found, as before
         assert client.get(f"/store/v1/products/{made['draft']['id']}",
                           headers=public).status_code == 404
+
+
+def test_a_kept_answer_is_answered_while_every_pool_thread_is_busy(engine, sessions):
+    """A kept public answer (a page, a product, a search) is answered on the event loop:
+    with every thread of the endpoints' pool held by other work (carts and checkouts under
+    load), it still comes back at once, admitted by the rate limiter like any request (its
+    token taken, refused 429 when the bucket is empty). A missing answer waits for the
+    pool, as before."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core import http
+    from haina.core.config import Settings
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=60,
+                              storefront_cache_seconds=60, threads=2,
+                              rate_limit_backend="memory",
+                              rate_limit_plans={"staff": (1000.0, 2000),
+                                                "storefront": (0.001, 6),
+                                                "buyer": (20.0, 60)}), engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        made = tire_shop(client)
+        public = {"X-Publishable-Key": make_key(client)}
+        search = {"q": "R16", **HERE, "radius_km": 10}
+        # made in the pool, then kept (3 of the key's 6 tokens)
+        page = ok(client.get("/store/v1/products", headers=public))
+        found = ok(client.get("/store/v1/search", headers=public, params=search))
+        product = ok(client.get(f"/store/v1/products/{made['tire']['id']}", headers=public))
+
+        busy, release = threading.Semaphore(0), threading.Event()
+        watchdog = threading.Timer(20, release.set)  # a failing test still ends
+        watchdog.start()
+
+        def hold() -> None:
+            busy.release()
+            release.wait()
+
+        pool = http._executor()
+        held = [pool.submit(hold) for _ in range(2)]
+        try:
+            for _ in held:
+                assert busy.acquire(timeout=10)
+            t0 = time.monotonic()
+            assert ok(client.get("/store/v1/products", headers=public)) == page
+            assert ok(client.get("/store/v1/search", headers=public, params=search)) == found
+            r = client.get(f"/store/v1/products/{made['tire']['id']}", headers=public)
+            assert ok(r) == product and r.headers["RateLimit-Remaining"] == "0"
+            assert not release.is_set() and time.monotonic() - t0 < 10  # the pool never ran
+            # the key's bucket is empty: refused on the loop as the pool would refuse it
+            refused = client.get("/store/v1/products", headers=public)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert int(refused.headers["Retry-After"]) >= 1
+        finally:
+            release.set()
+            watchdog.cancel()
+            for f in held:
+                f.result(10)
