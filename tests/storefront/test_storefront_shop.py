@@ -261,3 +261,58 @@ def test_a_kept_answer_is_answered_while_every_pool_thread_is_busy(engine, sessi
             watchdog.cancel()
             for f in held:
                 f.result(10)
+
+
+def test_a_busy_kept_answer_is_made_anew_ahead_without_the_pool(engine, sessions):
+    """A kept answer asked for past REFRESH_AT of its life is still answered at once, and
+    its next one is made then in the background thread, not the endpoints' pool: with the
+    pool held throughout, the page is answered from memory past the first answer's time."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core import http
+    from haina.core.config import Settings
+    from haina.storefront import cache
+    from haina.storefront.cache import public_answers
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=60,
+                              storefront_cache_seconds=2, threads=2,
+                              rate_limit_backend="memory"), engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        tire_shop(client)
+        public = {"X-Publishable-Key": make_key(client)}
+        page = ok(client.get("/store/v1/products", headers=public))  # made in the pool
+        first = time.monotonic()
+        made = public_answers.made
+        busy, release = threading.Semaphore(0), threading.Event()
+        watchdog = threading.Timer(30, release.set)
+        watchdog.start()
+
+        def hold() -> None:
+            busy.release()
+            release.wait()
+
+        held = [http._executor().submit(hold) for _ in range(2)]
+        try:
+            for _ in held:
+                assert busy.acquire(timeout=10)
+            time.sleep(max(0.0, first + 2 * cache.REFRESH_AT + 0.1 - time.monotonic()))
+            assert ok(client.get("/store/v1/products", headers=public)) == page  # old, at once
+            deadline = time.monotonic() + 10
+            while public_answers.made == made and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert public_answers.made > made  # made anew while the pool was held
+            time.sleep(max(0.0, first + 2.1 - time.monotonic()))  # the first one is gone
+            assert ok(client.get("/store/v1/products", headers=public)) == page
+            assert not release.is_set()
+        finally:
+            release.set()
+            watchdog.cancel()
+            for f in held:
+                f.result(10)
