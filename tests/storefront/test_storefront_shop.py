@@ -316,3 +316,35 @@ def test_a_busy_kept_answer_is_made_anew_ahead_without_the_pool(engine, sessions
             watchdog.cancel()
             for f in held:
                 f.result(10)
+
+
+def test_a_busy_publishable_key_is_looked_up_again_ahead_of_its_end(engine, sessions):
+    """The first request that sees a cached key past RENEW_AT of the cache time is answered
+    with it and has it looked up again in the background: the cache holds the new lookup
+    before the old one ends, so the key's requests never all wait for a lookup at once."""
+    import time
+
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core.config import Settings
+    from haina.storefront import keys
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=2,
+                              storefront_cache_seconds=0), engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        tire_shop(client)
+        key = make_key(client)
+        public = {"X-Publishable-Key": key}
+        ok(client.get("/store/v1/products", headers=public))
+        first = keys._cache[key][0]
+        time.sleep(max(0.0, first + 2 * keys.RENEW_AT + 0.05 - time.monotonic()))
+        ok(client.get("/store/v1/products", headers=public))  # the cached one, renewed
+        deadline = time.monotonic() + 10
+        while keys._cache.get(key, (first,))[0] == first and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert keys._cache[key][0] > first and key not in keys._renewing
+        assert keys.cached_shop(key, 2) not in (False, None)
