@@ -18,6 +18,9 @@ Two stores:
   bucket is never overdrawn (a request always spends a token taken from it); a busy credential
   costs one statement per ``lease_max`` requests instead of one per request, and another process
   may be refused at most the tokens the others hold in their leases early.
+  ``take_nowait`` spends from the process's live lease only, never waiting for the database
+  (the event loop's answers, ``core.http.on_loop``), and may have a lease running low renewed
+  ahead in another thread.
 - ``memory``: a dict in the process, exact when one process serves the API (the SQLite
   default with one worker).
 
