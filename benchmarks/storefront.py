@@ -13,7 +13,9 @@ benchmarks/orders.py does: a drift of the machine's speed weighs on both sides a
 
 Writes benchmarks/results/storefront.json: ``ratio`` (checkouts/s ÷ pgbench tps; the target
 is ≥ 0.1), ``checkouts_per_s``, ``pgbench_tps``, ``p99_ms_by_call`` (the target: catalogue
-and search calls ≤ 50 ms), ``p50_ms_by_call``, ``calls``, ``errors``.
+and search calls ≤ 50 ms), ``p50_ms_by_call``, ``p99_ms_by_call_after_first_second`` (the
+calls begun in each half's first second left out: the answers are cold after the pause for
+pgbench), ``calls``, ``errors``. ``--statements`` prints the statements run per session.
 
     .venv/bin/python benchmarks/storefront.py [--quick]
 
