@@ -149,13 +149,14 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(endpoint)
     async def run(**kwargs: Any) -> Any:
         if kept is not None:  # an answer from memory: no thread, no queue behind the pool
-            answered = _answer_on_loop(kept, kwargs[request_name if own_request else _REQUEST],
-                                       kwargs)
+            answered = kept(kwargs)
             if answered is not None:
                 if answered.refresh_in is not None:  # the next one, made in the background
                     _schedule(asyncio.get_running_loop(), answered.refresh_in, refresh, kwargs,
                               answered.again)
-                return answered.response
+                if _admitted_on_loop(kwargs[request_name if own_request else _REQUEST],
+                                     kwargs):
+                    return answered.response
         return await asyncio.get_running_loop().run_in_executor(_executor(), call, kwargs)
 
     run.__signature__ = signature  # type: ignore[attr-defined]
@@ -170,8 +171,8 @@ E = TypeVar("E", bound=Callable[..., Any])
 @dataclass(frozen=True)
 class LoopAnswer:
     """What an :func:`on_loop` look found: the response, and in how many seconds the
-    endpoint should run in the pool (its answer dropped) to make the next kept answer (None:
-    it need not)."""
+    endpoint should run in the background (:func:`_background`, its answer dropped) to make
+    the next kept answer (None: it need not)."""
 
     response: Response
     refresh_in: float | None = None
@@ -183,7 +184,7 @@ _refresher: ThreadPoolExecutor | None = None
 
 
 def _background() -> ThreadPoolExecutor:
-    """The refresher: one thread per process for work done ahead of the requests that will
+    """The refresher: two threads per process for work done ahead of the requests that will
     want it (a kept answer's next one, a rate-limit lease's next one), apart from the
     endpoints' pool so that it is not late behind the requests queued there."""
     global _refresher
@@ -218,9 +219,9 @@ def on_loop(answer: Callable[[dict[str, Any]], LoopAnswer | None]) -> Callable[[
     admitted there as the pool would admit it (rate limit, audit actor) when that too needs
     no I/O (a token of the process's lease, core.ratelimit); otherwise, and whenever
     ``answer`` has none, the endpoint runs in the pool as ever. So a kept answer never
-    queues behind the pool's carts and checkouts. With ``refresh_in``, the endpoint runs
-    that many seconds later in a thread of its own (one per process, not the pool's),
-    unadmitted, its answer dropped: what it keeps is the point (the next answer, made before
+    queues behind the pool's carts and checkouts. With ``refresh_in`` (scheduled whoever
+    answers), the endpoint runs that many seconds later in a background thread (not the
+    pool's), unadmitted, its answer dropped: what it keeps is the point (the next answer, made before
     this one ends); then ``again()`` may ask for another run. ``answer`` must not block."""
     def mark(endpoint: E) -> E:
         setattr(endpoint, _ON_LOOP, answer)
@@ -228,17 +229,13 @@ def on_loop(answer: Callable[[dict[str, Any]], LoopAnswer | None]) -> Callable[[
     return mark
 
 
-def _answer_on_loop(answer: Callable[[dict[str, Any]], LoopAnswer | None], request: Request,
-                    kwargs: dict[str, Any]) -> LoopAnswer | None:
-    found = answer(kwargs)
-    if found is None:
-        return None
+def _admitted_on_loop(request: Request, kwargs: dict[str, Any]) -> bool:
+    """Whether the request was admitted without I/O (False: the rate limiter needs the
+    database, so the pool decides, and answers; a 429 is raised)."""
     decided, admitted = admit_nowait(request, kwargs)
-    if not decided:
-        return None  # the rate limiter needs the database: the pool decides, and answers
     if admitted is not None:
         current_actor.reset(admitted)
-    return found
+    return decided
 
 
 RATE_STATE = "haina_ratelimit"
