@@ -219,3 +219,57 @@ def test_leases_never_overdraw_a_bucket_under_concurrency(engine):
     assert sum(allowed) + held == 100
     for store in stores:
         store.dispose()
+
+
+def test_a_token_is_taken_without_io_only_from_a_live_lease(engine):
+    """``take_nowait`` (what the event loop may call) spends a token of this process's live
+    lease and runs no statement; with no lease, a spent one or an ended one it says None
+    (only ``take`` can decide then) and takes nothing."""
+    store = _db_buckets(engine, lease_seconds=1.0)
+    plan = Plan(rate=0.001, burst=1000)
+    t0 = 4_000_000.0
+    assert store.take_nowait("ten_x", "app_y", plan, now=t0) is None  # no lease yet
+    assert store.statements == 0
+    first = store.take("ten_x", "app_y", plan, now=t0)  # leases 32, spends 1
+    assert first.allowed and store.statements == 1
+    spent = [store.take_nowait("ten_x", "app_y", plan, now=t0 + 0.1) for _ in range(31)]
+    assert all(d is not None and d.allowed for d in spent) and store.statements == 1
+    assert [d.remaining for d in spent[-2:]] == [first.remaining - 30, first.remaining - 31]
+    assert store.take_nowait("ten_x", "app_y", plan, now=t0 + 0.2) is None  # lease spent
+    assert store.take("ten_x", "app_y", plan, now=t0 + 0.3).allowed  # a new lease
+    assert store.statements == 2
+    assert store.take_nowait("ten_x", "app_y", plan, now=t0 + 1.4) is None  # it ended
+    assert store.take_nowait("ten_x", "other", plan, now=t0 + 0.3) is None  # per bucket
+    store.dispose()
+    memory = MemoryBuckets()  # the memory store always decides at once
+    tiny = Plan(rate=0.001, burst=1)
+    allowed = memory.take_nowait("ten_x", "app_y", tiny, now=t0)
+    assert allowed is not None and allowed.allowed
+    refused = memory.take_nowait("ten_x", "app_y", tiny, now=t0)
+    assert refused is not None and not refused.allowed
+
+
+def test_a_lease_running_low_is_renewed_ahead_once(engine):
+    """Spending from the lease on the event loop asks, once, for the next lease to be taken
+    ahead in another thread when a quarter of it is left; that job adds the new lease's
+    tokens to this one (one UPSERT), so the loop keeps finding tokens. A small bucket's
+    leases of one token are never renewed ahead (they are taken exactly, one at a time)."""
+    store = _db_buckets(engine, lease_seconds=60.0)
+    plan = Plan(rate=0.001, burst=1000)
+    jobs: list = []
+    assert store.take("ten_x", "app_y", plan).allowed  # leases 32, 31 left
+    spent = [store.take_nowait("ten_x", "app_y", plan, renew=jobs.append) for _ in range(24)]
+    assert all(d is not None and d.allowed for d in spent)
+    assert len(jobs) == 1 and store.statements == 1  # asked once, at 7 left; nothing run yet
+    jobs[0]()
+    assert store.statements == 2
+    [lease] = store._leases.values()
+    assert lease.tokens == 7 + 32 and not lease.renewing
+    with engine.connect() as conn:
+        shared = conn.exec_driver_sql("SELECT tokens FROM rate_buckets").scalar_one()
+    assert shared + lease.tokens == pytest.approx(1000 - 25, abs=0.5)
+    small = Plan(rate=0.001, burst=10)  # 1/16 of 10: leases of one token
+    assert store.take("ten_x", "small", small).allowed
+    assert store.take_nowait("ten_x", "small", small, renew=jobs.append) is None
+    assert len(jobs) == 1
+    store.dispose()

@@ -108,3 +108,43 @@ def test_an_error_is_not_kept_and_reaches_the_waiters_too():
     assert answers.answer("k", 10, lambda: "listed now") == "listed now"
     with pytest.raises(LookupError):
         answers.answer("gone", 10, lambda: (_ for _ in ()).throw(LookupError("x")))
+
+
+def test_a_peek_gives_what_is_kept_and_schedules_the_next_making_once(monkeypatch):
+    """``peek`` (the event loop's look): the kept answer while it is younger than its time,
+    None when there is none or it is past its time; never waits, never makes. The first
+    peek of an answer says when to make the next one (at REFRESH_AT of its life, at once if
+    past it), the others not, nor while one is being made; once the next one is kept, its
+    first peek schedules again. Without ``warm``, nothing is scheduled."""
+    monkeypatch.setattr(cache_module, "REFRESH_AT", 0.5)
+    answers = PublicAnswers()
+    assert answers.peek("k", 4) == (None, None)
+    answers.answer("k", 4, lambda: "old")
+    value, due = answers.peek("k", 4)
+    assert value == "old" and due is not None and 1.9 < due < 2.1
+    assert answers.peek("k", 4) == ("old", None)  # scheduled once
+    assert answers.peek("k", 0) == (None, None)
+    answers.answer("p", 4, lambda: "product")
+    assert answers.peek("p", 4, warm=False) == ("product", None)
+    time.sleep(2.1)  # past half of its life: the scheduled making makes the next one
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(5)
+        return "new"
+
+    refresher = threading.Thread(target=lambda: answers.answer("k", 4, slow))
+    refresher.start()
+    assert started.wait(5)
+    assert answers.peek("k", 4) == ("old", None)  # being made: the kept one meanwhile
+    release.set()
+    refresher.join(5)
+    value, due = answers.peek("k", 4)
+    assert value == "new" and due is not None and due > 1.5  # the next one's schedule
+    answers.answer("q", 0.2, lambda: "short")
+    time.sleep(0.15)  # past REFRESH_AT of its life: make the next one at once
+    value, due = answers.peek("q", 0.2)
+    assert value == "short" and due is not None and due < 0.05
+    time.sleep(0.1)
+    assert answers.peek("q", 0.2) == (None, None)  # past its time

@@ -246,3 +246,154 @@ def test_a_listed_page_keeps_its_products_answers(engine, sessions):
         # the draft is on no page: not found, as before
         assert client.get(f"/store/v1/products/{made['draft']['id']}",
                           headers=public).status_code == 404
+
+
+def test_a_kept_answer_is_answered_while_every_pool_thread_is_busy(engine, sessions):
+    """A kept public answer (a page, a product, a search) is answered on the event loop:
+    with every thread of the endpoints' pool held by other work (carts and checkouts under
+    load), it still comes back at once, admitted by the rate limiter like any request (its
+    token taken, refused 429 when the bucket is empty). A missing answer waits for the
+    pool, as before."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core import http
+    from haina.core.config import Settings
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=60,
+                              storefront_cache_seconds=60, threads=2,
+                              rate_limit_backend="memory",
+                              rate_limit_plans={"staff": (1000.0, 2000),
+                                                "storefront": (0.001, 6),
+                                                "buyer": (20.0, 60)}), engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        made = tire_shop(client)
+        public = {"X-Publishable-Key": make_key(client)}
+        search = {"q": "R16", **HERE, "radius_km": 10}
+        # made in the pool, then kept (3 of the key's 6 tokens)
+        page = ok(client.get("/store/v1/products", headers=public))
+        found = ok(client.get("/store/v1/search", headers=public, params=search))
+        product = ok(client.get(f"/store/v1/products/{made['tire']['id']}", headers=public))
+
+        busy, release = threading.Semaphore(0), threading.Event()
+        watchdog = threading.Timer(20, release.set)  # a failing test still ends
+        watchdog.start()
+
+        def hold() -> None:
+            busy.release()
+            release.wait()
+
+        pool = http._executor()
+        held = [pool.submit(hold) for _ in range(2)]
+        try:
+            for _ in held:
+                assert busy.acquire(timeout=10)
+            t0 = time.monotonic()
+            assert ok(client.get("/store/v1/products", headers=public)) == page
+            assert ok(client.get("/store/v1/search", headers=public, params=search)) == found
+            r = client.get(f"/store/v1/products/{made['tire']['id']}", headers=public)
+            assert ok(r) == product and r.headers["RateLimit-Remaining"] == "0"
+            assert not release.is_set() and time.monotonic() - t0 < 10  # the pool never ran
+            # the key's bucket is empty: refused on the loop as the pool would refuse it
+            refused = client.get("/store/v1/products", headers=public)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert int(refused.headers["Retry-After"]) >= 1
+        finally:
+            release.set()
+            watchdog.cancel()
+            for f in held:
+                f.result(10)
+
+
+def test_a_busy_kept_answer_is_made_anew_ahead_without_the_pool(engine, sessions):
+    """A kept answer asked for past REFRESH_AT of its life is still answered at once, and
+    its next one is made then in the background thread, not the endpoints' pool: with the
+    pool held throughout, the page is answered from memory past the first answer's time."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core import http
+    from haina.core.config import Settings
+    from haina.storefront import cache
+    from haina.storefront.cache import public_answers
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=60,
+                              storefront_cache_seconds=2, threads=2,
+                              rate_limit_backend="memory"), engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        tire_shop(client)
+        public = {"X-Publishable-Key": make_key(client)}
+        page = ok(client.get("/store/v1/products", headers=public))  # made in the pool
+        first = time.monotonic()
+        made = public_answers.made
+        busy, release = threading.Semaphore(0), threading.Event()
+        watchdog = threading.Timer(30, release.set)
+        watchdog.start()
+
+        def hold() -> None:
+            busy.release()
+            release.wait()
+
+        held = [http._executor().submit(hold) for _ in range(2)]
+        try:
+            for _ in held:
+                assert busy.acquire(timeout=10)
+            time.sleep(max(0.0, first + 2 * cache.REFRESH_AT + 0.1 - time.monotonic()))
+            assert ok(client.get("/store/v1/products", headers=public)) == page  # old, at once
+            deadline = time.monotonic() + 10
+            while public_answers.made == made and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert public_answers.made > made  # made anew while the pool was held
+            time.sleep(max(0.0, first + 2.1 - time.monotonic()))  # the first one is gone
+            assert ok(client.get("/store/v1/products", headers=public)) == page
+            assert not release.is_set()
+        finally:
+            release.set()
+            watchdog.cancel()
+            for f in held:
+                f.result(10)
+
+
+def test_a_busy_publishable_key_is_looked_up_again_ahead_of_its_end(engine, sessions):
+    """The first request that sees a cached key past RENEW_AT of the cache time is answered
+    with it and has it looked up again in the background: the cache holds the new lookup
+    before the old one ends, so the key's requests never all wait for a lookup at once."""
+    import time
+
+    from fastapi.testclient import TestClient
+    from support import make_tenant
+
+    from haina.api import create_app
+    from haina.core.config import Settings
+    from haina.storefront import keys
+
+    app = create_app(Settings(database_url=str(engine.url), token_cache_seconds=2,
+                              storefront_cache_seconds=0), engine=engine)
+    _, token = make_tenant(sessions)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        tire_shop(client)
+        key = make_key(client)
+        public = {"X-Publishable-Key": key}
+        ok(client.get("/store/v1/products", headers=public))
+        first = keys._cache[key][0]
+        time.sleep(max(0.0, first + 2 * keys.RENEW_AT + 0.05 - time.monotonic()))
+        ok(client.get("/store/v1/products", headers=public))  # the cached one, renewed
+        deadline = time.monotonic() + 10
+        while keys._cache.get(key, (first,))[0] == first and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert keys._cache[key][0] > first and key not in keys._renewing
+        assert keys.cached_shop(key, 2) not in (False, None)

@@ -19,6 +19,7 @@ from haina.carts.schemas import (
     CartSummaryOut,
 )
 from haina.catalog import service as catalog
+from haina.catalog.schemas import VariantRef
 from haina.core.context import Tenant
 from haina.core.db import rowcount, tenant_row, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound, not_found
@@ -46,22 +47,40 @@ def _cart(session: Session, tenant: Tenant, cart_id: str, lock: bool = False) ->
     return tenant_row(session, tenant.id, Cart, cart_id, "cart", lock=lock)
 
 
-def _open_cart(session: Session, tenant: Tenant, cart_id: str) -> Cart:
-    cart = _cart(session, tenant, cart_id, lock=True)
+def _open_cart(session: Session, tenant: Tenant, cart_id: str, owner: str | None = None) -> Cart:
+    cart = _owned(_cart(session, tenant, cart_id, lock=True), owner)
     if cart.status != "open":
         raise InvalidState("this cart has already been ordered", slug="cart-closed",
                            order_id=cart.order_id)
     return cart
 
 
-def _cart_out(session: Session, tenant: Tenant, cart: Cart) -> CartOut:
+def _resolve(session: Session, tenant: Tenant, lines: Sequence[LineIn], listed_only: bool
+             ) -> tuple[dict[str, VariantRef], str]:
+    """The lines' catalogue entries (``orders.resolve_lines``: 404 for an unknown SKU, 422
+    ``sku-not-for-sale``); with ``listed_only`` a SKU not for sale is not found either (404
+    ``sku-not-found``: a storefront's buyer knows only listed products)."""
+    try:
+        return orders.resolve_lines(session, tenant, lines)
+    except Invalid as exc:
+        if listed_only and exc.slug == "sku-not-for-sale":
+            raise not_found("sku", str(exc.extra.get("sku"))) from None
+        raise
+
+
+def _cart_out(session: Session, tenant: Tenant, cart: Cart, *, member_resolved: bool = False,
+              listed_only: bool = False) -> CartOut:
+    """The cart priced now. Its SKUs are read once here and given to ``orders.quote``;
+    ``member_resolved``: the cart's member was resolved (merges followed) in this
+    transaction, and is not again."""
     lines: list[OrderLineOut] = []
     totals = None
     if cart.lines:
         wanted = [LineIn.model_construct(**ln) for ln in cart.lines]
-        refs, currency = orders.resolve_lines(session, tenant, wanted)
+        refs, currency = _resolve(session, tenant, wanted, listed_only)
         priced, t = orders.quote(session, tenant, wanted, member_id=cart.member_id,
-                                 channel=cart.channel, check_size=False)
+                                 channel=cart.channel, check_size=False,
+                                 resolved=(refs, currency), member_resolved=member_resolved)
         for i, (ln, pl) in enumerate(zip(cart.lines, priced.lines, strict=True)):
             ref = refs[ln["sku"]]
             lines.append(OrderLineOut(
@@ -101,7 +120,9 @@ def price(session: Session, tenant: Tenant, data: PriceRequest) -> PriceOut:
                  for a in priced.applied])
 
 
-def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:
+def create_cart(session: Session, tenant: Tenant, data: CartCreate,
+                listed_only: bool = False) -> CartOut:
+    """A new cart (``listed_only``: a SKU not for sale is answered as unknown, 404)."""
     member_id = None
     if data.member_id:
         from haina.members import service as members
@@ -110,12 +131,13 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate) -> CartOut:
     cart = Cart(id=new_id("cart"), tenant_id=tenant.id, member_id=member_id, channel=data.channel,
                 status="open", lines=[], created_at=now, updated_at=now)
     if data.lines:
-        orders.resolve_lines(session, tenant, data.lines)  # 404 for an unknown SKU
+        _resolve(session, tenant, data.lines, listed_only)  # 404 for an unknown SKU
     for ln in data.lines:
         _add_units(cart, ln)
     session.add(cart)
     session.flush()
-    return _cart_out(session, tenant, cart)
+    # the SKUs were read above (the catalogue's cache keeps them), the member just resolved
+    return _cart_out(session, tenant, cart, member_resolved=True, listed_only=listed_only)
 
 
 def _add_units(cart: Cart, line: LineIn) -> None:
@@ -140,8 +162,17 @@ def cart_owner(session: Session, tenant: Tenant, cart_id: str) -> str | None:
     return owner[0]
 
 
-def get_cart(session: Session, tenant: Tenant, cart_id: str) -> CartOut:
-    return _cart_out(session, tenant, _cart(session, tenant, cart_id))
+def _owned(cart: Cart, owner: str | None) -> Cart:
+    if owner is not None and cart.member_id != owner:
+        raise not_found("cart", cart.id)
+    return cart
+
+
+def get_cart(session: Session, tenant: Tenant, cart_id: str, *,
+             owner: str | None = None) -> CartOut:
+    """The cart priced now; given ``owner``, a cart of another member (or of none) is not
+    found (404), checked in the same read (the storefront's buyer reads their own)."""
+    return _cart_out(session, tenant, _owned(_cart(session, tenant, cart_id), owner))
 
 
 def _summary(cart: Cart) -> CartSummaryOut:
@@ -178,20 +209,25 @@ def list_carts(session: Session, tenant: Tenant, *, status: str | None = None,
                     kind="cart")
 
 
-def add_cart_line(session: Session, tenant: Tenant, cart_id: str, line: LineIn) -> CartOut:
-    """Add units of a SKU (to its line, if the cart has one)."""
-    cart = _open_cart(session, tenant, cart_id)
-    catalog.variant_by_sku(session, tenant, line.sku)
+def add_cart_line(session: Session, tenant: Tenant, cart_id: str, line: LineIn, *,
+                  owner: str | None = None, listed_only: bool = False) -> CartOut:
+    """Add units of a SKU (to its line, if the cart has one). ``owner``: as for
+    :func:`get_cart`; ``listed_only``: as for :func:`create_cart`."""
+    cart = _open_cart(session, tenant, cart_id, owner)
+    ref = catalog.variant_by_sku(session, tenant, line.sku)
+    if listed_only and ref.status != "active":
+        raise not_found("sku", line.sku)
     _add_units(cart, line)
     cart.updated_at = utcnow()
     session.flush()
-    return _cart_out(session, tenant, cart)
+    return _cart_out(session, tenant, cart, listed_only=listed_only)
 
 
 def set_cart_line(session: Session, tenant: Tenant, cart_id: str, sku: str,
-                  quantity: int) -> CartOut:
-    """Set the quantity of the cart's line for ``sku`` (0 removes it); other lines stay."""
-    cart = _open_cart(session, tenant, cart_id)
+                  quantity: int, *, owner: str | None = None) -> CartOut:
+    """Set the quantity of the cart's line for ``sku`` (0 removes it); other lines stay.
+    ``owner``: as for :func:`get_cart`."""
+    cart = _open_cart(session, tenant, cart_id, owner)
     if not any(x["sku"] == sku for x in cart.lines):
         raise NotFound(f"the cart has no line for {sku!r}", slug="cart-line-not-found", sku=sku)
     if quantity > 0:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import Token
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, get_origin, get_type_hints
 
 import orjson
@@ -117,8 +118,45 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             if admitted is not None:
                 current_actor.reset(admitted)
 
+    def refresh(loop: asyncio.AbstractEventLoop, arguments: dict[str, Any],
+                again: Callable[[], float | None] | None) -> None:
+        """The endpoint run for what it keeps, its answer dropped: the request was answered
+        (and admitted) on the event loop already, so no rate-limit token is taken again.
+        Then ``again()`` says in how many seconds to run it once more (None: not)."""
+        kwargs = dict(arguments)
+        request = kwargs[request_name] if own_request else kwargs.pop(_REQUEST)
+        tenant = next((v for v in kwargs.values() if isinstance(v, Tenant)), None)
+        actor = current_actor.set(tenant.actor()) if tenant is not None else None
+        try:
+            if session_name is None:
+                endpoint(**kwargs)
+            else:
+                with transaction(request.app.state.sessionmaker) as session:
+                    kwargs[session_name] = session
+                    endpoint(**kwargs)
+        except Exception:  # noqa: BLE001 — the next request that misses meets it again
+            log.warning("refreshing a kept answer of %s failed", request.scope.get("path"),
+                        exc_info=True)
+        finally:
+            if actor is not None:
+                current_actor.reset(actor)
+        delay = again() if again is not None else None
+        if delay is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(_schedule, loop, delay, refresh, arguments, again)
+
+    kept = getattr(endpoint, _ON_LOOP, None)
+
     @functools.wraps(endpoint)
     async def run(**kwargs: Any) -> Any:
+        if kept is not None:  # an answer from memory: no thread, no queue behind the pool
+            answered = kept(kwargs)
+            if answered is not None:
+                if answered.refresh_in is not None:  # the next one, made in the background
+                    _schedule(asyncio.get_running_loop(), answered.refresh_in, refresh, kwargs,
+                              answered.again)
+                if _admitted_on_loop(kwargs[request_name if own_request else _REQUEST],
+                                     kwargs):
+                    return answered.response
         return await asyncio.get_running_loop().run_in_executor(_executor(), call, kwargs)
 
     run.__signature__ = signature  # type: ignore[attr-defined]
@@ -126,7 +164,98 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+_ON_LOOP = "__haina_on_loop__"
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class LoopAnswer:
+    """What an :func:`on_loop` look found: the response, and in how many seconds the
+    endpoint should run in the background (:func:`_background`, its answer dropped) to make
+    the next kept answer (None: it need not)."""
+
+    response: Response
+    refresh_in: float | None = None
+    #: asked after each such run: in how many seconds to run the endpoint again (None: not)
+    again: Callable[[], float | None] | None = None
+
+
+_refresher: ThreadPoolExecutor | None = None
+
+
+def _background() -> ThreadPoolExecutor:
+    """The refresher: two threads per process for work done ahead of the requests that will
+    want it (a kept answer's next one, a rate-limit lease's next one), apart from the
+    endpoints' pool so that it is not late behind the requests queued there."""
+    global _refresher
+    if _refresher is None:
+        _refresher = ThreadPoolExecutor(2, thread_name_prefix="haina-refresh")
+    return _refresher
+
+
+def _in_background(job: Callable[[], None]) -> None:
+    def run() -> None:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 — work ahead: the request that needs it redoes it
+            log.warning("background work failed", exc_info=True)
+    _background().submit(run)
+
+
+def _schedule(loop: asyncio.AbstractEventLoop, delay: float,
+              refresh: Callable[..., None], kwargs: dict[str, Any],
+              again: Callable[[], float | None] | None) -> None:
+    """Run ``refresh`` ``delay`` seconds from now in the refresher's thread
+    (:func:`_background`)."""
+    loop.call_later(delay, loop.run_in_executor, _background(), refresh, loop, dict(kwargs),
+                    again)
+
+
+def on_loop(answer: Callable[[dict[str, Any]], LoopAnswer | None]) -> Callable[[E], E]:
+    """Mark a sync endpoint of a :class:`Router` whose answer is sometimes in memory (a kept
+    public answer): ``answer(kwargs)`` gets the endpoint's arguments (no session) on the
+    event loop before the request goes to the thread pool, and returns a :class:`LoopAnswer`
+    when it has the response without any I/O or wait, else None. The request is then
+    admitted there as the pool would admit it (rate limit, audit actor) when that too needs
+    no I/O (a token of the process's lease, core.ratelimit); otherwise, and whenever
+    ``answer`` has none, the endpoint runs in the pool as ever. So a kept answer never
+    queues behind the pool's carts and checkouts. With ``refresh_in`` (scheduled whoever
+    answers), the endpoint runs that many seconds later in a background thread (not the
+    pool's), unadmitted, its answer dropped: what it keeps is the point (the next answer, made before
+    this one ends); then ``again()`` may ask for another run. ``answer`` must not block."""
+    def mark(endpoint: E) -> E:
+        setattr(endpoint, _ON_LOOP, answer)
+        return endpoint
+    return mark
+
+
+def _admitted_on_loop(request: Request, kwargs: dict[str, Any]) -> bool:
+    """Whether the request was admitted without I/O (False: the rate limiter needs the
+    database, so the pool decides, and answers; a 429 is raised)."""
+    decided, admitted = admit_nowait(request, kwargs)
+    if admitted is not None:
+        current_actor.reset(admitted)
+    return decided
+
+
 RATE_STATE = "haina_ratelimit"
+
+
+def _buckets_of(request: Request, tenant: Tenant) -> list[tuple[str, tuple[float, int], str]]:
+    """The rate-limit buckets a request of ``tenant`` takes from: (key, plan, whose)."""
+    state = request.app.state
+    if getattr(state, "buckets", None) is None or tenant.rate_plan is None:
+        return []
+    found = []
+    plan = state.settings.rate_limit_plans.get(tenant.rate_plan)
+    if plan is not None:
+        found.append((tenant.app_id or tenant.token_id or tenant.publishable_key_id or "",
+                      plan, "this credential"))
+    # a storefront buyer has a bucket of their own, besides the publishable key's
+    buyer_plan = state.settings.rate_limit_plans.get("buyer")
+    if tenant.buyer_id is not None and buyer_plan is not None:
+        found.append((f"buyer:{tenant.buyer_id}", buyer_plan, "this buyer"))
+    return found
 
 
 def admit(request: Request, kwargs: dict[str, Any]) -> Token[tuple[str, str] | None] | None:
@@ -137,24 +266,33 @@ def admit(request: Request, kwargs: dict[str, Any]) -> Token[tuple[str, str] | N
     tenant = next((v for v in kwargs.values() if isinstance(v, Tenant)), None)
     if tenant is None:
         return None
-    state = request.app.state
-    buckets = getattr(state, "buckets", None)
-    if buckets is not None and tenant.rate_plan is not None:
-        plan = state.settings.rate_limit_plans.get(tenant.rate_plan)
-        if plan is not None:
-            _take(request, buckets, tenant.id, tenant.app_id or tenant.token_id
-                  or tenant.publishable_key_id or "", plan, "this credential")
-        # a storefront buyer has a bucket of their own, besides the publishable key's
-        buyer_plan = state.settings.rate_limit_plans.get("buyer")
-        if tenant.buyer_id is not None and buyer_plan is not None:
-            _take(request, buckets, tenant.id, f"buyer:{tenant.buyer_id}", buyer_plan,
-                  "this buyer")
+    for key, plan, whose in _buckets_of(request, tenant):
+        _decided(request, request.app.state.buckets.take(tenant.id, key, Plan(*plan)), plan,
+                 whose)
     return current_actor.set(tenant.actor())
 
 
-def _take(request: Request, buckets: Any, tenant_id: str, key: str, plan: tuple[float, int],
-          whose: str) -> None:
-    decision = buckets.take(tenant_id, key, Plan(*plan))
+def admit_nowait(request: Request, kwargs: dict[str, Any]
+                 ) -> tuple[bool, Token[tuple[str, str] | None] | None]:
+    """:func:`admit` if it can be decided without I/O (one bucket, and a token of this
+    process's lease of it, or the ``memory`` store): (True, the actor's context token);
+    (False, None) when it cannot, and then nothing was taken."""
+    tenant = next((v for v in kwargs.values() if isinstance(v, Tenant)), None)
+    if tenant is None:
+        return True, None
+    taken = _buckets_of(request, tenant)
+    if len(taken) > 1:
+        return False, None  # two buckets: a token of one could be spent for nothing
+    for key, plan, whose in taken:
+        decision = request.app.state.buckets.take_nowait(tenant.id, key, Plan(*plan),
+                                                         renew=_in_background)
+        if decision is None:
+            return False, None
+        _decided(request, decision, plan, whose)
+    return True, current_actor.set(tenant.actor())
+
+
+def _decided(request: Request, decision: Any, plan: tuple[float, int], whose: str) -> None:
     request.scope.setdefault("state", {})[RATE_STATE] = decision
     if not decision.allowed:
         raise RateLimited(f"more than {plan[0]:g} requests per second (a burst of "

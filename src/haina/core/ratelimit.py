@@ -18,6 +18,9 @@ Two stores:
   bucket is never overdrawn (a request always spends a token taken from it); a busy credential
   costs one statement per ``lease_max`` requests instead of one per request, and another process
   may be refused at most the tokens the others hold in their leases early.
+  ``take_nowait`` spends from the process's live lease only, never waiting for the database
+  (the event loop's answers, ``core.http.on_loop``), and may have a lease running low renewed
+  ahead in another thread.
 - ``memory``: a dict in the process, exact when one process serves the API (the SQLite
   default with one worker).
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Boolean, Engine, Float, Integer, PrimaryKeyConstraint, String, create_engine
@@ -105,6 +109,12 @@ class MemoryBuckets:
             self._buckets[(tenant_id, key)] = (tokens, now)
         return _decide(plan, tokens, allowed)
 
+    def take_nowait(self, tenant_id: str, key: str, plan: Plan, now: float | None = None,
+                    renew: Callable[[Callable[[], None]], None] | None = None
+                    ) -> Decision | None:
+        """:meth:`take`: it never waits for I/O here (``renew`` is never needed)."""
+        return self.take(tenant_id, key, plan, now)
+
 
 # one statement: refill by the time since the last request, then take a lease of ``want``
 # tokens (at least one, at most :lease, at most :share of what is there) if there is one
@@ -124,6 +134,8 @@ class _Lease:
     tokens: int  # still to spend in this process
     shared: float  # what the shared bucket held when the lease was taken
     expires: float
+    full: int = 1  # how many tokens the lease took
+    renewing: bool = False  # a renewal (take_nowait's renew) is under way
 
 
 class DatabaseBuckets:
@@ -148,13 +160,63 @@ class DatabaseBuckets:
         self._lock = threading.Lock()
         self.statements = 0  # UPSERTs run (what leasing saves; read by tests and benchmarks)
 
-    def take(self, tenant_id: str, key: str, plan: Plan, now: float | None = None) -> Decision:
+    def take_nowait(self, tenant_id: str, key: str, plan: Plan, now: float | None = None,
+                    renew: Callable[[Callable[[], None]], None] | None = None
+                    ) -> Decision | None:
+        """A token from this process's live lease of the bucket, or None when there is none
+        to spend (the lease ended or is spent): then only :meth:`take`, which runs the
+        UPSERT, can decide. Never waits for the database, so the event loop may call it (the
+        storefront answers its kept public answers there, core.http's ``on_loop``).
+
+        Given ``renew``, a lease that runs low (a quarter of a full lease left, or a quarter
+        of its time) is renewed ahead: ``renew(job)`` is called once with a job to run in
+        another thread, which takes the next lease (the UPSERT) and adds it to this one, so
+        that a busy credential's next requests still find tokens here."""
         now = time.time() if now is None else now
         with self._lock:
             lease = self._leases.get((tenant_id, key))
-            if lease is not None and lease.tokens >= 1 and now < lease.expires:
-                lease.tokens -= 1
-                return _decide(plan, lease.shared + lease.tokens, True)
+            if lease is None or lease.tokens < 1 or now >= lease.expires:
+                return None
+            lease.tokens -= 1
+            decision = _decide(plan, lease.shared + lease.tokens, True)
+            low = lease.tokens < max(1, self.lease_max // 4) \
+                or now > lease.expires - self.lease_seconds / 4
+            if renew is None or not low or lease.renewing or lease.full < 4:
+                return decision  # (a lease of a few tokens: a small bucket, taken exactly)
+            lease.renewing = True
+        renew(lambda: self._renew(tenant_id, key, plan, lease))
+        return decision
+
+    def _renew(self, tenant_id: str, key: str, plan: Plan, lease: _Lease) -> None:
+        now = time.time()
+        try:
+            with self.engine.connect() as conn:
+                tokens, taken = conn.exec_driver_sql(
+                    self._paramstyle(), self._params(tenant_id, key, plan, now)).one()
+        except Exception:  # noqa: BLE001 — the next request's take() tries again
+            with self._lock:
+                lease.renewing = False
+            raise
+        with self._lock:
+            self.statements += 1
+            lease.renewing = False
+            if int(taken) < 1:
+                return
+            held = self._leases.get((tenant_id, key))
+            if held is not None and now < held.expires:
+                held.tokens += int(taken)
+                held.shared = float(tokens)
+                held.expires = now + self.lease_seconds
+                held.full = max(held.full, int(taken))
+            else:
+                self._leases[(tenant_id, key)] = _Lease(int(taken), float(tokens),
+                                                        now + self.lease_seconds, int(taken))
+
+    def take(self, tenant_id: str, key: str, plan: Plan, now: float | None = None) -> Decision:
+        now = time.time() if now is None else now
+        leased = self.take_nowait(tenant_id, key, plan, now)
+        if leased is not None:
+            return leased
         with self.engine.connect() as conn:
             tokens, taken = conn.exec_driver_sql(
                 self._paramstyle(), self._params(tenant_id, key, plan, now)).one()
@@ -172,7 +234,7 @@ class DatabaseBuckets:
                 lease.shared = tokens
             else:
                 lease = self._leases[(tenant_id, key)] = _Lease(
-                    taken - 1, tokens, now + self.lease_seconds)
+                    taken - 1, tokens, now + self.lease_seconds, taken)
             return _decide(plan, lease.shared + lease.tokens, True)
 
     def _paramstyle(self) -> str:

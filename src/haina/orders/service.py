@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from haina.catalog import service as catalog
+from haina.catalog.schemas import VariantRef
 from haina.core.context import Tenant
 from haina.core.db import deferred_inserts, insert_rows, tenant_row, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound
@@ -124,17 +125,24 @@ def first_order(session: Session, tenant: Tenant, member_id: str) -> Callable[[]
 
 def quote(session: Session, tenant: Tenant, lines: Sequence[LineIn], *,
           member_id: str | None = None, coupon: str | None = None,
-          channel: str = "web", check_size: bool = True) -> tuple[PricedCart, dict[str, int]]:
+          channel: str = "web", check_size: bool = True,
+          resolved: tuple[dict[str, VariantRef], str] | None = None,
+          member_resolved: bool = False) -> tuple[PricedCart, dict[str, int]]:
     """Price lines as an order placed now would be (nothing claimed): the pricing engine's
     result and the totals. Carts and ``POST /v1/carts/price`` use it; a cart is priced
-    whatever its size (its checkout refuses an order too large)."""
+    whatever its size (its checkout refuses an order too large).
+
+    A caller that has just resolved the lines (:func:`resolve_lines`' refs and currency, in
+    this transaction) passes them as ``resolved``, and one that has just followed the
+    member's merges (``members.resolve_buyer_id``) says ``member_resolved``: neither is read
+    again (a cart's answer is priced right after carts read its SKUs)."""
     from haina.marketing import service as marketing
     settings = platform.tenant_settings(session, tenant)
-    refs, currency = resolve_lines(session, tenant, lines)
+    refs, currency = resolved if resolved is not None else resolve_lines(session, tenant, lines)
     subtotal = sum(refs[ln.sku].price_minor * ln.quantity for ln in lines)
     if check_size:
         _check_size(subtotal, currency)
-    if member_id:
+    if member_id and not member_resolved:
         from haina.members import service as members
         member_id = members.resolve_member_id(session, tenant, member_id)
     cart = cart_of(refs, lines, currency, shipping_fee(settings, currency, subtotal, channel),

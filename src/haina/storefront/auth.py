@@ -7,7 +7,9 @@ the router's ``admit`` takes both before the unit of work opens."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable
 
 from fastapi import Request, Security
@@ -19,6 +21,7 @@ from haina.core.errors import Unauthorized
 from haina.storefront import buyers, keys
 from haina.storefront.keys import Shop
 
+log = logging.getLogger("haina")
 KEY_HEADER = "X-Publishable-Key"
 # declared for the OpenAPI document (the dependencies read the headers themselves)
 key_scheme = APIKeyHeader(name=KEY_HEADER, auto_error=False, scheme_name="publishableKey",
@@ -40,9 +43,24 @@ async def shop_of(request: Request) -> Shop:
                            slug="publishable-key-required")
     ttl = request.app.state.settings.token_cache_seconds
     cached = keys.cached_shop(key, ttl)
-    shop = cached if cached is not False else await run_in_threadpool(
-        _lookup, request.app.state.sessionmaker, key, ttl)
+    shop: Shop | bool | None
+    if cached is False:
+        shop = await run_in_threadpool(_lookup, request.app.state.sessionmaker, key, ttl)
+    else:
+        shop = cached
+        if keys.renew_due(key, ttl):  # looked up again now, in the background: no request
+            _renew(request.app.state.sessionmaker, key, ttl)  # waits for it when it ends
     return keys.require_shop(shop if isinstance(shop, Shop) else None)
+
+
+def _renew(sessions: sessionmaker[Session], key: str, ttl: float) -> None:
+    def lookup() -> None:
+        try:
+            _lookup(sessions, key, ttl)
+        except Exception:  # noqa: BLE001 — the cached one stands; a later request retries
+            keys.renewal_failed(key)
+            log.warning("renewing a cached publishable key failed", exc_info=True)
+    asyncio.get_running_loop().run_in_executor(None, lookup)
 
 
 def _buyer(sessions: sessionmaker[Session], shop: Shop, token: str, ttl: float) -> str:

@@ -28,9 +28,14 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 MAX_ENTRIES = 4096
-#: an answer older than this share of its life is made anew by the first request to see it
-#: (late, as each making costs CPU: a busy answer is made ~1.1 times a second, not 1.33)
-REFRESH_AT = 0.9
+#: an answer older than this share of its life is made anew: by the first request of the
+#: pool to see it, or (the API's event loop, :meth:`PublicAnswers.peek`) at that age by a
+#: making the loop schedules in the pool; early enough that the making, queued behind
+#: carts and checkouts, ends before the answer does
+REFRESH_AT = 0.7
+#: a scheduled making schedules the next one while the answer was asked for in the last
+#: this many lives of it (an answer asked for once, or no longer, is let go)
+WARM_FOR = 3.0
 #: how long a request waits for another's making before making its own
 WAIT_SECONDS = 5.0
 
@@ -46,6 +51,8 @@ class PublicAnswers:
     def __init__(self) -> None:
         self._answers: dict[Hashable, tuple[float, object]] = {}
         self._making: dict[Hashable, _Flight] = {}
+        self._warming: dict[Hashable, float] = {}  # key → when its next making is due
+        self._asked: dict[Hashable, float] = {}  # key → when a peek last asked for it
         self._lock = threading.Lock()
         self.made = 0  # answers made (read by tests and benchmarks)
 
@@ -76,17 +83,62 @@ class PublicAnswers:
         except BaseException:
             with self._lock:
                 self._making.pop(key, None)
+                self._warming.pop(key, None)
             flight.done.set()
             raise
         with self._lock:
             if len(self._answers) >= MAX_ENTRIES:
                 self._answers.clear()
+                self._warming.clear()
+                self._asked.clear()
             self._answers[key] = (now, value)  # as old as the moment it began to be made
             self._making.pop(key, None)
+            self._warming.pop(key, None)
             self.made += 1
         flight.value, flight.made = value, True
         flight.done.set()
         return value
+
+    def peek(self, key: Hashable, ttl: float, warm: bool = True
+             ) -> tuple[object | None, float | None]:
+        """The answer kept for ``key`` if younger than ``ttl`` (else None), and, with
+        ``warm``, in how many seconds a making of the next one should run (through
+        :meth:`answer`, in the pool) so that a busy answer never expires: once per answer,
+        at ``REFRESH_AT`` of its life (at once if it is older), None if already scheduled
+        or being made. Never waits and never makes one: the event loop calls it. Without
+        ``warm`` (a product, whose answers the pages keep fresh) nothing is scheduled."""
+        if ttl <= 0:
+            return None, None
+        now = time.monotonic()
+        with self._lock:
+            hit = self._answers.get(key)
+            if hit is None or now - hit[0] > ttl:
+                return None, None
+            if warm:
+                self._asked[key] = now
+            due = self._warming.get(key)
+            if not warm or key in self._making or (due is not None and now < due + ttl):
+                return hit[1], None  # (a claim past its time + ttl was lost: claim anew)
+            due = hit[0] + ttl * REFRESH_AT
+            self._warming[key] = due
+            return hit[1], max(0.0, due - now) + 0.005  # (a timer may fire a hair early)
+
+    def next_making(self, key: Hashable, ttl: float) -> float | None:
+        """After a scheduled making of ``key`` (see :meth:`peek`): in how many seconds the
+        next one is due, if the answer was asked for in the last ``WARM_FOR`` lives of it;
+        None (and nothing scheduled) otherwise. So a busy answer never expires between two
+        requests, and costs a making each ``REFRESH_AT`` of its life while it is busy."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._answers.get(key)
+            asked = self._asked.get(key)
+            if hit is None or asked is None or now - asked > ttl * WARM_FOR \
+                    or now - hit[0] > ttl:
+                self._warming.pop(key, None)
+                self._asked.pop(key, None)
+                return None
+            due = self._warming[key] = hit[0] + ttl * REFRESH_AT
+            return max(0.0, due - now) + 0.005
 
     def put(self, key: Hashable, made: float, value: object) -> None:
         """Keep ``value`` for ``key`` as made at ``made`` (``time.monotonic()``) unless a

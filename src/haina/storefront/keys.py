@@ -126,9 +126,16 @@ _lock = threading.Lock()
 _CACHE_MAX = 10_000
 
 
+_renewing: set[str] = set()  # keys whose lookup is being made again ahead of their end
+#: a cached key older than this share of the cache time is looked up again in the
+#: background by the first request to see it (see :func:`renew_due`)
+RENEW_AT = 0.8
+
+
 def forget_cached_keys() -> None:
     with _lock:
         _cache.clear()
+        _renewing.clear()
 
 
 credentials.register(forget_cached_keys)
@@ -141,6 +148,24 @@ def cached_shop(key: str, ttl: float) -> Shop | None | bool:
     if hit is None or time.monotonic() - hit[0] > ttl:
         return False
     return hit[1]
+
+
+def renew_due(key: str, ttl: float) -> bool:
+    """Whether this request should look ``key`` up again in the background (its cached
+    answer is past ``RENEW_AT`` of the cache time and no renewal is under way): so a busy
+    key is never missing from the cache, and its requests never all wait for a lookup at
+    once when it ends. Claims the renewal; :func:`lookup_shop` ends it."""
+    with _lock:
+        hit = _cache.get(key)
+        if hit is None or key in _renewing or time.monotonic() - hit[0] < ttl * RENEW_AT:
+            return False
+        _renewing.add(key)
+        return True
+
+
+def renewal_failed(key: str) -> None:
+    with _lock:
+        _renewing.discard(key)
 
 
 def lookup_shop(session: Session, key: str, ttl: float) -> Shop | None:
@@ -162,6 +187,7 @@ def lookup_shop(session: Session, key: str, ttl: float) -> Shop | None:
             if len(_cache) >= _CACHE_MAX:
                 _cache.clear()
             _cache[key] = (time.monotonic(), shop)
+            _renewing.discard(key)
     return shop
 
 

@@ -85,6 +85,48 @@ def _kept_json(key: tuple, cache_seconds: float, make: Callable[[], BaseModel]) 
                                  lambda: orjson.dumps(make().model_dump(mode="json")))
 
 
+def _products_key(shop: Shop, q: str | None, category_id: str | None, limit: int,
+                  cursor: str | None) -> tuple:
+    return (shop.id, "products", q, category_id, limit, cursor)
+
+
+def _product_key(shop: Shop, product_id: str) -> tuple:
+    return (shop.id, "product", product_id)
+
+
+def _search_key(shop: Shop, q: str, lat: float, lng: float, radius_km: float, datum: str,
+                limit: int) -> tuple:
+    return (shop.id, "search", q, lat, lng, radius_km, datum, limit)
+
+
+# what is kept now, without waiting or making (the API looks on the event loop first):
+# the kept JSON or None, in how many seconds the next one should be made (None: no need),
+# and what says, after that making, when the one after is due
+
+Kept = tuple[bytes | None, float | None, Callable[[], float | None]]
+
+
+def _kept(key: tuple, cache_seconds: float, warm: bool = True) -> Kept:
+    body, due = public_answers.peek(key, cache_seconds, warm)
+    return body, due, lambda: public_answers.next_making(key, cache_seconds)  # type: ignore[return-value]
+
+
+def kept_products_json(shop: Shop, *, q: str | None = None, category_id: str | None = None,
+                       limit: int = 20, cursor: str | None = None,
+                       cache_seconds: float = 0) -> Kept:
+    return _kept(_products_key(shop, q, category_id, limit, cursor), cache_seconds)
+
+
+def kept_product_json(shop: Shop, product_id: str, cache_seconds: float = 0) -> Kept:
+    # kept fresh by the pages that list it (a product's own making is not scheduled)
+    return _kept(_product_key(shop, product_id), cache_seconds, warm=False)
+
+
+def kept_search_json(shop: Shop, q: str, lat: float, lng: float, radius_km: float,
+                     datum: str = "wgs84", limit: int = 10, cache_seconds: float = 0) -> Kept:
+    return _kept(_search_key(shop, q, lat, lng, radius_km, datum, limit), cache_seconds)
+
+
 def list_products_json(session: Session, shop: Shop, *, q: str | None = None,
                        category_id: str | None = None, limit: int = 20,
                        cursor: str | None = None, cache_seconds: float = 0) -> bytes:
@@ -96,26 +138,26 @@ def list_products_json(session: Session, shop: Shop, *, q: str | None = None,
         # a listed page's products are the product answers (catalog builds both alike): a
         # buyer who opens one from the page finds it kept
         for item in body["data"]:
-            public_answers.put((shop.id, "product", item["id"]), made, orjson.dumps(item))
+            public_answers.put(_product_key(shop, item["id"]), made, orjson.dumps(item))
         return orjson.dumps(body)
 
     if cache_seconds <= 0:
         return orjson.dumps(list_products(session, shop, q=q, category_id=category_id,
                                           limit=limit, cursor=cursor).model_dump(mode="json"))
-    return public_answers.answer((shop.id, "products", q, category_id, limit, cursor),
+    return public_answers.answer(_products_key(shop, q, category_id, limit, cursor),
                                  cache_seconds, make)
 
 
 def get_product_json(session: Session, shop: Shop, product_id: str,
                      cache_seconds: float = 0) -> bytes:
-    return _kept_json((shop.id, "product", product_id), cache_seconds,
+    return _kept_json(_product_key(shop, product_id), cache_seconds,
                       lambda: get_product(session, shop, product_id))
 
 
 def search_json(session: Session, shop: Shop, q: str, lat: float, lng: float,
                 radius_km: float, datum: str = "wgs84", limit: int = 10,
                 cache_seconds: float = 0) -> bytes:
-    return _kept_json((shop.id, "search", q, lat, lng, radius_km, datum, limit), cache_seconds,
+    return _kept_json(_search_key(shop, q, lat, lng, radius_km, datum, limit), cache_seconds,
                       lambda: search(session, shop, q, lat, lng, radius_km, datum, limit))
 
 
@@ -143,44 +185,32 @@ def coupons(session: Session, shop: Shop, status: str | None = None, limit: int 
                                    cursor=cursor)
 
 
-def _check_listed(session: Session, shop: Shop, lines: list[LineIn]) -> None:
-    for line in lines:
-        if catalog.variant_by_sku(session, shop, line.sku).status != LISTED:
-            raise not_found("sku", line.sku)
-
-
 def create_cart(session: Session, shop: Shop, data: StoreCartIn) -> CartOut:
-    _check_listed(session, shop, data.lines)
+    # listed SKUs only: a draft's SKU is not found, as an unknown one is (in carts' own read)
     return carts.create_cart(session, shop, CartCreate(
-        member_id=_buyer(shop), channel=shop.channel, lines=data.lines))  # type: ignore[arg-type]
+        member_id=_buyer(shop), channel=shop.channel, lines=data.lines),  # type: ignore[arg-type]
+        listed_only=True)
 
 
-def _own_cart(session: Session, shop: Shop, cart_id: str) -> None:
-    if carts.cart_owner(session, shop, cart_id) != _buyer(shop):
-        raise not_found("cart", cart_id)
-
+# the buyer's own cart: carts checks the owner in its own read of the cart (another's: 404)
 
 def get_cart(session: Session, shop: Shop, cart_id: str) -> CartOut:
-    _own_cart(session, shop, cart_id)
-    return carts.get_cart(session, shop, cart_id)
+    return carts.get_cart(session, shop, cart_id, owner=_buyer(shop))
 
 
 def add_cart_line(session: Session, shop: Shop, cart_id: str, line: LineIn) -> CartOut:
-    _own_cart(session, shop, cart_id)
-    _check_listed(session, shop, [line])
-    return carts.add_cart_line(session, shop, cart_id, line)
+    return carts.add_cart_line(session, shop, cart_id, line, owner=_buyer(shop),
+                               listed_only=True)
 
 
 def set_cart_line(session: Session, shop: Shop, cart_id: str, sku: str,
                   quantity: int) -> CartOut:
-    _own_cart(session, shop, cart_id)
-    return carts.set_cart_line(session, shop, cart_id, sku, quantity)
+    return carts.set_cart_line(session, shop, cart_id, sku, quantity, owner=_buyer(shop))
 
 
 def price_cart(session: Session, shop: Shop, cart_id: str, coupon: str | None) -> PriceOut:
     """The cart priced now with ``coupon`` (promotions, the coupon, each line explained)."""
-    _own_cart(session, shop, cart_id)
-    cart = carts.get_cart(session, shop, cart_id)
+    cart = carts.get_cart(session, shop, cart_id, owner=_buyer(shop))
     if not cart.lines:
         raise Invalid("the cart is empty", slug="cart-empty")
     return carts.price(session, shop, PriceRequest.model_validate({
