@@ -13,6 +13,18 @@ from haina.storefront import cache as cache_module
 from haina.storefront.cache import PublicAnswers
 
 
+def _slow_maker():
+    """A maker that says it started and waits for ``release`` before answering "new"."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(5)
+        return "new"
+
+    return started, release, slow
+
+
 def test_an_answer_is_kept_for_its_time_and_never_older():
     answers = PublicAnswers()
     made = []
@@ -62,13 +74,7 @@ def test_an_answer_near_its_end_is_made_anew_by_one_request_while_the_others_get
     answers = PublicAnswers()
     answers.answer("k", 4, lambda: "old")
     time.sleep(2.1)  # past half of its life
-    started, release = threading.Event(), threading.Event()
-
-    def slow() -> str:
-        started.set()
-        release.wait(5)
-        return "new"
-
+    started, release, slow = _slow_maker()
     refresher = threading.Thread(target=lambda: answers.answer("k", 4, slow))
     refresher.start()
     assert started.wait(5)
@@ -127,13 +133,7 @@ def test_a_peek_gives_what_is_kept_and_schedules_the_next_making_once(monkeypatc
     answers.answer("p", 4, lambda: "product")
     assert answers.peek("p", 4, warm=False) == ("product", None)
     time.sleep(2.1)  # past half of its life: the scheduled making makes the next one
-    started, release = threading.Event(), threading.Event()
-
-    def slow() -> str:
-        started.set()
-        release.wait(5)
-        return "new"
-
+    started, release, slow = _slow_maker()
     refresher = threading.Thread(target=lambda: answers.answer("k", 4, slow))
     refresher.start()
     assert started.wait(5)

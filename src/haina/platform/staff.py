@@ -96,6 +96,16 @@ def create_staff(session: Session, tenant_slug: str, email: str, password: str,
     return _out(row, tenant.slug)
 
 
+def _count_failure(session: Session, row: StaffAccount, now: dt.datetime) -> None:
+    """A wrong password: one more failure, and a lock (with its event) at ``LOCK_AFTER``."""
+    row.failed_logins += 1
+    if row.failed_logins >= LOCK_AFTER:
+        row.locked_until, row.failed_logins = now + LOCK_FOR, 0
+        record_event(session, row.tenant_id, "staff.locked", row.id,
+                     {"until": row.locked_until.isoformat()})
+    session.flush()
+
+
 def authenticate_staff(session: Session, email: str, password: str,
                        now: dt.datetime | None = None) -> StaffOut:
     """The account whose email and password these are; otherwise 401 ``login-failed`` (the
@@ -122,12 +132,7 @@ def authenticate_staff(session: Session, email: str, password: str,
     try:
         _hasher.verify(row.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        row.failed_logins += 1
-        if row.failed_logins >= LOCK_AFTER:
-            row.locked_until, row.failed_logins = now + LOCK_FOR, 0
-            record_event(session, row.tenant_id, "staff.locked", row.id,
-                         {"until": row.locked_until.isoformat()})
-        session.flush()
+        _count_failure(session, row, now)
         raise LoginRefused("wrong email or password")
     row.failed_logins, row.locked_until = 0, None
     if _hasher.check_needs_rehash(row.password_hash):
@@ -242,12 +247,7 @@ def change_own_password(session: Session, staff_id: str, session_token: str | No
             raise VerificationError("too long")
         _hasher.verify(row.password_hash, current)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        row.failed_logins += 1
-        if row.failed_logins >= LOCK_AFTER:
-            row.locked_until, row.failed_logins = now + LOCK_FOR, 0
-            record_event(session, row.tenant_id, "staff.locked", row.id,
-                         {"until": row.locked_until.isoformat()})
-        session.flush()
+        _count_failure(session, row, now)
         raise WrongPassword("the current password is wrong") from None
     _check_length(new)
     if secrets.compare_digest(new.encode(), current.encode()):
