@@ -83,23 +83,20 @@ def place_with_bookings(session: Session, tenant: Tenant,
 def _ship_to_point(session: Session, tenant: Tenant, data: AppointmentOrderIn,
                    points: set[str]) -> dict[str, Any] | None:
     """Where an order with bookings ships (docs/o2o.md "Goods shipped to the booked point"):
-    to its bookings' one point, the whole order (goods without a booking of their own go
-    with it: the other tire size of a staggered set). Bookings at two points are refused
-    (one order has one destination: an order per point), and so is an address from the
-    buyer (it would not be used). A cross-border order ships to its buyer as before: customs
-    clear the parcel to the person they name."""
-    if not points or data.crossborder is not None:
+    with no address from the buyer, to its bookings' one point, the whole order (goods
+    without a booking of their own go with it: the other tire size of a staggered set);
+    bookings at two points are then refused (one order has one destination: an order per
+    point). An address the buyer gives is kept: the service is done there (nails at home, a
+    mobile fitter) or the buyer takes the goods along. A cross-border order ships to its buyer
+    as before: customs clear the parcel to the person they name."""
+    if not points or data.crossborder is not None or data.address is not None:
         return None
     if len(points) > 1:
         raise Invalid(f"the bookings are at {len(points)} service points ({', '.join(sorted(points))}): "
-                      "an order ships to one place; place one order per point",
+                      "an order ships to one place; place one order per point (or give the "
+                      "address the goods go to)",
                       slug="bookings-at-two-points", service_point_ids=sorted(points))
-    point_id = next(iter(points))
-    if data.address is not None:
-        raise Invalid(f"this order's goods ship to the booked service point {point_id}: send "
-                      "no address (goods for another address go in an order of their own)",
-                      slug="address-with-ship-to-point", service_point_id=point_id)
-    return o2o.ship_to_address(session, tenant, point_id)
+    return o2o.ship_to_address(session, tenant, next(iter(points)))
 
 
 def cancel_expired_orders(session: Session, now: dt.datetime | None = None,
