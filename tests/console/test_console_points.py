@@ -109,6 +109,8 @@ def test_read_only_accounts_cannot_book_and_other_merchants_points_are_not_found
                           "price": {"amount": "60.00", "currency": "CNY"}}]}).json()["id"]
     r = owner.get(f"/console/service-points/{theirs}")
     assert r.status_code == 404 and "Globex" not in r.text
+    r = owner.get(f"/console/service-points/{theirs}", params={"ratings": "rtg_" + "0" * 26})
+    assert r.status_code == 404 and "Globex" not in r.text  # nor its ratings
     assert "Globex" not in owner.get("/console/service-points").text
     r = owner.post(f"/console/service-points/{theirs}/bookings",
                    data={**form, "csrf_token": form_token(page := owner.get("/console").text)})
@@ -125,3 +127,62 @@ def test_read_only_accounts_cannot_book_and_other_merchants_points_are_not_found
                            PartnershipInvite(installer="globex"))
     listed = owner.get("/console/service-points").text.split('id="partnerships"')[1]
     assert "globex" in listed and "the brand" in listed and "invited" in listed
+
+
+def _rated_booking(client, point_id: str, member_id: str, hour: int, score: int,
+                   comment: str) -> dict:
+    """A booking of ``member_id`` at ``point_id`` six days ahead, done and rated."""
+    day = (dt.datetime.now(SHANGHAI) + dt.timedelta(days=6)).date()
+    b = client.post("/v1/bookings", json={
+        "service_point_id": point_id, "service": "tire-fitting", "member_id": member_id,
+        "start": dt.datetime.combine(day, dt.time(hour), SHANGHAI).isoformat()})
+    assert b.status_code == 201, b.text
+    for step in ("check-in", "complete"):
+        assert client.post(f"/v1/bookings/{b.json()['id']}/{step}").status_code == 200
+    r = client.post(f"/v1/bookings/{b.json()['id']}/rating",
+                    json={"member_id": member_id, "score": score, "comment": comment})
+    assert r.status_code == 201, r.text
+    return {**b.json(), "rated": r.json()}
+
+
+def test_a_points_page_shows_its_rating_and_latest_ratings(browser_as, client, shop, point,
+                                                           monkeypatch):
+    member = shop["member"]["id"]
+    first = _rated_booking(client, point["id"], member, 10, 5, "Quick and clean")
+    second = _rated_booking(client, point["id"], member, 11, 4, "慢了一点 a bit slow")
+    viewer = browser_as("read-only")
+    page = viewer.get(f"/console/service-points/{point['id']}").text
+    ratings = page.split('id="ratings"')[1].split("</section>")[0]
+    assert "4.5 of 5" in ratings and "<dd>2</dd>" in ratings  # the average and the count
+    assert "Quick and clean" in ratings and "慢了一点 a bit slow" in ratings
+    # newest first, the score as stars with a text alternative
+    assert ratings.index("慢了一点") < ratings.index("Quick and clean")
+    assert 'role="img" aria-label="4 of 5 stars">★★★★☆<' in ratings
+    assert 'aria-label="5 of 5 stars">★★★★★<' in ratings
+    assert "Older ratings" not in ratings and "No ratings yet" not in ratings
+    # the week of the jobs shows each one's stars beside its state
+    week = viewer.get(f"/console/service-points/{point['id']}",
+                      params={"week": first["start"][:10]}).text.split('id="calendar"')[1]
+    assert f'id="{first["id"]}"' in week and 'aria-label="5 of 5 stars"' in week
+    # a page of one: the older rating behind a link that keeps the page's other choices
+    import haina.console.points as points_page
+    monkeypatch.setattr(points_page, "RATINGS_SHOWN", 1)
+    page = viewer.get(f"/console/service-points/{point['id']}",
+                      params={"service": "tire-fitting"}).text
+    ratings = page.split('id="ratings"')[1].split("</section>")[0]
+    assert "慢了一点" in ratings and "Quick and clean" not in ratings
+    older = re.search(r'<a href="([^"]+)">Older ratings', ratings).group(1).replace("&amp;", "&")
+    assert f"ratings={second['rated']['id']}" in older and "service=tire-fitting" in older
+    rest = viewer.get(older).text.split('id="ratings"')[1].split("</section>")[0]
+    assert "Quick and clean" in rest and "慢了一点" not in rest
+    assert viewer.get(f"/console/service-points/{point['id']}",
+                      params={"ratings": "nonsense"}).status_code == 422
+    # a point without ratings says so
+    other = next(p for p in client.get("/v1/service-points").json()["data"]
+                 if p["name"] == "Pudong bay")
+    empty = viewer.get(f"/console/service-points/{other['id']}").text
+    assert "No ratings yet" in empty.split('id="ratings"')[1].split("</section>")[0]
+    assert "Quick and clean" not in empty
+    zh = viewer.get(f"/console/service-points/{point['id']}", params={"lang": "zh"}).text
+    assert "4.5 分（满分 5 分）" in zh and "最近的评价" in zh and "4 星（满分 5 星）" in zh
+    assert "暂无评价" in viewer.get(f"/console/service-points/{other['id']}").text

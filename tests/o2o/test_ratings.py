@@ -123,6 +123,47 @@ def test_the_rating_shows_in_the_points_answer_nearby_and_search(client):
     assert {p["id"]: p["rating"] for p in found["service_points"]}[rated["id"]] == want
 
 
+def test_a_bookings_answer_says_whether_it_was_rated(client, sessions):
+    """``rating`` on a booking's answer: null until its buyer rates it, then the score,
+    comment and time; the list reads a page's ratings in one statement (none when no
+    booking of the page is completed)."""
+    from sqlalchemy import event
+    point = make_point(client, capacity=4)
+    zhou = member(client)
+    rated, done = booked(client, point, zhou, hour=10), booked(client, point, zhou, hour=11)
+    later = booked(client, point, zhou, hour=12, done=False)
+    assert ok(client.get(f"/v1/bookings/{rated['id']}"))["rating"] is None
+    got = ok(rate(client, rated, zhou, 4, comment="Quick"), 201)
+    want = {"score": 4, "comment": "Quick", "created_at": got["created_at"]}
+    assert ok(client.get(f"/v1/bookings/{rated['id']}"))["rating"] == want
+    assert ok(client.get(f"/v1/bookings/{done['id']}"))["rating"] is None
+    assert ok(client.get(f"/v1/bookings/{later['id']}"))["rating"] is None
+    listed = ok(client.get("/v1/bookings"))["data"]
+    assert {b["id"]: b["rating"] for b in listed} == {
+        rated["id"]: want, done["id"]: None, later["id"]: None}
+    ok(rate(client, done, zhou, 2), 201)
+    tenant = _acme(sessions)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+    with transaction(sessions) as s:
+        engine = s.get_bind()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            page = o2o.list_bookings(s, tenant)
+            reads = sum("o2o_ratings" in st for st in statements)
+            statements.clear()
+            held = o2o.list_bookings(s, tenant, status="confirmed")
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    assert {b.id: b.rating and b.rating.score for b in page.data} == {
+        rated["id"]: 4, done["id"]: 2, later["id"]: None}
+    assert reads == 1  # one read for the page's two rated bookings, not one per row
+    assert [b.id for b in held.data] == [later["id"]]
+    assert not any("o2o_ratings" in st for st in statements)
+
+
 def _acme(sessions):
     from haina.platform import service as platform
     with transaction(sessions) as s:
@@ -233,6 +274,12 @@ def test_a_partners_point_gets_the_goods_and_the_merchants_buyer_rates_it(
             got["id"], li, "Li Lei: fast")
         problem(client.get(f"/v1/service-points/{shop['id']}/ratings"), 404,
                 "service-point-not-found")
+        # the booking's answer says it was rated, for the merchant (its buyer) and installer
+        mine = {"score": 4, "comment": "Li Lei: fast", "created_at": got["created_at"]}
+        assert ok(client.get(f"/v1/bookings/{hold['id']}"))["rating"] == mine
+        assert ok(installer.get(f"/v1/bookings/{hold['id']}"))["rating"] == mine
+        assert [(b["id"], b["rating"]) for b in ok(client.get("/v1/partner-bookings"))[
+            "data"]] == [(hold["id"], mine)]
         assert ok(installer.get(f"/v1/service-points/{shop['id']}"))["rating"] == {
             "average": "4.0", "count": 1}
         near = ok(client.get("/v1/service-points/nearby", params={
@@ -255,5 +302,6 @@ def test_a_partners_point_gets_the_goods_and_the_merchants_buyer_rates_it(
         ok(client.post(f"/v1/members/{li}/data-requests", json={"kind": "erase"}))
         [after] = ok(installer.get(f"/v1/service-points/{shop['id']}/ratings"))["data"]
         assert after["comment"] is None and after["score"] == 4
+        assert ok(client.get(f"/v1/bookings/{hold['id']}"))["rating"]["comment"] is None
         assert installer_t.id != _acme(sessions).id
     check_event_streams(db_url)

@@ -72,8 +72,8 @@ def test_search_to_a_paid_order_with_its_booking(client):
     assert [(o["id"], o["status"]) for o in mine] == [(order["id"], "paid")]
     assert ok(client.get(f"/store/v1/orders/{order['id']}", headers=buyer))["status"] == "paid"
     bookings = ok(client.get("/store/v1/bookings", headers=buyer))["data"]
-    assert [(b["id"], b["order_id"], b["status"]) for b in bookings] == [
-        (hold["id"], order["id"], "confirmed")]
+    assert [(b["id"], b["order_id"], b["status"], b["rating"]) for b in bookings] == [
+        (hold["id"], order["id"], "confirmed", None)]
     assert [w["status"] for w in ok(client.get("/store/v1/me/coupons", headers=buyer))[
         "data"]] == ["used"]
     me = ok(client.get("/store/v1/me", headers=buyer))
@@ -119,6 +119,11 @@ def test_the_buyers_order_ships_to_the_booked_shop_and_the_buyer_rates_the_job(c
     assert replay.json()["id"] == got["id"]
     r = client.post(rating, headers=x, json={"score": 4})
     assert r.status_code == 409 and r.json()["type"].endswith("/already-rated")
+    # the buyer's booking reads say it was rated (the shop shows no form again)
+    mine_rated = {"score": 5, "comment": "很快", "created_at": got["created_at"]}
+    assert ok(client.get(f"/store/v1/bookings/{hold['id']}", headers=x))["rating"] == mine_rated
+    assert [(b["id"], b["rating"]) for b in ok(client.get("/store/v1/bookings", headers=x))[
+        "data"]] == [(hold["id"], mine_rated)]
     found = ok(client.get("/store/v1/search", headers={"X-Publishable-Key": key},
                           params={"q": "轮胎", **HERE, "radius_km": 10}))
     listed = found["products"][0]["service_points"][0]

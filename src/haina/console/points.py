@@ -25,6 +25,7 @@ from haina.orders import service as orders
 
 MAP_RESOLUTION = 5  # cells about 8 km across: a city's points fall in a handful of them
 MAP_POINTS = 500    # the most points drawn on the map
+RATINGS_SHOWN = 20  # a point's latest ratings per page (older ones: ?ratings=<cursor>)
 # an order in one of these states gets no new appointment
 NOT_BOOKABLE = ("cancelled", "refunded")
 
@@ -98,8 +99,8 @@ def _week(session: Session, v: Visit, point: ServicePointOut, monday: dt.date) -
 @_view
 def point_page(request: Request, session: SessionDep, v: Visit, point_id: str,
                week: str | None = None, service: str | None = None, date: str | None = None,
-               order: str | None = None) -> Response:
-    point = o2o.get_point(session, v.tenant, point_id)
+               order: str | None = None, ratings: str | None = None) -> Response:
+    point = o2o.get_point(session, v.tenant, point_id)  # the merchant's own (a partner's: 404)
     today = dt.datetime.now(ZoneInfo(point.timezone)).date()
     shown = _day(week, today)
     monday = shown - dt.timedelta(days=shown.weekday())
@@ -116,6 +117,10 @@ def point_page(request: Request, session: SessionDep, v: Visit, point_id: str,
         return request.url.path + "?" + urlencode(
             {k: val for k, val in {**base, **params}.items() if val})
 
+    # the latest ratings, newest first; a bad cursor is the console's invalid-cursor page
+    rated = o2o.list_ratings(session, v.tenant, point.id, limit=RATINGS_SHOWN, cursor=ratings)
+    older = link(week=week or "", ratings=rated.next_cursor or "") + "#ratings" \
+        if rated.next_cursor else None
     hours: dict[int, list[str]] = {}
     for h in point.opening_hours:
         hours.setdefault(int(h["weekday"]), []).append(f"{h['open']}–{h['close']}")
@@ -124,7 +129,8 @@ def point_page(request: Request, session: SessionDep, v: Visit, point_id: str,
                  today=today, zone=ZoneInfo(point.timezone),
                  prev_week=link(week=(monday - dt.timedelta(days=7)).isoformat()),
                  next_week=link(week=(monday + dt.timedelta(days=7)).isoformat()),
-                 service=service, day=day, slots=slots, order=booking_for)
+                 service=service, day=day, slots=slots, order=booking_for,
+                 ratings=rated.data, older_ratings=older, ratings_paged=bool(ratings))
 
 
 @router.post("/console/service-points/{point_id}/bookings")

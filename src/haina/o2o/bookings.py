@@ -44,12 +44,20 @@ from haina.core.pagination import Page, paginate
 from haina.members import service as members
 from haina.o2o import hours, partners, resources
 from haina.o2o.lifecycle import BOOKING_LIFECYCLE
-from haina.o2o.models import Booking, BookingSlot, PointService, ServicePoint, ServiceResource
+from haina.o2o.models import (
+    Booking,
+    BookingSlot,
+    PointService,
+    Rating,
+    ServicePoint,
+    ServiceResource,
+)
 from haina.o2o.points import point_row, service_row
 from haina.o2o.schemas import (
     HOLD_MINUTES,
     BookingCreate,
     BookingOut,
+    BookingRating,
     GoodsComing,
     SlotOut,
     SlotsOut,
@@ -111,6 +119,21 @@ def _record(session: Session, b: Booking, type_: str, data: dict[str, object]) -
 
 def _booking_out(session: Session, tenant: Tenant, b: Booking) -> BookingOut:
     return _out(b, _zone(point_row(session, tenant, b.point_id)))
+
+
+def with_ratings(session: Session, tenant_id: str, outs: Sequence[BookingOut]) -> None:
+    """Fill in the rating of each completed booking of ``outs`` (kept by ``tenant_id``, the
+    bookings' own tenant: the installer's for a partner's booking): one read of the page's
+    ratings by the unique (tenant_id, booking_id), none when no booking is completed (only
+    a completed booking is rated)."""
+    done = {b.id: b for b in outs if b.status == "completed"}
+    if not done:
+        return
+    for booking_id, score, comment, created_at in session.execute(
+            select(Rating.booking_id, Rating.score, Rating.comment, Rating.created_at)
+            .where(Rating.tenant_id == tenant_id, Rating.booking_id.in_(list(done)))):
+        done[booking_id].rating = BookingRating(score=score, comment=comment,
+                                                created_at=created_at)
 
 
 # ---------------------------------------------------------------- availability
@@ -584,7 +607,9 @@ def get_booking(session: Session, tenant: Tenant, booking_id: str) -> BookingOut
     """A booking of the caller's, or one it made at a partner installer's point."""
     tenant = partners.booking_owner(session, tenant, booking_id)
     b = tenant_row(session, tenant.id, Booking, booking_id, "booking")
-    return _booking_out(session, tenant, b)
+    out = _booking_out(session, tenant, b)
+    with_ratings(session, tenant.id, [out])
+    return out
 
 
 def list_bookings(session: Session, tenant: Tenant, *, point_id: str | None = None,
@@ -621,8 +646,10 @@ def list_bookings(session: Session, tenant: Tenant, *, point_id: str | None = No
         if b.point_id not in zones:
             zones[b.point_id] = _zone(point_row(session, tenant, b.point_id))
         return _out(b, zones[b.point_id])
-    return paginate(session, stmt, Booking.id, limit=limit, cursor=cursor, convert=convert,
+    page = paginate(session, stmt, Booking.id, limit=limit, cursor=cursor, convert=convert,
                     kind="booking")
+    with_ratings(session, tenant.id, page.data)  # one read for the page's ratings
+    return page
 
 
 def confirm(session: Session, tenant: Tenant, booking_id: str, *, order_id: str | None = None,
@@ -770,4 +797,6 @@ def list_partner_bookings(session: Session, tenant: Tenant, *, limit: int = 50,
         if key not in zones:
             zones[key] = _zone(session.get_one(ServicePoint, key))
         out.append(_out(b, zones[key]))
+    for installer_id in by_installer:  # ratings are kept where the bookings are
+        with_ratings(session, installer_id, [o for o in out if rows[o.id].tenant_id == installer_id])
     return Page[BookingOut](data=out, has_more=page.has_more, next_cursor=page.next_cursor)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.o2o.bookings import _out, _zone
+from haina.o2o.bookings import _out, _zone, with_ratings
 from haina.o2o.models import Booking, PointService
 from haina.o2o.points import point_row
 from haina.o2o.schemas import BookingOut
@@ -31,4 +31,6 @@ def bookings_between(session: Session, tenant: Tenant, point_id: str, since: dt.
         Booking.tenant_id == tenant.id, Booking.service_id.in_(services),
         Booking.start_at >= since, Booking.start_at < until)
         .order_by(Booking.start_at, Booking.id).limit(MAX_BOOKINGS))
-    return [_out(b, zone) for b in rows]
+    out = [_out(b, zone) for b in rows]
+    with_ratings(session, tenant.id, out)  # the week's completed jobs' ratings, one read
+    return out

@@ -392,6 +392,15 @@ class RatingOut(BaseModel):
     created_at: dt.datetime
 
 
+class BookingRating(BaseModel):
+    """A booking's one rating, as its answer shows it (the full rating, with its id and
+    member, is in ``GET /v1/service-points/{id}/ratings``)."""
+
+    score: int = Field(ge=1, le=5)
+    comment: str | None
+    created_at: dt.datetime
+
+
 class BookingOut(BaseModel):
     id: str
     object: str = "booking"
@@ -413,6 +422,9 @@ class BookingOut(BaseModel):
     goods: list[GoodsComing] | None = Field(
         None, description="the goods of its order shipped to the point for the job (set "
                           "when an order confirms it)")
+    rating: BookingRating | None = Field(
+        None, description="its buyer's rating once rated (a completed booking, rated once); "
+                          "null before")
 
 
 class NearbyPoint(BaseModel):

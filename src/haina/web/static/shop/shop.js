@@ -223,6 +223,12 @@ function bookingItem(b) { // a completed job can be rated, once
   const item = el("div", { class: "booking", "data-booking": b.id },
                   el("p", {}, `${when(b.start)} · ${b.service} · `, el("strong", {}, b.status)));
   if (b.status !== "completed") return item;
+  if (b.rating) { // rated already (the booking's answer says so): no form
+    item.append(el("p", { class: "rated" }, el("span", {
+      class: "stars", role: "img", "aria-label": `rated ${b.rating.score} of 5` },
+      "★".repeat(b.rating.score) + "☆".repeat(5 - b.rating.score)), " 已评分 Rated"));
+    return item;
+  }
   const score = el("select", { id: `score-${b.id}`, "aria-label": "评分 Score" },
                    ...[5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, "★".repeat(n))));
   const comment = el("input", { id: `comment-${b.id}`, maxlength: "500",
