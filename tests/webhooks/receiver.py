@@ -51,6 +51,8 @@ class Receiver:
                 pass
 
         class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # socketserver's 5 drops connections of busy senders
+
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # a sender that went away (a killed worker): nothing to report
 
