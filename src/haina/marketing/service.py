@@ -309,10 +309,7 @@ def coupon_rule(session: Session, tenant: Tenant, code: str, cart: Cart, *,
     if coupon.audience == "issued" and cart.member_id is None:
         raise CouponNotIssued(f"coupon {code} is for the members it was issued to: the order "
                               "needs a member", reason="member-required")
-    if coupon.max_redemptions is not None and coupon.redeemed is not None \
-            and coupon.redeemed >= coupon.max_redemptions:
-        raise CouponExhausted(f"coupon {code} has been used up ({coupon.max_redemptions} "
-                              "claims held)", reason="used-up")
+    _refuse_if_used_up(code, coupon)
     if preview and coupon.audience == "issued":
         _check_held(session, tenant, coupon, cart.member_id)
     if preview and coupon.per_member_limit is not None:
@@ -371,8 +368,7 @@ def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: 
         coupon = session.get_one(Coupon, (tenant.id, coupon_id))
         if coupon.status != "active":
             raise _not_active(coupon.code, coupon.status)
-        raise CouponExhausted(f"coupon {coupon.code} has been used up "
-                              f"({coupon.max_redemptions} claims held)", reason="used-up")
+        raise _used_up(coupon.code, coupon.max_redemptions)
     claimed = _Claimed(*taken[0])
     if claimed.per_member_limit is not None:
         _check_member_limit(session, tenant, claimed, member_id)
@@ -397,10 +393,21 @@ def claim_coupon(session: Session, tenant: Tenant, coupon_id: str, *, order_id: 
 def _check_not_used_up(session: Session, tenant: Tenant, code: str) -> None:
     """409 ``coupon-exhausted`` if the coupon's claims have reached its limit (a fresh read)."""
     coupon = _coupon_record(session, tenant, code, fresh=True)
-    if coupon is not None and coupon.max_redemptions is not None \
+    if coupon is not None:
+        _refuse_if_used_up(code, coupon)
+
+
+def _refuse_if_used_up(code: str, coupon: Any) -> None:
+    """409 ``coupon-exhausted`` if the coupon row's count (None when kept: unknown) has
+    reached its limit."""
+    if coupon.max_redemptions is not None and coupon.redeemed is not None \
             and coupon.redeemed >= coupon.max_redemptions:
-        raise CouponExhausted(f"coupon {code} has been used up ({coupon.max_redemptions} "
-                              "claims held)", reason="used-up")
+        raise _used_up(code, coupon.max_redemptions)
+
+
+def _used_up(code: str, limit: int | None) -> CouponExhausted:
+    return CouponExhausted(f"coupon {code} has been used up ({limit} claims held)",
+                           reason="used-up")
 
 
 def _unclaim_coupon(session: Session, tenant: Tenant, coupon_id: str, order_id: str) -> None:
