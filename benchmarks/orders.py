@@ -8,7 +8,9 @@ Each of the three timed parts starts from a fresh CHECKPOINT.
 The two order halves bracket the pgbench run, so a drift of this machine's speed during the
 run (this VM's throughput wanders by ±15 % over minutes) weighs on both sides alike.
 Statements per order are counted by pg_stat_statements over a sequential run after a warm-up (as the
-timed load runs: connection pools, prepared statements and the API's caches warm); the server's
+timed load runs: connection pools, prepared statements and the API's caches warm), listed by
+statement under the table, and counted again over the timed halves
+(``timed_statements_per_order``: a cache that stopped answering shows there); the server's
 CPU per order is read from /proc over the timed halves.
 
 Writes benchmarks/results/orders.json: ratio (= orders/s ÷ pgbench tps, higher is better),
@@ -271,29 +273,38 @@ def drive(port: int, token: str, seconds: float,
     return result
 
 
-def statements_per_order(url: str, port: int, token: str, n: int, mix: Mix = None) -> float:
+def statements_per_order(url: str, port: int, token: str, n: int,
+                         mix: Mix = None) -> tuple[float, dict[str, float]]:
     """Sequential orders between two pg_stat_statements snapshots (all statements, BEGIN and
-    COMMIT included, of every session of the haina database)."""
+    COMMIT included, of every session of the haina database): statements per order, and per
+    order by statement (its first 100 characters) for those run at least once per 50 orders,
+    so that a run whose caches did not answer shows which reads came back."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    count_sql = text("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s "
-                     "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() "
-                     "AND s.query NOT ILIKE '%pg_stat_statements%'")
+    by_query = text("SELECT s.query, s.calls FROM pg_stat_statements s "
+                    "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() "
+                    "AND s.query NOT ILIKE '%pg_stat_statements%'")
     with engine.connect() as conn:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
         h = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=h) as c:
             for _ in range(20):  # warm both workers' token caches and connection pools
                 c.post("/v1/orders", json={"lines": [{"sku": "SKU-0000", "quantity": 1}]})
-            before = conn.execute(count_sql).scalar()
+            before = dict(conn.execute(by_query).all())
             rnd = random.Random(7)
             for i in range(n):
                 body = order_body(rnd, mix)
                 body["lines"][0]["sku"] = f"SKU-{i % SKUS:04d}"
                 r = c.post("/v1/orders", json=body)
                 assert r.status_code == 201, r.text
-            after = conn.execute(count_sql).scalar()
+            after = dict(conn.execute(by_query).all())
     engine.dispose()
-    return float(after - before) / n
+    calls = {q: c - before.get(q, 0) for q, c in after.items()}
+    shown: dict[str, float] = {}
+    for query, count in sorted(calls.items(), key=lambda kv: -kv[1]):
+        if count * 50 >= n:
+            key = " ".join(query.split())[:100]
+            shown[key] = round(shown.get(key, 0) + count / n, 2)
+    return float(sum(calls.values())) / n, shown
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -313,9 +324,12 @@ class Schema:
         self.elapsed = self.cpu = 0.0
         self.halves: list[float] = []
         self.spo = 0.0
+        self.spo_by_query: dict[str, float] = {}
+        self.timed_statements = 0
 
     def start(self, cluster: PgCluster) -> None:
         url, self.token = setup_haina(cluster, self.name, self.partitioned)
+        self.url = url
         self.port = free_port()
         self.server = start_server(url, self.port, self.partitioned)
         seed_products(self.port, self.token)
@@ -324,12 +338,26 @@ class Schema:
         # warm (connection pools, prepared statements, the catalogue and promotion caches)
         # before statements are counted, as the timed load runs warm
         drive(self.port, self.token, 3, self.mix)
-        self.spo = statements_per_order(url, self.port, self.token, 200, self.mix)
+        self.spo, self.spo_by_query = statements_per_order(url, self.port, self.token, 200,
+                                                           self.mix)
+
+    def statements(self) -> int:
+        """Statements run in this database so far (pg_stat_statements)."""
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            count = conn.execute(text(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d "
+                "ON d.oid = s.dbid WHERE d.datname = current_database() "
+                "AND s.query NOT ILIKE '%pg_stat_statements%'")).scalar()
+        engine.dispose()
+        return int(count)
 
     def half(self, seconds: float) -> None:
+        statements0 = self.statements()
         cpu0 = server_cpu_seconds(self.server)
         lat, err, took = drive(self.port, self.token, seconds, self.mix)
         self.cpu += server_cpu_seconds(self.server) - cpu0
+        self.timed_statements += self.statements() - statements0
         self.latencies += lat
         self.errors += err
         self.elapsed += took
@@ -394,6 +422,9 @@ def main() -> None:
         "p50_ms": round(percentile(plain.latencies, 0.50) * 1000, 2),
         "p99_ms": round(percentile(plain.latencies, 0.99) * 1000, 2),
         "statements_per_order": round(plain.spo, 2),
+        # over the timed halves (the count above is a sequential run after the warm-up)
+        "timed_statements_per_order": round(plain.timed_statements
+                                            / max(len(plain.latencies), 1), 2),
         "errors": len(plain.errors),
         "orders_per_s_halves": plain.halves,
         "server_cpu_ms_per_order": round(plain.cpu / max(len(plain.latencies), 1) * 1000, 3),
@@ -405,7 +436,8 @@ def main() -> None:
         "load_average": round(os.getloadavg()[0], 2),
     }
     keys = ["orders_per_s", "orders_per_s_halves", "pgbench_tps", "ratio", "p50_ms", "p99_ms",
-            "statements_per_order", "server_cpu_ms_per_order", "errors"]
+            "statements_per_order", "timed_statements_per_order", "server_cpu_ms_per_order",
+            "errors"]
     if args.partitioned:
         part = schemas[1]
         result.update({
@@ -428,16 +460,23 @@ def main() -> None:
             "full_orders_per_s_halves": full.halves,
             "full_p99_ms": round(percentile(full.latencies, 0.99) * 1000, 2),
             "full_statements_per_order": round(full.spo, 2),
+            "full_timed_statements_per_order": round(full.timed_statements
+                                                     / max(len(full.latencies), 1), 2),
             "full_server_cpu_ms_per_order": round(full.cpu / max(len(full.latencies), 1) * 1000, 3),
             "full_errors": len(full.errors),
             "full_promotions": FULL_PROMOTIONS,
         })
         keys += ["full_orders_per_s", "full_orders_per_s_halves", "full_ratio", "full_p99_ms",
-                 "full_statements_per_order", "full_server_cpu_ms_per_order", "full_errors"]
+                 "full_statements_per_order", "full_timed_statements_per_order",
+                 "full_server_cpu_ms_per_order", "full_errors"]
     table = Table(title="Place order over HTTP vs pgbench TPC-B (same PostgreSQL cluster)")
     for key in keys:
         table.add_row(key, str(result[key]))
     console.print(table)
+    for schema in schemas:
+        console.print(f"statements per order on {schema.name}: " + "; ".join(
+            f"{calls} × {query}" for query, calls in schema.spo_by_query.items()), soft_wrap=True)
+        result.setdefault("statements_by_query", {})[schema.name] = schema.spo_by_query
     for schema in schemas:
         if schema.errors:
             console.print(f"first errors on {schema.name}: {schema.errors[:3]}")
