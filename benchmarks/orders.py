@@ -11,7 +11,7 @@ Statements per order are counted by pg_stat_statements over a sequential run aft
 timed load runs: connection pools, prepared statements and the API's caches warm), listed by
 statement under the table, and counted again over the timed halves
 (``timed_statements_per_order``: a cache that stopped answering shows there); the server's
-CPU per order is read from /proc over the timed halves.
+CPU per order is read from /proc over the timed halves, in all and by worker process.
 
 Writes benchmarks/results/orders.json: ratio (= orders/s ÷ pgbench tps, higher is better),
 orders_per_s, pgbench_tps, p50_ms, p99_ms, statements_per_order.
@@ -250,17 +250,18 @@ def _load(port: int, token: str, seconds: float, queue: mp.Queue, mix: Mix = Non
     queue.put(asyncio.run(main()))
 
 
-def server_cpu_seconds(server: subprocess.Popen) -> float:
-    """User + system CPU of the uvicorn supervisor's children (the workers), from /proc."""
+def server_cpu_seconds(server: subprocess.Popen) -> dict[int, float]:
+    """User + system CPU of each of the uvicorn supervisor's children (the workers), by pid,
+    from /proc."""
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-    total = 0.0
+    found: dict[int, float] = {}
     for pid in children:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        found[int(pid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
 
 
 def drive(port: int, token: str, seconds: float,
@@ -312,6 +313,13 @@ def statements_per_order(url: str, port: int, token: str, n: int,
     return float(sum(calls.values())) / n, shown
 
 
+def by_worker(schema: Schema) -> list[float]:
+    """CPU seconds of each worker over the timed halves, busiest first (the supervisor's
+    other children, such as multiprocessing's resource tracker, spend next to none)."""
+    return sorted((round(v, 2) for v in schema.cpu_by_worker.values() if v >= 0.05),
+                  reverse=True)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -327,6 +335,8 @@ class Schema:
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.elapsed = self.cpu = 0.0
+        # uvicorn's workers share one listening socket, and one may take most connections
+        self.cpu_by_worker: dict[int, float] = {}
         self.halves: list[float] = []
         self.spo = 0.0
         self.spo_by_query: dict[str, float] = {}
@@ -361,7 +371,11 @@ class Schema:
         statements0 = self.statements()
         cpu0 = server_cpu_seconds(self.server)
         lat, err, took = drive(self.port, self.token, seconds, self.mix)
-        self.cpu += server_cpu_seconds(self.server) - cpu0
+        cpu1 = server_cpu_seconds(self.server)
+        for pid, seconds in cpu1.items():
+            spent = seconds - cpu0.get(pid, 0.0)
+            self.cpu += spent
+            self.cpu_by_worker[pid] = self.cpu_by_worker.get(pid, 0.0) + spent
         self.timed_statements += self.statements() - statements0
         self.latencies += lat
         self.errors += err
@@ -433,6 +447,7 @@ def main() -> None:
         "errors": len(plain.errors),
         "orders_per_s_halves": plain.halves,
         "server_cpu_ms_per_order": round(plain.cpu / max(len(plain.latencies), 1) * 1000, 3),
+        "server_cpu_s_by_worker": by_worker(plain),
         "clients": CLIENTS, "server_workers": 2, "threads_per_worker": THREADS,
         "seconds": seconds, "skus": SKUS,
         "quick": args.quick, "cpu_count": os.cpu_count(),
@@ -442,7 +457,7 @@ def main() -> None:
     }
     keys = ["orders_per_s", "orders_per_s_halves", "pgbench_tps", "ratio", "p50_ms", "p99_ms",
             "statements_per_order", "timed_statements_per_order", "server_cpu_ms_per_order",
-            "errors"]
+            "server_cpu_s_by_worker", "errors"]
     if args.partitioned:
         part = schemas[1]
         result.update({
@@ -468,12 +483,13 @@ def main() -> None:
             "full_timed_statements_per_order": round(full.timed_statements
                                                      / max(len(full.latencies), 1), 2),
             "full_server_cpu_ms_per_order": round(full.cpu / max(len(full.latencies), 1) * 1000, 3),
+            "full_server_cpu_s_by_worker": by_worker(full),
             "full_errors": len(full.errors),
             "full_promotions": FULL_PROMOTIONS,
         })
         keys += ["full_orders_per_s", "full_orders_per_s_halves", "full_ratio", "full_p99_ms",
                  "full_statements_per_order", "full_timed_statements_per_order",
-                 "full_server_cpu_ms_per_order", "full_errors"]
+                 "full_server_cpu_ms_per_order", "full_server_cpu_s_by_worker", "full_errors"]
     table = Table(title="Place order over HTTP vs pgbench TPC-B (same PostgreSQL cluster)")
     for key in keys:
         table.add_row(key, str(result[key]))
