@@ -24,6 +24,7 @@ class Receiver:
     """``answer(request_number_for_this_webhook_id) -> status``; 200 by default."""
 
     answer: Callable[[int], int] = lambda n: 200
+    set_cookie: str | None = None  # a Set-Cookie header on every answer
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,6 +45,8 @@ class Receiver:
                 reply = b"ok" if status < 300 else b"nope, try later"
                 self.send_response(status)
                 self.send_header("content-length", str(len(reply)))
+                if receiver.set_cookie is not None:
+                    self.send_header("set-cookie", receiver.set_cookie)
                 self.end_headers()
                 self.wfile.write(reply)
 

@@ -339,3 +339,17 @@ def test_a_rotation_without_grace_stops_the_old_secret_at_once(sessions, tenant,
     Webhook(r.json()["secret"]).verify(got.body, got.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(ep.secret).verify(got.body, got.headers)
+
+
+def test_a_receivers_cookie_is_never_sent_back(sessions, tenant, receiver):
+    """Each message is a request of its own: what a receiver sets in a cookie does not travel
+    with the next messages (over the same connection here: one connection per origin)."""
+    receiver.set_cookie = "session=abc; Path=/"
+    endpoint(sessions, tenant, receiver.url)
+    for _ in range(3):
+        event(sessions, tenant)
+    assert drain(Dispatcher(sessions, per_origin=1)) == 3
+    assert len(receiver.received) == 3
+    for got in receiver.received:
+        assert "cookie" not in got.headers
+        assert got.headers["user-agent"].startswith("Haina-Webhooks/")
