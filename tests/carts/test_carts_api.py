@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def product(client, sku, amount="10.00", stock=50):
     r = client.post("/v1/products", json={"sku": sku, "title": sku,
@@ -172,3 +174,63 @@ def test_the_list_of_carts_pages_and_filters_by_state_member_and_last_change(cli
         r = other.get("/v1/carts")
         assert r.status_code == 200 and r.json()["data"] == []
         assert other.get("/v1/carts", params={"member_id": member["id"]}).json()["data"] == []
+
+
+def _idle(sessions, cart_id, hours):
+    """Mark a cart last touched ``hours`` ago (SQLite stores naive UTC times)."""
+    import datetime as dt
+
+    from sqlalchemy import text
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+    with sessions() as s, s.begin():
+        s.execute(text("UPDATE carts SET updated_at = :t WHERE id = :id"),
+                  {"t": when.replace(tzinfo=None) if s.bind.dialect.name == "sqlite" else when,
+                   "id": cart_id})
+
+
+def test_abandoned_carts_follow_the_merchants_abandoned_cart_hours(client, sessions):
+    product(client, "A")
+    carts = {h: client.post("/v1/carts", json={"lines": [{"sku": "A", "quantity": 1}]}).json()
+             for h in (0, 1, 3, 25)}
+    for hours, cart in carts.items():
+        if hours:
+            _idle(sessions, cart["id"], hours)
+
+    def abandoned():
+        r = client.get("/v1/carts", params={"status": "abandoned"})
+        assert r.status_code == 200, r.text
+        return {c["id"] for c in r.json()["data"]}
+
+    settings = client.get("/v1/tenant").json()["settings"]
+    assert settings["abandoned_cart_hours"] == 24  # the default: a day, as before
+    assert abandoned() == {carts[25]["id"]}
+    settings["abandoned_cart_hours"] = 2
+    r = client.put("/v1/tenant/settings", json=settings)
+    assert r.status_code == 200, r.text
+    assert r.json()["settings"]["abandoned_cart_hours"] == 2
+    # idle 3 hours: abandoned after 2; idle 1 hour: not yet
+    assert abandoned() == {carts[3]["id"], carts[25]["id"]}
+    # a last-change filter still narrows it
+    import datetime as dt
+    before = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=10)).isoformat()
+    r = client.get("/v1/carts", params={"status": "abandoned", "updated_lt": before})
+    assert {c["id"] for c in r.json()["data"]} == {carts[25]["id"]}
+
+
+def test_settings_without_abandoned_cart_hours_keep_the_default_day(client):
+    settings = client.get("/v1/tenant").json()["settings"]
+    del settings["abandoned_cart_hours"]
+    r = client.put("/v1/tenant/settings", json=settings)
+    assert r.status_code == 200, r.text
+    assert r.json()["settings"]["abandoned_cart_hours"] == 24
+
+
+@pytest.mark.parametrize("hours", [0, 721])
+def test_abandoned_cart_hours_out_of_bounds_is_a_422_problem(client, hours):
+    settings = client.get("/v1/tenant").json()["settings"]
+    r = client.put("/v1/tenant/settings", json=dict(settings, abandoned_cart_hours=hours))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "https://haina.dev/problems/validation-error", r.json()
+    assert "abandoned_cart_hours" in r.text
+    assert client.get("/v1/tenant").json()["settings"]["abandoned_cart_hours"] == 24

@@ -99,3 +99,35 @@ def test_carts_open_ordered_and_abandoned_and_a_carts_page(browser_as, shop, cli
         assert shown in page, shown
     assert placed.json()["id"] in staff.get(f"/console/carts/{ordered['id']}").text
     assert "购物车" in staff.get("/console/carts", params={"lang": "zh"}).text
+
+
+def test_the_carts_pages_follow_the_shops_abandoned_cart_hours(browser_as, shop, client,
+                                                               sessions):
+    idle = {h: client.post("/v1/carts", json={"lines": [{"sku": "TIRE-1", "quantity": 1}]})
+            .json()["id"] for h in (1, 3)}
+    with transaction(sessions) as s:  # untouched for 1 and 3 hours
+        for hours, cart in idle.items():
+            s.execute(text(f"UPDATE carts SET updated_at = created_at - INTERVAL '{hours} hours' "
+                           "WHERE id = :c") if s.bind.dialect.name == "postgresql" else
+                      text(f"UPDATE carts SET updated_at = datetime(created_at, '-{hours} hours') "
+                           "WHERE id = :c"), {"c": cart})
+    staff = browser_as("staff")
+    # the default, a day: neither is abandoned
+    assert "untouched for 24 hours or more" in staff.get("/console/carts").text
+    abandoned = staff.get("/console/carts", params={"state": "abandoned"}).text
+    assert idle[1] not in abandoned and idle[3] not in abandoned
+    assert "24 hours" in staff.get("/console/settings").text
+    settings = client.get("/v1/tenant").json()["settings"]
+    r = client.put("/v1/tenant/settings", json=dict(settings, abandoned_cart_hours=2))
+    assert r.status_code == 200, r.text
+    page = staff.get("/console/carts").text
+    assert "untouched for 2 hours or more" in page
+    abandoned = staff.get("/console/carts", params={"state": "abandoned"}).text
+    assert idle[3] in abandoned and idle[1] not in abandoned
+    assert ">abandoned<" in staff.get(f"/console/carts/{idle[3]}").text
+    assert ">abandoned<" not in staff.get(f"/console/carts/{idle[1]}").text
+    page = staff.get("/console/settings").text
+    assert "Open carts abandoned after" in page and "2 hours" in page
+    zh = staff.get("/console/settings", params={"lang": "zh"}).text
+    assert "未结购物车标为已放弃的时间" in zh and "2 小时" in zh
+    staff.get("/console/settings", params={"lang": "en"})

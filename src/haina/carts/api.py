@@ -40,7 +40,8 @@ def price_lines(session: SessionDep, body: PriceRequest,
 def list_carts(session: SessionDep,
                status: Literal["open", "ordered", "abandoned"] | None = Query(
                    None, description="open, ordered (became an order: `order_id`), or "
-                                     "abandoned (open and untouched for a day or more)"),
+                                     "abandoned (open and untouched for the merchant's "
+                                     "`abandoned_cart_hours`, 24 unless set)"),
                member_id: str | None = Query(None, max_length=64),
                updated_gte: AwareDatetime | None = Query(
                    None, description="last changed at or after (with a UTC offset)"),

@@ -36,11 +36,15 @@ from haina.marketing.schemas import (
 )
 from haina.orders import service as orders
 from haina.orders.schemas import LineIn, OrderLineOut
+from haina.platform import service as platform
+from haina.platform.schemas import TenantSettings
 
 # the lines an order takes (orders.schemas.OrderCreate): a cart must fit into one
 MAX_CART_LINES = 200
-# an open cart untouched this long is abandoned (the console's carts and GET /v1/carts)
-ABANDONED_AFTER = dt.timedelta(days=1)
+# an open cart untouched this long is abandoned (the console's carts and GET /v1/carts),
+# unless the merchant set another time (TenantSettings.abandoned_cart_hours, whose default
+# this is): ask abandoned_after()
+ABANDONED_AFTER = dt.timedelta(hours=TenantSettings().abandoned_cart_hours)
 
 
 def _cart(session: Session, tenant: Tenant, cart_id: str, lock: bool = False) -> Cart:
@@ -183,17 +187,24 @@ def _summary(cart: Cart) -> CartSummaryOut:
                           created_at=cart.created_at, updated_at=cart.updated_at)
 
 
+def abandoned_after(session: Session, tenant: Tenant) -> dt.timedelta:
+    """How long an open cart stays untouched before it counts as abandoned: the merchant's
+    ``abandoned_cart_hours`` (default :data:`ABANDONED_AFTER`, a day)."""
+    return dt.timedelta(hours=platform.tenant_settings(session, tenant).abandoned_cart_hours)
+
+
 def list_carts(session: Session, tenant: Tenant, *, status: str | None = None,
                member_id: str | None = None, idle_before: dt.datetime | None = None,
                updated_gte: dt.datetime | None = None, updated_lt: dt.datetime | None = None,
                limit: int = 50, cursor: str | None = None) -> Page[CartSummaryOut]:
     """The merchant's carts, newest first, counted not priced: open or ordered, of a member,
     or left open and untouched since ``idle_before``; ``status="abandoned"`` is the latter
-    with :data:`ABANDONED_AFTER` (open, untouched for a day or more)."""
+    with :func:`abandoned_after` (open, untouched for the merchant's ``abandoned_cart_hours``,
+    a day unless set)."""
     stmt = select(Cart).where(Cart.tenant_id == tenant.id)
     if status == "abandoned":
         status = None
-        idle = utcnow() - ABANDONED_AFTER
+        idle = utcnow() - abandoned_after(session, tenant)
         idle_before = idle if idle_before is None else min(idle, idle_before)
     if status:
         stmt = stmt.where(Cart.status == status)

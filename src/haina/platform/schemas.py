@@ -49,6 +49,10 @@ class TenantSettings(BaseModel):
                                     description="points expire this long after earning")
     order_hold_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60,
                                            description="unpaid orders are cancelled after this")
+    abandoned_cart_hours: int = Field(
+        24, ge=1, le=720,
+        description="an open cart untouched this many hours is abandoned (GET /v1/carts"
+                    "?status=abandoned and the console's carts)")
     privacy_deadline_days: int = Field(
         15, ge=1, le=30, description="apps must acknowledge a data request within this")
     privacy_reminder_days: int = Field(
