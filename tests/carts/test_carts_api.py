@@ -234,3 +234,19 @@ def test_abandoned_cart_hours_out_of_bounds_is_a_422_problem(client, hours):
     assert r.json()["type"] == "https://haina.dev/problems/validation-error", r.json()
     assert "abandoned_cart_hours" in r.text
     assert client.get("/v1/tenant").json()["settings"]["abandoned_cart_hours"] == 24
+
+
+def test_abandoned_cart_hours_longer_than_carts_are_kept_is_refused(client):
+    """Open carts are deleted after retention.abandoned_carts days: a threshold past that
+    would never be reached."""
+    settings = client.get("/v1/tenant").json()["settings"]
+    body = dict(settings, abandoned_cart_hours=48,
+                retention=dict(settings["retention"], abandoned_carts=1))
+    r = client.put("/v1/tenant/settings", json=body)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "abandoned_cart_hours (48)" in r.text and "kept, 24 hours" in r.text
+    assert client.get("/v1/tenant").json()["settings"]["retention"]["abandoned_carts"] == 90
+    # a day is what a one-day retention still allows
+    r = client.put("/v1/tenant/settings", json=dict(body, abandoned_cart_hours=24))
+    assert r.status_code == 200, r.text

@@ -4,7 +4,7 @@ import datetime as dt
 import functools
 import zoneinfo
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from haina.core.schema_types import RequestModel
 
@@ -94,6 +94,16 @@ class TenantSettingsIn(RequestModel, TenantSettings):
     """The settings as a request gives them: strict types, no unknown field."""
 
     retention: RetentionDaysIn = Field(default_factory=RetentionDaysIn)
+
+    @model_validator(mode="after")
+    def _carts_kept_until_abandoned(self) -> TenantSettingsIn:
+        kept = self.retention.abandoned_carts * 24
+        if self.abandoned_cart_hours > kept:
+            raise ValueError(
+                f"abandoned_cart_hours ({self.abandoned_cart_hours}) is longer than open carts "
+                f"are kept, {kept} hours (retention.abandoned_carts): a cart would be deleted "
+                f"before it counts as abandoned")
+        return self
 
 
 class TenantOut(BaseModel):
