@@ -190,6 +190,12 @@ def pg_demo(cluster, template: str, shared: Path) -> DemoTemplate:
                         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
                     subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", "-d", plain,
                                     str(dump)], check=True, capture_output=True)
+                    # a dump holds no planner statistics: gather them as the load did
+                    loaded = create_engine(cluster.url(name), isolation_level="AUTOCOMMIT",
+                                           poolclass=NullPool)
+                    with loaded.connect() as conn:
+                        conn.execute(text("ANALYZE"))
+                    loaded.dispose()
                 return DemoTemplate(name, done["code"], done["stderr"])
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE {template}'))
