@@ -19,7 +19,8 @@ pgbench), ``calls``, ``errors``. ``--statements`` prints the statements run per 
 
     .venv/bin/python benchmarks/storefront.py [--quick]
 
-``--cpu`` measures instead the server's CPU per catalogue, search and cart call in one process
+``--cpu`` measures instead the server's CPU per catalogue, search and cart call (make a cart,
+add a line, read it, check out) in one process
 (no HTTP, no load generator: what a call costs, whatever the machine is busy with), and
 ``--profile search`` prints where it goes:
 
@@ -208,6 +209,12 @@ def cpu_per_call(url: str | None, rounds: int, profile: str | None) -> dict:
                 "cart": ("POST", "/store/v1/carts",
                          {"json": {"lines": [{"sku": "TIRE-0001", "quantity": 4}]}}),
             }
+            if kept == "made":  # a cart's lines and the priced cart: one cart, made untimed
+                cart_id = tc.post("/store/v1/carts", headers=h, json={
+                    "lines": [{"sku": "TIRE-0001", "quantity": 4}]}).json()["id"]
+                calls["add_line"] = ("POST", f"/store/v1/carts/{cart_id}/lines",
+                                     {"json": {"sku": "TIRE-0002", "quantity": 1}})
+                calls["get_cart"] = ("GET", f"/store/v1/carts/{cart_id}", {})
             for name, (method, path, kw) in calls.items():
                 if kept == "kept" and name == "cart":
                     continue  # a buyer's own: never kept

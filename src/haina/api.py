@@ -65,8 +65,22 @@ class HainaAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        direct = direct_routes(self, stack) if self.state.settings.direct_routes else None
+        direct = direct_routes(self, stack, self._direct_fallback_headers) \
+            if self.state.settings.direct_routes else None
         return HttpEdge(stack, self.state.settings.max_body_bytes, self.route_limits, direct)
+
+    def _direct_fallback_headers(self, path: str) -> set[bytes]:
+        """The headers whose presence sends a request of a direct route of ``path`` through
+        the middleware after all: each middleware says which of them it acts on
+        (``direct_fallback``; a direct route skips the middleware otherwise)."""
+        found: set[bytes] = set()
+        for middleware in self.user_middleware:
+            says = getattr(middleware.cls, "direct_fallback", None)
+            if says is None:
+                raise TypeError(f"middleware {middleware.cls!r}: say which requests of a direct "
+                                "route it must see (direct_fallback(path) -> header names)")
+            found.update(says(path))
+        return found
 
 
 def _docs(app: FastAPI) -> None:

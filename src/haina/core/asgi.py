@@ -5,7 +5,8 @@
 * request bodies are bounded: a ``Content-Length`` over the limit is answered 413 before the
   body is read, and a body without one (chunked) is counted while the application reads it;
 * a busy route may be answered by a compiled handler of its own (``direct``, see
-  ``core.http.DirectRoute``) instead of the framework's middleware and routing;
+  ``core.http.DirectRoute``) instead of the framework's middleware and routing, its path
+  static or templated (``/carts/{cart_id}``);
 * a path or query string holding a NUL character (``%00``) is answered 422: PostgreSQL cannot
   compare text with one, and no id, SKU or filter has one (JSON bodies are checked by
   ``core.schema_types.RequestModel``).
@@ -88,14 +89,36 @@ class HttpEdge:
         self.max_body_bytes = max_body_bytes
         self.route_limits = tuple(route_limits)
         # busy routes answered without the framework's layers (core.http.DirectRoute), by
-        # (method, path); whatever they do not take they hand to ``app``
-        self.direct = dict(direct or {})
+        # (method, path); whatever they do not take they hand to ``app``. A templated path
+        # (``/carts/{cart_id}``) is matched by its segments: tried after the static ones, by
+        # (method, number of segments), each route's ``match`` giving its path parameters
+        self.direct = {key: route for key, route in (direct or {}).items()
+                       if "{" not in key[1]}
+        templated: dict[tuple[str, int], list[Any]] = {}
+        for (method, path), route in (direct or {}).items():
+            if "{" in path:
+                templated.setdefault((method, path.count("/") + 1), []).append(route)
+        self.templated = {key: tuple(routes) for key, routes in templated.items()}
 
     def _limit(self, scope: Scope) -> int:
         for r in self.route_limits:
             if scope["method"] == r.method and r.pattern.fullmatch(scope["path"]):
                 return r.limit
         return self.max_body_bytes
+
+    def _templated(self, scope: Scope) -> ASGIApp:
+        """The direct route of a templated path that ``scope`` matches, its parameters set in
+        ``scope["path_params"]`` (as Starlette's routing sets them), else the application.
+        Under a ``root_path`` the application matches (it strips it first)."""
+        if scope.get("root_path"):
+            return self.app
+        parts = scope["path"].split("/")
+        for route in self.templated.get((scope["method"], len(parts)), ()):
+            found = route.match(parts)
+            if found is not None:
+                scope["path_params"] = found
+                return route
+        return self.app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -152,8 +175,9 @@ class HttpEdge:
                         raise BodyTooLarge(f"request body over {limit} bytes")
                 return message
 
-        app = self.direct.get((scope["method"], scope["path"]), self.app) if self.direct \
-            else self.app
+        app = self.direct.get((scope["method"], scope["path"])) if self.direct else None
+        if app is None:
+            app = self._templated(scope) if self.templated else self.app
         try:
             await app(scope, app_receive, send_with_header)
         except BodyTooLarge:

@@ -6,7 +6,8 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import re
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import Token
 from dataclasses import dataclass
@@ -501,7 +502,13 @@ def install_problem_handlers(app: Any) -> None:
 # ---------------------------------------------------------------- direct routes
 
 _DIRECT = "__haina_direct__"
+_REQUEST_ONLY = "__haina_request_only__"
 F = TypeVar("F", bound=Callable[..., Any])
+D = TypeVar("D", bound=Callable[..., Any])
+_SEGMENT_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# what a path parameter may not hold on a direct route: Starlette writes the request's URL
+# (problem+json ``instance``) with these escaped again, so FastAPI answers those
+_ODD = ("?", "#", "\\")
 
 
 def direct(endpoint: F) -> F:
@@ -512,49 +519,92 @@ def direct(endpoint: F) -> F:
     return endpoint
 
 
+def request_only(call: Callable[[Request], Awaitable[Any]]) -> Callable[[D], D]:
+    """Mark a dependency whose value is exactly ``await call(request)``: its other parameters
+    only document the request in OpenAPI (security schemes made with ``auto_error=False``,
+    which never refuse and whose values it ignores). A :class:`DirectRoute` then calls
+    ``call`` instead of solving them."""
+    def mark(dependency: D) -> D:
+        setattr(dependency, _REQUEST_ONLY, call)
+        return dependency
+    return mark
+
+
 class DirectRoute:
-    """A compiled handler for one static-path route of a :class:`Router`, called by the HTTP
-    edge (``core.asgi.HttpEdge``) before FastAPI's middleware and routing.
+    """A compiled handler for one route of a :class:`Router`, called by the HTTP edge
+    (``core.asgi.HttpEdge``) before FastAPI's middleware and routing.
 
     FastAPI solves each request's parameters generically (dependency solving, field by field
     validation, an exit stack, middleware layers for features Haina does not use): on the
     order path that is about a fifth of the server's CPU. The route's parameters are analysed
-    once here instead; a route qualifies when it takes only a JSON body model, headers, the
-    request, ``Depends`` on an async ``(request)`` callable (a scope check) and the session,
-    and returns a ``Response``.
+    once here instead; a route qualifies when it takes only path parameters (``{name}``, a
+    whole segment, a plain ``str``), a JSON body model, headers, the request, ``Depends`` on
+    an async ``(request)`` callable (a scope check, or a dependency marked
+    :func:`request_only`) and the session, and returns a ``Response``; and when no other
+    route of the app could take a request it matches (:func:`direct_routes`).
 
     Only a well-formed request is answered here: a body that is not ``application/json``,
     not JSON or not valid for its model is handed, unchanged, to the FastAPI route, so every
-    validation error reads exactly as elsewhere. An exception raised after that (a 401 from
-    the credential, a problem from the service) is answered by :func:`problem_of`, as the
-    app's handlers answer it."""
+    validation error reads exactly as elsewhere; so is a request carrying a header that a
+    middleware it would skip acts on (``fallback_headers``: ``Origin`` under
+    ``/store/v1/``, for its CORS headers). An exception raised after that (a 401 from the
+    credential, a problem from the service) is answered by :func:`problem_of`, as the app's
+    handlers answer it."""
 
-    def __init__(self, route: Any, fallback: Callable[..., Awaitable[None]]) -> None:
+    def __init__(self, route: Any, fallback: Callable[..., Awaitable[None]],
+                 fallback_headers: Collection[bytes] = ()) -> None:
         from fastapi import params
+        from starlette.convertors import StringConvertor
 
         self.fallback = fallback
+        self.fallback_headers = frozenset(fallback_headers)
         self.endpoint = route.endpoint
         self.path = route.path
         original = inspect.unwrap(route.endpoint)
         where = f"{original.__module__}.{original.__qualname__}"
+        # (literal, None) or (None, parameter) per segment of a templated path; None: static
+        self.segments: tuple[tuple[str | None, str | None], ...] | None = None
+        path_params: set[str] = set()
         if "{" in route.path:
-            raise TypeError(f"{where}: a direct route has a static path, not {route.path}")
+            segments: list[tuple[str | None, str | None]] = []
+            for part in route.path.split("/"):
+                named = _SEGMENT_PARAM.fullmatch(part)
+                if named is not None and isinstance(
+                        route.param_convertors.get(named[1]), StringConvertor):
+                    segments.append((None, named[1]))
+                    path_params.add(named[1])
+                elif "{" in part or "}" in part:
+                    raise TypeError(f"{where}: a direct route's path parameters are whole "
+                                    f"segments of plain strings ({{name}}), not {route.path}")
+                else:
+                    segments.append((part, None))
+            self.segments = tuple(segments)
         if get_type_hints(original).get("return") is not Response:
             raise TypeError(f"{where}: a direct route returns a Response")
+        if route.dependencies:
+            raise TypeError(f"{where}: a direct route has no route-level dependencies")
         self.body: tuple[str, type[BaseModel]] | None = None
         self.headers: list[tuple[str, bytes]] = []
         self.dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]] = []
         self.request_name = _REQUEST
+        taken: set[str] = set()
         for name, p in get_typed_signature(original).parameters.items():
             default = p.default
+            dependency = getattr(default, "dependency", None)
+            dependency = getattr(dependency, _REQUEST_ONLY, dependency)
             if _session_param(p):
                 continue  # opened by the endpoint's wrapper (_offload)
             if p.annotation is Request:
                 self.request_name = name
-            elif isinstance(default, params.Depends) and default.dependency is not None \
-                    and inspect.iscoroutinefunction(default.dependency) \
-                    and list(inspect.signature(default.dependency).parameters) == ["request"]:
-                self.dependencies.append((name, default.dependency))
+            elif name in path_params:
+                if p.annotation is not str or default is not inspect.Parameter.empty:
+                    raise TypeError(f"{where}: path parameter {name!r} of a direct route is "
+                                    "a plain str (no default, no Path(...))")
+                taken.add(name)
+            elif isinstance(default, params.Depends) and dependency is not None \
+                    and inspect.iscoroutinefunction(dependency) \
+                    and list(inspect.signature(dependency).parameters) == ["request"]:
+                self.dependencies.append((name, dependency))
             elif isinstance(default, params.Header) and default.alias \
                     and default.default is None:
                 self.headers.append((name, default.alias.lower().encode("latin-1")))
@@ -563,7 +613,29 @@ class DirectRoute:
                 self.body = (name, p.annotation)
             else:
                 raise TypeError(f"{where}: parameter {name!r} cannot be taken by a direct "
-                                "route (body model, header, request, Depends(request) only)")
+                                "route (path parameter, body model, header, request, "
+                                "Depends(request) only)")
+        if taken != path_params:
+            raise TypeError(f"{where}: the path's parameters {sorted(path_params - taken)} "
+                            "are not the endpoint's")
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        """The path parameters of a request path split at its slashes (as the server
+        decoded it, which is what Starlette matches), when it is this route's; None when it
+        is not, or when a parameter is one FastAPI had better answer (empty, or odd)."""
+        assert self.segments is not None
+        if len(parts) != len(self.segments):
+            return None
+        found: dict[str, str] = {}
+        for (literal, name), part in zip(self.segments, parts, strict=True):
+            if name is None:
+                if part != literal:
+                    return None
+            elif not part or any(c in part for c in _ODD):
+                return None
+            else:
+                found[name] = part
+        return found
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         chunks = []
@@ -589,6 +661,9 @@ class DirectRoute:
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value
+            elif name in self.fallback_headers:
+                await self.fallback(scope, replay, send)
+                return
             else:
                 for param, header in self.headers:
                     if name == header and param not in kwargs:
@@ -604,6 +679,8 @@ class DirectRoute:
                 return
         for param, _ in self.headers:
             kwargs.setdefault(param, None)
+        if self.segments is not None:
+            kwargs.update(scope["path_params"])  # the edge's match (HttpEdge)
         request = Request(scope, replay)
         kwargs[self.request_name] = request
         try:
@@ -615,12 +692,79 @@ class DirectRoute:
         await response(scope, replay, send)
 
 
-def direct_routes(app: Any, fallback: Callable[..., Awaitable[None]]) -> dict[tuple[str, str], DirectRoute]:
-    """The app's routes marked :func:`direct`, compiled, by (method, path)."""
+def _segments_may_meet(template: tuple[tuple[str | None, str | None], ...],
+                       path: str, prefix_only: bool = False) -> bool:
+    """Whether a request path matched by ``template`` (a direct route's segments) might
+    also be matched by a route of path ``path`` (a mount's, when ``prefix_only``). Errs
+    towards yes: a parameter of ``path`` other than a plain one meets anything."""
+    theirs = path.rstrip("/").split("/") if prefix_only else path.split("/")
+    if any(":path}" in part for part in theirs):
+        return True
+    if len(theirs) > len(template) or (len(theirs) < len(template) and not prefix_only):
+        return False
+    for (literal, _), part in zip(template, theirs, strict=False):
+        if literal is not None and "{" not in part and part != literal:
+            return False
+    return True
+
+
+def _all_routes(routes: Any, prefix: str = "", dependencies: bool = False
+                ) -> Iterator[tuple[Any, str, bool]]:
+    """Every route of ``routes`` with the prefix of the includes it is under, and whether
+    one of those adds dependencies; included routers walked into."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            yield from _all_routes(included.routes, prefix + getattr(context, "prefix", ""),
+                                   dependencies or bool(getattr(context, "dependencies", None)))
+        else:
+            yield route, prefix, dependencies
+
+
+def direct_routes(app: Any, fallback: Callable[..., Awaitable[None]],
+                  fallback_headers: Callable[[str], Collection[bytes]] | None = None
+                  ) -> dict[tuple[str, str], DirectRoute]:
+    """The app's routes marked :func:`direct`, compiled, by (method, path) (a templated
+    path as declared, ``/carts/{cart_id}``). ``fallback_headers(path)``: the headers whose
+    presence sends a request of that path to ``fallback`` (the middleware acting on them).
+
+    A route is refused (TypeError) when another route of the app might take a request it
+    matches (same method, a path that may meet it, or a mount): the edge does not try
+    FastAPI's routes in order, so what it answers must be the only route that could."""
+    from fastapi.routing import APIRoute
+    from starlette.routing import Mount, WebSocketRoute
+
+    every = list(_all_routes(app.routes))
     table: dict[tuple[str, str], DirectRoute] = {}
-    for route in api_routes(app.routes):
-        if getattr(route.endpoint, _DIRECT, False):
-            handler = DirectRoute(route, fallback)
-            for method in route.methods:
-                table[(method, route.path)] = handler
+    for route, prefix, dependencies in every:
+        if not (isinstance(route, APIRoute) and getattr(route.endpoint, _DIRECT, False)):
+            continue
+        original = inspect.unwrap(route.endpoint)
+        where = f"{original.__module__}.{original.__qualname__}"
+        if prefix or dependencies:
+            raise TypeError(f"{where}: a direct route's router is included without a prefix "
+                            "or dependencies")
+        methods = set(route.methods or ())
+        handler = DirectRoute(route, fallback,
+                              fallback_headers(route.path) if fallback_headers else ())
+        mine = tuple((part, None) for part in route.path.split("/")) \
+            if handler.segments is None else handler.segments
+        for other, other_prefix, _ in every:
+            if other is route or isinstance(other, WebSocketRoute):
+                continue
+            path = other_prefix + getattr(other, "path", "")
+            if isinstance(other, Mount):
+                meets = _segments_may_meet(mine, path, prefix_only=True)
+            elif hasattr(other, "path"):
+                theirs = getattr(other, "methods", None)
+                meets = (theirs is None or bool(set(theirs) & methods)) \
+                    and _segments_may_meet(mine, path)
+            else:
+                meets = True  # a route of a kind not known here
+            if meets:
+                raise TypeError(f"{where}: a direct route is the only one that may take its "
+                                f"requests, but {path or other!r} may take some of them too")
+        for method in methods:
+            table[(method, route.path)] = handler
     return table

@@ -20,6 +20,7 @@ from haina.core.http import (
     Router,
     SessionDep,
     create,
+    direct,
     json_out,
     on_loop,
     problem_response,
@@ -250,6 +251,7 @@ def my_coupons(session: SessionDep,
 
 
 @store.post("/carts", status_code=201, response_model=CartOut, summary="A cart of the buyer's")
+@direct  # answered by core.http.DirectRoute (issue 16)
 def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Shop = BUYER,
               idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     return create(request, session, shop, _buyer_key(shop, idempotency_key), body,
@@ -257,12 +259,14 @@ def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Sh
 
 
 @store.get("/carts/{cart_id}", response_model=CartOut, summary="The buyer's cart, priced now")
+@direct  # answered by core.http.DirectRoute (issue 16)
 def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> Response:
     # answered as built (json_out): FastAPI would re-validate the cart and dump it again
     return json_out(service.get_cart(session, shop, cart_id))
 
 
 @store.post("/carts/{cart_id}/lines", response_model=CartOut, summary="Add units of a SKU")
+@direct  # answered by core.http.DirectRoute (issue 16)
 def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER) -> Response:
     return json_out(service.add_cart_line(session, shop, cart_id, body))
 
@@ -313,6 +317,7 @@ def rate_booking(session: SessionDep, booking_id: str, body: RatingIn, request: 
 
 @store.post("/carts/{cart_id}/checkout", status_code=201, response_model=AppointmentOrderOut,
             summary="The cart becomes an order on the key's channel, bookings confirmed")
+@direct  # answered by core.http.DirectRoute (issue 16)
 def checkout(session: SessionDep, cart_id: str, body: StoreCheckoutIn, request: Request,
              shop: Shop = BUYER,
              idempotency_key: str | None = IdempotencyKeyHeader) -> Response:

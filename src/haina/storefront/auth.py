@@ -18,12 +18,14 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from haina.core.errors import Unauthorized
+from haina.core.http import request_only
 from haina.storefront import buyers, keys
 from haina.storefront.keys import Shop
 
 log = logging.getLogger("haina")
 KEY_HEADER = "X-Publishable-Key"
-# declared for the OpenAPI document (the dependencies read the headers themselves)
+# declared for the OpenAPI document (the dependencies read the headers themselves); they
+# must never refuse (auto_error=False): a direct route does not run them (request_only)
 key_scheme = APIKeyHeader(name=KEY_HEADER, auto_error=False, scheme_name="publishableKey",
                           description="a publishable key (pk_…) of the merchant")
 buyer_scheme = HTTPBearer(auto_error=False, scheme_name="buyerToken",
@@ -86,7 +88,9 @@ async def buyer_of(request: Request) -> Shop:
 
 def store_key() -> Callable[..., object]:
     """The dependency of the public routes (marked ``storefront = "key"`` for the tests'
-    route walk)."""
+    route walk). Its schemes only document the headers (``auto_error=False``: they never
+    refuse), so a direct route calls :func:`shop_of` alone (core.http.request_only)."""
+    @request_only(shop_of)
     async def dependency(request: Request, _: object = Security(key_scheme)) -> Shop:
         return await shop_of(request)
 
@@ -95,7 +99,9 @@ def store_key() -> Callable[..., object]:
 
 
 def signed_in() -> Callable[..., object]:
-    """The dependency of the buyer's routes (``storefront = "buyer"``)."""
+    """The dependency of the buyer's routes (``storefront = "buyer"``); a direct route calls
+    :func:`buyer_of` alone, as for :func:`store_key`."""
+    @request_only(buyer_of)
     async def dependency(request: Request, _: object = Security(key_scheme),
                          __: object = Security(buyer_scheme)) -> Shop:
         return await buyer_of(request)

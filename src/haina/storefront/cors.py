@@ -30,6 +30,13 @@ class StoreCors:
         self.app = app
         self._preflights: dict[str, tuple[float, bool]] = {}
 
+    @staticmethod
+    def direct_fallback(path: str) -> tuple[bytes, ...]:
+        """A direct route (core.http.DirectRoute) skips this middleware: under ``/store/v1/``
+        a request with an ``Origin`` goes through it (and FastAPI) instead, for its CORS
+        headers; without one this middleware passes the request on untouched."""
+        return (b"origin",) if path.startswith(PREFIX) else ()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
             await self.app(scope, receive, send)

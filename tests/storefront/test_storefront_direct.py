@@ -1,0 +1,179 @@
+"""The buyer's cart calls are direct routes (core.http.DirectRoute, issue 16): each answers
+as the FastAPI route does (an app without direct routes, on the same database), the buyer's
+refusals, idempotent checkouts and CORS included, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from storefront_support import buyer_headers, make_key, ok, sign_in, tire_shop
+
+from tests.support import make_tenant
+
+ORIGIN = "https://shop.example.com"
+VOLATILE = {"id", "number", "created_at", "updated_at", "expires_at", "hold_expires_at",
+            "order_id", "instance", "cart_id"}
+CART_ROUTES = {("POST", "/store/v1/carts"), ("GET", "/store/v1/carts/{cart_id}"),
+               ("POST", "/store/v1/carts/{cart_id}/lines"),
+               ("POST", "/store/v1/carts/{cart_id}/checkout")}
+
+
+def _stable(value):
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+@pytest.fixture
+def shops(engine, sessions):
+    """Two apps on one database, with and without direct routes; a key listing ORIGIN, a
+    signed-in buyer's headers."""
+    from haina.api import create_app
+    from haina.core.config import Settings
+    _, token = make_tenant(sessions)
+    apps = {flag: create_app(Settings(database_url=str(engine.url), token_cache_seconds=0,
+                                      direct_routes=flag), engine=engine)
+            for flag in (True, False)}
+    with TestClient(apps[True]) as fast, TestClient(apps[False]) as slow:
+        fast.headers["Authorization"] = f"Bearer {token}"
+        tire_shop(fast, stock=1000)
+        key = make_key(fast, origins=[ORIGIN])
+        del fast.headers["Authorization"]
+        h = buyer_headers(key, sign_in(fast, key, "13800000001"))
+        yield apps, fast, slow, h
+
+
+def _cart(client, h) -> str:
+    return ok(client.post("/store/v1/carts", headers=h,
+                          json={"lines": [{"sku": "TIRE-16", "quantity": 1}]}))["id"]
+
+
+def _same(fast, slow, method, path, **kwargs):
+    a, b = fast.request(method, path, **kwargs), slow.request(method, path, **kwargs)
+    assert a.status_code == b.status_code, (a.text, b.text)
+    assert a.headers["content-type"] == b.headers["content-type"]
+    assert _stable(a.json()) == _stable(b.json()), (a.text, b.text)
+    names = {k for k in a.headers if not k.startswith("ratelimit") and k != "content-length"}
+    assert names == {k for k in b.headers if not k.startswith("ratelimit")
+                     and k != "content-length"}
+    for name in ("access-control-allow-origin", "vary", "www-authenticate"):
+        assert a.headers.get(name) == b.headers.get(name)
+    return a
+
+
+def test_the_cart_routes_are_compiled(shops):
+    apps, fast, slow, _ = shops
+    fast.get("/healthz"), slow.get("/healthz")  # builds the middleware stacks
+    edge = apps[True].middleware_stack
+    compiled = set(edge.direct) | {(m, r.path) for (m, _), rs in edge.templated.items()
+                                   for r in rs}
+    assert CART_ROUTES <= compiled
+    assert not apps[False].middleware_stack.direct
+
+
+@pytest.mark.parametrize("origin", [None, ORIGIN, "https://elsewhere.example.com"])
+def test_a_buyers_cart_to_an_order_answers_alike(shops, origin):
+    _, fast, slow, h = shops
+    if origin is not None:
+        h = {**h, "Origin": origin}
+    a = _same(fast, slow, "POST", "/store/v1/carts", headers=h,
+              json={"lines": [{"sku": "TIRE-16", "quantity": 2}]})
+    assert a.status_code == 201
+    assert (a.headers.get("access-control-allow-origin") == ORIGIN) == (origin == ORIGIN)
+    one, other = _cart(fast, h), _cart(slow, h)
+    for cart_id in (one, other):  # each cart read, added to and checked out by either app
+        for client in (fast, slow):
+            assert client.get(f"/store/v1/carts/{cart_id}", headers=h).status_code == 200
+    a, b = fast.get(f"/store/v1/carts/{one}", headers=h), slow.get(f"/store/v1/carts/{other}",
+                                                                    headers=h)
+    assert _stable(a.json()) == _stable(b.json())
+    assert a.headers.get("access-control-allow-origin") == \
+        b.headers.get("access-control-allow-origin")
+    a = fast.post(f"/store/v1/carts/{one}/lines", headers=h, json={"sku": "TIRE-16",
+                                                                   "quantity": 3})
+    b = slow.post(f"/store/v1/carts/{other}/lines", headers=h, json={"sku": "TIRE-16",
+                                                                     "quantity": 3})
+    assert a.status_code == b.status_code == 200 and _stable(a.json()) == _stable(b.json())
+    a = fast.post(f"/store/v1/carts/{one}/checkout", headers=h, json={})
+    b = slow.post(f"/store/v1/carts/{other}/checkout", headers=h, json={})
+    assert a.status_code == b.status_code == 201 and _stable(a.json()) == _stable(b.json())
+    assert a.headers.get("access-control-allow-origin") == \
+        b.headers.get("access-control-allow-origin")
+
+
+def test_refusals_answer_alike(shops):
+    _, fast, slow, h = shops
+    cart_id = _cart(fast, h)
+    line = {"sku": "TIRE-16", "quantity": 1}
+    no_buyer = {"X-Publishable-Key": h["X-Publishable-Key"]}
+    calls = [("POST", "/store/v1/carts", {"lines": [line]}),
+             ("GET", f"/store/v1/carts/{cart_id}", None),
+             ("POST", f"/store/v1/carts/{cart_id}/lines", line),
+             ("POST", f"/store/v1/carts/{cart_id}/checkout", {})]
+    for method, path, body in calls:
+        kw = {} if body is None else {"json": body}
+        for headers, status in ((no_buyer, 401), ({}, 401),
+                                ({**h, "Authorization": "Bearer bst_nope"}, 401),
+                                ({**h, "X-Publishable-Key": "pk_nope"}, 401)):
+            a = _same(fast, slow, method, path, headers=headers, **kw)
+            assert a.status_code == status, a.text
+    for method, path in (("GET", "/store/v1/carts/nope"), ("GET", "/store/v1/carts/n%20pe"),
+                         ("POST", "/store/v1/carts/nope/lines"),
+                         ("POST", "/store/v1/carts/nope/checkout")):
+        kw = {"json": line if path.endswith("lines") else {}} if method == "POST" else {}
+        assert _same(fast, slow, method, path, headers=h, **kw).status_code == 404
+    # bodies FastAPI refuses: handed to it, its 422
+    for method, path, _ in calls:
+        if method == "POST":
+            a = _same(fast, slow, method, path, headers={**h, "Content-Type": "application/json"},
+                      content=b'{"lines": ')
+            assert a.status_code == 422
+            a = _same(fast, slow, method, path, headers=h, json={"quantity": "many"})
+            assert a.status_code == 422
+    a = _same(fast, slow, "POST", f"/store/v1/carts/{cart_id}/lines", headers=h,
+              json={"sku": "NOPE", "quantity": 1})
+    assert a.status_code == 404
+
+
+def test_an_idempotent_checkout_replays_and_refuses_alike(shops):
+    _, fast, slow, h = shops
+    cart_id = _cart(fast, h)
+    keyed = {**h, "Idempotency-Key": "checkout-1"}
+    first = fast.post(f"/store/v1/carts/{cart_id}/checkout", headers=keyed, json={})
+    assert first.status_code == 201, first.text
+    for client in (fast, slow):  # the key is the buyer's, whichever path answers
+        again = client.post(f"/store/v1/carts/{cart_id}/checkout", headers=keyed, json={})
+        assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    a = _same(fast, slow, "POST", f"/store/v1/carts/{cart_id}/checkout", headers=keyed,
+              json={"note": "another body"})
+    assert a.status_code in (422, 409)
+    a = _same(fast, slow, "POST", f"/store/v1/carts/{cart_id}/checkout",
+              headers={**h, "Idempotency-Key": "k" * 300}, json={})
+    assert a.status_code == 422
+
+
+def test_the_direct_path_answers_unless_an_origin_asks_for_cors(shops):
+    apps, fast, _, h = shops
+    fast.get("/healthz")
+    edge = apps[True].middleware_stack
+    stack, seen = edge.app, []
+
+    async def counted(scope, receive, send):
+        seen.append((scope["method"], scope["path"]))
+        await stack(scope, receive, send)
+
+    edge.app = counted
+    for routes in [*edge.templated.values(), [edge.direct[("POST", "/store/v1/carts")]]]:
+        for route in routes:
+            route.fallback = counted
+    cart_id = _cart(fast, h)
+    ok(fast.get(f"/store/v1/carts/{cart_id}", headers=h))
+    ok(fast.post(f"/store/v1/carts/{cart_id}/lines", headers=h,
+                 json={"sku": "TIRE-16", "quantity": 1}))
+    ok(fast.post(f"/store/v1/carts/{cart_id}/checkout", headers=h, json={}))
+    assert seen == []  # FastAPI answered none of them
+    r = fast.get(f"/store/v1/carts/{cart_id}", headers={**h, "Origin": ORIGIN})
+    assert r.headers["access-control-allow-origin"] == ORIGIN
+    assert seen == [("GET", f"/store/v1/carts/{cart_id}")]  # StoreCors (and FastAPI) did
