@@ -462,3 +462,13 @@ def until(check, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return check()
+
+
+def without(value, volatile):
+    """``value`` (JSON) with the keys in ``volatile`` left out at every depth: two answers made
+    alike compare equal once their identities and times are gone."""
+    if isinstance(value, dict):
+        return {k: without(v, volatile) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [without(v, volatile) for v in value]
+    return value

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from haina.core.db import transaction
 from haina.core.http import Router, SessionDep, direct, direct_routes
+from tests.support import without
 
 # what differs between two orders placed alike: their identities and times
 VOLATILE = {"id", "number", "created_at", "updated_at", "expires_at", "hold_expires_at",
@@ -18,11 +19,7 @@ VOLATILE = {"id", "number", "created_at", "updated_at", "expires_at", "hold_expi
 
 
 def _stable(value):
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    return value
+    return without(value, VOLATILE)
 
 
 @pytest.fixture

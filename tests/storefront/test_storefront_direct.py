@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from storefront_support import buyer_headers, make_key, ok, sign_in, tire_shop
 
-from tests.support import make_tenant
+from tests.support import make_tenant, without
 
 ORIGIN = "https://shop.example.com"
 VOLATILE = {"id", "number", "created_at", "updated_at", "expires_at", "hold_expires_at",
@@ -19,11 +19,7 @@ CART_ROUTES = {("POST", "/store/v1/carts"), ("GET", "/store/v1/carts/{cart_id}")
 
 
 def _stable(value):
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    return value
+    return without(value, VOLATILE)
 
 
 @pytest.fixture
