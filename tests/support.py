@@ -472,3 +472,14 @@ def without(value, volatile):
     if isinstance(value, list):
         return [without(v, volatile) for v in value]
     return value
+
+
+def same_answers(a, b, volatile) -> None:
+    """Two HTTP answers to the same request agree: status, content type, body (``volatile``
+    keys aside) and the names of their headers (rate-limit figures and length aside)."""
+    assert a.status_code == b.status_code, (a.text, b.text)
+    assert a.headers["content-type"] == b.headers["content-type"]
+    assert without(a.json(), volatile) == without(b.json(), volatile), (a.text, b.text)
+    names = {k for k in a.headers if not k.startswith("ratelimit") and k != "content-length"}
+    assert names == {k for k in b.headers if not k.startswith("ratelimit")
+                     and k != "content-length"}
