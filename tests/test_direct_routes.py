@@ -11,15 +11,12 @@ from pydantic import BaseModel
 
 from haina.core.db import transaction
 from haina.core.http import Router, SessionDep, direct, direct_routes
-from tests.support import same_answers, without
+from tests.support import same_answers
 
 # what differs between two orders placed alike: their identities and times
 VOLATILE = {"id", "number", "created_at", "updated_at", "expires_at", "hold_expires_at",
             "order_id", "instance"}
 
-
-def _stable(value):
-    return without(value, VOLATILE)
 
 
 @pytest.fixture
