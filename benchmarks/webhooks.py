@@ -326,7 +326,9 @@ def main() -> None:
         ours_cpu = (process_cpu_seconds(worker.pid) - cpu) / n * 1000
         bare2, bare_cpu2 = bare_loop(receiver, secret, n // 2)
         bare, bare_cpu = (bare1 + bare2) / 2, (bare_cpu1 + bare_cpu2) / 2
+        cpu = process_cpu_seconds(worker.pid)
         lat = latency(sessions, tenant, receiver, 0.8 * ours, seconds)
+        lat_cpu = (process_cpu_seconds(worker.pid) - cpu) / lat["latency_events"] * 1000
         overhead = api_overhead(engine, token, 2000 if args.quick else 20000)
     finally:
         if worker is not None:
@@ -342,6 +344,7 @@ def main() -> None:
               "bare_cpu_ms_per_request": round(bare_cpu, 3),
               "api_overhead_uncached_ms": overhead["api_overhead_uncached_ms"],
               "latency_rate_per_s": lat["latency_rate_per_s"], "latency_max_ms": lat["max_ms"],
+              "latency_worker_cpu_ms_per_delivery": round(lat_cpu, 3),
               "latency_events": lat["latency_events"], "events": n,
               "connections": PER_ORIGIN, "quick": args.quick}
     table = Table(title="Webhook delivery: one worker vs a bare httpx loop (same receiver)")

@@ -17,6 +17,8 @@ class Received:
     body: bytes
     at: float
     status: int
+    path: str = ""  # absolute ("http://host/…") when the receiver is asked as a proxy
+    port: int = 0  # the sender's port: one per connection
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Receiver:
 
     answer: Callable[[int], int] = lambda n: 200
     set_cookie: str | None = None  # a Set-Cookie header on every answer
+    close_after: bool = False  # close each connection after its answer, saying nothing
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -41,7 +44,8 @@ class Receiver:
                     n = sum(1 for r in receiver.received
                             if r.headers.get("webhook-id") == headers.get("webhook-id"))
                     status = receiver.answer(n + 1)
-                    receiver.received.append(Received(headers, body, time.time(), status))
+                    receiver.received.append(Received(headers, body, time.time(), status,
+                                                      self.path, self.client_address[1]))
                 reply = b"ok" if status < 300 else b"nope, try later"
                 self.send_response(status)
                 self.send_header("content-length", str(len(reply)))
@@ -49,6 +53,8 @@ class Receiver:
                     self.send_header("set-cookie", receiver.set_cookie)
                 self.end_headers()
                 self.wfile.write(reply)
+                if receiver.close_after:  # no "connection: close": as if a keep-alive ended
+                    self.close_connection = True
 
             def log_message(self, *args: object) -> None:
                 pass

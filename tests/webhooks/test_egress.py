@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpcore
 import pytest
 from test_delivery import drain, endpoint, event
 
@@ -99,37 +98,25 @@ def _later():
     return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
 
 
-class _Recording(httpcore.AsyncNetworkBackend):
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int]] = []
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None,
-                          socket_options=None):
-        self.calls.append((host, port))
-        raise httpcore.ConnectError("recorded")
-
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        raise AssertionError("not used")
-
-    async def sleep(self, seconds):
-        await asyncio.sleep(seconds)
+def test_the_guard_returns_the_address_it_checked():
+    """The worker connects to the address returned, never resolving the name again."""
+    assert asyncio.run(egress.public_address("8.8.8.8", 443)) == "8.8.8.8"
+    for host in ("localhost", "127.0.0.1", "::1", "10.0.0.5"):
+        with pytest.raises(egress.EgressRefused, match="not a public address: refused"):
+            asyncio.run(egress.public_address(host, 80))
 
 
-def test_the_guard_connects_to_the_address_it_checked():
-    inner = _Recording()
-    guard = egress.PublicOnly(inner)
-    with pytest.raises(httpcore.ConnectError, match="recorded"):
-        asyncio.run(guard.connect_tcp("8.8.8.8", 443))
-    with pytest.raises(egress.EgressRefused):
-        asyncio.run(guard.connect_tcp("localhost", 80))
-    with pytest.raises(egress.EgressRefused):
-        asyncio.run(guard.connect_unix_socket("/var/run/docker.sock"))
-    assert inner.calls == [("8.8.8.8", 443)]
+def test_the_guarded_connection_goes_through_the_check(monkeypatch):
+    """The worker's connections ask the guard first (a check, not a resolver, decides)."""
+    from haina.webhooks import http
+    asked: list[tuple[str, int]] = []
 
+    async def refuse(host: str, port: int) -> str:
+        asked.append((host, port))
+        raise egress.EgressRefused("refused here")
 
-def test_the_guard_sits_in_httpx_transport():
-    """The seam this module relies on (httpx's transport holds httpcore's pool, whose network
-    backend is replaceable): fails loudly if an httpx upgrade moves it."""
-    import httpx
-    transport = egress.public_transport(httpx.Limits(max_connections=2))
-    assert isinstance(transport._pool._network_backend, egress.PublicOnly)
+    monkeypatch.setattr(egress, "public_address", refuse)
+    direct = http.Direct("https://hooks.example.com/in", allow_private=False)
+    with pytest.raises(egress.EgressRefused, match="refused here"):
+        asyncio.run(direct.post("https://hooks.example.com/in", [], b"{}", 100))
+    assert asked == [("hooks.example.com", 443)]

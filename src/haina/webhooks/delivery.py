@@ -15,8 +15,9 @@ the lease) before its request is sent, and its outcome recorded after; a worker 
 between leaves the row due again when the lease ends, and another worker (or this one,
 restarted) sends it again. Receivers deduplicate by the ``webhook-id`` header, the event's id.
 
-**Fast.** One asyncio loop per worker process: many requests in flight on one httpx client,
-the database work in a thread (claims and bookkeeping in batches: one transaction records a
+**Fast.** One asyncio loop per worker process: many requests in flight, a few kept-alive
+connections per receiving origin, each used by one sender at a time (.http: h11 on asyncio
+streams, no client or pool layer), the database work in a thread (claims and bookkeeping in batches: one transaction records a
 batch of attempts), the claim re-run at once while there is work and every ``poll`` seconds
 when idle. Deliveries it fans out are leased to itself and sent at once, without a second claim.
 
@@ -50,7 +51,8 @@ from haina import __version__
 from haina.core.db import insert_rows, transaction, utcnow
 from haina.core.events import CONCEALED, Event, record_event
 from haina.core.ids import new_id
-from haina.webhooks import egress, service
+from haina.webhooks import http, service
+from haina.webhooks.http import Exchange
 from haina.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from haina.webhooks.schemas import MANDATORY_EVENT_TYPES
 
@@ -65,7 +67,7 @@ DISABLE_AFTER = dt.timedelta(days=5)
 #: characters of the response body kept with an attempt
 EXCERPT = 500
 USER_AGENT = f"Haina-Webhooks/{__version__}"
-_FIXED_HEADERS = {"user-agent": USER_AGENT}
+_RAW_FIXED = [(b"user-agent", USER_AGENT.encode())]
 # the partial indexes' predicates, as literals (SQLite matches a partial index only on the
 # same literal term, never on a bound parameter)
 _PENDING_EVENT = Event.pending == true()
@@ -138,10 +140,8 @@ class Dispatcher:
     # None: the deployment's setting (HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES; see .egress)
     allow_private: bool | None = None
     _signers: dict[str, Webhook] = field(default_factory=dict)
-    _timeouts: dict[str, float | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._timeouts = httpx.Timeout(self.timeout).as_dict()
         if self.poll is None:
             sqlite = self.sessions.kw["bind"].dialect.name == "sqlite"
             # a claim on SQLite takes the database's one write lock: poll it less often
@@ -344,37 +344,27 @@ class Dispatcher:
                 "webhook-timestamp": str(int(now.timestamp())),
                 "webhook-signature": signature}
 
+    def raw_headers(self, job: Job) -> list[tuple[bytes, bytes]]:
+        return [(k.encode(), v.encode()) for k, v in self.headers(job).items()] + _RAW_FIXED
+
     async def send(self, pools: Pools, job: Job) -> Outcome:
         """One request, waiting for a connection of the origin's pool (tests, ``drain``)."""
-        transport, slots = pools.for_url(job.url)
+        exchange, slots = pools.for_url(job.url)
         async with slots:
-            return await self.post(transport, job)
+            return await self.post(exchange, job)
 
-    async def post(self, transport: httpx.AsyncBaseTransport, job: Job) -> Outcome:
-        """One request, straight to the origin's transport: an ``httpx.AsyncClient`` would add
-        cookies (a receiver's would be sent back with later messages), redirects, auth and
-        URL and header merging that a webhook has no use for (~14 % of the worker's CPU,
-        py-spy). No redirect is followed, as before."""
+    async def post(self, exchange: Exchange, job: Job) -> Outcome:
+        """One request on one of the origin's kept-alive connections (.http: no client
+        layer, no shared pool; no redirect is followed, no cookie kept)."""
         status: int | None = None
         excerpt: str | None = None
         error: str | None = None
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
-                request = httpx.Request("POST", job.url, content=job.body.encode(),
-                                        headers=self.headers(job) | _FIXED_HEADERS,
-                                        extensions={"timeout": self._timeouts})
-                response = await transport.handle_async_request(request)
-                try:
-                    status = response.status_code
-                    chunks = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        chunks += chunk
-                        if len(chunks) > EXCERPT * 4:
-                            break
-                    excerpt = chunks.decode("utf-8", "replace")[:EXCERPT] or None
-                finally:
-                    await response.aclose()
+                status, head = await exchange.post(job.url, self.raw_headers(job),
+                                                   job.body.encode(), EXCERPT * 4)
+                excerpt = head.decode("utf-8", "replace")[:EXCERPT] or None
         except TimeoutError:
             error = f"no answer within {self.timeout:g} s"
         except Exception as exc:  # refused, reset, a bad URL, TLS …: logged with the attempt
@@ -419,7 +409,7 @@ class Dispatcher:
             try:
                 while lane.queue:
                     job = lane.queue.popleft()
-                    outcomes.append(await self.post(lane.transport, job))
+                    outcomes.append(await self.post(lane.exchange, job))
                     held[0] -= 1
                     wake.set()
             finally:
@@ -510,40 +500,34 @@ def origin(url: str) -> tuple[str, str, int | None]:
 class Lane:
     """The messages waiting for one receiving origin, and its senders."""
 
-    transport: httpx.AsyncBaseTransport
+    exchange: Exchange
     queue: deque[Job] = field(default_factory=deque)
     senders: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class Pools:
-    """One httpx transport per receiving origin (scheme, host, port), each with a few connections
-    and as many requests in flight as connections. httpcore's pool does work in proportion to
-    its connections and queued requests on every request, so one pool of 128 connections
-    sends several times fewer requests per second than pools of 8 (measured on loopback:
-    ~106/s against ~284/s on a loaded 2-core VM); and a slow receiver only holds up its own."""
+    """The connections of each receiving origin (scheme, host, port): a few, each with one
+    request at a time (.http). Requests to one origin never wait for another's: a slow
+    receiver only holds up its own messages."""
 
     def __init__(self, per_origin: int, timeout: float,
                  transport: httpx.AsyncBaseTransport | None = None, *,
                  allow_private: bool = False) -> None:
         self.per_origin = per_origin
         self.timeout = timeout
-        self.transport = transport
+        self.shared = None if transport is None else http.ViaTransport(transport, timeout)
         self.allow_private = allow_private
-        self._pools: dict[tuple[str, str, int | None],
-                          tuple[httpx.AsyncBaseTransport, asyncio.Semaphore]] = {}
+        self._pools: dict[tuple[str, str, int | None], tuple[Exchange, asyncio.Semaphore]] = {}
 
-    def for_url(self, url: str) -> tuple[httpx.AsyncBaseTransport, asyncio.Semaphore]:
+    def for_url(self, url: str) -> tuple[Exchange, asyncio.Semaphore]:
         key = origin(url)
         found = self._pools.get(key)
         if found is None:
-            limits = httpx.Limits(max_connections=self.per_origin,
-                                  max_keepalive_connections=self.per_origin)
-            transport = self.transport
-            if transport is None:
-                transport = httpx.AsyncHTTPTransport(limits=limits) if self.allow_private \
-                    else egress.public_transport(limits)
-            found = self._pools[key] = (transport, asyncio.Semaphore(self.per_origin))
+            exchange = self.shared or http.exchange_for(
+                url, allow_private=self.allow_private, connections=self.per_origin,
+                timeout=self.timeout)
+            found = self._pools[key] = (exchange, asyncio.Semaphore(self.per_origin))
         return found
 
     async def __aenter__(self) -> Pools:
@@ -551,10 +535,10 @@ class Pools:
 
     async def __aexit__(self, *exc: object) -> None:
         closed: set[int] = set()  # a transport given by the caller serves every origin
-        for transport, _ in self._pools.values():
-            if id(transport) not in closed:
-                closed.add(id(transport))
-                await transport.aclose()
+        for exchange, _ in self._pools.values():
+            if id(exchange) not in closed:
+                closed.add(id(exchange))
+                await exchange.aclose()
         self._pools.clear()
 
 

@@ -7,7 +7,7 @@ can register an endpoint. Two checks:
 
 - **When an endpoint is saved** (:func:`refusal_for_host`): a host written as an IP address
   must be a public one, and ``localhost`` names are refused.
-- **When the worker connects** (:class:`PublicOnly`): the host name is resolved, every address
+- **When the worker connects** (:func:`public_address`): the host name is resolved, every address
   it resolves to must be public, and the connection is made to the address that was checked
   (so a name cannot resolve to a public address for the check and to a private one for the
   connection). TLS still verifies the certificate against the host name.
@@ -23,10 +23,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import typing
-
-import httpcore
-import httpx
 
 LOCAL_NAMES = ("localhost", "localhost.localdomain")
 ALLOW_HINT = "set HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES=1 to allow it in development"
@@ -57,46 +53,21 @@ def refusal_for_host(host: str) -> str | None:
     return None
 
 
-class EgressRefused(httpcore.ConnectError):
+class EgressRefused(ConnectionError):
     """A connection the guard would not make (recorded with the attempt as its error)."""
 
 
-class PublicOnly(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend with a check in front of every TCP connection."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self.inner = inner
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: typing.Iterable[typing.Any] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"{host} could not be resolved: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        private = [a for a in addresses if not is_public(a)]
-        if private or not addresses:
-            raise EgressRefused(f"{host} resolves to {', '.join(private) or 'nothing'}, "
-                                "not a public address: refused")
-        return await self.inner.connect_tcp(addresses[0], port, timeout=timeout,
-                                            local_address=local_address,
-                                            socket_options=socket_options)
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: typing.Iterable[typing.Any] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
-        raise EgressRefused("webhooks are never sent to a local socket")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-
-def public_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's transport whose direct connections go through :class:`PublicOnly`."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    pool = transport._pool  # httpcore's AsyncConnectionPool (tests/webhooks check this seam)
-    pool._network_backend = PublicOnly(pool._network_backend)
-    return transport
+async def public_address(host: str, port: int) -> str:
+    """The address to connect to for ``host``: every address it resolves to must be public
+    (a name cannot resolve to a public address here and a private one at the connection,
+    because the connection is made to the address returned)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConnectionError(f"{host} could not be resolved: {exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    private = [a for a in addresses if not is_public(a)]
+    if private or not addresses:
+        raise EgressRefused(f"{host} resolves to {', '.join(private) or 'nothing'}, "
+                            "not a public address: refused")
+    return addresses[0]
