@@ -489,6 +489,12 @@ class TenantApi(_Api):
         return self._c.call(TenantOut, "GET", "/v1/tenant")
 
     def update_settings(self, **settings: Any) -> TenantOut:
+        """Change the settings named, keep the others (PATCH: a merge patch; ``None`` puts a
+        setting back to its default; ``retention={"audit_events": 400}`` changes one period)."""
+        return self._c.call(TenantOut, "PATCH", "/v1/tenant/settings", json=settings)
+
+    def replace_settings(self, **settings: Any) -> TenantOut:
+        """Replace every setting: those not given go back to their defaults (PUT)."""
         return self._c.call(TenantOut, "PUT", "/v1/tenant/settings", json=settings)
 
 

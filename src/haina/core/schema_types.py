@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    create_model,
     model_validator,
 )
 
@@ -121,3 +122,35 @@ Metadata = Annotated[dict[MetadataKey, MetadataValue],
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY,
                                 description=f"units, 1 to {MAX_QUANTITY}")]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: ``patch``'s members replace ``target``'s, objects merge
+    member by member, and a ``null`` member removes the target's (back to its default)."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def partial_model(model: type[BaseModel], name: str, doc: str,
+                  nested: dict[str, Any] | None = None) -> type[RequestModel]:
+    """A request model with every field of ``model`` optional and ``null`` allowed (a merge
+    patch of it: :func:`merge_patch`), each field's type and bounds kept, so that the OpenAPI
+    document and the first validation say what each field takes. ``nested`` gives the patch
+    model of a field that is itself an object. The merged whole is validated by ``model``."""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        kind: Any = (nested or {}).get(field_name)
+        if kind is None:
+            kind = Annotated[info.annotation, *info.metadata] if info.metadata \
+                else info.annotation
+        fields[field_name] = (kind | None, Field(None, description=info.description))
+    made: type[RequestModel] = create_model(name, __base__=RequestModel, __doc__=doc,
+                                            **fields)
+    return made

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 from fastapi import Depends, Query
-from pydantic import AwareDatetime
+from fastapi.exceptions import RequestValidationError
+from pydantic import AwareDatetime, ValidationError
 
 from haina.core.context import Tenant
 from haina.core.events import EventOut, list_events
 from haina.core.http import Router, SessionDep
 from haina.core.pagination import Page
+from haina.core.schema_types import merge_patch
 from haina.platform import service
 from haina.platform.auth import require
-from haina.platform.schemas import TenantOut, TenantSettingsIn
+from haina.platform.schemas import TenantOut, TenantSettingsIn, TenantSettingsPatch
 
 router = Router(prefix="/v1", tags=["platform"])
 
@@ -46,7 +48,26 @@ def get_tenant(session: SessionDep, tenant: Tenant = Depends(require("settings:r
     return service.get_tenant(session, tenant.id)
 
 
-@router.put("/tenant/settings", response_model=TenantOut, summary="Replace the merchant's settings")
+@router.patch("/tenant/settings", response_model=TenantOut,
+              summary="Change some of the merchant's settings (a JSON merge patch)")
+def patch_settings(session: SessionDep,
+                   body: TenantSettingsPatch,  # type: ignore[valid-type]
+                   tenant: Tenant = Depends(require("settings:write"))) -> TenantOut:
+    """RFC 7396: the fields given replace the stored ones, those left out keep their value,
+    ``null`` puts a field back to its default; ``retention`` merges field by field. The result
+    is checked as a whole, as PUT checks it (422 naming the field)."""
+    patch = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+    merged = merge_patch(service.current_settings(session, tenant), patch)
+    try:
+        settings = TenantSettingsIn.model_validate(merged)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                      for e in exc.errors()]) from None
+    return service.update_tenant_settings(session, tenant, settings)
+
+
+@router.put("/tenant/settings", response_model=TenantOut,
+            summary="Replace the merchant's settings (fields left out go back to defaults)")
 def put_settings(session: SessionDep, body: TenantSettingsIn,
                  tenant: Tenant = Depends(require("settings:write"))) -> TenantOut:
     out = service.update_tenant_settings(session, tenant, body)

@@ -6,7 +6,7 @@ import zoneinfo
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from haina.core.schema_types import RequestModel
+from haina.core.schema_types import RequestModel, partial_model
 
 AMOUNT = r"^\d{1,12}(\.\d{1,4})?$"
 
@@ -104,6 +104,16 @@ class TenantSettingsIn(RequestModel, TenantSettings):
                 f"are kept, {kept} hours (retention.abandoned_carts): a cart would be deleted "
                 f"before it counts as abandoned")
         return self
+
+
+#: PATCH /v1/tenant/settings: a JSON merge patch of the settings (RFC 7396): fields left out
+#: keep their value, ``null`` puts one back to its default, ``retention`` merges field by field
+TenantSettingsPatch = partial_model(
+    TenantSettingsIn, "TenantSettingsPatch",
+    "Some of the merchant's settings: those left out keep their value, null restores the "
+    "default.",
+    nested={"retention": partial_model(RetentionDaysIn, "RetentionDaysPatch",
+                                       "Some of the retention periods (days).")})
 
 
 class TenantOut(BaseModel):

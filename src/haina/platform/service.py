@@ -8,6 +8,7 @@ import re
 import secrets
 import threading
 import time
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,6 +82,15 @@ def tenant_settings(session: Session, tenant: Tenant) -> TenantSettings:
     if tenant.settings is not None:
         return tenant.settings
     return get_tenant(session, tenant.id).settings
+
+
+def current_settings(session: Session, tenant: Tenant) -> dict[str, Any]:
+    """The merchant's stored settings, its row locked until the transaction ends (a merge
+    patch reads, merges and writes: two at once must not lose one)."""
+    row = session.get(TenantRow, tenant.id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise not_found("tenant", tenant.id)
+    return dict(row.settings or {})
 
 
 def update_tenant_settings(session: Session, tenant: Tenant, settings: TenantSettings) -> TenantOut:
