@@ -10,6 +10,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from receiver import Receiver  # noqa: E402
 
+from haina.core.config import get_settings  # noqa: E402
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
@@ -37,3 +39,14 @@ def client(app, acme):
     with TestClient(app) as c:
         c.headers["Authorization"] = f"Bearer {acme[1]}"
         yield c
+
+
+@pytest.fixture
+def guarded(monkeypatch):
+    """The production setting: private addresses refused (the suite allows them otherwise:
+    its receivers are on loopback)."""
+    monkeypatch.setenv("HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "0")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -9,20 +9,9 @@ import asyncio
 import pytest
 from test_delivery import drain, endpoint, event
 
-from haina.core.config import get_settings
 from haina.core.db import transaction
 from haina.webhooks import egress, service
 from haina.webhooks.delivery import Dispatcher
-
-
-@pytest.fixture
-def guarded(monkeypatch):
-    """The production setting: private addresses refused."""
-    monkeypatch.setenv("HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "0")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("address", [

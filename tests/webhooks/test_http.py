@@ -9,11 +9,9 @@ import asyncio
 import socket
 import threading
 
-import pytest
 from receiver import Receiver
 from test_delivery import drain, endpoint, event
 
-from haina.core.config import get_settings
 from haina.core.db import transaction
 from haina.webhooks import http, service
 from haina.webhooks.delivery import Dispatcher
@@ -117,14 +115,6 @@ def test_an_answer_that_breaks_http_is_an_error_not_a_crash(sessions, tenant):
     assert not attempt.succeeded and attempt.status_code is None
     assert attempt.error.startswith("ReceiverClosed: the receiver broke HTTP/1.1")
 
-
-@pytest.fixture
-def guarded(monkeypatch):
-    monkeypatch.setenv("HAINA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "0")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def test_an_egress_proxy_in_the_environment_carries_the_messages(
