@@ -6,7 +6,6 @@ from typing import Any
 from sqlalchemy import (
     DDL,
     BigInteger,
-    Column,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -16,7 +15,7 @@ from sqlalchemy import (
     event,
     func,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, unmapped_column
 
 from haina.core.db import Base, JSONType, Minor, UTCDateTime, tenant_fk
 
@@ -81,8 +80,7 @@ class Product(Base):
     # crossborder module, read by the order's variants query, both in Core. A column of the
     # table the ORM does not map, so loading or adding a product never names it (the
     # demo-into-0002 migration test loads today's demo into a schema without it)
-    trade_mode = Column(String(16), nullable=True)
-    __mapper_args__ = {"exclude_properties": ["trade_mode"]}
+    trade_mode: Unmapped[str | None] = unmapped_column(String(16), nullable=True)
 
 
 class Variant(Base):
