@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 
 from receiver import Receiver
 from test_delivery import drain, endpoint, event
@@ -72,6 +73,20 @@ def test_a_connection_closed_as_it_was_taken_is_tried_once_more(receiver, monkey
 
     assert asyncio.run(run()) == [200, 200]
     assert [r.headers["webhook-id"] for r in receiver.received] == ["a", "b"]
+
+
+def test_idle_connections_past_their_keepalive_are_swept(receiver):
+    """An origin not sent to again does not keep its sockets while the worker runs."""
+    async def run() -> tuple[int, int, bool]:
+        direct = http.Direct(receiver.url, allow_private=True)
+        await direct.post(receiver.url, [], b"{}", 100)
+        [conn] = direct.idle
+        direct.sweep(time.monotonic())  # fresh: kept
+        kept = len(direct.idle)
+        direct.sweep(time.monotonic() + http.KEEPALIVE + 1)
+        return kept, len(direct.idle) + len(direct.open), conn.writer.is_closing()
+
+    assert asyncio.run(run()) == (1, 0, True)
 
 
 def test_a_long_answer_is_cut_and_its_connection_given_up():

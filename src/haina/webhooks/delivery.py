@@ -17,8 +17,8 @@ restarted) sends it again. Receivers deduplicate by the ``webhook-id`` header, t
 
 **Fast.** One asyncio loop per worker process: many requests in flight, a few kept-alive
 connections per receiving origin, each used by one sender at a time (.http: h11 on asyncio
-streams, no client or pool layer), the database work in a thread (claims and bookkeeping in batches: one transaction records a
-batch of attempts), the claim re-run at once while there is work and every ``poll`` seconds
+streams, no client or pool layer), the database work in a thread (claims and bookkeeping in
+batches: one transaction records a batch of attempts), the claim re-run at once while there is work and every ``poll`` seconds
 when idle. Deliveries it fans out are leased to itself and sent at once, without a second claim.
 
 **Retries** follow the Standard Webhooks schedule (:data:`SCHEDULE`, with jitter); after the
@@ -427,10 +427,14 @@ class Dispatcher:
                 lane.tasks.add(task := asyncio.create_task(sender(lane)))
                 task.add_done_callback(lane.tasks.discard)
 
-        async def bookkeeping() -> None:
+        async def bookkeeping(pools: Pools) -> None:
             # attempts are recorded in batches, at most every 0.1 s: the receiver already has
             # the message, so this adds nothing to its latency, and fewer transactions cost less
+            swept = time.monotonic()
             while True:
+                if time.monotonic() - swept > http.KEEPALIVE:
+                    pools.sweep()
+                    swept = time.monotonic()
                 if outcomes:
                     batch = outcomes[:]
                     del outcomes[:len(batch)]
@@ -443,7 +447,7 @@ class Dispatcher:
                 await asyncio.sleep(0.1)
 
         async with self.pools() as pools:
-            recorder = asyncio.create_task(bookkeeping())
+            recorder = asyncio.create_task(bookkeeping(pools))
             due_at = 0.0
             while not stop.is_set():
                 room = self.concurrency - held[0]
@@ -529,6 +533,13 @@ class Pools:
                 timeout=self.timeout)
             found = self._pools[key] = (exchange, asyncio.Semaphore(self.per_origin))
         return found
+
+    def sweep(self) -> None:
+        """Close idle connections that expired, every origin's (.http.Direct.sweep)."""
+        now = time.monotonic()
+        for exchange, _ in self._pools.values():
+            if isinstance(exchange, http.Direct):
+                exchange.sweep(now)
 
     async def __aenter__(self) -> Pools:
         return self

@@ -104,6 +104,15 @@ class Direct:
             self._drop(conn)
         return None
 
+    def sweep(self, now: float) -> None:
+        """Close the idle connections that expired or that the receiver closed (an origin
+        not sent to again would otherwise hold its sockets for as long as the worker runs)."""
+        kept = [conn for conn in self.idle if conn.usable(now)]
+        for conn in self.idle:
+            if conn not in kept:
+                self._drop(conn)
+        self.idle = kept
+
     def _drop(self, conn: _Connection) -> None:
         self.open.discard(conn)
         conn.close()
