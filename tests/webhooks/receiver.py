@@ -3,6 +3,7 @@ every request (headers, body, arrival time) and answers as told."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter
@@ -28,6 +29,8 @@ class Receiver:
     answer: Callable[[int], int] = lambda n: 200
     set_cookie: str | None = None  # a Set-Cookie header on every answer
     close_after: bool = False  # close each connection after its answer, saying nothing
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server context
+    names: list[str] = field(default_factory=list)  # the server names (SNI) clients asked for
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,7 +70,14 @@ class Receiver:
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        scheme = "http"
+        if self.tls is not None:
+            def named(sock: ssl.SSLSocket, name: str | None, context: ssl.SSLContext) -> None:
+                self.names.append(name or "")
+            self.tls.sni_callback = named
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self

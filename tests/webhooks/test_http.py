@@ -6,15 +6,18 @@ bounded by the timeout, and an egress proxy from the environment honoured."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
+import ssl
 import threading
 import time
 
+import pytest
 from receiver import Receiver
 from test_delivery import drain, endpoint, event
 
 from haina.core.db import transaction
-from haina.webhooks import http, service
+from haina.webhooks import egress, http, service
 from haina.webhooks.delivery import Dispatcher
 
 
@@ -158,6 +161,91 @@ def test_no_proxy_is_honoured(monkeypatch):
                                         connections=2, timeout=1), http.ViaTransport)
     assert isinstance(http.exchange_for("https://hooks.example.com/in", allow_private=False,
                                         connections=2, timeout=1), http.Direct)
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_name(monkeypatch, tmp_path):
+    """TLS on the guarded path: the connection goes to the address the egress check returned
+    while the certificate is checked against the endpoint's host name (sent as SNI)."""
+    client_tls, server_tls = _tls(tmp_path, "hooks.example.com")
+    receiver = Receiver(tls=server_tls).start()
+    port = receiver.url.rsplit(":", 1)[1].split("/")[0]
+    checked: list[str] = []
+
+    async def checked_address(host: str, port: int) -> str:
+        checked.append(host)
+        return "127.0.0.1"
+
+    monkeypatch.setattr(egress, "public_address", checked_address)
+    url = f"https://hooks.example.com:{port}/in"
+    try:
+        direct = http.Direct(url, allow_private=False, ssl_context=client_tls)
+        assert _post(direct, url, 2) == [200, 200]
+    finally:
+        receiver.stop()
+    assert checked == ["hooks.example.com"]  # once: the second message reused the connection
+    assert receiver.names == ["hooks.example.com"]
+    assert {r.headers["host"] for r in receiver.received} == {f"hooks.example.com:{port}"}
+
+
+def test_https_refuses_a_certificate_for_another_name(monkeypatch, tmp_path):
+    client_tls, server_tls = _tls(tmp_path, "other.example.com")
+    receiver = Receiver(tls=server_tls).start()
+    port = receiver.url.rsplit(":", 1)[1].split("/")[0]
+
+    async def checked_address(host: str, port: int) -> str:
+        return "127.0.0.1"
+
+    monkeypatch.setattr(egress, "public_address", checked_address)
+    url = f"https://hooks.example.com:{port}/in"
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError, match="hooks.example.com"):
+            _post(http.Direct(url, allow_private=False, ssl_context=client_tls), url)
+    finally:
+        receiver.stop()
+    assert receiver.received == []
+
+
+def _tls(tmp_path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A test CA and a server certificate for ``name``: (the client's context trusting the
+    CA, the server's context)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Haina test CA")])
+
+    def built(subject, public_key, extensions):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name)
+             .public_key(public_key).serial_number(x509.random_serial_number())
+             .not_valid_before(now - dt.timedelta(hours=1))
+             .not_valid_after(now + dt.timedelta(hours=1)))
+        for extension, critical in extensions:
+            b = b.add_extension(extension, critical=critical)
+        return b.sign(ca_key, hashes.SHA256())
+
+    usage = dict(content_commitment=False, key_encipherment=False, data_encipherment=False,
+                 key_agreement=False, encipher_only=False, decipher_only=False)
+    ca = built(ca_name, ca_key.public_key(), [
+        (x509.BasicConstraints(ca=True, path_length=None), True),
+        (x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, **usage), True),
+        (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)])
+    leaf = built(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), key.public_key(), [
+        (x509.SubjectAlternativeName([x509.DNSName(name)]), False),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False)])
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(
+        cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
+    return client, server
 
 
 def _raw_server(answer: bytes | None) -> tuple[socket.socket, str]:
