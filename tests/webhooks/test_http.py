@@ -111,6 +111,19 @@ def test_a_long_answer_is_cut_and_its_connection_given_up():
     assert status == 200 and 100 < len(head) < len(big)
 
 
+def test_an_answer_cut_short_is_not_sent_again():
+    """The receiver began to answer, then closed: it may have acted on the message, so the
+    request is an error of this attempt (retried on the schedule), not sent again at once."""
+    accepted: list[int] = []
+    server, url = _raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial",
+                              close_after=0.2, accepted=accepted)
+    with pytest.raises(http.ReceiverClosed) as closed:
+        _post(http.Direct(url, allow_private=True), url)
+    server.close()
+    assert closed.value.answered and "complete message body" in str(closed.value)
+    assert len(accepted) == 1
+
+
 def test_a_receiver_that_never_answers_is_bounded_by_the_timeout(sessions, tenant):
     server, url = _raw_server(None)  # accepts, reads, never answers
     endpoint(sessions, tenant, url)
@@ -248,9 +261,11 @@ def _tls(tmp_path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return client, server
 
 
-def _raw_server(answer: bytes | None) -> tuple[socket.socket, str]:
+def _raw_server(answer: bytes | None, close_after: float = 5,
+                accepted: list[int] | None = None) -> tuple[socket.socket, str]:
     """A TCP server on loopback that reads a request and sends ``answer`` as it is (None:
-    nothing, ever)."""
+    nothing, ever), then closes the connection after ``close_after`` seconds; ``accepted``
+    counts its connections."""
     server = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
@@ -259,13 +274,15 @@ def _raw_server(answer: bytes | None) -> tuple[socket.socket, str]:
                 conn, _ = server.accept()
             except OSError:
                 return
+            if accepted is not None:
+                accepted.append(1)
             conn.recv(65536)
             if answer is not None:
                 try:
                     conn.sendall(answer)
                 except OSError:
                     pass
-            threading.Timer(5, conn.close).start()
+            threading.Timer(close_after, conn.close).start()
 
     threading.Thread(target=serve, daemon=True).start()
     return server, f"http://127.0.0.1:{server.getsockname()[1]}/hook"

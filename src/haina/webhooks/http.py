@@ -50,7 +50,12 @@ class Exchange(Protocol):
 
 
 class ReceiverClosed(ConnectionError):
-    """The receiver closed the connection before answering."""
+    """The receiver closed (or reset, or broke) the connection; ``answered``: after its answer
+    had begun (such a request is not sent again on a new connection)."""
+
+    def __init__(self, message: str, *, answered: bool) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 @dataclass(eq=False, slots=True)
@@ -133,27 +138,29 @@ class Direct:
         if conn is not None:
             try:
                 return await self._exchange(conn, request, body, limit)
-            except (ReceiverClosed, ConnectionResetError, BrokenPipeError):
-                pass  # closed as it was taken: once more, on a new connection
+            except ReceiverClosed as exc:
+                if exc.answered:
+                    raise
+                # closed as it was taken, before any answer: once more, on a new connection
         return await self._exchange(await self._connect(), request, body, limit)
 
     async def _exchange(self, conn: _Connection, request: h11.Request, body: bytes,
                         limit: int) -> tuple[int, bytes]:
         protocol = conn.protocol
         kept = False
+        status = 0
+        chunks = bytearray()
         try:
             conn.writer.write(protocol.send(request) + protocol.send(h11.Data(data=body))
                               + protocol.send(h11.EndOfMessage()))
             await conn.writer.drain()
-            status = 0
-            chunks = bytearray()
             while True:
                 event = protocol.next_event()
                 if event is h11.NEED_DATA:
                     data = await conn.reader.read(_READ)
                     if not data and status == 0:
                         raise ReceiverClosed("the receiver closed the connection without "
-                                             "answering")
+                                             "answering", answered=False)
                     protocol.receive_data(data)
                 elif isinstance(event, h11.Response):
                     status = event.status_code
@@ -164,7 +171,8 @@ class Direct:
                 elif isinstance(event, h11.EndOfMessage):
                     break
                 elif isinstance(event, h11.ConnectionClosed):
-                    raise ReceiverClosed("the receiver closed the connection mid-answer")
+                    raise ReceiverClosed("the receiver closed the connection mid-answer",
+                                         answered=True)
                 # an InformationalResponse (1xx) is skipped
             if protocol.our_state is h11.DONE and protocol.their_state is h11.DONE:
                 protocol.start_next_cycle()
@@ -173,7 +181,10 @@ class Direct:
                 kept = True
             return status, bytes(chunks)
         except h11.RemoteProtocolError as exc:
-            raise ReceiverClosed(f"the receiver broke HTTP/1.1: {exc}") from exc
+            raise ReceiverClosed(f"the receiver broke HTTP/1.1: {exc}", answered=True) from exc
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise ReceiverClosed(f"the connection was reset: {exc}",
+                                 answered=status != 0) from exc
         finally:
             if not kept:
                 self._drop(conn)
