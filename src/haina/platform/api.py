@@ -8,7 +8,6 @@ from haina.core.context import Tenant
 from haina.core.events import EventOut, list_events
 from haina.core.http import Router, SessionDep
 from haina.core.pagination import Page
-from haina.core.schema_types import merge_patch
 from haina.platform import service
 from haina.platform.auth import require
 from haina.platform.schemas import TenantOut, TenantSettingsIn, TenantSettingsPatch
@@ -57,13 +56,11 @@ def patch_settings(session: SessionDep,
     ``null`` puts a field back to its default; ``retention`` merges field by field. The result
     is checked as a whole, as PUT checks it (422 naming the field)."""
     patch = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-    merged = merge_patch(service.current_settings(session, tenant), patch)
     try:
-        settings = TenantSettingsIn.model_validate(merged)
-    except ValidationError as exc:
+        return service.patch_tenant_settings(session, tenant, patch)
+    except ValidationError as exc:  # the merged whole: said as a 422 on the body
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
                                       for e in exc.errors()]) from None
-    return service.update_tenant_settings(session, tenant, settings)
 
 
 @router.put("/tenant/settings", response_model=TenantOut,

@@ -20,6 +20,7 @@ from haina.core.errors import Conflict, Invalid, Unauthorized, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import exponent, to_minor
+from haina.core.schema_types import merge_patch
 from haina.platform import apps, oauth, staff
 from haina.platform.models import ApiToken, App, TenantRow
 from haina.platform.oauth import ACCESS_PREFIX
@@ -28,6 +29,7 @@ from haina.platform.schemas import (
     StaffOut,
     TenantOut,
     TenantSettings,
+    TenantSettingsIn,
     TokenCreated,
     TokenOut,
 )
@@ -84,13 +86,16 @@ def tenant_settings(session: Session, tenant: Tenant) -> TenantSettings:
     return get_tenant(session, tenant.id).settings
 
 
-def current_settings(session: Session, tenant: Tenant) -> dict[str, Any]:
-    """The merchant's stored settings, its row locked until the transaction ends (a merge
-    patch reads, merges and writes: two at once must not lose one)."""
+def patch_tenant_settings(session: Session, tenant: Tenant, patch: dict[str, Any]) -> TenantOut:
+    """Apply a JSON merge patch (RFC 7396) to the merchant's settings and store the result,
+    checked whole as :func:`update_tenant_settings` stores a replacement (pydantic's
+    ``ValidationError`` if it is not valid; nothing is stored). The row is locked while it
+    merges: two patches at once both land."""
     row = session.get(TenantRow, tenant.id, with_for_update=True, populate_existing=True)
     if row is None:
         raise not_found("tenant", tenant.id)
-    return dict(row.settings or {})
+    merged = merge_patch(dict(row.settings or {}), patch)
+    return update_tenant_settings(session, tenant, TenantSettingsIn.model_validate(merged))
 
 
 def update_tenant_settings(session: Session, tenant: Tenant, settings: TenantSettings) -> TenantOut:

@@ -535,11 +535,10 @@ class Pools:
         return found
 
     def sweep(self) -> None:
-        """Close idle connections that expired, every origin's (.http.Direct.sweep)."""
+        """Close idle connections that expired, every origin's."""
         now = time.monotonic()
         for exchange, _ in self._pools.values():
-            if isinstance(exchange, http.Direct):
-                exchange.sweep(now)
+            exchange.sweep(now)
 
     async def __aenter__(self) -> Pools:
         return self

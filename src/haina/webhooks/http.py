@@ -46,6 +46,9 @@ class Exchange(Protocol):
     async def post(self, url: str, headers: list[tuple[bytes, bytes]], body: bytes,
                    limit: int) -> tuple[int, bytes]: ...
 
+    def sweep(self, now: float) -> None:
+        """Close idle connections that expired (``now``: ``time.monotonic()``)."""
+
     async def aclose(self) -> None: ...
 
 
@@ -112,11 +115,12 @@ class Direct:
     def sweep(self, now: float) -> None:
         """Close the idle connections that expired or that the receiver closed (an origin
         not sent to again would otherwise hold its sockets for as long as the worker runs)."""
-        kept = [conn for conn in self.idle if conn.usable(now)]
-        for conn in self.idle:
-            if conn not in kept:
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            if conn.usable(now):
+                self.idle.append(conn)
+            else:
                 self._drop(conn)
-        self.idle = kept
 
     def _drop(self, conn: _Connection) -> None:
         self.open.discard(conn)
@@ -226,6 +230,9 @@ class ViaTransport:
         finally:
             await response.aclose()
         return response.status_code, bytes(chunks)
+
+    def sweep(self, now: float) -> None:
+        pass  # httpx's pool expires its own connections
 
     async def aclose(self) -> None:
         await self.transport.aclose()
