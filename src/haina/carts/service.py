@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from haina.carts.models import Cart
@@ -21,7 +21,7 @@ from haina.carts.schemas import (
 from haina.catalog import service as catalog
 from haina.catalog.schemas import VariantRef
 from haina.core.context import Tenant
-from haina.core.db import rowcount, tenant_row, utcnow
+from haina.core.db import Precompiled, rowcount, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound, not_found
 from haina.core.ids import new_id
 from haina.core.money import Money
@@ -47,11 +47,55 @@ MAX_CART_LINES = 200
 ABANDONED_AFTER = dt.timedelta(hours=TenantSettings().abandoned_cart_hours)
 
 
-def _cart(session: Session, tenant: Tenant, cart_id: str, lock: bool = False) -> Cart:
-    return tenant_row(session, tenant.id, Cart, cart_id, "cart", lock=lock)
+# a cart's busy statements (the storefront's buyer reads and changes a cart several times
+# a session), compiled once and run on the driver's cursor: no ORM object, no flush
+_C = Cart.__table__.c
+_COLUMNS = (_C.id, _C.member_id, _C.channel, _C.status, _C.order_id, _C.lines, _C.created_at,
+            _C.updated_at)
+_WHERE = (_C.tenant_id == bindparam("tenant_id"), _C.id == bindparam("id"))
+_READ = Precompiled(select(*_COLUMNS).where(*_WHERE), typed=True)
+_READ_LOCKED = Precompiled(select(*_COLUMNS).where(*_WHERE).with_for_update(), typed=True)
+_INSERT = Precompiled(insert(Cart.__table__).values(
+    {c.key: bindparam(c.key, type_=c.type) for c in (_C.tenant_id, *_COLUMNS)}))
+_SET_LINES = Precompiled(update(Cart.__table__).where(*_WHERE).values(
+    lines=bindparam("lines", type_=_C.lines.type),
+    updated_at=bindparam("updated_at", type_=_C.updated_at.type)))
+_CLOSE = Precompiled(update(Cart.__table__).where(*_WHERE, _C.status == bindparam("open")).values(
+    status=bindparam("ordered"), order_id=bindparam("order_id", type_=_C.order_id.type),
+    updated_at=bindparam("updated_at", type_=_C.updated_at.type)).returning(_C.id))
 
 
-def _open_cart(session: Session, tenant: Tenant, cart_id: str, owner: str | None = None) -> Cart:
+class CartRow:
+    """A cart as its busy statements read it (the columns of :data:`_COLUMNS`)."""
+
+    __slots__ = ("id", "member_id", "channel", "status", "order_id", "lines", "created_at",
+                 "updated_at")
+
+    def __init__(self, id: str, member_id: str | None, channel: str, status: str,
+                 order_id: str | None, lines: list[dict[str, Any]], created_at: dt.datetime,
+                 updated_at: dt.datetime) -> None:
+        self.id, self.member_id, self.channel, self.status = id, member_id, channel, status
+        self.order_id, self.lines = order_id, lines
+        self.created_at, self.updated_at = created_at, updated_at
+
+
+def _cart(session: Session, tenant: Tenant, cart_id: str, lock: bool = False) -> CartRow:
+    """The tenant's cart ``cart_id`` (locked ``FOR UPDATE`` if asked), or 404 ``cart-not-found``."""
+    rows = (_READ_LOCKED if lock else _READ).rows(session, {"tenant_id": tenant.id,
+                                                             "id": cart_id})
+    if not rows:
+        raise not_found("cart", cart_id)
+    return CartRow(*rows[0])
+
+
+def _save_lines(session: Session, tenant: Tenant, cart: CartRow) -> None:
+    cart.updated_at = utcnow()
+    _SET_LINES.rows(session, {"tenant_id": tenant.id, "id": cart.id, "lines": cart.lines,
+                              "updated_at": cart.updated_at})
+
+
+def _open_cart(session: Session, tenant: Tenant, cart_id: str,
+               owner: str | None = None) -> CartRow:
     cart = _owned(_cart(session, tenant, cart_id, lock=True), owner)
     if cart.status != "open":
         raise InvalidState("this cart has already been ordered", slug="cart-closed",
@@ -72,7 +116,7 @@ def _resolve(session: Session, tenant: Tenant, lines: Sequence[LineIn], listed_o
         raise
 
 
-def _cart_out(session: Session, tenant: Tenant, cart: Cart, *, member_resolved: bool = False,
+def _cart_out(session: Session, tenant: Tenant, cart: CartRow, *, member_resolved: bool = False,
               listed_only: bool = False) -> CartOut:
     """The cart priced now. Its SKUs are read once here and given to ``orders.quote``;
     ``member_resolved``: the cart's member was resolved (merges followed) in this
@@ -132,19 +176,19 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate,
         from haina.members import service as members
         member_id = members.resolve_buyer_id(session, tenant, data.member_id)  # 409 erased
     now = utcnow()
-    cart = Cart(id=new_id("cart"), tenant_id=tenant.id, member_id=member_id, channel=data.channel,
-                status="open", lines=[], created_at=now, updated_at=now)
+    cart = CartRow(id=new_id("cart"), member_id=member_id, channel=data.channel, status="open",
+                   order_id=None, lines=[], created_at=now, updated_at=now)
     if data.lines:
         _resolve(session, tenant, data.lines, listed_only)  # 404 for an unknown SKU
     for ln in data.lines:
         _add_units(cart, ln)
-    session.add(cart)
-    session.flush()
+    _INSERT.rows(session, {"tenant_id": tenant.id, **{k: getattr(cart, k)
+                                                     for k in CartRow.__slots__}})
     # the SKUs were read above (the catalogue's cache keeps them), the member just resolved
     return _cart_out(session, tenant, cart, member_resolved=True, listed_only=listed_only)
 
 
-def _add_units(cart: Cart, line: LineIn) -> None:
+def _add_units(cart: CartRow, line: LineIn) -> None:
     existing = next((x for x in cart.lines if x["sku"] == line.sku), None)
     if existing is None and len(cart.lines) >= MAX_CART_LINES:
         raise Invalid(f"a cart has at most {MAX_CART_LINES} lines (as an order has)",
@@ -166,7 +210,7 @@ def cart_owner(session: Session, tenant: Tenant, cart_id: str) -> str | None:
     return owner[0]
 
 
-def _owned(cart: Cart, owner: str | None) -> Cart:
+def _owned(cart: CartRow, owner: str | None) -> CartRow:
     if owner is not None and cart.member_id != owner:
         raise not_found("cart", cart.id)
     return cart
@@ -229,8 +273,7 @@ def add_cart_line(session: Session, tenant: Tenant, cart_id: str, line: LineIn, 
     if listed_only and ref.status != "active":
         raise not_found("sku", line.sku)
     _add_units(cart, line)
-    cart.updated_at = utcnow()
-    session.flush()
+    _save_lines(session, tenant, cart)
     return _cart_out(session, tenant, cart, listed_only=listed_only)
 
 
@@ -246,8 +289,7 @@ def set_cart_line(session: Session, tenant: Tenant, cart_id: str, sku: str,
                       for x in cart.lines]
     else:
         cart.lines = [dict(x) for x in cart.lines if x["sku"] != sku]
-    cart.updated_at = utcnow()
-    session.flush()
+    _save_lines(session, tenant, cart)
     return _cart_out(session, tenant, cart)
 
 
@@ -271,10 +313,9 @@ def contents_for_checkout(session: Session, tenant: Tenant, cart_id: str, *,
 def mark_ordered(session: Session, tenant: Tenant, cart_id: str, order_id: str) -> None:
     """Close the cart :func:`contents_for_checkout` locked (and found open) in this
     transaction: one UPDATE, no second read of the row."""
-    closed = rowcount(session.execute(
-        update(Cart).where(Cart.tenant_id == tenant.id, Cart.id == cart_id,
-                           Cart.status == "open")
-        .values(status="ordered", order_id=order_id, updated_at=utcnow())))
+    closed = _CLOSE.rows(session, {"tenant_id": tenant.id, "id": cart_id, "open": "open",
+                                   "ordered": "ordered", "order_id": order_id,
+                                   "updated_at": utcnow()})
     if not closed:  # only a caller that skipped contents_for_checkout gets here
         _open_cart(session, tenant, cart_id)  # says why (404, cart-closed)
         raise AssertionError("an open cart was not closed")  # pragma: no cover

@@ -14,13 +14,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Integer, String, delete, select, update
+from sqlalchemy import Integer, String, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant
-from haina.core.db import Base, JSONType, UTCDateTime, rowcount, utcnow
+from haina.core.db import Base, JSONType, Precompiled, UTCDateTime, rowcount, utcnow
 from haina.core.errors import IdempotencyInProgress, IdempotencyMismatch, Invalid, Problem
 from haina.core.personal import scrub
 
@@ -52,7 +52,7 @@ def request_fingerprint(route: str, payload: str) -> str:
     return hashlib.sha256(f"{route}\n{payload}".encode()).hexdigest()
 
 
-def _replay(row: IdempotencyKey, fingerprint: str) -> Outcome:
+def _replay(row: Any, fingerprint: str) -> Outcome:
     if row.request_hash != fingerprint:
         raise IdempotencyMismatch(
             "this Idempotency-Key was used with a different request; use a new key")
@@ -69,7 +69,13 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
                    instance: str | None = None) -> Outcome:
     """Run ``produce`` (which does the work in ``session`` and returns status and JSON body)
     once per key. Nothing is committed here: the caller's unit of work commits the work and
-    the key row together."""
+    the key row together.
+
+    When the unit of work has done nothing yet (the usual case: a creating POST), the key is
+    read, the work done, and the key row inserted last with the answer: three statements
+    fewer than claiming it first (insert, savepoint, release, update). A request whose work
+    fails with a problem rolls it back and records the key with the problem. Otherwise the
+    key is claimed first and the work runs in a savepoint (:func:`_run_claimed`)."""
     if key is None:
         status, body = produce()
         return Outcome(status, body)
@@ -77,6 +83,35 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
         raise Invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
                       slug="invalid-idempotency-key")
     fingerprint = request_fingerprint(route, payload)
+    if session.in_transaction():  # work of the request's before this: not to be rolled back
+        return _run_claimed(session, tenant, key, fingerprint, produce, ttl_hours, instance)
+    winner = _kept(session, tenant, key, ttl_hours)
+    if winner is not None:
+        return _replay(winner, fingerprint)
+    try:
+        status, body = produce()
+        problem = False
+    except Problem as exc:
+        if exc.status >= 500:
+            raise
+        # Stripe saves the outcome of a request that ran, failures included: the work is
+        # undone (it was all this unit of work did), the key and its problem stay
+        session.rollback()
+        status, body, problem = exc.status, exc.to_dict(instance), True
+    if _record(session, tenant, key, fingerprint, status, body):
+        return Outcome(status, body, problem=problem)
+    # a concurrent request with this key committed first (on PostgreSQL the insert waited for
+    # its transaction): this one's work is undone and the first one's answer replayed
+    session.rollback()
+    winner = _kept(session, tenant, key, ttl_hours)
+    if winner is None:  # pragma: no cover - the row that refused the insert is committed
+        raise IdempotencyInProgress("retry this request in a moment")
+    return _replay(winner, fingerprint)
+
+
+def _run_claimed(session: Session, tenant: Tenant, key: str, fingerprint: str,
+                 produce: Callable[[], tuple[int, Any]], ttl_hours: int,
+                 instance: str | None) -> Outcome:
     winner = _claim(session, tenant, key, fingerprint, ttl_hours)
     if winner is not None:
         return _replay(winner, fingerprint)
@@ -127,6 +162,40 @@ def _claim(session: Session, tenant: Tenant, key: str, fingerprint: str,
     if winner is None or winner.status_code == IN_PROGRESS:
         raise IdempotencyInProgress("retry this request in a moment")
     return winner
+
+
+_K = IdempotencyKey.__table__.c
+_READ_KEY = Precompiled(select(_K.request_hash, _K.status_code, _K.body, _K.created_at).where(
+    _K.tenant_id == bindparam("tenant_id"), _K.key == bindparam("key")), typed=True)
+_DELETE_KEY = Precompiled(delete(IdempotencyKey.__table__).where(
+    _K.tenant_id == bindparam("tenant_id"), _K.key == bindparam("key")))
+_RECORD = {dialect: Precompiled(
+    insert(IdempotencyKey.__table__)
+    .values({c.key: bindparam(c.key, type_=c.type) for c in IdempotencyKey.__table__.c})
+    .on_conflict_do_nothing(index_elements=["tenant_id", "key"]).returning(_K.key))
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+
+
+def _kept(session: Session, tenant: Tenant, key: str, ttl_hours: int) -> Any:
+    """The committed answer kept under ``key`` (request_hash, status_code, body), or None;
+    one past ``ttl_hours`` is deleted (its key may be used again)."""
+    rows = _READ_KEY.records(session, {"tenant_id": tenant.id, "key": key})
+    if not rows:
+        return None
+    if rows[0].created_at >= utcnow() - dt.timedelta(hours=ttl_hours):
+        return rows[0]
+    _DELETE_KEY.rows(session, {"tenant_id": tenant.id, "key": key})
+    return None
+
+
+def _record(session: Session, tenant: Tenant, key: str, fingerprint: str, status: int,
+            body: Any) -> bool:
+    """Insert the key row with its answer; False if the key is taken (committed by another
+    request, which PostgreSQL waited for)."""
+    dialect = session.get_bind().dialect.name
+    return bool(_RECORD[dialect].rows(session, {
+        "tenant_id": tenant.id, "key": key, "request_hash": fingerprint, "status_code": status,
+        "body": body, "created_at": utcnow()}))
 
 
 def purge_expired_keys(session: Session, ttl_hours: int = 24) -> int:

@@ -190,15 +190,9 @@ def tier_id_of(session: Session, tenant: Tenant, member_id: str) -> str | None:
 
 def resolve_member_id(session: Session, tenant: Tenant, member_id: str) -> str:
     """The id of the member that ``member_id`` is now part of: itself, or the survivor of the
-    merges it went through. 404 if absent or another tenant's."""
-    def merged_into(current: str) -> str | None:
-        found = session.execute(select(Member.merged_into).where(
-            Member.tenant_id == tenant.id, Member.id == current)).first()
-        if found is None:
-            raise not_found("member", member_id)
-        return found[0]
-
-    return _survivor_of(member_id, merged_into)
+    merges it went through. 404 if absent or another tenant's. (An erased member resolves
+    too: :func:`resolve_buyer_id` is the one that refuses it.)"""
+    return resolve_buyer(session, tenant, member_id, refuse_erased=False)[0]
 
 
 def resolve_buyer_id(session: Session, tenant: Tenant, member_id: str) -> str:
@@ -227,7 +221,8 @@ caches.watch("buyers", (Member,), columns=("tier_id", "merged_into"), new=False)
 caches.watch("buyers", (MemberErasure,))
 
 
-def resolve_buyer(session: Session, tenant: Tenant, member_id: str) -> tuple[str, str | None]:
+def resolve_buyer(session: Session, tenant: Tenant, member_id: str, *,
+                  refuse_erased: bool = True) -> tuple[str, str | None]:
     """:func:`resolve_buyer_id` and the survivor's tier id, read with its merge link (what
     pricing needs of a buyer: an order with a member reads the member once, or not at all
     when this process keeps it). A tier changed in bulk (``tiers``, a Core update) says so
@@ -253,7 +248,7 @@ def resolve_buyer(session: Session, tenant: Tenant, member_id: str) -> tuple[str
         return found[0]
 
     survivor = _survivor_of(member_id, merged_into)
-    if erased:
+    if erased and refuse_erased:
         raise MemberErased(f"member {erased[0]} was erased at the person's request: nothing "
                            "is placed for it (create a new member if the person comes back)",
                            member_id=erased[0])

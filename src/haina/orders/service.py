@@ -142,11 +142,14 @@ def quote(session: Session, tenant: Tenant, lines: Sequence[LineIn], *,
     subtotal = sum(refs[ln.sku].price_minor * ln.quantity for ln in lines)
     if check_size:
         _check_size(subtotal, currency)
-    if member_id and not member_resolved:
+    tier = None
+    if member_id and not member_resolved:  # the survivor and its tier (kept per process)
         from haina.members import service as members
-        member_id = members.resolve_member_id(session, tenant, member_id)
+        member_id, tier_id = members.resolve_buyer(session, tenant, member_id,
+                                                   refuse_erased=False)
+        tier = (tier_id,)
     cart = cart_of(refs, lines, currency, shipping_fee(settings, currency, subtotal, channel),
-                   member_id)
+                   member_id, tier)
     priced = marketing.price_cart(session, tenant, cart, coupon,
                                   first_order=first_order(session, tenant, member_id)
                                   if member_id else None)
