@@ -11,14 +11,15 @@ from collections.abc import Awaitable, Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import Token
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.dependencies.utils import get_typed_signature
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -584,6 +585,8 @@ class DirectRoute:
         if route.dependencies:
             raise TypeError(f"{where}: a direct route has no route-level dependencies")
         self.body: tuple[str, type[BaseModel]] | None = None
+        self.query: type[BaseModel] | None = None
+        query_fields: dict[str, Any] = {}
         self.headers: list[tuple[str, bytes]] = []
         self.dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]] = []
         self.request_name = _REQUEST
@@ -608,6 +611,8 @@ class DirectRoute:
             elif isinstance(default, params.Header) and default.alias \
                     and default.default is None:
                 self.headers.append((name, default.alias.lower().encode("latin-1")))
+            elif isinstance(default, params.Query) and _scalar(p.annotation):
+                query_fields[name] = (p.annotation, default)
             elif isinstance(p.annotation, type) and issubclass(p.annotation, BaseModel) \
                     and p.default is inspect.Parameter.empty and self.body is None:
                 self.body = (name, p.annotation)
@@ -618,6 +623,10 @@ class DirectRoute:
         if taken != path_params:
             raise TypeError(f"{where}: the path's parameters {sorted(path_params - taken)} "
                             "are not the endpoint's")
+        if query_fields:
+            # the query parameters validated together, as FastAPI validates each (the same
+            # types and Query constraints, by alias), in one model
+            self.query = create_model(f"{original.__name__}_query", **query_fields)
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
         """The path parameters of a request path split at its slashes (as the server
@@ -679,6 +688,14 @@ class DirectRoute:
                 return
         for param, _ in self.headers:
             kwargs.setdefault(param, None)
+        if self.query is not None:
+            try:
+                query = self.query.model_validate(dict(parse_qsl(
+                    scope["query_string"].decode("latin-1"), keep_blank_values=True)))
+            except ValidationError:  # FastAPI says what is wrong, as on every route
+                await self.fallback(scope, replay, send)
+                return
+            kwargs.update(query.__dict__)
         if self.segments is not None:
             kwargs.update(scope["path_params"])  # the edge's match (HttpEdge)
         request = Request(scope, replay)
@@ -690,6 +707,16 @@ class DirectRoute:
         except Exception as exc:
             response = problem_of(exc, scope["method"], scope["path"])
         await response(scope, replay, send)
+
+
+def _scalar(annotation: Any) -> bool:
+    """Whether a query parameter is one value (not a list, which FastAPI reads from repeated
+    keys): what a direct route validates itself."""
+    args = get_args(annotation)
+    if get_origin(annotation) in (list, tuple, set, frozenset):
+        return False
+    return all(_scalar(a) for a in args) if args and get_origin(annotation) is not Literal \
+        else True
 
 
 def _segments_may_meet(template: tuple[tuple[str | None, str | None], ...],

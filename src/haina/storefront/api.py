@@ -136,6 +136,7 @@ def _kept_search(kw: dict) -> LoopAnswer | None:
 
 @store.get("/products", response_model=Page[ProductOut], summary="Listed products")
 @on_loop(_kept_products)
+@direct  # answered by core.http.DirectRoute (issue 16)
 def products(session: SessionDep, request: Request,
              q: str | None = Query(None, max_length=200),
              category_id: str | None = Query(None, max_length=64),
@@ -157,6 +158,7 @@ def _json(body: bytes) -> Response:
 
 @store.get("/products/{product_id}", response_model=ProductOut)
 @on_loop(_kept_product)
+@direct  # answered by core.http.DirectRoute (issue 16)
 def product(session: SessionDep, request: Request, product_id: str,
             shop: Shop = KEY) -> Response:
     return _json(service.get_product_json(session, shop, product_id,
@@ -166,6 +168,7 @@ def product(session: SessionDep, request: Request, product_id: str,
 @store.get("/search", response_model=SearchOut,
            summary="Products, and for goods that need a service the nearby points and slots")
 @on_loop(_kept_search)
+@direct  # answered by core.http.DirectRoute (issue 16)
 def search(session: SessionDep, request: Request, q: str = Query(min_length=1, max_length=200),
            lat: float = LAT, lng: float = LNG, radius_km: float = RADIUS,
            datum: Datum = Query("wgs84", description="wgs84 (GPS) or gcj02 (maps in China)"),
