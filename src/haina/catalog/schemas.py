@@ -176,6 +176,19 @@ class AttributeDefOut(BaseModel):
     created_at: dt.datetime
 
 
+class ProductBrief(BaseModel):
+    """What a search shows of a product and fitment reads (``catalog.service.product_briefs``):
+    the first variant's SKU and price, the product's attributes with the first variant's over
+    them; no stock, media or other variants."""
+
+    id: str
+    sku: str
+    title: str
+    price: Money
+    category_id: str | None
+    attributes: dict[str, AttrValue]
+
+
 class VariantRef(BaseModel):
     """What an order needs of a variant: the price snapshot and titles. Frozen: refs are kept
     in a cache shared by requests (``catalog.service.variants_by_sku``)."""

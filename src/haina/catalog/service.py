@@ -22,6 +22,7 @@ from haina.catalog.schemas import (
     CategoryCreate,
     CategoryOut,
     MediaOut,
+    ProductBrief,
     ProductCreate,
     ProductOut,
     ProductUpdate,
@@ -37,7 +38,7 @@ from haina.core.errors import Conflict, Invalid, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
 from haina.core.money import Money, Price
-from haina.core.pagination import Page, paginate
+from haina.core.pagination import MAX_LIMIT, Page, paginate
 from haina.core.trusted import construct
 from haina.inventory import service as inventory
 from haina.inventory.schemas import StockOut
@@ -327,6 +328,38 @@ def list_products(session: Session, tenant: Tenant, *, q: str | None = None,
                     kind="product")
     return Page[ProductOut](data=_products_out(session, tenant, page.data),
                             has_more=page.has_more, next_cursor=page.next_cursor)
+
+
+def product_briefs(session: Session, tenant: Tenant, *, q: str | None = None,
+                   status: str | None = None, limit: int = 10) -> list[ProductBrief]:
+    """The products :func:`list_products` would list first (newest first, ``q`` and
+    ``status`` alike), as briefs: two statements (the products, their variants' SKUs, prices
+    and attributes), no stock or media."""
+    stmt = select(Product.id, Product.title, Product.category_id, Product.attributes).where(
+        Product.tenant_id == tenant.id)
+    if status:
+        stmt = stmt.where(Product.status == status)
+    if q:
+        stmt = _search(session, tenant, stmt, q)
+    products = session.execute(stmt.order_by(Product.id.desc())
+                               .limit(max(1, min(limit, MAX_LIMIT)))).all()
+    if not products:
+        return []
+    first: dict[str, Any] = {}
+    for row in session.execute(
+            select(Variant.product_id, Variant.sku, Variant.price_minor, Variant.currency,
+                   Variant.attributes)
+            .where(Variant.tenant_id == tenant.id,
+                   Variant.product_id.in_([p[0] for p in products]))
+            .order_by(Variant.product_id, Variant.position, Variant.id)):
+        first.setdefault(row[0], row)
+    out = []
+    for pid, title, category_id, attrs in products:
+        _, sku, minor, currency, variant_attrs = first[pid]
+        out.append(construct(ProductBrief, id=pid, sku=sku, title=title,
+                             price=Money.of(minor, currency), category_id=category_id,
+                             attributes={**(attrs or {}), **(variant_attrs or {})}))
+    return out
 
 
 def _attribute_matches(code: str, value: str):

@@ -447,13 +447,13 @@ def search(session: Session, tenant: Tenant, q: str, lat: float, lng: float,
     tenant.require("catalog:read")  # the products are the catalogue's
     now = now or utcnow()
     lat, lng = geo.to_wgs84(lat, lng, datum)
-    products = catalog.list_products(session, tenant, q=q, status="active", limit=limit).data
+    products = catalog.product_briefs(session, tenant, q=q, status="active", limit=limit)
     rules = session.scalars(select(FitmentRule).where(FitmentRule.tenant_id == tenant.id)
                             .order_by(FitmentRule.id)).all() if products else []
     needs: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # service → (product id, attrs)
     needed: dict[str, str | None] = {}
     for product in products:
-        attrs = product_attributes(product)
+        attrs = product.attributes  # the first variant's over the product's, as fitment reads
         needed[product.id] = service_needed(rules, product.category_id, attrs)
         if needed[product.id] is not None:
             needs.setdefault(str(needed[product.id]), []).append((product.id, attrs))
