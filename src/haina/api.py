@@ -135,7 +135,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     # the docs are served from the package (_docs below); ReDoc is not offered
     app = HainaAPI(title="Haina", version=__version__, description=DESCRIPTION,
                    default_response_class=FastJSON, lifespan=lifespan, docs_url=None,
-                   redoc_url=None)
+                   redoc_url=None,
+                   telemetry=None if settings.telemetry else {
+                       "tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)

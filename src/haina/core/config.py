@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # FastAPI's generic parameter solving (haina.core.http.direct); off: every request goes
     # through FastAPI (same answers, more CPU; for comparison and debugging).
     direct_routes: bool = True
+    # FastAPI's OpenTelemetry spans, metrics and logs for each request, when an OpenTelemetry
+    # provider is configured; off: no telemetry, and no per-request look for a provider
+    telemetry: bool = False
     # Echo every SQL statement (debugging).
     echo_sql: bool = False
     # Webhook delivery (haina.webhooks.delivery): messages a worker process holds at once
