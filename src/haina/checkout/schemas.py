@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from haina.core.schema_types import MAX_POINTS, Id, RequestModel
+from haina.core.trusted import construct
 from haina.o2o.schemas import BookingOut
 from haina.orders.schemas import Address, OrderCreate, OrderOut
 
@@ -48,7 +49,9 @@ class AppointmentOrderIn(OrderCreate):
         return self
 
     def order(self) -> OrderCreate:
-        return OrderCreate.model_validate(self.model_dump(exclude={"bookings"}))
+        # this model is an OrderCreate validated (its validators ran): its fields as they are
+        return construct(OrderCreate, **{name: getattr(self, name)
+                                         for name in OrderCreate.model_fields})
 
 
 class AppointmentOrderOut(OrderOut):

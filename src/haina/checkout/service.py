@@ -18,6 +18,7 @@ from haina.checkout.schemas import AppointmentOrderIn, AppointmentOrderOut, Chec
 from haina.core.context import Tenant
 from haina.core.db import utcnow
 from haina.core.errors import Invalid, InvalidState
+from haina.core.trusted import construct
 from haina.o2o import service as o2o
 from haina.orders import service as orders
 from haina.orders.schemas import OrderCreate, OrderOut, ServiceFee
@@ -77,7 +78,8 @@ def place_with_bookings(session: Session, tenant: Tenant,
     booked = [o2o.confirm(session, tenant, b.booking_id, order_id=order.id, sku=b.sku,
                           goods=goods)
               for b in sorted(data.bookings, key=lambda b: b.booking_id)]
-    return AppointmentOrderOut(**order.model_dump(), bookings=booked)
+    # the order as placed (built from its own values), with its bookings: not validated again
+    return construct(AppointmentOrderOut, **order.__dict__, bookings=booked)
 
 
 def _ship_to_point(session: Session, tenant: Tenant, data: AppointmentOrderIn,
