@@ -27,6 +27,7 @@ from haina.core.ids import new_id
 from haina.core.money import Money
 from haina.core.pagination import Page, paginate
 from haina.core.personal import export_rows
+from haina.core.trusted import construct
 from haina.marketing.schemas import (
     AppliedOut,
     ExplanationOut,
@@ -131,16 +132,19 @@ def _cart_out(session: Session, tenant: Tenant, cart: CartRow, *, member_resolve
                                  resolved=(refs, currency), member_resolved=member_resolved)
         for i, (ln, pl) in enumerate(zip(cart.lines, priced.lines, strict=True)):
             ref = refs[ln["sku"]]
-            lines.append(OrderLineOut(
-                id=f"{cart.id}:{i}", variant_id=ref.id, product_id=ref.product_id, sku=ref.sku,
-                title=ref.title, unit_price=Money.of(ref.price_minor, currency),
-                quantity=ln["quantity"],
-                total=Money.of(ref.price_minor * ln["quantity"], currency),
-                discount=Money.of(pl.discount, currency)))
+            # built from the cart's row and the catalogue's: not validated again
+            lines.append(construct(
+                OrderLineOut, id=f"{cart.id}:{i}", variant_id=ref.id,
+                product_id=ref.product_id, sku=ref.sku, title=ref.title,
+                unit_price=Money.of(ref.price_minor, currency), quantity=ln["quantity"],
+                total=Money.of(ref.price_minor * ln["quantity"], currency), shipped_quantity=0,
+                discount=Money.of(pl.discount, currency), booking_id=None,
+                service_status=None))
         totals = orders.totals_of(t, currency)
-    return CartOut(id=cart.id, status=cart.status, member_id=cart.member_id, channel=cart.channel,
-                   order_id=cart.order_id, lines=lines, totals=totals,
-                   created_at=cart.created_at, updated_at=cart.updated_at)
+    return construct(CartOut, id=cart.id, object="cart", status=cart.status,
+                     member_id=cart.member_id, channel=cart.channel, order_id=cart.order_id,
+                     lines=lines, totals=totals, created_at=cart.created_at,
+                     updated_at=cart.updated_at)
 
 
 def price(session: Session, tenant: Tenant, data: PriceRequest) -> PriceOut:
