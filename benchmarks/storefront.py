@@ -162,8 +162,8 @@ def seed_with(client, token: str, buyers: int = CLIENTS) -> tuple[str, list[dict
 # ------------------------------------------------------------ CPU per call, in process
 
 def cpu_per_call(url: str | None, rounds: int, profile: str | None) -> dict:
-    """The server's own CPU per storefront call, in process (no HTTP, no other load
-    counted): the app on ``url`` (a SQLite file by default), seeded as the HTTP run is, each
+    """The server's own CPU per storefront call, in process (no HTTP server, no client
+    library, no other load counted: each request handed to the ASGI app): the app on ``url`` (a SQLite file by default), seeded as the HTTP run is, each
     call made ``rounds`` times after a warm-up; ``time.process_time`` around each (every
     thread of the process: the router's pool included). ``profile``: a call whose cProfile
     is printed (its 25 costliest functions, cumulative)."""
@@ -191,73 +191,123 @@ def cpu_per_call(url: str | None, rounds: int, profile: str | None) -> dict:
 
     app = app_of(0)
     out: dict[str, dict[str, float]] = {"made": {}, "kept": {}}
-    with TestClient(app) as tc:
+    with TestClient(app):  # seeding only: the timed calls go to the app itself
         def client(path: str, headers: dict[str, str]) -> TestClient:
             return TestClient(app, base_url=f"http://testserver{path}", headers=headers)
         key, sessions = seed_with(client, token, buyers=1)
-    h = {"X-Publishable-Key": key, "Authorization": f"Bearer {sessions[0]['access_token']}"}
+    auth = [(b"x-publishable-key", key.encode()),
+            (b"authorization", f"Bearer {sessions[0]['access_token']}".encode())]
     for kept, cache_seconds in (("made", 0.0), ("kept", 60.0)):
-        with TestClient(app_of(cache_seconds)) as tc:
-            first = tc.get("/store/v1/products", params={"q": "轮胎", "limit": 20}, headers=h)
-            product_id = first.json()["data"][0]["id"]
-            calls = {
-                "browse": ("GET", "/store/v1/products", {"params": {"q": "轮胎", "limit": 20}}),
-                "browse_all": ("GET", "/store/v1/products", {"params": {"limit": 20}}),
-                "search": ("GET", "/store/v1/search", {"params": {
-                    "q": "R16", "lat": HERE[0], "lng": HERE[1], "radius_km": 10, "limit": 5}}),
-                "product": ("GET", f"/store/v1/products/{product_id}", {}),
-                "cart": ("POST", "/store/v1/carts",
-                         {"json": {"lines": [{"sku": "TIRE-0001", "quantity": 4}]}}),
-            }
-            if kept == "made":  # a cart's lines and the priced cart: one cart, made untimed
-                cart_id = tc.post("/store/v1/carts", headers=h, json={
-                    "lines": [{"sku": "TIRE-0001", "quantity": 4}]}).json()["id"]
-                calls["add_line"] = ("POST", f"/store/v1/carts/{cart_id}/lines",
-                                     {"json": {"sku": "TIRE-0002", "quantity": 1}})
-                calls["get_cart"] = ("GET", f"/store/v1/carts/{cart_id}", {})
-            for name, (method, path, kw) in calls.items():
-                if kept == "kept" and name == "cart":
-                    continue  # a buyer's own: never kept
-                for _ in range(3):  # warm-up: caches, compiled statements
-                    tc.request(method, path, headers=h, **kw).raise_for_status()
-                t0 = time.process_time()
-                for _ in range(rounds):
-                    tc.request(method, path, headers=h, **kw).raise_for_status()
-                out[kept][name] = round((time.process_time() - t0) / rounds * 1000, 2)
-            if kept == "made":  # checkout: a new cart each time (made outside the timing)
-                spent = 0.0
-                for i in range(rounds + 3):
-                    cart = tc.post("/store/v1/carts", headers=h, json={
-                        "lines": [{"sku": f"TIRE-{i % TIRES:04d}", "quantity": 4}]}).json()
-                    t0 = time.process_time()
-                    tc.post(f"/store/v1/carts/{cart['id']}/checkout", json={},
-                            headers={**h, "Idempotency-Key": str(uuid.uuid4())}
-                            ).raise_for_status()
-                    spent += (time.process_time() - t0) if i >= 3 else 0.0
-                out[kept]["checkout"] = round(spent / rounds * 1000, 2)
-        if profile:  # the service function itself, in this thread (cProfile sees one thread)
-            from haina.storefront import service as store
-            sessions = make_sessionmaker(engine)
-            with transaction(sessions) as s:
-                shop = store.lookup_shop(s, key, 0)
+        asyncio.run(_time_calls(app_of(cache_seconds), auth, rounds, kept == "made",
+                                out[kept]))
+    if profile:  # the service function itself, in this thread (cProfile sees one thread)
+        from haina.storefront import service as store
+        sessions = make_sessionmaker(engine)
+        with transaction(sessions) as s:
+            shop = store.lookup_shop(s, key, 0)
             assert shop is not None
-            work = {
-                "browse": lambda s: store.list_products(s, shop, q="轮胎", limit=20),
-                "browse_all": lambda s: store.list_products(s, shop, limit=20),
-                "search": lambda s: store.search(s, shop, "R16", HERE[0], HERE[1], 10, limit=5),
-                "product": lambda s: store.get_product(s, shop, product_id),
-            }[profile]
-            prof = cProfile.Profile()
-            for _ in range(rounds):
-                with transaction(sessions) as s:
-                    prof.enable()
-                    work(s)
-                    prof.disable()
-            pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+            product_id = store.list_products(s, shop, limit=1).data[0].id
+        work = {
+            "browse": lambda s: store.list_products(s, shop, q="轮胎", limit=20),
+            "browse_all": lambda s: store.list_products(s, shop, limit=20),
+            "search": lambda s: store.search(s, shop, "R16", HERE[0], HERE[1], 10, limit=5),
+            "product": lambda s: store.get_product(s, shop, product_id),
+        }[profile]
+        prof = cProfile.Profile()
+        for _ in range(rounds):
+            with transaction(sessions) as s:
+                prof.enable()
+                work(s)
+                prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
     engine.dispose()
     return {"cpu_ms_per_call": out["made"], "cpu_ms_per_call_kept": out["kept"],
             "rounds": rounds,
             "database": url.split(":", 1)[0], "tires": TIRES, "shops": SHOPS}
+
+
+async def _asgi_call(app, method: str, path: str, headers: list[tuple[bytes, bytes]],
+                     body: dict | None = None) -> tuple[int, bytes]:
+    """One request handed to the ASGI app itself (no HTTP server, no client library: what
+    the app spends, not what a test client adds)."""
+    path, _, query = path.partition("?")
+    raw = json.dumps(body).encode() if body is not None else b""
+    if body is not None:
+        headers = [*headers, (b"content-type", b"application/json"),
+                   (b"content-length", str(len(raw)).encode())]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": query.encode(), "root_path": "",
+             "headers": [(b"host", b"bench"), *headers], "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80)}
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await asyncio.sleep(3600)  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    status, chunks = 0, []
+
+    async def send(message: dict) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        else:
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+async def _time_calls(app, auth: list[tuple[bytes, bytes]], rounds: int, made: bool,
+                      out: dict[str, float]) -> None:
+    """CPU per call (``time.process_time``: every thread of the process), each call made
+    ``rounds`` times after a warm-up; ``made``: answers made each time (and the cart calls,
+    a new cart or line each time), else kept (the public calls only)."""
+    async def call(method: str, path: str, body: dict | None = None,
+                   extra: tuple = ()) -> bytes:
+        status, payload = await _asgi_call(app, method, path, [*auth, *extra], body)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path}: {status} {payload[:200]!r}")
+        return payload
+
+    async def timed(name: str, make: Callable) -> None:
+        for i in range(3):  # warm-up: caches, compiled statements (not the timed ones' carts)
+            await make(-1 - i)
+        t0 = time.process_time()
+        for i in range(rounds):
+            await make(i)
+        out[name] = round((time.process_time() - t0) / rounds * 1000, 3)
+
+    async with app.router.lifespan_context(app):
+        browse = "/store/v1/products?" + urlencode({"q": "轮胎", "limit": 20})
+        product_id = json.loads(await call("GET", browse))["data"][0]["id"]
+        search = "/store/v1/search?" + urlencode({"q": "R16", "lat": HERE[0], "lng": HERE[1],
+                                                  "radius_km": 10, "limit": 5})
+        await timed("browse", lambda i: call("GET", browse))
+        await timed("browse_all", lambda i: call("GET", "/store/v1/products?limit=20"))
+        await timed("search", lambda i: call("GET", search))
+        await timed("product", lambda i: call("GET", f"/store/v1/products/{product_id}"))
+        if not made:
+            return
+        carts: list[str] = []
+
+        async def new_cart(i: int) -> None:
+            carts.append(json.loads(await call("POST", "/store/v1/carts", {
+                "lines": [{"sku": f"TIRE-{i % TIRES:04d}", "quantity": 4}]}))["id"])
+
+        await timed("cart", new_cart)  # carts[0..2] from the warm-up, then one per round
+        await timed("add_line", lambda i: call("POST", f"/store/v1/carts/{carts[i + 3]}/lines",
+                                               {"sku": f"TIRE-{(i + 7) % TIRES:04d}",
+                                                "quantity": 1}))
+        await timed("get_cart", lambda i: call("GET", f"/store/v1/carts/{carts[i + 3]}"))
+        await timed("checkout", lambda i: call(
+            "POST", f"/store/v1/carts/{carts[i + 3]}/checkout", {},
+            ((b"idempotency-key", str(uuid.uuid4()).encode()),)))
 
 
 # ------------------------------------------------------------ load generator (own process)
