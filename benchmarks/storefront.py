@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from orders import checkpoint, init_pgbench, percentile, run_pgbench, sh  # noqa: E402
 
+from haina.core.http import replaying  # noqa: E402
 from haina.core.pgtemp import PgCluster, free_port  # noqa: E402
 
 CLIENTS = 16
@@ -240,16 +241,11 @@ async def _asgi_call(app, method: str, path: str, headers: list[tuple[bytes, byt
              "query_string": query.encode(), "root_path": "",
              "headers": [(b"host", b"bench"), *headers], "client": ("127.0.0.1", 1),
              "server": ("127.0.0.1", 80)}
-    sent = False
-
-    async def receive() -> dict:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
+    async def connected() -> dict:
         await asyncio.sleep(3600)  # the client stays connected
         return {"type": "http.disconnect"}
 
+    receive = replaying(raw, connected)
     status, chunks = 0, []
 
     async def send(message: dict) -> None:

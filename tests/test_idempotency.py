@@ -90,21 +90,21 @@ def test_two_requests_with_one_key_at_once_do_the_work_once(sessions, tenant):
     holding, release = threading.Event(), threading.Event()
     outcomes: dict[str, object] = {}
 
-    def first() -> None:
+    def request(who: str, hold: bool) -> None:
         def produce():
             record_event(s, tenant.id, "test.made", "f", {})
-            return 201, {"who": "first"}
+            return 201, {"who": who}
         with transaction(sessions) as s:
-            outcomes["first"] = run_idempotent(s, tenant, "same", "POST /t", "{}", produce)
-            holding.set()
-            release.wait(10)  # the key row is inserted, not yet committed
+            outcomes[who] = run_idempotent(s, tenant, "same", "POST /t", "{}", produce)
+            if hold:  # the key row is inserted, not yet committed
+                holding.set()
+                release.wait(10)
+
+    def first() -> None:
+        request("first", hold=True)
 
     def second() -> None:
-        def produce():
-            record_event(s, tenant.id, "test.made", "f", {})
-            return 201, {"who": "second"}
-        with transaction(sessions) as s:
-            outcomes["second"] = run_idempotent(s, tenant, "same", "POST /t", "{}", produce)
+        request("second", hold=False)
 
     a = threading.Thread(target=first)
     a.start()

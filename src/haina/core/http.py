@@ -531,6 +531,20 @@ def request_only(call: Callable[[Request], Awaitable[Any]]) -> Callable[[D], D]:
     return mark
 
 
+def replaying(raw: bytes, then: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    """An ASGI ``receive`` giving ``raw`` as the whole request body once, then what ``then``
+    gives (the connection's own ``receive``: a disconnect, say)."""
+    sent = False
+
+    async def receive() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        return await then()
+    return receive
+
+
 class DirectRoute:
     """A compiled handler for one route of a :class:`Router`, called by the HTTP edge
     (``core.asgi.HttpEdge``) before FastAPI's middleware and routing.
@@ -656,15 +670,7 @@ class DirectRoute:
             if not message.get("more_body", False):
                 break
         raw = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Any:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": raw, "more_body": False}
-            return await receive()
-
+        replay = replaying(raw, receive)
         kwargs: dict[str, Any] = {}
         content_type = None
         for name, value in scope["headers"]:
