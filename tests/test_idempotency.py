@@ -82,6 +82,18 @@ def test_an_expired_key_is_used_again(sessions, tenant):
     assert not again.replayed and _events(sessions, tenant, "e") == 2
 
 
+def test_an_expired_key_whose_new_request_fails_records_the_failure(sessions, tenant):
+    _run(sessions, tenant, "k6", "g")
+    with transaction(sessions) as s:
+        s.execute(update(IdempotencyKey).where(IdempotencyKey.key == "k6").values(
+            created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=3)))
+    failed = _run(sessions, tenant, "k6", "g", fail=True)  # the stale row's delete undone
+    assert failed.status == 409 and failed.problem and not failed.replayed
+    replay = _run(sessions, tenant, "k6", "g")
+    assert replay.replayed and replay.status == 409
+    assert _events(sessions, tenant, "g") == 1
+
+
 @pytest.mark.parametrize("db_url", [pytest.param("pg", marks=pytest.mark.pg)], indirect=True)
 def test_two_requests_with_one_key_at_once_do_the_work_once(sessions, tenant):
     """The first request holds its transaction open after its work; the second does its own

@@ -97,6 +97,11 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
         # Stripe saves the outcome of a request that ran, failures included: the work is
         # undone (it was all this unit of work did), the key and its problem stay
         session.rollback()
+        # read again: an expired row deleted above came back with the rollback (and a
+        # concurrent request may have recorded the key since)
+        winner = _kept(session, tenant, key, ttl_hours)
+        if winner is not None:
+            return _replay(winner, fingerprint)
         status, body, problem = exc.status, exc.to_dict(instance), True
     if _record(session, tenant, key, fingerprint, status, body):
         return Outcome(status, body, problem=problem)
