@@ -44,6 +44,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import orjson
 from rich.console import Console
 from rich.table import Table
 
@@ -325,7 +326,7 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
-        data = json.dumps(body).encode() if body is not None else b""
+        data = orjson.dumps(body) if body is not None else b""
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         if body is not None:
             extra += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
@@ -383,7 +384,7 @@ async def _buyer(port: int, key: str, session: dict, deadline: float, seed_: int
         if status != ok:
             errors.append(f"{name} {status} {payload[:120]!r}")
             return None
-        return json.loads(payload)
+        return orjson.loads(payload)
 
     try:
         while time.perf_counter() < deadline:
