@@ -14,7 +14,7 @@ from haina.platform import service as platform
 
 
 @pytest.fixture
-def shop(client, sessions):
+def acme(client, sessions):
     products = [
         {"title": "轮胎 R16 静音", "sku": "T-16", "price": money("500.00"),
          "attributes": {"brand": "A"}},
@@ -37,8 +37,8 @@ def shop(client, sessions):
     return Tenant(id=t.id, slug=t.slug, currency=t.currency)
 
 
-def test_briefs_list_what_list_products_lists(sessions, shop):
-    tenant = shop
+def test_briefs_list_what_list_products_lists(sessions, acme):
+    tenant = acme
     for q, status, limit in [(None, None, 10), ("轮胎", "active", 10), ("轮胎", "active", 2),
                              ("R17", "active", 5), ("机油", "active", 5), ("机油", None, 5),
                              ("nothing", None, 5), (None, "draft", 1)]:

@@ -197,6 +197,10 @@ def test_the_catalogue_and_search_answer_alike_with_any_query(shops):
         f"/store/v1/search?{near}", "/store/v1/search?q=R16&lat=91&lng=0",
         f"/store/v1/search?q=R16&{near}&datum=bd09", f"/store/v1/search?q=&{near}",
         f"/store/v1/search?q=R16&{near}&radius_km=-1", "/store/v1/products/nope",
+        # hostile: huge and non-finite numbers, a cursor too long, a stray percent sign
+        "/store/v1/products?limit=" + "9" * 40, "/store/v1/search?q=R16&lat=nan&lng=0",
+        "/store/v1/search?q=R16&lat=1e309&lng=0", f"/store/v1/search?q=R16&{near}&radius_km=inf",
+        "/store/v1/products?cursor=" + "p" * 65, "/store/v1/products?limit=%ZZ",
     ]
     for path in answered:
         a = _same(fast, slow, "GET", path, headers=key)

@@ -315,15 +315,8 @@ def list_products(session: Session, tenant: Tenant, *, q: str | None = None,
                   cursor: str | None = None) -> Page[ProductOut]:
     """Newest first. ``q`` matches every word against title, SKUs, attribute values and
     category (Chinese or English, any part of a word); ``attributes`` filters by exact value."""
-    stmt = select(Product).where(Product.tenant_id == tenant.id)
-    if category_id:
-        stmt = stmt.where(Product.category_id == category_id)
-    if status:
-        stmt = stmt.where(Product.status == status)
-    for code, value in (attributes or {}).items():
-        stmt = stmt.where(_attribute_matches(code, value))
-    if q:
-        stmt = _search(session, tenant, stmt, q)
+    stmt = _listed(session, tenant, select(Product), q=q, category_id=category_id,
+                   status=status, attributes=attributes)
     page = paginate(session, stmt, Product.id, limit=limit, cursor=cursor, convert=lambda p: p,
                     kind="product")
     return Page[ProductOut](data=_products_out(session, tenant, page.data),
@@ -335,12 +328,8 @@ def product_briefs(session: Session, tenant: Tenant, *, q: str | None = None,
     """The products :func:`list_products` would list first (newest first, ``q`` and
     ``status`` alike), as briefs: two statements (the products, their variants' SKUs, prices
     and attributes), no stock or media."""
-    stmt = select(Product.id, Product.title, Product.category_id, Product.attributes).where(
-        Product.tenant_id == tenant.id)
-    if status:
-        stmt = stmt.where(Product.status == status)
-    if q:
-        stmt = _search(session, tenant, stmt, q)
+    stmt = _listed(session, tenant, select(Product.id, Product.title, Product.category_id,
+                                           Product.attributes), q=q, status=status)
     products = session.execute(stmt.order_by(Product.id.desc())
                                .limit(max(1, min(limit, MAX_LIMIT)))).all()
     if not products:
@@ -360,6 +349,21 @@ def product_briefs(session: Session, tenant: Tenant, *, q: str | None = None,
                              price=Money.of(minor, currency), category_id=category_id,
                              attributes={**(attrs or {}), **(variant_attrs or {})}))
     return out
+
+
+def _listed(session: Session, tenant: Tenant, stmt, *, q: str | None = None,
+            category_id: str | None = None, status: str | None = None,
+            attributes: dict[str, str] | None = None):
+    """``stmt`` (a select from products) narrowed to the tenant's products that a list or a
+    search shows: by category, status, exact attributes and the words of ``q``."""
+    stmt = stmt.where(Product.tenant_id == tenant.id)
+    if category_id:
+        stmt = stmt.where(Product.category_id == category_id)
+    if status:
+        stmt = stmt.where(Product.status == status)
+    for code, value in (attributes or {}).items():
+        stmt = stmt.where(_attribute_matches(code, value))
+    return _search(session, tenant, stmt, q) if q else stmt
 
 
 def _attribute_matches(code: str, value: str):

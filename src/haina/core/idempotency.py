@@ -142,28 +142,19 @@ def _run_claimed(session: Session, tenant: Tenant, key: str, fingerprint: str,
 
 
 def _claim(session: Session, tenant: Tenant, key: str, fingerprint: str,
-           ttl_hours: int) -> IdempotencyKey | None:
+           ttl_hours: int) -> Any:
     """Insert the key row (in progress), or return the row of the request that holds it.
 
     On PostgreSQL a concurrent insert of the same key waits for the holder's transaction:
     when the holder commits, ``ON CONFLICT DO NOTHING`` inserts nothing and the holder's row
     is read and replayed; when it rolls back, this request takes the key and does the work.
     SQLite runs one writer at a time (``BEGIN IMMEDIATE``), so the first read already sees it."""
-    existing = session.get(IdempotencyKey, (tenant.id, key), populate_existing=True)
+    existing = _kept(session, tenant, key, ttl_hours)
     if existing is not None:
-        if existing.created_at >= utcnow() - dt.timedelta(hours=ttl_hours):
-            return existing
-        session.delete(existing)
-        session.flush()
-    dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else pg_insert
-    inserted = rowcount(session.execute(
-        insert(IdempotencyKey).values(tenant_id=tenant.id, key=key, request_hash=fingerprint,
-                                      status_code=IN_PROGRESS, body={}, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])))
-    if inserted:
+        return existing
+    if _record(session, tenant, key, fingerprint, IN_PROGRESS, {}):
         return None
-    winner = session.get(IdempotencyKey, (tenant.id, key), populate_existing=True)
+    winner = _kept(session, tenant, key, ttl_hours)
     if winner is None or winner.status_code == IN_PROGRESS:
         raise IdempotencyInProgress("retry this request in a moment")
     return winner
