@@ -4,7 +4,9 @@ time the cart is read. Turning a cart into an order is a flow of ``haina.checkou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -22,7 +24,7 @@ from haina.catalog import service as catalog
 from haina.catalog.schemas import VariantRef
 from haina.core.context import Tenant
 from haina.core.db import Precompiled, rowcount, utcnow
-from haina.core.errors import Invalid, InvalidState, NotFound, not_found
+from haina.core.errors import Conflict, Invalid, InvalidState, NotFound, not_found
 from haina.core.ids import new_id
 from haina.core.money import Money
 from haina.core.pagination import Page, paginate
@@ -55,15 +57,32 @@ _COLUMNS = (_C.id, _C.member_id, _C.channel, _C.status, _C.order_id, _C.lines, _
             _C.updated_at)
 _WHERE = (_C.tenant_id == bindparam("tenant_id"), _C.id == bindparam("id"))
 _READ = Precompiled(select(*_COLUMNS).where(*_WHERE), typed=True)
-_READ_LOCKED = Precompiled(select(*_COLUMNS).where(*_WHERE).with_for_update(), typed=True)
 _INSERT = Precompiled(insert(Cart.__table__).values(
     {c.key: bindparam(c.key, type_=c.type) for c in (_C.tenant_id, *_COLUMNS)}))
-_SET_LINES = Precompiled(update(Cart.__table__).where(*_WHERE).values(
+# a change of lines is a compare-and-set on the version read (its updated_at), the cart
+# still open: no lock held between the read and the write, and no transaction needed
+_SET_LINES = Precompiled(update(Cart.__table__).where(
+    *_WHERE, _C.status == bindparam("open"),
+    _C.updated_at == bindparam("seen", type_=_C.updated_at.type)).values(
     lines=bindparam("lines", type_=_C.lines.type),
-    updated_at=bindparam("updated_at", type_=_C.updated_at.type)))
-_CLOSE = Precompiled(update(Cart.__table__).where(*_WHERE, _C.status == bindparam("open")).values(
-    status=bindparam("ordered"), order_id=bindparam("order_id", type_=_C.order_id.type),
     updated_at=bindparam("updated_at", type_=_C.updated_at.type)).returning(_C.id))
+
+
+def _claim_statement(owned: bool) -> Precompiled:
+    """Checkout claims the open cart (the buyer's own if ``owned``) for its order in the
+    statement that locks it."""
+    where = [*_WHERE, _C.status == bindparam("open")]
+    if owned:
+        where.append(_C.member_id == bindparam("owner"))
+    return Precompiled(update(Cart.__table__).where(*where).values(
+        status=bindparam("ordered"), order_id=bindparam("order_id", type_=_C.order_id.type),
+        updated_at=bindparam("updated_at", type_=_C.updated_at.type)).returning(
+        _C.member_id, _C.channel, _C.lines), typed=True)
+
+
+_CLAIM, _CLAIM_OWNED = _claim_statement(False), _claim_statement(True)
+# how often a change of lines reads the cart again when another change got in between
+CHANGE_ATTEMPTS = 5
 
 
 class CartRow:
@@ -80,28 +99,39 @@ class CartRow:
         self.created_at, self.updated_at = created_at, updated_at
 
 
-def _cart(session: Session, tenant: Tenant, cart_id: str, lock: bool = False) -> CartRow:
-    """The tenant's cart ``cart_id`` (locked ``FOR UPDATE`` if asked), or 404 ``cart-not-found``."""
-    rows = (_READ_LOCKED if lock else _READ).rows(session, {"tenant_id": tenant.id,
-                                                             "id": cart_id})
+def _cart(session: Session, tenant: Tenant, cart_id: str) -> CartRow:
+    """The tenant's cart ``cart_id``, or 404 ``cart-not-found``."""
+    rows = _READ.rows(session, {"tenant_id": tenant.id, "id": cart_id})
     if not rows:
         raise not_found("cart", cart_id)
     return CartRow(*rows[0])
 
 
-def _save_lines(session: Session, tenant: Tenant, cart: CartRow) -> None:
-    cart.updated_at = utcnow()
-    _SET_LINES.rows(session, {"tenant_id": tenant.id, "id": cart.id, "lines": cart.lines,
-                              "updated_at": cart.updated_at})
-
-
-def _open_cart(session: Session, tenant: Tenant, cart_id: str,
-               owner: str | None = None) -> CartRow:
-    cart = _owned(_cart(session, tenant, cart_id, lock=True), owner)
-    if cart.status != "open":
-        raise InvalidState("this cart has already been ordered", slug="cart-closed",
-                           order_id=cart.order_id)
-    return cart
+def _change_lines(session: Session, tenant: Tenant, cart_id: str, owner: str | None,
+                  change: Callable[[CartRow], None], listed_only: bool = False) -> CartOut:
+    """Read the open cart, ``change`` its lines, price the answer, then write the lines if
+    the cart is still as read (open, same ``updated_at``); else read it again (another
+    change got in between), up to :data:`CHANGE_ATTEMPTS` times (then 409 ``cart-busy``).
+    The write is the last statement, so nothing after it can fail: a unit of work whose
+    statements commit alone (``core.db.statements_alone``) may run it."""
+    for attempt in range(CHANGE_ATTEMPTS):
+        if attempt:  # beaten by another change: let it finish (jittered: two don't meet again)
+            time.sleep(random.uniform(0, 0.002 * attempt))
+        cart = _owned(_cart(session, tenant, cart_id), owner)
+        if cart.status != "open":
+            raise InvalidState("this cart has already been ordered", slug="cart-closed",
+                               order_id=cart.order_id)
+        seen = cart.updated_at
+        change(cart)
+        # strictly later than the version read, whatever the clock did since
+        cart.updated_at = max(utcnow(), seen + dt.timedelta(microseconds=1))
+        out = _cart_out(session, tenant, cart, listed_only=listed_only)
+        if _SET_LINES.rows(session, {"tenant_id": tenant.id, "id": cart.id, "open": "open",
+                                     "seen": seen, "lines": cart.lines,
+                                     "updated_at": cart.updated_at}):
+            return out
+    raise Conflict("the cart kept changing while this change was made: try again",
+                   slug="cart-busy")
 
 
 def _resolve(session: Session, tenant: Tenant, lines: Sequence[LineIn], listed_only: bool
@@ -186,10 +216,13 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate,
         _resolve(session, tenant, data.lines, listed_only)  # 404 for an unknown SKU
     for ln in data.lines:
         _add_units(cart, ln)
+    # priced before it is written (the SKUs were read above and the catalogue's cache keeps
+    # them; the member just resolved): the insert is the last statement, nothing after it
+    # can fail (a unit of work whose statements commit alone may run this)
+    out = _cart_out(session, tenant, cart, member_resolved=True, listed_only=listed_only)
     _INSERT.rows(session, {"tenant_id": tenant.id, **{k: getattr(cart, k)
                                                      for k in CartRow.__slots__}})
-    # the SKUs were read above (the catalogue's cache keeps them), the member just resolved
-    return _cart_out(session, tenant, cart, member_resolved=True, listed_only=listed_only)
+    return out
 
 
 def _add_units(cart: CartRow, line: LineIn) -> None:
@@ -272,57 +305,53 @@ def add_cart_line(session: Session, tenant: Tenant, cart_id: str, line: LineIn, 
                   owner: str | None = None, listed_only: bool = False) -> CartOut:
     """Add units of a SKU (to its line, if the cart has one). ``owner``: as for
     :func:`get_cart`; ``listed_only``: as for :func:`create_cart`."""
-    cart = _open_cart(session, tenant, cart_id, owner)
-    ref = catalog.variant_by_sku(session, tenant, line.sku)
-    if listed_only and ref.status != "active":
-        raise not_found("sku", line.sku)
-    _add_units(cart, line)
-    _save_lines(session, tenant, cart)
-    return _cart_out(session, tenant, cart, listed_only=listed_only)
+    def add(cart: CartRow) -> None:
+        ref = catalog.variant_by_sku(session, tenant, line.sku)
+        if listed_only and ref.status != "active":
+            raise not_found("sku", line.sku)
+        _add_units(cart, line)
+
+    return _change_lines(session, tenant, cart_id, owner, add, listed_only)
 
 
 def set_cart_line(session: Session, tenant: Tenant, cart_id: str, sku: str,
                   quantity: int, *, owner: str | None = None) -> CartOut:
     """Set the quantity of the cart's line for ``sku`` (0 removes it); other lines stay.
     ``owner``: as for :func:`get_cart`."""
-    cart = _open_cart(session, tenant, cart_id, owner)
-    if not any(x["sku"] == sku for x in cart.lines):
-        raise NotFound(f"the cart has no line for {sku!r}", slug="cart-line-not-found", sku=sku)
-    if quantity > 0:
-        cart.lines = [dict(x, quantity=quantity) if x["sku"] == sku else dict(x)
-                      for x in cart.lines]
-    else:
-        cart.lines = [dict(x) for x in cart.lines if x["sku"] != sku]
-    _save_lines(session, tenant, cart)
-    return _cart_out(session, tenant, cart)
+    def set_quantity(cart: CartRow) -> None:
+        if not any(x["sku"] == sku for x in cart.lines):
+            raise NotFound(f"the cart has no line for {sku!r}", slug="cart-line-not-found",
+                           sku=sku)
+        if quantity > 0:
+            cart.lines = [dict(x, quantity=quantity) if x["sku"] == sku else dict(x)
+                          for x in cart.lines]
+        else:
+            cart.lines = [dict(x) for x in cart.lines if x["sku"] != sku]
+
+    return _change_lines(session, tenant, cart_id, owner, set_quantity)
 
 
-def contents_for_checkout(session: Session, tenant: Tenant, cart_id: str, *,
-                          owner_check: bool = False, owner: str | None = None) -> CartContents:
-    """An open, non-empty cart's lines, the cart locked until the order is recorded. With
-    ``owner_check``, a cart whose member is not ``owner`` is not found (404, whatever its
-    status): the storefront's buyer checks out their own cart in this one read."""
-    cart = _cart(session, tenant, cart_id, lock=True)
-    if owner_check and cart.member_id != owner:
-        raise not_found("cart", cart_id)
-    if cart.status != "open":
+def claim_for_checkout(session: Session, tenant: Tenant, cart_id: str, order_id: str, *,
+                       owner_check: bool = False, owner: str | None = None) -> CartContents:
+    """Claim an open, non-empty cart for the order ``order_id`` (about to be placed in this
+    transaction) and return its lines: one UPDATE closes it and locks it until the order is
+    recorded (rolled back with the order if placing fails). With ``owner_check``, a cart
+    whose member is not ``owner`` is not found (404, whatever its status): the storefront's
+    buyer checks out their own cart."""
+    rows = (_CLAIM_OWNED if owner_check else _CLAIM).records(session, {
+        "tenant_id": tenant.id, "id": cart_id, "open": "open", "owner": owner,
+        "ordered": "ordered", "order_id": order_id, "updated_at": utcnow()})
+    if not rows:
+        cart = _cart(session, tenant, cart_id)  # why not: 404, or closed (read unlocked)
+        if owner_check and cart.member_id != owner:
+            raise not_found("cart", cart_id)
         raise InvalidState("this cart has already been ordered", slug="cart-closed",
                            order_id=cart.order_id)
-    if not cart.lines:
+    claimed = rows[0]
+    if not claimed.lines:  # the caller's rollback reopens it
         raise Invalid("the cart is empty", slug="cart-empty")
-    return CartContents(id=cart.id, member_id=cart.member_id, channel=cart.channel,
-                        lines=[LineIn.model_construct(**ln) for ln in cart.lines])
-
-
-def mark_ordered(session: Session, tenant: Tenant, cart_id: str, order_id: str) -> None:
-    """Close the cart :func:`contents_for_checkout` locked (and found open) in this
-    transaction: one UPDATE, no second read of the row."""
-    closed = _CLOSE.rows(session, {"tenant_id": tenant.id, "id": cart_id, "open": "open",
-                                   "ordered": "ordered", "order_id": order_id,
-                                   "updated_at": utcnow()})
-    if not closed:  # only a caller that skipped contents_for_checkout gets here
-        _open_cart(session, tenant, cart_id)  # says why (404, cart-closed)
-        raise AssertionError("an open cart was not closed")  # pragma: no cover
+    return CartContents(id=cart_id, member_id=claimed.member_id, channel=claimed.channel,
+                        lines=[LineIn.model_construct(**ln) for ln in claimed.lines])
 
 
 # --- a person's data (haina.privacy) and retention ------------------------------------------

@@ -26,14 +26,14 @@ from haina.payments import service as payments
 
 
 def checkout_cart(session: Session, tenant: Tenant, cart_id: str, data: CheckoutIn) -> OrderOut:
-    """Turn an open cart into an order (priced and holding stock) and close the cart."""
-    cart = carts.contents_for_checkout(session, tenant, cart_id)
-    order = orders.place_order(session, tenant, OrderCreate(
+    """Turn an open cart into an order (priced and holding stock); the cart is closed for it
+    first, in the statement that locks it (reopened by the rollback if placing fails)."""
+    order_id = orders.new_order_id()
+    cart = carts.claim_for_checkout(session, tenant, cart_id, order_id)
+    return orders.place_order(session, tenant, OrderCreate(
         lines=cart.lines, member_id=cart.member_id, channel=cart.channel,
         location_id=data.location_id, address=data.address, coupon=data.coupon,
-        points=data.points, note=data.note))
-    carts.mark_ordered(session, tenant, cart.id, order.id)
-    return order
+        points=data.points, note=data.note), order_id=order_id)
 
 
 def cancel_order(session: Session, tenant: Tenant, order_id: str,
@@ -55,10 +55,11 @@ def cancel_order(session: Session, tenant: Tenant, order_id: str,
     return cancelled
 
 
-def place_with_bookings(session: Session, tenant: Tenant,
-                        data: AppointmentOrderIn) -> AppointmentOrderOut:
+def place_with_bookings(session: Session, tenant: Tenant, data: AppointmentOrderIn,
+                        order_id: str | None = None) -> AppointmentOrderOut:
     """Place an order and confirm its lines' held bookings in the same transaction: a hold
-    that has expired (409 ``hold-expired``) or belongs to another order places nothing."""
+    that has expired (409 ``hold-expired``) or belongs to another order places nothing.
+    ``order_id``: as for ``orders.place_order``."""
     if data.bookings:
         tenant.require("geo:write")  # bookings are the service points' data
     fees = []
@@ -71,7 +72,7 @@ def place_with_bookings(session: Session, tenant: Tenant,
             fees.append(ServiceFee(sku=b.fee_sku, booking_id=b.booking_id,
                                    price_minor=price.minor, currency=price.currency))
     ship_to = _ship_to_point(session, tenant, data, points)
-    order = orders.place_order(session, tenant, data.order(), fees, ship_to)
+    order = orders.place_order(session, tenant, data.order(), fees, ship_to, order_id)
     goods = [o2o.GoodsComing(order_line_id=ln.id, sku=ln.sku, title=ln.title,
                              quantity=ln.quantity)
              for ln in order.lines if ln.booking_id is None] if ship_to else None

@@ -34,6 +34,7 @@ from sqlalchemy.engine import CursorResult, Dialect, Result, make_url
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -152,6 +153,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
                                pool_size=pool_size, max_overflow=40, json_serializer=_json_dumps)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "before_execute", _guard_alone)
         return engine
     connect_args = {}
     if os.environ.get("HAINA_PARTITION_BY_TENANT") == "1":
@@ -160,9 +162,11 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
         # custom plans prune while planning. Measured on the order path (alternating 10 s
         # loads): partitioned/plain 0.77 with generic plans allowed, 0.86 with custom only.
         connect_args["options"] = "-c plan_cache_mode=force_custom_plan"
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20,
-                         pool_pre_ping=False, json_serializer=_json_dumps,
-                         connect_args=connect_args)
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20,
+                           pool_pre_ping=False, json_serializer=_json_dumps,
+                           connect_args=connect_args)
+    event.listen(engine, "before_execute", _guard_alone)  # statements_alone's writes
+    return engine
 
 
 _CONNECTION = "haina.connection"
@@ -201,6 +205,54 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
 
 
+_ALONE = "haina.statements_alone"  # session.info and the connection's execution options
+
+
+class WriteNotAlone(RuntimeError):
+    """A second write in a unit of work whose statements commit alone
+    (:func:`statements_alone`): a programming error, raised before the write runs."""
+
+
+def statements_alone(session: Session) -> None:
+    """Let each statement of this unit of work commit on its own: for a unit that reads and
+    then writes at most once (one statement, atomic by itself), nothing after it that can
+    fail. On PostgreSQL the connection runs in autocommit: no ``BEGIN`` and ``COMMIT`` round
+    trips (under READ COMMITTED every statement reads its own snapshot anyway, so reads
+    answer alike). On SQLite the unit stays one transaction (nothing to save in process).
+
+    Call it before the unit's first statement. A write after one that changed something
+    raises :class:`WriteNotAlone` before it runs: any INSERT, UPDATE or DELETE through
+    SQLAlchemy (an ORM flush, ``Session.execute``, ``Connection.execute``) counts, a
+    :class:`Precompiled` one with RETURNING only if it returned rows (a compare-and-set that
+    matched nothing may be tried again)."""
+    if session.in_transaction():
+        raise RuntimeError("statements_alone() comes before the unit of work's first statement")
+    writes = session.info[_ALONE] = [0]
+    options: dict[str, Any] = {_ALONE: writes}
+    if session.get_bind().dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    session.connection(execution_options=options)
+
+
+def _may_write(writes: list[int]) -> None:
+    if writes[0]:
+        raise WriteNotAlone("a second write in a unit of work whose statements commit alone "
+                            "(statements_alone): run it in a transaction")
+
+
+def _guard_alone(conn: Any, statement: Any, *_: Any) -> None:
+    """``before_execute``: a unit of work's writes under :func:`statements_alone`."""
+    writes = conn._execution_options.get(_ALONE)
+    if writes is None:
+        return
+    dml = getattr(statement, "is_dml", False) or (
+        isinstance(statement, TextClause)
+        and statement.text.lstrip()[:6].lower() in ("insert", "update", "delete"))
+    if dml:
+        _may_write(writes)
+        writes[0] = 1
+
+
 class Precompiled:
     """A Core statement compiled once per dialect and run on the driver's cursor.
 
@@ -216,7 +268,7 @@ class Precompiled:
     """
 
     __slots__ = ("statement", "_by_dialect", "_returns_rows", "_typed", "_out", "_record",
-                 "_orders")
+                 "_orders", "_writes")
 
     def __init__(self, statement: Any, *, typed: bool = False) -> None:
         self.statement = statement
@@ -225,6 +277,7 @@ class Precompiled:
         # known up front: asking the cursor (``description``) builds column objects each time
         columns = _columns(statement)
         self._returns_rows = bool(columns)
+        self._writes = bool(getattr(statement, "is_dml", False))
         self._typed = typed
         self._record: Any = None
         self._orders: dict[tuple[str, ...], tuple[int, ...]] = {}  # rows_in: keys -> order
@@ -262,21 +315,33 @@ class Precompiled:
 
     def rows(self, session: Session, params: dict[str, Any]) -> list[tuple]:
         """Execute with ``params`` (by bind name) in the session's transaction."""
+        alone = session.info.get(_ALONE) if self._writes else None
+        if alone is not None:
+            _may_write(alone)
         conn = _connection(session)
         sql, names, processors = self._compiled(conn.dialect)
-        return self._run(conn, sql, [params[name] for name in names], processors)
+        found = self._run(conn, sql, [params[name] for name in names], processors)
+        if alone is not None and (found or not self._returns_rows):
+            alone[0] = 1
+        return found
 
     def rows_in(self, session: Session, keys: tuple[str, ...], values: list[Any]) -> list[tuple]:
         """:meth:`rows` with the parameters given as ``values`` in the order of ``keys`` (bind
         names; a tuple the caller keeps): the statement's own order is worked out once per
         ``keys``, and no dictionary is built per call."""
+        alone = session.info.get(_ALONE) if self._writes else None
+        if alone is not None:
+            _may_write(alone)
         conn = _connection(session)
         sql, names, processors = self._compiled(conn.dialect)
         order = self._orders.get(keys)
         if order is None:
             where = {key: i for i, key in enumerate(keys)}
             order = self._orders[keys] = tuple(where[name] for name in names)
-        return self._run(conn, sql, [values[i] for i in order], processors)
+        found = self._run(conn, sql, [values[i] for i in order], processors)
+        if alone is not None and (found or not self._returns_rows):
+            alone[0] = 1
+        return found
 
     def _run(self, conn: Any, sql: str, args: list[Any], processors: tuple) -> list[tuple]:
         dialect = conn.dialect

@@ -212,19 +212,25 @@ def _refuse_crossborder_goods(refs, lines: Sequence[LineIn]) -> None:
                   lines=named)
 
 
+def new_order_id() -> str:
+    """An id for an order about to be placed (:func:`place_order`'s ``order_id``)."""
+    return new_id("order")
+
+
 def place_order(session: Session, tenant: Tenant, data: OrderCreate,
                 fees: Sequence[ServiceFee] = (),
-                ship_to: dict[str, Any] | None = None) -> OrderOut:
+                ship_to: dict[str, Any] | None = None, order_id: str | None = None) -> OrderOut:
     """Price, claim stock and record an order awaiting payment, in the caller's transaction;
     with ``fees``, a line for each service fee (see ``_fee_lines``); with ``ship_to``, the
-    booked service point's address (o2o) in place of the buyer's."""
+    booked service point's address (o2o) in place of the buyer's; ``order_id``: the id the
+    caller chose (:func:`new_order_id`), e.g. to claim a cart for it first."""
     settings = platform.tenant_settings(session, tenant)
     refs, currency = resolve_lines(session, tenant, data.lines)
     if data.crossborder is None:
         _refuse_crossborder_goods(refs, data.lines)
     _check_size(sum(refs[ln.sku].price_minor * ln.quantity for ln in data.lines), currency)
     now = utcnow()
-    order_id = new_id("order")
+    order_id = order_id or new_order_id()
     member_id, tier = None, None
     if data.member_id:  # the buyer (404 absent, 409 erased) and its tier, in one read
         from haina.members import service as members

@@ -13,6 +13,7 @@ from haina.carts.schemas import CartOut, QuantityIn
 from haina.catalog.schemas import ProductOut
 from haina.checkout.schemas import AppointmentOrderOut
 from haina.core.context import Tenant
+from haina.core.db import statements_alone
 from haina.core.http import (
     PROBLEM_RESPONSES,
     IdempotencyKeyHeader,
@@ -257,6 +258,8 @@ def my_coupons(session: SessionDep,
 @direct  # answered by core.http.DirectRoute (issue 16)
 def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Shop = BUYER,
               idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    if idempotency_key is None:  # one INSERT, written last (under a key: the key's row too)
+        statements_alone(session)
     return create(request, session, shop, _buyer_key(shop, idempotency_key), body,
                   lambda: service.create_cart(session, shop, body))
 
@@ -264,6 +267,7 @@ def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Sh
 @store.get("/carts/{cart_id}", response_model=CartOut, summary="The buyer's cart, priced now")
 @direct  # answered by core.http.DirectRoute (issue 16)
 def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> Response:
+    statements_alone(session)  # reads only: no BEGIN and COMMIT round trips
     # answered as built (json_out): FastAPI would re-validate the cart and dump it again
     return json_out(service.get_cart(session, shop, cart_id))
 
@@ -271,6 +275,7 @@ def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> Response:
 @store.post("/carts/{cart_id}/lines", response_model=CartOut, summary="Add units of a SKU")
 @direct  # answered by core.http.DirectRoute (issue 16)
 def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER) -> Response:
+    statements_alone(session)  # a read, then one compare-and-set UPDATE (carts)
     return json_out(service.add_cart_line(session, shop, cart_id, body))
 
 
@@ -278,6 +283,7 @@ def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER
            summary="Set a line's quantity (0 removes it)")
 def set_line(session: SessionDep, cart_id: str, sku: str, body: QuantityIn,
              shop: Shop = BUYER) -> Response:
+    statements_alone(session)  # as add_line
     return json_out(service.set_cart_line(session, shop, cart_id, sku, body.quantity))
 
 

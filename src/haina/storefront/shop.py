@@ -245,17 +245,17 @@ def checkout_cart(session: Session, shop: Shop, cart_id: str,
                   data: StoreCheckoutIn) -> AppointmentOrderOut:
     """The buyer's cart becomes an order on the key's channel, the buyer's held bookings
     confirmed with it (all or nothing); the cart is closed."""
-    # the buyer's own cart, locked (another's is not found)
-    contents = carts.contents_for_checkout(session, shop, cart_id, owner_check=True,
-                                           owner=_buyer(shop))
+    # the buyer's own cart (another's is not found), closed for the order in the statement
+    # that locks it: the rollback reopens it if placing fails
+    order_id = orders.new_order_id()
+    contents = carts.claim_for_checkout(session, shop, cart_id, order_id, owner_check=True,
+                                        owner=_buyer(shop))
     for b in data.bookings:
         get_booking(session, shop, b.booking_id)  # the buyer's own, or 404
-    order = checkout.place_with_bookings(session, shop, AppointmentOrderIn(
+    return checkout.place_with_bookings(session, shop, AppointmentOrderIn(
         lines=contents.lines, member_id=_buyer(shop), channel=shop.channel,  # type: ignore[arg-type]
         coupon=data.coupon, points=data.points, address=data.address, note=data.note,
-        bookings=data.bookings))
-    carts.mark_ordered(session, shop, cart_id, order.id)
-    return order
+        bookings=data.bookings), order_id)
 
 
 def get_order(session: Session, shop: Shop, order_id: str) -> OrderOut:
