@@ -12,6 +12,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from haina.core.db import (
     Precompiled,
     WriteNotAlone,
+    deferred_inserts,
+    insert_rows,
     make_engine,
     make_sessionmaker,
     statements_alone,
@@ -49,6 +51,15 @@ def test_a_write_is_committed_at_once_on_postgresql_and_with_the_unit_on_sqlite(
     assert _keys(sessions) == ["first"]
 
 
+def test_a_first_write_of_any_kind_passes(sessions):
+    with transaction(sessions) as s:
+        statements_alone(s)
+        with deferred_inserts(s):  # one write: one statement on PostgreSQL
+            record_event(s, "ten_x", "test.first", "x", {})
+            insert_rows(s, _K, _key("deferred"))
+    assert _keys(sessions) == ["deferred"]
+
+
 def test_a_second_write_is_refused_before_it_runs(sessions):
     with pytest.raises(WriteNotAlone), transaction(sessions) as s:
         statements_alone(s)
@@ -57,16 +68,22 @@ def test_a_second_write_is_refused_before_it_runs(sessions):
     assert "two" not in _keys(sessions)
 
 
-@pytest.mark.parametrize("second", ["flush", "execute"])
-def test_orm_writes_count_too(sessions, second):
+@pytest.mark.parametrize("second", ["flush", "execute", "insert_rows", "deferred"])
+def test_orm_and_insert_rows_writes_count_too(sessions, second):
     with pytest.raises(WriteNotAlone), transaction(sessions) as s:
         statements_alone(s)
         _ADD_KEY.rows(s, _key("one"))
         if second == "flush":
-            record_event(s, "ten_x", "test.second", "x", {})
+            s.add(IdempotencyKey(**_key("two")))
             s.flush()
-        else:
+        elif second == "execute":
             s.execute(insert(_K).values(**_key("two")))
+        elif second == "insert_rows":
+            record_event(s, "ten_x", "test.second", "x", {})
+        else:
+            with deferred_inserts(s):
+                record_event(s, "ten_x", "test.second", "x", {})
+                insert_rows(s, _K, _key("two"))
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Event)
                         .where(Event.type == "test.second")) == 0

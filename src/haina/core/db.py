@@ -34,7 +34,6 @@ from sqlalchemy.engine import CursorResult, Dialect, Result, make_url
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -171,7 +170,6 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
                                json_deserializer=_json_loads)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        event.listen(engine, "before_execute", _guard_alone)
         return engine
     connect_args = {}
     if os.environ.get("HAINA_PARTITION_BY_TENANT") == "1":
@@ -183,7 +181,6 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
     engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20,
                            pool_pre_ping=False, json_serializer=_json_dumps,
                            connect_args=connect_args)
-    event.listen(engine, "before_execute", _guard_alone)  # statements_alone's writes
     if parsed.get_driver_name() == "psycopg":
         event.listen(engine, "connect", _pg_json)
     return engine
@@ -206,6 +203,10 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     # binding a statement); forgotten when any transaction or savepoint ends
     event.listen(factory, "after_begin", _remember_connection)
     event.listen(factory, "after_transaction_end", _forget_connection)
+    # statements_alone's guard (session events: an engine's would make every connection
+    # dispatch its begin, execute and commit events)
+    event.listen(factory, "before_flush", _check_flush)
+    event.listen(factory, "do_orm_execute", _check_execute)
     return factory
 
 
@@ -241,17 +242,16 @@ def statements_alone(session: Session) -> None:
     answer alike). On SQLite the unit stays one transaction (nothing to save in process).
 
     Call it before the unit's first statement. A write after one that changed something
-    raises :class:`WriteNotAlone` before it runs: any INSERT, UPDATE or DELETE through
-    SQLAlchemy (an ORM flush, ``Session.execute``, ``Connection.execute``) counts, a
-    :class:`Precompiled` one with RETURNING only if it returned rows (a compare-and-set that
-    matched nothing may be tried again)."""
+    raises :class:`WriteNotAlone` before it runs: an ORM flush with changes, an INSERT,
+    UPDATE or DELETE through ``Session.execute``, :func:`insert_rows` and
+    :func:`deferred_inserts`, a :class:`Precompiled` one (with RETURNING only if it
+    returned rows: a compare-and-set that matched nothing may be tried again). Not seen: a
+    statement sent on ``Session.connection()`` itself."""
     if session.in_transaction():
         raise RuntimeError("statements_alone() comes before the unit of work's first statement")
-    writes = session.info[_ALONE] = [0]
-    options: dict[str, Any] = {_ALONE: writes}
+    session.info[_ALONE] = [0]  # writes that changed something
     if session.get_bind().dialect.name == "postgresql":
-        options["isolation_level"] = "AUTOCOMMIT"
-    session.connection(execution_options=options)
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def _may_write(writes: list[int]) -> None:
@@ -260,17 +260,21 @@ def _may_write(writes: list[int]) -> None:
                             "(statements_alone): run it in a transaction")
 
 
-def _guard_alone(conn: Any, statement: Any, *_: Any) -> None:
-    """``before_execute``: a unit of work's writes under :func:`statements_alone`."""
-    writes = conn._execution_options.get(_ALONE)
-    if writes is None:
-        return
-    dml = getattr(statement, "is_dml", False) or (
-        isinstance(statement, TextClause)
-        and statement.text.lstrip()[:6].lower() in ("insert", "update", "delete"))
-    if dml:
+def _wrote(session: Session) -> None:
+    """A write of the unit of work: refused if it is not the first under statements_alone."""
+    writes = session.info.get(_ALONE)
+    if writes is not None:
         _may_write(writes)
         writes[0] = 1
+
+
+def _check_flush(session: Session, _context: Any, _instances: Any) -> None:
+    _wrote(session)  # SQLAlchemy calls before_flush only when there is something to flush
+
+
+def _check_execute(state: Any) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _wrote(state.session)
 
 
 class Precompiled:
@@ -424,6 +428,7 @@ def insert_rows(session: Session, table: Table, rows: dict[str, Any] | list[dict
     if pending is not None:
         pending.append((table, rows if isinstance(rows, list) else [rows]))
         return
+    _wrote(session)
     session.connection().execute(insert(table), rows)
 
 
@@ -447,6 +452,7 @@ def deferred_inserts(session: Session) -> Iterator[None]:
         return
     conn = session.connection()
     if conn.dialect.name != "postgresql" or len(pending) == 1:
+        _wrote(session)  # one write, as PostgreSQL's one statement below
         for table, rows in pending:
             conn.execute(insert(table), rows)
         return
