@@ -23,6 +23,18 @@ def _events(sessions, tenant, subject: str) -> int:
             Event.tenant_id == tenant.id, Event.subject_id == subject))
 
 
+READ_FIRST = [True]  # the way every test here runs (the fixture below runs both)
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["read-first", "record-only"])
+def read_first(request):
+    """Each test with the key read first (a replay does no work) and with the key only
+    recorded (``read_first=False``: a replay's work is done and rolled back)."""
+    READ_FIRST[0] = request.param
+    yield request.param
+    READ_FIRST[0] = True
+
+
 def _run(sessions, tenant, key, subject: str, payload: str = "{}", fail: bool = False,
          before: bool = False):
     """One request's unit of work: an event written as the work (and, with ``before``, one
@@ -39,7 +51,7 @@ def _run(sessions, tenant, key, subject: str, payload: str = "{}", fail: bool = 
         if before:
             record_event(s, tenant.id, "test.before", subject + "-before", {})
         return run_idempotent(s, tenant, key, "POST /test", payload, produce,
-                              instance="/test")
+                              instance="/test", read_first=READ_FIRST[0])
 
 
 def test_a_fresh_unit_of_work_records_the_key_with_its_answer_and_replays_it(sessions, tenant):
@@ -107,7 +119,8 @@ def test_two_requests_with_one_key_at_once_do_the_work_once(sessions, tenant):
             record_event(s, tenant.id, "test.made", "f", {})
             return 201, {"who": who}
         with transaction(sessions) as s:
-            outcomes[who] = run_idempotent(s, tenant, "same", "POST /t", "{}", produce)
+            outcomes[who] = run_idempotent(s, tenant, "same", "POST /t", "{}", produce,
+                                           read_first=READ_FIRST[0])
             if hold:  # the key row is inserted, not yet committed
                 holding.set()
                 release.wait(10)
@@ -131,3 +144,19 @@ def test_two_requests_with_one_key_at_once_do_the_work_once(sessions, tenant):
     assert outcomes["first"].body == {"who": "first"} and not outcomes["first"].replayed
     assert outcomes["second"].body == {"who": "first"} and outcomes["second"].replayed
     assert _events(sessions, tenant, "f") == 1  # the second one's work was rolled back
+
+
+def test_record_only_does_not_read_a_fresh_key_first(sessions, tenant, read_first, monkeypatch):
+    import haina.core.idempotency as idem
+    reads: list[str] = []
+    kept = idem._kept
+
+    def counted(session, tenant_, key, ttl_hours):
+        reads.append(key)
+        return kept(session, tenant_, key, ttl_hours)
+
+    monkeypatch.setattr(idem, "_kept", counted)
+    first = _run(sessions, tenant, "k9", "h")
+    assert first.status == 201 and reads == (["k9"] if read_first else [])
+    replay = _run(sessions, tenant, "k9", "h")  # either way a replay ends in one read
+    assert replay.replayed and _events(sessions, tenant, "h") == 1

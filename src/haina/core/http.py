@@ -434,12 +434,15 @@ IdempotencyKeyHeader = Header(None, alias="Idempotency-Key",
 
 def create(request: Request, session: Session, tenant: Tenant, key: str | None,
            body: BaseModel | None, produce: Callable[[], M], status: int = 201,
-           answer: Callable[[M], tuple[int, Any] | None] | None = None) -> Response:
+           answer: Callable[[M], tuple[int, Any] | None] | None = None,
+           read_first: bool = True) -> Response:
     """Run a creating POST under its ``Idempotency-Key``; answer ``status``. The request's
     unit of work commits the work and the key together.
 
     ``answer`` may turn a result into another (status, body), e.g. a declined payment that is
-    recorded (committed) yet answered with a 402 problem."""
+    recorded (committed) yet answered with a 402 problem. ``read_first``: as for
+    ``core.idempotency.run_idempotent`` (False only for work all of whose effects are in
+    the database)."""
     # the request's fingerprint is needed only under a key
     payload = body.model_dump_json() if body is not None and key is not None else ""
     route = f"{request.method} {request.scope['path']}" if key is not None else ""
@@ -453,7 +456,7 @@ def create(request: Request, session: Session, tenant: Tenant, key: str | None,
 
     outcome = run_idempotent(session, tenant, key, route, payload, run,
                              ttl_hours=request.app.state.settings.idempotency_ttl_hours,
-                             instance=request.scope["path"])
+                             instance=request.scope["path"], read_first=read_first)
     if isinstance(outcome.body, bytes):  # made just now, already JSON
         return Response(outcome.body, status_code=outcome.status, media_type="application/json")
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None

@@ -66,7 +66,7 @@ IN_PROGRESS = 0  # status of a key whose request has not finished (never seen co
 
 def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str, payload: str,
                    produce: Callable[[], tuple[int, Any]], *, ttl_hours: int = 24,
-                   instance: str | None = None) -> Outcome:
+                   instance: str | None = None, read_first: bool = True) -> Outcome:
     """Run ``produce`` (which does the work in ``session`` and returns status and JSON body)
     once per key. Nothing is committed here: the caller's unit of work commits the work and
     the key row together.
@@ -75,7 +75,12 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
     read, the work done, and the key row inserted last with the answer: three statements
     fewer than claiming it first (insert, savepoint, release, update). A request whose work
     fails with a problem rolls it back and records the key with the problem. Otherwise the
-    key is claimed first and the work runs in a savepoint (:func:`_run_claimed`)."""
+    key is claimed first and the work runs in a savepoint (:func:`_run_claimed`).
+
+    ``read_first=False`` skips the first read of the key (one statement fewer for every new
+    request): a replay then does the work, finds the key taken when it records it, rolls the
+    work back and replays the kept answer. Only for work whose every effect is in this
+    database (rolled back with it): nothing sent to a payment provider, no mail."""
     if key is None:
         status, body = produce()
         return Outcome(status, body)
@@ -85,9 +90,10 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
     fingerprint = request_fingerprint(route, payload)
     if session.in_transaction():  # work of the request's before this: not to be rolled back
         return _run_claimed(session, tenant, key, fingerprint, produce, ttl_hours, instance)
-    winner = _kept(session, tenant, key, ttl_hours)
-    if winner is not None:
-        return _replay(winner, fingerprint)
+    if read_first:
+        winner = _kept(session, tenant, key, ttl_hours)
+        if winner is not None:
+            return _replay(winner, fingerprint)
     try:
         status, body = produce()
         problem = False
@@ -109,8 +115,11 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
     # its transaction): this one's work is undone and the first one's answer replayed
     session.rollback()
     winner = _kept(session, tenant, key, ttl_hours)
-    if winner is None:  # pragma: no cover - the row that refused the insert is committed
-        raise IdempotencyInProgress("retry this request in a moment")
+    if winner is None:
+        if not read_first:  # an expired key (deleted just now): do the work again
+            return _run_claimed(session, tenant, key, fingerprint, produce, ttl_hours,
+                                instance)
+        raise IdempotencyInProgress("retry this request in a moment")  # pragma: no cover
     return _replay(winner, fingerprint)
 
 

@@ -330,8 +330,11 @@ def rate_booking(session: SessionDep, booking_id: str, body: RatingIn, request: 
 def checkout(session: SessionDep, cart_id: str, body: StoreCheckoutIn, request: Request,
              shop: Shop = BUYER,
              idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
+    # every effect of a checkout is in the database (the order, stock, bookings, events):
+    # the key is not read first, a replay's work is rolled back (read_first=False)
     return create(request, session, shop, _buyer_key(shop, idempotency_key), body,
-                  lambda: service.checkout_cart(session, shop, cart_id, body))
+                  lambda: service.checkout_cart(session, shop, cart_id, body),
+                  read_first=False)
 
 
 @store.get("/orders", response_model=Page[OrderOut], summary="The buyer's orders")
