@@ -334,3 +334,25 @@ def test_buyers_kept_follow_tiers_merges_and_erasures(listening, sessions):
     assert r.status_code in (200, 201), r.text
     r = order(ann)
     assert r.status_code == 409 and r.json()["type"].endswith("member-erased"), r.text
+
+
+@on_pg
+def test_search_briefs_are_kept_until_the_catalogue_changes(listening, sessions):
+    from haina.catalog import service as catalog
+    from haina.core.context import Tenant
+    client, tenant_id = listening
+    product = _product(client, "SKU-B", "10.00")
+    tenant = Tenant(id=tenant_id, slug="acme")
+    key = ("briefs", "sku-b", "active", 10)
+    with transaction(sessions) as s:
+        first = catalog.product_briefs(s, tenant, q="sku-b", status="active")
+    assert [b.title for b in first] == ["Tire SKU-B"]
+    assert key in (_kept(sessions, "catalog", tenant_id) or {})
+    with transaction(sessions) as s:  # from memory: the very list kept
+        assert catalog.product_briefs(s, tenant, q="sku-b", status="active") is first
+    r = client.patch(f"/v1/products/{product['id']}", json={"title": "Tire renamed"})
+    assert r.status_code == 200, r.text
+    assert key not in (_kept(sessions, "catalog", tenant_id) or {})  # forgotten at commit
+    with transaction(sessions) as s:
+        again = catalog.product_briefs(s, tenant, q="sku-b", status="active")
+    assert [b.title for b in again] == ["Tire renamed"]

@@ -327,7 +327,21 @@ def product_briefs(session: Session, tenant: Tenant, *, q: str | None = None,
                    status: str | None = None, limit: int = 10) -> list[ProductBrief]:
     """The products :func:`list_products` would list first (newest first, ``q`` and
     ``status`` alike), as briefs: two statements (the products, their variants' SKUs, prices
-    and attributes), no stock or media."""
+    and attributes), no stock or media. Kept in the process's ``catalog`` cache (as
+    :func:`variants_by_sku`: any write to a product, variant or category forgets the
+    merchant's entries everywhere), so search's answers made every second read them once."""
+    key = ("briefs", q, status, limit)
+    kept = caches.lookup(session, "catalog", tenant.id)
+    if kept is not None and key in kept:
+        return kept[key]
+    since = caches.generation(session, "catalog", tenant.id)
+    out = _briefs(session, tenant, q, status, limit)
+    caches.store(session, "catalog", tenant.id, since, [(key, out)])
+    return out
+
+
+def _briefs(session: Session, tenant: Tenant, q: str | None, status: str | None,
+            limit: int) -> list[ProductBrief]:
     stmt = _listed(session, tenant, select(Product.id, Product.title, Product.category_id,
                                            Product.attributes), q=q, status=status)
     products = session.execute(stmt.order_by(Product.id.desc())
