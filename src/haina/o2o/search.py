@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from haina.catalog import service as catalog
+from haina.core import caches
 from haina.core.context import Tenant
 from haina.core.db import Precompiled, utcnow
 from haina.o2o import geo, partners
@@ -34,18 +35,27 @@ from haina.o2o.models import (
     PG_BAND,
     PG_BANDS_PER_DEGREE,
     FitmentRule,
+    Partnership,
     PointService,
     ServicePoint,
 )
 from haina.o2o.points import (
     as_number,
     fits,
+    list_rules,
     location_out,
     product_attributes,
     rating_summary,
     service_needed,
 )
-from haina.o2o.schemas import NearbyOut, NearbyPoint, SearchOut, SearchProduct, SlotOut
+from haina.o2o.schemas import (
+    FitmentRuleOut,
+    NearbyOut,
+    NearbyPoint,
+    SearchOut,
+    SearchProduct,
+    SlotOut,
+)
 
 #: points listed per product in a search
 POINTS_PER_PRODUCT = 5
@@ -233,13 +243,17 @@ Found = tuple[float, str, str]
 
 def _nearest_with_partners(session: Session, tenant: Tenant, lat: float, lng: float,
                            radius_km: float, limit: int, service: str | None,
-                           goods: Sequence[Mapping[str, Any] | None]) -> list[list[Found]]:
+                           goods: Sequence[Mapping[str, Any] | None],
+                           installers: Sequence[str] | None = None) -> list[list[Found]]:
     """For each of ``goods``, the ``limit`` nearest among the merchant's own points and its
-    active installer partners': one search per tenant (each in its own shard) for all the
-    goods at once, merged nearest first."""
+    active installer partners' (``installers``: their tenant ids, if read already): one
+    search per tenant (each in its own shard) for all the goods at once, merged nearest
+    first."""
     found: list[list[Found]] = [[(d, i, tenant.id) for d, i in each] for each in _nearest_each(
         session, tenant.id, lat, lng, radius_km, limit, service, goods)]
-    for installer_id in partners.installers(session, tenant):
+    if installers is None:
+        installers = list(partners.installers(session, tenant))
+    for installer_id in installers:
         theirs = _nearest_each(session, installer_id, lat, lng, radius_km, limit, service, goods)
         for mine, each in zip(found, theirs, strict=True):
             mine += [(d, i, installer_id) for d, i in each]
@@ -438,6 +452,24 @@ def nearby(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: 
                      has_more=has_more)
 
 
+# what every search reads of the merchant's own setup: its fitment rules and its active
+# installers, kept in the process as the catalogue's briefs are (core.caches: PostgreSQL with
+# the API's listener; any change of a rule or a partnership forgets them everywhere)
+caches.watch("o2o_setup", (FitmentRule, Partnership))
+
+
+def _setup(session: Session, tenant: Tenant) -> tuple[tuple[FitmentRuleOut, ...], tuple[str, ...]]:
+    """The merchant's fitment rules (oldest first) and active installers' tenant ids."""
+    kept = caches.lookup(session, "o2o_setup", tenant.id)
+    if kept is not None and "setup" in kept:
+        return kept["setup"]
+    since = caches.generation(session, "o2o_setup", tenant.id)
+    setup = (tuple(list_rules(session, tenant).data),
+             tuple(partners.installers(session, tenant)))
+    caches.store(session, "o2o_setup", tenant.id, since, [("setup", setup)])
+    return setup
+
+
 def search(session: Session, tenant: Tenant, q: str, lat: float, lng: float,
            radius_km: float, *, datum: geo.Datum = "wgs84", limit: int = 10,
            now: dt.datetime | None = None) -> SearchOut:
@@ -448,8 +480,7 @@ def search(session: Session, tenant: Tenant, q: str, lat: float, lng: float,
     now = now or utcnow()
     lat, lng = geo.to_wgs84(lat, lng, datum)
     products = catalog.product_briefs(session, tenant, q=q, status="active", limit=limit)
-    rules = session.scalars(select(FitmentRule).where(FitmentRule.tenant_id == tenant.id)
-                            .order_by(FitmentRule.id)).all() if products else []
+    rules, installers = _setup(session, tenant) if products else ((), ())
     needs: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # service → (product id, attrs)
     needed: dict[str, str | None] = {}
     for product in products:
@@ -460,7 +491,8 @@ def search(session: Session, tenant: Tenant, q: str, lat: float, lng: float,
     points: dict[str, list[NearbyPoint]] = {}
     for code, goods in needs.items():
         found = _nearest_with_partners(session, tenant, lat, lng, radius_km,
-                                       POINTS_PER_PRODUCT, code, [a for _, a in goods])
+                                       POINTS_PER_PRODUCT, code, [a for _, a in goods],
+                                       installers)
         union = list({f[1]: f for each in found for f in each}.values())
         listed = {item.id: item for item in _listed(session, tenant, union, code, now)}
         for (product_id, _), each in zip(goods, found, strict=True):
