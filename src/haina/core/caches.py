@@ -1,5 +1,6 @@
-"""Per-process caches of what a merchant rarely changes and every order reads: the catalogue's
-variants by SKU (``catalog``), the live promotions by what they target (``promotions``).
+"""Per-process caches of what a merchant rarely changes and every order (or search) reads: the
+catalogue's variants by SKU and search's product briefs (``catalog``), the live promotions by
+what they target (``promotions``), search's fitment rules and installers (``o2o_setup``).
 
 A cache is kept only while this process hears about changes, so that what it serves is never
 older than the last commit by more than the time a notice takes to arrive (a few
