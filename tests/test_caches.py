@@ -372,12 +372,12 @@ def test_searchs_fitment_rules_and_installers_are_kept_until_they_change(listeni
             return search._setup(s, tenant)
 
     assert until(lambda: "setup" in (_kept(sessions, "o2o_setup", tenant_id) or {})
-                 if setup() == ((), ()) else False)
+                 if setup() == ((), {}) else False)
     empty = setup()
     assert setup() is empty  # from memory: the very tuple kept
     r = client.post("/v1/fitment-rules", json={"service": "tire-fitting", "attribute": "rim"})
     assert r.status_code == 201, r.text
     rules, installers = setup()  # the new rule forgot what was kept
-    assert [x.id for x in rules] == [r.json()["id"]] and installers == ()
+    assert [x.id for x in rules] == [r.json()["id"]] and installers == {}
     assert client.delete(f"/v1/fitment-rules/{r.json()['id']}").status_code == 204
-    assert setup() == ((), ())
+    assert setup() == ((), {})

@@ -226,7 +226,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
 
 
-_ALONE = "haina.statements_alone"  # session.info and the connection's execution options
+_ALONE = "haina.statements_alone"  # session.info: [writes that changed something]
 
 
 class WriteNotAlone(RuntimeError):
@@ -339,31 +339,32 @@ class Precompiled:
 
     def rows(self, session: Session, params: dict[str, Any]) -> list[tuple]:
         """Execute with ``params`` (by bind name) in the session's transaction."""
-        alone = session.info.get(_ALONE) if self._writes else None
-        if alone is not None:
-            _may_write(alone)
         conn = _connection(session)
         sql, names, processors = self._compiled(conn.dialect)
-        found = self._run(conn, sql, [params[name] for name in names], processors)
-        if alone is not None and (found or not self._returns_rows):
-            alone[0] = 1
-        return found
+        return self._guarded(session, conn, sql, [params[name] for name in names], processors)
 
     def rows_in(self, session: Session, keys: tuple[str, ...], values: list[Any]) -> list[tuple]:
         """:meth:`rows` with the parameters given as ``values`` in the order of ``keys`` (bind
         names; a tuple the caller keeps): the statement's own order is worked out once per
         ``keys``, and no dictionary is built per call."""
-        alone = session.info.get(_ALONE) if self._writes else None
-        if alone is not None:
-            _may_write(alone)
         conn = _connection(session)
         sql, names, processors = self._compiled(conn.dialect)
         order = self._orders.get(keys)
         if order is None:
             where = {key: i for i, key in enumerate(keys)}
             order = self._orders[keys] = tuple(where[name] for name in names)
-        found = self._run(conn, sql, [values[i] for i in order], processors)
-        if alone is not None and (found or not self._returns_rows):
+        return self._guarded(session, conn, sql, [values[i] for i in order], processors)
+
+    def _guarded(self, session: Session, conn: Any, sql: str, args: list[Any],
+                 processors: tuple) -> list[tuple]:
+        """:meth:`_run`, counted by :func:`statements_alone`'s guard when it writes (with
+        RETURNING, only a write that returned rows changed something)."""
+        alone = session.info.get(_ALONE) if self._writes else None
+        if alone is None:
+            return self._run(conn, sql, args, processors)
+        _may_write(alone)
+        found = self._run(conn, sql, args, processors)
+        if found or not self._returns_rows:
             alone[0] = 1
         return found
 

@@ -244,15 +244,15 @@ Found = tuple[float, str, str]
 def _nearest_with_partners(session: Session, tenant: Tenant, lat: float, lng: float,
                            radius_km: float, limit: int, service: str | None,
                            goods: Sequence[Mapping[str, Any] | None],
-                           installers: Sequence[str] | None = None) -> list[list[Found]]:
+                           installers: Mapping[str, str] | None = None) -> list[list[Found]]:
     """For each of ``goods``, the ``limit`` nearest among the merchant's own points and its
-    active installer partners' (``installers``: their tenant ids, if read already): one
+    active installer partners' (``installers``: ``partners.installers``, if read already): one
     search per tenant (each in its own shard) for all the goods at once, merged nearest
     first."""
     found: list[list[Found]] = [[(d, i, tenant.id) for d, i in each] for each in _nearest_each(
         session, tenant.id, lat, lng, radius_km, limit, service, goods)]
     if installers is None:
-        installers = list(partners.installers(session, tenant))
+        installers = partners.installers(session, tenant)
     for installer_id in installers:
         theirs = _nearest_each(session, installer_id, lat, lng, radius_km, limit, service, goods)
         for mine, each in zip(found, theirs, strict=True):
@@ -408,14 +408,16 @@ def next_free_of(session: Session, tenant: Tenant, point_ids: Sequence[str], ser
 
 
 def _listed(session: Session, tenant: Tenant, found: Sequence[Found],
-            service: str | None, now: dt.datetime) -> list[NearbyPoint]:
+            service: str | None, now: dt.datetime,
+            installers: Mapping[str, str] | None = None) -> list[NearbyPoint]:
     """The points found, as listed: with their services and (for ``service``) their next
     free slots (kept per service: see ``bookings.next_free_slots``), in one statement per
     tenant whose points are listed."""
     owners: dict[str, list[str]] = {}
     for _, i, owner in found:
         owners.setdefault(owner, []).append(i)
-    partnership = partners.installers(session, tenant) if set(owners) - {tenant.id} else {}
+    partnership = ({} if not set(owners) - {tenant.id} else installers
+                   if installers is not None else partners.installers(session, tenant))
     rows: dict[str, Any] = {}
     slots: dict[str, list[SlotOut]] = {}
     for owner, ids in owners.items():
@@ -458,14 +460,16 @@ def nearby(session: Session, tenant: Tenant, lat: float, lng: float, radius_km: 
 caches.watch("o2o_setup", (FitmentRule, Partnership))
 
 
-def _setup(session: Session, tenant: Tenant) -> tuple[tuple[FitmentRuleOut, ...], tuple[str, ...]]:
-    """The merchant's fitment rules (oldest first) and active installers' tenant ids."""
+def _setup(session: Session,
+           tenant: Tenant) -> tuple[tuple[FitmentRuleOut, ...], Mapping[str, str]]:
+    """The merchant's fitment rules (oldest first) and active installers (tenant id →
+    partnership id; kept: never change it)."""
     kept = caches.lookup(session, "o2o_setup", tenant.id)
     if kept is not None and "setup" in kept:
         return kept["setup"]
     since = caches.generation(session, "o2o_setup", tenant.id)
     setup = (tuple(list_rules(session, tenant).data),
-             tuple(partners.installers(session, tenant)))
+             partners.installers(session, tenant))
     caches.store(session, "o2o_setup", tenant.id, since, [("setup", setup)])
     return setup
 
@@ -480,7 +484,7 @@ def search(session: Session, tenant: Tenant, q: str, lat: float, lng: float,
     now = now or utcnow()
     lat, lng = geo.to_wgs84(lat, lng, datum)
     products = catalog.product_briefs(session, tenant, q=q, status="active", limit=limit)
-    rules, installers = _setup(session, tenant) if products else ((), ())
+    rules, installers = _setup(session, tenant) if products else ((), {})
     needs: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # service → (product id, attrs)
     needed: dict[str, str | None] = {}
     for product in products:
@@ -494,7 +498,8 @@ def search(session: Session, tenant: Tenant, q: str, lat: float, lng: float,
                                        POINTS_PER_PRODUCT, code, [a for _, a in goods],
                                        installers)
         union = list({f[1]: f for each in found for f in each}.values())
-        listed = {item.id: item for item in _listed(session, tenant, union, code, now)}
+        listed = {item.id: item for item in _listed(session, tenant, union, code, now,
+                                                    installers)}
         for (product_id, _), each in zip(goods, found, strict=True):
             points[product_id] = [listed[i] for _, i, _ in each]
     return SearchOut(products=[
