@@ -446,7 +446,7 @@ def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process, from /proc (0 once it has gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before or while read
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
