@@ -21,6 +21,7 @@ from haina.core.asgi import HttpEdge, RouteLimit
 from haina.core.config import Settings, get_settings
 from haina.core.db import make_engine, make_sessionmaker
 from haina.core.http import (
+    LOOP_SESSIONS,
     PROBLEM_RESPONSES,
     FastJSON,
     ProblemOut,
@@ -30,6 +31,7 @@ from haina.core.http import (
     direct_routes,
     install_problem_handlers,
 )
+from haina.core.loop import make_loop_engine
 from haina.core.ratelimit import DatabaseBuckets, make_buckets
 from haina.core.schema import ensure_current
 
@@ -125,7 +127,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
         listener = credentials.Listener(_libpq_dsn(engine), engine=engine).start() \
             if engine.dialect.name == "postgresql" else None
         app.state.credentials_listener = listener
+        # PostgreSQL: the routes marked loop_unit run their units of work on this loop,
+        # on an async engine over the same database (core.loop)
+        loop_engine = make_loop_engine(engine) if settings.loop_units else None
+        if loop_engine is not None:
+            setattr(app.state, LOOP_SESSIONS, make_sessionmaker(loop_engine.sync_engine))
         yield
+        if loop_engine is not None:
+            setattr(app.state, LOOP_SESSIONS, None)
+            await loop_engine.dispose()
         if listener is not None:
             listener.stop()
         buckets = getattr(app.state, "buckets", None)

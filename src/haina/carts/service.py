@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from haina.carts.schemas import (
 )
 from haina.catalog import service as catalog
 from haina.catalog.schemas import VariantRef
+from haina.core import loop
 from haina.core.context import Tenant
 from haina.core.db import Precompiled, rowcount, utcnow
 from haina.core.errors import Conflict, Invalid, InvalidState, NotFound, not_found
@@ -116,7 +116,7 @@ def _change_lines(session: Session, tenant: Tenant, cart_id: str, owner: str | N
     statements commit alone (``core.db.statements_alone``) may run it."""
     for attempt in range(CHANGE_ATTEMPTS):
         if attempt:  # beaten by another change: let it finish (jittered: two don't meet again)
-            time.sleep(random.uniform(0, 0.002 * attempt))
+            loop.pause(random.uniform(0, 0.002 * attempt))  # yields on the event loop
         cart = _owned(_cart(session, tenant, cart_id), owner)
         if cart.status != "open":
             raise InvalidState("this cart has already been ordered", slug="cart-closed",

@@ -81,6 +81,16 @@ def space(engine: Engine) -> Space:
         return found
 
 
+def share_space(other: Engine, engine: Engine) -> None:
+    """Sessions on ``other`` (another engine over ``engine``'s database: core.loop's) keep
+    and forget their entries with ``engine``'s: one cache per database and process."""
+    with _spaces_lock:
+        found = _spaces.get(engine)
+        if found is None:
+            found = _spaces[engine] = Space()
+        _spaces[other] = found
+
+
 def _live_space(session: Session) -> Space | None:
     found = _spaces.get(session.get_bind())  # type: ignore[arg-type]
     return found if found is not None and found.listeners > 0 else None

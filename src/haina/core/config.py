@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # FastAPI's generic parameter solving (haina.core.http.direct); off: every request goes
     # through FastAPI (same answers, more CPU; for comparison and debugging).
     direct_routes: bool = True
+    # On PostgreSQL, the short buyer routes marked loop_unit (carts, checkout) run their
+    # units of work on the event loop, their statements awaited, instead of in the thread
+    # pool (haina.core.loop); off: every sync endpoint in the pool (for comparison).
+    loop_units: bool = True
     # FastAPI's OpenTelemetry spans, metrics and logs for each request, when an OpenTelemetry
     # provider is configured; off: no telemetry, and no per-request look for a provider
     telemetry: bool = False

@@ -35,6 +35,7 @@ from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -154,7 +155,10 @@ def _json_loads(data: str | bytes) -> Any:
 
 
 def _pg_json(dbapi_connection: Any, _record: Any) -> None:
+    import psycopg
     from psycopg.types.json import set_json_loads
+    if not isinstance(dbapi_connection, psycopg.Connection):  # SQLAlchemy's async adaptor
+        dbapi_connection = dbapi_connection.driver_connection
     set_json_loads(_json_loads, dbapi_connection)  # json and jsonb, on this connection
 
 
@@ -171,6 +175,14 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    engine = create_engine(url, echo=echo, json_serializer=_json_dumps,
+                           **_server_options(pool_size))
+    if parsed.get_driver_name() == "psycopg":
+        event.listen(engine, "connect", _pg_json)
+    return engine
+
+
+def _server_options(pool_size: int) -> dict[str, Any]:
     connect_args = {}
     if os.environ.get("HAINA_PARTITION_BY_TENANT") == "1":
         # On hash-partitioned tables a generic plan (prepared statements after 5 runs, and the
@@ -178,12 +190,14 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
         # custom plans prune while planning. Measured on the order path (alternating 10 s
         # loads): partitioned/plain 0.77 with generic plans allowed, 0.86 with custom only.
         connect_args["options"] = "-c plan_cache_mode=force_custom_plan"
-    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20,
-                           pool_pre_ping=False, json_serializer=_json_dumps,
-                           connect_args=connect_args)
-    if parsed.get_driver_name() == "psycopg":
-        event.listen(engine, "connect", _pg_json)
-    return engine
+    return {"pool_size": pool_size, "max_overflow": 20, "pool_pre_ping": False,
+            "connect_args": connect_args}
+
+
+def engine_options(engine: Engine) -> dict[str, Any]:
+    """The pool and connect options :func:`make_engine` gave a PostgreSQL ``engine``: for
+    another engine over the same database (core.loop's)."""
+    return _server_options(cast(Any, engine.pool).size())
 
 
 _CONNECTION = "haina.connection"
@@ -377,8 +391,12 @@ class Precompiled:
         if cursor is None:
             cursor = dbapi_conn.info["haina.cursor"] = _cursor(dialect, dbapi_conn)
         try:
-            cursor.execute(sql, args)
-            found = cursor.fetchall() if self._returns_rows else []
+            if dialect.is_async:  # a unit of work on the event loop (core.loop): awaited
+                await_(cursor.execute(sql, args))
+                found = await_(cursor.fetchall()) if self._returns_rows else []
+            else:
+                cursor.execute(sql, args)
+                found = cursor.fetchall() if self._returns_rows else []
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error,
                                       dialect=dialect) from exc
@@ -410,6 +428,8 @@ def _columns(statement: Any) -> list[Any]:
 def _cursor(dialect: Dialect, dbapi_conn: Any) -> Any:
     if dialect.driver == "psycopg":
         import psycopg
+        if dialect.is_async:
+            return psycopg.AsyncRawCursor(dbapi_conn.driver_connection)
         return psycopg.RawCursor(dbapi_conn.driver_connection)
     return dbapi_conn.cursor()
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from haina.core import loop
 from haina.core.context import Tenant, current_actor
 from haina.core.db import transaction
 from haina.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
@@ -107,13 +108,13 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
                                         annotation=Request))
     signature = signature.replace(parameters=params)
 
-    def call(kwargs: dict[str, Any]) -> Any:
+    def call(kwargs: dict[str, Any], factory: str = "sessionmaker") -> Any:
         request = kwargs[request_name] if own_request else kwargs.pop(_REQUEST)
         admitted = admit(request, kwargs)
         try:
             if session_name is None:
                 return endpoint(**kwargs)
-            with transaction(request.app.state.sessionmaker) as session:
+            with transaction(getattr(request.app.state, factory)) as session:
                 kwargs[session_name] = session
                 return endpoint(**kwargs)
         finally:
@@ -147,6 +148,7 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             loop.call_soon_threadsafe(_schedule, loop, delay, refresh, arguments, again)
 
     kept = getattr(endpoint, _ON_LOOP, None)
+    unit_on_loop = session_name is not None and getattr(endpoint, _LOOP_UNIT, False)
 
     @functools.wraps(endpoint)
     async def run(**kwargs: Any) -> Any:
@@ -159,6 +161,9 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
                 if _admitted_on_loop(kwargs[request_name if own_request else _REQUEST],
                                      kwargs):
                     return answered.response
+        if unit_on_loop and getattr(kwargs[request_name if own_request else _REQUEST].app.state,
+                                    LOOP_SESSIONS, None) is not None:
+            return await loop.run(call, kwargs, LOOP_SESSIONS)  # no hop (core.loop)
         return await asyncio.get_running_loop().run_in_executor(_executor(), call, kwargs)
 
     run.__signature__ = signature  # type: ignore[attr-defined]
@@ -167,6 +172,10 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _ON_LOOP = "__haina_on_loop__"
+_LOOP_UNIT = "__haina_loop_unit__"
+#: the app state's sessionmaker on core.loop's engine (set while the app is served, on
+#: PostgreSQL with ``HAINA_LOOP_UNITS`` on)
+LOOP_SESSIONS = "loop_sessionmaker"
 E = TypeVar("E", bound=Callable[..., Any])
 
 
@@ -513,6 +522,15 @@ _SEGMENT_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # what a path parameter may not hold on a direct route: Starlette writes the request's URL
 # (problem+json ``instance``) with these escaped again, so FastAPI answers those
 _ODD = ("?", "#", "\\")
+
+
+def loop_unit(endpoint: F) -> F:
+    """Mark a sync endpoint whose unit of work runs on the event loop (core.loop) where the
+    database allows (PostgreSQL; in the thread pool otherwise): a short unit that only waits
+    on the database — no long CPU work, no blocking network call, no wait on another request
+    (core.loop says what it must not do). Put it under the ``@router.post(...)`` line."""
+    setattr(endpoint, _LOOP_UNIT, True)
+    return endpoint
 
 
 def direct(endpoint: F) -> F:

@@ -23,6 +23,7 @@ from haina.core.http import (
     create,
     direct,
     json_out,
+    loop_unit,
     on_loop,
     problem_response,
 )
@@ -234,12 +235,17 @@ def sandbox_inbox(session: SessionDep, shop: Shop = KEY) -> InboxOut:
     return service.sandbox_inbox(session, shop)
 
 
+# @loop_unit: the buyer's own short units of work (reads, carts, checkout, bookings) run on
+# the event loop on PostgreSQL (core.loop); sign-in (hashing, a code's delivery) and payment
+# (a provider's call) stay in the thread pool
 @store.get("/me", response_model=BuyerOut, summary="The signed-in buyer")
+@loop_unit
 def me(session: SessionDep, shop: Shop = BUYER) -> BuyerOut:
     return service.me(session, shop)
 
 
 @store.get("/me/points", response_model=Page[PointsEntryOut], summary="The buyer's points")
+@loop_unit
 def my_points(session: SessionDep, limit: int = Query(50, ge=1, le=200),
               cursor: str | None = CURSOR, shop: Shop = BUYER) -> Page[PointsEntryOut]:
     return service.points(session, shop, limit=limit, cursor=cursor)
@@ -247,6 +253,7 @@ def my_points(session: SessionDep, limit: int = Query(50, ge=1, le=200),
 
 @store.get("/me/coupons", response_model=Page[WalletCouponOut],
            summary="The coupons issued to the buyer (use one at checkout by its code)")
+@loop_unit
 def my_coupons(session: SessionDep,
                status: str | None = Query(None, pattern="^(issued|used|expired|paused)$"),
                limit: int = Query(50, ge=1, le=200), cursor: str | None = CURSOR,
@@ -256,6 +263,7 @@ def my_coupons(session: SessionDep,
 
 @store.post("/carts", status_code=201, response_model=CartOut, summary="A cart of the buyer's")
 @direct  # answered by core.http.DirectRoute (issue 16)
+@loop_unit
 def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Shop = BUYER,
               idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
     if idempotency_key is None:  # one INSERT, written last (under a key: the key's row too)
@@ -266,6 +274,7 @@ def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Sh
 
 @store.get("/carts/{cart_id}", response_model=CartOut, summary="The buyer's cart, priced now")
 @direct  # answered by core.http.DirectRoute (issue 16)
+@loop_unit
 def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> Response:
     statements_alone(session)  # reads only: no BEGIN and COMMIT round trips
     # answered as built (json_out): FastAPI would re-validate the cart and dump it again
@@ -274,6 +283,7 @@ def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> Response:
 
 @store.post("/carts/{cart_id}/lines", response_model=CartOut, summary="Add units of a SKU")
 @direct  # answered by core.http.DirectRoute (issue 16)
+@loop_unit
 def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER) -> Response:
     statements_alone(session)  # a read, then one compare-and-set UPDATE (carts)
     return json_out(service.add_cart_line(session, shop, cart_id, body))
@@ -281,6 +291,7 @@ def add_line(session: SessionDep, cart_id: str, body: LineIn, shop: Shop = BUYER
 
 @store.put("/carts/{cart_id}/lines/{sku}", response_model=CartOut,
            summary="Set a line's quantity (0 removes it)")
+@loop_unit
 def set_line(session: SessionDep, cart_id: str, sku: str, body: QuantityIn,
              shop: Shop = BUYER) -> Response:
     statements_alone(session)  # as add_line
@@ -289,6 +300,7 @@ def set_line(session: SessionDep, cart_id: str, sku: str, body: QuantityIn,
 
 @store.get("/carts/{cart_id}/price", response_model=PriceOut,
            summary="The cart priced with a coupon: promotions and the coupon, explained")
+@loop_unit
 def price(session: SessionDep, cart_id: str, coupon: str | None = Query(None, max_length=64),
           shop: Shop = BUYER) -> PriceOut:
     return service.price_cart(session, shop, cart_id, coupon)
@@ -296,6 +308,7 @@ def price(session: SessionDep, cart_id: str, coupon: str | None = Query(None, ma
 
 @store.post("/bookings", status_code=201, response_model=BookingOut,
             summary="Hold a slot for the buyer (10 minutes; checkout confirms it)")
+@loop_unit
 def post_booking(session: SessionDep, body: StoreBookingIn, request: Request,
                  shop: Shop = BUYER,
                  idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
@@ -304,12 +317,14 @@ def post_booking(session: SessionDep, body: StoreBookingIn, request: Request,
 
 
 @store.get("/bookings", response_model=Page[BookingOut], summary="The buyer's bookings")
+@loop_unit
 def bookings(session: SessionDep, limit: int = Query(50, ge=1, le=200),
              cursor: str | None = CURSOR, shop: Shop = BUYER) -> Page[BookingOut]:
     return service.list_bookings(session, shop, limit=limit, cursor=cursor)
 
 
 @store.get("/bookings/{booking_id}", response_model=BookingOut)
+@loop_unit
 def booking(session: SessionDep, booking_id: str, shop: Shop = BUYER) -> BookingOut:
     return service.get_booking(session, shop, booking_id)
 
@@ -327,6 +342,7 @@ def rate_booking(session: SessionDep, booking_id: str, body: RatingIn, request: 
 @store.post("/carts/{cart_id}/checkout", status_code=201, response_model=AppointmentOrderOut,
             summary="The cart becomes an order on the key's channel, bookings confirmed")
 @direct  # answered by core.http.DirectRoute (issue 16)
+@loop_unit
 def checkout(session: SessionDep, cart_id: str, body: StoreCheckoutIn, request: Request,
              shop: Shop = BUYER,
              idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
@@ -338,12 +354,14 @@ def checkout(session: SessionDep, cart_id: str, body: StoreCheckoutIn, request: 
 
 
 @store.get("/orders", response_model=Page[OrderOut], summary="The buyer's orders")
+@loop_unit
 def orders(session: SessionDep, limit: int = Query(50, ge=1, le=200),
            cursor: str | None = CURSOR, shop: Shop = BUYER) -> Page[OrderOut]:
     return service.list_orders(session, shop, limit=limit, cursor=cursor)
 
 
 @store.get("/orders/{order_id}", response_model=OrderOut)
+@loop_unit
 def order(session: SessionDep, order_id: str, shop: Shop = BUYER) -> OrderOut:
     return service.get_order(session, shop, order_id)
 

@@ -26,6 +26,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from haina.core import loop
+
 T = TypeVar("T")
 MAX_ENTRIES = 4096
 #: an answer older than this share of its life is made anew: by the first request of the
@@ -75,7 +77,9 @@ class PublicAnswers:
                 flight = self._making[key] = _Flight()
         assert flight is not None
         if not mine:
-            if flight.done.wait(WAIT_SECONDS) and flight.made:
+            # (yielding when this runs on the event loop: the maker may be another request
+            # of this loop, core.loop)
+            if loop.wait(flight.done, WAIT_SECONDS) and flight.made:
                 return flight.value  # type: ignore[return-value]
             return make()  # the maker failed (its error is ours to meet too) or is stuck
         try:
