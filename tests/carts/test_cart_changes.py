@@ -200,3 +200,69 @@ def test_a_cart_made_under_statements_alone_is_stored_with_its_answer(sessions,
         out = carts.create_cart(s, tenant, CartCreate(lines=[LineIn(sku="A", quantity=2)]))
     assert out.totals.subtotal.amount == 20
     assert _lines(sessions, tenant, out.id) == {"A": 2}
+
+
+# --- the version remembered here (carts._SEEN): a change without a read, safe by its CAS ---
+
+def _write_behind(sessions, tenant, cart_id, **values) -> None:
+    """Change the cart's row as no Haina writer would: ``updated_at`` left as it was."""
+    with transaction(sessions) as s:
+        s.execute(update(Cart).where(Cart.tenant_id == tenant.id, Cart.id == cart_id)
+                  .values(**values))
+
+
+def test_a_change_starts_from_the_version_seen_here_without_reading_the_cart(
+        sessions, tenant_of_client, cart_id):
+    """The row's lines changed behind Haina's back, its version kept: the change is made on
+    the version this process remembers, proof that the cart was not read (one statement)."""
+    tenant = tenant_of_client
+    _write_behind(sessions, tenant, cart_id, lines=[{"sku": "C", "quantity": 9}])
+    with transaction(sessions) as s:
+        statements_alone(s)
+        out = carts.add_cart_line(s, tenant, cart_id, LineIn(sku="B", quantity=2))
+    assert {ln.sku: ln.quantity for ln in out.lines} == {"A": 1, "B": 2}
+    assert _lines(sessions, tenant, cart_id) == {"A": 1, "B": 2}
+
+
+def test_a_cart_changed_elsewhere_since_it_was_seen_here_is_read_again(
+        sessions, tenant_of_client, cart_id):
+    """Another process's change moved the version: the compare-and-set from the version
+    remembered matches nothing, and the change is made on the cart read."""
+    tenant = tenant_of_client
+    _write_behind(sessions, tenant, cart_id, lines=[{"sku": "C", "quantity": 9}],
+                  updated_at=utcnow())
+    with transaction(sessions) as s:
+        statements_alone(s)
+        out = carts.add_cart_line(s, tenant, cart_id, LineIn(sku="B", quantity=2))
+    assert {ln.sku: ln.quantity for ln in out.lines} == {"C": 9, "B": 2}
+    assert _lines(sessions, tenant, cart_id) == {"C": 9, "B": 2}
+
+
+def test_a_version_remembered_for_one_member_does_not_let_them_change_anothers_cart(
+        client, sessions, tenant_of_client, cart_id):
+    """A remembered version whose member is not the cart's (say the cart changed hands
+    with its version kept): the owner is part of the compare-and-set, so that version does
+    not pass for the cart as it is; read, the cart is not the caller's (404)."""
+    tenant = tenant_of_client
+    member = client.post("/v1/members", json={"name": "Li"}).json()["id"]
+    with transaction(sessions) as s:  # seen here: the cart is no member's
+        assert carts.get_cart(s, tenant, cart_id).member_id is None
+    carts._SEEN[(tenant.id, cart_id)].member_id = member  # a version naming another
+    with transaction(sessions) as s, pytest.raises(NotFound):
+        statements_alone(s)
+        carts.add_cart_line(s, tenant, cart_id, LineIn(sku="B", quantity=1), owner=member)
+    assert _lines(sessions, tenant, cart_id) == {"A": 1}
+
+
+def test_an_error_said_of_the_version_remembered_is_said_of_the_cart_read(
+        sessions, tenant_of_client, cart_id):
+    """The line to set is on the cart but not on the version remembered (added behind the
+    process's back, version kept): not a 404 from the old version; set on the cart read."""
+    tenant = tenant_of_client
+    _write_behind(sessions, tenant, cart_id,
+                  lines=[{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}])
+    with transaction(sessions) as s:
+        statements_alone(s)
+        out = carts.set_cart_line(s, tenant, cart_id, "B", 5)
+    assert {ln.sku: ln.quantity for ln in out.lines} == {"A": 1, "B": 5}
+    assert _lines(sessions, tenant, cart_id) == {"A": 1, "B": 5}

@@ -24,7 +24,14 @@ from haina.catalog.schemas import VariantRef
 from haina.core import loop
 from haina.core.context import Tenant
 from haina.core.db import Precompiled, rowcount, utcnow
-from haina.core.errors import Conflict, Invalid, InvalidState, NotFound, not_found
+from haina.core.errors import (
+    Conflict,
+    Invalid,
+    InvalidState,
+    NotFound,
+    Problem,
+    not_found,
+)
 from haina.core.ids import new_id
 from haina.core.money import Money
 from haina.core.pagination import Page, paginate
@@ -61,11 +68,17 @@ _INSERT = Precompiled(insert(Cart.__table__).values(
     {c.key: bindparam(c.key, type_=c.type) for c in (_C.tenant_id, *_COLUMNS)}))
 # a change of lines is a compare-and-set on the version read (its updated_at), the cart
 # still open: no lock held between the read and the write, and no transaction needed
-_SET_LINES = Precompiled(update(Cart.__table__).where(
-    *_WHERE, _C.status == bindparam("open"),
-    _C.updated_at == bindparam("seen", type_=_C.updated_at.type)).values(
-    lines=bindparam("lines", type_=_C.lines.type),
-    updated_at=bindparam("updated_at", type_=_C.updated_at.type)).returning(_C.id))
+def _set_lines_statement(owned: bool) -> Precompiled:
+    where = [*_WHERE, _C.status == bindparam("open"),
+             _C.updated_at == bindparam("seen", type_=_C.updated_at.type)]
+    if owned:  # the buyer's own still (a version remembered here may name its old member)
+        where.append(_C.member_id == bindparam("owner"))
+    return Precompiled(update(Cart.__table__).where(*where).values(
+        lines=bindparam("lines", type_=_C.lines.type),
+        updated_at=bindparam("updated_at", type_=_C.updated_at.type)).returning(_C.id))
+
+
+_SET_LINES, _SET_LINES_OWNED = _set_lines_statement(False), _set_lines_statement(True)
 
 
 def _claim_statement(owned: bool) -> Precompiled:
@@ -98,13 +111,37 @@ class CartRow:
         self.order_id, self.lines = order_id, lines
         self.created_at, self.updated_at = created_at, updated_at
 
+    def copy(self) -> CartRow:
+        return CartRow(self.id, self.member_id, self.channel, self.status, self.order_id,
+                       [dict(x) for x in self.lines], self.created_at, self.updated_at)
+
+
+# The version of a cart this process last read or wrote, by (tenant, cart): a change of
+# lines starts from it without reading the cart (one statement, the compare-and-set, instead
+# of two). The compare-and-set is what makes that safe: when another request or process
+# changed the cart since (every write of a cart moves its updated_at), it matches nothing and
+# the change reads the cart as ever; so a version kept too long costs a statement, never a
+# change. Forgotten when its cart is claimed for an order; all of it when it grows past
+# SEEN_MAX.
+_SEEN: dict[tuple[str, str], CartRow] = {}
+SEEN_MAX = 50_000
+
+
+def _remember(tenant_id: str, cart: CartRow) -> None:
+    if len(_SEEN) >= SEEN_MAX:
+        _SEEN.clear()
+    _SEEN[(tenant_id, cart.id)] = cart.copy()
+
 
 def _cart(session: Session, tenant: Tenant, cart_id: str) -> CartRow:
-    """The tenant's cart ``cart_id``, or 404 ``cart-not-found``."""
+    """The tenant's cart ``cart_id`` (remembered as read), or 404 ``cart-not-found``."""
     rows = _READ.rows(session, {"tenant_id": tenant.id, "id": cart_id})
     if not rows:
+        _SEEN.pop((tenant.id, cart_id), None)
         raise not_found("cart", cart_id)
-    return CartRow(*rows[0])
+    cart = CartRow(*rows[0])
+    _remember(tenant.id, cart)
+    return cart
 
 
 def _change_lines(session: Session, tenant: Tenant, cart_id: str, owner: str | None,
@@ -114,24 +151,47 @@ def _change_lines(session: Session, tenant: Tenant, cart_id: str, owner: str | N
     change got in between), up to :data:`CHANGE_ATTEMPTS` times (then 409 ``cart-busy``).
     The write is the last statement, so nothing after it can fail: a unit of work whose
     statements commit alone (``core.db.statements_alone``) may run it."""
-    for attempt in range(CHANGE_ATTEMPTS):
-        if attempt:  # beaten by another change: let it finish (jittered: two don't meet again)
-            loop.pause(random.uniform(0, 0.002 * attempt))  # yields on the event loop
-        cart = _owned(_cart(session, tenant, cart_id), owner)
-        if cart.status != "open":
-            raise InvalidState("this cart has already been ordered", slug="cart-closed",
-                               order_id=cart.order_id)
-        seen = cart.updated_at
-        change(cart)
-        # strictly later than the version read, whatever the clock did since
-        cart.updated_at = max(utcnow(), seen + dt.timedelta(microseconds=1))
-        out = _cart_out(session, tenant, cart, listed_only=listed_only)
-        if _SET_LINES.rows(session, {"tenant_id": tenant.id, "id": cart.id, "open": "open",
-                                     "seen": seen, "lines": cart.lines,
-                                     "updated_at": cart.updated_at}):
+    remembered = _SEEN.get((tenant.id, cart_id))
+    beaten = False
+    for _attempt in range(CHANGE_ATTEMPTS):
+        if beaten:  # by another change: let it finish (jittered: two don't meet again)
+            loop.pause(random.uniform(0, 0.002 * _attempt))  # yields on the event loop
+        if remembered is not None:  # the version last seen here, not read again (_SEEN)
+            try:
+                out = _changed(session, tenant, remembered.copy(), owner, change, listed_only)
+            except Problem:  # said of a version that may be old: said of the cart read
+                out = None
+            remembered, beaten = None, False
+        else:
+            out = _changed(session, tenant, _cart(session, tenant, cart_id), owner, change,
+                           listed_only)
+            beaten = True
+        if out is not None:
             return out
+        _SEEN.pop((tenant.id, cart_id), None)
     raise Conflict("the cart kept changing while this change was made: try again",
                    slug="cart-busy")
+
+
+def _changed(session: Session, tenant: Tenant, cart: CartRow, owner: str | None,
+             change: Callable[[CartRow], None], listed_only: bool) -> CartOut | None:
+    """One try of :func:`_change_lines` from the version ``cart``: the answer if its
+    compare-and-set wrote the lines, else None."""
+    _owned(cart, owner)
+    if cart.status != "open":
+        raise InvalidState("this cart has already been ordered", slug="cart-closed",
+                           order_id=cart.order_id)
+    seen = cart.updated_at
+    change(cart)
+    # strictly later than the version read, whatever the clock did since
+    cart.updated_at = max(utcnow(), seen + dt.timedelta(microseconds=1))
+    out = _cart_out(session, tenant, cart, listed_only=listed_only)
+    if not (_SET_LINES_OWNED if owner is not None else _SET_LINES).rows(session, {
+            "tenant_id": tenant.id, "id": cart.id, "open": "open", "seen": seen,
+            "owner": owner, "lines": cart.lines, "updated_at": cart.updated_at}):
+        return None
+    _remember(tenant.id, cart)
+    return out
 
 
 def _resolve(session: Session, tenant: Tenant, lines: Sequence[LineIn], listed_only: bool
@@ -222,6 +282,7 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate,
     out = _cart_out(session, tenant, cart, member_resolved=True, listed_only=listed_only)
     _INSERT.rows(session, {"tenant_id": tenant.id, **{k: getattr(cart, k)
                                                      for k in CartRow.__slots__}})
+    _remember(tenant.id, cart)
     return out
 
 
@@ -338,6 +399,7 @@ def claim_for_checkout(session: Session, tenant: Tenant, cart_id: str, order_id:
     recorded (rolled back with the order if placing fails). With ``owner_check``, a cart
     whose member is not ``owner`` is not found (404, whatever its status): the storefront's
     buyer checks out their own cart."""
+    _SEEN.pop((tenant.id, cart_id), None)
     rows = (_CLAIM_OWNED if owner_check else _CLAIM).records(session, {
         "tenant_id": tenant.id, "id": cart_id, "open": "open", "owner": owner,
         "ordered": "ordered", "order_id": order_id, "updated_at": utcnow()})
