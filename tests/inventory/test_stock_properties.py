@@ -224,6 +224,42 @@ def test_a_refused_claim_of_several_lines_holds_none_of_them(sessions, tenant):
     assert active_reserved(sessions, tenant, a) == {}
 
 
+def test_a_claim_of_several_lines_holds_each_once_where_asked(sessions, tenant):
+    """Several variants claimed at once: a variant named on two lines is claimed once for
+    both, at the default location or at the one named; a line short there holds nothing;
+    an unknown location is a 404."""
+    a = new_variant(sessions, tenant, "A-1", stock=5)
+    b = new_variant(sessions, tenant, "B-1", stock=2)
+    with transaction(sessions) as s:
+        default = inventory.default_location(s, tenant).id
+        store = inventory.create_location(s, tenant, LocationCreate(code="store", name="Store")).id
+        inventory.adjust_stock(s, tenant, b, 4, "received", location_id=store)
+    claims = [Claim(variant_id=a, quantity=2, sku="A-1"), Claim(variant_id=b, quantity=1,
+              sku="B-1"), Claim(variant_id=a, quantity=1, sku="A-1")]
+    with transaction(sessions) as s:
+        held = inventory.reserve_stock(s, tenant, claims, order_id="ord_multi", expires_at=None)
+    assert len(held) == 2
+    assert levels(sessions, tenant, a) == {default: (5, 3)}
+    assert levels(sessions, tenant, b) == {default: (2, 1), store: (4, 0)}
+    assert active_reserved(sessions, tenant, a) == {default: 3}
+    with pytest.raises(Problem) as short, transaction(sessions) as s:  # A: none at the store
+        inventory.reserve_stock(s, tenant, [Claim(variant_id=b, quantity=3, sku="B-1"),
+                                            Claim(variant_id=a, quantity=1, sku="A-1")],
+                                order_id="ord_store", expires_at=None, location_id=store)
+    assert short.value.slug == "out-of-stock" and short.value.extra["sku"] == "A-1"
+    assert levels(sessions, tenant, b)[store] == (4, 0)
+    with transaction(sessions) as s:
+        inventory.reserve_stock(s, tenant, [Claim(variant_id=b, quantity=3, sku="B-1"),
+                                            Claim(variant_id=b, quantity=1, sku="B-1")],
+                                order_id="ord_store", expires_at=None, location_id=store)
+    assert levels(sessions, tenant, b)[store] == (4, 4)
+    with pytest.raises(Problem) as unknown, transaction(sessions) as s:
+        inventory.reserve_stock(s, tenant, claims, order_id="ord_nowhere", expires_at=None,
+                                location_id="loc_nowhere")
+    assert unknown.value.status == 404
+    assert levels(sessions, tenant, a) == {default: (5, 3)}
+
+
 def test_a_variant_with_no_stock_row_is_out_of_stock_and_cannot_be_written_down(sessions, tenant):
     v = new_variant(sessions, tenant)
     with pytest.raises(Problem) as exc, transaction(sessions) as s:
