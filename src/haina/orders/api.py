@@ -5,7 +5,15 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime
 
 from haina.core.context import Tenant
-from haina.core.http import IdempotencyKeyHeader, Router, SessionDep, create, direct, json_out
+from haina.core.http import (
+    IdempotencyKeyHeader,
+    Router,
+    SessionDep,
+    create,
+    direct,
+    json_out,
+    loop_unit,
+)
 from haina.core.pagination import Page
 from haina.orders import service
 from haina.orders.schemas import (
@@ -25,6 +33,7 @@ READ, WRITE = require("orders:read"), require("orders:write")
              summary="Place an order: price it, hold its stock, await payment",
              responses={409: {"description": "out-of-stock (problem+json)"}})
 @direct
+@loop_unit  # on the event loop on PostgreSQL (core.loop)
 def place_order(session: SessionDep, body: OrderCreate, request: Request,
                 tenant: Tenant = Depends(WRITE),
                 idempotency_key: str | None = IdempotencyKeyHeader) -> Response:
