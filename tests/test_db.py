@@ -7,6 +7,8 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from haina.core.db import Precompiled, deferred_inserts, insert_rows
@@ -83,6 +85,71 @@ def test_deferred_inserts_land_together_only_when_the_block_succeeds(session, te
         raise RuntimeError("the block failed")
     session.rollback()
     assert list_events(session, tenant, type="z.lost").data == []
+
+
+_KEYED = {d: Precompiled(ins(Event.__table__).values(
+    id=bindparam("id"), tenant_id=bindparam("t"), type=bindparam("type"),
+    subject_id=bindparam("s"), data=bindparam("data"),
+    created_at=bindparam("at")).on_conflict_do_nothing(
+    index_elements=["tenant_id", "id"]).returning(_E.id)) for d, ins in (
+    ("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+
+
+def _held(session, tenant, n: int) -> None:
+    insert_rows(session, Event.__table__, [
+        {"id": f"evt_h{i}", "tenant_id": tenant.id, "type": "h.held", "subject_id": None,
+         "data": {"i": i}, "created_at": dt.datetime.now(dt.UTC)} for i in range(n)])
+
+
+def test_inserts_held_until_used_are_sent_before_any_statement_that_might_read_them(
+        session, tenant):
+    """deferred_inserts(until_used=True): whatever statement runs next in the session (a
+    Precompiled one, Session.execute, a flush) finds the held rows there."""
+    for read in (lambda: _BY_TYPE.rows(session, {"t": tenant.id, "type": "h.held"}),
+                 lambda: session.execute(select(_E.id, _E.subject_id).where(
+                     _E.tenant_id == tenant.id, _E.type == "h.held")).all()):
+        with deferred_inserts(session, until_used=True):
+            _held(session, tenant, 2)
+            assert [r[0] for r in read()] == ["evt_h0", "evt_h1"]
+            assert session.info.get("haina.deferred_until_used") == []
+        session.rollback()
+    with deferred_inserts(session, until_used=True):  # an ORM object flushed after them
+        _held(session, tenant, 1)
+        session.add(Event(id="evt_orm", tenant_id=tenant.id, type="h.held", subject_id=None,
+                          data={}, created_at=dt.datetime.now(dt.UTC)))
+        session.flush()
+        assert len(_BY_TYPE.rows(session, {"t": tenant.id, "type": "h.held"})) == 2
+    session.rollback()
+    with deferred_inserts(session):  # without until_used: held to the block's end
+        _held(session, tenant, 1)
+        assert _BY_TYPE.rows(session, {"t": tenant.id, "type": "h.held"}) == []
+    assert len(_BY_TYPE.rows(session, {"t": tenant.id, "type": "h.held"})) == 1
+
+
+def test_held_inserts_go_with_a_last_statement_and_its_rows_come_back(session, tenant):
+    """Deferred.send_with: the held rows and a last INSERT … RETURNING together (one
+    statement on PostgreSQL); a last insert that meets a conflict returns nothing, the held
+    rows are in the transaction all the same (the caller decides to roll back)."""
+    last = _KEYED[session.get_bind().dialect.name]
+    row = {"t": tenant.id, "type": "h.key", "s": None, "data": {"k": 1},
+           "at": dt.datetime.now(dt.UTC)}
+    with deferred_inserts(session, until_used=True) as held:
+        _held(session, tenant, 3)
+        assert held.send_with(last, {"id": "evt_key", **row}) == [("evt_key",)]
+    session.commit()
+    assert len(_BY_TYPE.rows(session, {"t": tenant.id, "type": "h.held"})) == 3
+    with deferred_inserts(session, until_used=True) as held:
+        insert_rows(session, Event.__table__, {
+            "id": "evt_more", "tenant_id": tenant.id, "type": "h.more", "subject_id": None,
+            "data": {}, "created_at": dt.datetime.now(dt.UTC)})
+        assert held.send_with(last, {"id": "evt_key", **row}) == []  # taken
+    assert _BY_TYPE.rows(session, {"t": tenant.id, "type": "h.more"}) == [("evt_more", None)]
+    session.rollback()
+    assert _BY_TYPE.rows(session, {"t": tenant.id, "type": "h.more"}) == []
+    with deferred_inserts(session, until_used=True) as held:  # nothing held: the last alone
+        assert held.send_with(last, {"id": "evt_alone", **row}) == [("evt_alone",)]
+    session.commit()
+    assert session.get(Event, (tenant.id, "evt_alone")).data == {"k": 1}
 
 
 def test_json_columns_read_back_alike_through_orjson_and_what_it_refuses_through_json(

@@ -283,10 +283,14 @@ def _wrote(session: Session) -> None:
 
 
 def _check_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if _UNTIL_USED in session.info:
+        _send_held(session)
     _wrote(session)  # SQLAlchemy calls before_flush only when there is something to flush
 
 
 def _check_execute(state: Any) -> None:
+    if _UNTIL_USED in state.session.info:
+        _send_held(state.session)
     if state.is_insert or state.is_update or state.is_delete:
         _wrote(state.session)
 
@@ -373,7 +377,10 @@ class Precompiled:
                  processors: tuple) -> list[tuple]:
         """:meth:`_run`, counted by :func:`statements_alone`'s guard when it writes (with
         RETURNING, only a write that returned rows changed something)."""
-        alone = session.info.get(_ALONE) if self._writes else None
+        info = session.info
+        if _UNTIL_USED in info and info[_UNTIL_USED]:
+            _send_held(session)
+        alone = info.get(_ALONE) if self._writes else None
         if alone is None:
             return self._run(conn, sql, args, processors)
         _may_write(alone)
@@ -453,22 +460,75 @@ def insert_rows(session: Session, table: Table, rows: dict[str, Any] | list[dict
     session.connection().execute(insert(table), rows)
 
 
+class Deferred:
+    """The inserts a :func:`deferred_inserts` block holds back (see :meth:`send_with`)."""
+
+    __slots__ = ("session", "pending")
+
+    def __init__(self, session: Session, pending: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+        self.session, self.pending = session, pending
+
+    def send_with(self, last: Precompiled, params: dict[str, Any]) -> list[tuple]:
+        """Send the inserts held so far now, and ``last`` (an INSERT with RETURNING, e.g. a
+        key row ``ON CONFLICT DO NOTHING``) with them: on PostgreSQL as one statement (one
+        round trip), ``last`` its final part; elsewhere one after the other. ``last``'s
+        rows."""
+        pending = [(t, rows) for t, rows in self.pending if rows]
+        self.pending.clear()
+        if not pending or not is_postgres(self.session):
+            _send(self.session, pending)
+            return last.rows(self.session, params)
+        shape = (id(last), *((t.name, len(rows), tuple(rows[0])) for t, rows in pending))
+        found = _COMBINED.get(shape)
+        if found is None:
+            combined, keys = _combined_insert(pending, last.statement)
+            found = _COMBINED[shape] = (combined, (*keys, *params))
+        combined, keys = found
+        values = _pending_values(pending, shape[1:])
+        values.extend(params[name] for name in keys[len(values):])
+        return combined.rows_in(self.session, keys, values)
+
+
 @contextmanager
-def deferred_inserts(session: Session) -> Iterator[None]:
+def deferred_inserts(session: Session, *, until_used: bool = False) -> Iterator[Deferred]:
     """Send the block's inserts together when it ends without error: on PostgreSQL as one
     statement (data-modifying CTEs, one round trip), elsewhere one statement per table.
 
-    For a hot path whose new rows are not read back inside the block (placing an order)."""
-    if _DEFERRED in session.info:  # already deferring: join the outer block
-        yield
+    For a hot path whose new rows are not read back inside the block (placing an order).
+    With ``until_used``, the inserts held are sent before any other statement of the session
+    runs (a ``Precompiled`` one, ``Session.execute``, a flush), so that the block may span
+    work that reads or references them; :meth:`Deferred.send_with` sends them with a last
+    statement of the caller's. A block inside another joins it."""
+    outer = session.info.get(_DEFERRED)
+    if outer is not None:  # already deferring: join the outer block
+        yield Deferred(session, outer)
         return
     pending: list[tuple[Table, list[dict[str, Any]]]] = []
     session.info[_DEFERRED] = pending
+    if until_used:
+        session.info[_UNTIL_USED] = pending
     try:
-        yield
+        yield Deferred(session, pending)
     finally:
         del session.info[_DEFERRED]
-    pending = [(t, rows) for t, rows in pending if rows]
+        session.info.pop(_UNTIL_USED, None)
+    _send(session, [(t, rows) for t, rows in pending if rows])
+
+
+_UNTIL_USED = "haina.deferred_until_used"  # session.info: inserts to send before a statement
+
+
+def _send_held(session: Session) -> None:
+    """Send the inserts a ``deferred_inserts(until_used=True)`` block holds, before another
+    statement of the session runs."""
+    held = session.info.get(_UNTIL_USED)
+    if held:
+        pending = [(t, rows) for t, rows in held if rows]
+        held.clear()
+        _send(session, pending)
+
+
+def _send(session: Session, pending: list[tuple[Table, list[dict[str, Any]]]]) -> None:
     if not pending:
         return
     conn = session.connection()
@@ -480,13 +540,15 @@ def deferred_inserts(session: Session) -> Iterator[None]:
     shape = tuple((t.name, len(rows), tuple(rows[0])) for t, rows in pending)
     found = _COMBINED.get(shape)
     if found is None:
-        found = _COMBINED[shape] = (_combined_insert(pending), tuple(
-            f"p{i}_{r}_{col}" for i, (_, rows) in enumerate(pending)
-            for r in range(len(rows)) for col in rows[0]))
+        found = _COMBINED[shape] = _combined_insert(pending)
     combined, keys = found
     # the values in the order of ``keys``: each row's columns as the table's first row has them
-    combined.rows_in(session, keys, [row[col] for (_, rows), (_, _, cols) in zip(pending, shape)
-                                     for row in rows for col in cols])
+    combined.rows_in(session, keys, _pending_values(pending, shape))
+
+
+def _pending_values(pending: list[tuple[Table, list[dict[str, Any]]]], shape: tuple) -> list[Any]:
+    return [row[col] for (_, rows), (_, _, cols) in zip(pending, shape, strict=True)
+            for row in rows for col in cols]
 
 
 # one prepared statement per shape (tables, row counts, columns) with its bind names in the
@@ -494,16 +556,24 @@ def deferred_inserts(session: Session) -> Iterator[None]:
 _COMBINED: dict[tuple, tuple[Precompiled, tuple[str, ...]]] = {}
 
 
-def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]]) -> Precompiled:
+def _combined_insert(pending: list[tuple[Table, list[dict[str, Any]]]], last: Any = None
+                     ) -> tuple[Precompiled, tuple[str, ...]]:
+    """One statement inserting ``pending`` (each table's rows a data-modifying CTE), its
+    last part ``last`` if given, else the last table's insert; and the bind names of the
+    pending rows' values, in order."""
     statements = []
+    keys: list[str] = []
     for i, (table, rows) in enumerate(pending):
         values = [{col: bindparam(f"p{i}_{r}_{col}", type_=table.c[col].type) for col in row}
                   for r, row in enumerate(rows)]
+        keys.extend(f"p{i}_{r}_{col}" for r, row in enumerate(rows) for col in row)
         statements.append(insert(table).values(values if len(values) > 1 else values[0]))
+    if last is not None:
+        statements.append(last)
     combined = statements[-1]
     for i, statement in enumerate(statements[:-1]):
         combined = combined.add_cte(statement.cte(f"ins_{i}"))
-    return Precompiled(combined)
+    return Precompiled(combined), tuple(keys)
 
 
 def add_unique(session: Session, row: Any, taken: Callable[[], Exception]) -> None:
