@@ -23,11 +23,11 @@ from pydantic import BaseModel, ValidationError, create_model
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from haina.core import loop
 from haina.core.context import Tenant, current_actor
 from haina.core.db import transaction
 from haina.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
 from haina.core.idempotency import run_idempotent
+from haina.core.loop import run as run_on_loop
 from haina.core.ratelimit import Plan, RateLimited
 
 log = logging.getLogger("haina")
@@ -163,7 +163,7 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
                     return answered.response
         if unit_on_loop and getattr(kwargs[request_name if own_request else _REQUEST].app.state,
                                     LOOP_SESSIONS, None) is not None:
-            return await loop.run(call, kwargs, LOOP_SESSIONS)  # no hop (core.loop)
+            return await run_on_loop(call, kwargs, LOOP_SESSIONS)  # no hop (core.loop)
         return await asyncio.get_running_loop().run_in_executor(_executor(), call, kwargs)
 
     run.__signature__ = signature  # type: ignore[attr-defined]
