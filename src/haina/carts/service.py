@@ -128,9 +128,11 @@ SEEN_MAX = 50_000
 
 
 def _remember(tenant_id: str, cart: CartRow) -> None:
+    """Keep ``cart`` as the version seen here (an object no one changes after: a copy when
+    the caller goes on with it)."""
     if len(_SEEN) >= SEEN_MAX:
         _SEEN.clear()
-    _SEEN[(tenant_id, cart.id)] = cart.copy()
+    _SEEN[(tenant_id, cart.id)] = cart
 
 
 def _cart(session: Session, tenant: Tenant, cart_id: str) -> CartRow:
@@ -140,7 +142,7 @@ def _cart(session: Session, tenant: Tenant, cart_id: str) -> CartRow:
         _SEEN.pop((tenant.id, cart_id), None)
         raise not_found("cart", cart_id)
     cart = CartRow(*rows[0])
-    _remember(tenant.id, cart)
+    _remember(tenant.id, cart.copy())  # the caller may change its lines
     return cart
 
 
@@ -153,9 +155,9 @@ def _change_lines(session: Session, tenant: Tenant, cart_id: str, owner: str | N
     statements commit alone (``core.db.statements_alone``) may run it."""
     remembered = _SEEN.get((tenant.id, cart_id))
     beaten = False
-    for _attempt in range(CHANGE_ATTEMPTS):
+    for attempt in range(CHANGE_ATTEMPTS):
         if beaten:  # by another change: let it finish (jittered: two don't meet again)
-            loop.pause(random.uniform(0, 0.002 * _attempt))  # yields on the event loop
+            loop.pause(random.uniform(0, 0.002 * attempt))  # yields on the event loop
         if remembered is not None:  # the version last seen here, not read again (_SEEN)
             try:
                 out = _changed(session, tenant, remembered.copy(), owner, change, listed_only)

@@ -194,10 +194,16 @@ def _server_options(pool_size: int) -> dict[str, Any]:
             "connect_args": connect_args}
 
 
-def engine_options(engine: Engine) -> dict[str, Any]:
-    """The pool and connect options :func:`make_engine` gave a PostgreSQL ``engine``: for
-    another engine over the same database (core.loop's)."""
-    return _server_options(cast(Any, engine.pool).size())
+def make_async_engine(engine: Engine) -> Any:
+    """An ``AsyncEngine`` (psycopg's async connection) over the PostgreSQL database of
+    ``engine``, made as :func:`make_engine` made it: the same pool and connect options,
+    echo and JSON handling (core.loop's)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+    async_engine = create_async_engine(
+        engine.url.render_as_string(hide_password=False), echo=engine.echo,
+        json_serializer=_json_dumps, **_server_options(cast(Any, engine.pool).size()))
+    event.listen(async_engine.sync_engine, "connect", _pg_json)
+    return async_engine
 
 
 _CONNECTION = "haina.connection"
@@ -283,14 +289,12 @@ def _wrote(session: Session) -> None:
 
 
 def _check_flush(session: Session, _context: Any, _instances: Any) -> None:
-    if _UNTIL_USED in session.info:
-        _send_held(session)
+    _send_held(session)
     _wrote(session)  # SQLAlchemy calls before_flush only when there is something to flush
 
 
 def _check_execute(state: Any) -> None:
-    if _UNTIL_USED in state.session.info:
-        _send_held(state.session)
+    _send_held(state.session)
     if state.is_insert or state.is_update or state.is_delete:
         _wrote(state.session)
 
@@ -377,10 +381,8 @@ class Precompiled:
                  processors: tuple) -> list[tuple]:
         """:meth:`_run`, counted by :func:`statements_alone`'s guard when it writes (with
         RETURNING, only a write that returned rows changed something)."""
-        info = session.info
-        if _UNTIL_USED in info and info[_UNTIL_USED]:
-            _send_held(session)
-        alone = info.get(_ALONE) if self._writes else None
+        _send_held(session)
+        alone = session.info.get(_ALONE) if self._writes else None
         if alone is None:
             return self._run(conn, sql, args, processors)
         _may_write(alone)
@@ -476,7 +478,7 @@ class Deferred:
         pending = [(t, rows) for t, rows in self.pending if rows]
         self.pending.clear()
         if not pending or not is_postgres(self.session):
-            _send(self.session, pending)
+            _send(self.session, pending)  # (nothing held: nothing sent)
             return last.rows(self.session, params)
         shape = (id(last), *((t.name, len(rows), tuple(rows[0])) for t, rows in pending))
         found = _COMBINED.get(shape)
@@ -512,7 +514,7 @@ def deferred_inserts(session: Session, *, until_used: bool = False) -> Iterator[
     finally:
         del session.info[_DEFERRED]
         session.info.pop(_UNTIL_USED, None)
-    _send(session, [(t, rows) for t, rows in pending if rows])
+    _send(session, pending)
 
 
 _UNTIL_USED = "haina.deferred_until_used"  # session.info: inserts to send before a statement
@@ -523,12 +525,13 @@ def _send_held(session: Session) -> None:
     statement of the session runs."""
     held = session.info.get(_UNTIL_USED)
     if held:
-        pending = [(t, rows) for t, rows in held if rows]
+        pending = list(held)
         held.clear()
         _send(session, pending)
 
 
 def _send(session: Session, pending: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    pending = [(t, rows) for t, rows in pending if rows]
     if not pending:
         return
     conn = session.connection()

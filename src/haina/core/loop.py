@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.util import await_
 from sqlalchemy.util.concurrency import greenlet_spawn, in_greenlet
 
@@ -41,14 +41,9 @@ def make_loop_engine(engine: Engine) -> Any | None:
     the database has no async driver here (SQLite)."""
     if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
         return None
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from haina.core import caches
-    from haina.core.db import _json_dumps, _pg_json, engine_options
-    loop_engine = create_async_engine(
-        engine.url.render_as_string(hide_password=False), **engine_options(engine),
-        echo=engine.echo, json_serializer=_json_dumps)
-    event.listen(loop_engine.sync_engine, "connect", _pg_json)
+    from haina.core.db import make_async_engine
+    loop_engine = make_async_engine(engine)
     caches.share_space(loop_engine.sync_engine, engine)
     return loop_engine
 
