@@ -5,6 +5,7 @@ code in a greenlet of the loop on PostgreSQL, its statements awaited; elsewhere,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -159,6 +160,40 @@ def test_precompiled_statements_run_on_the_async_driver(pg_engine):
     assert found == [(tenant.id, tenant.slug)]
     with make_sessionmaker(pg_engine)() as s:  # the first unit's insert, read back as JSON
         assert s.scalar(select(Event.data).where(Event.id == "evt_loop_1")) == {"n": 1}
+
+
+def test_an_autocommit_unit_gives_its_connection_back_transactional(pg_engine):
+    tenant, _ = make_tenant(make_sessionmaker(pg_engine))
+    loop_engine = loop.make_loop_engine(pg_engine)
+    assert loop_engine is not None
+    factory = make_sessionmaker(loop_engine.sync_engine)
+    add = Precompiled(insert(Event.__table__).values(
+        id=bindparam("id"), tenant_id=bindparam("t"), type=bindparam("type"),
+        subject_id=bindparam("subject"), data=bindparam("data", type_=Event.data.type),
+        created_at=bindparam("at", type_=Event.created_at.type)))
+
+    def row(event_id: str) -> dict:
+        return {"id": event_id, "t": tenant.id, "type": "test.loop", "subject": "x",
+                "data": {}, "at": utcnow()}
+
+    def work() -> None:  # one unit after the other: the same pooled connection
+        with transaction(factory) as session:
+            statements_alone(session)
+            add.rows(session, row("evt_alone"))
+        with contextlib.suppress(ValueError), transaction(factory) as session:
+            add.rows(session, row("evt_undone"))
+            raise ValueError("rolled back: the connection is transactional again")
+
+    async def main() -> None:
+        try:
+            await loop.run(work)
+        finally:
+            await loop_engine.dispose()
+
+    asyncio.run(main())
+    with make_sessionmaker(pg_engine)() as s:
+        assert list(s.scalars(select(Event.id).where(Event.tenant_id == tenant.id,
+                                                     Event.type == "test.loop"))) == ["evt_alone"]
 
 
 @pytest.mark.pg

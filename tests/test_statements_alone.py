@@ -4,8 +4,10 @@ refuses a second write before it runs. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, create_engine, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -114,16 +116,25 @@ def test_it_must_come_before_the_units_first_statement(sessions):
         statements_alone(s)
 
 
-def test_the_connection_goes_back_to_the_pool_transactional(db_url):
-    engine = make_engine(db_url, pool_size=1)  # the next unit gets the same connection
+@pytest.mark.parametrize("made_by", ["make_engine", "create_engine"])
+@pytest.mark.parametrize("alone_ends", ["committed", "raised"])
+def test_the_connection_goes_back_to_the_pool_transactional(db_url, made_by, alone_ends):
+    # make_engine's pools switch the driver's autocommit off at checkin; another engine's
+    # unit takes SQLAlchemy's isolation-level option, reset by SQLAlchemy
+    engine = make_engine(db_url, pool_size=1) if made_by == "make_engine" else \
+        create_engine(db_url, pool_size=1)  # either way the next unit gets the same connection
     try:
         sessions = make_sessionmaker(engine)
-        with transaction(sessions) as s:
+        with contextlib.suppress(ValueError), transaction(sessions) as s:
             statements_alone(s)
             _ADD_KEY.rows(s, _key("alone"))
+            if alone_ends == "raised":
+                raise ValueError("after the write: committed on PostgreSQL, not on SQLite")
         with pytest.raises(ValueError), transaction(sessions) as s:
             _ADD_KEY.rows(s, _key("undone"))
             raise ValueError("rolled back")
-        assert _keys(sessions) == ["alone"]
+        kept = ["alone"] if alone_ends == "committed" or engine.dialect.name == "postgresql" \
+            else []
+        assert _keys(sessions) == kept
     finally:
         engine.dispose()

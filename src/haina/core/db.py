@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -179,6 +180,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
                            **_server_options(pool_size))
     if parsed.get_driver_name() == "psycopg":
         event.listen(engine, "connect", _pg_json)
+        _switches_autocommit(engine)
     return engine
 
 
@@ -203,7 +205,28 @@ def make_async_engine(engine: Engine) -> Any:
         engine.url.render_as_string(hide_password=False), echo=engine.echo,
         json_serializer=_json_dumps, **_server_options(cast(Any, engine.pool).size()))
     event.listen(async_engine.sync_engine, "connect", _pg_json)
+    _switches_autocommit(async_engine.sync_engine)
     return async_engine
+
+
+_AUTOCOMMIT = "haina.autocommit"  # a pooled connection's info: switched on by statements_alone
+_SWITCHING: weakref.WeakSet[Any] = weakref.WeakSet()  # pools that switch it off at checkin
+
+
+def _switches_autocommit(engine: Engine) -> None:
+    """Let :func:`statements_alone` switch the driver's autocommit on for a unit of work on
+    ``engine``'s connections: the pool switches it off again as the connection comes back."""
+    event.listen(engine, "checkin", _autocommit_off)
+    _SWITCHING.add(engine.pool)
+
+
+def _autocommit_off(dbapi_connection: Any, record: Any) -> None:
+    if dbapi_connection is None or not record.info.pop(_AUTOCOMMIT, False):
+        return
+    try:
+        dbapi_connection.autocommit = False
+    except Exception as exc:  # noqa: BLE001 — a connection that cannot say is not pooled
+        record.invalidate(exc)
 
 
 _CONNECTION = "haina.connection"
@@ -270,8 +293,18 @@ def statements_alone(session: Session) -> None:
     if session.in_transaction():
         raise RuntimeError("statements_alone() comes before the unit of work's first statement")
     session.info[_ALONE] = [0]  # writes that changed something
-    if session.get_bind().dialect.name == "postgresql":
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    if cast(Engine, bind).pool not in _SWITCHING:  # an engine not made by make_engine
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return
+    # the driver's own switch, turned back by the pool at checkin (_autocommit_off):
+    # SQLAlchemy's isolation-level option sets and resets the level through its connection
+    # characteristics, ~0.15 ms more a unit on the event loop's async driver
+    pooled = session.connection().connection
+    cast(Any, pooled.dbapi_connection).autocommit = True
+    pooled.info[_AUTOCOMMIT] = True
 
 
 def _may_write(writes: list[int]) -> None:
