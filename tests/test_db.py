@@ -10,8 +10,16 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from support import database_from_template, make_tenant
 
-from haina.core.db import Precompiled, deferred_inserts, insert_rows
+from haina.core.db import (
+    Precompiled,
+    deferred_inserts,
+    insert_rows,
+    make_engine,
+    make_sessionmaker,
+    transaction,
+)
 from haina.core.events import Event, list_events, record_event
 
 _E = Event.__table__.c
@@ -170,3 +178,34 @@ def test_json_columns_read_back_alike_through_orjson_and_what_it_refuses_through
     # (PostgreSQL's jsonb keeps it as the integer 10^400; SQLite keeps the text)
     pg = session.get_bind().dialect.name == "postgresql"
     assert session.get(Event, (tenant.id, "evt_j")).data == {"x": 10**400 if pg else float("inf")}
+
+
+@pytest.mark.pg
+def test_a_connection_given_back_in_a_transaction_is_rolled_back_and_an_aborted_one_ends(
+        request, tmp_path):
+    # make_engine's PostgreSQL dialect commits and rolls back only a connection in a
+    # transaction (psycopg would take its lock to find that an idle one has nothing to end):
+    # the pool's reset must still roll back one given back mid-transaction, and a failed
+    # statement's transaction must still end
+    for url in database_from_template(request, "pg", tmp_path, "reset_"):
+        engine = make_engine(url, pool_size=1)  # one connection: each checkout the same
+        try:
+            sessions = make_sessionmaker(engine)
+            tenant, _ = make_tenant(sessions)
+            row = {"t": tenant.id, "type": "test.reset", "s": "x", "data": {},
+                   "at": dt.datetime.now(dt.UTC)}
+            raw = engine.raw_connection()
+            raw.cursor().execute(
+                "INSERT INTO events (id, tenant_id, type, subject_id, data, created_at) "
+                "VALUES ('evt_given_back', %s, 'test.reset', 'x', '{}', now())", (tenant.id,))
+            raw.close()  # back to the pool with the insert uncommitted
+            with pytest.raises(IntegrityError), transaction(sessions) as s:
+                _INSERT.rows(s, {**row, "id": "evt_aborted"})
+                _INSERT.rows(s, {**row, "id": "evt_aborted"})  # fails: the transaction aborts
+            with transaction(sessions) as s:
+                _INSERT.rows(s, {**row, "id": "evt_after"})
+            with sessions() as s:
+                assert [r[0] for r in _BY_TYPE.rows(
+                    s, {"t": tenant.id, "type": "test.reset"})] == ["evt_after"]
+        finally:
+            engine.dispose()

@@ -181,6 +181,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
     if parsed.get_driver_name() == "psycopg":
         event.listen(engine, "connect", _pg_json)
         _switches_autocommit(engine)
+        _ends_only_transactions(engine.dialect)
     return engine
 
 
@@ -206,11 +207,34 @@ def make_async_engine(engine: Engine) -> Any:
         json_serializer=_json_dumps, **_server_options(cast(Any, engine.pool).size()))
     event.listen(async_engine.sync_engine, "connect", _pg_json)
     _switches_autocommit(async_engine.sync_engine)
+    _ends_only_transactions(async_engine.sync_engine.dialect)
     return async_engine
 
 
 _AUTOCOMMIT = "haina.autocommit"  # a pooled connection's info: switched on by statements_alone
 _SWITCHING: weakref.WeakSet[Any] = weakref.WeakSet()  # pools that switch it off at checkin
+
+
+def _ends_only_transactions(dialect: Dialect) -> None:
+    """Commit and roll back (a unit's end, the pool's reset on return) only a connection in a
+    transaction. psycopg does nothing for one that is idle either, but only after taking the
+    connection's lock, and on the event loop's async driver after two greenlet switches and
+    an await: a unit of work ends with a commit and a reset, most of them on an idle
+    connection (an autocommit unit's, or one already committed)."""
+    from psycopg.pq import TransactionStatus
+    idle = TransactionStatus.IDLE
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if dbapi_connection.driver_connection.pgconn.transaction_status != idle:
+            commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if dbapi_connection.driver_connection.pgconn.transaction_status != idle:
+            rollback(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
 def _switches_autocommit(engine: Engine) -> None:
