@@ -202,9 +202,13 @@ def make_async_engine(engine: Engine) -> Any:
     ``engine``, made as :func:`make_engine` made it: the same pool and connect options,
     echo and JSON handling (core.loop's)."""
     from sqlalchemy.ext.asyncio import create_async_engine
+    options = _server_options(cast(Any, engine.pool).size())
+    # core.pgwire prepares the Precompiled statements on these connections; psycopg's own
+    # preparing (after 5 runs) would, at a rollback, deallocate every prepared statement
+    options["connect_args"] = {**options["connect_args"], "prepare_threshold": None}
     async_engine = create_async_engine(
         engine.url.render_as_string(hide_password=False), echo=engine.echo,
-        json_serializer=_json_dumps, **_server_options(cast(Any, engine.pool).size()))
+        json_serializer=_json_dumps, **options)
     event.listen(async_engine.sync_engine, "connect", _pg_json)
     _switches_autocommit(async_engine.sync_engine)
     _ends_only_transactions(async_engine.sync_engine.dialect)
@@ -220,9 +224,26 @@ def _ends_only_transactions(dialect: Dialect) -> None:
     transaction. psycopg does nothing for one that is idle either, but only after taking the
     connection's lock, and on the event loop's async driver after two greenlet switches and
     an await: a unit of work ends with a commit and a reset, most of them on an idle
-    connection (an autocommit unit's, or one already committed)."""
+    connection (an autocommit unit's, or one already committed). On the event loop's async
+    driver the ``COMMIT`` and ``ROLLBACK`` are sent by core.pgwire, as the units' statements."""
     from psycopg.pq import TransactionStatus
     idle = TransactionStatus.IDLE
+
+    if dialect.is_async:  # the event loop's units: sent by core.pgwire, as their statements
+        from haina.core import pgwire
+
+        def sent(command: bytes) -> Callable[[Any], None]:
+            def end(dbapi_connection: Any) -> None:
+                driver = dbapi_connection.driver_connection
+                if driver.pgconn.transaction_status == idle or driver.closed:
+                    return  # (closed by core.pgwire mid-statement: replaced at checkin)
+                await_(pgwire.command(driver, command))
+            return end
+
+        dialect.do_commit = sent(b"COMMIT")  # type: ignore[method-assign,assignment]
+        dialect.do_rollback = sent(b"ROLLBACK")  # type: ignore[method-assign,assignment]
+        return
+
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def do_commit(dbapi_connection: Any) -> None:
@@ -239,13 +260,20 @@ def _ends_only_transactions(dialect: Dialect) -> None:
 
 def _switches_autocommit(engine: Engine) -> None:
     """Let :func:`statements_alone` switch the driver's autocommit on for a unit of work on
-    ``engine``'s connections: the pool switches it off again as the connection comes back."""
-    event.listen(engine, "checkin", _autocommit_off)
+    ``engine``'s connections: the pool switches it off again as the connection comes back
+    (and replaces a connection that came back closed: core.pgwire closes one it left
+    mid-statement)."""
+    event.listen(engine, "checkin", _checked_in)
     _SWITCHING.add(engine.pool)
 
 
-def _autocommit_off(dbapi_connection: Any, record: Any) -> None:
-    if dbapi_connection is None or not record.info.pop(_AUTOCOMMIT, False):
+def _checked_in(dbapi_connection: Any, record: Any) -> None:
+    if dbapi_connection is None:
+        return
+    if dbapi_connection.closed:
+        record.invalidate()
+        return
+    if not record.info.pop(_AUTOCOMMIT, False):
         return
     try:
         dbapi_connection.autocommit = False
@@ -453,14 +481,15 @@ class Precompiled:
         for i, processor in processors:
             args[i] = processor(args[i])
         dbapi_conn = conn.connection
-        cursor = dbapi_conn.info.get("haina.cursor")
-        if cursor is None:
-            cursor = dbapi_conn.info["haina.cursor"] = _cursor(dialect, dbapi_conn)
         try:
             if dialect.is_async:  # a unit of work on the event loop (core.loop): awaited
-                await_(cursor.execute(sql, args))
-                found = await_(cursor.fetchall()) if self._returns_rows else []
+                from haina.core import pgwire
+                found = await_(pgwire.execute(dbapi_conn.driver_connection, sql.encode(),
+                                              args, self._returns_rows))
             else:
+                cursor = dbapi_conn.info.get("haina.cursor")
+                if cursor is None:
+                    cursor = dbapi_conn.info["haina.cursor"] = _cursor(dialect, dbapi_conn)
                 cursor.execute(sql, args)
                 found = cursor.fetchall() if self._returns_rows else []
         except dialect.loaded_dbapi.Error as exc:
@@ -494,8 +523,6 @@ def _columns(statement: Any) -> list[Any]:
 def _cursor(dialect: Dialect, dbapi_conn: Any) -> Any:
     if dialect.driver == "psycopg":
         import psycopg
-        if dialect.is_async:
-            return psycopg.AsyncRawCursor(dbapi_conn.driver_connection)
         return psycopg.RawCursor(dbapi_conn.driver_connection)
     return dbapi_conn.cursor()
 

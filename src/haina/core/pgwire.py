@@ -1,0 +1,187 @@
+"""Statements of a unit of work on the event loop, sent on libpq's connection directly.
+
+psycopg's async cursor takes the connection's lock for each statement, drives a generator
+through ``wait_async`` (a reader, a future and a timer per wait), and sends a transaction's
+``BEGIN`` as a round trip of its own before the first statement. A unit of work on the event
+loop (core.loop) owns its connection while it runs, so none of the lock is needed, and the
+``BEGIN`` can travel with the statement. :class:`~haina.core.db.Precompiled` statements on
+the loop's async driver are sent here:
+
+* adapted as psycopg adapts them (its ``Transformer`` over the connection: the same dumpers
+  and loaders, the JSON ones included), rows given as tuples as a raw cursor gives them;
+* prepared on each connection at their first run (a name per statement text and parameter
+  types), so that PostgreSQL plans them once;
+* a transaction's first statement sent with its ``BEGIN`` (and, the first time, its
+  ``PREPARE``) in one round trip, in libpq's pipeline mode;
+* errors raised as psycopg raises them (``psycopg.errors``: SQLAlchemy wraps them as for any
+  driver call). A wait interrupted (the task cancelled) closes the connection: a statement
+  may still be running on it, and the pool then replaces it.
+
+:func:`command` sends ``COMMIT`` and ``ROLLBACK`` the same way (core.db's dialect hooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+import psycopg
+from psycopg import errors, pq
+from psycopg.adapt import PyFormat, Transformer
+
+_IDLE = pq.TransactionStatus.IDLE
+_FAILED = pq.ExecStatus.FATAL_ERROR
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_AUTO = PyFormat.AUTO
+
+
+class _Wire:
+    """What a connection keeps between statements: its transformer, its prepared names."""
+
+    __slots__ = ("tx", "prepared")
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self.tx = Transformer(conn)
+        self.prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+
+
+_WIRES: weakref.WeakKeyDictionary[Any, _Wire] = weakref.WeakKeyDictionary()
+
+
+async def execute(conn: psycopg.AsyncConnection, sql: bytes, args: list[Any],
+                  returns_rows: bool, retried: bool = False) -> list[tuple]:
+    """Run ``sql`` (PostgreSQL's ``$n`` placeholders) with ``args``; its rows as tuples
+    (``[]`` for a statement without rows or when ``returns_rows`` is false)."""
+    wire = _WIRES.get(conn)
+    if wire is None:
+        wire = _WIRES[conn] = _Wire(conn)
+    tx = wire.tx
+    params = tx.dump_sequence(args, [_AUTO] * len(args))
+    key = (sql, tuple(tx.types or ()))
+    name = wire.prepared.get(key)
+    pg = conn.pgconn
+    begin = None if conn.autocommit or pg.transaction_status != _IDLE \
+        else conn._get_tx_start_command()  # psycopg's own (isolation level and all)
+    try:
+        if begin is None and name is not None:
+            pg.send_query_prepared(name, params, param_formats=tx.formats)
+            result = await _results(pg)
+        else:
+            result = await _first(pg, wire, key, begin, params)
+    except errors.Error:
+        raise
+    except BaseException:
+        pg.finish()  # mid-statement: not to be used again (the pool replaces it)
+        raise
+    if result is None or result.status == _FAILED:
+        error = _error(conn, result)
+        if isinstance(error, errors.InvalidSqlStatementName):
+            # gone from the server (a DEALLOCATE this module did not send): all are forgotten;
+            # a statement alone (no transaction to have aborted) is sent again, prepared anew
+            wire.prepared.clear()
+            if conn.autocommit and not retried:
+                return await execute(conn, sql, args, returns_rows, retried=True)
+        raise error
+    if not returns_rows or not result.ntuples:
+        return []
+    tx.set_pgresult(result)
+    return tx.load_rows(0, result.ntuples, tuple)
+
+
+async def command(conn: psycopg.AsyncConnection, sql: bytes) -> None:
+    """A statement without parameters or rows (``COMMIT``, ``ROLLBACK``)."""
+    pg = conn.pgconn
+    try:
+        pg.send_query(sql)
+        result = await _results(pg)
+    except errors.Error:
+        raise
+    except BaseException:
+        pg.finish()
+        raise
+    if result is None or result.status == _FAILED:
+        raise _error(conn, result)
+
+
+async def _first(pg: pq.abc.PGconn, wire: _Wire, key: tuple[bytes, tuple[int, ...]],
+                 begin: bytes | None, params: Any) -> pq.abc.PGresult | None:
+    """``BEGIN`` (if given), ``PREPARE`` (if not prepared yet) and the statement, in one round
+    trip; the statement's result (or the first error)."""
+    name = wire.prepared.get(key)
+    prepare = name is None
+    if name is None:
+        name = b"_haina_%d" % len(wire.prepared)
+    pg.enter_pipeline_mode()
+    if begin is not None:
+        pg.send_query_params(begin, None)
+    if prepare:
+        pg.send_prepare(name, key[0], param_types=key[1])
+    pg.send_query_prepared(name, params, param_formats=wire.tx.formats)
+    pg.pipeline_sync()
+    results = await _pipeline_results(pg)
+    pg.exit_pipeline_mode()
+    at = 0 if begin is None else 1  # the PREPARE's result
+    if prepare and len(results) > at and results[at].status == pq.ExecStatus.COMMAND_OK:
+        wire.prepared[key] = name
+    failed = next((r for r in results if r.status == _FAILED), None)
+    return failed if failed is not None else results[-1]
+
+
+async def _flushed(pg: pq.abc.PGconn) -> None:
+    while pg.flush():  # non-blocking: 1 while some of the message is not sent yet
+        await _ready(pg, writing=True)
+
+
+async def _results(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    """The results of the statement sent (outside pipeline mode): the first error, else the
+    last result."""
+    await _flushed(pg)
+    found = None
+    while True:
+        while pg.is_busy():
+            await _ready(pg)
+            pg.consume_input()
+        result = pg.get_result()
+        if result is None:
+            return found
+        if found is None or found.status != _FAILED:
+            found = result
+
+
+async def _pipeline_results(pg: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+    """Each command's result up to the pipeline's sync (not included)."""
+    await _flushed(pg)
+    results: list[pq.abc.PGresult] = []
+    while True:
+        while pg.is_busy():
+            await _ready(pg)
+            pg.consume_input()
+        result = pg.get_result()
+        if result is None:
+            continue  # the end of one command's results
+        if result.status == _SYNC:
+            return results
+        results.append(result)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _ready(pg: pq.abc.PGconn, writing: bool = False) -> None:
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    fd = pg.socket
+    (loop.add_writer if writing else loop.add_reader)(fd, _wake, future)
+    try:
+        await future
+    finally:
+        (loop.remove_writer if writing else loop.remove_reader)(fd)
+
+
+def _error(conn: psycopg.AsyncConnection, result: pq.abc.PGresult | None) -> errors.Error:
+    if result is None:
+        return errors.OperationalError("the connection gave no result")
+    return errors.error_from_result(result, encoding=conn.info.encoding)

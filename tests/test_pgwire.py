@@ -1,0 +1,183 @@
+"""core.pgwire: Precompiled statements of units on the event loop, sent on libpq directly —
+the same rows as psycopg's cursor gives, a transaction's BEGIN with its first statement,
+statements prepared once per connection (and again when the server lost them), errors as
+psycopg's, and a cancelled wait leaving no half-used connection in the pool. PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from support import database_from_template
+
+from haina.core import loop
+from haina.core.db import Precompiled, make_engine, make_sessionmaker, statements_alone, transaction
+
+pytestmark = pytest.mark.pg
+
+_ECHO = Precompiled(select(
+    bindparam("n", type_=Integer).label("n"), bindparam("s", type_=String).label("s"),
+    bindparam("at", type_=DateTime(timezone=True)).label("at"),
+    bindparam("doc", type_=JSON).label("doc")), typed=True)
+_NOW = Precompiled(select(literal_column("now()").label("now"),
+                          literal_column("current_setting('transaction_isolation')").label("i")))
+_PREPARED = Precompiled(select(literal_column("count(*)")).select_from(
+    text("pg_prepared_statements")))
+
+
+@pytest.fixture
+def engines(request, tmp_path):
+    for url in database_from_template(request, "pg", tmp_path, "wire_"):
+        engine = make_engine(url, pool_size=1)  # one connection: each unit gets the same
+        loop_engine = loop.make_loop_engine(engine)
+        yield engine, loop_engine
+        engine.dispose()
+
+
+def _on_loop(loop_engine, work):
+    async def main():
+        try:
+            return await loop.run(work)
+        finally:
+            await loop_engine.dispose()
+    return asyncio.run(main())
+
+
+def test_rows_come_back_as_the_drivers_cursor_gives_them(engines):
+    engine, loop_engine = engines
+    params = {"n": 7, "s": "轮胎", "at": dt.datetime(2026, 12, 3, 8, 30, tzinfo=dt.UTC),
+              "doc": {"a": [1, 2], "b": None}}
+    with transaction(make_sessionmaker(engine)) as s:
+        expected = _ECHO.rows(s, params)
+    factory = make_sessionmaker(loop_engine.sync_engine)
+
+    def work():
+        found = []
+        for _ in range(3):  # sent, then prepared on this connection: alike each time
+            with transaction(factory) as s:
+                found.append(_ECHO.rows(s, params))
+            with transaction(factory) as s:
+                statements_alone(s)
+                found.append(_ECHO.rows(s, {**params, "s": None, "doc": None}))
+        return found
+
+    found = _on_loop(loop_engine, work)
+    assert found[0] == expected and found[0] == found[2] == found[4]
+    assert found[1][0][1] is None and found[1][0][3] is None and found[1] == found[3] == found[5]
+
+
+def test_a_units_first_statement_opens_its_transaction_and_its_isolation_holds(engines):
+    _, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+
+    def work():
+        with transaction(factory) as s:
+            first, second = _NOW.rows(s, {})[0], _NOW.rows(s, {})[0]
+        with factory() as s:
+            s.connection(execution_options={"isolation_level": "SERIALIZABLE"})
+            serializable = _NOW.rows(s, {})[0]
+            s.commit()
+        with transaction(factory) as s:
+            statements_alone(s)  # autocommit: each statement its own transaction
+            alone = [_NOW.rows(s, {})[0][0], _NOW.rows(s, {})[0][0]]
+        return first, second, serializable, alone
+
+    first, second, serializable, alone = _on_loop(loop_engine, work)
+    assert first == second and first[1] == "read committed"  # one transaction, as BEGIN said
+    assert serializable[1] == "serializable"
+    assert alone[0] < alone[1]
+
+
+def test_statements_are_prepared_once_and_again_when_the_server_forgot_them(engines):
+    _, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+
+    def work():
+        counts = []
+        for _ in range(3):
+            with transaction(factory) as s:
+                counts.append(_PREPARED.rows(s, {})[0][0])
+        with pytest.raises(ValueError), transaction(factory) as s:
+            _NOW.rows(s, {})
+            raise ValueError("rolled back: the prepared statements stay")
+        with transaction(factory) as s:
+            counts.append(_PREPARED.rows(s, {})[0][0])
+            s.connection().exec_driver_sql("DEALLOCATE ALL")
+        with transaction(factory) as s:
+            statements_alone(s)  # alone: sent again, prepared anew
+            counts.append(_PREPARED.rows(s, {})[0][0])
+            _NOW.rows(s, {})
+        with transaction(factory) as s:
+            s.connection().exec_driver_sql("DEALLOCATE ALL")
+        with pytest.raises(DBAPIError, match="does not exist"), transaction(factory) as s:
+            _NOW.rows(s, {})  # in a transaction: the error stands (it aborted the transaction)
+        with transaction(factory) as s:
+            counts.append(len(_NOW.rows(s, {})))
+        return counts
+
+    assert _on_loop(loop_engine, work) == [1, 1, 1, 2, 1, 1]  # (_NOW prepared anew: 1 row)
+
+
+def test_errors_are_the_drivers_and_a_cancelled_wait_gives_the_connection_up(engines):
+    _, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+    sleep = Precompiled(select(literal_column("pg_sleep(5)")))
+    unique = Precompiled(select(literal_column("1/0")))
+
+    def failing():
+        with transaction(factory) as s:
+            unique.rows(s, {})
+
+    def sleeping():
+        with transaction(factory) as s:
+            sleep.rows(s, {})
+
+    def after():
+        with transaction(factory) as s:
+            return _NOW.rows(s, {})[0][1]
+
+    async def main():
+        try:
+            with pytest.raises(DBAPIError, match="division by zero"):
+                await loop.run(failing)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(loop.run(sleeping), 0.2)
+            return await asyncio.wait_for(loop.run(after), 2)  # not queued behind the sleep
+        finally:
+            await loop_engine.dispose()
+
+    assert asyncio.run(main()) == "read committed"
+
+
+def test_an_integrity_error_is_sqlalchemys(engines):
+    engine, loop_engine = engines
+    from haina.core.events import Event
+    add = Precompiled(Event.__table__.insert().values(
+        id=bindparam("id"), tenant_id=bindparam("t"), type=bindparam("type"),
+        subject_id=bindparam("subject"),
+        data=bindparam("d", type_=Event.data.type),
+        created_at=bindparam("at", type_=Event.created_at.type)))
+    factory = make_sessionmaker(loop_engine.sync_engine)
+
+    def work():
+        with transaction(factory) as s:
+            for _ in range(2):  # the same id twice: the primary key refuses
+                add.rows(s, {"id": "evt_w", "t": "ten_x", "type": "x", "subject": "x", "d": {},
+                             "at": dt.datetime.now(dt.UTC)})
+
+    with pytest.raises(IntegrityError):
+        _on_loop(loop_engine, work)
+    with make_sessionmaker(engine)() as s:  # the unit's first insert was rolled back with it
+        assert s.scalar(select(literal_column("count(*)")).select_from(text("events"))) == 0
