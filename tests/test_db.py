@@ -78,6 +78,22 @@ def test_precompiled_raises_sqlalchemy_errors_and_the_session_recovers(session, 
     assert _BY_TYPE.rows(session, {"t": tenant.id, "type": "x.made"}) == [("evt_dup", None)]
 
 
+def test_a_precompiled_statement_after_a_savepoint_begins_is_inside_it(sessions, tenant):
+    # SQLAlchemy sends a SAVEPOINT with the session's next statement; a Precompiled one is
+    # sent on the connection itself, so UnitSession.begin_nested sends it at once
+    at = dt.datetime.now(dt.UTC)
+    with transaction(sessions) as s:
+        _INSERT.rows(s, {"id": "evt_before", "t": tenant.id, "type": "x.sp", "s": None,
+                         "data": {}, "at": at})
+        savepoint = s.begin_nested()
+        _INSERT.rows(s, {"id": "evt_in_savepoint", "t": tenant.id, "type": "x.sp", "s": None,
+                         "data": {}, "at": at})
+        savepoint.rollback()
+    with sessions() as s:
+        assert [r[0] for r in _BY_TYPE.rows(s, {"t": tenant.id, "type": "x.sp"})] == [
+            "evt_before"]
+
+
 def test_deferred_inserts_land_together_only_when_the_block_succeeds(session, tenant):
     with deferred_inserts(session):
         first = record_event(session, tenant.id, "y.one", "a", {"n": 1})

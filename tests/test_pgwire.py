@@ -23,7 +23,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from support import database_from_template
 
 from haina.core import loop
-from haina.core.db import Precompiled, make_engine, make_sessionmaker, statements_alone, transaction
+from haina.core.db import (
+    Precompiled,
+    lean_transaction,
+    make_engine,
+    make_sessionmaker,
+    statements_alone,
+    transaction,
+)
+from haina.core.events import Event
 
 pytestmark = pytest.mark.pg
 
@@ -163,7 +171,6 @@ def test_errors_are_the_drivers_and_a_cancelled_wait_gives_the_connection_up(eng
 
 def test_an_integrity_error_is_sqlalchemys(engines):
     engine, loop_engine = engines
-    from haina.core.events import Event
     add = Precompiled(Event.__table__.insert().values(
         id=bindparam("id"), tenant_id=bindparam("t"), type=bindparam("type"),
         subject_id=bindparam("subject"),
@@ -181,3 +188,54 @@ def test_an_integrity_error_is_sqlalchemys(engines):
         _on_loop(loop_engine, work)
     with make_sessionmaker(engine)() as s:  # the unit's first insert was rolled back with it
         assert s.scalar(select(literal_column("count(*)")).select_from(text("events"))) == 0
+
+
+def _events(engine) -> list[str]:
+    with make_sessionmaker(engine)() as s:
+        return sorted(s.scalars(select(Event.id)))
+
+
+def test_a_lean_unit_is_one_transaction_whatever_ran_its_statements(engines):
+    # core.db.lean_transaction: Precompiled statements run on the unit's connection without
+    # the session's transaction; in_transaction, rollback, commit, savepoints and ORM work
+    # must treat them as part of the unit all the same
+    engine, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+    add = Precompiled(Event.__table__.insert().values(
+        id=bindparam("id"), tenant_id=bindparam("t"), type=bindparam("type"),
+        subject_id=bindparam("subject"), data=bindparam("d", type_=Event.data.type),
+        created_at=bindparam("at", type_=Event.created_at.type)))
+
+    def row(event_id: str) -> dict:
+        return {"id": event_id, "t": "ten_x", "type": "x", "subject": "x", "d": {},
+                "at": dt.datetime.now(dt.UTC)}
+
+    def orm(event_id: str) -> Event:
+        return Event(id=event_id, tenant_id="ten_x", type="x", subject_id="x", data={},
+                     created_at=dt.datetime.now(dt.UTC))
+
+    def work():
+        seen = []
+        with lean_transaction(factory) as s:
+            seen.append(s.in_transaction())  # nothing ran yet
+            add.rows(s, row("evt_rolled_back"))
+            seen.append(s.in_transaction())  # a statement ran: the unit's transaction is open
+            s.rollback()  # undoes it, as a session's rollback undoes its work
+            add.rows(s, row("evt_committed"))
+            s.commit()
+            add.rows(s, row("evt_kept"))
+            with s.begin_nested() as savepoint:  # a savepoint after raw work: same connection
+                add.rows(s, row("evt_savepoint_undone"))
+                s.add(orm("evt_orm_undone"))
+                s.flush()
+                savepoint.rollback()
+            s.add(orm("evt_orm_kept"))
+        with pytest.raises(ValueError), lean_transaction(factory) as s:
+            add.rows(s, row("evt_raised_raw"))
+            s.add(orm("evt_raised_orm"))
+            s.flush()
+            raise ValueError("the unit's raw and ORM work undone together")
+        return seen
+
+    assert _on_loop(loop_engine, work) == [False, True]
+    assert _events(engine) == ["evt_committed", "evt_kept", "evt_orm_kept"]

@@ -91,8 +91,14 @@ def share_space(other: Engine, engine: Engine) -> None:
         _spaces[other] = found
 
 
+def _engine(session: Session) -> Engine:
+    """The session's engine (its bind, or the engine of the connection it is bound to: a
+    unit of work on the event loop, core.db.lean_transaction)."""
+    return session.get_bind().engine
+
+
 def _live_space(session: Session) -> Space | None:
-    found = _spaces.get(session.get_bind())  # type: ignore[arg-type]
+    found = _spaces.get(_engine(session))
     return found if found is not None and found.listeners > 0 else None
 
 
@@ -163,7 +169,7 @@ def changed(session: Session, name: str, tenant_id: str) -> None:
     The notice is sent at once (a change flushed by the commit itself is seen after the
     commit's first hook) and again just before the outermost commit (a savepoint rolled back
     since may have taken the first with it)."""
-    bind: Any = session.get_bind()
+    bind = _engine(session)
     found = _spaces.get(bind)
     if found is not None:
         found.forget(name, tenant_id)
@@ -201,7 +207,7 @@ def _send_notices(s: Session) -> None:
 
 def _forget_at_commit(s: Session) -> None:
     done = s.info.pop(_PENDING, None)
-    here = _spaces.get(s.get_bind()) if done else None  # type: ignore[arg-type]
+    here = _spaces.get(_engine(s)) if done else None
     if here is not None:
         for n, t in done:
             here.forget(n, t)

@@ -31,10 +31,10 @@ from sqlalchemy import (
     insert,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import CursorResult, Dialect, Result, make_url
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Result, make_url
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
@@ -292,8 +292,42 @@ def _forget_connection(session: Session, _transaction: Any) -> None:
     session.info.pop(_CONNECTION, None)
 
 
+class UnitSession(Session):
+    """The sessions of :func:`make_sessionmaker`. In a :func:`lean_transaction` the unit's
+    ``Precompiled`` statements may have run on its connection before (or without) the
+    session's own transaction: ``in_transaction``, ``commit`` and ``rollback`` take them in,
+    as they would have been in the session's transaction. And a savepoint is sent when it is
+    begun, so that the ``Precompiled`` statements after it are inside it."""
+
+    def in_transaction(self) -> bool:
+        pooled = self.info.get(_LEAN)
+        return super().in_transaction() or (
+            pooled is not None and pooled.driver_connection.pgconn.transaction_status != _IDLE)
+
+    def begin_nested(self) -> SessionTransaction:
+        nested = super().begin_nested()
+        # the SAVEPOINT now (SQLAlchemy sends it with the session's next statement): a
+        # Precompiled statement next, sent on the connection itself, must be inside it
+        self.connection()
+        return nested
+
+    def commit(self) -> None:
+        pooled = self.info.get(_LEAN)
+        if pooled is None or super().in_transaction() or self.new or self.dirty or self.deleted:
+            super().commit()
+        if pooled is not None:
+            _end(cast(Connection, self.bind).dialect, pooled, commit=True)
+
+    def rollback(self) -> None:
+        super().rollback()
+        pooled = self.info.get(_LEAN)
+        if pooled is not None:
+            _end(cast(Connection, self.bind).dialect, pooled, commit=False)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    factory = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    factory: sessionmaker[Session] = sessionmaker(engine, class_=UnitSession,
+                                                  expire_on_commit=False, autoflush=False)
     # the transaction's connection, for Precompiled (Session.connection() costs as much as
     # binding a statement); forgotten when any transaction or savepoint ends
     event.listen(factory, "after_begin", _remember_connection)
@@ -321,6 +355,60 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
 
 
+_LEAN = "haina.lean"  # session.info: the pooled connection of a lean_transaction
+
+
+@contextmanager
+def lean_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """:func:`transaction` for the event loop's units (core.loop): the same unit of work,
+    without the ``Session``'s transaction machinery until it is asked for.
+
+    The unit's pooled connection is taken at once and the session bound to it (a
+    ``Connection`` over it): ``Precompiled`` statements run on it directly, and SQLAlchemy's
+    session transaction (begun, committed and closed with its pool checkout, events and state
+    changes: about half of a unit's own CPU when it runs two statements) is made only when
+    the unit uses the ORM or ``Session.execute`` — on the same connection, so the unit stays
+    one transaction either way. The end is the same: committed if the block finishes, rolled
+    back if it raises; the connection goes back to the pool."""
+    engine = factory.kw["bind"]
+    pooled = engine.raw_connection()
+    try:
+        connection = Connection(engine, connection=pooled)
+    except BaseException:
+        pooled.close()
+        raise
+    try:
+        session = factory(bind=connection)
+        session.info[_CONNECTION] = connection
+        session.info[_LEAN] = pooled  # (UnitSession: its commit and rollback take it in)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            try:
+                session.rollback()
+            except Exception:  # noqa: BLE001 — the unit's own error is the one to raise;
+                pass  # a connection that cannot roll back is replaced at checkin
+            raise
+        finally:
+            session.close()
+    finally:
+        connection.close()
+
+
+_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE)
+
+
+def _end(dialect: Dialect, pooled: Any, commit: bool) -> None:
+    """Commit or roll back the pooled connection's transaction (none: nothing is sent),
+    its driver's error raised as SQLAlchemy's."""
+    try:
+        (dialect.do_commit if commit else dialect.do_rollback)(pooled)
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance("COMMIT" if commit else "ROLLBACK", None, exc,
+                                  dialect.loaded_dbapi.Error, dialect=dialect) from exc
+
+
 _ALONE = "haina.statements_alone"  # session.info: [writes that changed something]
 
 
@@ -342,9 +430,14 @@ def statements_alone(session: Session) -> None:
     :func:`deferred_inserts`, a :class:`Precompiled` one (with RETURNING only if it
     returned rows: a compare-and-set that matched nothing may be tried again). Not seen: a
     statement sent on ``Session.connection()`` itself."""
+    lean = session.info.get(_LEAN)
     if session.in_transaction():
         raise RuntimeError("statements_alone() comes before the unit of work's first statement")
     session.info[_ALONE] = [0]  # writes that changed something
+    if lean is not None:  # (lean_transaction: PostgreSQL's loop engine, made by make_engine)
+        lean.dbapi_connection.autocommit = True
+        lean.info[_AUTOCOMMIT] = True
+        return
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from haina.core.context import Tenant, current_actor
-from haina.core.db import transaction
+from haina.core.db import lean_transaction, transaction
 from haina.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, Problem
 from haina.core.idempotency import run_idempotent
 from haina.core.loop import run as run_on_loop
@@ -114,7 +114,8 @@ def _offload(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         try:
             if session_name is None:
                 return endpoint(**kwargs)
-            with transaction(getattr(request.app.state, factory)) as session:
+            unit = lean_transaction if factory == LOOP_SESSIONS else transaction
+            with unit(getattr(request.app.state, factory)) as session:
                 kwargs[session_name] = session
                 return endpoint(**kwargs)
         finally:
