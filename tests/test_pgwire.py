@@ -128,6 +128,12 @@ def test_statements_are_prepared_once_and_again_when_the_server_forgot_them(engi
             counts.append(_PREPARED.rows(s, {})[0][0])
             _NOW.rows(s, {})
         with transaction(factory) as s:
+            s.connection().exec_driver_sql("DEALLOCATE _haina_3")  # _NOW's, the latest name
+        with transaction(factory) as s:
+            statements_alone(s)
+            counts.append(len(_NOW.rows(s, {})))  # one forgotten: all are prepared anew
+            counts.append(_PREPARED.rows(s, {})[0][0])  # under new names: no name clash
+        with transaction(factory) as s:
             s.connection().exec_driver_sql("DEALLOCATE ALL")
         with pytest.raises(DBAPIError, match="does not exist"), transaction(factory) as s:
             _NOW.rows(s, {})  # in a transaction: the error stands (it aborted the transaction)
@@ -135,7 +141,10 @@ def test_statements_are_prepared_once_and_again_when_the_server_forgot_them(engi
             counts.append(len(_NOW.rows(s, {})))
         return counts
 
-    assert _on_loop(loop_engine, work) == [1, 1, 1, 2, 1, 1]  # (_NOW prepared anew: 1 row)
+    # _PREPARED: 1, 1, 1; with _NOW: 2; anew after DEALLOCATE ALL: 1; _NOW's 1 row; after
+    # one name was deallocated: _NOW's 1 row and 3 (the older _PREPARED, the two new ones);
+    # after DEALLOCATE ALL in a transaction: the error, then _NOW's 1 row
+    assert _on_loop(loop_engine, work) == [1, 1, 1, 2, 1, 1, 3, 1]
 
 
 def test_errors_are_the_drivers_and_a_cancelled_wait_gives_the_connection_up(engines):

@@ -39,11 +39,12 @@ _AUTO = PyFormat.AUTO
 class _Wire:
     """What a connection keeps between statements: its transformer, its prepared names."""
 
-    __slots__ = ("tx", "prepared")
+    __slots__ = ("tx", "prepared", "named")
 
     def __init__(self, conn: psycopg.AsyncConnection) -> None:
         self.tx = Transformer(conn)
         self.prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self.named = 0  # names given (never given twice: one forgotten may still exist)
 
 
 _WIRES: weakref.WeakKeyDictionary[Any, _Wire] = weakref.WeakKeyDictionary()
@@ -111,7 +112,8 @@ async def _first(pg: pq.abc.PGconn, wire: _Wire, key: tuple[bytes, tuple[int, ..
     name = wire.prepared.get(key)
     prepare = name is None
     if name is None:
-        name = b"_haina_%d" % len(wire.prepared)
+        name = b"_haina_%d" % wire.named
+        wire.named += 1
     pg.enter_pipeline_mode()
     if begin is not None:
         pg.send_query_params(begin, None)
@@ -133,20 +135,23 @@ async def _flushed(pg: pq.abc.PGconn) -> None:
         await _ready(pg, writing=True)
 
 
+async def _next(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    """The connection's next result, waited for (None: the end of a command's results)."""
+    while pg.is_busy():
+        await _ready(pg)
+        pg.consume_input()
+    return pg.get_result()
+
+
 async def _results(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
     """The results of the statement sent (outside pipeline mode): the first error, else the
     last result."""
     await _flushed(pg)
     found = None
-    while True:
-        while pg.is_busy():
-            await _ready(pg)
-            pg.consume_input()
-        result = pg.get_result()
-        if result is None:
-            return found
+    while (result := await _next(pg)) is not None:
         if found is None or found.status != _FAILED:
             found = result
+    return found
 
 
 async def _pipeline_results(pg: pq.abc.PGconn) -> list[pq.abc.PGresult]:
@@ -154,10 +159,7 @@ async def _pipeline_results(pg: pq.abc.PGconn) -> list[pq.abc.PGresult]:
     await _flushed(pg)
     results: list[pq.abc.PGresult] = []
     while True:
-        while pg.is_busy():
-            await _ready(pg)
-            pg.consume_input()
-        result = pg.get_result()
+        result = await _next(pg)
         if result is None:
             continue  # the end of one command's results
         if result.status == _SYNC:
