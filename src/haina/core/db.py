@@ -444,7 +444,7 @@ def statements_alone(session: Session) -> None:
     if cast(Engine, bind).pool not in _SWITCHING:  # an engine not made by make_engine
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return
-    # the driver's own switch, turned back by the pool at checkin (_autocommit_off):
+    # the driver's own switch, turned back by the pool at checkin (_checked_in):
     # SQLAlchemy's isolation-level option sets and resets the level through its connection
     # characteristics, ~0.15 ms more a unit on the event loop's async driver
     pooled = session.connection().connection
