@@ -215,6 +215,7 @@ def make_async_engine(engine: Engine) -> Any:
     return async_engine
 
 
+_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE)
 _AUTOCOMMIT = "haina.autocommit"  # a pooled connection's info: switched on by statements_alone
 _SWITCHING: weakref.WeakSet[Any] = weakref.WeakSet()  # pools that switch it off at checkin
 
@@ -226,16 +227,13 @@ def _ends_only_transactions(dialect: Dialect) -> None:
     an await: a unit of work ends with a commit and a reset, most of them on an idle
     connection (an autocommit unit's, or one already committed). On the event loop's async
     driver the ``COMMIT`` and ``ROLLBACK`` are sent by core.pgwire, as the units' statements."""
-    from psycopg.pq import TransactionStatus
-    idle = TransactionStatus.IDLE
-
     if dialect.is_async:  # the event loop's units: sent by core.pgwire, as their statements
         from haina.core import pgwire
 
         def sent(command: bytes) -> Callable[[Any], None]:
             def end(dbapi_connection: Any) -> None:
                 driver = dbapi_connection.driver_connection
-                if driver.pgconn.transaction_status == idle or driver.closed:
+                if driver.pgconn.transaction_status == _IDLE or driver.closed:
                     return  # (closed by core.pgwire mid-statement: replaced at checkin)
                 await_(pgwire.command(driver, command))
             return end
@@ -247,11 +245,11 @@ def _ends_only_transactions(dialect: Dialect) -> None:
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def do_commit(dbapi_connection: Any) -> None:
-        if dbapi_connection.driver_connection.pgconn.transaction_status != idle:
+        if dbapi_connection.driver_connection.pgconn.transaction_status != _IDLE:
             commit(dbapi_connection)
 
     def do_rollback(dbapi_connection: Any) -> None:
-        if dbapi_connection.driver_connection.pgconn.transaction_status != idle:
+        if dbapi_connection.driver_connection.pgconn.transaction_status != _IDLE:
             rollback(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
@@ -396,9 +394,6 @@ def lean_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         connection.close()
 
 
-_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg.pq.TransactionStatus.IDLE)
-
-
 def _end(dialect: Dialect, pooled: Any, commit: bool) -> None:
     """Commit or roll back the pooled connection's transaction (none: nothing is sent),
     its driver's error raised as SQLAlchemy's."""
@@ -430,24 +425,22 @@ def statements_alone(session: Session) -> None:
     :func:`deferred_inserts`, a :class:`Precompiled` one (with RETURNING only if it
     returned rows: a compare-and-set that matched nothing may be tried again). Not seen: a
     statement sent on ``Session.connection()`` itself."""
-    lean = session.info.get(_LEAN)
     if session.in_transaction():
         raise RuntimeError("statements_alone() comes before the unit of work's first statement")
     session.info[_ALONE] = [0]  # writes that changed something
-    if lean is not None:  # (lean_transaction: PostgreSQL's loop engine, made by make_engine)
-        lean.dbapi_connection.autocommit = True
-        lean.info[_AUTOCOMMIT] = True
-        return
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql":
-        return
-    if cast(Engine, bind).pool not in _SWITCHING:  # an engine not made by make_engine
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return
+    # a lean_transaction's connection (PostgreSQL's loop engine, made by make_async_engine)
+    pooled = session.info.get(_LEAN)
+    if pooled is None:
+        bind = session.get_bind()
+        if bind.dialect.name != "postgresql":
+            return
+        if cast(Engine, bind).pool not in _SWITCHING:  # an engine not made by make_engine
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return
+        pooled = session.connection().connection
     # the driver's own switch, turned back by the pool at checkin (_checked_in):
     # SQLAlchemy's isolation-level option sets and resets the level through its connection
     # characteristics, ~0.15 ms more a unit on the event loop's async driver
-    pooled = session.connection().connection
     cast(Any, pooled.dbapi_connection).autocommit = True
     pooled.info[_AUTOCOMMIT] = True
 
@@ -577,8 +570,8 @@ class Precompiled:
         try:
             if dialect.is_async:  # a unit of work on the event loop (core.loop): awaited
                 from haina.core import pgwire
-                found = await_(pgwire.execute(dbapi_conn.driver_connection, sql.encode(),
-                                              args, self._returns_rows))
+                found = await_(pgwire.execute(dbapi_conn.driver_connection, sql, args,
+                                              self._returns_rows))
             else:
                 cursor = dbapi_conn.info.get("haina.cursor")
                 if cursor is None:

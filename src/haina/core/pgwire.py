@@ -43,14 +43,14 @@ class _Wire:
 
     def __init__(self, conn: psycopg.AsyncConnection) -> None:
         self.tx = Transformer(conn)
-        self.prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self.prepared: dict[tuple[str, tuple[int, ...]], bytes] = {}
         self.named = 0  # names given (never given twice: one forgotten may still exist)
 
 
 _WIRES: weakref.WeakKeyDictionary[Any, _Wire] = weakref.WeakKeyDictionary()
 
 
-async def execute(conn: psycopg.AsyncConnection, sql: bytes, args: list[Any],
+async def execute(conn: psycopg.AsyncConnection, sql: str, args: list[Any],
                   returns_rows: bool, retried: bool = False) -> list[tuple]:
     """Run ``sql`` (PostgreSQL's ``$n`` placeholders) with ``args``; its rows as tuples
     (``[]`` for a statement without rows or when ``returns_rows`` is false)."""
@@ -105,7 +105,7 @@ async def command(conn: psycopg.AsyncConnection, sql: bytes) -> None:
         raise _error(conn, result)
 
 
-async def _first(pg: pq.abc.PGconn, wire: _Wire, key: tuple[bytes, tuple[int, ...]],
+async def _first(pg: pq.abc.PGconn, wire: _Wire, key: tuple[str, tuple[int, ...]],
                  begin: bytes | None, params: Any) -> pq.abc.PGresult | None:
     """``BEGIN`` (if given), ``PREPARE`` (if not prepared yet) and the statement, in one round
     trip; the statement's result (or the first error)."""
@@ -118,7 +118,7 @@ async def _first(pg: pq.abc.PGconn, wire: _Wire, key: tuple[bytes, tuple[int, ..
     if begin is not None:
         pg.send_query_params(begin, None)
     if prepare:
-        pg.send_prepare(name, key[0], param_types=key[1])
+        pg.send_prepare(name, key[0].encode(), param_types=key[1])  # (encoded once: here)
     pg.send_query_prepared(name, params, param_formats=wire.tx.formats)
     pg.pipeline_sync()
     results = await _pipeline_results(pg)
