@@ -552,3 +552,42 @@ def test_another_merchants_stock_is_invisible(client, sessions):
     assert r.status_code == 404
     assert client.get(f"/v1/products/{p['id']}").json()["stock"] == {
         "on_hand": 5, "reserved": 1, "available": 4}
+
+
+def test_several_variants_are_claimed_in_one_statement_on_postgresql(sessions, tenant, monkeypatch):
+    """PostgreSQL claims the variants of a multi-line order in one statement (one round
+    trip), SQLite one by one; either way each is held once and a short one holds none."""
+    from haina.inventory import service as inventory_service
+
+    calls = {"one": 0, "many": 0}
+
+    class Counting:
+        def __init__(self, inner, kind):
+            self.inner, self.kind = inner, kind
+
+        def rows(self, session, params):
+            calls[self.kind] += 1
+            return self.inner.rows(session, params)
+
+    for name, kind in (("_CLAIM_AT_DEFAULT", "one"), ("_CLAIM_MANY_AT_DEFAULT", "many")):
+        monkeypatch.setattr(inventory_service, name,
+                            Counting(getattr(inventory_service, name), kind))
+    a = new_variant(sessions, tenant, "A-1", stock=5)
+    b = new_variant(sessions, tenant, "B-1", stock=3)
+    c = new_variant(sessions, tenant, "C-1", stock=0)
+    with transaction(sessions) as s:
+        held = inventory.reserve_stock(s, tenant, [Claim(variant_id=b, quantity=3, sku="B-1"),
+                                                   Claim(variant_id=a, quantity=2, sku="A-1")],
+                                       order_id="ord_two", expires_at=None)
+        postgres = s.get_bind().dialect.name == "postgresql"
+    assert len(held) == 2
+    assert calls == ({"one": 0, "many": 1} if postgres else {"one": 2, "many": 0})
+    assert list(levels(sessions, tenant, a).values()) == [(5, 2)]
+    assert list(levels(sessions, tenant, b).values()) == [(3, 3)]
+    with pytest.raises(Problem) as short, transaction(sessions) as s:
+        inventory.reserve_stock(s, tenant, [Claim(variant_id=a, quantity=1, sku="A-1"),
+                                            Claim(variant_id=c, quantity=1, sku="C-1")],
+                                order_id="ord_short", expires_at=None)
+    assert short.value.slug == "out-of-stock" and short.value.extra["sku"] == "C-1"
+    assert list(levels(sessions, tenant, a).values()) == [(5, 2)]
+    assert active_reserved(sessions, tenant, a) == {[*levels(sessions, tenant, a)][0]: 2}

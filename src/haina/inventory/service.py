@@ -12,11 +12,12 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import Integer, String, and_, bindparam, column, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from haina.core.context import Tenant
-from haina.core.db import Precompiled, insert_rows, rowcount, utcnow
+from haina.core.db import Precompiled, insert_rows, is_postgres, rowcount, utcnow
 from haina.core.errors import Conflict, Invalid, OutOfStock, not_found
 from haina.core.events import record_event
 from haina.core.ids import new_id
@@ -179,21 +180,50 @@ def _merge(claims: Iterable[Claim]) -> list[Claim]:
 _S, _L = StockLevel.__table__.c, Location.__table__.c
 
 
+def _where_location(at_default: bool):
+    return (_S.location_id == select(_L.id).where(
+        _L.tenant_id == bindparam("t_id"), _L.is_default.is_(True)).scalar_subquery()
+        if at_default else _S.location_id == bindparam("loc_id"))
+
+
 def _claim_statement(at_default: bool):
     """UPDATE … SET reserved = reserved + :n WHERE … AND on_hand - reserved >= :n RETURNING
     location_id: the one statement that claims stock (built once, Core only)."""
-    where_location = (_S.location_id == select(_L.id).where(
-        _L.tenant_id == bindparam("t_id"), _L.is_default.is_(True)).scalar_subquery()
-        if at_default else _S.location_id == bindparam("loc_id"))
     return (update(StockLevel.__table__)
             .where(_S.tenant_id == bindparam("t_id"), _S.variant_id == bindparam("v_id"),
-                   where_location, _S.on_hand - _S.reserved >= bindparam("n"))
+                   _where_location(at_default), _S.on_hand - _S.reserved >= bindparam("n"))
             .values(reserved=_S.reserved + bindparam("n"))
             .returning(_S.location_id))
 
 
 _CLAIM_AT_DEFAULT = Precompiled(_claim_statement(True))
 _CLAIM_AT_LOCATION = Precompiled(_claim_statement(False))
+
+
+def _claim_many_statement(at_default: bool):
+    """PostgreSQL: the claims of several variants in one statement (one round trip): the
+    rows that can meet their claim locked in variant order (the order the one-by-one claims
+    take, so concurrent orders still cannot deadlock; a row changed meanwhile is checked
+    again as it stands once locked), then each one's ``reserved`` raised. RETURNING the
+    variant and location of each claim met: a variant missing from it could not be met."""
+    wanted = func.unnest(bindparam("v_ids", type_=ARRAY(String)),
+                         bindparam("ns", type_=ARRAY(Integer))).table_valued(
+        column("v_id", String), column("n", Integer)).render_derived(name="w")
+    locked = (select(_S.variant_id, _S.location_id, wanted.c.n)
+              .join_from(StockLevel.__table__, wanted, _S.variant_id == wanted.c.v_id)
+              .where(_S.tenant_id == bindparam("t_id"), _where_location(at_default),
+                     _S.on_hand - _S.reserved >= wanted.c.n)
+              .order_by(_S.variant_id).with_for_update(of=StockLevel.__table__)
+              .cte("locked"))
+    return (update(StockLevel.__table__)
+            .where(_S.tenant_id == bindparam("t_id"), _S.variant_id == locked.c.variant_id,
+                   _S.location_id == locked.c.location_id)
+            .values(reserved=_S.reserved + locked.c.n)
+            .returning(_S.variant_id, _S.location_id))
+
+
+_CLAIM_MANY_AT_DEFAULT = Precompiled(_claim_many_statement(True))
+_CLAIM_MANY_AT_LOCATION = Precompiled(_claim_many_statement(False))
 
 
 def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
@@ -203,12 +233,21 @@ def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
     cannot be met (the caller's rollback then undoes the lines already held)."""
     now = utcnow()
     merged = _merge(claims)
+    met: dict[str, str] | None = None  # variant -> location, when claimed in one statement
+    if len(merged) > 1 and is_postgres(session):
+        met = dict((_CLAIM_MANY_AT_LOCATION if location_id else _CLAIM_MANY_AT_DEFAULT).rows(
+            session, {"t_id": tenant.id, "loc_id": location_id,
+                      "v_ids": [c.variant_id for c in merged],
+                      "ns": [c.quantity for c in merged]}))
     statement = _CLAIM_AT_LOCATION if location_id else _CLAIM_AT_DEFAULT
     rows = []
     for claim in merged:
-        claimed = statement.rows(session, {"t_id": tenant.id, "v_id": claim.variant_id,
-                                           "loc_id": location_id, "n": claim.quantity})
-        got = claimed[0] if claimed else None
+        if met is not None:
+            got = (met[claim.variant_id],) if claim.variant_id in met else None
+        else:
+            claimed = statement.rows(session, {"t_id": tenant.id, "v_id": claim.variant_id,
+                                               "loc_id": location_id, "n": claim.quantity})
+            got = claimed[0] if claimed else None
         if got is None:
             if location_id:  # same input, same answer as everywhere: an unknown place is a 404
                 _location_id(session, tenant, location_id)
