@@ -240,8 +240,9 @@ def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
                       "v_ids": [c.variant_id for c in merged],
                       "ns": [c.quantity for c in merged]}))
     statement = _CLAIM_AT_LOCATION if location_id else _CLAIM_AT_DEFAULT
-    rows = []
+    rows: list[dict[str, object]] = []
     for claim in merged:
+        got: Sequence[str] | None
         if met is not None:
             got = (met[claim.variant_id],) if claim.variant_id in met else None
         else:
@@ -259,7 +260,7 @@ def reserve_stock(session: Session, tenant: Tenant, claims: Iterable[Claim], *,
                      "quantity": claim.quantity, "order_id": order_id, "status": "active",
                      "expires_at": expires_at, "created_at": now})
     insert_rows(session, Reservation.__table__, rows)
-    return [r["id"] for r in rows]
+    return [str(r["id"]) for r in rows]
 
 
 def _finish(session: Session, tenant: Tenant, reservations: Sequence[Reservation], status: str,
