@@ -4,6 +4,9 @@ at commit, and by another process's change when its notice arrives."""
 
 from __future__ import annotations
 
+import dataclasses
+from decimal import Decimal
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -391,3 +394,69 @@ def test_searchs_fitment_rules_and_installers_are_kept_until_they_change(listeni
     assert [x.id for x in rules] == [r.json()["id"]] and installers == {}
     assert client.delete(f"/v1/fitment-rules/{r.json()['id']}").status_code == 204
     assert setup() == ((), {})
+
+
+def _cart_reads(sessions, tenant_id: str):
+    """A cart of SKU-1 × 2 made for one Tenant object, and a read of it (carts.get_cart with
+    ``within`` seconds of kept answers, for that object or another)."""
+    from haina.carts import service as carts
+    from haina.carts.schemas import CartCreate
+    from haina.core.context import Tenant
+    from haina.orders.schemas import LineIn
+
+    tenant = Tenant(id=tenant_id, slug="acme")
+    with transaction(sessions) as s:
+        cart = carts.create_cart(s, tenant, CartCreate(lines=[LineIn(sku="SKU-1", quantity=2)]))
+
+    def read(within: float = 60.0, who: Tenant = tenant):
+        with transaction(sessions) as s:
+            return carts.get_cart(s, who, cart.id, priced_within=within)
+
+    def add() -> None:
+        with transaction(sessions) as s:
+            carts.add_cart_line(s, tenant, cart.id, LineIn(sku="SKU-1", quantity=1))
+    return cart, read, add, tenant
+
+
+def test_without_kept_caches_a_cart_is_priced_at_each_read(client, sessions):
+    with transaction(sessions) as s:
+        if s.get_bind().dialect.name == "postgresql":
+            pytest.skip("the client's app listens on PostgreSQL")
+    _product(client, "SKU-1", "10.00")
+    with transaction(sessions) as s:  # the client's merchant
+        tenant_id = s.execute(text("SELECT id FROM tenants WHERE slug = 'acme'")).scalar_one()
+    _, read, _, _ = _cart_reads(sessions, tenant_id)
+    first = read()
+    assert read() is not first and read().model_dump() == first.model_dump()
+
+
+@on_pg
+def test_a_cart_read_unchanged_is_answered_as_priced_until_what_pricing_reads_changes(
+        listening, sessions, engine):
+    """carts.get_cart(priced_within=…): the same row, for the same Tenant object, with the
+    caches pricing reads where they stood, within the time, is the answer kept (the same
+    object); a notice of the catalogue, another Tenant object, the time passed or a change of
+    the cart's lines price it again."""
+    client, tenant_id = listening
+    _product(client, "SKU-1", "10.00")
+    cart, read, add, tenant = _cart_reads(sessions, tenant_id)
+    assert cart.totals.subtotal.amount == Decimal("20.00")
+    # (a notice of the product's creation may still arrive and move the stamp once)
+    assert until(lambda: read() is read())
+    kept = read()
+    other = read(who=dataclasses.replace(tenant))  # another Tenant object: priced for it
+    assert other is not kept
+    again = read()
+    assert again is not kept and read() is again
+    assert read(within=1e-9) is not again  # older than asked for: priced again
+    with engine.begin() as conn:  # another process's change and its notice
+        conn.execute(text("UPDATE variants SET price_minor = 1500 WHERE sku = 'SKU-1'"))
+        conn.execute(text("SELECT pg_notify(:c, :p)"),
+                     {"c": caches.CHANNEL, "p": f"catalog:{tenant_id}"})
+    assert until(lambda: read().totals.subtotal.amount == Decimal("30.00"))
+    assert until(lambda: read() is read())
+    kept = read()
+    add()  # the row changed: priced anew (and that answer kept for the next read)
+    after = read()
+    assert after is not kept and after.totals.subtotal.amount == Decimal("45.00")
+    assert read() is after

@@ -1,10 +1,12 @@
 """Carts: lines a buyer collects before ordering, priced afresh (as an order would be) each
-time the cart is read. Turning a cart into an order is a flow of ``haina.checkout``."""
+time the cart is read (the storefront's buyer: unless read again unchanged within a second,
+see :func:`get_cart`). Turning a cart into an order is a flow of ``haina.checkout``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -115,6 +117,9 @@ class CartRow:
         return CartRow(self.id, self.member_id, self.channel, self.status, self.order_id,
                        [dict(x) for x in self.lines], self.created_at, self.updated_at)
 
+    def same_as(self, other: CartRow) -> bool:
+        return all(getattr(self, k) == getattr(other, k) for k in CartRow.__slots__)
+
 
 # The version of a cart this process last read or wrote, by (tenant, cart): a change of
 # lines starts from it without reading the cart (one statement, the compare-and-set, instead
@@ -125,6 +130,41 @@ class CartRow:
 # SEEN_MAX.
 _SEEN: dict[tuple[str, str], CartRow] = {}
 SEEN_MAX = 50_000
+
+
+# The answer last priced here for a cart: the row it priced, when (time.monotonic), the
+# Tenant it was priced for and where the caches pricing reads stood (orders.quote_stamp,
+# taken before pricing). A read of the same row within ``priced_within`` seconds (the
+# storefront's buyer reading the cart just added to), for the same Tenant object (its
+# settings) and with the caches where they stood, is answered with it instead of pricing
+# the cart again. Bounded as _SEEN is; forgotten with it.
+_PRICED: dict[tuple[str, str], tuple[CartRow, float, Tenant, tuple, CartOut]] = {}
+
+
+def _keep_priced(tenant: Tenant, cart: CartRow, stamp: tuple | None, out: CartOut) -> None:
+    """Keep ``out`` as the answer for ``cart`` (a row no one changes after), priced for
+    ``tenant`` with the caches at ``stamp`` (None: not kept)."""
+    if stamp is None:
+        return
+    if len(_PRICED) >= SEEN_MAX:
+        _PRICED.clear()
+    _PRICED[(tenant.id, cart.id)] = (cart, time.monotonic(), tenant, stamp, out)
+
+
+def _kept_priced(session: Session, tenant: Tenant, cart: CartRow, within: float
+                 ) -> tuple[CartOut | None, tuple | None]:
+    """The answer kept for ``cart`` if it still holds (else None), and the stamp now."""
+    stamp = orders.quote_stamp(session, tenant)
+    kept = _PRICED.get((tenant.id, cart.id))
+    if kept is None or stamp is None or kept[2] is not tenant or kept[3] != stamp \
+            or time.monotonic() - kept[1] >= within or not kept[0].same_as(cart):
+        return None, stamp
+    return kept[4], stamp
+
+
+def _forget(tenant_id: str, cart_id: str) -> None:
+    _SEEN.pop((tenant_id, cart_id), None)
+    _PRICED.pop((tenant_id, cart_id), None)
 
 
 def _remember(tenant_id: str, cart: CartRow) -> None:
@@ -139,7 +179,7 @@ def _cart(session: Session, tenant: Tenant, cart_id: str) -> CartRow:
     """The tenant's cart ``cart_id`` (remembered as read), or 404 ``cart-not-found``."""
     rows = _READ.rows(session, {"tenant_id": tenant.id, "id": cart_id})
     if not rows:
-        _SEEN.pop((tenant.id, cart_id), None)
+        _forget(tenant.id, cart_id)
         raise not_found("cart", cart_id)
     cart = CartRow(*rows[0])
     _remember(tenant.id, cart.copy())  # the caller may change its lines
@@ -184,6 +224,7 @@ def _changed(session: Session, tenant: Tenant, cart: CartRow, owner: str | None,
         raise InvalidState("this cart has already been ordered", slug="cart-closed",
                            order_id=cart.order_id)
     seen = cart.updated_at
+    stamp = orders.quote_stamp(session, tenant)
     change(cart)
     # strictly later than the version read, whatever the clock did since
     cart.updated_at = max(utcnow(), seen + dt.timedelta(microseconds=1))
@@ -193,6 +234,7 @@ def _changed(session: Session, tenant: Tenant, cart: CartRow, owner: str | None,
             "owner": owner, "lines": cart.lines, "updated_at": cart.updated_at}):
         return None
     _remember(tenant.id, cart)
+    _keep_priced(tenant, cart, stamp, out)
     return out
 
 
@@ -272,6 +314,7 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate,
         from haina.members import service as members
         member_id = members.resolve_buyer_id(session, tenant, data.member_id)  # 409 erased
     now = utcnow()
+    stamp = orders.quote_stamp(session, tenant)
     cart = CartRow(id=new_id("cart"), member_id=member_id, channel=data.channel, status="open",
                    order_id=None, lines=[], created_at=now, updated_at=now)
     if data.lines:
@@ -285,6 +328,7 @@ def create_cart(session: Session, tenant: Tenant, data: CartCreate,
     _INSERT.rows(session, {"tenant_id": tenant.id, **{k: getattr(cart, k)
                                                      for k in CartRow.__slots__}})
     _remember(tenant.id, cart)
+    _keep_priced(tenant, cart, stamp, out)
     return out
 
 
@@ -317,10 +361,25 @@ def _owned(cart: CartRow, owner: str | None) -> CartRow:
 
 
 def get_cart(session: Session, tenant: Tenant, cart_id: str, *,
-             owner: str | None = None) -> CartOut:
+             owner: str | None = None, priced_within: float = 0.0) -> CartOut:
     """The cart priced now; given ``owner``, a cart of another member (or of none) is not
-    found (404), checked in the same read (the storefront's buyer reads their own)."""
-    return _cart_out(session, tenant, _owned(_cart(session, tenant, cart_id), owner))
+    found (404), checked in the same read (the storefront's buyer reads their own).
+
+    With ``priced_within`` (seconds), a cart whose row is as it was when this process last
+    priced it, at most that long ago (its creation, a change of its lines or a read), for
+    the same ``tenant`` object and with nothing heard of since in the caches pricing reads
+    (orders.quote_stamp), is answered as it was priced then: the storefront, whose public
+    answers are kept as long. What no cache tells of (a promotion's window opening or
+    closing) shows at most that late; checkout prices the order now."""
+    cart = _owned(_cart(session, tenant, cart_id), owner)
+    if priced_within <= 0:
+        return _cart_out(session, tenant, cart)
+    kept, stamp = _kept_priced(session, tenant, cart, priced_within)
+    if kept is not None:
+        return kept
+    out = _cart_out(session, tenant, cart)
+    _keep_priced(tenant, cart, stamp, out)
+    return out
 
 
 def _summary(cart: Cart) -> CartSummaryOut:
@@ -401,7 +460,7 @@ def claim_for_checkout(session: Session, tenant: Tenant, cart_id: str, order_id:
     recorded (rolled back with the order if placing fails). With ``owner_check``, a cart
     whose member is not ``owner`` is not found (404, whatever its status): the storefront's
     buyer checks out their own cart."""
-    _SEEN.pop((tenant.id, cart_id), None)
+    _forget(tenant.id, cart_id)
     rows = (_CLAIM_OWNED if owner_check else _CLAIM).records(session, {
         "tenant_id": tenant.id, "id": cart_id, "open": "open", "owner": owner,
         "ordered": "ordered", "order_id": order_id, "updated_at": utcnow()})

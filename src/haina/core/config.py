@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     # Seconds a verified bearer token stays in the in-process cache (revocation lag).
     token_cache_seconds: float = 5.0
     # Seconds the storefront's public answers (listed products, a product, search) are kept
-    # in the process per merchant and arguments (haina.storefront.cache; 0: not kept).
+    # in the process per merchant and arguments (haina.storefront.cache; 0: not kept); and
+    # a buyer's cart read again unchanged within them is answered as priced then (unless the
+    # catalogue, promotions, tiers or settings changed: carts.get_cart).
     storefront_cache_seconds: float = Field(1.0, ge=0, le=60)
     # Request bodies larger than this are refused with a 413 (media uploads have their own
     # limit, the catalog's largest media size).

@@ -24,6 +24,7 @@ from sqlalchemy.types import NullType
 
 from haina.catalog import service as catalog
 from haina.catalog.schemas import VariantRef
+from haina.core import caches
 from haina.core.context import Tenant
 from haina.core.db import deferred_inserts, insert_rows, tenant_row, utcnow
 from haina.core.errors import Invalid, InvalidState, NotFound
@@ -154,6 +155,21 @@ def quote(session: Session, tenant: Tenant, lines: Sequence[LineIn], *,
                                   first_order=first_order(session, tenant, member_id)
                                   if member_id else None)
     return priced, totals(settings, priced)
+
+
+#: the per-process caches (core.caches) that :func:`quote` reads: the catalogue's variants,
+#: the live promotions, the buyers' tiers and merges
+QUOTE_CACHES = ("catalog", "promotions", "buyers")
+
+
+def quote_stamp(session: Session, tenant: Tenant) -> tuple | None:
+    """Where what :func:`quote` reads from this process's caches stands now (taken before
+    quoting): two equal stamps mean none of it changed for the tenant in between, as far as
+    this process heard. None when the caches are not kept (SQLite, a listener down): then
+    nothing tells. The tenant's settings come with the ``Tenant`` (a credential's): compare
+    that object too; the time (a promotion's window) is the caller's to bound."""
+    stamps = tuple(caches.generation(session, name, tenant.id) for name in QUOTE_CACHES)
+    return None if None in stamps else stamps
 
 
 def totals_of(t: dict[str, int], currency: str) -> Totals:

@@ -272,13 +272,17 @@ def post_cart(session: SessionDep, body: StoreCartIn, request: Request, shop: Sh
                   lambda: service.create_cart(session, shop, body))
 
 
-@store.get("/carts/{cart_id}", response_model=CartOut, summary="The buyer's cart, priced now")
+@store.get("/carts/{cart_id}", response_model=CartOut, summary="The buyer's cart, priced now",
+           description="Priced now; a cart unchanged since its last answer of at most "
+                       "`storefront_cache_seconds` ago (its creation, the line just added) "
+                       "is answered as priced then, as the public answers are kept. "
+                       "Checkout prices the order anew.")
 @direct  # answered by core.http.DirectRoute (issue 16)
 @loop_unit
-def cart(session: SessionDep, cart_id: str, shop: Shop = BUYER) -> Response:
+def cart(session: SessionDep, request: Request, cart_id: str, shop: Shop = BUYER) -> Response:
     statements_alone(session)  # reads only: no BEGIN and COMMIT round trips
     # answered as built (json_out): FastAPI would re-validate the cart and dump it again
-    return json_out(service.get_cart(session, shop, cart_id))
+    return json_out(service.get_cart(session, shop, cart_id, cache_seconds=_kept(request)))
 
 
 @store.post("/carts/{cart_id}/lines", response_model=CartOut, summary="Add units of a SKU")

@@ -3,10 +3,12 @@ merchant and arguments, in the process, kept as the answer's JSON bytes.
 
 Why it is safe: these answers are the same for every buyer of a merchant (no buyer, price
 list or stock of a buyer's own in them), and what a buyer then does re-reads everything it
-relies on in its own unit of work — a cart prices its lines now, a hold claims the slot's
-capacity, checkout claims stock — so an answer up to ``storefront_cache_seconds`` old shows,
-at worst, a slot taken a moment ago (the hold is refused, 409) or a price changed a moment
-ago (the cart shows the new one). Why it is worth it: a mobile shop's first screens are the
+relies on in its own unit of work — a cart prices its lines when they change (read again
+unchanged within ``storefront_cache_seconds``, with nothing heard of since in what pricing
+reads, it shows that price: carts.get_cart), a hold claims the slot's capacity, checkout
+claims stock and prices the order now — so an answer up to ``storefront_cache_seconds`` old
+shows, at worst, a slot taken a moment ago (the hold is refused, 409) or a price changed a
+moment ago (the cart shows the new one). Why it is worth it: a mobile shop's first screens are the
 same few queries from every buyer (docs/storefront.md, "Speed"). Errors are not kept.
 
 One answer is made by one request at a time (**single flight**): requests that find no

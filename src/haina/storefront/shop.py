@@ -194,8 +194,11 @@ def create_cart(session: Session, shop: Shop, data: StoreCartIn) -> CartOut:
 
 # the buyer's own cart: carts checks the owner in its own read of the cart (another's: 404)
 
-def get_cart(session: Session, shop: Shop, cart_id: str) -> CartOut:
-    return carts.get_cart(session, shop, cart_id, owner=_buyer(shop))
+def get_cart(session: Session, shop: Shop, cart_id: str, cache_seconds: float = 0.0) -> CartOut:
+    """The buyer's cart; unchanged since this process priced it at most ``cache_seconds``
+    ago (the public answers' age: storefront_cache_seconds), as priced then."""
+    return carts.get_cart(session, shop, cart_id, owner=_buyer(shop),
+                          priced_within=cache_seconds)
 
 
 def add_cart_line(session: Session, shop: Shop, cart_id: str, line: LineIn) -> CartOut:
