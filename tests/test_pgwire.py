@@ -248,3 +248,31 @@ def test_a_lean_unit_is_one_transaction_whatever_ran_its_statements(engines):
 
     assert _on_loop(loop_engine, work) == [False, True]
     assert _events(engine) == ["evt_committed", "evt_kept", "evt_orm_kept"]
+
+
+def test_autocommit_is_switched_between_transactions_only_and_as_psycopg_reads_it(engines):
+    """pgwire.set_autocommit sets psycopg's own switch (read by its ``autocommit`` and by the
+    statements' BEGIN) when the connection is idle, and refuses (False, nothing changed) in
+    a transaction: then statements_alone's caller goes through psycopg's setter."""
+    from haina.core import pgwire
+
+    _, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+
+    def work():
+        seen = []
+        with lean_transaction(factory) as s:
+            driver = s.info["haina.lean"].driver_connection
+            seen.append(pgwire.set_autocommit(driver, True))
+            seen.append(driver.autocommit)
+            first, second = _NOW.rows(s, {})[0][0], _NOW.rows(s, {})[0][0]
+            seen.append(first < second)  # each statement its own transaction
+            seen.append(pgwire.set_autocommit(driver, False))
+            _NOW.rows(s, {})  # BEGIN sent with it: in a transaction now
+            seen.append(pgwire.set_autocommit(driver, True))  # refused
+            seen.append(driver.autocommit)
+        with lean_transaction(factory) as s:  # the same connection, as the pool gives it
+            seen.append(s.info["haina.lean"].driver_connection.autocommit)
+        return seen
+
+    assert _on_loop(loop_engine, work) == [True, True, True, True, False, False, False]

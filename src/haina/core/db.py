@@ -274,9 +274,20 @@ def _checked_in(dbapi_connection: Any, record: Any) -> None:
     if not record.info.pop(_AUTOCOMMIT, False):
         return
     try:
-        dbapi_connection.autocommit = False
+        _switch_autocommit(dbapi_connection, False)
     except Exception as exc:  # noqa: BLE001 — a connection that cannot say is not pooled
         record.invalidate(exc)
+
+
+def _switch_autocommit(dbapi_connection: Any, on: bool) -> None:
+    """The driver's autocommit switch: on the event loop's async driver without psycopg's
+    lock and awaits (core.pgwire), else its setter."""
+    driver = getattr(dbapi_connection, "driver_connection", None)  # (SQLAlchemy's adaption)
+    if driver is not None:
+        from haina.core import pgwire
+        if pgwire.set_autocommit(driver, on):
+            return
+    dbapi_connection.autocommit = on
 
 
 _CONNECTION = "haina.connection"
@@ -441,7 +452,7 @@ def statements_alone(session: Session) -> None:
     # the driver's own switch, turned back by the pool at checkin (_checked_in):
     # SQLAlchemy's isolation-level option sets and resets the level through its connection
     # characteristics, ~0.15 ms more a unit on the event loop's async driver
-    cast(Any, pooled.dbapi_connection).autocommit = True
+    _switch_autocommit(pooled.dbapi_connection, True)
     pooled.info[_AUTOCOMMIT] = True
 
 

@@ -90,6 +90,19 @@ async def execute(conn: psycopg.AsyncConnection, sql: str, args: list[Any],
     return tx.load_rows(0, result.ntuples, tuple)
 
 
+def set_autocommit(conn: psycopg.AsyncConnection, on: bool) -> bool:
+    """Switch the connection's autocommit as psycopg's setter does (the same attribute, the
+    same rule: only between transactions), without its lock and awaits: for a unit of work
+    that owns its connection (two awaits, each a trip through the event loop's greenlet).
+    False, nothing changed, when it cannot here (in a transaction or a pipeline, another
+    psycopg): the caller uses the setter."""
+    if not isinstance(conn, psycopg.AsyncConnection) or getattr(conn, "_pipeline", True) \
+            or not hasattr(conn, "_autocommit") or conn.pgconn.transaction_status != _IDLE:
+        return False
+    conn._autocommit = on
+    return True
+
+
 async def command(conn: psycopg.AsyncConnection, sql: bytes) -> None:
     """A statement without parameters or rows (``COMMIT``, ``ROLLBACK``)."""
     pg = conn.pgconn
