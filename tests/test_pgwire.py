@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     bindparam,
+    inspect,
     literal_column,
     select,
     text,
@@ -238,7 +239,12 @@ def test_a_lean_unit_is_one_transaction_whatever_ran_its_statements(engines):
                 s.add(orm("evt_orm_undone"))
                 s.flush()
                 savepoint.rollback()
-            s.add(orm("evt_orm_kept"))
+            kept = orm("evt_orm_kept")
+            s.add(kept)
+        seen.append(inspect(kept).detached)  # closed: its objects are let go
+        with lean_transaction(factory) as s:  # no ORM: nothing to close, nothing left open
+            add.rows(s, row("evt_raw_only"))
+        seen.append((s.get_transaction(), len(s.identity_map), s.info["haina.lean"].dbapi_connection))
         with pytest.raises(ValueError), lean_transaction(factory) as s:
             add.rows(s, row("evt_raised_raw"))
             s.add(orm("evt_raised_orm"))
@@ -246,8 +252,8 @@ def test_a_lean_unit_is_one_transaction_whatever_ran_its_statements(engines):
             raise ValueError("the unit's raw and ORM work undone together")
         return seen
 
-    assert _on_loop(loop_engine, work) == [False, True]
-    assert _events(engine) == ["evt_committed", "evt_kept", "evt_orm_kept"]
+    assert _on_loop(loop_engine, work) == [False, True, True, (None, 0, None)]
+    assert _events(engine) == ["evt_committed", "evt_kept", "evt_orm_kept", "evt_raw_only"]
 
 
 def test_autocommit_is_switched_between_transactions_only_and_as_psycopg_reads_it(engines):

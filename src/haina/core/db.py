@@ -400,7 +400,11 @@ def lean_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
                 pass  # a connection that cannot roll back is replaced at checkin
             raise
         finally:
-            session.close()
+            # a unit that used no ORM has nothing to close (no transaction, no objects):
+            # Session.close would still build a new identity map and detach nothing
+            if session.get_transaction() is not None or session.identity_map \
+                    or session.new or session.deleted:
+                session.close()
     finally:
         connection.close()
 
