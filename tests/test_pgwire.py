@@ -282,3 +282,56 @@ def test_autocommit_is_switched_between_transactions_only_and_as_psycopg_reads_i
         return seen
 
     assert _on_loop(loop_engine, work) == [True, True, True, True, False, False, False]
+
+
+def test_a_units_last_statement_may_carry_its_commit(engines):
+    """Deferred.send_with(commit=True) in a lean unit on the loop: the held inserts, the last
+    statement and COMMIT in one round trip (committed before the unit ends, which then sends
+    nothing); a failing last statement commits nothing and the unit rolls back. Where the
+    unit cannot (ORM work in it), the statement is sent alone and the unit commits."""
+    from haina.core.db import deferred_inserts, insert_rows
+    from haina.core.events import Event as E
+
+    engine, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+    key_row = Precompiled(E.__table__.insert().values(
+        id=bindparam("id"), tenant_id=bindparam("t"), type=bindparam("type"),
+        subject_id=bindparam("subject"), data=bindparam("d", type_=E.data.type),
+        created_at=bindparam("at", type_=E.created_at.type)).returning(E.id))
+
+    def row(event_id: str) -> dict:
+        return {"id": event_id, "tenant_id": "ten_x", "type": "x", "subject_id": "x",
+                "data": {}, "created_at": dt.datetime.now(dt.UTC)}
+
+    def last(event_id: str) -> dict:
+        r = row(event_id)
+        return {"id": r["id"], "t": "ten_x", "type": "x", "subject": "x", "d": {},
+                "at": r["created_at"]}
+
+    def work():
+        seen = []
+        with lean_transaction(factory) as s:
+            _NOW.rows(s, {})  # the unit's transaction is open
+            with deferred_inserts(s, until_used=True) as held:
+                insert_rows(s, E.__table__, [row("evt_held")])
+                got = held.send_with(key_row, last("evt_last"), commit=True)
+            seen.append((got, s.info["haina.lean"].driver_connection.pgconn.transaction_status))
+            seen.append(_events(engine))  # committed already, seen from another connection
+        with pytest.raises(IntegrityError), lean_transaction(factory) as s:
+            _NOW.rows(s, {})
+            with deferred_inserts(s, until_used=True) as held:
+                insert_rows(s, E.__table__, [row("evt_undone")])
+                held.send_with(key_row, last("evt_last"), commit=True)  # taken: fails
+        with lean_transaction(factory) as s:  # ORM work: the statement alone, then commit
+            s.add(E(**row("evt_orm")))
+            s.flush()
+            with deferred_inserts(s, until_used=True) as held:
+                got = held.send_with(key_row, last("evt_after_orm"), commit=True)
+            seen.append((got, _events(engine)))  # not committed yet: the unit commits it
+        return seen
+
+    seen = _on_loop(loop_engine, work)
+    assert seen[0] == ([("evt_last",)], 0)  # libpq's IDLE: nothing left to commit
+    assert seen[1] == ["evt_held", "evt_last"]
+    assert seen[2] == ([("evt_after_orm",)], ["evt_held", "evt_last"])
+    assert _events(engine) == ["evt_after_orm", "evt_held", "evt_last", "evt_orm"]

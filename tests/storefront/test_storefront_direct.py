@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from storefront_support import buyer_headers, make_key, ok, sign_in, tire_shop
 
 from tests.support import make_tenant, same_answers, without
@@ -211,3 +212,29 @@ def test_the_catalogue_and_search_answer_alike_with_any_query(shops):
     for headers in ({}, {"X-Publishable-Key": "pk_nope"}):
         assert _same(fast, slow, "GET", "/store/v1/products?limit=2",
                      headers=headers).status_code == 401
+
+
+def test_a_key_reused_for_another_cart_leaves_that_cart_open_and_its_stock_free(shops,
+                                                                                sessions):
+    """A checkout's key row goes with its COMMIT (PostgreSQL's event-loop units: one round
+    trip); the same key on another cart's checkout does that cart's work, finds the key
+    taken when the row is written, and must undo all of it: the answer is 422, the cart is
+    still open and checks out under a key of its own, the stock held once."""
+    _, fast, slow, h = shops
+    first, second = _cart(fast, h), _cart(fast, h)
+    keyed = {**h, "Idempotency-Key": "checkout-reused"}
+    ordered = fast.post(f"/store/v1/carts/{first}/checkout", headers=keyed, json={})
+    assert ordered.status_code == 201, ordered.text
+    for client in (fast, slow):
+        again = client.post(f"/store/v1/carts/{second}/checkout", headers=keyed, json={})
+        assert again.status_code == 422, again.text
+        assert ok(client.get(f"/store/v1/carts/{second}", headers=h))["status"] == "open"
+    placed = fast.post(f"/store/v1/carts/{second}/checkout",
+                       headers={**h, "Idempotency-Key": "checkout-own"}, json={})
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["id"] != ordered.json()["id"]
+    orders = ok(fast.get("/store/v1/orders", headers=h))["data"]
+    assert sorted(o["id"] for o in orders) == sorted([ordered.json()["id"], placed.json()["id"]])
+    with sessions() as s:  # one unit held by each order, none by the undone ones
+        assert s.execute(text("SELECT sum(reserved) FROM stock_levels")).scalar_one() == 2
+        assert s.execute(text("SELECT count(*) FROM reservations")).scalar_one() == 2

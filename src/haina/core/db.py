@@ -551,7 +551,8 @@ class Precompiled:
         sql, names, processors = self._compiled(conn.dialect)
         return self._guarded(session, conn, sql, [params[name] for name in names], processors)
 
-    def rows_in(self, session: Session, keys: tuple[str, ...], values: list[Any]) -> list[tuple]:
+    def rows_in(self, session: Session, keys: tuple[str, ...], values: list[Any],
+                commit: bool = False) -> list[tuple]:
         """:meth:`rows` with the parameters given as ``values`` in the order of ``keys`` (bind
         names; a tuple the caller keeps): the statement's own order is worked out once per
         ``keys``, and no dictionary is built per call."""
@@ -561,23 +562,25 @@ class Precompiled:
         if order is None:
             where = {key: i for i, key in enumerate(keys)}
             order = self._orders[keys] = tuple(where[name] for name in names)
-        return self._guarded(session, conn, sql, [values[i] for i in order], processors)
+        return self._guarded(session, conn, sql, [values[i] for i in order], processors,
+                             commit and _commits_with_statement(session))
 
     def _guarded(self, session: Session, conn: Any, sql: str, args: list[Any],
-                 processors: tuple) -> list[tuple]:
+                 processors: tuple, commit: bool = False) -> list[tuple]:
         """:meth:`_run`, counted by :func:`statements_alone`'s guard when it writes (with
         RETURNING, only a write that returned rows changed something)."""
         _send_held(session)
         alone = session.info.get(_ALONE) if self._writes else None
         if alone is None:
-            return self._run(conn, sql, args, processors)
+            return self._run(conn, sql, args, processors, commit)
         _may_write(alone)
         found = self._run(conn, sql, args, processors)
         if found or not self._returns_rows:
             alone[0] = 1
         return found
 
-    def _run(self, conn: Any, sql: str, args: list[Any], processors: tuple) -> list[tuple]:
+    def _run(self, conn: Any, sql: str, args: list[Any], processors: tuple,
+             commit: bool = False) -> list[tuple]:
         dialect = conn.dialect
         for i, processor in processors:
             args[i] = processor(args[i])
@@ -586,7 +589,7 @@ class Precompiled:
             if dialect.is_async:  # a unit of work on the event loop (core.loop): awaited
                 from haina.core import pgwire
                 found = await_(pgwire.execute(dbapi_conn.driver_connection, sql, args,
-                                              self._returns_rows))
+                                              self._returns_rows, commit=commit))
             else:
                 cursor = dbapi_conn.info.get("haina.cursor")
                 if cursor is None:
@@ -613,6 +616,19 @@ class Precompiled:
         assert self._record is not None, "records() needs Precompiled(..., typed=True)"
         make = self._record._make
         return [make(row) for row in self.rows(session, params)]
+
+
+def _commits_with_statement(session: Session) -> bool:
+    """Whether the unit of work's ``COMMIT`` may go with its last statement: a lean unit on
+    the event loop (core.pgwire sends both in one round trip) whose work is all in that
+    connection's transaction (no ORM work, nothing pending, not statements alone). Its end
+    then finds the connection idle and sends nothing (``_end``)."""
+    pooled = session.info.get(_LEAN)
+    return (pooled is not None and pooled.dbapi_connection is not None
+            and getattr(pooled.dbapi_connection, "driver_connection", None) is not None
+            and session.info.get(_ALONE) is None
+            and session.get_transaction() is None
+            and not (session.new or session.dirty or session.deleted))
 
 
 def _columns(statement: Any) -> list[Any]:
@@ -655,16 +671,23 @@ class Deferred:
     def __init__(self, session: Session, pending: list[tuple[Table, list[dict[str, Any]]]]) -> None:
         self.session, self.pending = session, pending
 
-    def send_with(self, last: Precompiled, params: dict[str, Any]) -> list[tuple]:
+    def send_with(self, last: Precompiled, params: dict[str, Any], *,
+                  commit: bool = False) -> list[tuple]:
         """Send the inserts held so far now, and ``last`` (an INSERT with RETURNING, e.g. a
         key row ``ON CONFLICT DO NOTHING``) with them: on PostgreSQL as one statement (one
         round trip), ``last`` its final part; elsewhere one after the other. ``last``'s
-        rows."""
+        rows.
+
+        ``commit``: the caller's unit of work ends with this statement whatever it returns
+        (nothing of the unit follows; a statement that fails rolls it back): where it can
+        (a lean unit on the event loop, all its work in the connection's transaction), the
+        ``COMMIT`` goes in the same round trip."""
         pending = [(t, rows) for t, rows in self.pending if rows]
         self.pending.clear()
         if not pending or not is_postgres(self.session):
             _send(self.session, pending)  # (nothing held: nothing sent)
-            return last.rows(self.session, params)
+            return last.rows_in(self.session, tuple(params), list(params.values()),
+                                commit=commit and not pending)
         shape = (id(last), *((t.name, len(rows), tuple(rows[0])) for t, rows in pending))
         found = _COMBINED.get(shape)
         if found is None:
@@ -673,7 +696,7 @@ class Deferred:
         combined, keys = found
         values = _pending_values(pending, shape[1:])
         values.extend(params[name] for name in keys[len(values):])
-        return combined.rows_in(self.session, keys, values)
+        return combined.rows_in(self.session, keys, values, commit=commit)
 
 
 @contextmanager

@@ -464,9 +464,10 @@ def create(request: Request, session: Session, tenant: Tenant, key: str | None,
             return status, type(result).__pydantic_serializer__.to_json(result)
         return special or (status, result.model_dump(mode="json"))
 
+    # the route answers with the outcome: nothing of its unit of work follows (``last``)
     outcome = run_idempotent(session, tenant, key, route, payload, run,
                              ttl_hours=request.app.state.settings.idempotency_ttl_hours,
-                             instance=request.scope["path"], read_first=read_first)
+                             instance=request.scope["path"], read_first=read_first, last=True)
     if isinstance(outcome.body, bytes):  # made just now, already JSON
         return Response(outcome.body, status_code=outcome.status, media_type="application/json")
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Integer, String, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from haina.core.context import Tenant
@@ -75,7 +76,8 @@ IN_PROGRESS = 0  # status of a key whose request has not finished (never seen co
 
 def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str, payload: str,
                    produce: Callable[[], tuple[int, Any]], *, ttl_hours: int = 24,
-                   instance: str | None = None, read_first: bool = True) -> Outcome:
+                   instance: str | None = None, read_first: bool = True,
+                   last: bool = False) -> Outcome:
     """Run ``produce`` (which does the work in ``session`` and returns status and JSON body)
     once per key. Nothing is committed here: the caller's unit of work commits the work and
     the key row together.
@@ -89,7 +91,14 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
     ``read_first=False`` skips the first read of the key (one statement fewer for every new
     request): a replay then does the work, finds the key taken when it records it, rolls the
     work back and replays the kept answer. Only for work whose every effect is in this
-    database (rolled back with it): nothing sent to a payment provider, no mail."""
+    database (rolled back with it): nothing sent to a payment provider, no mail.
+
+    ``last``: nothing of the unit of work follows (the route answers with the outcome), so
+    that, with ``read_first=False`` on PostgreSQL, the key row goes with the unit's
+    ``COMMIT`` where the unit can send both at once (``core.db``'s ``Deferred.send_with``);
+    the key row is then inserted without ``ON CONFLICT``: a key taken by another request
+    fails the statement, which aborts the commit and rolls the work back, as when it is
+    found taken."""
     if key is None:
         status, body = produce()
         return Outcome(status, body)
@@ -112,8 +121,17 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
             # sent with the key row, in one statement: one round trip fewer
             with deferred_inserts(session, until_used=True) as held:
                 status, body = produce()
-                recorded = bool(held.send_with(_RECORD["postgresql"], _key_row(
-                    tenant, key, fingerprint, status, body)))
+                row = _key_row(tenant, key, fingerprint, status, body)
+                if not last:
+                    recorded = bool(held.send_with(_RECORD["postgresql"], row))
+                else:
+                    try:
+                        recorded = bool(held.send_with(_RECORD_OR_FAIL, row, commit=True))
+                    except IntegrityError as exc:
+                        if getattr(getattr(exc.orig, "diag", None), "constraint_name",
+                                   None) != _KEY_CONSTRAINT:
+                            raise
+                        recorded = False  # taken: the statement failed, the work is undone
         problem = False
     except Problem as exc:
         if exc.status >= 500:
@@ -199,6 +217,14 @@ _RECORD = {dialect: Precompiled(
     .values({c.key: bindparam(c.key, type_=c.type) for c in IdempotencyKey.__table__.c})
     .on_conflict_do_nothing(index_elements=["tenant_id", "key"]).returning(_K.key))
     for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+
+
+# the key row with the work's COMMIT (run_idempotent's ``last``): a key taken fails it
+_RECORD_OR_FAIL = Precompiled(
+    pg_insert(IdempotencyKey.__table__)
+    .values({c.key: bindparam(c.key, type_=c.type) for c in IdempotencyKey.__table__.c})
+    .returning(_K.key))
+_KEY_CONSTRAINT = IdempotencyKey.__table__.primary_key.name
 
 
 def _kept(session: Session, tenant: Tenant, key: str, ttl_hours: int) -> Any:

@@ -51,9 +51,12 @@ _WIRES: weakref.WeakKeyDictionary[Any, _Wire] = weakref.WeakKeyDictionary()
 
 
 async def execute(conn: psycopg.AsyncConnection, sql: str, args: list[Any],
-                  returns_rows: bool, retried: bool = False) -> list[tuple]:
+                  returns_rows: bool, retried: bool = False, commit: bool = False
+                  ) -> list[tuple]:
     """Run ``sql`` (PostgreSQL's ``$n`` placeholders) with ``args``; its rows as tuples
-    (``[]`` for a statement without rows or when ``returns_rows`` is false)."""
+    (``[]`` for a statement without rows or when ``returns_rows`` is false). ``commit``: the
+    transaction's last statement, its ``COMMIT`` sent in the same round trip (skipped by
+    PostgreSQL when the statement fails: the transaction is then to be rolled back)."""
     wire = _WIRES.get(conn)
     if wire is None:
         wire = _WIRES[conn] = _Wire(conn)
@@ -65,11 +68,11 @@ async def execute(conn: psycopg.AsyncConnection, sql: str, args: list[Any],
     begin = None if conn.autocommit or pg.transaction_status != _IDLE \
         else conn._get_tx_start_command()  # psycopg's own (isolation level and all)
     try:
-        if begin is None and name is not None:
+        if begin is None and name is not None and not commit:
             pg.send_query_prepared(name, params, param_formats=tx.formats)
             result = await _results(pg)
         else:
-            result = await _first(pg, wire, key, begin, params)
+            result = await _first(pg, wire, key, begin, params, commit)
     except errors.Error:
         raise
     except BaseException:
@@ -82,7 +85,8 @@ async def execute(conn: psycopg.AsyncConnection, sql: str, args: list[Any],
             # a statement alone (no transaction to have aborted) is sent again, prepared anew
             wire.prepared.clear()
             if conn.autocommit and not retried:
-                return await execute(conn, sql, args, returns_rows, retried=True)
+                return await execute(conn, sql, args, returns_rows, retried=True,
+                                     commit=commit)
         raise error
     if not returns_rows or not result.ntuples:
         return []
@@ -119,9 +123,10 @@ async def command(conn: psycopg.AsyncConnection, sql: bytes) -> None:
 
 
 async def _first(pg: pq.abc.PGconn, wire: _Wire, key: tuple[str, tuple[int, ...]],
-                 begin: bytes | None, params: Any) -> pq.abc.PGresult | None:
-    """``BEGIN`` (if given), ``PREPARE`` (if not prepared yet) and the statement, in one round
-    trip; the statement's result (or the first error)."""
+                 begin: bytes | None, params: Any, commit: bool = False
+                 ) -> pq.abc.PGresult | None:
+    """``BEGIN`` (if given), ``PREPARE`` (if not prepared yet), the statement and ``COMMIT``
+    (if ``commit``), in one round trip; the statement's result (or the first error)."""
     name = wire.prepared.get(key)
     prepare = name is None
     if name is None:
@@ -133,6 +138,8 @@ async def _first(pg: pq.abc.PGconn, wire: _Wire, key: tuple[str, tuple[int, ...]
     if prepare:
         pg.send_prepare(name, key[0].encode(), param_types=key[1])  # (encoded once: here)
     pg.send_query_prepared(name, params, param_formats=wire.tx.formats)
+    if commit:
+        pg.send_query_params(b"COMMIT", None)
     pg.pipeline_sync()
     results = await _pipeline_results(pg)
     pg.exit_pipeline_mode()
@@ -140,7 +147,7 @@ async def _first(pg: pq.abc.PGconn, wire: _Wire, key: tuple[str, tuple[int, ...]
     if prepare and len(results) > at and results[at].status == pq.ExecStatus.COMMAND_OK:
         wire.prepared[key] = name
     failed = next((r for r in results if r.status == _FAILED), None)
-    return failed if failed is not None else results[-1]
+    return failed if failed is not None else results[-2 if commit else -1]
 
 
 async def _flushed(pg: pq.abc.PGconn) -> None:
