@@ -79,3 +79,21 @@ class ProblemLike(BaseModel):
     type: str
     title: str
     detail: str = "none"
+
+
+def test_money_of_gives_the_same_frozen_amount_once_made_and_stays_bounded(monkeypatch):
+    from pydantic import ValidationError
+
+    from haina.core import money
+    monkeypatch.setattr(money, "_MADE", {})
+    monkeypatch.setattr(money, "MADE_MAX", 3)
+    a = Money.of(9900, "CNY")
+    assert Money.of(9900, "CNY") is a and a.amount == Decimal("99.00")
+    assert Money.of(9900, "JPY") is not a and Money.of(9900, "JPY").amount == Decimal("9900")
+    with pytest.raises(ValidationError):
+        a.amount = Decimal("1.00")  # type: ignore[misc]  # frozen: safe to share
+    for minor in range(10):
+        assert Money.of(minor, "CNY").amount == from_minor(minor, "CNY")
+        assert len(money._MADE) <= 3
+    with pytest.raises(MoneyError):
+        Money.of(1, "XXX")

@@ -138,8 +138,23 @@ class Money(BaseModel):
 
     @classmethod
     def of(cls, minor: int, currency: str) -> Money:
-        """From trusted minor units (skips validation: this is on every response's path)."""
-        return construct(cls, amount=from_minor(minor, currency), currency=currency)
+        """From trusted minor units (skips validation: this is on every response's path).
+        A Money is frozen, so the same amount is given as the same object while it is kept
+        (a cart's answer has a dozen amounts, most of them repeated: prices, zeros)."""
+        if cls is not Money:
+            return construct(cls, amount=from_minor(minor, currency), currency=currency)
+        found = _MADE.get((minor, currency))
+        if found is None:
+            if len(_MADE) >= MADE_MAX:
+                _MADE.clear()
+            found = _MADE[(minor, currency)] = construct(
+                cls, amount=from_minor(minor, currency), currency=currency)
+        return found
+
+
+# Money.of's amounts, by (minor units, currency); cleared when it holds MADE_MAX
+_MADE: dict[tuple[int, str], Money] = {}
+MADE_MAX = 10_000
 
 
 class MoneyIn(Money):
