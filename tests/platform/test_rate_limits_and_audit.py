@@ -161,15 +161,18 @@ def _db_buckets(engine, **lease) -> DatabaseBuckets:
 
 
 def test_a_busy_credential_leases_tokens_instead_of_a_statement_per_request(engine):
-    """Two processes' stores, one bucket of 1,000: each store takes 32 tokens at a time (at
-    most 1/16 of what the bucket holds), so 200 requests cost 8 statements, not 200."""
+    """Two processes' stores, one bucket of 1,000: each store's first lease takes 32 tokens,
+    the next ones (each spent within half its second) twice as many, cut to 1/16 of what the
+    bucket holds then: 200 requests cost 6 statements, not 200."""
     one, two = _db_buckets(engine), _db_buckets(engine)
     plan = Plan(rate=0.001, burst=1000)
     t0 = 2_000_000.0
     decisions = [(one if i % 2 else two).take("ten_x", "app_y", plan, now=t0 + i / 1000)
                  for i in range(200)]
     assert all(d.allowed for d in decisions)
-    assert (one.statements, two.statements) == (4, 4)
+    assert (one.statements, two.statements) == (3, 3)
+    assert all(32 < lease.full <= 1000 // 16 for store in (one, two)
+               for lease in store._leases.values())
     # what the bucket holds plus what the two leases hold is exactly what was not spent
     with engine.connect() as conn:
         shared = conn.exec_driver_sql("SELECT tokens FROM rate_buckets").scalar_one()
@@ -252,7 +255,8 @@ def test_a_token_is_taken_without_io_only_from_a_live_lease(engine):
 def test_a_lease_running_low_is_renewed_ahead_once(engine):
     """Spending from the lease on the event loop asks, once, for the next lease to be taken
     ahead in another thread when a quarter of it is left; that job adds the new lease's
-    tokens to this one (one UPSERT), so the loop keeps finding tokens. A small bucket's
+    tokens (more: this one was spent fast) to this one (one UPSERT), so the loop keeps
+    finding tokens. A small bucket's
     leases of one token are never renewed ahead (they are taken exactly, one at a time)."""
     store = _db_buckets(engine, lease_seconds=60.0)
     plan = Plan(rate=0.001, burst=1000)
@@ -264,7 +268,8 @@ def test_a_lease_running_low_is_renewed_ahead_once(engine):
     jobs[0]()
     assert store.statements == 2
     [lease] = store._leases.values()
-    assert lease.tokens == 7 + 32 and not lease.renewing
+    # spent within half its time: the next lease is twice as big, cut to 1/16 of the 968 left
+    assert lease.tokens == 7 + 60 and not lease.renewing
     with engine.connect() as conn:
         shared = conn.exec_driver_sql("SELECT tokens FROM rate_buckets").scalar_one()
     assert shared + lease.tokens == pytest.approx(1000 - 25, abs=0.5)
@@ -272,4 +277,28 @@ def test_a_lease_running_low_is_renewed_ahead_once(engine):
     assert store.take("ten_x", "small", small).allowed
     assert store.take_nowait("ten_x", "small", small, renew=jobs.append) is None
     assert len(jobs) == 1
+    store.dispose()
+
+
+def test_a_busy_credentials_leases_grow_to_the_cap_and_a_slow_ones_shrink_back(engine):
+    """A lease spent within half its time makes the next twice as big (32, 64, … up to the
+    cap of 1,024, within 1/16 of the bucket): 5,000 requests in a second at a big bucket
+    cost 9 statements, not 157; one that lapses more than half unspent halves the next
+    (down to 32 again). No token is lost or made: the bucket and the lease add up."""
+    store = _db_buckets(engine, lease_seconds=1.0)
+    plan = Plan(rate=0.001, burst=1_000_000)
+    t0 = 5_000_000.0
+    assert all(store.take("ten_x", "busy", plan, now=t0 + i / 10_000).allowed
+               for i in range(5_000))
+    assert store.statements == 9  # 32 + 64 + … + 512 + 1,024 × 4 ≥ 5,000
+    [lease] = store._leases.values()
+    assert lease.full == 1024
+    with engine.connect() as conn:
+        shared = conn.exec_driver_sql("SELECT tokens FROM rate_buckets").scalar_one()
+    assert shared + lease.tokens == pytest.approx(1_000_000 - 5_000, abs=0.5)
+    sizes = []
+    for second in range(1, 8):  # then one request a second: each lease lapses nearly whole
+        store.take("ten_x", "busy", plan, now=t0 + 1 + second)
+        sizes.append(store._leases[("ten_x", "busy")].full)
+    assert sizes == [1024, 512, 256, 128, 64, 32, 32]
     store.dispose()

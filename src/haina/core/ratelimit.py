@@ -140,7 +140,7 @@ class _Lease:
 
 class DatabaseBuckets:
     def __init__(self, url: str, lease_max: int = 32, lease_share: float = 1 / 16,
-                 lease_seconds: float = 1.0) -> None:
+                 lease_seconds: float = 1.0, lease_cap: int = 1024) -> None:
         self.engine: Engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=4,
                                             max_overflow=8, pool_pre_ping=False)
         sqlite = self.engine.dialect.name == "sqlite"
@@ -153,7 +153,11 @@ class DatabaseBuckets:
         self.sql = _UPSERT.format(avail=avail, want=want, greatest=greatest)
         if sqlite:
             self.sql = self.sql.replace("TRUE", "1")
+        # a lease takes lease_max tokens, doubled (up to lease_cap) each time a credential
+        # spends one within half its time, halved back when one lapses half unspent
         self.lease_max = max(1, lease_max)
+        self.lease_cap = max(self.lease_max, lease_cap)
+        self._sizes: dict[tuple[str, str], int] = {}
         self.lease_share = min(1.0, max(0.0, lease_share))
         self.lease_seconds = lease_seconds
         self._leases: dict[tuple[str, str], _Lease] = {}
@@ -189,10 +193,12 @@ class DatabaseBuckets:
 
     def _renew(self, tenant_id: str, key: str, plan: Plan, lease: _Lease) -> None:
         now = time.time()
+        with self._lock:
+            size = self._lease_size((tenant_id, key), now)
         try:
             with self.engine.connect() as conn:
                 tokens, taken = conn.exec_driver_sql(
-                    self._paramstyle(), self._params(tenant_id, key, plan, now)).one()
+                    self._paramstyle(), self._params(tenant_id, key, plan, now, size)).one()
         except Exception:  # noqa: BLE001 — the next request's take() tries again
             with self._lock:
                 lease.renewing = False
@@ -217,9 +223,11 @@ class DatabaseBuckets:
         leased = self.take_nowait(tenant_id, key, plan, now)
         if leased is not None:
             return leased
+        with self._lock:
+            size = self._lease_size((tenant_id, key), now)
         with self.engine.connect() as conn:
             tokens, taken = conn.exec_driver_sql(
-                self._paramstyle(), self._params(tenant_id, key, plan, now)).one()
+                self._paramstyle(), self._params(tenant_id, key, plan, now, size)).one()
         tokens, taken = float(tokens), int(taken)
         with self._lock:
             self.statements += 1
@@ -228,11 +236,14 @@ class DatabaseBuckets:
             if len(self._leases) > 10_000:
                 self._leases = {k: v for k, v in self._leases.items() if v.expires > now}
             lease = self._leases.get((tenant_id, key))
-            if lease is not None and now < lease.expires:
-                # another thread of this process took a lease meanwhile: keep both
+            if lease is not None and now < lease.expires and lease.tokens >= 1:
+                # another thread of this process took a lease meanwhile: keep both, for
+                # the new one's time
                 lease.tokens += taken - 1
                 lease.shared = tokens
-            else:
+                lease.expires = now + self.lease_seconds
+                lease.full = max(lease.full, taken)
+            else:  # (a spent lease is replaced: its time was the old one's)
                 lease = self._leases[(tenant_id, key)] = _Lease(
                     taken - 1, tokens, now + self.lease_seconds, taken)
             return _decide(plan, lease.shared + lease.tokens, True)
@@ -249,10 +260,31 @@ class DatabaseBuckets:
             self._driver_sql = sql
         return self._driver_sql
 
-    def _params(self, tenant_id: str, key: str, plan: Plan, now: float) -> dict[str, object]:
-        first = max(1, min(self.lease_max, int(plan.burst * self.lease_share)))
+    def _lease_size(self, key: tuple[str, str], now: float) -> int:
+        """The size of the bucket's next lease here (under the lock): the last one's, doubled
+        (up to ``lease_cap``) when the lease held now ran low within half its time (a busy
+        credential: one statement per that many requests), halved (down to ``lease_max``)
+        when it lapsed with more than half of it unspent (what is left of a lease is
+        dropped: a lease sized to what is spent loses little). Never more than the bucket's
+        share, which the statement itself enforces."""
+        size = self._sizes.get(key, self.lease_max)
+        lease = self._leases.get(key)
+        if lease is not None:
+            if lease.tokens <= lease.full // 4 and now < lease.expires - self.lease_seconds / 2:
+                size = min(size * 2, self.lease_cap)
+            elif now >= lease.expires and lease.tokens > lease.full // 2:
+                size = max(self.lease_max, size // 2)
+        if len(self._sizes) > 10_000:
+            self._sizes.clear()
+        self._sizes[key] = size
+        return size
+
+    def _params(self, tenant_id: str, key: str, plan: Plan, now: float,
+                size: int | None = None) -> dict[str, object]:
+        size = self.lease_max if size is None else size
+        first = max(1, min(size, int(plan.burst * self.lease_share)))
         return {"tenant_id": tenant_id, "key": key, "burst": float(plan.burst), "now": now,
-                "rate": float(plan.rate), "lease": self.lease_max,
+                "rate": float(plan.rate), "lease": size,
                 "share": self.lease_share, "first": min(first, plan.burst)}
 
     def dispose(self) -> None:
