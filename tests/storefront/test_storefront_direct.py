@@ -238,3 +238,31 @@ def test_a_key_reused_for_another_cart_leaves_that_cart_open_and_its_stock_free(
     with sessions() as s:  # one unit held by each order, none by the undone ones
         assert s.execute(text("SELECT sum(reserved) FROM stock_levels")).scalar_one() == 2
         assert s.execute(text("SELECT count(*) FROM reservations")).scalar_one() == 2
+
+
+def test_a_query_string_is_validated_once_then_its_parameters_are_kept(shops, monkeypatch):
+    """A direct route keeps the parameters of each query string it validated (a mobile
+    shop's catalogue and search calls repeat a few strings): the same string is answered as
+    before, a string FastAPI refuses is refused each time and not kept, and the kept ones
+    start again past QUERIES_KEPT."""
+    from haina.core import http
+
+    apps, fast, slow, h = shops
+    fast.get("/healthz")
+    route = apps[True].middleware_stack.direct[("GET", "/store/v1/products")]
+    route.queries.clear()
+    first = _same(fast, slow, "GET", "/store/v1/products", params={"q": "轮胎", "limit": 5},
+                  headers=h)
+    again = _same(fast, slow, "GET", "/store/v1/products", params={"q": "轮胎", "limit": 5},
+                  headers=h)
+    assert first.status_code == 200 and again.json() == first.json()
+    assert list(route.queries.values()) == [
+        {"q": "轮胎", "category_id": None, "limit": 5, "cursor": None}]
+    for _ in range(2):
+        bad = _same(fast, slow, "GET", "/store/v1/products", params={"limit": 0}, headers=h)
+        assert bad.status_code == 422 and len(route.queries) == 1
+    monkeypatch.setattr(http, "QUERIES_KEPT", 2)
+    for limit in (6, 7):
+        assert _same(fast, slow, "GET", "/store/v1/products", params={"limit": limit},
+                     headers=h).status_code == 200
+    assert [v["limit"] for v in route.queries.values()] == [7]  # full at 2: started again

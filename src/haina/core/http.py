@@ -279,7 +279,7 @@ def admit(request: Request, kwargs: dict[str, Any]) -> Token[tuple[str, str] | N
     if tenant is None:
         return None
     for key, plan, whose in _buckets_of(request, tenant):
-        _decided(request, request.app.state.buckets.take(tenant.id, key, Plan(*plan)), plan,
+        _decided(request, request.app.state.buckets.take(tenant.id, key, _plan(plan)), plan,
                  whose)
     return current_actor.set(tenant.actor())
 
@@ -296,12 +296,23 @@ def admit_nowait(request: Request, kwargs: dict[str, Any]
     if len(taken) > 1:
         return False, None  # two buckets: a token of one could be spent for nothing
     for key, plan, whose in taken:
-        decision = request.app.state.buckets.take_nowait(tenant.id, key, Plan(*plan),
+        decision = request.app.state.buckets.take_nowait(tenant.id, key, _plan(plan),
                                                          renew=_in_background)
         if decision is None:
             return False, None
         _decided(request, decision, plan, whose)
     return True, current_actor.set(tenant.actor())
+
+
+_PLANS: dict[tuple[float, int], Plan] = {}
+
+
+def _plan(plan: tuple[float, int]) -> Plan:
+    """The settings' plan (per second, burst) as the limiter's ``Plan``, made once."""
+    found = _PLANS.get(plan)
+    if found is None:
+        found = _PLANS[plan] = Plan(*plan)
+    return found
 
 
 def _decided(request: Request, decision: Any, plan: tuple[float, int], whose: str) -> None:
@@ -568,6 +579,10 @@ def replaying(raw: bytes, then: Callable[[], Awaitable[Any]]) -> Callable[[], Aw
     return receive
 
 
+#: query strings whose validated parameters a direct route keeps (then it starts again)
+QUERIES_KEPT = 1024
+
+
 class DirectRoute:
     """A compiled handler for one route of a :class:`Router`, called by the HTTP edge
     (``core.asgi.HttpEdge``) before FastAPI's middleware and routing.
@@ -623,6 +638,9 @@ class DirectRoute:
             raise TypeError(f"{where}: a direct route has no route-level dependencies")
         self.body: tuple[str, type[BaseModel]] | None = None
         self.query: type[BaseModel] | None = None
+        # the query parameters validated, by the raw query string (the same few strings
+        # come again and again: a mobile shop's catalogue and search calls); scalars only
+        self.queries: dict[bytes, dict[str, Any]] = {}
         query_fields: dict[str, Any] = {}
         self.headers: list[tuple[str, bytes]] = []
         self.dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]] = []
@@ -718,13 +736,19 @@ class DirectRoute:
         for param, _ in self.headers:
             kwargs.setdefault(param, None)
         if self.query is not None:
-            try:
-                query = self.query.model_validate(dict(parse_qsl(
-                    scope["query_string"].decode("latin-1"), keep_blank_values=True)))
-            except ValidationError:  # FastAPI says what is wrong, as on every route
-                await self.fallback(scope, replay, send)
-                return
-            kwargs.update(query.__dict__)
+            raw_query = scope["query_string"]
+            values = self.queries.get(raw_query)
+            if values is None:
+                try:
+                    values = self.query.model_validate(dict(parse_qsl(
+                        raw_query.decode("latin-1"), keep_blank_values=True))).__dict__
+                except ValidationError:  # FastAPI says what is wrong, as on every route
+                    await self.fallback(scope, replay, send)
+                    return
+                if len(self.queries) >= QUERIES_KEPT:
+                    self.queries.clear()
+                self.queries[raw_query] = values
+            kwargs.update(values)
         if self.segments is not None:
             kwargs.update(scope["path_params"])  # the edge's match (HttpEdge)
         request = Request(scope, replay)

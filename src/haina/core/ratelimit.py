@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Boolean, Engine, Float, Integer, PrimaryKeyConstraint, String, create_engine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -68,8 +69,10 @@ class Plan:
     burst: int   # bucket size
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """A bucket's answer to one request (a named tuple: one is made per request and bucket,
+    cheaper than a frozen dataclass)."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -86,11 +89,10 @@ class Decision:
 
 
 def _decide(plan: Plan, tokens: float, allowed: bool) -> Decision:
-    missing = plan.burst - tokens
-    return Decision(allowed=allowed, limit=plan.burst, remaining=max(0, int(tokens)),
-                    reset=max(0, math.ceil(missing / plan.rate)) if plan.rate > 0 else 0,
-                    retry_after=max(1, math.ceil((1 - tokens) / plan.rate))
-                    if plan.rate > 0 else 60)
+    rate = plan.rate
+    return Decision(allowed, plan.burst, max(0, int(tokens)),
+                    max(0, math.ceil((plan.burst - tokens) / rate)) if rate > 0 else 0,
+                    max(1, math.ceil((1 - tokens) / rate)) if rate > 0 else 60)
 
 
 class MemoryBuckets:
