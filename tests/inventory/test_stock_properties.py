@@ -211,14 +211,20 @@ def test_stock_stays_consistent_under_any_sequence_of_changes(sessions, ops):
     run_interleaving(sessions, ops)
 
 
+def _refused_claim(sessions, tenant, claims: list[Claim], order_id: str) -> Problem:
+    """The problem a claim of ``claims`` is refused with (its transaction rolled back)."""
+    with pytest.raises(Problem) as exc, transaction(sessions) as s:
+        inventory.reserve_stock(s, tenant, claims, order_id=order_id, expires_at=None)
+    return exc.value
+
+
 def test_a_refused_claim_of_several_lines_holds_none_of_them(sessions, tenant):
     a = new_variant(sessions, tenant, "A-1", stock=5)
     b = new_variant(sessions, tenant, "B-1", stock=1)
-    with pytest.raises(Problem) as exc, transaction(sessions) as s:
-        inventory.reserve_stock(s, tenant, [Claim(variant_id=a, quantity=2, sku="A-1"),
-                                            Claim(variant_id=b, quantity=2, sku="B-1")],
-                                order_id="ord_x", expires_at=None)
-    assert exc.value.slug == "out-of-stock" and exc.value.extra["sku"] == "B-1"
+    refused = _refused_claim(sessions, tenant, [Claim(variant_id=a, quantity=2, sku="A-1"),
+                                                Claim(variant_id=b, quantity=2, sku="B-1")],
+                             "ord_x")
+    assert refused.slug == "out-of-stock" and refused.extra["sku"] == "B-1"
     assert list(levels(sessions, tenant, a).values()) == [(5, 0)]
     assert list(levels(sessions, tenant, b).values()) == [(1, 0)]
     assert active_reserved(sessions, tenant, a) == {}
@@ -584,10 +590,9 @@ def test_several_variants_are_claimed_in_one_statement_on_postgresql(sessions, t
     assert calls == ({"one": 0, "many": 1} if postgres else {"one": 2, "many": 0})
     assert list(levels(sessions, tenant, a).values()) == [(5, 2)]
     assert list(levels(sessions, tenant, b).values()) == [(3, 3)]
-    with pytest.raises(Problem) as short, transaction(sessions) as s:
-        inventory.reserve_stock(s, tenant, [Claim(variant_id=a, quantity=1, sku="A-1"),
-                                            Claim(variant_id=c, quantity=1, sku="C-1")],
-                                order_id="ord_short", expires_at=None)
-    assert short.value.slug == "out-of-stock" and short.value.extra["sku"] == "C-1"
+    short = _refused_claim(sessions, tenant, [Claim(variant_id=a, quantity=1, sku="A-1"),
+                                              Claim(variant_id=c, quantity=1, sku="C-1")],
+                           "ord_short")
+    assert short.slug == "out-of-stock" and short.extra["sku"] == "C-1"
     assert list(levels(sessions, tenant, a).values()) == [(5, 2)]
     assert active_reserved(sessions, tenant, a) == {[*levels(sessions, tenant, a)][0]: 2}
