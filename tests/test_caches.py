@@ -432,11 +432,11 @@ def test_without_kept_caches_a_cart_is_priced_at_each_read(client, sessions):
 
 @on_pg
 def test_a_cart_read_unchanged_is_answered_as_priced_until_what_pricing_reads_changes(
-        listening, sessions, engine):
+        listening, sessions, engine, monkeypatch):
     """carts.get_cart(priced_within=…): the same row, for the same Tenant object, with the
     caches pricing reads where they stood, within the time, is the answer kept (the same
     object); a notice of the catalogue, another Tenant object, the time passed or a change of
-    the cart's lines price it again."""
+    the cart's lines price it again; a cart of more than PRICED_LINES lines is not kept."""
     client, tenant_id = listening
     _product(client, "SKU-1", "10.00")
     cart, read, add, tenant = _cart_reads(sessions, tenant_id)
@@ -460,3 +460,7 @@ def test_a_cart_read_unchanged_is_answered_as_priced_until_what_pricing_reads_ch
     after = read()
     assert after is not kept and after.totals.subtotal.amount == Decimal("45.00")
     assert read() is after
+    from haina.carts import service as carts
+    monkeypatch.setattr(carts, "PRICED_LINES", 0)  # a cart of more lines is not kept
+    add()
+    assert read() is not read()

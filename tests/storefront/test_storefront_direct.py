@@ -243,8 +243,8 @@ def test_a_key_reused_for_another_cart_leaves_that_cart_open_and_its_stock_free(
 def test_a_query_string_is_validated_once_then_its_parameters_are_kept(shops, monkeypatch):
     """A direct route keeps the parameters of each query string it validated (a mobile
     shop's catalogue and search calls repeat a few strings): the same string is answered as
-    before, a string FastAPI refuses is refused each time and not kept, and the kept ones
-    start again past QUERIES_KEPT."""
+    before, a string FastAPI refuses is refused each time and not kept, nor is a long one,
+    and the kept ones start again past QUERIES_KEPT."""
     from haina.core import http
 
     apps, fast, slow, h = shops
@@ -266,3 +266,6 @@ def test_a_query_string_is_validated_once_then_its_parameters_are_kept(shops, mo
         assert _same(fast, slow, "GET", "/store/v1/products", params={"limit": limit},
                      headers=h).status_code == 200
     assert [v["limit"] for v in route.queries.values()] == [7]  # full at 2: started again
+    long = _same(fast, slow, "GET", "/store/v1/products",
+                 params={"limit": 8, "pad": "x" * 600}, headers=h)  # unknown: ignored
+    assert long.status_code == 200 and [v["limit"] for v in route.queries.values()] == [7]

@@ -137,16 +137,19 @@ SEEN_MAX = 50_000
 # taken before pricing). A read of the same row within ``priced_within`` seconds (the
 # storefront's buyer reading the cart just added to), for the same Tenant object (its
 # settings) and with the caches where they stood, is answered with it instead of pricing
-# the cart again. Bounded as _SEEN is; forgotten with it.
+# the cart again. Only carts of at most PRICED_LINES lines, at most PRICED_MAX of them (then
+# it starts again: an answer is of use for a second or so); forgotten with _SEEN's entry.
 _PRICED: dict[tuple[str, str], tuple[CartRow, float, Tenant, tuple, CartOut]] = {}
+PRICED_MAX = 4096
+PRICED_LINES = 20
 
 
 def _keep_priced(tenant: Tenant, cart: CartRow, stamp: tuple | None, out: CartOut) -> None:
     """Keep ``out`` as the answer for ``cart`` (a row no one changes after), priced for
     ``tenant`` with the caches at ``stamp`` (None: not kept)."""
-    if stamp is None:
+    if stamp is None or len(cart.lines) > PRICED_LINES:
         return
-    if len(_PRICED) >= SEEN_MAX:
+    if len(_PRICED) >= PRICED_MAX:
         _PRICED.clear()
     _PRICED[(tenant.id, cart.id)] = (cart, time.monotonic(), tenant, stamp, out)
 

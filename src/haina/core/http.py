@@ -579,8 +579,10 @@ def replaying(raw: bytes, then: Callable[[], Awaitable[Any]]) -> Callable[[], Aw
     return receive
 
 
-#: query strings whose validated parameters a direct route keeps (then it starts again)
+#: query strings whose validated parameters a direct route keeps (then it starts again), of
+#: at most QUERY_KEPT_BYTES each (unknown parameters are ignored, yet part of the string)
 QUERIES_KEPT = 1024
+QUERY_KEPT_BYTES = 512
 
 
 class DirectRoute:
@@ -745,9 +747,10 @@ class DirectRoute:
                 except ValidationError:  # FastAPI says what is wrong, as on every route
                     await self.fallback(scope, replay, send)
                     return
-                if len(self.queries) >= QUERIES_KEPT:
-                    self.queries.clear()
-                self.queries[raw_query] = values
+                if len(raw_query) <= QUERY_KEPT_BYTES:  # (a long one would be kept in full)
+                    if len(self.queries) >= QUERIES_KEPT:
+                        self.queries.clear()
+                    self.queries[raw_query] = values
             kwargs.update(values)
         if self.segments is not None:
             kwargs.update(scope["path_params"])  # the edge's match (HttpEdge)
