@@ -312,12 +312,12 @@ def price(session: Session, tenant: Tenant, data: PriceRequest) -> PriceOut:
 def create_cart(session: Session, tenant: Tenant, data: CartCreate,
                 listed_only: bool = False) -> CartOut:
     """A new cart (``listed_only``: a SKU not for sale is answered as unknown, 404)."""
+    stamp = orders.quote_stamp(session, tenant)  # before anything pricing uses is read
     member_id = None
     if data.member_id:
         from haina.members import service as members
         member_id = members.resolve_buyer_id(session, tenant, data.member_id)  # 409 erased
     now = utcnow()
-    stamp = orders.quote_stamp(session, tenant)
     cart = CartRow(id=new_id("cart"), member_id=member_id, channel=data.channel, status="open",
                    order_id=None, lines=[], created_at=now, updated_at=now)
     if data.lines:
