@@ -128,8 +128,7 @@ def run_idempotent(session: Session, tenant: Tenant, key: str | None, route: str
                     try:
                         recorded = bool(held.send_with(_RECORD_OR_FAIL, row, commit=True))
                     except IntegrityError as exc:
-                        if getattr(getattr(exc.orig, "diag", None), "constraint_name",
-                                   None) != _KEY_CONSTRAINT:
+                        if not _key_taken(exc):
                             raise
                         recorded = False  # taken: the statement failed, the work is undone
         problem = False
@@ -224,7 +223,17 @@ _RECORD_OR_FAIL = Precompiled(
     pg_insert(IdempotencyKey.__table__)
     .values({c.key: bindparam(c.key, type_=c.type) for c in IdempotencyKey.__table__.c})
     .returning(_K.key))
-_KEY_CONSTRAINT = IdempotencyKey.__table__.primary_key.name
+
+
+def _key_taken(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a key row's unique violation: on the table, or on one of its
+    partitions (``idempotency_keys_p<N>``: docs/scaling.md's partition mode, whose index
+    names the partition)."""
+    diag = getattr(exc.orig, "diag", None)
+    table = getattr(diag, "table_name", None) or ""
+    name = IdempotencyKey.__tablename__
+    return getattr(exc.orig, "sqlstate", None) == "23505" and (
+        table == name or (table.startswith(name + "_p") and table[len(name) + 2:].isdigit()))
 
 
 def _kept(session: Session, tenant: Tenant, key: str, ttl_hours: int) -> Any:
