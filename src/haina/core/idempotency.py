@@ -211,18 +211,20 @@ _READ_KEY = Precompiled(select(_K.request_hash, _K.status_code, _K.body, _K.crea
     _K.tenant_id == bindparam("tenant_id"), _K.key == bindparam("key")), typed=True)
 _DELETE_KEY = Precompiled(delete(IdempotencyKey.__table__).where(
     _K.tenant_id == bindparam("tenant_id"), _K.key == bindparam("key")))
+def _key_insert(insert: Any) -> Any:
+    """The key row's INSERT (the dialect's ``insert``), every column a parameter."""
+    return insert(IdempotencyKey.__table__).values(
+        {c.key: bindparam(c.key, type_=c.type) for c in IdempotencyKey.__table__.c})
+
+
 _RECORD = {dialect: Precompiled(
-    insert(IdempotencyKey.__table__)
-    .values({c.key: bindparam(c.key, type_=c.type) for c in IdempotencyKey.__table__.c})
-    .on_conflict_do_nothing(index_elements=["tenant_id", "key"]).returning(_K.key))
+    _key_insert(insert).on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+    .returning(_K.key))
     for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
 
 
 # the key row with the work's COMMIT (run_idempotent's ``last``): a key taken fails it
-_RECORD_OR_FAIL = Precompiled(
-    pg_insert(IdempotencyKey.__table__)
-    .values({c.key: bindparam(c.key, type_=c.type) for c in IdempotencyKey.__table__.c})
-    .returning(_K.key))
+_RECORD_OR_FAIL = Precompiled(_key_insert(pg_insert).returning(_K.key))
 
 
 def _key_taken(exc: IntegrityError) -> bool:

@@ -282,8 +282,7 @@ class DatabaseBuckets:
         return size
 
     def _params(self, tenant_id: str, key: str, plan: Plan, now: float,
-                size: int | None = None) -> dict[str, object]:
-        size = self.lease_max if size is None else size
+                size: int) -> dict[str, object]:
         first = max(1, min(size, int(plan.burst * self.lease_share)))
         return {"tenant_id": tenant_id, "key": key, "burst": float(plan.burst), "now": now,
                 "rate": float(plan.rate), "lease": size,

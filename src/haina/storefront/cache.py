@@ -8,8 +8,8 @@ unchanged within ``storefront_cache_seconds``, with nothing heard of since in wh
 reads, it shows that price: carts.get_cart), a hold claims the slot's capacity, checkout
 claims stock and prices the order now — so an answer up to ``storefront_cache_seconds`` old
 shows, at worst, a slot taken a moment ago (the hold is refused, 409) or a price changed a
-moment ago (the cart shows the new one). Why it is worth it: a mobile shop's first screens are the
-same few queries from every buyer (docs/storefront.md, "Speed"). Errors are not kept.
+moment ago (the cart shows the new one). Why it is worth it: a mobile shop's first screens
+are the same few queries from every buyer (docs/storefront.md, "Speed"). Errors are not kept.
 
 One answer is made by one request at a time (**single flight**): requests that find no
 answer while another request of the process is making it wait for that one instead of
