@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 import pytest
@@ -18,6 +19,32 @@ def test_ids_made_now_strictly_increase_and_carry_their_prefix():
     made = [new_id("order") for _ in range(2000)]
     assert made == sorted(made) and len(set(made)) == len(made)
     assert all(i.startswith("ord_") and len(i) == 30 for i in made)
+
+
+def test_ids_made_for_one_millisecond_differ_across_blocks_of_random_bytes():
+    made = [ulid(1_700_000_000_000) for _ in range(1000)]  # 10 kB: more than one block
+    assert len(set(made)) == 1000
+
+
+def test_a_forked_process_does_not_repeat_its_parents_next_ids(monkeypatch):
+    from haina.core import ids
+    frozen = ids.time.time_ns()
+    monkeypatch.setattr(ids.time, "time_ns", lambda: frozen)  # both count up from one ms
+    ulid(), ulid(123)  # the parent has a last id and random bytes left
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then gone without pytest's exit handlers
+        try:
+            os.write(write, " ".join([*(ulid() for _ in range(20)),
+                                      *(ulid(123) for _ in range(20))]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        childs = set(pipe.read().split())
+    os.waitpid(pid, 0)
+    parents = {*(ulid() for _ in range(20)), *(ulid(123) for _ in range(20))}
+    assert len(childs) == 40 and not childs & parents
 
 
 @given(st.integers(min_value=0, max_value=2**48 - 1))

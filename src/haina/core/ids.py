@@ -38,22 +38,51 @@ PREFIXES = {
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 _lock = threading.Lock()
 _last = [0, 0]  # the last (ms, random part) handed out for the current time
+#: the OS's random bytes, drawn a block at a time: ``os.urandom`` lets go of the GIL, and in
+#: a busy server a thread that wants it (a background refresh) may then keep the event
+#: loop's thread waiting (a ULID in a checkout loop with the caches' threads beside it:
+#: 15.0 → 12.1 µs on average; 2.5 µs alone either way)
+_BLOCK = 4096
+_block = b""
+_used = 0
+
+
+def _random80() -> int:
+    """80 random bits from the OS (the caller holds ``_lock``)."""
+    global _block, _used
+    if _used + 10 > len(_block):
+        _block, _used = os.urandom(_BLOCK), 0
+    _used += 10
+    return int.from_bytes(_block[_used - 10:_used], "big")
+
+
+def _forget_in_child() -> None:
+    # a forked process must neither hand out its parent's unused random bytes nor count
+    # up from its parent's last id: both would repeat the parent's next ids (and the lock
+    # may have been held by a thread that the child does not have)
+    global _lock, _block, _used
+    _lock = threading.Lock()
+    _block, _used = b"", 0
+    _last[0] = _last[1] = 0
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def ulid(ms: int | None = None) -> str:
     """A ULID; ids made for "now" by this process increase strictly (monotonic ULIDs), so
     events written in the same millisecond keep their order."""
-    if ms is None:
-        with _lock:
+    with _lock:
+        if ms is None:
             now = time.time_ns() // 1_000_000
             if now <= _last[0]:
                 now, rand = _last[0], (_last[1] + 1) & ((1 << 80) - 1)
             else:
-                rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to count up
+                rand = _random80() >> 1  # room to count up
             _last[0], _last[1] = now, rand
-        value = (now << 80) | rand
-    else:
-        value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+            value = (now << 80) | rand
+        else:
+            value = (ms << 80) | _random80()
     pairs = _PAIRS
     return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -10, -10)])
 
