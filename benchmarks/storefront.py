@@ -310,158 +310,208 @@ async def _time_calls(app, auth: list[tuple[bytes, bytes]], rounds: int, made: b
 
 # ------------------------------------------------------------ load generator (own process)
 
-class _Replies(asyncio.Protocol):
-    """The client side of one keep-alive connection: the bytes received, parsed into an
-    answer (status, body) when a whole one is in (one parse per arrival, no per-line reads)."""
+class _Buyer(asyncio.Protocol):
+    """One buyer repeating the session on one keep-alive HTTP/1.1 connection, written and
+    parsed by hand and driven by the answers as they arrive: each whole answer is read
+    where it lands and the next request written at once (no task, future or coroutine per
+    call). What a buyer's app sends, at a fraction of an HTTP library's CPU: the load
+    generator shares the 2 cores with the server and PostgreSQL (httpx's AsyncClient cost
+    ~15 ms of CPU per session, a quarter of the server's own; asyncio's streams, a line at a
+    time, ~1.4 ms; a coroutine per buyer awaiting a future per answer, ~1.0 ms)."""
 
-    def __init__(self) -> None:
+    def __init__(self, run: _Run, port: int, session: dict, seed_: int) -> None:
+        self.run, self.port, self.rnd = run, port, random.Random(seed_)
+        self.head = (f"HTTP/1.1\r\nHost: bench\r\nX-Publishable-Key: {run.key}\r\n"
+                     f"Authorization: Bearer {session['access_token']}\r\n")
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
-        self.closed: BaseException | None = None
+        self.steps: list[Callable[[], None]] = []  # the session's calls still to make
+        self.call: tuple[str, int, bool] = ("", 200, False)  # the one awaiting its answer
+        self.started = 0.0
+        self.request = b""
+        self.cart = ""
+
+    # ------------------------------------------------------------------ the session
+    def begin(self) -> None:
+        """The next session, or this buyer's end once the run's time is up."""
+        if time.perf_counter() >= self.run.deadline:
+            self.run.finished(self)
+            return
+        self.steps = [self.browse]
+        self.next()
+
+    def next(self) -> None:
+        if self.steps:
+            self.steps.pop()()
+        else:
+            self.begin()
+
+    def browse(self) -> None:
+        self.steps = [self.add_cart, self.search]  # popped from the end
+        self.send("browse", "GET", f"/products?{urlencode({'q': '轮胎', 'limit': 20})}",
+                  read=True)
+
+    def search(self) -> None:
+        self.send("search", "GET", "/search?" + urlencode({
+            "q": f"R{15 + self.rnd.randrange(4)}", "lat": HERE[0], "lng": HERE[1],
+            "radius_km": 10, "limit": 5}))
+
+    def product(self, page: dict) -> None:
+        if page["data"]:
+            self.steps.insert(1, lambda: self.send(
+                "product", "GET", f"/products/{self.rnd.choice(page['data'])['id']}"))
+
+    def add_cart(self) -> None:
+        sku = f"TIRE-{self.rnd.randrange(TIRES):04d}"
+        self.send("cart", "POST", "/carts", {"lines": [{"sku": sku, "quantity": 4}]},
+                  ok=201, read=True)
+
+    def lines(self) -> None:
+        self.steps = [self.checkout, self.get_cart]
+        self.send("add_line", "POST", f"/carts/{self.cart}/lines",
+                  {"sku": f"TIRE-{self.rnd.randrange(TIRES):04d}", "quantity": 1})
+
+    def get_cart(self) -> None:
+        self.send("get_cart", "GET", f"/carts/{self.cart}")
+
+    def checkout(self) -> None:
+        self.send("checkout", "POST", f"/carts/{self.cart}/checkout", {}, ok=201,
+                  extra=f"Idempotency-Key: {uuid.uuid4()}\r\n")
+
+    def answered(self, name: str, status: int, payload: bytes, ok: int, read: bool) -> None:
+        if status != ok:
+            self.run.errors.append(f"{name} {status} {payload[:120]!r}")
+            if name == "cart":  # no cart: the next session
+                self.steps = []
+            return
+        if name == "checkout":
+            self.run.checkouts += 1
+        elif read and name == "browse":
+            self.product(orjson.loads(payload))
+        elif read:  # the new cart
+            self.cart = orjson.loads(payload)["id"]
+            self.steps = [self.lines]
+
+    # ------------------------------------------------------------------ the wire
+    def send(self, name: str, method: str, path: str, body: dict | None = None,
+             ok: int = 200, read: bool = False, extra: str = "") -> None:
+        data = b""
+        if body is not None:
+            data = orjson.dumps(body)
+            extra += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        self.call = (name, ok, read)
+        self.request = f"{method} /store/v1{path} {self.head}{extra}\r\n".encode() + data
+        if self.transport is None:
+            self.connect()
+        else:
+            self.started = time.perf_counter()
+            self.transport.write(self.request)
+
+    def connect(self) -> None:
+        """A new connection, then the request waiting for it."""
+        def made(task: asyncio.Future) -> None:
+            if task.exception() is not None:
+                self.failed(task.exception())  # type: ignore[arg-type]
+            elif self.transport is not None:
+                self.started = time.perf_counter()
+                self.transport.write(self.request)
+        self.started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        asyncio.ensure_future(loop.create_connection(lambda: self, "127.0.0.1", self.port)
+                              ).add_done_callback(made)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.buffer.clear()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.transport = None
+        if self.call[0]:
+            self.failed(exc or ConnectionError("the server closed the connection"))
+
+    def failed(self, exc: BaseException) -> None:
+        """A call without an answer: counted; the session goes on (on a new connection)."""
+        name = self.call[0]
+        self.call = ("", 200, False)
+        self.run.errors.append(f"{name} {type(exc).__name__}: {exc}")
+        if name == "cart":
+            self.steps = []
+        self.next()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        self._answer()
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.closed = exc or ConnectionError("the server closed the connection")
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(self.closed)
-
-    def _answer(self) -> None:
-        if self.waiter is None or self.waiter.done():
-            return
         end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
+        if end < 0 or not self.call[0]:
             return
         head = bytes(self.buffer[:end]).split(b"\r\n")
         length, close = 0, False
         for line in head[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
+            field, _, value = line.partition(b":")
+            field = field.strip().lower()
+            if field == b"content-length":
                 length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
+            elif field == b"connection" and value.strip().lower() == b"close":
                 close = True
-            elif name == b"transfer-encoding":
-                self.waiter.set_exception(
-                    ConnectionError("chunked answers are not read by this client"))
+            elif field == b"transfer-encoding":
+                assert self.transport is not None
+                self.transport.abort()  # chunked answers are not read by this client
                 return
         if len(self.buffer) < end + 4 + length:
             return
         payload = bytes(self.buffer[end + 4:end + 4 + length])
         del self.buffer[:end + 4 + length]
-        self.waiter.set_result((int(head[0].split(b" ", 2)[1]), payload, close))
+        name, ok, read = self.call
+        self.call = ("", 200, False)
+        self.run.timed(name, self.started)
+        if close and self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        self.answered(name, int(head[0].split(b" ", 2)[1]), payload, ok, read)
+        self.next()
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection, written and parsed by hand on a protocol: what a
-    buyer's app sends, at a fraction of an HTTP library's CPU (the load generator shares
-    the 2 cores with the server and PostgreSQL; httpx's AsyncClient cost ~15 ms of CPU per
-    session, a quarter of the server's own; reading with asyncio's streams, a line at a
-    time, ~1.4 ms)."""
+class _Run:
+    """What the buyers of one load process record: latencies by call (and those of the
+    calls begun after the first ``SETTLE_SECONDS``), errors, checkouts; done when every
+    buyer has ended its last session."""
 
-    def __init__(self, port: int, headers: dict[str, str]) -> None:
-        self.port = port
-        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.replies: _Replies | None = None
+    def __init__(self, key: str, seconds: float) -> None:
+        self.key = key
+        self.start = time.perf_counter()
+        self.deadline = self.start + seconds
+        self.settled_from = self.start + SETTLE_SECONDS
+        self.out: dict[str, list[float]] = {name: [] for name in CALLS}
+        self.settled: dict[str, list[float]] = {name: [] for name in CALLS}
+        self.errors: list[str] = []
+        self.checkouts = 0
+        self.buyers: set[_Buyer] = set()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def request(self, method: str, path: str, body: dict | None = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        if self.replies is None or self.replies.closed is not None:
-            _, self.replies = await asyncio.get_running_loop().create_connection(
-                _Replies, "127.0.0.1", self.port)
-        replies = self.replies
-        assert replies.transport is not None
-        data = orjson.dumps(body) if body is not None else b""
-        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        if body is not None:
-            extra += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-        replies.waiter = asyncio.get_running_loop().create_future()
-        replies.transport.write(f"{method} /store/v1{path} HTTP/1.1\r\nHost: bench\r\n"
-                                f"{self.head}{extra}\r\n".encode() + data)
-        try:
-            status, payload, close = await replies.waiter
-        except BaseException:
-            self.close()
-            raise
-        if close:
-            self.close()
-        return status, payload
+    def timed(self, name: str, started: float) -> None:
+        took = time.perf_counter() - started
+        self.out[name].append(took)
+        if started >= self.settled_from:
+            self.settled[name].append(took)
 
-    def close(self) -> None:
-        if self.replies is not None and self.replies.transport is not None:
-            self.replies.transport.close()
-        self.replies = None
-
-
-async def _buyer(port: int, key: str, session: dict, deadline: float, seed_: int,
-                 out: dict[str, list[float]], errors: list[str], checkouts: list[int],
-                 settled: dict[str, list[float]] | None = None,
-                 settled_from: float = 0.0) -> None:
-    rnd = random.Random(seed_)
-    c = Connection(port, {"X-Publishable-Key": key,
-                          "Authorization": f"Bearer {session['access_token']}"})
-
-    async def call(name: str, method: str, path: str, ok: int = 200, read: bool = False,
-                   **kw) -> dict | None:
-        """The answer's JSON if ``read`` (else ``{}``: the load reads only what it uses), or
-        None for an error (counted)."""
-        t0 = time.perf_counter()
-        try:
-            status, payload = await c.request(method, path, **kw)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            errors.append(f"{name} {type(exc).__name__}: {exc}")  # counted; the run goes on
-            return None
-        out[name].append(time.perf_counter() - t0)
-        if settled is not None and t0 >= settled_from:
-            settled[name].append(out[name][-1])
-        if status != ok:
-            errors.append(f"{name} {status} {payload[:120]!r}")
-            return None
-        return orjson.loads(payload) if read else {}
-
-    try:
-        while time.perf_counter() < deadline:
-            sku = f"TIRE-{rnd.randrange(TIRES):04d}"
-            page = await call("browse", "GET", f"/products?{urlencode({'q': '轮胎', 'limit': 20})}",
-                              read=True)
-            await call("search", "GET", "/search?" + urlencode({
-                "q": f"R{15 + rnd.randrange(4)}", "lat": HERE[0], "lng": HERE[1],
-                "radius_km": 10, "limit": 5}))
-            if page and page["data"]:
-                await call("product", "GET", f"/products/{rnd.choice(page['data'])['id']}")
-            cart = await call("cart", "POST", "/carts", ok=201, read=True,
-                              body={"lines": [{"sku": sku, "quantity": 4}]})
-            if cart is None:
-                continue
-            await call("add_line", "POST", f"/carts/{cart['id']}/lines",
-                       body={"sku": f"TIRE-{rnd.randrange(TIRES):04d}", "quantity": 1})
-            await call("get_cart", "GET", f"/carts/{cart['id']}")
-            if await call("checkout", "POST", f"/carts/{cart['id']}/checkout", ok=201, body={},
-                          headers={"Idempotency-Key": str(uuid.uuid4())}) is not None:
-                checkouts.append(1)
-    finally:
-        c.close()
+    def finished(self, buyer: _Buyer) -> None:
+        self.buyers.discard(buyer)
+        if buyer.transport is not None:
+            buyer.transport.close()
+        if not self.buyers and not self.done.done():
+            self.done.set_result(None)
 
 
 def _load(ports: list[int], key: str, sessions: list[dict], seconds: float,
           queue: mp.Queue) -> None:
     async def main() -> tuple[dict, list, int, float, float, dict]:
-        out: dict[str, list[float]] = {name: [] for name in CALLS}
-        settled: dict[str, list[float]] = {name: [] for name in CALLS}
-        errors: list[str] = []
-        checkouts: list[int] = []
-        start, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(_buyer(ports[i % len(ports)], key, s, start + seconds, i, out,
-                                      errors, checkouts, settled, start + SETTLE_SECONDS)
-                               for i, s in enumerate(sessions)))
-        return (out, errors, len(checkouts), time.perf_counter() - start,
-                time.process_time() - cpu, settled)
+        cpu = time.process_time()
+        run = _Run(key, seconds)
+        run.buyers = {_Buyer(run, ports[i % len(ports)], s, i) for i, s in enumerate(sessions)}
+        for buyer in list(run.buyers):
+            buyer.begin()
+        await run.done
+        return (run.out, run.errors, run.checkouts, time.perf_counter() - run.start,
+                time.process_time() - cpu, run.settled)
     queue.put(_run(main()))
 
 
