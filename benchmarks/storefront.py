@@ -185,9 +185,10 @@ def cpu_per_call(url: str | None, rounds: int, profile: str | None) -> dict:
     url = url or f"sqlite:///{tempfile.mkdtemp()}/storefront-cpu.db"
     engine = make_engine(url)
     upgrade(engine)
+    slug = f"bench-tires-{uuid.uuid4().hex[:8]}"  # a --cpu-db may hold earlier runs'
     with transaction(make_sessionmaker(engine)) as s:
-        platform.create_tenant(s, "bench-tires", "Bench tires")
-        token = platform.create_token(s, "bench-tires", "*").token
+        platform.create_tenant(s, slug, "Bench tires")
+        token = platform.create_token(s, slug, "*").token
     def app_of(cache_seconds: float):
         return create_app(Settings(database_url=url, rate_limit_backend="off",
                                    storefront_cache_seconds=cache_seconds), engine=engine)

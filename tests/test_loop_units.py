@@ -89,6 +89,28 @@ def test_a_marked_route_runs_on_the_loop_on_postgresql_and_in_the_pool_elsewhere
 
 
 @pytest.mark.pg
+def test_units_kept_ready_go_back_to_the_pool_with_the_apps_lifespan(pg_engine):
+    tenant, _ = make_tenant(make_sessionmaker(pg_engine))
+    by_id = Precompiled(select(TenantRow.slug).where(TenantRow.id == bindparam("t")))
+    router = Router()
+
+    @router.get("/slug")
+    @loop_unit
+    def slug(session: SessionDep) -> dict:  # no ORM: the unit is kept for the next one
+        return {"slug": by_id.rows(session, {"t": tenant.id})[0][0]}
+
+    from haina.core.db import _READY
+
+    with _served(pg_engine, router) as client:
+        sessions = client.app.state.loop_sessionmaker  # (held here: not collected at the end)
+        pool = sessions.kw["bind"].pool
+        assert [client.get("/slug").json()["slug"] for _ in range(3)] == [tenant.slug] * 3
+        assert pool.checkedout() == 1  # one unit at a time: one kept, checked out
+        [(pooled, _, _)] = _READY[sessions][1]
+    assert pooled.dbapi_connection is None and sessions not in _READY  # checked in
+
+
+@pytest.mark.pg
 def test_loop_units_off_runs_every_unit_in_the_pool(pg_engine):
     with _served(pg_engine, _where_router(), loop_units=False) as client:
         loop_thread = client.get("/loop-thread").json()["thread"]

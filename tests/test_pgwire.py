@@ -29,6 +29,7 @@ from haina.core.db import (
     lean_transaction,
     make_engine,
     make_sessionmaker,
+    release_units,
     statements_alone,
     transaction,
 )
@@ -60,6 +61,7 @@ def _on_loop(loop_engine, work):
         try:
             return await loop.run(work)
         finally:
+            await loop.run(release_units, loop_engine.sync_engine)
             await loop_engine.dispose()
     return asyncio.run(main())
 
@@ -244,7 +246,8 @@ def test_a_lean_unit_is_one_transaction_whatever_ran_its_statements(engines):
         seen.append(inspect(kept).detached)  # closed: its objects are let go
         with lean_transaction(factory) as s:  # no ORM: nothing to close, nothing left open
             add.rows(s, row("evt_raw_only"))
-        seen.append((s.get_transaction(), len(s.identity_map), s.info["haina.lean"].dbapi_connection))
+        seen.append((s.get_transaction(), len(s.identity_map),
+                     s.info["haina.lean"].driver_connection.pgconn.transaction_status))
         with pytest.raises(ValueError), lean_transaction(factory) as s:
             add.rows(s, row("evt_raised_raw"))
             s.add(orm("evt_raised_orm"))
@@ -252,7 +255,7 @@ def test_a_lean_unit_is_one_transaction_whatever_ran_its_statements(engines):
             raise ValueError("the unit's raw and ORM work undone together")
         return seen
 
-    assert _on_loop(loop_engine, work) == [False, True, True, (None, 0, None)]
+    assert _on_loop(loop_engine, work) == [False, True, True, (None, 0, 0)]  # 0: libpq's IDLE
     assert _events(engine) == ["evt_committed", "evt_kept", "evt_orm_kept", "evt_raw_only"]
 
 
@@ -335,3 +338,46 @@ def test_a_units_last_statement_may_carry_its_commit(engines):
     assert seen[1] == ["evt_held", "evt_last"]
     assert seen[2] == ([("evt_after_orm",)], ["evt_held", "evt_last"])
     assert _events(engine) == ["evt_after_orm", "evt_held", "evt_last", "evt_orm"]
+
+
+def test_a_unit_that_ends_clean_is_kept_for_the_next_and_no_other(engines):
+    """core.db.lean_transaction keeps a unit that ended clean (committed, no session
+    transaction begun, nothing hooked on its session, its connection idle) for the next one:
+    the same session and connection, as fresh as a new unit's (statements_alone's autocommit
+    switched back, its mark gone). A unit that used the ORM or raised is let go as before;
+    release_units gives the kept ones back to the pool."""
+    from haina.core.db import _READY
+
+    _, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+    pool = loop_engine.sync_engine.pool
+
+    def work():
+        seen = []
+        with lean_transaction(factory) as first:
+            _NOW.rows(first, {})
+        with lean_transaction(factory) as s:
+            seen.append(s is first)  # kept and given again
+            driver = s.info["haina.lean"].driver_connection
+            statements_alone(s)
+            seen.append(driver.autocommit)
+            _NOW.rows(s, {})
+        with lean_transaction(factory) as s:
+            seen.append((s is first, driver.autocommit, "haina.statements_alone" in s.info))
+            s.execute(select(literal_column("1")))  # Session.execute: its transaction begun
+        with lean_transaction(factory) as s:
+            seen.append(s is first)  # that one was let go
+            second = s
+        with pytest.raises(ValueError), lean_transaction(factory) as s:
+            seen.append(s is second)
+            _NOW.rows(s, {})
+            raise ValueError("not kept")
+        with lean_transaction(factory) as s:
+            seen.append(s is second)
+        seen.append(pool.checkedout())  # the one kept is checked out
+        release_units(loop_engine.sync_engine)
+        seen.append((pool.checkedout(), factory in _READY))
+        return seen
+
+    assert _on_loop(loop_engine, work) == [True, True, (True, False, False), False, True, False,
+                                           1, (0, False)]

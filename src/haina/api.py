@@ -19,7 +19,7 @@ from haina import __version__
 from haina.core import credentials
 from haina.core.asgi import HttpEdge, RouteLimit
 from haina.core.config import Settings, get_settings
-from haina.core.db import make_engine, make_sessionmaker
+from haina.core.db import make_engine, make_sessionmaker, release_units
 from haina.core.http import (
     LOOP_SESSIONS,
     PROBLEM_RESPONSES,
@@ -32,6 +32,7 @@ from haina.core.http import (
     install_problem_handlers,
 )
 from haina.core.loop import make_loop_engine
+from haina.core.loop import run as run_on_loop
 from haina.core.ratelimit import DatabaseBuckets, make_buckets
 from haina.core.schema import ensure_current
 
@@ -134,6 +135,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
             setattr(app.state, LOOP_SESSIONS, make_sessionmaker(loop_engine.sync_engine))
         yield
         if loop_engine is not None:
+            # the units kept ready are checked out: given back first (while their
+            # sessionmaker, which keeps them, is still referenced)
+            await run_on_loop(release_units, loop_engine.sync_engine)
             setattr(app.state, LOOP_SESSIONS, None)
             await loop_engine.dispose()
         if listener is not None:
