@@ -47,6 +47,21 @@ def test_a_forked_process_does_not_repeat_its_parents_next_ids(monkeypatch):
     assert len(childs) == 40 and not childs & parents
 
 
+@given(st.integers(min_value=0, max_value=2**48 - 1), st.integers(min_value=0, max_value=2**80 - 1))
+def test_a_ulid_is_its_128_bits_in_crockfords_base32(ms, rand):
+    from haina.core import ids
+    real = ids._random80
+    ids._random80 = lambda: rand
+    try:
+        text = ulid(ms)
+    finally:
+        ids._random80 = real
+    value = 0
+    for ch in text:
+        value = value * 32 + _ALPHABET.index(ch)
+    assert len(text) == 26 and value == (ms << 80) | rand
+
+
 @given(st.integers(min_value=0, max_value=2**48 - 1))
 def test_a_ulid_encodes_its_millisecond_in_the_leading_bits(ms):
     text = ulid(ms)

@@ -45,6 +45,7 @@ _last = [0, 0]  # the last (ms, random part) handed out for the current time
 _BLOCK = 4096
 _block = b""
 _used = 0
+_ms_text = (-1, "")  # the last millisecond encoded, and its 10 characters (ids of one ms)
 
 
 def _random80() -> int:
@@ -60,10 +61,11 @@ def _forget_in_child() -> None:
     # a forked process must neither hand out its parent's unused random bytes nor count
     # up from its parent's last id: both would repeat the parent's next ids (and the lock
     # may have been held by a thread that the child does not have)
-    global _lock, _block, _used
+    global _lock, _block, _used, _ms_text
     _lock = threading.Lock()
     _block, _used = b"", 0
     _last[0] = _last[1] = 0
+    _ms_text = (-1, "")
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -80,11 +82,30 @@ def ulid(ms: int | None = None) -> str:
             else:
                 rand = _random80() >> 1  # room to count up
             _last[0], _last[1] = now, rand
-            value = (now << 80) | rand
         else:
-            value = (ms << 80) | _random80()
-    pairs = _PAIRS
-    return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -10, -10)])
+            now, rand = ms, _random80()
+        return _encoded_ms(now) + _encoded80(rand)
+
+
+_LOW40 = (1 << 40) - 1
+
+
+def _encoded_ms(ms: int) -> str:
+    """48 bits of milliseconds as 10 characters (the top 2 bits zero), kept for the next id
+    of the same millisecond (the caller holds ``_lock``)."""
+    global _ms_text
+    if ms != _ms_text[0]:
+        p = _PAIRS
+        _ms_text = (ms, f"{p[ms >> 40]}{p[(ms >> 30) & 1023]}{p[(ms >> 20) & 1023]}"
+                        f"{p[(ms >> 10) & 1023]}{p[ms & 1023]}")
+    return _ms_text[1]
+
+
+def _encoded80(rand: int) -> str:
+    """80 bits as 16 characters, in two 40-bit halves (small integers, no 128-bit shifts)."""
+    p, hi, lo = _PAIRS, rand >> 40, rand & _LOW40
+    return (f"{p[hi >> 30]}{p[(hi >> 20) & 1023]}{p[(hi >> 10) & 1023]}{p[hi & 1023]}"
+            f"{p[lo >> 30]}{p[(lo >> 20) & 1023]}{p[(lo >> 10) & 1023]}{p[lo & 1023]}")
 
 
 def new_id(kind: str, ms: int | None = None) -> str:
