@@ -318,7 +318,7 @@ async def _time_calls(app, auth: list[tuple[bytes, bytes]], rounds: int, made: b
 
 # ------------------------------------------------------------ load generator (own process)
 
-class _Buyer(asyncio.Protocol):
+class _Buyer:
     """One buyer repeating the session on one keep-alive HTTP/1.1 connection, written and
     parsed by hand and driven by the answers as they arrive: each whole answer is read
     where it lands and the next request written at once (no task, future or coroutine per
@@ -331,7 +331,7 @@ class _Buyer(asyncio.Protocol):
         self.run, self.port, self.rnd = run, port, random.Random(seed_)
         self.head = (f"HTTP/1.1\r\nHost: bench\r\nX-Publishable-Key: {run.key}\r\n"
                      f"Authorization: Bearer {session['access_token']}\r\n")
-        self.transport: asyncio.Transport | None = None
+        self.wire: _Wire | None = None  # the connection (None: to open before the next call)
         self.buffer = bytearray()
         self.steps: list[Callable[[], None]] = []  # the session's calls still to make
         self.call: tuple[str, int, bool] = ("", 200, False)  # the one awaiting its answer
@@ -409,33 +409,39 @@ class _Buyer(asyncio.Protocol):
             extra += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
         self.call = (name, ok, read)
         self.request = f"{method} /store/v1{path} {self.head}{extra}\r\n".encode() + data
-        if self.transport is None:
+        if self.wire is None:
             self.connect()
         else:
             self.started = time.perf_counter()
-            self.transport.write(self.request)
+            self.wire.transport.write(self.request)
 
     def connect(self) -> None:
         """A new connection, then the request waiting for it."""
         def made(task: asyncio.Future) -> None:
             if task.exception() is not None:
                 self.failed(task.exception())  # type: ignore[arg-type]
-            elif self.transport is not None:
+            elif self.wire is not None:
                 self.started = time.perf_counter()
-                self.transport.write(self.request)
+                self.wire.transport.write(self.request)
         self.started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        asyncio.ensure_future(loop.create_connection(lambda: self, "127.0.0.1", self.port)
-                              ).add_done_callback(made)
+        asyncio.ensure_future(loop.create_connection(lambda: _Wire(self), "127.0.0.1",
+                                                     self.port)).add_done_callback(made)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def made(self, wire: _Wire) -> None:
+        self.wire = wire
         self.buffer.clear()
 
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.transport = None
+    def lost(self, exc: BaseException | None) -> None:
+        self.wire = None
         if self.call[0]:
             self.failed(exc or ConnectionError("the server closed the connection"))
+
+    def drop(self) -> None:
+        """Close the connection; what it still reports is not this buyer's any more."""
+        if self.wire is not None:
+            self.wire.transport.close()
+            self.wire = None
 
     def failed(self, exc: BaseException) -> None:
         """A call without an answer: counted; the session goes on (on a new connection)."""
@@ -461,8 +467,8 @@ class _Buyer(asyncio.Protocol):
             elif field == b"connection" and value.strip().lower() == b"close":
                 close = True
             elif field == b"transfer-encoding":
-                assert self.transport is not None
-                self.transport.abort()  # chunked answers are not read by this client
+                self.drop()
+                self.failed(ConnectionError("chunked answers are not read by this client"))
                 return
         if len(self.buffer) < end + 4 + length:
             return
@@ -471,11 +477,31 @@ class _Buyer(asyncio.Protocol):
         name, ok, read = self.call
         self.call = ("", 200, False)
         self.run.timed(name, self.started)
-        if close and self.transport is not None:
-            self.transport.close()
-            self.transport = None
+        if close:
+            self.drop()
         self.answered(name, int(head[0].split(b" ", 2)[1]), payload, ok, read)
         self.next()
+
+
+class _Wire(asyncio.Protocol):
+    """One connection of a buyer: what it reports goes to the buyer while it is the buyer's
+    connection (one the buyer closed may still report its end after the next is open)."""
+
+    def __init__(self, buyer: _Buyer) -> None:
+        self.buyer = buyer
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.buyer.made(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.buyer.wire is self:
+            self.buyer.data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self.buyer.wire is self:
+            self.buyer.lost(exc)
 
 
 class _Run:
@@ -503,8 +529,7 @@ class _Run:
 
     def finished(self, buyer: _Buyer) -> None:
         self.buyers.discard(buyer)
-        if buyer.transport is not None:
-            buyer.transport.close()
+        buyer.drop()
         if not self.buyers and not self.done.done():
             self.done.set_result(None)
 

@@ -96,7 +96,7 @@ def _encoded_ms(ms: int) -> str:
     global _ms_text
     if ms != _ms_text[0]:
         p = _PAIRS
-        _ms_text = (ms, f"{p[ms >> 40]}{p[(ms >> 30) & 1023]}{p[(ms >> 20) & 1023]}"
+        _ms_text = (ms, f"{p[(ms >> 40) & 1023]}{p[(ms >> 30) & 1023]}{p[(ms >> 20) & 1023]}"
                         f"{p[(ms >> 10) & 1023]}{p[ms & 1023]}")
     return _ms_text[1]
 
