@@ -17,8 +17,9 @@ drift. Each slice of the load follows a second of untimed load (``WARM_SECONDS``
 Writes benchmarks/results/storefront.json: ``ratio`` (checkouts/s ÷ pgbench tps; the target
 is ≥ 0.1), ``checkouts_per_s``, ``pgbench_tps``, ``p99_ms_by_call`` (the target: catalogue
 and search calls ≤ 50 ms), ``p50_ms_by_call``, ``p99_ms_by_call_after_first_second`` (the
-calls begun in each slice's first second left out: the answers are cold after the pause for
-pgbench), ``checkouts_per_s_slices``, ``pgbench_tps_slices``, ``calls``, ``errors``. ``--statements`` prints the statements run per session.
+calls begun in each slice's first timed second left out), ``checkouts_per_s_slices``,
+``pgbench_tps_slices``, ``calls``, ``errors``. ``--statements`` prints the statements run
+per session.
 
     .venv/bin/python benchmarks/storefront.py [--quick]
 
@@ -388,9 +389,7 @@ class _Buyer:
 
     def answered(self, name: str, status: int, payload: bytes, ok: int, read: bool) -> None:
         if status != ok:
-            self.run.errors.append(f"{name} {status} {payload[:120]!r}")
-            if name == "cart":  # no cart: the next session
-                self.steps = []
+            self.unanswered(name, f"{status} {payload[:120]!r}")
             return
         if name == "checkout":
             self.run.checkouts += 1
@@ -447,10 +446,14 @@ class _Buyer:
         """A call without an answer: counted; the session goes on (on a new connection)."""
         name = self.call[0]
         self.call = ("", 200, False)
-        self.run.errors.append(f"{name} {type(exc).__name__}: {exc}")
+        self.unanswered(name, f"{type(exc).__name__}: {exc}")
+        self.next()
+
+    def unanswered(self, name: str, why: str) -> None:
+        """A call that failed: counted; without a cart the session ends there."""
+        self.run.errors.append(f"{name} {why}")
         if name == "cart":
             self.steps = []
-        self.next()
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
