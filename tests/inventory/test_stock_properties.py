@@ -576,7 +576,7 @@ def test_a_claim_of_several_lines_reads_only_their_stock_rows(engine, sessions, 
     claimed variants' rows, not the shop's whole stock, in the generic plan a prepared
     statement settles on. Without them the planner took a fresh shop's stock for one row
     and read all of it, twice, for each checkout (the storefront benchmark now analyzes
-    what it seeded, as ``pgbench -i`` does)."""
+    its database once seeded and warmed up, as ``pgbench -i`` does its tables)."""
     from sqlalchemy import insert, text
 
     with transaction(sessions) as s:
