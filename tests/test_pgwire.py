@@ -381,3 +381,129 @@ def test_a_unit_that_ends_clean_is_kept_for_the_next_and_no_other(engines):
 
     assert _on_loop(loop_engine, work) == [True, True, (True, False, False), False, True, False,
                                            1, (0, False)]
+
+
+class _Readers:
+    """The running loop's add_reader/remove_reader calls, counted (asyncio's own loop)."""
+
+    def __init__(self) -> None:
+        running = asyncio.get_running_loop()
+        self.added: list[int] = []
+        self.removed: list[int] = []
+        add, remove = running.add_reader, running.remove_reader
+
+        def counted_add(fd, callback, *args):
+            self.added.append(fd)
+            return add(fd, callback, *args)
+
+        def counted_remove(fd):
+            self.removed.append(fd)
+            return remove(fd)
+
+        running.add_reader, running.remove_reader = counted_add, counted_remove
+
+
+def test_a_units_statements_wait_on_one_reader_kept_until_the_connection_closes(engines):
+    """The event loop's connections (pgwire.LoopConnection) keep the loop's reader of their
+    socket between the waits of their statements (the units' own, sent here), and give it up
+    when they close."""
+    from haina.core import pgwire
+
+    _, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+    drivers = []
+
+    def unit():
+        with lean_transaction(factory) as s:
+            drivers.append(s.info["haina.lean"].driver_connection)
+            for n in range(4):
+                _ECHO.rows(s, {"n": n, "s": "x", "at": None, "doc": None})
+
+    def work():
+        for _ in range(3):
+            unit()
+
+    async def main():
+        await loop.run(unit)  # connected (psycopg's own waits), its reader added
+        readers = _Readers()
+        try:
+            await asyncio.wait_for(loop.run(work), 10)
+            during = (list(readers.added), list(readers.removed))
+        finally:
+            await loop.run(release_units, loop_engine.sync_engine)
+            await loop_engine.dispose()
+        return during, readers.removed
+
+    during, removed = asyncio.run(main())
+    assert isinstance(drivers[0], pgwire.LoopConnection) and len(set(map(id, drivers))) == 1
+    assert during == ([], [])  # 12 statements and 3 commits on the reader already there
+    assert removed == [drivers[0].pgconn.socket] if not drivers[0].closed else len(removed) == 1
+
+
+def test_psycopgs_own_waits_and_the_kept_reader_take_turns(engines):
+    """A statement psycopg runs itself (the ORM's, a driver call) adds and removes a reader
+    of its own, which would leave the kept one gone and the next statement sent here waiting
+    for ever: the kept reader is released before each of psycopg's waits."""
+    _, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+
+    def work():
+        found = []
+        for _ in range(3):
+            with transaction(factory) as s:
+                found.append(_NOW.rows(s, {})[0][1])  # sent here: the reader kept
+                found.append(s.execute(select(literal_column("2"))).scalar())  # psycopg's
+                found.append(_NOW.rows(s, {})[0][1])  # here again
+        return found
+
+    async def main():
+        try:
+            return await asyncio.wait_for(loop.run(work), 10)
+        finally:
+            await loop.run(release_units, loop_engine.sync_engine)
+            await loop_engine.dispose()
+
+    assert asyncio.run(main()) == ["read committed", 2, "read committed"] * 3
+
+
+def test_a_kept_reader_lets_go_of_a_connection_the_server_ended(engines):
+    """The server ends an idle connection whose reader is kept: the reader, woken with no
+    statement waiting, reads the server's goodbye and lets go of the socket (the loop does
+    not spin on it), and the next unit runs on another connection instead of waiting."""
+    from haina.core import pgwire
+
+    engine, loop_engine = engines
+    factory = make_sessionmaker(loop_engine.sync_engine)
+    pid = Precompiled(select(literal_column("pg_backend_pid()")))
+    seen = {}
+
+    def first():
+        with lean_transaction(factory) as s:
+            seen["driver"] = s.info["haina.lean"].driver_connection
+            return pid.rows(s, {})[0][0]
+
+    def after():
+        with lean_transaction(factory) as s:
+            return pid.rows(s, {})[0][0]
+
+    async def main():
+        try:
+            backend = await loop.run(first)
+            wire = pgwire._WIRES[seen["driver"]]
+            seen["kept"] = wire.loop is not None
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend})
+            for _ in range(50):  # the server's goodbye reaches the kept reader
+                await asyncio.sleep(0.05)
+                if wire.loop is None:
+                    break
+            seen["released"] = wire.loop is None
+            seen["again"] = await asyncio.wait_for(loop.run(after), 10)
+            seen["backend"] = backend
+        finally:
+            await loop.run(release_units, loop_engine.sync_engine)
+            await loop_engine.dispose()
+
+    asyncio.run(main())
+    assert seen["kept"] and seen["released"] and seen["driver"].closed
+    assert seen["again"] != seen["backend"]

@@ -202,10 +202,14 @@ def make_async_engine(engine: Engine) -> Any:
     ``engine``, made as :func:`make_engine` made it: the same pool and connect options,
     echo and JSON handling (core.loop's)."""
     from sqlalchemy.ext.asyncio import create_async_engine
+
+    from haina.core import pgwire
     options = _server_options(cast(Any, engine.pool).size())
     # core.pgwire prepares the Precompiled statements on these connections; psycopg's own
     # preparing (after 5 runs) would, at a rollback, deallocate every prepared statement
-    options["connect_args"] = {**options["connect_args"], "prepare_threshold": None}
+    options["connect_args"] = {**options["connect_args"], "prepare_threshold": None,
+                               # its units' statements wait on a reader kept between waits
+                               "async_creator_fn": pgwire.LoopConnection.connect}
     async_engine = create_async_engine(
         engine.url.render_as_string(hide_password=False), echo=engine.echo,
         json_serializer=_json_dumps, **options)
@@ -396,8 +400,14 @@ def lean_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     if found is None:
         found = _READY[factory] = (min(KEEP_UNITS, factory.kw["bind"].pool.size()), [])
     keep, ready = found
-    if ready:
+    while ready:
         pooled, connection, session = ready.pop()
+        if _idle(pooled):
+            break
+        # ended while kept (the server closed it: core.pgwire's reader of its socket reads
+        # the goodbye): let go, not given to a unit that would fail on it
+        connection.invalidate()
+        connection.close()
     else:
         engine = factory.kw["bind"]
         pooled = engine.raw_connection()
