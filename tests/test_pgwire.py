@@ -56,10 +56,10 @@ def engines(request, tmp_path):
         engine.dispose()
 
 
-def _on_loop(loop_engine, work):
+def _on_loop(loop_engine, work, timeout: float | None = None):
     async def main():
         try:
-            return await loop.run(work)
+            return await asyncio.wait_for(loop.run(work), timeout)
         finally:
             await loop.run(release_units, loop_engine.sync_engine)
             await loop_engine.dispose()
@@ -437,7 +437,7 @@ def test_a_units_statements_wait_on_one_reader_kept_until_the_connection_closes(
     during, removed = asyncio.run(main())
     assert isinstance(drivers[0], pgwire.LoopConnection) and len(set(map(id, drivers))) == 1
     assert during == ([], [])  # 12 statements and 3 commits on the reader already there
-    assert removed == [drivers[0].pgconn.socket] if not drivers[0].closed else len(removed) == 1
+    assert len(removed) == 1  # given up at the close
 
 
 def test_psycopgs_own_waits_and_the_kept_reader_take_turns(engines):
@@ -456,14 +456,8 @@ def test_psycopgs_own_waits_and_the_kept_reader_take_turns(engines):
                 found.append(_NOW.rows(s, {})[0][1])  # here again
         return found
 
-    async def main():
-        try:
-            return await asyncio.wait_for(loop.run(work), 10)
-        finally:
-            await loop.run(release_units, loop_engine.sync_engine)
-            await loop_engine.dispose()
-
-    assert asyncio.run(main()) == ["read committed", 2, "read committed"] * 3
+    # (a wait never woken would hang the test: it times out instead)
+    assert _on_loop(loop_engine, work, timeout=10) == ["read committed", 2, "read committed"] * 3
 
 
 def test_a_kept_reader_lets_go_of_a_connection_the_server_ended(engines):
