@@ -270,15 +270,14 @@ async def _ready(pg: pq.abc.PGconn, writing: bool = False) -> None:
 async def _readable(pg: pq.abc.PGconn, wire: _Wire) -> None:
     """Wait until the socket has something to read, on the wire's kept reader."""
     loop = asyncio.get_running_loop()
-    waiter = wire.waiter = loop.create_future()
     if wire.loop is not loop:
         if wire.loop is not None:  # watched by another loop: not to be touched from this one
-            wire.waiter = None
             await _ready(pg)
             return
         wire.fd = pg.socket
         loop.add_reader(wire.fd, wire.readable)
         wire.loop = loop
+    waiter = wire.waiter = loop.create_future()  # (woken no sooner than this awaits it)
     try:
         await waiter
     finally:
