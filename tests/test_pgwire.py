@@ -420,24 +420,16 @@ def test_a_units_statements_wait_on_one_reader_kept_until_the_connection_closes(
                 _ECHO.rows(s, {"n": n, "s": "x", "at": None, "doc": None})
 
     def work():
+        unit()  # connected (psycopg's own waits), its reader added
+        readers = _Readers()
         for _ in range(3):
             unit()
+        return readers, (list(readers.added), list(readers.removed))
 
-    async def main():
-        await loop.run(unit)  # connected (psycopg's own waits), its reader added
-        readers = _Readers()
-        try:
-            await asyncio.wait_for(loop.run(work), 10)
-            during = (list(readers.added), list(readers.removed))
-        finally:
-            await loop.run(release_units, loop_engine.sync_engine)
-            await loop_engine.dispose()
-        return during, readers.removed
-
-    during, removed = asyncio.run(main())
+    readers, during = _on_loop(loop_engine, work, timeout=10)
     assert isinstance(drivers[0], pgwire.LoopConnection) and len(set(map(id, drivers))) == 1
     assert during == ([], [])  # 12 statements and 3 commits on the reader already there
-    assert len(removed) == 1  # given up at the close
+    assert readers.added == [] and len(readers.removed) == 1  # given up at the close
 
 
 def test_psycopgs_own_waits_and_the_kept_reader_take_turns(engines):
